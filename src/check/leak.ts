@@ -1,0 +1,58 @@
+// The leak check at quiescence: after every CPU freed what it held and the
+// reclaim work was flushed, only the first chunk and at most one fully free
+// chunk may remain, nothing may be allocated, the heap and the page pool must
+// hold exactly what the remaining chunks account for, and no work may be
+// pending.
+
+import { C, H } from '../shm/layout.ts';
+import { heapStats } from '../mm/heap.ts';
+import { pagesUsed } from '../mm/pages.ts';
+import { vmSlotsUsed } from '../mm/vm.ts';
+import { PCPU_DFL_MAP_ALLOC } from '../percpu/area-map.ts';
+import { WORK_RECLAIM } from '../workqueue/workqueue.ts';
+import type { Kernel } from '../run/machine.ts';
+
+function popcount(x: number): number {
+  let n = 0;
+  for (let v = x >>> 0; v; v &= v - 1) n++;
+  return n;
+}
+
+export function leakCheck(k: Kernel): string[] {
+  const st = k.st;
+  const w = st.w;
+  const problems: string[] = [];
+  const dynamic: number[] = [];
+  for (let s = 0; s < st.nrSlots; s++) {
+    const head = st.slotHead(s);
+    for (let pos = st.next(head), n = 0; pos !== head && n < 1 << 16; pos = st.next(pos), n++) {
+      if (pos !== st.firstChunk) dynamic.push(pos);
+    }
+  }
+  const notFree = dynamic.filter((c) => st.freeSize(c) !== st.unitSize);
+  if (notFree.length) problems.push(`${notFree.length} chunk(s) still hold allocations: ${notFree.map((c) => `chunk ${st.seq(c)} (${st.unitSize - st.freeSize(c)} bytes)`).join(', ')}`);
+  else if (dynamic.length > 1) problems.push(`${dynamic.length} fully free chunks left (chunks ${dynamic.map((c) => st.seq(c)).join(', ')}): the reclaim work should have kept only one`);
+  const cur = w[st.h + H.NR_CUR_ALLOC]!;
+  if (cur !== 0) problems.push(`nr_cur_alloc is ${cur} after everything was freed`);
+
+  let objects = (w[st.h + H.TEMP_PAGES] ? 1 : 0) + (w[st.h + H.TEMP_BITMAP] ? 1 : 0) + dynamic.length * 2;
+  for (const c of [st.firstChunk, st.reservedChunk]) if (c && st.mapAlloc(c) >= PCPU_DFL_MAP_ALLOC) objects++;
+  const heap = heapStats(st.shm).objects;
+  if (heap !== objects) problems.push(`heap holds ${heap} objects, the remaining chunks account for ${objects}`);
+
+  let pages = 0;
+  if (k.spec.cfg.backend === 'vm') {
+    for (const c of dynamic) for (let i = 0; i < st.L.bitmapWords; i++) pages += popcount(w[c + C.POPULATED + i]!) * st.nrCpus;
+  } else {
+    const nr = st.groupSize(0) >>> st.pageShift;
+    pages = dynamic.length * (1 << (32 - Math.clz32(Math.max(nr - 1, 0))));
+  }
+  const used = pagesUsed(st.shm);
+  if (used !== pages) problems.push(`page pool has ${used} pages allocated, the remaining chunks account for ${pages}`);
+  if (k.spec.cfg.backend === 'vm') {
+    const slots = vmSlotsUsed(st.shm) - (k.spec.cfg.firstChunk === 'page' ? 1 : 0);
+    if (slots !== dynamic.length) problems.push(`${slots} vm areas reserved for ${dynamic.length} chunks`);
+  }
+  if (k.wq.pending(WORK_RECLAIM)) problems.push('the reclaim work is still pending');
+  return problems;
+}

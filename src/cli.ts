@@ -1,0 +1,96 @@
+// The `percpu-stress` command. It parses arguments, calls into run/ and
+// report/, renders, and chooses the exit code: 0 clean, 1 violation found,
+// 2 bad input. It never prints a stack trace for bad input and never leaves
+// a half-written output file.
+
+import { readFileSync } from 'node:fs';
+import { runTrace } from './run/trace.ts';
+import { UsageError, parseArgs, type ArgSpec } from './cli-args.ts';
+import { runSingle, type SingleResult } from './run/single.ts';
+import { renderSingle } from './report/summary.ts';
+
+const HELP = `percpu-stress: a concurrency stress harness for the Linux percpu allocator (2.6.35)
+
+usage:
+  percpu-stress start                      the default job (npm start)
+  percpu-stress single [--seed S] [--ops N] [--backend vm|km]
+                                            seeded single-CPU run with the invariant checker
+  percpu-stress trace [FILE]               replay percpu requests (JSON lines, stdin by default)
+  percpu-stress help
+
+exit codes: 0 clean, 1 violation found, 2 bad input`;
+
+type Command = (argv: string[]) => Promise<number> | number;
+
+function readInput(file: string | undefined): string {
+  try {
+    return readFileSync(file ?? 0, 'utf8');
+  } catch (e) {
+    throw new UsageError(`cannot read ${file ?? 'stdin'}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+const traceCmd: Command = (argv) => {
+  const a = parseArgs(argv, {}, 1);
+  const r = runTrace(readInput(a.positional[0]));
+  if (r.lines.length) process.stdout.write(r.lines.join('\n') + '\n');
+  if (r.inputError) {
+    process.stderr.write(`percpu-stress trace: ${r.inputError}\n`);
+    return 2;
+  }
+  if (r.violation) {
+    process.stderr.write(r.violation);
+    return 1;
+  }
+  return 0;
+};
+
+const SINGLE_SPEC: ArgSpec = {
+  seed: 'int',
+  ops: 'int',
+  backend: ['vm', 'km'],
+  quiet: 'flag',
+};
+
+function single(argv: string[], defaults: { ops: number }): number {
+  const a = parseArgs(argv, SINGLE_SPEC, 0);
+  const seed = (a.options.seed as number | undefined) ?? 1;
+  const ops = (a.options.ops as number | undefined) ?? defaults.ops;
+  if (ops < 1) throw new UsageError('--ops must be at least 1');
+  const r: SingleResult = runSingle({ seed, ops, backend: (a.options.backend as 'vm' | 'km' | undefined) ?? 'vm' });
+  process.stdout.write(renderSingle(r, { seed, ops, quiet: a.options.quiet === true }));
+  return r.violations.length ? 1 : 0;
+}
+
+const COMMANDS: Record<string, Command> = {
+  trace: traceCmd,
+  single: (argv) => single(argv, { ops: 20000 }),
+  start: (argv) => single(argv, { ops: 50000 }),
+  help: () => {
+    process.stdout.write(HELP + '\n');
+    return 0;
+  },
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h') return COMMANDS.help!([]);
+  const cmd = COMMANDS[name];
+  if (!cmd) throw new UsageError(`unknown command '${name}' (try: percpu-stress help)`);
+  return cmd(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    if (e instanceof UsageError) {
+      process.stderr.write(`percpu-stress: ${e.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    process.stderr.write(`percpu-stress: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exitCode = 3;
+  },
+);

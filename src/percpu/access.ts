@@ -1,0 +1,77 @@
+// Percpu pointers to real bytes: per_cpu_ptr() and memory accesses through
+// the emulated page tables, so that touching an unmapped page is a page
+// fault and touching a freed page is a use-after-free, as on real hardware
+// with the kernel's debugging options on.
+
+import { PAGE_ALLOCATED, PAGE_BOOTMEM, PAGE_FREED } from '../shm/layout.ts';
+import { pageState } from '../mm/pages.ts';
+import { vmToPfn } from '../mm/vm.ts';
+import type { Cpu } from '../sync/cpu.ts';
+import { F } from '../sync/sites.ts';
+import type { PcpuState } from './chunk.ts';
+
+export const FAULT_UNMAPPED = -1;
+export const FAULT_FREED = -2;
+
+/** per_cpu_ptr(ptr, cpu): the address of CPU `cpuNr`'s copy. */
+export function perCpuPtr(st: PcpuState, ptr: number, cpuNr: number): number {
+  return ptr + st.unitOffset(cpuNr);
+}
+
+/** The byte offset in shared memory behind a kernel address, or a FAULT_ code. */
+export function translate(st: PcpuState, addr: number): number {
+  const L = st.L;
+  let pfn: number;
+  if (addr >= L.vmBase) {
+    pfn = vmToPfn(st.shm, addr, st.pageShift);
+    if (pfn < 0) return FAULT_UNMAPPED;
+  } else {
+    pfn = (addr - L.linBase) >>> st.pageShift;
+    if (addr < L.linBase || pfn >= L.nrPages) return FAULT_UNMAPPED;
+  }
+  const state = pageState(st.shm, pfn);
+  if (state === PAGE_FREED) return FAULT_FREED;
+  if (state !== PAGE_ALLOCATED && state !== PAGE_BOOTMEM) return FAULT_UNMAPPED;
+  return L.pageData + pfn * st.pageSize + (addr & (st.pageSize - 1));
+}
+
+function fault(cpu: Cpu, addr: number, at: number, write: boolean): never {
+  const hex = addr.toString(16).padStart(8, '0');
+  if (at === FAULT_FREED) {
+    cpu.report('use-after-free', `BUG: KASAN: use-after-free in percpu access`, `${write ? 'Write' : 'Read'} of size 4 at addr ${hex} by ${cpu.name}: the page was freed`);
+  }
+  cpu.report('page-fault', `BUG: unable to handle kernel paging request at ${hex}`, `${write ? 'write' : 'read'} access by ${cpu.name} to a percpu address with no page behind it (unpopulated or depopulated)`);
+  throw new Error('unreachable');
+}
+
+/** Read 4 bytes (little endian, any alignment) at a kernel address. */
+export function readWord(cpu: Cpu, st: PcpuState, addr: number): number {
+  let v = 0;
+  for (let i = 0; i < 4; i++) {
+    const at = translate(st, addr + i);
+    if (at < 0) {
+      cpu.enter(F.percpu_access);
+      fault(cpu, addr + i, at, false);
+    }
+    v |= st.shm.b[at]! << (8 * i);
+  }
+  return v;
+}
+
+/** Write 4 bytes (little endian, any alignment) at a kernel address. */
+export function writeWord(cpu: Cpu, st: PcpuState, addr: number, value: number): void {
+  for (let i = 0; i < 4; i++) {
+    const at = translate(st, addr + i);
+    if (at < 0) {
+      cpu.enter(F.percpu_access);
+      fault(cpu, addr + i, at, true);
+    }
+    st.shm.b[at] = (value >>> (8 * i)) & 0xff;
+  }
+}
+
+/** Read a byte without faulting (checkers); -1 when there is no page. */
+export function peekByte(st: PcpuState, addr: number): number {
+  const at = translate(st, addr);
+  return at < 0 ? -1 : st.shm.b[at]!;
+}

@@ -1,0 +1,168 @@
+// The area map allocator of mm/percpu.c (2.6.35): a chunk's map is an array
+// of signed sizes covering the chunk from offset 0; a positive entry is a
+// free block, a negative one an allocated block. Allocation is first fit.
+//
+// CONTEXT for everything here: pcpu_lock held. Nothing here sleeps, locks or
+// allocates; a BUG_ON becomes a fatal 'kernel-bug' violation on `cpu`.
+
+import { C } from '../shm/layout.ts';
+import type { Cpu } from '../sync/cpu.ts';
+import { F } from '../sync/sites.ts';
+import { fls, type PcpuState } from './chunk.ts';
+
+export const PCPU_SLOT_BASE_SHIFT = 5; // 1-31 bytes share slot 1
+export const PCPU_DFL_MAP_ALLOC = 16;
+const INT_SIZE = 4; // sizeof(int): smaller heads/tails are not worth a map entry
+
+export function sizeToSlotRaw(size: number): number {
+  return Math.max(fls(size) - PCPU_SLOT_BASE_SHIFT + 2, 1);
+}
+
+export function sizeToSlot(st: PcpuState, size: number): number {
+  return size === st.unitSize ? st.nrSlots - 1 : sizeToSlotRaw(size);
+}
+
+export function chunkSlot(st: PcpuState, chunk: number): number {
+  if (st.freeSize(chunk) < INT_SIZE || st.contigHint(chunk) < INT_SIZE) return 0;
+  return sizeToSlot(st, st.freeSize(chunk));
+}
+
+/**
+ * Put a chunk on the slot list its free size calls for. Moving up goes to
+ * the head of the new list, moving down to its tail. The reserved chunk is
+ * never on a slot list.
+ */
+export function chunkRelocate(st: PcpuState, chunk: number, oslot: number): void {
+  const nslot = chunkSlot(st, chunk);
+  if (chunk !== st.reservedChunk && oslot !== nslot) {
+    if (oslot < nslot) st.listMove(chunk, st.slotHead(nslot));
+    else st.listMoveTail(chunk, st.slotHead(nslot));
+  }
+}
+
+/** How long the map must grow to take one more split (0: long enough). */
+export function needToExtend(st: PcpuState, chunk: number): number {
+  const used = st.mapUsed(chunk);
+  if (st.mapAlloc(chunk) >= used + 2) return 0;
+  let n = PCPU_DFL_MAP_ALLOC;
+  while (n < used + 2) n *= 2;
+  return n;
+}
+
+function bug(cpu: Cpu, fn: string, cond: string): never {
+  cpu.report('kernel-bug', `kernel BUG at mm/percpu.c:${fn}!`, `BUG_ON(${cond})`);
+  throw new Error('unreachable');
+}
+
+/**
+ * Split block i into [head][block][tail]; zero sizes are skipped. The map
+ * must have room for the extra entries.
+ */
+export function splitBlock(st: PcpuState, cpu: Cpu, chunk: number, i: number, head: number, tail: number): void {
+  const w = st.w;
+  const nrExtra = (head ? 1 : 0) + (tail ? 1 : 0);
+  const used = st.mapUsed(chunk);
+  if (st.mapAlloc(chunk) < used + nrExtra) bug(cpu, 'pcpu_split_block', 'chunk->map_alloc < chunk->map_used + nr_extra');
+  const m = st.map(chunk);
+  w.copyWithin(m + i + nrExtra, m + i, m + used);
+  w[chunk + C.MAP_USED] = used + nrExtra;
+  if (head) {
+    w[m + i + 1] = w[m + i]! - head;
+    w[m + i] = head;
+    i++;
+  }
+  if (tail) {
+    w[m + i] = w[m + i]! - tail;
+    w[m + i + 1] = tail;
+  }
+}
+
+/**
+ * pcpu_alloc_area: first fit of `size` bytes at `align`; returns the offset
+ * or -1. Also refreshes contig_hint (exactly when the whole map was
+ * scanned) and relocates the chunk.
+ */
+export function allocArea(st: PcpuState, cpu: Cpu, chunk: number, size: number, align: number): number {
+  const w = st.w;
+  cpu.enter(F.pcpu_alloc_area);
+  const oslot = chunkSlot(st, chunk);
+  const m = st.map(chunk);
+  let maxContig = 0;
+  for (let i = 0, off = 0; i < st.mapUsed(chunk); off += Math.abs(w[m + i++]!)) {
+    const isLast = i + 1 === st.mapUsed(chunk);
+    let head = ((off + align - 1) & ~(align - 1)) - off;
+    if (i === 0 && head !== 0) bug(cpu, 'pcpu_alloc_area', 'i == 0 && head != 0');
+    const cur = w[m + i]!;
+    if (cur < 0) continue;
+    if (cur < head + size) {
+      maxContig = Math.max(cur, maxContig);
+      continue;
+    }
+    // A small head, or one next to a free block, joins the previous block.
+    if (head && (head < INT_SIZE || w[m + i - 1]! > 0)) {
+      if (w[m + i - 1]! > 0) {
+        w[m + i - 1] = w[m + i - 1]! + head;
+      } else {
+        w[m + i - 1] = w[m + i - 1]! - head;
+        w[chunk + C.FREE_SIZE] = st.freeSize(chunk) - head;
+      }
+      w[m + i] = w[m + i]! - head;
+      off += head;
+      head = 0;
+    }
+    // A tail too small to hold an int stays inside the allocation.
+    let tail = w[m + i]! - head - size;
+    if (tail < INT_SIZE) tail = 0;
+    if (head || tail) {
+      splitBlock(st, cpu, chunk, i, head, tail);
+      if (head) {
+        i++;
+        off += head;
+        maxContig = Math.max(w[m + i - 1]!, maxContig);
+      }
+      if (tail) maxContig = Math.max(w[m + i + 1]!, maxContig);
+    }
+    if (isLast) w[chunk + C.CONTIG_HINT] = maxContig; // fully scanned
+    else w[chunk + C.CONTIG_HINT] = Math.max(st.contigHint(chunk), maxContig);
+    w[chunk + C.FREE_SIZE] = st.freeSize(chunk) - w[m + i]!;
+    w[m + i] = -w[m + i]!;
+    chunkRelocate(st, chunk, oslot);
+    cpu.leave();
+    return off;
+  }
+  w[chunk + C.CONTIG_HINT] = maxContig; // fully scanned
+  chunkRelocate(st, chunk, oslot);
+  cpu.leave();
+  return -1;
+}
+
+/** pcpu_free_area: free the area at `freeme`, merging with free neighbours. */
+export function freeArea(st: PcpuState, cpu: Cpu, chunk: number, freeme: number): void {
+  const w = st.w;
+  cpu.enter(F.pcpu_free_area);
+  const oslot = chunkSlot(st, chunk);
+  const m = st.map(chunk);
+  let i = 0;
+  let off = 0;
+  for (; i < st.mapUsed(chunk); off += Math.abs(w[m + i++]!)) if (off === freeme) break;
+  if (off !== freeme) bug(cpu, 'pcpu_free_area', `off != freeme (${freeme} is not the start of an area)`);
+  if (w[m + i]! > 0) bug(cpu, 'pcpu_free_area', `chunk->map[i] > 0 (area at ${freeme} is already free)`);
+  w[m + i] = -w[m + i]!;
+  w[chunk + C.FREE_SIZE] = st.freeSize(chunk) + w[m + i]!;
+  let used = st.mapUsed(chunk);
+  if (i > 0 && w[m + i - 1]! >= 0) {
+    w[m + i - 1] = w[m + i - 1]! + w[m + i]!;
+    used--;
+    w.copyWithin(m + i, m + i + 1, m + used + 1);
+    i--;
+  }
+  if (i + 1 < used && w[m + i + 1]! >= 0) {
+    w[m + i] = w[m + i]! + w[m + i + 1]!;
+    used--;
+    w.copyWithin(m + i + 1, m + i + 2, m + used + 1);
+  }
+  w[chunk + C.MAP_USED] = used;
+  w[chunk + C.CONTIG_HINT] = Math.max(w[m + i]!, st.contigHint(chunk));
+  chunkRelocate(st, chunk, oslot);
+  cpu.leave();
+}

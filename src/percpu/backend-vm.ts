@@ -1,0 +1,270 @@
+// vmalloc-area backed chunks (mm/percpu-vm.c): a chunk is reserved address
+// space; pages are allocated and mapped on demand and tracked in the
+// chunk's populated bitmap. Populate and depopulate share ONE temporary
+// pages array and bitmap; keeping two users apart is the caller's job
+// (pcpu_alloc_mutex). A single-owner check on that buffer catches a caller
+// that does not do its job.
+
+import { C, H } from '../shm/layout.ts';
+import type { Cpu } from '../sync/cpu.ts';
+import { F } from '../sync/sites.ts';
+import { Tag } from '../mm/heap.ts';
+import { allocPages, freePages, freeVmArea, getVmArea, mapPage } from '../mm/kernel-api.ts';
+import { setPageIndex } from '../mm/pages.ts';
+import { vmToPfn, vmUnmapPage } from '../mm/vm.ts';
+import type { PcpuState } from './chunk.ts';
+import { ENOMEM, type ChunkBackend, type ChunkRecords } from './backend.ts';
+import { memAlloc } from './mem.ts';
+import { translate } from './access.ts';
+
+export class VmBackend implements ChunkBackend {
+  constructor(private readonly st: PcpuState, private readonly rec: ChunkRecords) {}
+
+  private pageIdx(cpuNr: number, page: number): number {
+    return this.st.unitMap(cpuNr) * this.st.unitPages + page;
+  }
+
+  /**
+   * pcpu_get_pages_and_bitmap: the shared temp array (cleared) and bitmap
+   * (a copy of the chunk's). Allocated on first use, never freed.
+   */
+  private getPagesAndBitmap(cpu: Cpu, chunk: number, mayAlloc: boolean): number {
+    const st = this.st, w = st.w, h = st.h;
+    cpu.enter(F.pcpu_get_pages_and_bitmap);
+    const pagesWords = st.nrUnits * st.unitPages;
+    if (w[h + H.TEMP_PAGES] === 0 || w[h + H.TEMP_BITMAP] === 0) {
+      if (mayAlloc && w[h + H.TEMP_PAGES] === 0) w[h + H.TEMP_PAGES] = memAlloc(cpu, st, pagesWords * 4, Tag.TEMP_PAGES);
+      if (mayAlloc && w[h + H.TEMP_BITMAP] === 0) w[h + H.TEMP_BITMAP] = memAlloc(cpu, st, st.L.bitmapWords * 4, Tag.TEMP_BITMAP);
+      if (w[h + H.TEMP_PAGES] === 0 || w[h + H.TEMP_BITMAP] === 0) {
+        cpu.leave();
+        return 0;
+      }
+    }
+    const owner = Atomics.compareExchange(w, h + H.TEMP_OWNER, 0, cpu.id + 1);
+    if (owner !== 0) {
+      cpu.report('temp-buffer-race', 'BUG: percpu: temp pages array and bitmap used by two CPUs at once',
+        `${cpu.name} wants the shared populate buffer while ${owner - 1 < st.nrCpus ? `cpu${owner - 1}` : 'kworker/0:1'} is using it; ` +
+        'its exclusion is the caller\'s job (pcpu_alloc_mutex)');
+    }
+    const pages = w[h + H.TEMP_PAGES]!;
+    const bitmap = w[h + H.TEMP_BITMAP]!;
+    w.fill(0, pages, pages + pagesWords);
+    w.copyWithin(bitmap, chunk + C.POPULATED, chunk + C.POPULATED + st.L.bitmapWords);
+    cpu.leave();
+    return pages;
+  }
+
+  private putPagesAndBitmap(cpu: Cpu): void {
+    Atomics.compareExchange(this.st.w, this.st.h + H.TEMP_OWNER, cpu.id + 1, 0);
+  }
+
+  private freePagesRange(cpu: Cpu, pages: number, start: number, end: number): void {
+    cpu.enter(F.pcpu_free_pages);
+    for (let c = 0; c < this.st.nrCpus; c++) {
+      for (let i = start; i < end; i++) {
+        const pfn = this.st.w[pages + this.pageIdx(c, i)]! - 1;
+        if (pfn >= 0) freePages(cpu, pfn, 0);
+      }
+    }
+    cpu.leave();
+  }
+
+  private allocPagesRange(cpu: Cpu, pages: number, start: number, end: number): number {
+    cpu.enter(F.pcpu_alloc_pages);
+    for (let c = 0; c < this.st.nrCpus; c++) {
+      for (let i = start; i < end; i++) {
+        const pfn = allocPages(cpu, 0);
+        this.st.w[pages + this.pageIdx(c, i)] = pfn + 1;
+        if (pfn < 0) {
+          this.freePagesRange(cpu, pages, start, end);
+          cpu.leave();
+          return ENOMEM;
+        }
+      }
+    }
+    cpu.leave();
+    return 0;
+  }
+
+  private unmapPages(cpu: Cpu, chunk: number, pages: number, bitmap: number, start: number, end: number): void {
+    const st = this.st;
+    cpu.enter(F.pcpu_unmap_pages);
+    for (let c = 0; c < st.nrCpus; c++) {
+      for (let i = start; i < end; i++) {
+        const addr = this.rec.chunkAddr(chunk, c, i);
+        const pfn = vmToPfn(st.shm, addr, st.pageShift);
+        if (pfn < 0) cpu.report('kernel-bug', 'WARNING: at mm/percpu-vm.c:pcpu_unmap_pages', `WARN_ON(!page): no page mapped at ${addr.toString(16)}`, false);
+        st.w[pages + this.pageIdx(c, i)] = pfn + 1;
+        vmUnmapPage(st.shm, addr, st.pageShift);
+      }
+    }
+    for (let i = start; i < end; i++) st.setBit(bitmap, i, false);
+    cpu.leave();
+  }
+
+  private mapPages(cpu: Cpu, chunk: number, pages: number, bitmap: number, start: number, end: number): number {
+    const st = this.st;
+    cpu.enter(F.pcpu_map_pages);
+    for (let c = 0; c < st.nrCpus; c++) {
+      for (let i = start; i < end; i++) {
+        const pfn = st.w[pages + this.pageIdx(c, i)]! - 1;
+        if (!mapPage(cpu, this.rec.chunkAddr(chunk, c, i), pfn, st.pageShift)) {
+          // undo the CPUs mapped so far, including this one's first pages
+          for (let t = 0; t <= c; t++) {
+            for (let j = start; j < end; j++) vmUnmapPage(st.shm, this.rec.chunkAddr(chunk, t, j), st.pageShift);
+          }
+          cpu.leave();
+          return ENOMEM;
+        }
+      }
+    }
+    for (let i = start; i < end; i++) {
+      for (let c = 0; c < st.nrCpus; c++) setPageIndex(st.shm, st.w[pages + this.pageIdx(c, i)]! - 1, chunk);
+      st.setBit(bitmap, i, true);
+    }
+    cpu.leave();
+    return 0;
+  }
+
+  populate(cpu: Cpu, chunk: number, off: number, size: number): number {
+    const st = this.st;
+    const pageStart = off >>> st.pageShift;
+    const pageEnd = (off + size + st.pageSize - 1) >>> st.pageShift;
+    cpu.enter(F.pcpu_populate_chunk);
+    const bm = chunk + C.POPULATED;
+    // quick path: every page already there
+    const first = st.nextBit(bm, pageEnd, pageStart, false);
+    if (first < pageEnd) {
+      if (st.immutable(chunk)) cpu.report('kernel-bug', 'WARNING: at mm/percpu-vm.c:pcpu_populate_chunk', 'WARN_ON(chunk->immutable)', false);
+      const pages = this.getPagesAndBitmap(cpu, chunk, true);
+      if (pages === 0) {
+        cpu.leave();
+        return ENOMEM;
+      }
+      const bitmap = st.w[st.h + H.TEMP_BITMAP]!;
+      let freeEnd = pageStart;
+      let unmapEnd = pageStart;
+      let rc = 0;
+      for (let rs = st.nextBit(bm, pageEnd, pageStart, false); rs < pageEnd; ) {
+        const re = st.nextBit(bm, pageEnd, rs + 1, true);
+        rc = this.allocPagesRange(cpu, pages, rs, re);
+        if (rc) break;
+        freeEnd = re;
+        cpu.point(); // between populate steps
+        rs = st.nextBit(bm, pageEnd, re + 1, false);
+      }
+      if (!rc) {
+        for (let rs = st.nextBit(bm, pageEnd, pageStart, false); rs < pageEnd; ) {
+          const re = st.nextBit(bm, pageEnd, rs + 1, true);
+          rc = this.mapPages(cpu, chunk, pages, bitmap, rs, re);
+          if (rc) break;
+          unmapEnd = re;
+          cpu.point();
+          rs = st.nextBit(bm, pageEnd, re + 1, false);
+        }
+        if (rc) {
+          for (let rs = st.nextBit(bm, unmapEnd, pageStart, false); rs < unmapEnd; ) {
+            const re = st.nextBit(bm, unmapEnd, rs + 1, true);
+            this.unmapPages(cpu, chunk, pages, bitmap, rs, re);
+            rs = st.nextBit(bm, unmapEnd, re + 1, false);
+          }
+        }
+      }
+      if (rc) {
+        for (let rs = st.nextBit(bm, freeEnd, pageStart, false); rs < freeEnd; ) {
+          const re = st.nextBit(bm, freeEnd, rs + 1, true);
+          this.freePagesRange(cpu, pages, rs, re);
+          rs = st.nextBit(bm, freeEnd, re + 1, false);
+        }
+        this.putPagesAndBitmap(cpu);
+        cpu.leave();
+        return rc;
+      }
+      st.w.copyWithin(bm, bitmap, bitmap + st.L.bitmapWords); // commit the new bitmap
+      this.putPagesAndBitmap(cpu);
+    }
+    // clear the area in every unit
+    for (let c = 0; c < st.nrCpus; c++) clearRange(st, cpu, this.rec.chunkAddr(chunk, c, 0) + off, size);
+    cpu.leave();
+    return 0;
+  }
+
+  depopulate(cpu: Cpu, chunk: number, off: number, size: number): void {
+    const st = this.st;
+    const pageStart = off >>> st.pageShift;
+    const pageEnd = (off + size + st.pageSize - 1) >>> st.pageShift;
+    const bm = chunk + C.POPULATED;
+    cpu.enter(F.pcpu_depopulate_chunk);
+    // quick path: nothing populated
+    if (st.nextBit(bm, pageEnd, pageStart, true) >= pageEnd) {
+      cpu.leave();
+      return;
+    }
+    if (st.immutable(chunk)) cpu.report('kernel-bug', 'WARNING: at mm/percpu-vm.c:pcpu_depopulate_chunk', 'WARN_ON(chunk->immutable)', false);
+    const pages = this.getPagesAndBitmap(cpu, chunk, false);
+    if (pages === 0) cpu.report('kernel-bug', 'kernel BUG at mm/percpu-vm.c:pcpu_depopulate_chunk!', 'BUG_ON(!pages)');
+    const bitmap = st.w[st.h + H.TEMP_BITMAP]!;
+    for (let rs = st.nextBit(bm, pageEnd, pageStart, true); rs < pageEnd; ) {
+      const re = st.nextBit(bm, pageEnd, rs + 1, false);
+      this.unmapPages(cpu, chunk, pages, bitmap, rs, re);
+      cpu.point();
+      rs = st.nextBit(bm, pageEnd, re + 1, true);
+    }
+    for (let rs = st.nextBit(bm, pageEnd, pageStart, true); rs < pageEnd; ) {
+      const re = st.nextBit(bm, pageEnd, rs + 1, false);
+      this.freePagesRange(cpu, pages, rs, re);
+      cpu.point();
+      rs = st.nextBit(bm, pageEnd, re + 1, true);
+    }
+    st.w.copyWithin(bm, bitmap, bitmap + st.L.bitmapWords);
+    this.putPagesAndBitmap(cpu);
+    cpu.leave();
+  }
+
+  create(cpu: Cpu): number {
+    cpu.enter(F.pcpu_create_chunk);
+    const chunk = this.rec.allocChunk(cpu);
+    if (chunk === 0) {
+      cpu.leave();
+      return 0;
+    }
+    const base = getVmArea(cpu);
+    if (base === 0) {
+      this.rec.freeChunk(cpu, chunk);
+      cpu.leave();
+      return 0;
+    }
+    this.st.w[chunk + C.DATA] = base;
+    this.st.w[chunk + C.BASE_ADDR] = base - this.st.groupOffset(0);
+    cpu.leave();
+    return chunk;
+  }
+
+  destroy(cpu: Cpu, chunk: number): void {
+    cpu.enter(F.pcpu_destroy_chunk);
+    const base = this.st.w[chunk + C.DATA]!;
+    if (base) freeVmArea(cpu, base, this.st.L.vmSlotSpan, this.st.pageShift);
+    this.rec.freeChunk(cpu, chunk);
+    cpu.leave();
+  }
+
+  addrToPfn(addr: number): number {
+    return vmToPfn(this.st.shm, addr, this.st.pageShift);
+  }
+}
+
+/** memset(addr, 0, size) through the page tables: a hole is a page fault. */
+export function clearRange(st: PcpuState, cpu: Cpu, addr: number, size: number): void {
+  let a = addr;
+  const end = addr + size;
+  while (a < end) {
+    const pageEnd = Math.min(end, ((a >>> st.pageShift) + 1) << st.pageShift);
+    const at = translate(st, a);
+    if (at < 0) {
+      cpu.report('page-fault', `BUG: unable to handle kernel paging request at ${a.toString(16).padStart(8, '0')}`,
+        'IP: memset in pcpu_populate_chunk: no page behind the area being cleared');
+    }
+    st.shm.b.fill(0, at, at + (pageEnd - a));
+    a = pageEnd;
+  }
+}

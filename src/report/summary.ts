@@ -1,0 +1,29 @@
+// Console summaries: the numbers a developer reads after a run, in plain
+// words and in the kernel's percpu_stats words.
+
+import type { SingleResult, PercpuStats } from '../run/single.ts';
+
+export function renderStats(s: PercpuStats): string {
+  const rows: [string, number][] = [
+    ['nr_alloc', s.nr_alloc], ['nr_dealloc', s.nr_dealloc], ['nr_cur_alloc', s.nr_cur_alloc], ['nr_max_alloc', s.nr_max_alloc],
+    ['nr_chunks', s.nr_chunks], ['nr_max_chunks', s.nr_max_chunks], ['min_alloc_size', s.min_alloc_size], ['max_alloc_size', s.max_alloc_size],
+  ];
+  return 'Percpu Memory Statistics\nAllocation Info:\n' + rows.map(([k, v]) => `  ${k.padEnd(16)}: ${String(v).padStart(10)}\n`).join('');
+}
+
+export function renderSingle(r: SingleResult, o: { seed: number; ops: number; quiet: boolean }): string {
+  let out = '';
+  if (!o.quiet) out += r.bootLog.join('\n') + '\n';
+  out += `single-CPU run: seed ${o.seed}, ${o.ops} operations in ${(r.ms / 1000).toFixed(2)} s\n`;
+  out += `  operations: ${r.ops.alloc} alloc, ${r.ops.free} free, ${r.ops.failed} failed\n`;
+  out += `  chunks: ${r.chunksCreated} created, ${r.chunksDestroyed} destroyed; reclaim runs: ${r.reclaimRuns}\n`;
+  out += `  invariant checks: ${r.checks}\n`;
+  out += renderStats(r.stats);
+  if (r.violations.length === 0) {
+    out += 'result: clean\n';
+  } else {
+    for (const v of r.violations) out += '\n' + v.text;
+    out += `\nresult: ${r.violations.length} violation${r.violations.length > 1 ? 's' : ''}; re-run with: percpu-stress single --seed ${o.seed} --ops ${o.ops}\n`;
+  }
+  return out;
+}

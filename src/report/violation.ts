@@ -1,0 +1,63 @@
+// A violation is data: what went wrong, where, and the kernel-style text a
+// developer expects. Checkers produce them; report/ renders them; the CLI
+// only chooses the exit code.
+
+export type ViolationKind =
+  | 'invariant' // area map / slot list / chunk invariants (BUG_ON territory)
+  | 'list-corruption' // a list walk left its list (crossed into another head)
+  | 'use-after-free' // freed chunk, map or page touched
+  | 'page-fault' // unpopulated or unmapped percpu page touched
+  | 'page-double-free' // a page freed twice (Bad page state)
+  | 'temp-buffer-race' // the shared populate buffer used by two owners
+  | 'shadow' // a live allocation's stamp overwritten or a fresh area not zeroed
+  | 'sleep-in-atomic' // might_sleep in atomic context
+  | 'irq-state' // a callee changed the caller's irq state
+  | 'irqs-enabled-early' // irqs enabled during the early-boot phase
+  | 'lockdep-circular'
+  | 'lockdep-recursive'
+  | 'lockdep-inconsistent'
+  | 'lockdep-irq-unsafe-order'
+  | 'lockdep-irq-inversion'
+  | 'lockdep-bad-unlock'
+  | 'bad-unlock' // mutex unlocked by a non-owner
+  | 'spinlock-recursion'
+  | 'deadlock'
+  | 'hang'
+  | 'leak'
+  | 'kernel-bug' // a BUG_ON/WARN in the allocator itself
+  | 'crash'; // an exception the harness did not expect
+
+export interface HeldLockInfo {
+  lock: string;
+  at: string;
+}
+
+export interface Violation {
+  kind: ViolationKind;
+  cpu: number; // entity: a CPU, or the kworker (= number of CPUs)
+  step: number;
+  title: string; // the first line, kernel's words
+  text: string; // the whole splat
+  held: HeldLockInfo[];
+  stack: string[]; // operation stack, innermost first
+  fatal: boolean;
+}
+
+/** Thrown to unwind a CPU after a fatal violation (the emulated BUG()). */
+export class Oops extends Error {
+  constructor(readonly violation: Violation) {
+    super(violation.title);
+  }
+}
+
+/** Thrown at a scheduling point when the run is being stopped. */
+export class StopRun extends Error {
+  constructor() {
+    super('run stopped');
+  }
+}
+
+export const FATAL_KINDS: ReadonlySet<ViolationKind> = new Set<ViolationKind>([
+  'invariant', 'list-corruption', 'use-after-free', 'page-fault', 'page-double-free', 'temp-buffer-race',
+  'shadow', 'spinlock-recursion', 'deadlock', 'hang', 'leak', 'kernel-bug', 'crash',
+]);

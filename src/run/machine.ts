@@ -1,0 +1,153 @@
+// A machine: one validated config, its first-chunk geometry and memory
+// layout (plain data that travels to worker threads), the boot sequence that
+// initializes the shared memory (main thread, once per run), and the
+// per-thread Kernel object that wraps the shared memory with the allocator,
+// the workqueue, the checkers and one CPU context per emulated CPU.
+
+import { makeConfig, type Config } from '../shm/config.ts';
+import { allocShm, computeLayout, H, LK, SYSTEM_BOOTING, SYSTEM_RUNNING, viewShm, type Layout, type Shm } from '../shm/layout.ts';
+import { allocInfoFor, type AllocInfo } from '../percpu/alloc-info.ts';
+import { PcpuState } from '../percpu/chunk.ts';
+import { Percpu, WARN_LIMIT } from '../percpu/core.ts';
+import { VmBackend } from '../percpu/backend-vm.ts';
+import { KmBackend } from '../percpu/backend-km.ts';
+import { setupFirstChunk } from '../percpu/first-chunk.ts';
+import { Bug } from '../percpu/inject.ts';
+import { heapInit } from '../mm/heap.ts';
+import { pagesInit } from '../mm/pages.ts';
+import { vmInit } from '../mm/vm.ts';
+import { failConfigure, type FailSpec } from '../mm/fail.ts';
+import { Cpu, type CpuHost, type LockdepHooks, type SchedHooks } from '../sync/cpu.ts';
+import { MAX_LOCKS } from '../shm/layout.ts';
+import { WORK_RECLAIM, Workqueue } from '../workqueue/workqueue.ts';
+import type { Violation } from '../report/violation.ts';
+
+export interface MachineSpec {
+  cfg: Config;
+  ai: AllocInfo;
+  L: Layout;
+}
+
+export function planMachine(partial: Partial<Config> = {}): MachineSpec {
+  const cfg = makeConfig(partial);
+  const ai = allocInfoFor(cfg);
+  return { cfg, ai, L: computeLayout(cfg, ai) };
+}
+
+export interface BootOptions {
+  inject?: Bug;
+  fail?: FailSpec;
+  /** Stay in the early-boot phase (irqs off on the boot CPU, might_sleep quiet). */
+  booting?: boolean;
+}
+
+/**
+ * Initialize (or re-initialize, between runs) the shared memory: clear the
+ * metadata, set the emulated memory managers up, place the first chunk.
+ * Returns the boot log.
+ */
+export function bootMachine(spec: MachineSpec, shm: Shm, opts: BootOptions = {}): string[] {
+  const { w, L } = shm;
+  w.fill(0, 0, L.words);
+  const h = L.header;
+  w[h + H.MAGIC] = 0x70637075;
+  w[h + H.SYSTEM_STATE] = opts.booting ? SYSTEM_BOOTING : SYSTEM_RUNNING;
+  w[h + H.EARLY_BOOT_IRQS_DISABLED] = opts.booting ? 1 : 0;
+  w[h + H.WARN_LIMIT] = WARN_LIMIT;
+  w[h + H.INJECT] = opts.inject ?? Bug.none;
+  for (let l = 0; l < MAX_LOCKS; l++) w[L.locks + l * LK.SIZE + LK.CLASS] = l;
+  heapInit(shm);
+  pagesInit(shm);
+  vmInit(shm);
+  failConfigure(shm, opts.fail ?? {});
+  const st = new PcpuState(shm, spec.cfg.pageSize, spec.cfg.cpus);
+  const ai = structuredClone(spec.ai);
+  return setupFirstChunk(st, spec.cfg, ai);
+}
+
+/** Leave the early-boot phase: start_kernel enables irqs, the system runs. */
+export function finishBoot(shm: Shm): void {
+  shm.w[shm.L.header + H.EARLY_BOOT_IRQS_DISABLED] = 0;
+  shm.w[shm.L.header + H.SYSTEM_STATE] = SYSTEM_RUNNING;
+}
+
+export function newShm(spec: MachineSpec): Shm {
+  return allocShm(spec.L);
+}
+
+export interface KernelOptions {
+  strictCapacity?: boolean;
+  timing?: boolean;
+  lockdep?: LockdepHooks | null;
+  sched?: SchedHooks | null;
+}
+
+/** The per-thread view of a machine. No state of its own that matters. */
+export class Kernel implements CpuHost {
+  readonly shm: Shm;
+  readonly st: PcpuState;
+  readonly pcpu: Percpu;
+  readonly wq: Workqueue;
+  lockdep: LockdepHooks | null;
+  sched: SchedHooks | null;
+  timing: boolean;
+  strictCapacity: boolean;
+  readonly nrCpus: number;
+  readonly violations: Violation[] = [];
+  readonly log: string[] = [];
+  private readonly cpus = new Map<number, Cpu>();
+
+  constructor(readonly spec: MachineSpec, sabOrShm: SharedArrayBuffer | Shm, opts: KernelOptions = {}) {
+    this.shm = sabOrShm instanceof SharedArrayBuffer ? viewShm(sabOrShm, spec.L) : sabOrShm;
+    this.nrCpus = spec.cfg.cpus;
+    this.lockdep = opts.lockdep ?? null;
+    this.sched = opts.sched ?? null;
+    this.timing = opts.timing ?? false;
+    this.strictCapacity = opts.strictCapacity ?? false;
+    this.st = new PcpuState(this.shm, spec.cfg.pageSize, spec.cfg.cpus);
+    this.wq = new Workqueue(this.shm, () => this.pcpu.inject);
+    this.pcpu = new Percpu(this.st, { scheduleReclaim: (cpu) => void this.wq.scheduleWork(cpu, WORK_RECLAIM) });
+    this.attach();
+  }
+
+  /** Re-read boot-time state (after bootMachine ran for a new run). */
+  attach(): void {
+    this.st.attach();
+    const backend = this.spec.cfg.backend === 'km' ? new KmBackend(this.st, this.pcpu) : new VmBackend(this.st, this.pcpu);
+    this.pcpu.attach(backend);
+    this.violations.length = 0;
+    this.log.length = 0;
+  }
+
+  /** The context of CPU `id` (or the kworker, id = number of CPUs). */
+  cpu(id: number): Cpu {
+    let c = this.cpus.get(id);
+    if (!c) {
+      c = new Cpu(this, id);
+      this.cpus.set(id, c);
+    }
+    return c;
+  }
+
+  get kworker(): Cpu {
+    return this.cpu(this.spec.L.kworker);
+  }
+
+  onViolation(v: Violation): void {
+    this.violations.push(v);
+    if (v.fatal) Atomics.store(this.shm.w, this.shm.L.header + H.STOP, 1);
+  }
+
+  printk(cpu: Cpu, line: string): void {
+    this.log.push(`[${cpu.name}] ${line}`);
+  }
+
+  /** Run the reclaim work now on the kworker if it is pending (single-thread use). */
+  runReclaimIfPending(): number[] {
+    let destroyed: number[] = [];
+    this.wq.runIfPending(this.kworker, WORK_RECLAIM, (k) => {
+      destroyed = this.pcpu.reclaim(k);
+    });
+    return destroyed;
+  }
+}

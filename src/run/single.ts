@@ -1,0 +1,163 @@
+// A seeded single-CPU run: one CPU drives a random alloc/free workload while
+// the reclaim work runs on the kworker whenever it is pending. After every
+// operation the touched chunk is checked, the whole state every 64
+// operations and at the end, and every allocation is checked against the
+// independent area model and its per-CPU stamps.
+
+import seedrandom from 'seedrandom';
+import { Oops, type Violation } from '../report/violation.ts';
+import { Kernel, bootMachine, newShm, planMachine } from './machine.ts';
+import { InvariantChecker, type InvariantFailure } from '../check/invariants.ts';
+import { AreaModel } from '../check/model.ts';
+import { perCpuPtr, readWord, writeWord } from '../percpu/access.ts';
+import { F } from '../sync/sites.ts';
+import { H } from '../shm/layout.ts';
+import type { Backend } from '../shm/config.ts';
+import { leakCheck } from '../check/leak.ts';
+
+export interface SingleOptions {
+  seed: number;
+  ops: number;
+  backend: Backend;
+  cpus?: number;
+  /** Full invariant pass every N operations (default 64; 1 = after every op). */
+  fullCheckEvery?: number;
+}
+
+export interface PercpuStats {
+  nr_alloc: number;
+  nr_dealloc: number;
+  nr_cur_alloc: number;
+  nr_max_alloc: number;
+  nr_chunks: number;
+  nr_max_chunks: number;
+  min_alloc_size: number;
+  max_alloc_size: number;
+}
+
+export interface SingleResult {
+  ops: { alloc: number; free: number; failed: number };
+  chunksCreated: number;
+  chunksDestroyed: number;
+  reclaimRuns: number;
+  checks: number;
+  violations: Violation[];
+  stats: PercpuStats;
+  bootLog: string[];
+  log: string[];
+  ms: number;
+}
+
+export const SIZES = [4, 8, 16, 32, 64, 128, 256, 1024, 4096] as const;
+
+export function percpuStats(k: Kernel): PercpuStats {
+  const w = k.shm.w, h = k.shm.L.header;
+  return {
+    nr_alloc: w[h + H.NR_ALLOC]!, nr_dealloc: w[h + H.NR_DEALLOC]!, nr_cur_alloc: w[h + H.NR_CUR_ALLOC]!,
+    nr_max_alloc: w[h + H.NR_MAX_ALLOC]!, nr_chunks: w[h + H.NR_CHUNKS]!, nr_max_chunks: w[h + H.NR_MAX_CHUNKS]!,
+    min_alloc_size: w[h + H.MIN_ALLOC_SIZE]!, max_alloc_size: w[h + H.MAX_ALLOC_SIZE]!,
+  };
+}
+
+function invariantViolation(f: InvariantFailure[], step: number): Violation {
+  const text = `percpu: invariant violated: ${f[0]!.invariant}\n` + f.map((x) => ` [${x.invariant}] ${x.message}\n`).join('');
+  return { kind: 'invariant', cpu: 0, step, title: `percpu: invariant violated: ${f[0]!.invariant}`, text, held: [], stack: [], fatal: true };
+}
+
+export function runSingle(opts: SingleOptions): SingleResult {
+  const t0 = performance.now();
+  const spec = planMachine({ cpus: opts.cpus ?? 4, backend: opts.backend, maxChunks: 256 });
+  const shm = newShm(spec);
+  const bootLog = bootMachine(spec, shm);
+  const k = new Kernel(spec, shm);
+  const cpu = k.cpu(0);
+  const st = k.st;
+  const checker = new InvariantChecker(k);
+  const model = new AreaModel();
+  const rng = seedrandom(String(opts.seed));
+  const live: { ptr: number; size: number; stamp: number }[] = [];
+  const res: SingleResult = {
+    ops: { alloc: 0, free: 0, failed: 0 }, chunksCreated: 0, chunksDestroyed: 0, reclaimRuns: 0, checks: 0,
+    violations: k.violations, stats: percpuStats(k), bootLog, log: k.log, ms: 0,
+  };
+  const fullEvery = opts.fullCheckEvery ?? 64;
+  let stamp = 1;
+  const check = (step: number, chunk: number): void => {
+    res.checks++;
+    const f = chunk ? checker.checkChunk(chunk) : checker.checkAll();
+    if (f.length) {
+      const v = invariantViolation(f, step);
+      k.onViolation(v);
+      throw new Oops(v);
+    }
+  };
+  const modelFail = (msg: string, step: number): never => {
+    const v: Violation = { kind: 'shadow', cpu: 0, step, title: `percpu: model mismatch: ${msg}`, text: `percpu: model mismatch\n${msg}\n`, held: [], stack: [], fatal: true };
+    k.onViolation(v);
+    throw new Oops(v);
+  };
+  cpu.enter(F.cpu_program);
+  try {
+    for (let step = 0; step < opts.ops; step++) {
+      const doAlloc = live.length === 0 || (live.length < 400 && rng() < 0.55);
+      if (doAlloc) {
+        const size = rng() < 0.02 ? 8192 + Math.floor(rng() * 24576) : SIZES[Math.floor(rng() * SIZES.length)]!;
+        const align = Math.min(size, 1 << Math.floor(rng() * 5));
+        const reserved = rng() < 0.05;
+        const ptr = k.pcpu.pcpuAlloc(cpu, size, align, reserved);
+        if (ptr === 0) {
+          res.ops.failed++;
+          continue;
+        }
+        res.ops.alloc++;
+        const chunk = k.pcpu.chunkAddrSearch(cpu, ptr);
+        const off = ptr - st.baseAddr(chunk);
+        const bad = model.add(chunk, off, size, align, checker.span(chunk));
+        if (bad) modelFail(bad, step);
+        for (let c = 0; c < st.nrCpus; c++) {
+          const a = perCpuPtr(st, ptr, c);
+          if (readWord(cpu, st, a) !== 0) modelFail(`fresh area at chunk ${st.seq(chunk)} offset ${off} is not zeroed for cpu${c}`, step);
+          writeWord(cpu, st, a, stamp);
+        }
+        live.push({ ptr, size, stamp: stamp++ });
+        check(step, chunk);
+      } else {
+        const i = Math.floor(rng() * live.length);
+        const a = live[i]!;
+        live[i] = live[live.length - 1]!;
+        live.pop();
+        for (let c = 0; c < st.nrCpus; c++) {
+          if (readWord(cpu, st, perCpuPtr(st, a.ptr, c)) !== a.stamp) modelFail(`the stamp of the area at ${a.ptr.toString(16)} was overwritten in cpu${c}'s copy`, step);
+        }
+        const chunk = k.pcpu.chunkAddrSearch(cpu, a.ptr);
+        model.remove(chunk, a.ptr - st.baseAddr(chunk));
+        k.pcpu.freePercpu(cpu, a.ptr);
+        res.ops.free++;
+        check(step, chunk);
+        if (k.wq.pending(0) && rng() < 0.5) {
+          res.reclaimRuns++;
+          for (const seq of k.runReclaimIfPending()) void seq;
+        }
+      }
+      if (fullEvery && step % fullEvery === 0) check(step, 0);
+    }
+    for (const a of live) k.pcpu.freePercpu(cpu, a.ptr);
+    if (k.wq.pending(0)) {
+      res.reclaimRuns++;
+      k.runReclaimIfPending();
+    }
+    check(opts.ops, 0);
+    const leaks = leakCheck(k);
+    if (leaks.length) {
+      const title = `percpu: leak at quiescence: ${leaks[0]}`;
+      k.onViolation({ kind: 'leak', cpu: 0, step: opts.ops, title, text: `percpu: leak at quiescence\n${leaks.map((l) => ` ${l}\n`).join('')}`, held: [], stack: [], fatal: true });
+    }
+  } catch (e) {
+    if (!(e instanceof Oops)) throw e;
+  }
+  res.chunksCreated = shm.w[shm.L.header + H.CHUNKS_CREATED]!;
+  res.chunksDestroyed = shm.w[shm.L.header + H.CHUNKS_DESTROYED]!;
+  res.stats = percpuStats(k);
+  res.ms = performance.now() - t0;
+  return res;
+}

@@ -1,0 +1,237 @@
+// The one owner of every offset in the SharedArrayBuffer.
+//
+// All shared state is 32-bit words in one Int32Array (`w`), except page
+// frame contents, which are bytes (`b`). A "pointer" is a word index into
+// `w` (heap objects, list nodes) or an emulated kernel virtual address
+// (percpu areas). Records are fixed-size; their field offsets are the
+// constants below, and each record type has one accessor module that uses
+// them. Nothing else computes an offset.
+
+import type { Config } from './config.ts';
+import type { AllocInfo } from '../percpu/alloc-info.ts';
+
+// ---- global header ---------------------------------------------------------
+export enum H {
+  MAGIC, RUN_GEN, SYSTEM_STATE, STOP, STOP_REASON,
+  // allocator globals (mm/percpu.c statics)
+  FIRST_CHUNK, RESERVED_CHUNK, RESERVED_LIMIT, NR_SLOTS, UNIT_SIZE, UNIT_PAGES,
+  NR_UNITS, NR_GROUPS, BASE_ADDR, CHUNK_SEQ, WARN_LIMIT, TEMP_PAGES, TEMP_BITMAP,
+  TEMP_OWNER, FIRST_UNIT_CPU, LAST_UNIT_CPU,
+  // percpu_stats
+  NR_ALLOC, NR_DEALLOC, NR_CUR_ALLOC, NR_MAX_ALLOC, NR_CHUNKS, NR_MAX_CHUNKS,
+  MIN_ALLOC_SIZE, MAX_ALLOC_SIZE, CHUNKS_CREATED, CHUNKS_DESTROYED, RECLAIM_RUNS,
+  // failure injection (src/mm/fail.ts)
+  FAIL_LOCK, FAIL_PROB_PPM, FAIL_SITE, FAIL_NTH, FAIL_CALLS, FAIL_RNG, FAIL_RNG1, FAIL_RNG2, FAIL_RNG3, FAIL_INJECTED,
+  // emulated memory management
+  HEAP_LOCK, HEAP_TOP, HEAP_LIVE_OBJS, HEAP_LIVE_BYTES, BOOT_TOP,
+  PAGE_LOCK, PAGE_CURSOR, PAGES_USED, VM_LOCK, VM_SLOTS_USED,
+  // injected historical bug (src/percpu/inject.ts), checks switches
+  INJECT, CHECKS, SHADOW_SEQ, IRQFREE_COUNT,
+  // early-boot state for the irq check
+  EARLY_BOOT_IRQS_DISABLED,
+  COUNT,
+}
+
+export const SYSTEM_BOOTING = 0;
+export const SYSTEM_RUNNING = 1;
+
+// ---- chunk record (payload of a heap object tagged CHUNK, or bootmem) ------
+export enum C {
+  LIST_NEXT, LIST_PREV, FREE_SIZE, CONTIG_HINT, BASE_ADDR, MAP_USED, MAP_ALLOC,
+  MAP, DATA, IMMUTABLE, SEQ, POPULATED, // populated bitmap words follow
+}
+
+// ---- heap object header (words before the payload) -------------------------
+export enum HO { STATE, CLASS, BYTES, TAG_OR_NEXT, SIZE }
+export const HEAP_ALLOC = 0x0a110c;
+export const HEAP_FREE = 0x0f7ee0;
+export const POISON_FREE = 0x6b6b6b6b; // slab's POISON_FREE byte, four times
+export const PAGE_POISON = 0xaa;
+
+// ---- page descriptor --------------------------------------------------------
+export enum PG { STATE, INDEX, ORDER, SIZE }
+export const PAGE_NEVER_USED = 0;
+export const PAGE_ALLOCATED = 1;
+export const PAGE_FREED = 2;
+export const PAGE_BOOTMEM = 3;
+
+// ---- lock record ----------------------------------------------------------
+export enum LK { STATE, OWNER, CLASS, ACQUIRED, CONTENDED, HOLD_START, MAX_HOLD, WAITERS, SIZE }
+
+// ---- per-CPU context ------------------------------------------------------
+export const MAX_HELD = 24;
+export const MAX_OPS = 24;
+export const IRQ_QUEUE = 64;
+export enum HL { LOCK, SITE, IRQ_CTX, FLAGS, SIZE }
+export enum X {
+  PREEMPT, IRQS_OFF, HELD_DEPTH, OP_DEPTH, STEPS, STATE, WAIT_LOCK, CUR_OP,
+  IRQ_HEAD, IRQ_TAIL, IRQ_LOCK, IRQS_TAKEN, WAKE, SPIN_LOCK,
+  HELD, // MAX_HELD * HL.SIZE words
+}
+export const X_OPS = X.HELD + MAX_HELD * HL.SIZE;
+export const X_IRQS = X_OPS + MAX_OPS;
+export const IRQ_ENTRY = 4; // [kind, arg0, arg1, arg2]
+export const X_SIZE = X_IRQS + IRQ_QUEUE * IRQ_ENTRY;
+
+// ---- lockdep ---------------------------------------------------------------
+export const MAX_CLASSES = 16;
+export enum LD { GRAPH_LOCK, REPORTS, DISABLED, SIZE }
+
+// ---- workqueue ------------------------------------------------------------
+export const MAX_WORKS = 4;
+export enum WK { PENDING, RUNNING, RUNS, QUEUED, LOST, SIZE }
+export enum WQ { WAKE, FLUSH_SEQ, DONE_SEQ, SIZE }
+
+// ---- scheduler (controlled mode) -----------------------------------------
+export enum SC { TOKEN, MODE, STEP, SWITCHES, RNG0, RNG1, RNG2, RNG3, DEPTH, NEXT_CHANGE, CHANGES_DONE, EXPECTED_STEPS, REC_LEN, REC_OVERFLOW, REPLAY_POS, REPLAY_LEFT, REPLAY_LEN, DEADLOCK, LAST_ENTITY, RUN_LEFT, SIZE }
+
+export const MAX_LOCKS = 16;
+
+export interface Layout {
+  words: number;
+  bytes: number;
+  nrEntities: number; // CPUs plus the kworker
+  kworker: number; // entity index of the workqueue worker
+  nrSlots: number;
+  unitPages: number;
+  nrUnits: number;
+  bitmapWords: number;
+  // region bases, in words
+  header: number;
+  unitMap: number; // cpu -> unit
+  unitOff: number; // cpu -> unit offset
+  groupOff: number;
+  groupSize: number;
+  slots: number; // nrSlots list heads of 2 words
+  locks: number;
+  cpus: number; // nrEntities * X_SIZE
+  lockdep: number;
+  ldUsage: number; // per class usage bits
+  ldUsageSite: number; // per class * 4 usage bits: site
+  ldUsageCpu: number;
+  ldDeps: number; // class x class: 0 or 1 + first-seen info
+  ldDepSite: number;
+  ldDepCpu: number;
+  ldDepPrevSite: number;
+  works: number;
+  wq: number;
+  sched: number;
+  schedPrio: number; // per entity
+  schedRec: number; // recorded schedule, pairs
+  schedRecCap: number;
+  schedReplay: number;
+  heap: number;
+  heapClasses: number; // per class: head, tail
+  heapArena: number;
+  heapWords: number;
+  boot: number;
+  bootWords: number;
+  pageDesc: number;
+  nrPages: number;
+  pte: number;
+  vmPages: number;
+  vmSlotSpan: number; // bytes of address space per vm chunk
+  vmSlots: number;
+  vmSlotMap: number; // per vm slot: in use
+  pageData: number; // byte offset
+  // address space (emulated kernel virtual addresses)
+  linBase: number;
+  vmBase: number;
+}
+
+export const HEAP_CLASSES = 24;
+export const LIN_BASE = 0x01000000;
+export const VM_BASE = 0x40000000;
+
+function align(n: number, a: number): number {
+  return Math.ceil(n / a) * a;
+}
+
+/** Lay the shared memory out for a config and its first-chunk geometry. */
+export function computeLayout(cfg: Config, ai: AllocInfo, recCap = 1 << 16): Layout {
+  const unitPages = ai.unitSize / cfg.pageSize;
+  const nrUnits = ai.groups.reduce((s, g) => s + g.nrUnits, 0);
+  const nrSlots = Math.max(32 - Math.clz32(ai.unitSize) - 5 + 2, 1) + 2;
+  const bitmapWords = Math.ceil(unitPages / 32);
+  const nrEntities = cfg.cpus + 1;
+  let top = 0;
+  const take = (n: number): number => {
+    const at = top;
+    top += n;
+    return at;
+  };
+  const header = take(H.COUNT);
+  const unitMap = take(cfg.cpus);
+  const unitOff = take(cfg.cpus);
+  const groupOff = take(cfg.cpus);
+  const groupSize = take(cfg.cpus);
+  const slots = take(nrSlots * 2);
+  const locks = take(MAX_LOCKS * LK.SIZE);
+  const cpus = take(nrEntities * X_SIZE);
+  const lockdep = take(LD.SIZE);
+  const ldUsage = take(MAX_CLASSES);
+  const ldUsageSite = take(MAX_CLASSES * 4);
+  const ldUsageCpu = take(MAX_CLASSES * 4);
+  const ldDeps = take(MAX_CLASSES * MAX_CLASSES);
+  const ldDepSite = take(MAX_CLASSES * MAX_CLASSES);
+  const ldDepCpu = take(MAX_CLASSES * MAX_CLASSES);
+  const ldDepPrevSite = take(MAX_CLASSES * MAX_CLASSES);
+  const works = take(MAX_WORKS * WK.SIZE);
+  const wq = take(WQ.SIZE);
+  const sched = take(SC.SIZE);
+  const schedPrio = take(nrEntities);
+  const schedRec = take(recCap * 2);
+  const schedReplay = take(recCap * 2);
+
+  // Heap: chunk records and area maps. The largest map is one entry per
+  // 4-byte area of a unit; vmalloc'ed maps come from the same arena.
+  const chunkWords = C.POPULATED + bitmapWords + HO.SIZE;
+  const maxMapBytes = ai.unitSize + 64;
+  const heapBytes = cfg.heapBytes || Math.max(1 << 20, cfg.maxChunks * (chunkWords * 4 + 4096) + 8 * maxMapBytes + nrUnits * unitPages * 4 * 2);
+  const heapWords = align(heapBytes / 4, 16);
+  const heap = take(HEAP_CLASSES * 2 + 4);
+  const heapClasses = heap + 4;
+  const heapArena = take(heapWords);
+  const bootWords = 2 * (C.POPULATED + bitmapWords) + 64;
+  const boot = take(bootWords);
+
+  const vmSpanBytes = align(Math.max(...ai.groups.map((g) => g.baseOffset + g.nrUnits * ai.unitSize)), ai.atomSize);
+  const vmSlotSpan = align(vmSpanBytes, cfg.pageSize);
+  const vmSlots = cfg.maxChunks + 1;
+  const vmPages = (vmSlots * vmSlotSpan) / cfg.pageSize;
+  if (VM_BASE + vmSlots * vmSlotSpan > 0x7fffffff) {
+    throw new RangeError(`address space too small for ${cfg.maxChunks} chunks of ${vmSlotSpan} bytes; lower maxChunks`);
+  }
+  const firstChunkPages = Math.ceil(vmSpanBytes / cfg.pageSize);
+  const nrPages = cfg.pages || firstChunkPages + cfg.maxChunks * nrUnits * unitPages + 16;
+  const pageDesc = take(nrPages * PG.SIZE);
+  const pte = take(vmPages);
+  const vmSlotMap = take(vmSlots);
+  const pageDataBytes = nrPages * cfg.pageSize;
+  const pageData = align(top * 4, cfg.pageSize);
+  if (LIN_BASE + pageDataBytes > VM_BASE) throw new RangeError('too many page frames for the linear map');
+  return {
+    words: top, bytes: pageData + pageDataBytes, nrEntities, kworker: cfg.cpus, nrSlots, unitPages, nrUnits, bitmapWords,
+    header, unitMap, unitOff, groupOff, groupSize, slots, locks, cpus, lockdep, ldUsage, ldUsageSite, ldUsageCpu,
+    ldDeps, ldDepSite, ldDepCpu, ldDepPrevSite, works, wq, sched, schedPrio, schedRec, schedRecCap: recCap, schedReplay,
+    heap, heapClasses, heapArena, heapWords, boot, bootWords, pageDesc, nrPages, pte, vmPages, vmSlotSpan, vmSlots,
+    vmSlotMap, pageData, linBase: LIN_BASE, vmBase: VM_BASE,
+  };
+}
+
+/** The shared memory of one machine: the buffer and two views over all of it. */
+export interface Shm {
+  sab: SharedArrayBuffer;
+  w: Int32Array;
+  b: Uint8Array;
+  L: Layout;
+}
+
+export function allocShm(L: Layout): Shm {
+  const sab = new SharedArrayBuffer(L.bytes);
+  return viewShm(sab, L);
+}
+
+export function viewShm(sab: SharedArrayBuffer, L: Layout): Shm {
+  return { sab, w: new Int32Array(sab), b: new Uint8Array(sab), L };
+}

@@ -1,0 +1,488 @@
+// The per-CPU context: the one seam between the allocator and everything
+// that makes it concurrent.
+//
+// The allocator never touches Atomics, threads or the scheduler. It calls
+// this object to lock, to possibly sleep, to allocate memory and to queue
+// work. Each such call is a scheduling point (controlled mode switches CPUs
+// there, free-running mode takes pending interrupts there) and a hook for
+// the checkers (lockdep, might_sleep, the irq-state check).
+//
+// All of a CPU's state - preempt count, irq flag, held locks, operation
+// stack, pending interrupts - is in its record in shared memory, so another
+// thread (the watchdog, a deadlock report) can read it.
+
+import { H, HL, IRQ_ENTRY, IRQ_QUEUE, LK, MAX_HELD, MAX_OPS, SYSTEM_RUNNING, X, X_IRQS, X_OPS, X_SIZE, type Shm } from '../shm/layout.ts';
+import { Oops, StopRun, type HeldLockInfo, type Violation, type ViolationKind, FATAL_KINDS } from '../report/violation.ts';
+import { F, siteName } from './sites.ts';
+import { LOCK_IS_MUTEX, lockName } from './locks.ts';
+import { rawLock, rawUnlock } from './raw.ts';
+
+export const HARDIRQ_OFFSET = 1 << 16;
+
+/** CPU run states, for the scheduler and the watchdog. */
+export enum CpuState {
+  running = 0,
+  blocked = 1, // waiting for a mutex
+  spinning = 2, // waiting for a spinlock
+  idle = 3, // program done, still taking interrupts
+  done = 4,
+}
+
+/** What lockdep needs to see; implemented by src/lockdep. */
+export interface LockdepHooks {
+  acquire(cpu: Cpu, lock: number, trylock: boolean): void;
+  release(cpu: Cpu, lock: number): void;
+  /** Irqs were just enabled/disabled on this CPU (hardirq-on tracing). */
+  usageString(lock: number): string;
+}
+
+/** What controlled scheduling needs; implemented by src/sched. */
+export interface SchedHooks {
+  /** A scheduling point: may run other CPUs before returning. Returns true
+   * when this CPU should take one pending interrupt now. */
+  point(cpu: Cpu): boolean;
+  /** This CPU cannot proceed until `lock` is free: run others meanwhile. */
+  waitFor(cpu: Cpu, lock: number, state: CpuState): void;
+  /** Lock released: nothing to do for most strategies. */
+  released(cpu: Cpu, lock: number): void;
+}
+
+/** What a CPU needs from the machine it belongs to. */
+export interface CpuHost {
+  shm: Shm;
+  lockdep: LockdepHooks | null;
+  sched: SchedHooks | null;
+  /** Measure lock hold times (free-running mode only: time is not deterministic). */
+  timing: boolean;
+  nrCpus: number;
+  /** Emulator capacity exhausted: throw CapacityExceeded instead of failing the allocation. */
+  strictCapacity: boolean;
+  onViolation(v: Violation): void;
+  /** The kernel log (printk). */
+  printk(cpu: Cpu, line: string): void;
+}
+
+export type IrqHandler = (cpu: Cpu, kind: number, a0: number, a1: number, a2: number) => void;
+
+const pause: () => void = (Atomics as unknown as { pause?: () => void }).pause?.bind(Atomics) ?? (() => {});
+const SPIN_TRIES = 64;
+const WAIT_MS = 20;
+
+export class Cpu {
+  readonly w: Int32Array;
+  readonly x: number; // base of this CPU's record
+  readonly h: number; // base of the header
+  readonly lk: number; // base of the lock table
+  irqHandler: IrqHandler | null = null;
+  /** Irqs-off state checked by the irq-state check around calls. */
+  private readonly shm: Shm;
+
+  constructor(readonly host: CpuHost, readonly id: number) {
+    this.shm = host.shm;
+    this.w = host.shm.w;
+    this.x = host.shm.L.cpus + id * X_SIZE;
+    this.h = host.shm.L.header;
+    this.lk = host.shm.L.locks;
+  }
+
+  get name(): string {
+    return this.id < this.host.nrCpus ? `cpu${this.id}` : 'kworker/0:1';
+  }
+
+  /** Reset this CPU's record: process context, irqs on, nothing held. */
+  reset(irqsOff = false): void {
+    this.w.fill(0, this.x, this.x + X_SIZE);
+    this.w[this.x + X.IRQS_OFF] = irqsOff ? 1 : 0;
+  }
+
+  // ---- context queries ------------------------------------------------------
+  preemptCount(): number {
+    return this.w[this.x + X.PREEMPT]!;
+  }
+  inAtomic(): boolean {
+    return this.w[this.x + X.PREEMPT] !== 0;
+  }
+  inIrq(): boolean {
+    return this.w[this.x + X.PREEMPT]! >= HARDIRQ_OFFSET;
+  }
+  irqsDisabled(): boolean {
+    return this.w[this.x + X.IRQS_OFF] !== 0;
+  }
+  hardirqDepth(): number {
+    return this.w[this.x + X.PREEMPT]! >>> 16;
+  }
+  steps(): number {
+    return this.w[this.x + X.STEPS]!;
+  }
+
+  // ---- operation stack ------------------------------------------------------
+  enter(site: F): void {
+    const d = this.w[this.x + X.OP_DEPTH]!;
+    if (d < MAX_OPS) this.w[this.x + X_OPS + d] = site;
+    this.w[this.x + X.OP_DEPTH] = d + 1;
+  }
+  leave(): void {
+    this.w[this.x + X.OP_DEPTH]!--;
+  }
+  /** The function currently running (lock sites are attributed to it). */
+  site(): number {
+    const d = this.w[this.x + X.OP_DEPTH]!;
+    return d > 0 && d <= MAX_OPS ? this.w[this.x + X_OPS + d - 1]! : F.none;
+  }
+  stack(): string[] {
+    const d = Math.min(this.w[this.x + X.OP_DEPTH]!, MAX_OPS);
+    const out: string[] = [];
+    for (let i = d - 1; i >= 0; i--) out.push(siteName(this.w[this.x + X_OPS + i]!));
+    return out;
+  }
+
+  // ---- scheduling points ----------------------------------------------------
+  /** A point where the kernel could be preempted or interrupted. */
+  point(): void {
+    this.w[this.x + X.STEPS]!++;
+    const s = this.host.sched;
+    if (s !== null) {
+      if (s.point(this)) this.takeOneIrq();
+      return;
+    }
+    if (this.w[this.h + H.STOP] !== 0) throw new StopRun();
+    if (this.w[this.x + X.IRQS_OFF] === 0 && this.w[this.x + X.IRQ_HEAD] !== this.w[this.x + X.IRQ_TAIL]) this.takeIrqs();
+  }
+
+  /** might_sleep(): complain when called in atomic context once the system runs. */
+  mightSleep(): void {
+    this.point();
+    if ((this.inAtomic() || this.irqsDisabled()) && this.w[this.h + H.SYSTEM_STATE] === SYSTEM_RUNNING) {
+      const where = siteName(this.site());
+      this.report('sleep-in-atomic', `BUG: sleeping function called from invalid context at mm/percpu.c:${where}`,
+        `in_atomic(): ${this.inAtomic() ? 1 : 0}, irqs_disabled(): ${this.irqsDisabled() ? 1 : 0}, cpu: ${this.id}, name: ${this.name}`);
+    }
+  }
+
+  // ---- preemption and irq flags --------------------------------------------
+  preemptDisable(): void {
+    this.w[this.x + X.PREEMPT]!++;
+  }
+  preemptEnable(): void {
+    this.w[this.x + X.PREEMPT]!--;
+    this.point();
+  }
+  localIrqDisable(): void {
+    this.w[this.x + X.IRQS_OFF] = 1;
+  }
+  localIrqEnable(): void {
+    if (this.w[this.h + H.EARLY_BOOT_IRQS_DISABLED] !== 0 && this.id < this.host.nrCpus) {
+      this.report('irqs-enabled-early', 'WARNING: Interrupts were enabled early',
+        'DEBUG_LOCKS_WARN_ON(early_boot_irqs_disabled): irqs were enabled while the boot CPU still runs with them off');
+    }
+    this.w[this.x + X.IRQS_OFF] = 0;
+  }
+  localIrqSave(): number {
+    const flags = this.w[this.x + X.IRQS_OFF]!;
+    this.w[this.x + X.IRQS_OFF] = 1;
+    return flags;
+  }
+  localIrqRestore(flags: number): void {
+    if (flags === 0) this.localIrqEnable();
+    else this.w[this.x + X.IRQS_OFF] = 1;
+  }
+
+  // ---- held-lock stack -------------------------------------------------------
+  heldDepth(): number {
+    return this.w[this.x + X.HELD_DEPTH]!;
+  }
+  heldLock(i: number): number {
+    return this.w[this.x + X.HELD + i * HL.SIZE + HL.LOCK]!;
+  }
+  heldSite(i: number): number {
+    return this.w[this.x + X.HELD + i * HL.SIZE + HL.SITE]!;
+  }
+  heldIrqCtx(i: number): number {
+    return this.w[this.x + X.HELD + i * HL.SIZE + HL.IRQ_CTX]!;
+  }
+  holds(lock: number): boolean {
+    for (let i = this.heldDepth() - 1; i >= 0; i--) if (this.heldLock(i) === lock) return true;
+    return false;
+  }
+  private pushHeld(lock: number): void {
+    const d = this.w[this.x + X.HELD_DEPTH]!;
+    if (d < MAX_HELD) {
+      const e = this.x + X.HELD + d * HL.SIZE;
+      this.w[e + HL.LOCK] = lock;
+      this.w[e + HL.SITE] = this.site();
+      this.w[e + HL.IRQ_CTX] = this.hardirqDepth();
+      this.w[this.x + X.HELD_DEPTH] = d + 1;
+    }
+  }
+  /** Remove a lock from the held stack; false when it was not held. */
+  private popHeld(lock: number): boolean {
+    const d = this.w[this.x + X.HELD_DEPTH]!;
+    for (let i = d - 1; i >= 0; i--) {
+      if (this.heldLock(i) !== lock) continue;
+      const from = this.x + X.HELD + (i + 1) * HL.SIZE;
+      this.w.copyWithin(from - HL.SIZE, from, this.x + X.HELD + d * HL.SIZE);
+      this.w[this.x + X.HELD_DEPTH] = d - 1;
+      return true;
+    }
+    return false;
+  }
+  heldLocks(): HeldLockInfo[] {
+    const out: HeldLockInfo[] = [];
+    const ld = this.host.lockdep;
+    for (let i = 0; i < this.heldDepth(); i++) {
+      const l = this.heldLock(i);
+      out.push({ lock: `(${lockName(l)})${ld ? ld.usageString(l) : ''}`, at: siteName(this.heldSite(i)) });
+    }
+    return out;
+  }
+
+  // ---- lock statistics ----------------------------------------------------------
+  private acquired(lock: number, contended: boolean): void {
+    const r = this.lk + lock * LK.SIZE;
+    this.w[r + LK.OWNER] = this.id + 1;
+    Atomics.add(this.w, r + LK.ACQUIRED, 1);
+    if (contended) Atomics.add(this.w, r + LK.CONTENDED, 1);
+    if (this.host.timing) this.w[r + LK.HOLD_START] = (performance.now() * 1000) | 0;
+  }
+  private releasing(lock: number): void {
+    const r = this.lk + lock * LK.SIZE;
+    this.w[r + LK.OWNER] = 0;
+    if (this.host.timing) {
+      const held = (((performance.now() * 1000) | 0) - this.w[r + LK.HOLD_START]!) | 0;
+      if (held > this.w[r + LK.MAX_HOLD]!) this.w[r + LK.MAX_HOLD] = held;
+    }
+  }
+  lockOwner(lock: number): number {
+    return this.w[this.lk + lock * LK.SIZE + LK.OWNER]! - 1;
+  }
+
+  // ---- mutex (sleeping lock, futex-style: 0 free, 1 locked, 2 contended) ----
+  mutexLock(lock: number): void {
+    this.mightSleep();
+    this.host.lockdep?.acquire(this, lock, false);
+    this.pushHeld(lock);
+    const at = this.lk + lock * LK.SIZE + LK.STATE;
+    let contended = false;
+    if (Atomics.compareExchange(this.w, at, 0, 1) !== 0) {
+      contended = true;
+      const s = this.host.sched;
+      if (s !== null) {
+        while (Atomics.compareExchange(this.w, at, 0, 1) !== 0) s.waitFor(this, lock, CpuState.blocked);
+      } else {
+        this.w[this.x + X.STATE] = CpuState.blocked;
+        this.w[this.x + X.WAIT_LOCK] = lock;
+        while (Atomics.exchange(this.w, at, 2) !== 0) {
+          if (this.w[this.h + H.STOP] !== 0) throw new StopRun();
+          Atomics.wait(this.w, at, 2, WAIT_MS);
+        }
+        this.w[this.x + X.STATE] = CpuState.running;
+      }
+    }
+    this.acquired(lock, contended);
+  }
+
+  mutexTrylock(lock: number): boolean {
+    this.point();
+    const at = this.lk + lock * LK.SIZE + LK.STATE;
+    if (Atomics.compareExchange(this.w, at, 0, 1) !== 0) return false;
+    this.host.lockdep?.acquire(this, lock, true);
+    this.pushHeld(lock);
+    this.acquired(lock, false);
+    return true;
+  }
+
+  mutexUnlock(lock: number): void {
+    const owner = this.lockOwner(lock);
+    if (owner !== this.id) {
+      this.report('bad-unlock', 'DEBUG_LOCKS_WARN_ON(lock->owner != current)',
+        `${lockName(lock)} unlocked by ${this.name} but owned by ${owner < 0 ? 'nobody' : `cpu${owner}`}`, false);
+    }
+    this.host.lockdep?.release(this, lock);
+    this.popHeld(lock);
+    if (owner === this.id) this.releasing(lock);
+    const at = this.lk + lock * LK.SIZE + LK.STATE;
+    if (Atomics.exchange(this.w, at, 0) === 2) Atomics.notify(this.w, at, 1);
+    this.host.sched?.released(this, lock);
+    this.point();
+  }
+
+  // ---- spinlocks --------------------------------------------------------------
+  spinLock(lock: number): void {
+    this.point();
+    this.preemptDisable();
+    this.host.lockdep?.acquire(this, lock, false);
+    this.pushHeld(lock);
+    this.spinAcquire(lock);
+  }
+  spinUnlock(lock: number): void {
+    this.spinRelease(lock);
+    this.preemptEnable();
+  }
+  spinLockIrq(lock: number): void {
+    this.point();
+    this.localIrqDisable();
+    this.preemptDisable();
+    this.host.lockdep?.acquire(this, lock, false);
+    this.pushHeld(lock);
+    this.spinAcquire(lock);
+  }
+  spinUnlockIrq(lock: number): void {
+    this.spinRelease(lock);
+    this.localIrqEnable();
+    this.preemptEnable();
+  }
+  spinLockIrqSave(lock: number): number {
+    this.point();
+    const flags = this.localIrqSave();
+    this.preemptDisable();
+    this.host.lockdep?.acquire(this, lock, false);
+    this.pushHeld(lock);
+    this.spinAcquire(lock);
+    return flags;
+  }
+  spinUnlockIrqRestore(lock: number, flags: number): void {
+    this.spinRelease(lock);
+    this.localIrqRestore(flags);
+    this.preemptEnable();
+  }
+
+  private spinAcquire(lock: number): void {
+    const at = this.lk + lock * LK.SIZE + LK.STATE;
+    if (Atomics.compareExchange(this.w, at, 0, 1) === 0) {
+      this.acquired(lock, false);
+      return;
+    }
+    if (this.lockOwner(lock) === this.id) {
+      this.report('spinlock-recursion', `BUG: spinlock recursion on CPU#${this.id}, ${this.name}`,
+        `lock: ${lockName(lock)}, .owner_cpu: ${this.id}; the lock is held by the context this one interrupted`);
+    }
+    const s = this.host.sched;
+    if (s !== null) {
+      while (Atomics.compareExchange(this.w, at, 0, 1) !== 0) s.waitFor(this, lock, CpuState.spinning);
+    } else {
+      this.w[this.x + X.STATE] = CpuState.spinning;
+      this.w[this.x + X.WAIT_LOCK] = lock;
+      const waiters = this.lk + lock * LK.SIZE + LK.WAITERS;
+      for (;;) {
+        for (let i = 0; i < SPIN_TRIES; i++) {
+          if (Atomics.load(this.w, at) === 0 && Atomics.compareExchange(this.w, at, 0, 1) === 0) {
+            this.w[this.x + X.STATE] = CpuState.running;
+            this.acquired(lock, true);
+            return;
+          }
+          pause();
+        }
+        if (this.w[this.h + H.STOP] !== 0) throw new StopRun();
+        // two cores, many CPU threads: stop burning the core the owner needs
+        Atomics.add(this.w, waiters, 1);
+        Atomics.wait(this.w, at, 1, 1);
+        Atomics.sub(this.w, waiters, 1);
+      }
+    }
+    this.acquired(lock, true);
+  }
+
+  private spinRelease(lock: number): void {
+    const owner = this.lockOwner(lock);
+    if (owner !== this.id) {
+      this.report('bad-unlock', `BUG: spinlock wrong CPU on CPU#${this.id}, ${this.name}`,
+        `lock: ${lockName(lock)}, .owner_cpu: ${owner}`, false);
+    }
+    this.host.lockdep?.release(this, lock);
+    this.popHeld(lock);
+    if (owner === this.id) this.releasing(lock);
+    const at = this.lk + lock * LK.SIZE + LK.STATE;
+    Atomics.store(this.w, at, 0);
+    if (this.w[this.lk + lock * LK.SIZE + LK.WAITERS] !== 0) Atomics.notify(this.w, at, 1);
+    this.host.sched?.released(this, lock);
+  }
+
+  /** lock_map_acquire/release: lockdep-only maps (work items, workqueues). */
+  lockMapAcquire(lock: number): void {
+    this.host.lockdep?.acquire(this, lock, false);
+    this.pushHeld(lock);
+  }
+  lockMapRelease(lock: number): void {
+    this.host.lockdep?.release(this, lock);
+    this.popHeld(lock);
+  }
+
+  isMutex(lock: number): boolean {
+    return LOCK_IS_MUTEX[lock] === true;
+  }
+
+  // ---- interrupts ------------------------------------------------------------------
+  /** Queue an interrupt on `target` (an IPI carrying work); false if its queue is full. */
+  raiseIrq(target: number, kind: number, a0: number, a1: number, a2: number): boolean {
+    const tx = this.shm.L.cpus + target * X_SIZE;
+    const w = this.w;
+    rawLock(w, tx + X.IRQ_LOCK);
+    const head = w[tx + X.IRQ_HEAD]!;
+    const tail = w[tx + X.IRQ_TAIL]!;
+    if (tail - head >= IRQ_QUEUE) {
+      rawUnlock(w, tx + X.IRQ_LOCK);
+      return false;
+    }
+    const e = tx + X_IRQS + (tail % IRQ_QUEUE) * IRQ_ENTRY;
+    w[e] = kind;
+    w[e + 1] = a0;
+    w[e + 2] = a1;
+    w[e + 3] = a2;
+    Atomics.store(w, tx + X.IRQ_TAIL, tail + 1);
+    rawUnlock(w, tx + X.IRQ_LOCK);
+    Atomics.add(w, tx + X.WAKE, 1);
+    Atomics.notify(w, tx + X.WAKE, 1);
+    return true;
+  }
+
+  pendingIrqs(): number {
+    return Atomics.load(this.w, this.x + X.IRQ_TAIL) - this.w[this.x + X.IRQ_HEAD]!;
+  }
+
+  /** Take every pending interrupt (free-running mode, irqs enabled). */
+  takeIrqs(): void {
+    while (this.w[this.x + X.IRQS_OFF] === 0 && this.pendingIrqs() > 0) this.takeOneIrq();
+  }
+
+  /** Run one pending interrupt's handler in hardirq context on this CPU. */
+  takeOneIrq(): void {
+    const w = this.w;
+    const head = w[this.x + X.IRQ_HEAD]!;
+    if (Atomics.load(w, this.x + X.IRQ_TAIL) === head) return;
+    const e = this.x + X_IRQS + (head % IRQ_QUEUE) * IRQ_ENTRY;
+    const kind = w[e]!, a0 = w[e + 1]!, a1 = w[e + 2]!, a2 = w[e + 3]!;
+    rawLock(w, this.x + X.IRQ_LOCK);
+    w[this.x + X.IRQ_HEAD] = head + 1;
+    rawUnlock(w, this.x + X.IRQ_LOCK);
+    const savedIrqs = w[this.x + X.IRQS_OFF]!;
+    w[this.x + X.PREEMPT] = w[this.x + X.PREEMPT]! + HARDIRQ_OFFSET;
+    w[this.x + X.IRQS_OFF] = 1;
+    w[this.x + X.IRQS_TAKEN]!++;
+    this.enter(F.handle_irq);
+    this.irqHandler?.(this, kind, a0, a1, a2);
+    this.leave();
+    w[this.x + X.PREEMPT] = w[this.x + X.PREEMPT]! - HARDIRQ_OFFSET;
+    w[this.x + X.IRQS_OFF] = savedIrqs;
+  }
+
+  // ---- violations ------------------------------------------------------------------
+  /**
+   * Record a violation. Fatal kinds unwind this CPU like BUG() does; the
+   * others print and continue, as WARN and lockdep do.
+   */
+  report(kind: ViolationKind, title: string, body: string, fatal = FATAL_KINDS.has(kind)): void {
+    const held = this.heldLocks();
+    const stack = this.stack();
+    let text = `${title}\n${body}\n`;
+    if (held.length) {
+      text += `${held.length} lock${held.length > 1 ? 's' : ''} held by ${this.name}/${this.id}:\n`;
+      held.forEach((hl, i) => (text += ` #${i}:  ${hl.lock}, at: ${hl.at}\n`));
+    } else {
+      text += `no locks held by ${this.name}/${this.id}.\n`;
+    }
+    text += 'Call Trace:\n' + stack.map((s) => ` ${s}\n`).join('');
+    const v: Violation = { kind, cpu: this.id, step: this.steps(), title, text, held, stack, fatal };
+    this.host.onViolation(v);
+    if (fatal) throw new Oops(v);
+  }
+}

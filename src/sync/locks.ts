@@ -1,0 +1,38 @@
+// The lock table: every lock the emulated kernel has, each its own lockdep
+// class. The first five are the kernel's; the rest serve the lock tests.
+
+export enum Lock {
+  pcpu_alloc_mutex = 0,
+  pcpu_lock = 1,
+  vmap_area_lock = 2,
+  /** lockdep map of the reclaim work item, held while the work runs */
+  pcpu_reclaim_work = 3,
+  /** lockdep map of the events workqueue, held while any of its work runs */
+  wq_events = 4,
+  test_a = 5,
+  test_b = 6,
+  test_c = 7,
+  test_mutex_a = 8,
+  test_mutex_b = 9,
+  test_irq_lock = 10,
+}
+
+export const NR_LOCKS = 11;
+
+export const LOCK_NAMES: readonly string[] = [
+  'pcpu_alloc_mutex', 'pcpu_lock', 'vmap_area_lock', '(pcpu_reclaim_work)', '(wq_completion)events',
+  'test_lock_a', 'test_lock_b', 'test_lock_c', 'test_mutex_a', 'test_mutex_b', 'test_irq_lock',
+];
+
+export const LOCK_IS_MUTEX: readonly boolean[] = [
+  true, false, false, false, false, false, false, false, true, true, false,
+];
+
+/** Lockdep-only maps: acquired for dependency tracking, never really locked. */
+export const LOCK_IS_MAP: readonly boolean[] = [
+  false, false, false, true, true, false, false, false, false, false, false,
+];
+
+export function lockName(l: number): string {
+  return LOCK_NAMES[l] ?? `lock#${l}`;
+}

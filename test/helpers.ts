@@ -1,0 +1,39 @@
+// Shared test fixtures: a booted single-thread machine and small utilities.
+
+import { Kernel, bootMachine, newShm, planMachine, type BootOptions } from '../src/run/machine.ts';
+import type { Config } from '../src/shm/config.ts';
+
+export function machine(partial: Partial<Config> = {}, boot: BootOptions = {}): { k: Kernel; log: string[] } {
+  const spec = planMachine(partial);
+  const shm = newShm(spec);
+  const log = bootMachine(spec, shm, boot);
+  return { k: new Kernel(spec, shm), log };
+}
+
+/** The trace command's default first chunk: s4096 r8192 d20480 u32768 on one CPU. */
+export function traceMachine(partial: Partial<Config> = {}): Kernel {
+  return machine({ cpus: 1, staticSize: 4096, reservedSize: 8192, dynSize: 20480, unitSize: 32768, ...partial }).k;
+}
+
+/** Map of the chunk holding percpu pointer p. */
+export function mapOf(k: Kernel, p: number): number[] {
+  return k.st.mapArray(k.pcpu.chunkAddrSearch(k.cpu(0), p));
+}
+
+/** Allocate `n` areas of the given sizes in turn; returns the pointers (0 = failed). */
+export function allocMany(k: Kernel, n: number, sizes: readonly number[] = [4, 8, 16, 32, 64, 128, 256, 1024, 4096]): number[] {
+  const cpu = k.cpu(0);
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const size = sizes[i % sizes.length]!;
+    out.push(k.pcpu.pcpuAlloc(cpu, size, Math.min(size, 8), false));
+  }
+  return out;
+}
+
+/** Free everything and let the reclaim work run: the machine should be back to one free chunk. */
+export function teardown(k: Kernel, ptrs: number[]): void {
+  const cpu = k.cpu(0);
+  for (const p of ptrs) if (p) k.pcpu.freePercpu(cpu, p);
+  k.runReclaimIfPending();
+}
