@@ -41,6 +41,8 @@ export interface Violation {
   held: HeldLockInfo[];
   stack: string[]; // operation stack, innermost first
   fatal: boolean;
+  /** The report's sections as data (lockdep: locks, chain, scenario ...). */
+  details?: Record<string, unknown>;
 }
 
 /** Thrown to unwind a CPU after a fatal violation (the emulated BUG()). */

@@ -5,7 +5,7 @@
 // the workqueue, the checkers and one CPU context per emulated CPU.
 
 import { makeConfig, type Config } from '../shm/config.ts';
-import { allocShm, computeLayout, H, LK, SYSTEM_BOOTING, SYSTEM_RUNNING, viewShm, type Layout, type Shm } from '../shm/layout.ts';
+import { allocShm, computeLayout, H, LK, X, SYSTEM_BOOTING, SYSTEM_RUNNING, viewShm, type Layout, type Shm } from '../shm/layout.ts';
 import { allocInfoFor, type AllocInfo } from '../percpu/alloc-info.ts';
 import { PcpuState } from '../percpu/chunk.ts';
 import { Percpu, WARN_LIMIT } from '../percpu/core.ts';
@@ -18,6 +18,7 @@ import { pagesInit } from '../mm/pages.ts';
 import { vmInit } from '../mm/vm.ts';
 import { failConfigure, type FailSpec } from '../mm/fail.ts';
 import { Cpu, type CpuHost, type LockdepHooks, type SchedHooks } from '../sync/cpu.ts';
+import { Lockdep } from '../lockdep/lockdep.ts';
 import { MAX_LOCKS } from '../shm/layout.ts';
 import { WORK_RECLAIM, Workqueue } from '../workqueue/workqueue.ts';
 import type { Violation } from '../report/violation.ts';
@@ -53,6 +54,8 @@ export function bootMachine(spec: MachineSpec, shm: Shm, opts: BootOptions = {})
   w[h + H.MAGIC] = 0x70637075;
   w[h + H.SYSTEM_STATE] = opts.booting ? SYSTEM_BOOTING : SYSTEM_RUNNING;
   w[h + H.EARLY_BOOT_IRQS_DISABLED] = opts.booting ? 1 : 0;
+  // the boot CPU runs the early-boot phase with irqs off
+  if (opts.booting) w[L.cpus + X.IRQS_OFF] = 1;
   w[h + H.WARN_LIMIT] = WARN_LIMIT;
   w[h + H.INJECT] = opts.inject ?? Bug.none;
   for (let l = 0; l < MAX_LOCKS; l++) w[L.locks + l * LK.SIZE + LK.CLASS] = l;
@@ -78,7 +81,8 @@ export function newShm(spec: MachineSpec): Shm {
 export interface KernelOptions {
   strictCapacity?: boolean;
   timing?: boolean;
-  lockdep?: LockdepHooks | null;
+  /** Lock validation (default on). */
+  lockdep?: boolean;
   sched?: SchedHooks | null;
 }
 
@@ -100,7 +104,7 @@ export class Kernel implements CpuHost {
   constructor(readonly spec: MachineSpec, sabOrShm: SharedArrayBuffer | Shm, opts: KernelOptions = {}) {
     this.shm = sabOrShm instanceof SharedArrayBuffer ? viewShm(sabOrShm, spec.L) : sabOrShm;
     this.nrCpus = spec.cfg.cpus;
-    this.lockdep = opts.lockdep ?? null;
+    this.lockdep = opts.lockdep === false ? null : new Lockdep(this.shm);
     this.sched = opts.sched ?? null;
     this.timing = opts.timing ?? false;
     this.strictCapacity = opts.strictCapacity ?? false;

@@ -132,7 +132,7 @@ function runOnce(setup: TraceSetup | null, ops: TraceOp[], maxChunks: number): T
   });
   const shm = newShm(spec);
   bootMachine(spec, shm);
-  const k = new Kernel(spec, shm, { strictCapacity: true });
+  const k = new Kernel(spec, shm, { strictCapacity: true, lockdep: false });
   const cpu = k.cpu(0);
   const st = k.st;
   const refs: number[] = []; // percpu pointer per alloc line, 0 when it failed, -1 once freed

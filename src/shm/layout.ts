@@ -86,6 +86,7 @@ export enum WQ { WAKE, FLUSH_SEQ, DONE_SEQ, SIZE }
 export enum SC { TOKEN, MODE, STEP, SWITCHES, RNG0, RNG1, RNG2, RNG3, DEPTH, NEXT_CHANGE, CHANGES_DONE, EXPECTED_STEPS, REC_LEN, REC_OVERFLOW, REPLAY_POS, REPLAY_LEFT, REPLAY_LEN, DEADLOCK, LAST_ENTITY, RUN_LEFT, SIZE }
 
 export const MAX_LOCKS = 16;
+export const SCRATCH_WORDS = 64;
 
 export interface Layout {
   words: number;
@@ -113,6 +114,8 @@ export interface Layout {
   ldDepSite: number;
   ldDepCpu: number;
   ldDepPrevSite: number;
+  ldDepStep: number;
+  ldReported: number; // dedupe: report kind x class x class
   works: number;
   wq: number;
   sched: number;
@@ -120,6 +123,7 @@ export interface Layout {
   schedRec: number; // recorded schedule, pairs
   schedRecCap: number;
   schedReplay: number;
+  scratch: number; // words for self-test programs and barriers
   heap: number;
   heapClasses: number; // per class: head, tail
   heapArena: number;
@@ -176,12 +180,15 @@ export function computeLayout(cfg: Config, ai: AllocInfo, recCap = 1 << 16): Lay
   const ldDepSite = take(MAX_CLASSES * MAX_CLASSES);
   const ldDepCpu = take(MAX_CLASSES * MAX_CLASSES);
   const ldDepPrevSite = take(MAX_CLASSES * MAX_CLASSES);
+  const ldDepStep = take(MAX_CLASSES * MAX_CLASSES);
+  const ldReported = take(8 * MAX_CLASSES * MAX_CLASSES);
   const works = take(MAX_WORKS * WK.SIZE);
   const wq = take(WQ.SIZE);
   const sched = take(SC.SIZE);
   const schedPrio = take(nrEntities);
   const schedRec = take(recCap * 2);
   const schedReplay = take(recCap * 2);
+  const scratch = take(SCRATCH_WORDS);
 
   // Heap: chunk records and area maps. The largest map is one entry per
   // 4-byte area of a unit; vmalloc'ed maps come from the same arena.
@@ -213,7 +220,7 @@ export function computeLayout(cfg: Config, ai: AllocInfo, recCap = 1 << 16): Lay
   return {
     words: top, bytes: pageData + pageDataBytes, nrEntities, kworker: cfg.cpus, nrSlots, unitPages, nrUnits, bitmapWords,
     header, unitMap, unitOff, groupOff, groupSize, slots, locks, cpus, lockdep, ldUsage, ldUsageSite, ldUsageCpu,
-    ldDeps, ldDepSite, ldDepCpu, ldDepPrevSite, works, wq, sched, schedPrio, schedRec, schedRecCap: recCap, schedReplay,
+    ldDeps, ldDepSite, ldDepCpu, ldDepPrevSite, ldDepStep, ldReported, works, wq, sched, schedPrio, schedRec, schedRecCap: recCap, schedReplay, scratch,
     heap, heapClasses, heapArena, heapWords, boot, bootWords, pageDesc, nrPages, pte, vmPages, vmSlotSpan, vmSlots,
     vmSlotMap, pageData, linBase: LIN_BASE, vmBase: VM_BASE,
   };

@@ -30,9 +30,11 @@ export enum CpuState {
 
 /** What lockdep needs to see; implemented by src/lockdep. */
 export interface LockdepHooks {
+  /** Called before the lock is pushed on the held stack (the stack holds the previous locks). */
   acquire(cpu: Cpu, lock: number, trylock: boolean): void;
+  /** Called before the lock is popped; reports an unlock of a lock not held. */
   release(cpu: Cpu, lock: number): void;
-  /** Irqs were just enabled/disabled on this CPU (hardirq-on tracing). */
+  /** The {+.+.}-style usage string of a lock class. */
   usageString(lock: number): string;
 }
 
@@ -87,12 +89,6 @@ export class Cpu {
 
   get name(): string {
     return this.id < this.host.nrCpus ? `cpu${this.id}` : 'kworker/0:1';
-  }
-
-  /** Reset this CPU's record: process context, irqs on, nothing held. */
-  reset(irqsOff = false): void {
-    this.w.fill(0, this.x, this.x + X_SIZE);
-    this.w[this.x + X.IRQS_OFF] = irqsOff ? 1 : 0;
   }
 
   // ---- context queries ------------------------------------------------------
@@ -204,13 +200,17 @@ export class Cpu {
     for (let i = this.heldDepth() - 1; i >= 0; i--) if (this.heldLock(i) === lock) return true;
     return false;
   }
-  private pushHeld(lock: number): void {
+  heldTrylock(i: number): boolean {
+    return this.w[this.x + X.HELD + i * HL.SIZE + HL.FLAGS] === 1;
+  }
+  private pushHeld(lock: number, trylock = false): void {
     const d = this.w[this.x + X.HELD_DEPTH]!;
     if (d < MAX_HELD) {
       const e = this.x + X.HELD + d * HL.SIZE;
       this.w[e + HL.LOCK] = lock;
       this.w[e + HL.SITE] = this.site();
       this.w[e + HL.IRQ_CTX] = this.hardirqDepth();
+      this.w[e + HL.FLAGS] = trylock ? 1 : 0;
       this.w[this.x + X.HELD_DEPTH] = d + 1;
     }
   }
@@ -286,7 +286,7 @@ export class Cpu {
     const at = this.lk + lock * LK.SIZE + LK.STATE;
     if (Atomics.compareExchange(this.w, at, 0, 1) !== 0) return false;
     this.host.lockdep?.acquire(this, lock, true);
-    this.pushHeld(lock);
+    this.pushHeld(lock, true);
     this.acquired(lock, false);
     return true;
   }
@@ -466,23 +466,36 @@ export class Cpu {
   }
 
   // ---- violations ------------------------------------------------------------------
+  /** The "N locks held by ..." section of a report. */
+  heldSection(): string {
+    const held = this.heldLocks();
+    if (!held.length) return `no locks held by ${this.name}/${this.id}.\n`;
+    let out = `${held.length} lock${held.length > 1 ? 's' : ''} held by ${this.name}/${this.id}:\n`;
+    held.forEach((hl, i) => (out += ` #${i}:  ${hl.lock}, at: ${hl.at}\n`));
+    return out;
+  }
+
   /**
    * Record a violation. Fatal kinds unwind this CPU like BUG() does; the
-   * others print and continue, as WARN and lockdep do.
+   * others print and continue, as WARN and lockdep do. `banner` frames the
+   * title the way lockdep does.
    */
-  report(kind: ViolationKind, title: string, body: string, fatal = FATAL_KINDS.has(kind)): void {
+  report(kind: ViolationKind, title: string, body: string, fatal = FATAL_KINDS.has(kind), details?: Record<string, unknown>, banner = false): void {
     const held = this.heldLocks();
     const stack = this.stack();
-    let text = `${title}\n${body}\n`;
-    if (held.length) {
-      text += `${held.length} lock${held.length > 1 ? 's' : ''} held by ${this.name}/${this.id}:\n`;
-      held.forEach((hl, i) => (text += ` #${i}:  ${hl.lock}, at: ${hl.at}\n`));
+    let text: string;
+    if (banner) {
+      const rule = (c: string): string => c.repeat(title.length);
+      text = `${rule('=')}\n${title}\n${KERNEL_VERSION}\n${rule('-')}\n${body}\n${this.heldSection()}\nstack backtrace:\nCPU: ${this.id} Comm: ${this.name}\n`;
     } else {
-      text += `no locks held by ${this.name}/${this.id}.\n`;
+      text = `${title}\n${body}\n${this.heldSection()}Call Trace:\n`;
     }
-    text += 'Call Trace:\n' + stack.map((s) => ` ${s}\n`).join('');
+    text += stack.map((s) => ` ${s}\n`).join('');
     const v: Violation = { kind, cpu: this.id, step: this.steps(), title, text, held, stack, fatal };
+    if (details) v.details = details;
     this.host.onViolation(v);
     if (fatal) throw new Oops(v);
   }
 }
+
+export const KERNEL_VERSION = '2.6.35-percpu-stress';
