@@ -8,15 +8,24 @@ import { runTrace } from './run/trace.ts';
 import { UsageError, parseArgs, type ArgSpec } from './cli-args.ts';
 import { runSingle, type SingleResult } from './run/single.ts';
 import { renderSingle } from './report/summary.ts';
+import { listCommand, parseRun, runCommand } from './cli/run-cmd.ts';
 
 const HELP = `percpu-stress: a concurrency stress harness for the Linux percpu allocator (2.6.35)
 
 usage:
-  percpu-stress start                      the default job (npm start)
+  percpu-stress start                      the default job (npm start): run all, 20 s budget
+  percpu-stress run <scenario|all> [--cpus N] [--seed S] [--duration D | --ops N]
+                    [--backend vm|km] [--inject BUG] [--watchdog D]
+                    [--json FILE] [--junit FILE] [--quiet]
+                                            seeded race scenarios on real threads
+  percpu-stress list                       scenarios and injectable historical bugs
   percpu-stress single [--seed S] [--ops N] [--backend vm|km]
                                             seeded single-CPU run with the invariant checker
   percpu-stress trace [FILE]               replay percpu requests (JSON lines, stdin by default)
   percpu-stress help
+
+durations: 500ms, 20s, 2m; --duration is the budget of the whole command,
+split evenly across its scenarios
 
 exit codes: 0 clean, 1 violation found, 2 bad input`;
 
@@ -65,7 +74,9 @@ function single(argv: string[], defaults: { ops: number }): number {
 const COMMANDS: Record<string, Command> = {
   trace: traceCmd,
   single: (argv) => single(argv, { ops: 20000 }),
-  start: (argv) => single(argv, { ops: 50000 }),
+  start: (argv) => runCommand(parseRun(argv, { scenarios: [], durationMs: 20_000 })),
+  run: (argv) => runCommand(parseRun(argv)),
+  list: listCommand,
   help: () => {
     process.stdout.write(HELP + '\n');
     return 0;

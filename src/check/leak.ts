@@ -36,7 +36,8 @@ export function leakCheck(k: Kernel): string[] {
   if (cur !== 0) problems.push(`nr_cur_alloc is ${cur} after everything was freed`);
 
   let objects = (w[st.h + H.TEMP_PAGES] ? 1 : 0) + (w[st.h + H.TEMP_BITMAP] ? 1 : 0) + dynamic.length * 2;
-  for (const c of [st.firstChunk, st.reservedChunk]) if (c && st.mapAlloc(c) >= PCPU_DFL_MAP_ALLOC) objects++;
+  // (with a reserved area and no dynamic one, the first chunk is the reserved chunk)
+  for (const c of new Set([st.firstChunk, st.reservedChunk])) if (c && st.mapAlloc(c) >= PCPU_DFL_MAP_ALLOC) objects++;
   const heap = heapStats(st.shm).objects;
   if (heap !== objects) problems.push(`heap holds ${heap} objects, the remaining chunks account for ${objects}`);
 

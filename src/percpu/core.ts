@@ -46,6 +46,11 @@ export class Percpu implements ChunkRecords {
   lastError = '';
   /** Did the last freePercpu call schedule_work? */
   lastFreeScheduled = false;
+  /**
+   * A checker run on the chunk just changed, with pcpu_lock still held (the
+   * only moment its map is consistent while other CPUs run).
+   */
+  indexCheck: ((cpu: Cpu, chunk: number) => void) | null = null;
 
   constructor(st: PcpuState, private readonly work: WorkHooks) {
     this.st = st;
@@ -253,6 +258,7 @@ export class Percpu implements ChunkRecords {
       return this.fail(cpu, size, align, err);
     }
     this.statsAlloc(size);
+    this.indexCheck?.(cpu, chunk);
     this.unlockIndex(cpu, flags);
 
     // populate, map and clear with only the mutex held
@@ -351,6 +357,7 @@ export class Percpu implements ChunkRecords {
         }
       }
     }
+    this.indexCheck?.(cpu, chunk);
     if (single) cpu.mutexUnlock(Lock.pcpu_alloc_mutex);
     else cpu.spinUnlockIrqRestore(Lock.pcpu_lock, flags);
     cpu.leave();

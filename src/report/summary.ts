@@ -27,3 +27,34 @@ export function renderSingle(r: SingleResult, o: { seed: number; ops: number; qu
   }
   return out;
 }
+
+export interface RunHeader {
+  description: string;
+  rerun: string;
+}
+
+function rate(n: number, ms: number): string {
+  return ms > 0 ? `${Math.round((n * 1000) / ms).toLocaleString('en-US')}/s` : '-';
+}
+
+/** One scenario run, the way a kernel developer reads it. */
+export function renderRun(r: import('../run/runner.ts').RunResult, h: RunHeader, quiet: boolean): string {
+  const verdict = r.status === 'clean' ? 'clean' : r.status === 'interrupted' ? 'interrupted' : `${r.violations.length} violation${r.violations.length > 1 ? 's' : ''}`;
+  const head = `${r.scenario}: ${verdict} (cpus ${r.cpus}, seed ${r.seed}, ${r.backend}${r.inject ? `, inject ${r.inject}` : ''}, ${(r.ms / 1000).toFixed(2)} s)`;
+  let out = '';
+  if (quiet) {
+    out += `${head}\n`;
+  } else {
+    out += `\n== ${head}\n   ${h.description}\n`;
+    const ops = r.ops.alloc + r.ops.free + r.ops.irqsHandled;
+    out += `  operations: ${r.ops.alloc} alloc, ${r.ops.free} free, ${r.ops.irqsHandled} irq-free, ${r.ops.failed} failed, ${r.ops.touches} touched (${rate(ops, r.ms)})\n`;
+    out += `  chunks: ${r.chunksCreated} created, ${r.chunksDestroyed} destroyed; reclaim runs: ${r.reclaimRuns}\n`;
+    out += `  ${'lock class'.padEnd(22)}${'acquisitions'.padStart(14)}${'contentions'.padStart(13)}${'longest hold'.padStart(15)}\n`;
+    for (const l of r.locks) out += `  ${l.lock.padEnd(22)}${String(l.acquisitions).padStart(14)}${String(l.contentions).padStart(13)}${`${l.longestHoldUs} us`.padStart(15)}\n`;
+    out += `  checks run: ${r.checks}; violations: ${r.violations.length}\n`;
+    out += renderStats(r.stats).replace(/^/gm, '  ').replace(/ +$/, '');
+  }
+  for (const v of r.violations) out += `\n${v.text}`;
+  if (r.violations.length) out += `\nseed ${r.seed}; re-run with:\n  ${h.rerun}\n`;
+  return out;
+}

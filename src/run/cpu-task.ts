@@ -1,11 +1,19 @@
 // What one worker thread does for one task: view the shared memory as a
-// Kernel, play one CPU (or the kworker), and return the results as data.
-// Violations travel back as data, never as errors (custom error classes
-// cross threads as plain Error).
+// Kernel, play one CPU (or the kworker) for a whole run, and return the
+// results as data. Violations travel back as data, never as errors (custom
+// error classes cross threads as plain Error).
 
-import { Kernel, type MachineSpec } from './machine.ts';
+import { Kernel, finishBoot, type MachineSpec } from './machine.ts';
 import { Oops, StopRun, type Violation } from '../report/violation.ts';
 import { runSelftestProgram } from './selftest.ts';
+import { CpuProgramRunner, newCounters, type CpuCounters } from './cpu-program.ts';
+import { H, X } from '../shm/layout.ts';
+import { CpuState, type Cpu } from '../sync/cpu.ts';
+import { F } from '../sync/sites.ts';
+import { InvariantChecker } from '../check/invariants.ts';
+import { WORK_RECLAIM } from '../workqueue/workqueue.ts';
+import { scenarioByName } from '../../scenarios/index.ts';
+import { OP_WORDS } from './program.ts';
 
 export interface SelftestTask {
   kind: 'selftest';
@@ -16,33 +24,174 @@ export interface SelftestTask {
   args: number[];
 }
 
-export type CpuTask = SelftestTask;
+export interface RunCpuTask {
+  kind: 'cpu';
+  sab: SharedArrayBuffer;
+  spec: MachineSpec;
+  cpu: number;
+  scenario: string;
+  seed: number;
+  /** Ops for this CPU (0: until the deadline). */
+  ops: number;
+  /** Wall-clock deadline (Date.now() ms), 0 for none. */
+  deadline: number;
+  /** Explicit program (replay, shrinking); otherwise generated from the scenario. */
+  program?: Int32Array;
+  /** Early-boot program (CPU 0 only). */
+  boot?: Int32Array;
+  checks: boolean;
+  timing: boolean;
+}
+
+export interface KworkerTask {
+  kind: 'kworker';
+  sab: SharedArrayBuffer;
+  spec: MachineSpec;
+  timing: boolean;
+}
+
+export type CpuTask = SelftestTask | RunCpuTask | KworkerTask;
 
 export interface CpuTaskResult {
   cpu: number;
   violations: Violation[];
   log: string[];
   values: number[];
+  counters: CpuCounters;
   /** The task ended by an oops on this CPU (its program did not finish). */
   oops: boolean;
   stopped: boolean;
+  reclaimRuns: number;
+}
+
+export const BATCH = 1000;
+const IDLE_WAIT_MS = 5;
+
+function crash(cpu: Cpu, e: unknown): Violation {
+  return {
+    kind: 'crash', cpu: cpu.id, step: cpu.steps(), title: `internal error on ${cpu.name}: ${(e as Error).message}`,
+    text: `${(e as Error).stack ?? String(e)}\n`, held: cpu.heldLocks(), stack: cpu.stack(), fatal: true,
+  };
+}
+
+/** Wait until word >= value, or the run is stopped. */
+function waitAtLeast(k: Kernel, at: number, value: number): void {
+  const w = k.shm.w;
+  for (let v = Atomics.load(w, at); v < value; v = Atomics.load(w, at)) {
+    if (Atomics.load(w, k.shm.L.header + H.STOP) !== 0) throw new StopRun();
+    Atomics.wait(w, at, v, 20);
+  }
+}
+
+function bump(w: Int32Array, at: number): void {
+  Atomics.add(w, at, 1);
+  Atomics.notify(w, at);
+}
+
+function runCpu(task: RunCpuTask, k: Kernel, res: CpuTaskResult): void {
+  const cpu = k.cpu(task.cpu);
+  const w = k.shm.w;
+  const h = k.shm.L.header;
+  const runner = new CpuProgramRunner(k, cpu, task.checks);
+  res.counters = runner.counters;
+  if (task.checks) {
+    const checker = new InvariantChecker(k);
+    k.pcpu.indexCheck = (c, chunk) => {
+      runner.counters.checks++;
+      const f = checker.checkChunk(chunk, [], false);
+      if (f.length) c.report('invariant', `percpu: invariant violated: ${f[0]!.invariant}`, f.map((x) => ` [${x.invariant}] ${x.message}`).join('\n'));
+    };
+  }
+  const nCpus = task.spec.cfg.cpus;
+  bump(w, h + H.RUN_READY);
+  cpu.enter(F.cpu_program);
+  if (task.cpu === 0) {
+    if (task.boot) {
+      cpu.enter(F.boot_alloc);
+      runner.run(task.boot, runner.bootSlots);
+      cpu.leave();
+      finishBoot(k.shm);
+      cpu.localIrqEnable(); // start_kernel: the early-boot phase is over
+    }
+    waitAtLeast(k, h + H.RUN_READY, nCpus + 1);
+    Atomics.store(w, h + H.RUN_GO, 1);
+    Atomics.notify(w, h + H.RUN_GO);
+  } else {
+    waitAtLeast(k, h + H.RUN_GO, 1);
+  }
+  const scenario = scenarioByName(task.scenario);
+  if (task.program) {
+    runner.run(task.program, runner.slots);
+  } else if (scenario) {
+    for (let batch = 0, done = 0; task.ops === 0 || done < task.ops; batch++) {
+      if (task.deadline && Date.now() >= task.deadline) break;
+      const n = task.ops === 0 ? BATCH : Math.min(BATCH, task.ops - done);
+      const prog = scenario.program({ cpu: task.cpu, cpus: nCpus, seed: task.seed, ops: n, batch });
+      const len = Math.min(n, prog.length / OP_WORDS);
+      runner.run(prog, runner.slots, 0, len);
+      done += len;
+    }
+  }
+  runner.freeAll();
+  cpu.leave();
+  // idle: keep taking interrupts until every CPU is done and our queue is empty
+  w[cpu.x + X.STATE] = CpuState.idle;
+  bump(w, h + H.CPUS_DONE);
+  while (Atomics.load(w, h + H.CPUS_DONE) < nCpus || cpu.pendingIrqs() > 0) {
+    const v = Atomics.load(w, cpu.x + X.WAKE);
+    cpu.point();
+    if (cpu.pendingIrqs() === 0) Atomics.wait(w, cpu.x + X.WAKE, v, IDLE_WAIT_MS);
+  }
+  w[cpu.x + X.STATE] = CpuState.done;
+}
+
+/** The events workqueue's worker thread: run work while any CPU may still queue it. */
+function runKworker(task: KworkerTask, k: Kernel, res: CpuTaskResult): void {
+  const cpu = k.kworker;
+  const w = k.shm.w;
+  const h = k.shm.L.header;
+  const nCpus = task.spec.cfg.cpus;
+  w[cpu.x + X.STATE] = CpuState.idle;
+  bump(w, h + H.RUN_READY);
+  waitAtLeast(k, h + H.RUN_GO, 1);
+  const wake = k.wq.wakeWord();
+  for (;;) {
+    if (Atomics.load(w, h + H.STOP) !== 0) throw new StopRun();
+    const v = Atomics.load(w, wake);
+    if (k.wq.pending(WORK_RECLAIM)) {
+      w[cpu.x + X.STATE] = CpuState.running;
+      k.wq.runIfPending(cpu, WORK_RECLAIM, (c) => void k.pcpu.reclaim(c));
+      res.reclaimRuns++;
+      w[cpu.x + X.STATE] = CpuState.idle;
+      continue;
+    }
+    if (Atomics.load(w, h + H.CPUS_EXITED) >= nCpus && !k.wq.pending(WORK_RECLAIM)) break;
+    Atomics.wait(w, wake, v, IDLE_WAIT_MS);
+  }
+  w[cpu.x + X.STATE] = CpuState.done;
 }
 
 export function runCpuTask(task: CpuTask): CpuTaskResult {
-  const k = new Kernel(task.spec, task.sab, { timing: true });
-  // the CPU's record was reset at boot: other CPUs may already have queued interrupts on it
-  const cpu = k.cpu(task.cpu);
-  const res: CpuTaskResult = { cpu: task.cpu, violations: k.violations, log: k.log, values: [], oops: false, stopped: false };
+  const k = new Kernel(task.spec, task.sab, { timing: task.kind !== 'selftest' && task.timing });
+  const id = task.kind === 'kworker' ? task.spec.L.kworker : task.cpu;
+  const cpu = k.cpu(id);
+  const res: CpuTaskResult = { cpu: id, violations: k.violations, log: k.log, values: [], counters: newCounters(), oops: false, stopped: false, reclaimRuns: 0 };
   try {
-    res.values = runSelftestProgram(k, cpu, task.program, task.args);
+    if (task.kind === 'selftest') res.values = runSelftestProgram(k, cpu, task.program, task.args);
+    else if (task.kind === 'kworker') runKworker(task, k, res);
+    else runCpu(task, k, res);
   } catch (e) {
     if (e instanceof Oops) res.oops = true;
     else if (e instanceof StopRun) res.stopped = true;
     else {
-      res.violations.push({
-        kind: 'crash', cpu: task.cpu, step: cpu.steps(), title: `internal error on ${cpu.name}: ${(e as Error).message}`,
-        text: `${(e as Error).stack ?? String(e)}\n`, held: cpu.heldLocks(), stack: cpu.stack(), fatal: true,
-      });
+      const v = crash(cpu, e);
+      k.onViolation(v);
+    }
+  } finally {
+    if (task.kind === 'cpu') {
+      k.shm.w[cpu.x + X.STATE] = CpuState.done;
+      bump(k.shm.w, k.shm.L.header + H.CPUS_EXITED);
+      Atomics.notify(k.shm.w, k.wq.wakeWord());
     }
   }
   return res;

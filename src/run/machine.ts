@@ -40,6 +40,8 @@ export interface BootOptions {
   fail?: FailSpec;
   /** Stay in the early-boot phase (irqs off on the boot CPU, might_sleep quiet). */
   booting?: boolean;
+  /** Test-only: a lock whose acquire does not exclude (to prove the checkers catch it). */
+  brokenLock?: number | undefined;
 }
 
 /**
@@ -58,6 +60,7 @@ export function bootMachine(spec: MachineSpec, shm: Shm, opts: BootOptions = {})
   if (opts.booting) w[L.cpus + X.IRQS_OFF] = 1;
   w[h + H.WARN_LIMIT] = WARN_LIMIT;
   w[h + H.INJECT] = opts.inject ?? Bug.none;
+  w[h + H.BROKEN_LOCK] = opts.brokenLock === undefined ? 0 : opts.brokenLock + 1;
   for (let l = 0; l < MAX_LOCKS; l++) w[L.locks + l * LK.SIZE + LK.CLASS] = l;
   heapInit(shm);
   pagesInit(shm);

@@ -29,6 +29,10 @@ export enum H {
   INJECT, CHECKS, SHADOW_SEQ, IRQFREE_COUNT,
   // early-boot state for the irq check
   EARLY_BOOT_IRQS_DISABLED,
+  // run lifecycle: start barrier, completion counts, watchdog verdict
+  RUN_READY, RUN_GO, CPUS_DONE, CPUS_EXITED,
+  // test-only: lock index + 1 of a lock whose acquire does not exclude
+  BROKEN_LOCK,
   COUNT,
 }
 

@@ -269,13 +269,14 @@ export class Cpu {
       if (s !== null) {
         while (Atomics.compareExchange(this.w, at, 0, 1) !== 0) s.waitFor(this, lock, CpuState.blocked);
       } else {
+        const prev = this.w[this.x + X.STATE]!;
         this.w[this.x + X.STATE] = CpuState.blocked;
         this.w[this.x + X.WAIT_LOCK] = lock;
         while (Atomics.exchange(this.w, at, 2) !== 0) {
           if (this.w[this.h + H.STOP] !== 0) throw new StopRun();
           Atomics.wait(this.w, at, 2, WAIT_MS);
         }
-        this.w[this.x + X.STATE] = CpuState.running;
+        this.w[this.x + X.STATE] = prev;
       }
     }
     this.acquired(lock, contended);
@@ -348,7 +349,7 @@ export class Cpu {
 
   private spinAcquire(lock: number): void {
     const at = this.lk + lock * LK.SIZE + LK.STATE;
-    if (Atomics.compareExchange(this.w, at, 0, 1) === 0) {
+    if (Atomics.compareExchange(this.w, at, 0, 1) === 0 || this.w[this.h + H.BROKEN_LOCK] === lock + 1) {
       this.acquired(lock, false);
       return;
     }
@@ -360,13 +361,14 @@ export class Cpu {
     if (s !== null) {
       while (Atomics.compareExchange(this.w, at, 0, 1) !== 0) s.waitFor(this, lock, CpuState.spinning);
     } else {
+      const prev = this.w[this.x + X.STATE]!;
       this.w[this.x + X.STATE] = CpuState.spinning;
       this.w[this.x + X.WAIT_LOCK] = lock;
       const waiters = this.lk + lock * LK.SIZE + LK.WAITERS;
       for (;;) {
         for (let i = 0; i < SPIN_TRIES; i++) {
           if (Atomics.load(this.w, at) === 0 && Atomics.compareExchange(this.w, at, 0, 1) === 0) {
-            this.w[this.x + X.STATE] = CpuState.running;
+            this.w[this.x + X.STATE] = prev;
             this.acquired(lock, true);
             return;
           }

@@ -15,22 +15,24 @@ export enum Lock {
   test_mutex_a = 8,
   test_mutex_b = 9,
   test_irq_lock = 10,
+  /** a lock of the caller's own (a driver's), held around some frees */
+  caller_lock = 11,
 }
 
-export const NR_LOCKS = 11;
+export const NR_LOCKS = 12;
 
 export const LOCK_NAMES: readonly string[] = [
   'pcpu_alloc_mutex', 'pcpu_lock', 'vmap_area_lock', '(pcpu_reclaim_work)', '(wq_completion)events',
-  'test_lock_a', 'test_lock_b', 'test_lock_c', 'test_mutex_a', 'test_mutex_b', 'test_irq_lock',
+  'test_lock_a', 'test_lock_b', 'test_lock_c', 'test_mutex_a', 'test_mutex_b', 'test_irq_lock', '&dev->lock',
 ];
 
 export const LOCK_IS_MUTEX: readonly boolean[] = [
-  true, false, false, false, false, false, false, false, true, true, false,
+  true, false, false, false, false, false, false, false, true, true, false, false,
 ];
 
 /** Lockdep-only maps: acquired for dependency tracking, never really locked. */
 export const LOCK_IS_MAP: readonly boolean[] = [
-  false, false, false, true, true, false, false, false, false, false, false,
+  false, false, false, true, true, false, false, false, false, false, false, false,
 ];
 
 export function lockName(l: number): string {

@@ -1,0 +1,16 @@
+// The scenario registry: `percpu-stress run all` runs them in this order.
+import type { Scenario } from '../src/run/scenario.ts';
+import { allocFreeStorm } from './alloc-free-storm.ts';
+import { irqFree } from './irq-free.ts';
+import { reclaimRace } from './reclaim-race.ts';
+import { mapExtendRace } from './map-extend-race.ts';
+import { reserved } from './reserved.ts';
+import { oom } from './oom.ts';
+import { boot } from './boot.ts';
+import { km } from './km.ts';
+
+export const SCENARIOS: readonly Scenario[] = [allocFreeStorm, irqFree, reclaimRace, mapExtendRace, reserved, oom, boot, km];
+
+export function scenarioByName(name: string): Scenario | undefined {
+  return SCENARIOS.find((s) => s.name === name);
+}

@@ -1,0 +1,122 @@
+// `percpu-stress run <scenario|all>` and `percpu-stress list`.
+
+import { SCENARIOS, scenarioByName } from '../../scenarios/index.ts';
+import { UsageError, parseArgs, type ArgSpec } from '../cli-args.ts';
+import { Runner, type RunResult } from '../run/runner.ts';
+import type { Scenario } from '../run/scenario.ts';
+import { BUGS, Bug, bugByName } from '../percpu/inject.ts';
+import { renderRun } from '../report/summary.ts';
+import { renderJunit } from '../report/junit.ts';
+import { checkWritable, writeAtomic } from '../report/files.ts';
+import { Progress } from '../report/progress.ts';
+import { MAX_CPUS, type Backend } from '../shm/config.ts';
+import { VERSION } from '../version.ts';
+
+export const RUN_SPEC: ArgSpec = {
+  cpus: 'int', seed: 'int', duration: 'duration', ops: 'int', backend: ['vm', 'km'], json: 'string', junit: 'string',
+  quiet: 'flag', inject: BUGS.map((b) => b.name), watchdog: 'duration',
+};
+
+export interface RunCommand {
+  scenarios: Scenario[];
+  cpus: number;
+  seed: number;
+  durationMs: number;
+  ops: number;
+  backend: Backend | undefined;
+  inject: Bug;
+  json: string | undefined;
+  junit: string | undefined;
+  quiet: boolean;
+  watchdogMs: number;
+}
+
+export function scenariosFor(name: string | undefined): Scenario[] {
+  if (name === undefined) throw new UsageError('run: which scenario? (a name from `percpu-stress list`, or all)');
+  if (name === 'all') return [...SCENARIOS];
+  const s = scenarioByName(name);
+  if (!s) throw new UsageError(`unknown scenario '${name}' (try: percpu-stress list)`);
+  return [s];
+}
+
+export function parseRun(argv: string[], defaults: Partial<RunCommand> = {}): RunCommand {
+  const a = parseArgs(argv, RUN_SPEC, 1);
+  const o = a.options;
+  const name = a.positional[0] ?? (defaults.scenarios ? 'all' : undefined);
+  if (o.duration !== undefined && o.ops !== undefined) throw new UsageError('--duration and --ops exclude each other');
+  const cpus = (o.cpus as number | undefined) ?? defaults.cpus ?? 4;
+  if (cpus < 1 || cpus > MAX_CPUS) throw new UsageError(`--cpus must be in 1..${MAX_CPUS}, got ${cpus}`);
+  const ops = (o.ops as number | undefined) ?? (o.duration === undefined ? defaults.ops ?? 0 : 0);
+  const durationMs = (o.duration as number | undefined) ?? (o.ops === undefined ? defaults.durationMs ?? 0 : 0);
+  if (o.ops !== undefined && ops < 1) throw new UsageError('--ops must be at least 1');
+  if (o.duration !== undefined && durationMs < 100) throw new UsageError('--duration must be at least 100ms');
+  const watchdogMs = (o.watchdog as number | undefined) ?? 5000;
+  if (watchdogMs < 200) throw new UsageError('--watchdog must be at least 200ms');
+  return {
+    scenarios: scenariosFor(name), cpus, seed: (o.seed as number | undefined) ?? 1,
+    durationMs: ops || durationMs ? durationMs : 0, ops: ops || durationMs ? ops : 2000,
+    backend: o.backend as Backend | undefined, inject: o.inject ? bugByName(o.inject as string)!.bug : Bug.none,
+    json: o.json === undefined ? undefined : checkWritable(o.json as string, '--json'),
+    junit: o.junit === undefined ? undefined : checkWritable(o.junit as string, '--junit'),
+    quiet: o.quiet === true, watchdogMs,
+  };
+}
+
+export function rerunCommand(c: RunCommand, r: RunResult, perScenarioMs: number): string {
+  let cmd = `percpu-stress run ${r.scenario} --cpus ${r.cpus} --seed ${r.seed}`;
+  cmd += c.ops ? ` --ops ${c.ops}` : ` --duration ${perScenarioMs}ms`;
+  if (c.backend) cmd += ` --backend ${c.backend}`;
+  if (r.inject) cmd += ` --inject ${r.inject}`;
+  return cmd;
+}
+
+export async function runCommand(c: RunCommand): Promise<number> {
+  const runner = new Runner();
+  const progress = new Progress();
+  const results: RunResult[] = [];
+  let interrupted = false;
+  const onSigint = (): void => {
+    interrupted = true;
+    runner.interrupt();
+  };
+  process.on('SIGINT', onSigint);
+  const perScenarioMs = c.durationMs ? Math.max(100, Math.floor(c.durationMs / c.scenarios.length)) : 0;
+  const t0 = Date.now();
+  try {
+    for (const [i, s] of c.scenarios.entries()) {
+      if (interrupted) break;
+      const label = `${i + 1}/${c.scenarios.length} ${s.name}`;
+      progress.update(label, 0);
+      const r = await runner.run({
+        scenario: s, cpus: c.cpus, seed: c.seed, ops: c.ops || undefined, durationMs: perScenarioMs || undefined,
+        backend: c.backend, inject: c.inject, watchdogMs: c.watchdogMs, onProgress: (f) => progress.update(label, f),
+      });
+      progress.clear();
+      results.push(r);
+      process.stdout.write(renderRun(r, { description: s.description, rerun: rerunCommand(c, r, perScenarioMs) }, c.quiet));
+    }
+  } finally {
+    process.off('SIGINT', onSigint);
+    progress.clear();
+    await runner.close();
+  }
+  const bad = results.filter((r) => r.status === 'violation');
+  const ops = results.reduce((s, r) => s + r.ops.alloc + r.ops.free + r.ops.irqsHandled, 0);
+  process.stdout.write(`\n${results.length} scenario${results.length === 1 ? '' : 's'} run, ${bad.length} with violations, ${ops.toLocaleString('en-US')} operations in ${((Date.now() - t0) / 1000).toFixed(1)} s${interrupted ? ' (interrupted)' : ''}\n`);
+  if (c.json) writeAtomic(c.json, JSON.stringify({ tool: 'percpu-stress', version: VERSION, command: 'run', interrupted, results }, null, 2) + '\n');
+  if (c.junit) writeAtomic(c.junit, renderJunit(results));
+  if (bad.length) return 1;
+  return interrupted ? 130 : 0;
+}
+
+export function listCommand(argv: string[]): number {
+  parseArgs(argv, {}, 0);
+  let out = 'scenarios:\n';
+  for (const s of SCENARIOS) out += `  ${s.name.padEnd(18)} ${s.description}\n`;
+  out += '\nhistorical bugs (--inject NAME):\n';
+  for (const b of BUGS) {
+    out += `  ${b.name.padEnd(24)} ${b.commit || '(classic)'}\n  ${''.padEnd(24)} ${b.summary}\n  ${''.padEnd(24)} exposed best by: ${b.scenario}; caught as: ${b.expect.join(', ')}\n`;
+  }
+  process.stdout.write(out);
+  return 0;
+}

@@ -1,0 +1,188 @@
+// Executing a CPU program against the allocator, with the shadow checks:
+// every live allocation carries a stamp written into every CPU's copy
+// through per_cpu_ptr (first and last word), checked before it is freed and
+// on touch; fresh areas must read as zero; accesses go through the page
+// tables. Frees happen in process context, under the caller's own
+// spin_lock_irqsave, with preemption off, or in another CPU's interrupt
+// handler. A callee that changes the caller's irq state is reported.
+
+import type { Cpu } from '../sync/cpu.ts';
+import { Lock } from '../sync/locks.ts';
+import { F } from '../sync/sites.ts';
+import { perCpuPtr, readWord, writeWord } from '../percpu/access.ts';
+import type { Kernel } from './machine.ts';
+import { FREE_IRQSAVE, FREE_PREEMPT_OFF, MAX_SLOTS, Op, OP_WORDS, RESERVED } from './program.ts';
+import { H, X } from '../shm/layout.ts';
+import { StopRun } from '../report/violation.ts';
+
+export const IRQ_FREE = 16;
+
+export interface CpuCounters {
+  ops: number;
+  alloc: number;
+  free: number;
+  irqfree: number;
+  irqsHandled: number;
+  failed: number;
+  touches: number;
+  checks: number;
+}
+
+export function newCounters(): CpuCounters {
+  return { ops: 0, alloc: 0, free: 0, irqfree: 0, irqsHandled: 0, failed: 0, touches: 0, checks: 0 };
+}
+
+export class CpuProgramRunner {
+  /** Per slot: [ptr, size, stamp]. */
+  readonly slots = new Int32Array(MAX_SLOTS * 3);
+  readonly bootSlots = new Int32Array(MAX_SLOTS * 3);
+  readonly counters = newCounters();
+  private seq = 0;
+
+  constructor(readonly k: Kernel, readonly cpu: Cpu, private readonly checks: boolean) {
+    cpu.irqHandler = (c, kind, a0, a1, a2) => this.handleIrq(c, kind, a0, a1, a2);
+  }
+
+  /** Stamp every CPU's copy (first word, and last word when there is room). */
+  private stamp(ptr: number, size: number, stamp: number): void {
+    const st = this.k.st;
+    for (let c = 0; c < st.nrCpus; c++) {
+      const a = perCpuPtr(st, ptr, c);
+      if (this.checks) {
+        if (readWord(this.cpu, st, a) !== 0 || (size >= 8 && readWord(this.cpu, st, a + size - 4) !== 0)) {
+          this.cpu.report('shadow', `percpu: fresh area ${ptr.toString(16)} (${size} bytes) is not zeroed in cpu${c}'s copy`,
+            'pcpu_alloc must return an area cleared in every unit');
+        }
+      }
+      writeWord(this.cpu, st, a, stamp);
+      if (size >= 8) writeWord(this.cpu, st, a + size - 4, ~stamp);
+    }
+  }
+
+  /** Check the stamps of an area before it is freed or when touched. */
+  verify(cpu: Cpu, ptr: number, size: number, stamp: number): void {
+    const st = this.k.st;
+    for (let c = 0; c < st.nrCpus; c++) {
+      const a = perCpuPtr(st, ptr, c);
+      const head = readWord(cpu, st, a);
+      const tail = size >= 8 ? readWord(cpu, st, a + size - 4) : ~stamp;
+      if (head !== stamp || tail !== ~stamp) {
+        cpu.report('shadow', `percpu: live area ${ptr.toString(16)} (${size} bytes) was overwritten in cpu${c}'s copy`,
+          `expected stamp ${(stamp >>> 0).toString(16)}, found ${(head >>> 0).toString(16)}/${(~tail >>> 0).toString(16)}: another allocation overlaps it`);
+      }
+    }
+  }
+
+  private freeChecked(cpu: Cpu, ptr: number, size: number, stamp: number): void {
+    if (this.checks) this.verify(cpu, ptr, size, stamp);
+    const off = cpu.irqsDisabled();
+    this.k.pcpu.freePercpu(cpu, ptr);
+    if (cpu.irqsDisabled() !== off) this.irqStateBroken(cpu, 'free_percpu', off);
+  }
+
+  private irqStateBroken(cpu: Cpu, fn: string, wasOff: boolean): void {
+    cpu.report('irq-state', `percpu: ${fn}() returned with irqs ${wasOff ? 'enabled' : 'disabled'}; the caller had them ${wasOff ? 'disabled' : 'enabled'}`,
+      'a callee must restore the irq state it was called with (spin_lock_irqsave, not spin_lock_irq)');
+  }
+
+  handleIrq(cpu: Cpu, kind: number, ptr: number, size: number, stamp: number): void {
+    if (kind !== IRQ_FREE) return;
+    cpu.enter(F.irq_free_percpu);
+    this.counters.irqsHandled++;
+    this.freeChecked(cpu, ptr, size, stamp);
+    cpu.leave();
+  }
+
+  /** Run ops [from, to) of a program; returns the index reached. */
+  run(prog: Int32Array, slots: Int32Array, from = 0, to = prog.length / OP_WORDS): number {
+    const cpu = this.cpu;
+    const w = cpu.w;
+    const curOp = cpu.x + X.CUR_OP;
+    const c = this.counters;
+    for (let i = from; i < to; i++) {
+      w[curOp] = i;
+      const o = i * OP_WORDS;
+      const code = prog[o]!;
+      const s = prog[o + 1]! * 3;
+      c.ops++;
+      switch (code) {
+        case Op.alloc: {
+          const size = prog[o + 2]!;
+          const flags = prog[o + 3]!;
+          if (slots[s] !== 0) this.freeSlot(slots, s); // a slot reused by a shrunk program
+          const wasOff = cpu.irqsDisabled();
+          const ptr = this.k.pcpu.pcpuAlloc(cpu, size, flags & 0xffff, (flags & RESERVED) !== 0);
+          if (cpu.irqsDisabled() !== wasOff) this.irqStateBroken(cpu, 'pcpu_alloc', wasOff);
+          if (ptr === 0) {
+            c.failed++;
+            break;
+          }
+          c.alloc++;
+          const stamp = ((cpu.id + 1) << 24) ^ ++this.seq;
+          this.stamp(ptr, size, stamp);
+          slots[s] = ptr;
+          slots[s + 1] = size;
+          slots[s + 2] = stamp;
+          break;
+        }
+        case Op.free:
+          if (slots[s] === 0) break;
+          this.freeSlot(slots, s, prog[o + 2]!);
+          break;
+        case Op.irqfree: {
+          if (slots[s] === 0) break;
+          const target = prog[o + 2]!;
+          if (target !== cpu.id && target < this.k.nrCpus && cpu.raiseIrq(target, IRQ_FREE, slots[s]!, slots[s + 1]!, slots[s + 2]!)) {
+            c.irqfree++;
+            slots[s] = 0;
+          } else {
+            this.freeSlot(slots, s);
+          }
+          break;
+        }
+        case Op.touch:
+          if (slots[s] !== 0) {
+            c.touches++;
+            this.verify(cpu, slots[s]!, slots[s + 1]!, slots[s + 2]!);
+          }
+          cpu.point();
+          break;
+        case Op.delay:
+          for (let n = prog[o + 1]!, x = 0; x < n; x++) cpu.point();
+          break;
+        case Op.stuck: {
+          cpu.spinLockIrqSave(Lock.pcpu_lock);
+          const stop = cpu.h + H.STOP;
+          while (Atomics.load(w, stop) === 0) Atomics.wait(w, stop, 0, 10);
+          throw new StopRun();
+        }
+      }
+    }
+    return to;
+  }
+
+  private freeSlot(slots: Int32Array, s: number, context = 0): void {
+    const cpu = this.cpu;
+    const ptr = slots[s]!, size = slots[s + 1]!, stamp = slots[s + 2]!;
+    slots[s] = 0;
+    this.counters.free++;
+    if (context === FREE_IRQSAVE) {
+      const flags = cpu.spinLockIrqSave(Lock.caller_lock);
+      this.freeChecked(cpu, ptr, size, stamp);
+      cpu.spinUnlockIrqRestore(Lock.caller_lock, flags);
+    } else if (context === FREE_PREEMPT_OFF) {
+      cpu.preemptDisable();
+      this.freeChecked(cpu, ptr, size, stamp);
+      cpu.preemptEnable();
+    } else {
+      this.freeChecked(cpu, ptr, size, stamp);
+    }
+  }
+
+  /** Free everything this CPU still holds. */
+  freeAll(): void {
+    for (const slots of [this.slots, this.bootSlots]) {
+      for (let s = 0; s < slots.length; s += 3) if (slots[s] !== 0) this.freeSlot(slots, s);
+    }
+  }
+}

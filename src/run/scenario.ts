@@ -1,0 +1,60 @@
+// A scenario: a machine config, a seeded program generator per CPU, an
+// interrupt plan (which CPUs hand frees to whose interrupt handlers) and a
+// one-line description. The same (scenario, cpus, seed) always yields the
+// same programs.
+
+import type { Config } from '../shm/config.ts';
+import type { FailSpec } from '../mm/fail.ts';
+import { ProgramBuilder } from './program.ts';
+
+export interface ScenarioContext {
+  cpu: number;
+  cpus: number;
+  seed: number;
+  /** Ops this CPU should run (a batch: free-running runs ask for more batches). */
+  ops: number;
+  batch: number;
+}
+
+export interface Scenario {
+  name: string;
+  description: string;
+  /** Machine config for `cpus` CPUs and a seed (layouts may vary by seed). */
+  config(cpus: number, seed: number): Partial<Config>;
+  /** Failure injection for the run. */
+  fail?(seed: number): FailSpec;
+  /** Early-boot program for CPU 0 (irqs off, before the other CPUs start). */
+  boot?(seed: number, cpus: number): Int32Array;
+  /** One batch of a CPU's program. */
+  program(ctx: ScenarioContext): Int32Array;
+}
+
+export function builder(name: string, ctx: ScenarioContext, maxSlots?: number): ProgramBuilder {
+  return new ProgramBuilder(`${name}/${ctx.seed}/${ctx.cpu}/${ctx.batch}`, maxSlots);
+}
+
+/** The standard op mix: sizes 4..4096 with align = min(size, 8), at most `maxLive` live. */
+export const STD_SIZES = [4, 8, 16, 32, 64, 128, 256, 1024, 4096] as const;
+
+/**
+ * Now and then a big area (a chunk of its own, soon empty again: chunk
+ * creation and reclaim) or a free handed to another CPU's interrupt handler.
+ */
+export function spice(b: ProgramBuilder, ctx: ScenarioContext, bigRate: number, irqRate: number): boolean {
+  const r = b.rng();
+  if (r < bigRate) return b.alloc(b.pick([8192, 16384, 32768] as const), 8);
+  if (r < bigRate + irqRate && ctx.cpus > 1 && b.liveCount > 0) return b.irqFreeRandom((ctx.cpu + 1 + b.int(ctx.cpus - 1)) % ctx.cpus);
+  return false;
+}
+
+export function stdMix(b: ProgramBuilder, ops: number, maxLive: number, extra?: (b: ProgramBuilder) => boolean): void {
+  while (b.length < ops) {
+    if (extra?.(b)) continue;
+    if (b.liveCount < maxLive && (b.liveCount === 0 || b.rng() < 0.55)) {
+      const size = b.pick(STD_SIZES);
+      b.alloc(size, Math.min(size, 8));
+    } else {
+      b.freeRandom();
+    }
+  }
+}

@@ -1,0 +1,135 @@
+// Multi-threaded runs: scenarios on real worker threads with every checker
+// live, the watchdog, and the CLI's contract (exit codes, output files).
+
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Runner } from '../src/run/runner.ts';
+import { SCENARIOS, scenarioByName } from '../scenarios/index.ts';
+import { Lock } from '../src/sync/locks.ts';
+import { Op } from '../src/run/program.ts';
+
+const CLI = new URL('../bin/percpu-stress.js', import.meta.url).pathname;
+let runner: Runner;
+
+test.before(() => {
+  runner = new Runner();
+});
+test.after.always(async () => {
+  await runner.close();
+});
+
+for (const s of SCENARIOS) {
+  test.serial(`${s.name} runs clean at 4 CPUs on seeds 1-3 and does real work`, async (t) => {
+    for (const seed of [1, 2, 3]) {
+      const r = await runner.run({ scenario: s, cpus: 4, seed, ops: 1500 });
+      t.deepEqual(r.violations.map((v) => v.text), [], `seed ${seed}`);
+      t.is(r.status, 'clean');
+      t.true(r.ops.alloc > 1000, `seed ${seed}: ${r.ops.alloc} allocations`);
+      t.is(r.stats.nr_cur_alloc, 0);
+      t.true(r.checks > r.ops.alloc, 'the touched chunk is checked under pcpu_lock on every alloc and free');
+    }
+  });
+}
+
+test('the same seed yields the same per-CPU programs, another seed others', (t) => {
+  for (const s of SCENARIOS) {
+    const a = s.program({ cpu: 2, cpus: 4, seed: 7, ops: 500, batch: 0 });
+    const b = s.program({ cpu: 2, cpus: 4, seed: 7, ops: 500, batch: 0 });
+    const c = s.program({ cpu: 2, cpus: 4, seed: 8, ops: 500, batch: 0 });
+    const d = s.program({ cpu: 3, cpus: 4, seed: 7, ops: 500, batch: 0 });
+    t.deepEqual(a, b, s.name);
+    t.notDeepEqual(a, c, s.name);
+    t.notDeepEqual(a, d, s.name);
+  }
+});
+
+test.serial('a lock that does not exclude is caught by the shadow or invariant checks in a free-running run', async (t) => {
+  const r = await runner.run({ scenario: scenarioByName('alloc-free-storm')!, cpus: 4, seed: 1, ops: 20000, brokenLock: Lock.pcpu_lock });
+  t.is(r.status, 'violation');
+  t.true(r.violations.some((v) => ['shadow', 'invariant', 'kernel-bug', 'list-corruption', 'bad-unlock'].includes(v.kind)), JSON.stringify(r.violations.map((v) => v.kind)));
+});
+
+test.serial('the watchdog ends a run with a stuck CPU and reports every CPU', async (t) => {
+  const stuck = Int32Array.from([Op.stuck, 0, 0, 0]);
+  const work = Int32Array.from([Op.alloc, 0, 64, 8, Op.free, 0, 0, 0, Op.alloc, 1, 64, 8, Op.free, 1, 0, 0]);
+  const t0 = Date.now();
+  const r = await runner.run({ scenario: scenarioByName('alloc-free-storm')!, cpus: 3, seed: 1, programs: [stuck, work, work], watchdogMs: 500 });
+  t.true(Date.now() - t0 < 10_000);
+  t.is(r.status, 'violation');
+  const hang = r.violations.find((v) => v.kind === 'hang');
+  t.truthy(hang, JSON.stringify(r.violations.map((v) => v.kind)));
+  t.regex(hang!.text, /BUG: soft lockup - CPU#\d stuck for|INFO: task cpu\d:\d blocked for more than/);
+  t.regex(hang!.text, /Showing all CPUs:\ncpu0: /);
+  t.regex(hang!.text, /\(pcpu_lock\)/);
+  // the pool survives: the next run is clean
+  const again = await runner.run({ scenario: scenarioByName('irq-free')!, cpus: 3, seed: 2, ops: 500 });
+  t.is(again.status, 'clean');
+});
+
+function cli(args: string[]): { code: number | null; out: string; err: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: tmpdir(), timeout: 120_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+const BAD_FLAGS: [string[], RegExp][] = [
+  [['run'], /which scenario/],
+  [['run', 'nope'], /unknown scenario 'nope'/],
+  [['run', 'all', '--cpus', '0'], /--cpus must be in 1\.\.64/],
+  [['run', 'all', '--cpus', 'many'], /--cpus must be a non-negative integer/],
+  [['run', 'all', '--ops', '5', '--duration', '1s'], /--duration and --ops exclude each other/],
+  [['run', 'all', '--duration', 'soon'], /bad duration 'soon'/],
+  [['run', 'all', '--backend', 'zz'], /--backend must be one of vm, km/],
+  [['run', 'all', '--inject', 'nope'], /--inject must be one of reclaim-early-unlock/],
+  [['run', 'all', '--json', '/nonexistent/dir/out.json'], /--json: cannot write to \/nonexistent\/dir/],
+  [['run', 'all', '--frobnicate'], /unknown option --frobnicate/],
+  [['bogus'], /unknown command 'bogus'/],
+];
+
+for (const [args, pattern] of BAD_FLAGS) {
+  test(`bad flags exit 2 with one line: ${args.join(' ')}`, (t) => {
+    const r = cli(args);
+    t.is(r.code, 2);
+    t.is(r.out, '');
+    t.is(r.err.trim().split('\n').length, 1, r.err);
+    t.regex(r.err, pattern);
+  });
+}
+
+test('run writes JSON and JUnit atomically and exits 0 when clean', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'percpu-stress-'));
+  const json = join(dir, 'r.json');
+  const junit = join(dir, 'r.xml');
+  const r = cli(['run', 'irq-free', '--cpus', '2', '--ops', '300', '--json', json, '--junit', junit, '--quiet']);
+  t.is(r.code, 0, r.err);
+  t.regex(r.out, /^irq-free: clean \(cpus 2, seed 1, vm, /);
+  const doc = JSON.parse(readFileSync(json, 'utf8')) as { results: { scenario: string; status: string; ops: { alloc: number } }[] };
+  t.is(doc.results[0]!.scenario, 'irq-free');
+  t.is(doc.results[0]!.status, 'clean');
+  const xml = readFileSync(junit, 'utf8');
+  t.regex(xml, /<testsuite name="percpu-stress" tests="1" failures="0"/);
+  t.regex(xml, /<testcase classname="percpu-stress.irq-free" name="irq-free \(cpus=2 seed=1\)"/);
+  t.false(existsSync(`${json}.tmp-${process.pid}`));
+});
+
+test('a violation exits 1, prints the report, the seed and the command to re-run it, and fails the JUnit case', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'percpu-stress-'));
+  const junit = join(dir, 'r.xml');
+  // deterministic: the boot CPU allocates alone with irqs off, and the pre-fix
+  // pcpu_alloc turns them on with spin_unlock_irq
+  const r = cli(['run', 'boot', '--cpus', '2', '--ops', '100', '--inject', 'alloc-irq-restore', '--junit', junit]);
+  t.is(r.code, 1, r.err);
+  t.regex(r.out, /WARNING: Interrupts were enabled early\nDEBUG_LOCKS_WARN_ON\(early_boot_irqs_disabled\)/);
+  t.regex(r.out, /percpu: pcpu_alloc\(\) returned with irqs enabled; the caller had them disabled/);
+  t.regex(r.out, /seed 1; re-run with:\n  percpu-stress run boot --cpus 2 --seed 1 --ops 100 --inject alloc-irq-restore\n/);
+  t.regex(readFileSync(junit, 'utf8'), /<failure message="WARNING: Interrupts were enabled early" type="irqs-enabled-early">/);
+});
+
+test('list shows every scenario and every historical bug with its commit', (t) => {
+  const r = cli(['list']);
+  t.is(r.code, 0);
+  for (const s of SCENARIOS) t.true(r.out.includes(`  ${s.name}`));
+  t.regex(r.out, /reclaim-early-unlock\s+971f3918a5a8 percpu: fix pcpu_reclaim\(\) locking/);
+});
