@@ -9,6 +9,7 @@ import { UsageError, parseArgs, type ArgSpec } from './cli-args.ts';
 import { runSingle, type SingleResult } from './run/single.ts';
 import { renderSingle } from './report/summary.ts';
 import { listCommand, parseRun, runCommand } from './cli/run-cmd.ts';
+import { fuzzCommand, replayCommand } from './cli/fuzz-cmd.ts';
 
 const HELP = `percpu-stress: a concurrency stress harness for the Linux percpu allocator (2.6.35)
 
@@ -16,9 +17,16 @@ usage:
   percpu-stress start                      the default job (npm start): run all, 20 s budget
   percpu-stress run <scenario|all> [--cpus N] [--seed S] [--duration D | --ops N]
                     [--backend vm|km] [--inject BUG] [--watchdog D]
+                    [--strategy os|random|pct] [--depth d] [--schedule STRING]
                     [--json FILE] [--junit FILE] [--quiet]
                                             seeded race scenarios on real threads
   percpu-stress list                       scenarios and injectable historical bugs
+  percpu-stress fuzz [scenario|all] [--budget D] [--strategy pct|random|os] [--depth d]
+                     [--cpus N] [--ops N] [--seed S] [--keep-going] [--out DIR]
+                     [--inject BUG] [--shrink-budget D]
+                                            many short controlled runs; shrink and write a repro
+  percpu-stress replay <repro.json> [--inject BUG]
+                                            re-execute a repro exactly
   percpu-stress single [--seed S] [--ops N] [--backend vm|km]
                                             seeded single-CPU run with the invariant checker
   percpu-stress trace [FILE]               replay percpu requests (JSON lines, stdin by default)
@@ -77,6 +85,8 @@ const COMMANDS: Record<string, Command> = {
   start: (argv) => runCommand(parseRun(argv, { scenarios: [], durationMs: 20_000 })),
   run: (argv) => runCommand(parseRun(argv)),
   list: listCommand,
+  fuzz: fuzzCommand,
+  replay: replayCommand,
   help: () => {
     process.stdout.write(HELP + '\n');
     return 0;

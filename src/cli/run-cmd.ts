@@ -11,10 +11,12 @@ import { checkWritable, writeAtomic } from '../report/files.ts';
 import { Progress } from '../report/progress.ts';
 import { MAX_CPUS, type Backend } from '../shm/config.ts';
 import { VERSION } from '../version.ts';
+import { Mode } from '../sched/strategy.ts';
+import { decodeSchedule, type Schedule } from '../sched/schedule.ts';
 
 export const RUN_SPEC: ArgSpec = {
   cpus: 'int', seed: 'int', duration: 'duration', ops: 'int', backend: ['vm', 'km'], json: 'string', junit: 'string',
-  quiet: 'flag', inject: BUGS.map((b) => b.name), watchdog: 'duration',
+  quiet: 'flag', inject: BUGS.map((b) => b.name), watchdog: 'duration', strategy: ['os', 'random', 'pct'], depth: 'int', schedule: 'string',
 };
 
 export interface RunCommand {
@@ -29,6 +31,9 @@ export interface RunCommand {
   junit: string | undefined;
   quiet: boolean;
   watchdogMs: number;
+  strategy: Mode;
+  depth: number;
+  schedule: Schedule | undefined;
 }
 
 export function scenariosFor(name: string | undefined): Scenario[] {
@@ -52,13 +57,26 @@ export function parseRun(argv: string[], defaults: Partial<RunCommand> = {}): Ru
   if (o.duration !== undefined && durationMs < 100) throw new UsageError('--duration must be at least 100ms');
   const watchdogMs = (o.watchdog as number | undefined) ?? 5000;
   if (watchdogMs < 200) throw new UsageError('--watchdog must be at least 200ms');
+  const depth = (o.depth as number | undefined) ?? 3;
+  if (depth < 1 || depth > 17) throw new UsageError('--depth must be in 1..17');
+  let schedule: Schedule | undefined;
+  if (o.schedule !== undefined) {
+    try {
+      schedule = decodeSchedule(o.schedule as string);
+    } catch (e) {
+      throw new UsageError(`--schedule: ${(e as Error).message}`);
+    }
+    if (o.strategy !== undefined) throw new UsageError('--schedule replays a schedule: it excludes --strategy');
+  }
+  const strategy = schedule ? Mode.replay : Mode[((o.strategy as string | undefined) ?? 'os') as keyof typeof Mode];
+  if (strategy !== Mode.os && o.duration !== undefined) throw new UsageError('controlled runs (--strategy random|pct, --schedule) take --ops, not --duration');
   return {
     scenarios: scenariosFor(name), cpus, seed: (o.seed as number | undefined) ?? 1,
     durationMs: ops || durationMs ? durationMs : 0, ops: ops || durationMs ? ops : 2000,
     backend: o.backend as Backend | undefined, inject: o.inject ? bugByName(o.inject as string)!.bug : Bug.none,
     json: o.json === undefined ? undefined : checkWritable(o.json as string, '--json'),
     junit: o.junit === undefined ? undefined : checkWritable(o.junit as string, '--junit'),
-    quiet: o.quiet === true, watchdogMs,
+    quiet: o.quiet === true, watchdogMs, strategy, depth, schedule,
   };
 }
 
@@ -67,6 +85,7 @@ export function rerunCommand(c: RunCommand, r: RunResult, perScenarioMs: number)
   cmd += c.ops ? ` --ops ${c.ops}` : ` --duration ${perScenarioMs}ms`;
   if (c.backend) cmd += ` --backend ${c.backend}`;
   if (r.inject) cmd += ` --inject ${r.inject}`;
+  if (r.schedule !== null) cmd += ` --schedule ${r.schedule}`;
   return cmd;
 }
 
@@ -90,6 +109,7 @@ export async function runCommand(c: RunCommand): Promise<number> {
       const r = await runner.run({
         scenario: s, cpus: c.cpus, seed: c.seed, ops: c.ops || undefined, durationMs: perScenarioMs || undefined,
         backend: c.backend, inject: c.inject, watchdogMs: c.watchdogMs, onProgress: (f) => progress.update(label, f),
+        strategy: c.strategy, depth: c.depth, schedule: c.schedule,
       });
       progress.clear();
       results.push(r);

@@ -24,9 +24,14 @@ function irqState(cpu: Cpu): string {
   return `[HC${hc}[${cpu.hardirqDepth()}]:SC0[0]:HE${cpu.irqsDisabled() ? 0 : 1}:SE1]`;
 }
 
-function usageAt(ld: Lockdep, c: number, bit: number): string {
+/** The name of CPU (or kworker) `id` where the kernel prints comm/pid. */
+function who(cpu: Cpu, id: number): string {
+  return id < cpu.host.nrCpus ? `cpu${id}` : 'kworker/0:1';
+}
+
+function usageAt(ld: Lockdep, cpu: Cpu, c: number, bit: number): string {
   const u = ld.usageSite(c, bit);
-  return u ? `  cpu${u.cpu}: ${u.site}\n` : '  (unknown)\n';
+  return u ? `  ${who(cpu, u.cpu)}: ${u.site}\n` : '  (unknown)\n';
 }
 
 function scenario(rows: [0 | 1, string][]): string {
@@ -44,10 +49,10 @@ export function circular(ld: Lockdep, cpu: Cpu, prev: number, next: number, chai
   const links: { lock: string; cpu: number; at: string; held: string }[] = [];
   for (let i = chain.length - 1; i >= 1; i--) {
     const e = ld.edge(chain[i - 1]!, chain[i]!)!;
-    body += `\n-> #${i} ${ld.name(chain[i]!)}:\n       cpu${e.cpu}: ${e.site} (holding ${lockName(chain[i - 1]!)} from ${e.prevSite})\n`;
+    body += `\n-> #${i} ${ld.name(chain[i]!)}:\n       ${who(cpu, e.cpu)}: ${e.site} (holding ${lockName(chain[i - 1]!)} from ${e.prevSite})\n`;
     links.push({ lock: lockName(chain[i]!), cpu: e.cpu, at: e.site, held: lockName(chain[i - 1]!) });
   }
-  body += `\n-> #0 ${ld.name(next)}:\n       cpu${cpu.id}: ${siteName(cpu.site())}\n`;
+  body += `\n-> #0 ${ld.name(next)}:\n       ${who(cpu, cpu.id)}: ${siteName(cpu.site())}\n`;
   body += '\nother info that might help us debug this:\n\n';
   const parent = chain.length > 2 ? chain[chain.length - 2]! : next;
   if (chain.length > 2) body += `Chain exists of:\n  ${chain.map((c) => lockName(c)).join(' --> ')}\n\n`;
@@ -82,7 +87,7 @@ export function inconsistent(ld: Lockdep, cpu: Cpu, lock: number, nowInIrq: bool
   const to = nowInIrq ? '{IN-HARDIRQ-W}' : '{HARDIRQ-ON-W}';
   let body = `inconsistent ${from} -> ${to} usage.\n`;
   body += `${task(cpu)} ${irqState(cpu)} takes:\n ${ld.name(lock)}, at: ${siteName(cpu.site())}\n`;
-  body += `${from} state was registered at:\n${usageAt(ld, lock, nowInIrq ? ENABLED_HARDIRQ : USED_IN_HARDIRQ)}`;
+  body += `${from} state was registered at:\n${usageAt(ld, cpu, lock, nowInIrq ? ENABLED_HARDIRQ : USED_IN_HARDIRQ)}`;
   body += '\nother info that might help us debug this:\n Possible unsafe locking scenario:\n\n       CPU0\n       ----\n';
   body += `  lock(${lockName(lock)});\n  <Interrupt>\n    lock(${lockName(lock)});\n\n *** DEADLOCK ***\n`;
   return { title, body, details: { lock: lockName(lock), from, to, at: siteName(cpu.site()), registeredAt: ld.usageSite(lock, nowInIrq ? ENABLED_HARDIRQ : USED_IN_HARDIRQ) } };
@@ -93,8 +98,8 @@ export function unsafeOrder(ld: Lockdep, cpu: Cpu, prev: number, next: number, s
   let body = `${task(cpu)} ${irqState(cpu)} is trying to acquire:\n ${ld.name(next)}, at: ${siteName(cpu.site())}\n\n`;
   body += `and this task is already holding:\n ${ld.name(prev)}, at: ${heldAt(cpu, prev)}\n`;
   body += `which would create a new lock dependency:\n ${ld.name(prev)} -> ${ld.name(next)}\n\n`;
-  body += `but this new dependency connects a HARDIRQ-irq-safe lock:\n ${ld.name(safe)}\n... which became HARDIRQ-irq-safe at:\n${usageAt(ld, safe, USED_IN_HARDIRQ)}\n`;
-  body += `to a HARDIRQ-irq-unsafe lock:\n ${ld.name(unsafe)}\n... which became HARDIRQ-irq-unsafe at:\n${usageAt(ld, unsafe, ENABLED_HARDIRQ)}\n`;
+  body += `but this new dependency connects a HARDIRQ-irq-safe lock:\n ${ld.name(safe)}\n... which became HARDIRQ-irq-safe at:\n${usageAt(ld, cpu, safe, USED_IN_HARDIRQ)}\n`;
+  body += `to a HARDIRQ-irq-unsafe lock:\n ${ld.name(unsafe)}\n... which became HARDIRQ-irq-unsafe at:\n${usageAt(ld, cpu, unsafe, ENABLED_HARDIRQ)}\n`;
   body += 'other info that might help us debug this:\n\n Possible interrupt unsafe locking scenario:\n\n';
   const table: [0 | 1, string][] = [
     [0, `lock(${lockName(unsafe)});`], [1, 'local_irq_disable();'], [1, `lock(${lockName(safe)});`],

@@ -40,7 +40,8 @@ function rate(n: number, ms: number): string {
 /** One scenario run, the way a kernel developer reads it. */
 export function renderRun(r: import('../run/runner.ts').RunResult, h: RunHeader, quiet: boolean): string {
   const verdict = r.status === 'clean' ? 'clean' : r.status === 'interrupted' ? 'interrupted' : `${r.violations.length} violation${r.violations.length > 1 ? 's' : ''}`;
-  const head = `${r.scenario}: ${verdict} (cpus ${r.cpus}, seed ${r.seed}, ${r.backend}${r.inject ? `, inject ${r.inject}` : ''}, ${(r.ms / 1000).toFixed(2)} s)`;
+  const when = r.strategy === 'os' ? `${(r.ms / 1000).toFixed(2)} s` : `${r.strategy}, ${r.steps} steps, ${r.switches} switches`;
+  const head = `${r.scenario}: ${verdict} (cpus ${r.cpus}, seed ${r.seed}, ${r.backend}${r.inject ? `, inject ${r.inject}` : ''}, ${when})`;
   let out = '';
   if (quiet) {
     out += `${head}\n`;
@@ -52,6 +53,8 @@ export function renderRun(r: import('../run/runner.ts').RunResult, h: RunHeader,
     out += `  ${'lock class'.padEnd(22)}${'acquisitions'.padStart(14)}${'contentions'.padStart(13)}${'longest hold'.padStart(15)}\n`;
     for (const l of r.locks) out += `  ${l.lock.padEnd(22)}${String(l.acquisitions).padStart(14)}${String(l.contentions).padStart(13)}${`${l.longestHoldUs} us`.padStart(15)}\n`;
     out += `  checks run: ${r.checks}; violations: ${r.violations.length}\n`;
+    for (const n of r.notes) out += `  note: ${n}\n`;
+    if (r.schedule !== null) out += `  schedule: ${r.schedule}\n`;
     out += renderStats(r.stats).replace(/^/gm, '  ').replace(/ +$/, '');
   }
   for (const v of r.violations) out += `\n${v.text}`;

@@ -150,6 +150,14 @@ export class CpuProgramRunner {
         case Op.delay:
           for (let n = prog[o + 1]!, x = 0; x < n; x++) cpu.point();
           break;
+        case Op.lock:
+          if (cpu.isMutex(prog[o + 1]!)) cpu.mutexLock(prog[o + 1]!);
+          else cpu.spinLock(prog[o + 1]!);
+          break;
+        case Op.unlock:
+          if (cpu.isMutex(prog[o + 1]!)) cpu.mutexUnlock(prog[o + 1]!);
+          else cpu.spinUnlock(prog[o + 1]!);
+          break;
         case Op.stuck: {
           cpu.spinLockIrqSave(Lock.pcpu_lock);
           const stop = cpu.h + H.STOP;

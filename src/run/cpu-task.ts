@@ -14,6 +14,9 @@ import { InvariantChecker } from '../check/invariants.ts';
 import { WORK_RECLAIM } from '../workqueue/workqueue.ts';
 import { scenarioByName } from '../../scenarios/index.ts';
 import { OP_WORDS } from './program.ts';
+import { ControlledScheduler } from '../sched/controlled.ts';
+import { Mode } from '../sched/strategy.ts';
+import { strategyFor } from '../sched/strategies.ts';
 
 export interface SelftestTask {
   kind: 'selftest';
@@ -28,6 +31,8 @@ export interface RunCpuTask {
   kind: 'cpu';
   sab: SharedArrayBuffer;
   spec: MachineSpec;
+  /** Scheduling: os (free running) or a controlled strategy. */
+  mode: Mode;
   cpu: number;
   scenario: string;
   seed: number;
@@ -47,6 +52,7 @@ export interface KworkerTask {
   kind: 'kworker';
   sab: SharedArrayBuffer;
   spec: MachineSpec;
+  mode: Mode;
   timing: boolean;
 }
 
@@ -103,6 +109,7 @@ function runCpu(task: RunCpuTask, k: Kernel, res: CpuTaskResult): void {
     };
   }
   const nCpus = task.spec.cfg.cpus;
+  const sched = k.sched instanceof ControlledScheduler ? k.sched : null;
   bump(w, h + H.RUN_READY);
   cpu.enter(F.cpu_program);
   if (task.cpu === 0) {
@@ -116,6 +123,8 @@ function runCpu(task: RunCpuTask, k: Kernel, res: CpuTaskResult): void {
     waitAtLeast(k, h + H.RUN_READY, nCpus + 1);
     Atomics.store(w, h + H.RUN_GO, 1);
     Atomics.notify(w, h + H.RUN_GO);
+  } else if (sched) {
+    if (sched.waitToken(cpu.id)) cpu.takeOneIrq();
   } else {
     waitAtLeast(k, h + H.RUN_GO, 1);
   }
@@ -138,11 +147,14 @@ function runCpu(task: RunCpuTask, k: Kernel, res: CpuTaskResult): void {
   w[cpu.x + X.STATE] = CpuState.idle;
   bump(w, h + H.CPUS_DONE);
   while (Atomics.load(w, h + H.CPUS_DONE) < nCpus || cpu.pendingIrqs() > 0) {
+    if (sched) {
+      if (sched.idle(cpu)) cpu.takeOneIrq();
+      continue;
+    }
     const v = Atomics.load(w, cpu.x + X.WAKE);
     cpu.point();
     if (cpu.pendingIrqs() === 0) Atomics.wait(w, cpu.x + X.WAKE, v, IDLE_WAIT_MS);
   }
-  w[cpu.x + X.STATE] = CpuState.done;
 }
 
 /** The events workqueue's worker thread: run work while any CPU may still queue it. */
@@ -151,9 +163,11 @@ function runKworker(task: KworkerTask, k: Kernel, res: CpuTaskResult): void {
   const w = k.shm.w;
   const h = k.shm.L.header;
   const nCpus = task.spec.cfg.cpus;
+  const sched = k.sched instanceof ControlledScheduler ? k.sched : null;
   w[cpu.x + X.STATE] = CpuState.idle;
   bump(w, h + H.RUN_READY);
-  waitAtLeast(k, h + H.RUN_GO, 1);
+  if (sched) sched.waitToken(cpu.id);
+  else waitAtLeast(k, h + H.RUN_GO, 1);
   const wake = k.wq.wakeWord();
   for (;;) {
     if (Atomics.load(w, h + H.STOP) !== 0) throw new StopRun();
@@ -166,13 +180,14 @@ function runKworker(task: KworkerTask, k: Kernel, res: CpuTaskResult): void {
       continue;
     }
     if (Atomics.load(w, h + H.CPUS_EXITED) >= nCpus && !k.wq.pending(WORK_RECLAIM)) break;
-    Atomics.wait(w, wake, v, IDLE_WAIT_MS);
+    if (sched) sched.idle(cpu);
+    else Atomics.wait(w, wake, v, IDLE_WAIT_MS);
   }
-  w[cpu.x + X.STATE] = CpuState.done;
 }
 
 export function runCpuTask(task: CpuTask): CpuTaskResult {
   const k = new Kernel(task.spec, task.sab, { timing: task.kind !== 'selftest' && task.timing });
+  if (task.kind !== 'selftest' && task.mode !== Mode.os) k.sched = new ControlledScheduler(k.shm, strategyFor(task.mode), k.wq);
   const id = task.kind === 'kworker' ? task.spec.L.kworker : task.cpu;
   const cpu = k.cpu(id);
   const res: CpuTaskResult = { cpu: id, violations: k.violations, log: k.log, values: [], counters: newCounters(), oops: false, stopped: false, reclaimRuns: 0 };
@@ -188,10 +203,18 @@ export function runCpuTask(task: CpuTask): CpuTaskResult {
       k.onViolation(v);
     }
   } finally {
-    if (task.kind === 'cpu') {
+    if (task.kind !== 'selftest') {
       k.shm.w[cpu.x + X.STATE] = CpuState.done;
-      bump(k.shm.w, k.shm.L.header + H.CPUS_EXITED);
+      if (task.kind === 'cpu') bump(k.shm.w, k.shm.L.header + H.CPUS_EXITED);
       Atomics.notify(k.shm.w, k.wq.wakeWord());
+      if (k.sched instanceof ControlledScheduler) {
+        try {
+          k.sched.exit(cpu);
+        } catch (e) {
+          if (e instanceof Oops) res.oops = true;
+          else if (!(e instanceof StopRun)) throw e;
+        }
+      }
     }
   }
   return res;

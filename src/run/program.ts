@@ -6,6 +6,7 @@
 // its slot empty, and freeing an empty slot is free_percpu(NULL)).
 
 import seedrandom from 'seedrandom';
+import { Lock } from '../sync/locks.ts';
 
 export enum Op {
   /** [ALLOC, slot, size, align | RESERVED] */
@@ -20,6 +21,9 @@ export enum Op {
   delay = 5,
   /** [STUCK, 0, 0, 0]: fault injection for the watchdog: hold pcpu_lock with irqs off and spin until the run is stopped */
   stuck = 6,
+  /** [LOCK, lock, 0, 0] / [UNLOCK, lock, 0, 0]: raw lock operations, for lock-order test programs */
+  lock = 7,
+  unlock = 8,
 }
 
 export const OP_WORDS = 4;
@@ -29,7 +33,7 @@ export const FREE_IRQSAVE = 1; // under the caller's own spin_lock_irqsave
 export const FREE_PREEMPT_OFF = 2;
 export const MAX_SLOTS = 64;
 
-export const OP_NAMES: Record<number, string> = { 1: 'alloc', 2: 'free', 3: 'irqfree', 4: 'touch', 5: 'delay', 6: 'stuck' };
+export const OP_NAMES: Record<number, string> = { 1: 'alloc', 2: 'free', 3: 'irqfree', 4: 'touch', 5: 'delay', 6: 'stuck', 7: 'lock', 8: 'unlock' };
 
 /** Builds a program while tracking live slots. */
 export class ProgramBuilder {
@@ -120,6 +124,9 @@ export function programFromJson(ops: unknown, where: string): Int32Array {
     if ((op[0] === Op.alloc || op[0] === Op.free || op[0] === Op.irqfree || op[0] === Op.touch) && (op[1] < 0 || op[1] >= MAX_SLOTS)) {
       throw new TypeError(`${where}: op ${i} names slot ${op[1]}, outside 0..${MAX_SLOTS - 1}`);
     }
+    if ((op[0] === Op.lock || op[0] === Op.unlock) && !(op[1] >= Lock.test_a && op[1] <= Lock.test_irq_lock)) {
+      throw new TypeError(`${where}: op ${i}: only the test locks (${Lock.test_a}..${Lock.test_irq_lock}) can be named`);
+    }
     out.set(op as number[], i * OP_WORDS);
   });
   return out;
@@ -140,6 +147,10 @@ export function describeOp(p: Int32Array, i: number): string {
       return `touch s${a}`;
     case Op.stuck:
       return 'stuck (spin with pcpu_lock held)';
+    case Op.lock:
+      return `lock ${a}`;
+    case Op.unlock:
+      return `unlock ${a}`;
     default:
       return `delay ${a}`;
   }

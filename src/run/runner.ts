@@ -9,7 +9,7 @@ import { Kernel, bootMachine, newShm, planMachine, type MachineSpec } from './ma
 import type { Scenario } from './scenario.ts';
 import type { CpuTask, CpuTaskResult } from './cpu-task.ts';
 import { newCounters, type CpuCounters } from './cpu-program.ts';
-import { H, LK, X, type Shm } from '../shm/layout.ts';
+import { H, LK, SC, X, type Shm } from '../shm/layout.ts';
 import { CpuState } from '../sync/cpu.ts';
 import { Lock, lockName } from '../sync/locks.ts';
 import { Bug, bugInfo } from '../percpu/inject.ts';
@@ -18,6 +18,9 @@ import type { Violation } from '../report/violation.ts';
 import { InvariantChecker } from '../check/invariants.ts';
 import { leakCheck } from '../check/leak.ts';
 import { percpuStats, type PercpuStats } from './single.ts';
+import { Mode, MODE_NAMES } from '../sched/strategy.ts';
+import { encodeSchedule, type Schedule } from '../sched/schedule.ts';
+import { initSched, recordedSchedule, generatePrograms, STEPS_PER_OP } from '../sched/setup.ts';
 
 export interface RunOptions {
   scenario: Scenario;
@@ -36,6 +39,16 @@ export interface RunOptions {
   /** Test-only: a lock whose acquire does not exclude. */
   brokenLock?: Lock;
   onProgress?: (fraction: number) => void;
+  /** Scheduling (default os: free running). */
+  strategy?: Mode;
+  /** PCT depth (default 3). */
+  depth?: number;
+  /** The schedule to follow (replay). */
+  schedule?: Schedule;
+  /** Controlled runs: scheduling points before a run counts as a livelock. */
+  maxSteps?: number;
+  /** PCT: expected scheduling points of a run (default: estimated from the ops). */
+  expectedSteps?: number;
 }
 
 export interface LockStats {
@@ -65,6 +78,15 @@ export interface RunResult {
   stats: PercpuStats;
   bootLog: string[];
   log: string[];
+  /** Observations that are not violations (e.g. empty chunks the kernel did not ask to reclaim). */
+  notes: string[];
+  /** Controlled runs: the strategy, its decisions and their count. */
+  strategy: string;
+  steps: number;
+  switches: number;
+  schedule: string | null;
+  /** Replay: recorded decisions that no longer applied. */
+  diverged: number;
 }
 
 const STOP_VIOLATION = 1;
@@ -119,21 +141,34 @@ export class Runner {
     const shm = this.shmFor(spec);
     const bootLog = bootMachine(spec, shm, { inject: o.inject ?? Bug.none, fail: o.scenario.fail?.(o.seed), booting: !!o.scenario.boot, brokenLock: o.brokenLock });
     const pool = await this.poolFor(o.cpus + 1);
-    const ops = o.durationMs ? 0 : o.ops ?? 2000;
-    const deadline = o.durationMs ? t0 + o.durationMs : 0;
+    const mode = o.strategy ?? Mode.os;
+    const controlled = mode !== Mode.os;
+    const ops = o.durationMs && !controlled ? 0 : o.ops ?? (controlled ? 40 : 2000);
+    const deadline = o.durationMs && !controlled ? t0 + o.durationMs : 0;
     const checks = o.checks ?? true;
+    const programs = o.programs ?? (controlled ? generatePrograms(o.scenario, o.cpus, o.seed, ops) : undefined);
+    if (controlled) {
+      const totalOps = programs!.reduce((n, p) => n + p.length / 4, 0);
+      initSched(shm, mode, {
+        seed: o.seed, entities: spec.L.nrEntities, depth: o.depth ?? 3,
+        expectedSteps: o.expectedSteps ?? Math.max(100, totalOps * STEPS_PER_OP),
+      }, o.maxSteps ?? Math.max(200_000, totalOps * 2000), o.schedule);
+    } else {
+      initSched(shm, Mode.os, { seed: o.seed, entities: spec.L.nrEntities, depth: 1, expectedSteps: 1 }, 0);
+    }
     const tasks: CpuTask[] = [];
     for (let cpu = 0; cpu < o.cpus; cpu++) {
       tasks.push({
-        kind: 'cpu', sab: shm.sab, spec, cpu, scenario: o.scenario.name, seed: o.seed, ops, deadline, checks, timing: true,
-        ...(o.programs?.[cpu] ? { program: o.programs[cpu] } : {}),
+        kind: 'cpu', sab: shm.sab, spec, mode, cpu, scenario: o.scenario.name, seed: o.seed, ops, deadline, checks, timing: !controlled,
+        ...(programs?.[cpu] ? { program: programs[cpu] } : {}),
         ...(cpu === 0 && o.scenario.boot ? { boot: o.scenario.boot(o.seed, o.cpus) } : {}),
       });
     }
-    tasks.push({ kind: 'kworker', sab: shm.sab, spec, timing: true });
+    tasks.push({ kind: 'kworker', sab: shm.sab, spec, mode, timing: !controlled });
     this.active = shm;
     const k = new Kernel(spec, shm);
-    const watch = new Watchdog(k, o.watchdogMs ?? 5000, deadline ? deadline + 30_000 : t0 + 120_000 + ops * 50, o.onProgress, deadline, t0);
+    const budgetEnd = deadline ? deadline + 30_000 : t0 + 120_000 + ops * 50;
+    const watch = new Watchdog(k, o.watchdogMs ?? 5000, budgetEnd, o.onProgress, deadline, t0, controlled);
     let results: CpuTaskResult[];
     try {
       results = await watch.race(pool.runAll(tasks), () => pool.respawn(), spec);
@@ -152,6 +187,7 @@ export class Runner {
     for (const r of results) violations.push(...r.violations);
     const stop = w[h + H.STOP]!;
     let checksRun = results.reduce((s, r) => s + r.counters.checks, 0);
+    const notes: string[] = [];
     if (stop === 0) {
       // quiescence: every CPU freed what it held and the reclaim work was flushed
       const failures = new InvariantChecker(k).checkAll();
@@ -162,7 +198,7 @@ export class Runner {
           text: `percpu: invariant violated at quiescence\n${failures.map((f) => ` [${f.invariant}] ${f.message}\n`).join('')}`, held: [], stack: [], fatal: true,
         });
       }
-      const leaks = leakCheck(k);
+      const leaks = leakCheck(k, notes);
       if (leaks.length) {
         violations.push({
           kind: 'leak', cpu: -1, step: 0, title: `percpu: leak at quiescence: ${leaks[0]}`,
@@ -177,12 +213,19 @@ export class Runner {
       return { lock: lockName(l), acquisitions: w[r + LK.ACQUIRED]!, contentions: w[r + LK.CONTENDED]!, longestHoldUs: w[r + LK.MAX_HOLD]! };
     });
     const interrupted = stop === STOP_INTERRUPT;
+    const mode = o.strategy ?? Mode.os;
+    const controlled = mode !== Mode.os;
+    const sc = k.shm.L.sched;
     return {
       scenario: o.scenario.name, seed: o.seed, cpus: o.cpus, backend: spec.cfg.backend, inject: bugInfo(o.inject ?? Bug.none)?.name ?? null,
-      status: violations.length ? 'violation' : interrupted ? 'interrupted' : 'clean', ms, ops,
+      status: violations.length ? 'violation' : interrupted ? 'interrupted' : 'clean',
+      // a controlled run is a pure function of its inputs: no wall-clock numbers in it
+      ms: controlled ? 0 : ms, ops,
       chunksCreated: w[h + H.CHUNKS_CREATED]!, chunksDestroyed: w[h + H.CHUNKS_DESTROYED]!, reclaimRuns: w[h + H.RECLAIM_RUNS]!,
       locks, checks: checksRun, violations: dedupe(violations), stats: percpuStats(k), bootLog,
-      log: results.flatMap((r) => r.log),
+      log: results.flatMap((r) => r.log), notes,
+      strategy: MODE_NAMES[mode], steps: controlled ? w[sc + SC.STEP]! : 0, switches: controlled ? w[sc + SC.SWITCHES]! : 0,
+      schedule: controlled ? encodeSchedule(recordedSchedule(k.shm)) : null, diverged: mode === Mode.replay ? w[sc + SC.DIVERGED]! : 0,
     };
   }
 
@@ -211,8 +254,28 @@ class Watchdog {
   private since: number[] = [];
   private stopAt = 0;
 
+  private lastStep = 0;
+  private stepSince = 0;
+
   constructor(private readonly k: Kernel, private readonly limitMs: number, private readonly budgetEnd: number,
-    private readonly onProgress: ((f: number) => void) | undefined, private readonly deadline: number, private readonly t0: number) {}
+    private readonly onProgress: ((f: number) => void) | undefined, private readonly deadline: number, private readonly t0: number,
+    private readonly controlled: boolean) {}
+
+  /** Controlled runs: one CPU runs at a time, so progress is the global step count. */
+  private tickControlled(now: number): void {
+    const w = this.k.shm.w;
+    const step = w[this.k.shm.L.sched + SC.STEP]!;
+    if (step !== this.lastStep || !this.stepSince) {
+      this.lastStep = step;
+      this.stepSince = now;
+      return;
+    }
+    if (now - this.stepSince > this.limitMs && !this.hang && w[this.k.shm.L.header + H.STOP] === 0) {
+      const e = w[this.k.shm.L.sched + SC.TOKEN]!;
+      this.hang = hangReport(this.k, e, now - this.stepSince);
+      this.stopRun(STOP_HANG);
+    }
+  }
 
   private stopRun(reason: number): void {
     const w = this.k.shm.w;
@@ -225,7 +288,8 @@ class Watchdog {
     const w = this.k.shm.w;
     const n = this.k.shm.L.nrEntities;
     if (this.onProgress && this.deadline) this.onProgress(Math.min(1, (now - this.t0) / (this.deadline - this.t0)));
-    for (let e = 0; e < n; e++) {
+    if (this.controlled) this.tickControlled(now);
+    for (let e = 0; e < n && !this.controlled; e++) {
       const cpu = this.k.cpu(e);
       const steps = cpu.steps();
       const state = w[cpu.x + X.STATE]!;

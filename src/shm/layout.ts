@@ -69,7 +69,7 @@ export const IRQ_QUEUE = 64;
 export enum HL { LOCK, SITE, IRQ_CTX, FLAGS, SIZE }
 export enum X {
   PREEMPT, IRQS_OFF, HELD_DEPTH, OP_DEPTH, STEPS, STATE, WAIT_LOCK, CUR_OP,
-  IRQ_HEAD, IRQ_TAIL, IRQ_LOCK, IRQS_TAKEN, WAKE, SPIN_LOCK,
+  IRQ_HEAD, IRQ_TAIL, IRQ_LOCK, IRQS_TAKEN, WAKE, SPIN_LOCK, IRQ_GRANT,
   HELD, // MAX_HELD * HL.SIZE words
 }
 export const X_OPS = X.HELD + MAX_HELD * HL.SIZE;
@@ -83,11 +83,12 @@ export enum LD { GRAPH_LOCK, REPORTS, DISABLED, SIZE }
 
 // ---- workqueue ------------------------------------------------------------
 export const MAX_WORKS = 4;
-export enum WK { PENDING, RUNNING, RUNS, QUEUED, LOST, SIZE }
+export enum WK { PENDING, RUNNING, RUNS, QUEUED, LOST, SCHED_SEQ, START_SEQ, SIZE }
 export enum WQ { WAKE, FLUSH_SEQ, DONE_SEQ, SIZE }
 
 // ---- scheduler (controlled mode) -----------------------------------------
-export enum SC { TOKEN, MODE, STEP, SWITCHES, RNG0, RNG1, RNG2, RNG3, DEPTH, NEXT_CHANGE, CHANGES_DONE, EXPECTED_STEPS, REC_LEN, REC_OVERFLOW, REPLAY_POS, REPLAY_LEFT, REPLAY_LEN, DEADLOCK, LAST_ENTITY, RUN_LEFT, SIZE }
+export enum SC { TOKEN, MODE, STEP, SWITCHES, RNG0, RNG1, RNG2, RNG3, DEPTH, CHANGES_DONE, EXPECTED_STEPS, REC_LEN, REC_OVERFLOW, REPLAY_POS, REPLAY_LEFT, REPLAY_LEN, DIVERGED, MAX_STEPS, PREEMPTIONS, IRQS, SIZE }
+export const MAX_CHANGE_POINTS = 16;
 
 export const MAX_LOCKS = 16;
 export const SCRATCH_WORDS = 64;
@@ -124,6 +125,8 @@ export interface Layout {
   wq: number;
   sched: number;
   schedPrio: number; // per entity
+  schedWake: number; // per entity: wake generation
+  schedChange: number; // PCT change points
   schedRec: number; // recorded schedule, pairs
   schedRecCap: number;
   schedReplay: number;
@@ -190,6 +193,8 @@ export function computeLayout(cfg: Config, ai: AllocInfo, recCap = 1 << 16): Lay
   const wq = take(WQ.SIZE);
   const sched = take(SC.SIZE);
   const schedPrio = take(nrEntities);
+  const schedWake = take(nrEntities);
+  const schedChange = take(MAX_CHANGE_POINTS);
   const schedRec = take(recCap * 2);
   const schedReplay = take(recCap * 2);
   const scratch = take(SCRATCH_WORDS);
@@ -224,7 +229,7 @@ export function computeLayout(cfg: Config, ai: AllocInfo, recCap = 1 << 16): Lay
   return {
     words: top, bytes: pageData + pageDataBytes, nrEntities, kworker: cfg.cpus, nrSlots, unitPages, nrUnits, bitmapWords,
     header, unitMap, unitOff, groupOff, groupSize, slots, locks, cpus, lockdep, ldUsage, ldUsageSite, ldUsageCpu,
-    ldDeps, ldDepSite, ldDepCpu, ldDepPrevSite, ldDepStep, ldReported, works, wq, sched, schedPrio, schedRec, schedRecCap: recCap, schedReplay, scratch,
+    ldDeps, ldDepSite, ldDepCpu, ldDepPrevSite, ldDepStep, ldReported, works, wq, sched, schedPrio, schedWake, schedChange, schedRec, schedRecCap: recCap, schedReplay, scratch,
     heap, heapClasses, heapArena, heapWords, boot, bootWords, pageDesc, nrPages, pte, vmPages, vmSlotSpan, vmSlots,
     vmSlotMap, pageData, linBase: LIN_BASE, vmBase: VM_BASE,
   };

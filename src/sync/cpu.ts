@@ -11,7 +11,7 @@
 // stack, pending interrupts - is in its record in shared memory, so another
 // thread (the watchdog, a deadlock report) can read it.
 
-import { H, HL, IRQ_ENTRY, IRQ_QUEUE, LK, MAX_HELD, MAX_OPS, SYSTEM_RUNNING, X, X_IRQS, X_OPS, X_SIZE, type Shm } from '../shm/layout.ts';
+import { H, HL, IRQ_ENTRY, IRQ_QUEUE, LK, MAX_HELD, MAX_OPS, SC, SYSTEM_RUNNING, X, X_IRQS, X_OPS, X_SIZE, type Shm } from '../shm/layout.ts';
 import { Oops, StopRun, type HeldLockInfo, type Violation, type ViolationKind, FATAL_KINDS } from '../report/violation.ts';
 import { F, siteName } from './sites.ts';
 import { LOCK_IS_MUTEX, lockName } from './locks.ts';
@@ -457,6 +457,9 @@ export class Cpu {
     w[this.x + X.IRQ_HEAD] = head + 1;
     rawUnlock(w, this.x + X.IRQ_LOCK);
     const savedIrqs = w[this.x + X.IRQS_OFF]!;
+    // an idle CPU runs while it handles the interrupt (the scheduler and the watchdog must see it)
+    const savedState = w[this.x + X.STATE]!;
+    if (savedState === CpuState.idle) w[this.x + X.STATE] = CpuState.running;
     w[this.x + X.PREEMPT] = w[this.x + X.PREEMPT]! + HARDIRQ_OFFSET;
     w[this.x + X.IRQS_OFF] = 1;
     w[this.x + X.IRQS_TAKEN]!++;
@@ -465,6 +468,7 @@ export class Cpu {
     this.leave();
     w[this.x + X.PREEMPT] = w[this.x + X.PREEMPT]! - HARDIRQ_OFFSET;
     w[this.x + X.IRQS_OFF] = savedIrqs;
+    w[this.x + X.STATE] = savedState;
   }
 
   // ---- violations ------------------------------------------------------------------
@@ -493,7 +497,9 @@ export class Cpu {
       text = `${title}\n${body}\n${this.heldSection()}Call Trace:\n`;
     }
     text += stack.map((s) => ` ${s}\n`).join('');
-    const v: Violation = { kind, cpu: this.id, step: this.steps(), title, text, held, stack, fatal };
+    // controlled runs count steps globally: the same violation replays at the same step
+    const step = this.host.sched ? this.w[this.shm.L.sched + SC.STEP]! : this.steps();
+    const v: Violation = { kind, cpu: this.id, step, title, text, held, stack, fatal };
     if (details) v.details = details;
     this.host.onViolation(v);
     if (fatal) throw new Oops(v);

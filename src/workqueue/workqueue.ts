@@ -39,10 +39,15 @@ export class Workqueue {
   runs(work: number): number {
     return this.w[this.at(work, WK.RUNS)]!;
   }
+  /** schedule_work calls not followed by the start of a run (a lost request if the work is idle). */
+  unserved(work: number): number {
+    return this.w[this.at(work, WK.SCHED_SEQ)]! - this.w[this.at(work, WK.START_SEQ)]!;
+  }
 
   /** schedule_work: returns true when this call queued the work. */
   scheduleWork(cpu: Cpu, work: number): boolean {
     cpu.enter(F.schedule_work);
+    Atomics.add(this.w, this.at(work, WK.SCHED_SEQ), 1);
     const queued = Atomics.compareExchange(this.w, this.at(work, WK.PENDING), 0, 1) === 0;
     if (queued) {
       Atomics.add(this.w, this.at(work, WK.QUEUED), 1);
@@ -66,6 +71,8 @@ export class Workqueue {
     kworker.enter(F.process_one_work);
     Atomics.store(this.w, this.at(work, WK.RUNNING), 1);
     if (!lost) Atomics.store(this.w, pendingAt, 0); // clear pending, then run
+    // every request made before this point is served by this run
+    Atomics.store(this.w, this.at(work, WK.START_SEQ), Atomics.load(this.w, this.at(work, WK.SCHED_SEQ)));
     kworker.lockMapAcquire(Lock.wq_events);
     kworker.lockMapAcquire(Lock.pcpu_reclaim_work);
     try {

@@ -1,0 +1,104 @@
+// `percpu-stress fuzz` and `percpu-stress replay`.
+
+import { existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { scenarioByName } from '../../scenarios/index.ts';
+import { UsageError, parseArgs } from '../cli-args.ts';
+import { Runner } from '../run/runner.ts';
+import { BUGS, Bug, bugByName } from '../percpu/inject.ts';
+import { MAX_CPUS, type Backend } from '../shm/config.ts';
+import { Mode, MODE_NAMES } from '../sched/strategy.ts';
+import { fuzz } from '../sched/fuzz.ts';
+import { ReproError, readRepro, reproPrograms } from '../sched/repro.ts';
+import { decodeSchedule } from '../sched/schedule.ts';
+import { Progress } from '../report/progress.ts';
+import { scenariosFor } from './run-cmd.ts';
+
+function strategyOf(name: string): Mode {
+  return Mode[name as keyof typeof Mode];
+}
+
+export async function fuzzCommand(argv: string[]): Promise<number> {
+  const a = parseArgs(argv, {
+    budget: 'duration', 'shrink-budget': 'duration', strategy: ['pct', 'random', 'os'], depth: 'int', cpus: 'int', seed: 'int',
+    ops: 'int', 'keep-going': 'flag', out: 'string', inject: BUGS.map((b) => b.name), backend: ['vm', 'km'],
+  }, 1);
+  const o = a.options;
+  const scenarios = scenariosFor(a.positional[0] ?? 'all');
+  const cpus = (o.cpus as number | undefined) ?? 3;
+  if (cpus < 1 || cpus > MAX_CPUS) throw new UsageError(`--cpus must be in 1..${MAX_CPUS}, got ${cpus}`);
+  const depth = (o.depth as number | undefined) ?? 3;
+  if (depth < 1 || depth > 17) throw new UsageError('--depth must be in 1..17');
+  const ops = (o.ops as number | undefined) ?? 30;
+  if (ops < 1) throw new UsageError('--ops must be at least 1');
+  const outDir = resolve((o.out as string | undefined) ?? '.');
+  if (!existsSync(outDir) || !statSync(outDir).isDirectory()) throw new UsageError(`--out: ${outDir} is not a directory`);
+  const strategy = strategyOf((o.strategy as string | undefined) ?? 'pct');
+  const inject = o.inject ? bugByName(o.inject as string)!.bug : Bug.none;
+  const runner = new Runner();
+  const progress = new Progress();
+  const budgetMs = (o.budget as number | undefined) ?? 30_000;
+  let stop = false;
+  const onSigint = (): void => {
+    stop = true;
+    runner.interrupt();
+  };
+  process.on('SIGINT', onSigint);
+  let res;
+  try {
+    res = await fuzz(runner, {
+      scenarios, budgetMs: stop ? 0 : budgetMs, shrinkBudgetMs: (o['shrink-budget'] as number | undefined) ?? 20_000, strategy, depth, cpus, ops,
+      seed: (o.seed as number | undefined) ?? 1, keepGoing: o['keep-going'] === true, outDir, inject,
+      backend: o.backend as Backend | undefined, onRun: (runs, ms) => progress.update(`${runs} runs, ${(ms / 1000).toFixed(1)} s`, ms / budgetMs),
+    });
+  } finally {
+    progress.clear();
+    process.off('SIGINT', onSigint);
+    await runner.close();
+  }
+  let out = '';
+  for (const f of res.findings) {
+    out += `\n${f.violation.text}\n`;
+    out += `found by run ${f.run} (${f.scenario}, seed ${f.seed}, ${MODE_NAMES[strategy]}) after ${(f.detectMs / 1000).toFixed(2)} s\n`;
+    out += `shrunk in ${f.shrinkRuns} runs: ${f.original.cpus} CPUs, ${f.original.ops} ops, ${f.original.switches} context switches -> ${f.minimal.cpus} CPUs, ${f.minimal.ops} ops, ${f.minimal.switches} context switches\n`;
+    out += `schedule: ${f.schedule}\nrepro: ${f.reproPath}\nreplay with:\n  percpu-stress replay ${f.reproPath}\n`;
+  }
+  out += `\n${res.runs} runs in ${(res.ms / 1000).toFixed(1)} s (${(res.runs / Math.max(res.ms / 1000, 0.001)).toFixed(1)} runs/s), ${res.findings.length} failing\n`;
+  if (res.residualRisk !== null) {
+    out += `${res.cleanRuns} clean PCT runs at depth ${depth} (n = ${cpus + 1} CPUs incl. the kworker, k = ${Math.round(res.meanSteps)} steps): a depth-${depth} bug survives them with probability <= ${res.residualRisk.toPrecision(4)}\n`;
+  }
+  process.stdout.write(out);
+  return res.findings.length ? 1 : stop ? 130 : 0;
+}
+
+export async function replayCommand(argv: string[]): Promise<number> {
+  const a = parseArgs(argv, { inject: BUGS.map((b) => b.name) }, 1);
+  const file = a.positional[0];
+  if (!file) throw new UsageError('replay: which repro file?');
+  let repro;
+  try {
+    repro = readRepro(file);
+  } catch (e) {
+    if (e instanceof ReproError) throw new UsageError(e.message);
+    throw e;
+  }
+  const inject = a.options.inject ? bugByName(a.options.inject as string)!.bug : repro.inject ? bugByName(repro.inject)!.bug : Bug.none;
+  const runner = new Runner();
+  let r;
+  try {
+    r = await runner.run({
+      scenario: scenarioByName(repro.scenario)!, cpus: repro.cpus, seed: repro.seed, programs: reproPrograms(repro), strategy: Mode.replay,
+      schedule: decodeSchedule(repro.schedule), depth: repro.depth, inject, backend: repro.backend ?? undefined,
+    });
+  } finally {
+    await runner.close();
+  }
+  const same = r.violations.find((v) => v.kind === repro.violation.kind);
+  let out = r.violations.map((v) => v.text).join('\n');
+  if (same && same.step === repro.violation.step) out += `\nreproduced: ${same.kind} at step ${same.step}, as recorded\n`;
+  else if (same) out += `\nreproduced ${same.kind}, at step ${same.step} (recorded: step ${repro.violation.step})\n`;
+  else out += `\ndid not reproduce ${repro.violation.kind}${r.violations.length ? ` (got ${r.violations.map((v) => v.kind).join(', ')})` : ': the run was clean'}\n`;
+  if (r.diverged) out += `${r.diverged} recorded decisions no longer applied\n`;
+  process.stdout.write(out);
+  return r.violations.length ? 1 : 0;
+}

@@ -1,0 +1,144 @@
+// Fuzzing: many short runs with derived seeds on the reused pool, until a
+// violation (or the budget). A failure is shrunk and written as a repro
+// file; after clean PCT runs the residual risk for a depth-d bug is known.
+
+import type { Runner, RunResult } from '../run/runner.ts';
+import type { Scenario } from '../run/scenario.ts';
+import { Bug, bugInfo } from '../percpu/inject.ts';
+import type { Violation, ViolationKind } from '../report/violation.ts';
+import type { Backend } from '../shm/config.ts';
+import { Mode, MODE_NAMES } from './strategy.ts';
+import { generatePrograms, STEPS_PER_OP } from './setup.ts';
+import { shrink } from './shrink.ts';
+import { makeRepro, sizeOf, writeRepro, type ReproSize } from './repro.ts';
+import { decodeSchedule } from './schedule.ts';
+
+export interface FuzzOptions {
+  scenarios: Scenario[];
+  budgetMs: number;
+  shrinkBudgetMs: number;
+  strategy: Mode;
+  depth: number;
+  cpus: number;
+  ops: number;
+  seed: number;
+  keepGoing: boolean;
+  outDir: string;
+  inject: Bug;
+  backend?: Backend | undefined;
+  onRun?: (runs: number, elapsedMs: number) => void;
+}
+
+export interface FuzzFinding {
+  scenario: string;
+  seed: number;
+  run: number;
+  violation: Violation;
+  reproPath: string;
+  original: ReproSize;
+  minimal: ReproSize;
+  schedule: string;
+  shrinkRuns: number;
+  /** Milliseconds from the start of fuzzing to the first failing run. */
+  detectMs: number;
+}
+
+export interface FuzzResult {
+  runs: number;
+  cleanRuns: number;
+  ms: number;
+  findings: FuzzFinding[];
+  meanSteps: number;
+  /** PCT only: the probability that a depth-d bug survived every clean run. */
+  residualRisk: number | null;
+}
+
+/** The seed of run i: spread over the 32-bit space (splitmix32). */
+export function deriveSeed(seed: number, i: number): number {
+  let z = (seed * 0x9e3779b9 + i * 0x85ebca6b + 0x632be5ab) | 0;
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+  return (z ^ (z >>> 16)) >>> 0;
+}
+
+/** PCT's guarantee: each run finds a depth-d bug with probability >= 1/(n k^(d-1)). */
+export function residualRisk(cleanRuns: number, n: number, k: number, d: number): number {
+  const p = 1 / (n * Math.pow(Math.max(k, 1), d - 1));
+  return Math.pow(1 - p, cleanRuns);
+}
+
+/** Which violation a shrink must keep: the injected bug's expected kind if it showed, else the first. */
+export function targetKind(r: RunResult, inject: Bug): ViolationKind {
+  const expect = bugInfo(inject)?.expect ?? [];
+  return (r.violations.find((v) => expect.includes(v.kind)) ?? r.violations[0]!).kind;
+}
+
+function scenarioOf(o: FuzzOptions, i: number): Scenario {
+  const best = bugInfo(o.inject)?.scenario;
+  const favourite = best ? o.scenarios.find((s) => s.name === best) : undefined;
+  // with an injected bug, every other run goes to the scenario that exposes it best
+  if (favourite && o.scenarios.length > 1 && i % 2 === 0) return favourite;
+  return o.scenarios[Math.floor(i / (favourite && o.scenarios.length > 1 ? 2 : 1)) % o.scenarios.length]!;
+}
+
+export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> {
+  const t0 = Date.now();
+  const findings: FuzzFinding[] = [];
+  let runs = 0;
+  let clean = 0;
+  let steps = 0;
+  let expected = o.ops * o.cpus * STEPS_PER_OP;
+  while (Date.now() - t0 < o.budgetMs) {
+    const s = scenarioOf(o, runs);
+    const seed = deriveSeed(o.seed, runs);
+    const controlled = o.strategy !== Mode.os;
+    const programs = generatePrograms(s, o.cpus, seed, o.ops);
+    const base = { scenario: s, cpus: o.cpus, seed, strategy: o.strategy, depth: o.depth, inject: o.inject, backend: o.backend, expectedSteps: expected, ops: o.ops };
+    const r = await runner.run({ ...base, programs });
+    runs++;
+    o.onRun?.(runs, Date.now() - t0);
+    if (controlled && r.steps) {
+      steps += r.steps;
+      expected = Math.max(50, Math.round(steps / runs));
+    }
+    if (r.status !== 'violation') {
+      clean++;
+      continue;
+    }
+    const detectMs = Date.now() - t0;
+    const target = targetKind(r, o.inject);
+    let minimalPrograms = programs;
+    let schedule = r.schedule ? decodeSchedule(r.schedule) : [];
+    let final = r;
+    let shrinkRuns = 0;
+    if (controlled) {
+      try {
+        const sh = await shrink({ runner, base, programs, target, budgetMs: o.shrinkBudgetMs });
+        minimalPrograms = sh.programs;
+        schedule = sh.schedule;
+        final = sh.result;
+        shrinkRuns = sh.runs;
+      } catch {
+        // keep the original failure when it does not reproduce
+      }
+    }
+    const violation = final.violations.find((v) => v.kind === target) ?? final.violations[0]!;
+    const original = sizeOf(programs, r.schedule ? decodeSchedule(r.schedule) : []);
+    const minimal = sizeOf(minimalPrograms, schedule);
+    const scheduleStr = final.schedule ?? '';
+    const repro = makeRepro({
+      scenario: s.name, cpus: minimalPrograms.length, seed, backend: o.backend, inject: bugInfo(o.inject)?.name ?? null,
+      strategy: MODE_NAMES[o.strategy], depth: o.depth, programs: minimalPrograms, schedule: scheduleStr, violation, original, minimal,
+    });
+    findings.push({
+      scenario: s.name, seed, run: runs, violation, reproPath: writeRepro(o.outDir, repro), original, minimal,
+      schedule: scheduleStr, shrinkRuns, detectMs,
+    });
+    if (!o.keepGoing) break;
+  }
+  const meanSteps = runs ? steps / runs : 0;
+  return {
+    runs, cleanRuns: clean, ms: Date.now() - t0, findings, meanSteps,
+    residualRisk: o.strategy === Mode.pct && clean > 0 ? residualRisk(clean, o.cpus + 1, meanSteps, o.depth) : null,
+  };
+}

@@ -1,0 +1,119 @@
+// Repro files: everything a failing controlled run depends on (config,
+// programs, strategy, seed, schedule) plus the violation it produced and the
+// tool version. `percpu-stress replay FILE` re-executes one exactly.
+
+import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { scenarioByName } from '../../scenarios/index.ts';
+import { programFromJson, programToJson, OP_WORDS } from '../run/program.ts';
+import { BUGS, bugByName } from '../percpu/inject.ts';
+import type { Violation, ViolationKind } from '../report/violation.ts';
+import { decodeSchedule, ScheduleError, switchesOf } from './schedule.ts';
+import { MODE_NAMES } from './strategy.ts';
+import type { Backend } from '../shm/config.ts';
+import { VERSION } from '../version.ts';
+import { writeAtomic } from '../report/files.ts';
+
+export interface Repro {
+  tool: 'percpu-stress';
+  version: string;
+  scenario: string;
+  cpus: number;
+  seed: number;
+  backend: Backend | null;
+  inject: string | null;
+  /** The strategy that found it (replay always follows the schedule). */
+  strategy: string;
+  depth: number;
+  programs: number[][][];
+  schedule: string;
+  violation: { kind: ViolationKind; title: string; cpu: number; step: number; text: string };
+  sizes: { original: ReproSize; minimal: ReproSize };
+}
+
+export interface ReproSize {
+  cpus: number;
+  ops: number;
+  switches: number;
+}
+
+/** A bad repro file: one line, exit code 2. */
+export class ReproError extends Error {}
+
+export function sizeOf(programs: Int32Array[], schedule: number[]): ReproSize {
+  return { cpus: programs.length, ops: programs.reduce((n, p) => n + p.length / OP_WORDS, 0), switches: switchesOf(schedule) };
+}
+
+export function makeRepro(o: {
+  scenario: string; cpus: number; seed: number; backend: Backend | undefined; inject: string | null; strategy: string; depth: number;
+  programs: Int32Array[]; schedule: string; violation: Violation; original: ReproSize; minimal: ReproSize;
+}): Repro {
+  const v = o.violation;
+  return {
+    tool: 'percpu-stress', version: VERSION, scenario: o.scenario, cpus: o.cpus, seed: o.seed, backend: o.backend ?? null,
+    inject: o.inject, strategy: o.strategy, depth: o.depth, programs: o.programs.map(programToJson), schedule: o.schedule,
+    violation: { kind: v.kind, title: v.title, cpu: v.cpu, step: v.step, text: v.text },
+    sizes: { original: o.original, minimal: o.minimal },
+  };
+}
+
+/** Write repro-<hash>.json atomically into `dir`; returns its path. */
+export function writeRepro(dir: string, r: Repro): string {
+  // one op per line: a program reads like an assembly listing
+  const programs = r.programs.map((p) => `  [\n${p.map((op) => `   ${JSON.stringify(op)}`).join(',\n')}\n  ]`).join(',\n');
+  const body = JSON.stringify({ ...r, programs: '@@' }, null, 1).replace('"@@"', `[\n${programs}\n ]`) + '\n';
+  const hash = createHash('sha256').update(JSON.stringify({ ...r, violation: { kind: r.violation.kind } })).digest('hex').slice(0, 12);
+  const path = join(dir, `repro-${hash}.json`);
+  writeAtomic(path, body);
+  return path;
+}
+
+function need<T>(cond: T, msg: string): asserts cond {
+  if (!cond) throw new ReproError(msg);
+}
+
+/** Read and validate a repro file. */
+export function readRepro(file: string): Repro {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ReproError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  let r: Repro;
+  try {
+    r = JSON.parse(text) as Repro;
+  } catch {
+    throw new ReproError(`${file}: not valid JSON`);
+  }
+  need(typeof r === 'object' && r !== null && r.tool === 'percpu-stress', `${file}: not a percpu-stress repro file`);
+  need(typeof r.scenario === 'string' && scenarioByName(r.scenario), `${file}: unknown scenario ${JSON.stringify(r.scenario)}`);
+  need(Number.isInteger(r.cpus) && r.cpus >= 1 && r.cpus <= 64, `${file}: cpus must be 1..64`);
+  need(Number.isInteger(r.seed) && r.seed >= 0, `${file}: seed must be a non-negative integer`);
+  need(r.backend === null || r.backend === 'vm' || r.backend === 'km', `${file}: backend must be vm, km or null`);
+  need(r.inject === null || bugByName(r.inject), `${file}: unknown bug ${JSON.stringify(r.inject)} (known: ${BUGS.map((b) => b.name).join(', ')})`);
+  need((MODE_NAMES as readonly string[]).includes(r.strategy), `${file}: unknown strategy ${JSON.stringify(r.strategy)}`);
+  need(Number.isInteger(r.depth) && r.depth >= 1 && r.depth <= 17, `${file}: depth must be 1..17`);
+  need(Array.isArray(r.programs) && r.programs.length === r.cpus, `${file}: programs must list one program per CPU`);
+  r.programs.forEach((p, i) => {
+    try {
+      programFromJson(p, `program of cpu${i}`);
+    } catch (e) {
+      throw new ReproError(`${file}: ${(e as Error).message}`);
+    }
+  });
+  need(typeof r.schedule === 'string', `${file}: schedule must be a string`);
+  try {
+    decodeSchedule(r.schedule);
+  } catch (e) {
+    if (e instanceof ScheduleError) throw new ReproError(`${file}: bad schedule: ${e.message}`);
+    throw e;
+  }
+  need(typeof r.violation === 'object' && r.violation !== null && typeof r.violation.kind === 'string', `${file}: violation.kind is missing`);
+  return r;
+}
+
+export function reproPrograms(r: Repro): Int32Array[] {
+  return r.programs.map((p, i) => programFromJson(p, `program of cpu${i}`));
+}

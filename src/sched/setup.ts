@@ -1,0 +1,41 @@
+// Main-thread side of controlled runs: set the scheduler's shared state up
+// before the CPUs start, read the recorded schedule afterwards, and
+// materialize the per-CPU programs a controlled run executes.
+
+import { SC, type Shm } from '../shm/layout.ts';
+import type { Scenario } from '../run/scenario.ts';
+import { OP_WORDS } from '../run/program.ts';
+import { Mode, type StrategyOptions } from './strategy.ts';
+import { strategyFor } from './strategies.ts';
+import type { Schedule } from './schedule.ts';
+
+/** Scheduling points per program op, roughly (for PCT's expected run length). */
+export const STEPS_PER_OP = 14;
+
+export function initSched(shm: Shm, mode: Mode, o: StrategyOptions, maxSteps: number, replay?: Schedule): void {
+  const { w, L } = shm;
+  w.fill(0, L.sched, L.sched + SC.SIZE);
+  w.fill(0, L.schedWake, L.schedWake + L.nrEntities);
+  w[L.sched + SC.MODE] = mode;
+  w[L.sched + SC.TOKEN] = 0;
+  w[L.sched + SC.MAX_STEPS] = maxSteps;
+  w[L.sched + SC.EXPECTED_STEPS] = o.expectedSteps;
+  if (mode === Mode.os) return;
+  if (mode === Mode.replay) {
+    const pairs = Math.min((replay?.length ?? 0) / 2, L.schedRecCap);
+    for (let i = 0; i < pairs * 2; i++) w[L.schedReplay + i] = replay![i]!;
+    w[L.sched + SC.REPLAY_LEN] = pairs;
+  }
+  strategyFor(mode).init(w, L, o);
+}
+
+export function recordedSchedule(shm: Shm): Schedule {
+  const { w, L } = shm;
+  const len = w[L.sched + SC.REC_LEN]!;
+  return Array.from(w.subarray(L.schedRec, L.schedRec + len * 2));
+}
+
+/** The first `ops` ops of every CPU's program (batch 0). */
+export function generatePrograms(s: Scenario, cpus: number, seed: number, ops: number): Int32Array[] {
+  return Array.from({ length: cpus }, (_, cpu) => s.program({ cpu, cpus, seed, ops, batch: 0 }).slice(0, ops * OP_WORDS));
+}

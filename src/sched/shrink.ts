@@ -1,0 +1,145 @@
+// Shrinking a failing controlled run to a reproducer a person can read:
+// first the programs (whole CPUs, then delta debugging over operations),
+// re-running under the same strategy and seed; then the schedule (a shorter
+// prefix, then fewer context switches), replaying. A candidate is kept only
+// if the same kind of violation comes back. Shrinking has its own budget.
+
+import type { Runner, RunOptions, RunResult } from '../run/runner.ts';
+import type { ViolationKind } from '../report/violation.ts';
+import { Op, OP_WORDS } from '../run/program.ts';
+import { Mode } from './strategy.ts';
+import { decodeSchedule, switchesOf, type Schedule } from './schedule.ts';
+
+export interface ShrinkInput {
+  runner: Runner;
+  base: RunOptions; // scenario, seed, strategy, depth, inject, backend, expectedSteps
+  programs: Int32Array[];
+  target: ViolationKind;
+  budgetMs: number;
+}
+
+export interface ShrinkOutput {
+  programs: Int32Array[];
+  schedule: Schedule;
+  result: RunResult;
+  runs: number;
+}
+
+function hit(r: RunResult, target: ViolationKind): boolean {
+  return r.violations.some((v) => v.kind === target);
+}
+
+/** Drop CPU j; its interrupt frees' targets move down, frees aimed at it become local. */
+export function dropCpu(programs: Int32Array[], j: number): Int32Array[] {
+  const out: Int32Array[] = [];
+  programs.forEach((p, i) => {
+    if (i === j) return;
+    const self = out.length;
+    const q = p.slice();
+    for (let o = 0; o < q.length; o += OP_WORDS) {
+      if (q[o] !== Op.irqfree) continue;
+      const t = q[o + 2]!;
+      q[o + 2] = t === j ? self : t > j ? t - 1 : t;
+    }
+    out.push(q);
+  });
+  return out;
+}
+
+function withoutOps(p: Int32Array, from: number, to: number): Int32Array {
+  const out = new Int32Array(p.length - (to - from) * OP_WORDS);
+  out.set(p.subarray(0, from * OP_WORDS));
+  out.set(p.subarray(to * OP_WORDS), from * OP_WORDS);
+  return out;
+}
+
+export async function shrink(i: ShrinkInput): Promise<ShrinkOutput> {
+  const deadline = Date.now() + i.budgetMs;
+  let runs = 0;
+  const timeLeft = (): boolean => Date.now() < deadline;
+  const tryPrograms = async (programs: Int32Array[]): Promise<RunResult | null> => {
+    runs++;
+    const r = await i.runner.run({ ...i.base, cpus: programs.length, programs });
+    return hit(r, i.target) ? r : null;
+  };
+  let programs = i.programs;
+  let last: RunResult | null = await tryPrograms(programs);
+  if (!last) throw new Error(`the failure (${i.target}) did not reproduce under the same strategy and seed`);
+
+  // 1. whole CPUs
+  for (let j = programs.length - 1; j >= 0 && programs.length > 1 && timeLeft(); j--) {
+    const cand = dropCpu(programs, j);
+    const r = await tryPrograms(cand);
+    if (r) {
+      programs = cand;
+      last = r;
+    }
+  }
+  // 2. delta debugging over each CPU's operations: remove chunks, halving their size
+  for (let progress = true; progress && timeLeft(); ) {
+    progress = false;
+    for (let c = 0; c < programs.length && timeLeft(); c++) {
+      for (let chunk = Math.max(1, Math.ceil(programs[c]!.length / OP_WORDS / 2)); chunk >= 1 && timeLeft(); chunk = chunk === 1 ? 0 : Math.ceil(chunk / 2)) {
+        for (let from = 0; from < programs[c]!.length / OP_WORDS && timeLeft(); ) {
+          const n = programs[c]!.length / OP_WORDS;
+          const cand = programs.slice();
+          cand[c] = withoutOps(programs[c]!, from, Math.min(n, from + chunk));
+          const r = await tryPrograms(cand);
+          if (r) {
+            programs = cand;
+            last = r;
+            progress = true;
+          } else {
+            from += chunk;
+          }
+        }
+      }
+    }
+  }
+
+  // 3. the schedule: replay shorter and calmer versions of what the last failing run did
+  let schedule = decodeSchedule(last.schedule ?? '');
+  const tryReplay = async (s: Schedule): Promise<RunResult | null> => {
+    runs++;
+    const r = await i.runner.run({ ...i.base, cpus: programs.length, programs, strategy: Mode.replay, schedule: s });
+    return hit(r, i.target) ? r : null;
+  };
+  let replayed = await tryReplay(schedule);
+  if (replayed) {
+    last = replayed;
+    // shortest prefix that still fails (past it: no preemption)
+    let lo = 0;
+    let hi = schedule.length / 2;
+    while (lo < hi && timeLeft()) {
+      const mid = Math.floor((lo + hi) / 2);
+      const r = await tryReplay(schedule.slice(0, mid * 2));
+      if (r) {
+        hi = mid;
+        last = r;
+      } else {
+        lo = mid + 1;
+      }
+    }
+    if (last.schedule !== null) schedule = decodeSchedule(last.schedule);
+    // fewer context switches: give a run's steps to the run before it
+    for (let p = schedule.length / 2 - 1; p >= 1 && timeLeft(); p--) {
+      if (p * 2 >= schedule.length) continue;
+      const cand = schedule.slice();
+      cand[(p - 1) * 2 + 1] = cand[(p - 1) * 2 + 1]! + cand[p * 2 + 1]!;
+      cand.splice(p * 2, 2);
+      const r = await tryReplay(cand);
+      if (r && r.schedule !== null) {
+        const rec = decodeSchedule(r.schedule);
+        if (switchesOf(rec) <= switchesOf(schedule)) {
+          schedule = rec;
+          last = r;
+        }
+      }
+    }
+  }
+  // the result that goes into the repro comes from replaying the final schedule
+  replayed = await tryReplay(schedule);
+  if (replayed) last = replayed;
+  else schedule = decodeSchedule(last.schedule ?? '');
+  return { programs, schedule, result: last, runs };
+}
