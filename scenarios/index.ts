@@ -8,8 +8,12 @@ import { reserved } from './reserved.ts';
 import { oom } from './oom.ts';
 import { boot } from './boot.ts';
 import { km } from './km.ts';
+import { extendWalk } from './extend-walk.ts';
+import { reclaimExtend } from './reclaim-extend.ts';
+import { reclaimPopulate } from './reclaim-populate.ts';
+import { reclaimRequeue } from './reclaim-requeue.ts';
 
-export const SCENARIOS: readonly Scenario[] = [allocFreeStorm, irqFree, reclaimRace, mapExtendRace, reserved, oom, boot, km];
+export const SCENARIOS: readonly Scenario[] = [allocFreeStorm, irqFree, reclaimRace, mapExtendRace, reserved, oom, boot, km, extendWalk, reclaimExtend, reclaimPopulate, reclaimRequeue];
 
 export function scenarioByName(name: string): Scenario | undefined {
   return SCENARIOS.find((s) => s.name === name);

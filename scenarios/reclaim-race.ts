@@ -6,6 +6,7 @@ export const reclaimRace: Scenario = {
   name: 'reclaim-race',
   description: 'big areas drive chunks full and empty again and again, so reclaim runs while other CPUs allocate and create chunks',
   config: (cpus) => ({ cpus, maxChunks: 32 + cpus * 12 }),
+  fuzzOps: 12,
   program(ctx) {
     const b = builder(this.name, ctx, 8);
     while (b.length < ctx.ops) {

@@ -23,7 +23,7 @@ usage:
   percpu-stress list                       scenarios and injectable historical bugs
   percpu-stress fuzz [scenario|all] [--budget D] [--strategy pct|random|os] [--depth d]
                      [--cpus N] [--ops N] [--seed S] [--keep-going] [--out DIR]
-                     [--inject BUG] [--shrink-budget D]
+                     [--inject BUG] [--shrink-budget D] [--runs N]
                                             many short controlled runs; shrink and write a repro
   percpu-stress replay <repro.json> [--inject BUG]
                                             re-execute a repro exactly

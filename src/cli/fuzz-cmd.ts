@@ -21,7 +21,7 @@ function strategyOf(name: string): Mode {
 export async function fuzzCommand(argv: string[]): Promise<number> {
   const a = parseArgs(argv, {
     budget: 'duration', 'shrink-budget': 'duration', strategy: ['pct', 'random', 'os'], depth: 'int', cpus: 'int', seed: 'int',
-    ops: 'int', 'keep-going': 'flag', out: 'string', inject: BUGS.map((b) => b.name), backend: ['vm', 'km'],
+    ops: 'int', 'keep-going': 'flag', out: 'string', inject: BUGS.map((b) => b.name), backend: ['vm', 'km'], runs: 'int',
   }, 1);
   const o = a.options;
   const scenarios = scenariosFor(a.positional[0] ?? 'all');
@@ -29,11 +29,12 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   if (cpus < 1 || cpus > MAX_CPUS) throw new UsageError(`--cpus must be in 1..${MAX_CPUS}, got ${cpus}`);
   const depth = (o.depth as number | undefined) ?? 3;
   if (depth < 1 || depth > 17) throw new UsageError('--depth must be in 1..17');
-  const ops = (o.ops as number | undefined) ?? 30;
-  if (ops < 1) throw new UsageError('--ops must be at least 1');
+  const ops = (o.ops as number | undefined) ?? 0;
+  if (o.ops !== undefined && ops < 1) throw new UsageError('--ops must be at least 1');
   const outDir = resolve((o.out as string | undefined) ?? '.');
   if (!existsSync(outDir) || !statSync(outDir).isDirectory()) throw new UsageError(`--out: ${outDir} is not a directory`);
   const strategy = strategyOf((o.strategy as string | undefined) ?? 'pct');
+  if (o.runs !== undefined && (o.runs as number) < 1) throw new UsageError('--runs must be at least 1');
   const inject = o.inject ? bugByName(o.inject as string)!.bug : Bug.none;
   const runner = new Runner();
   const progress = new Progress();
@@ -49,7 +50,7 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
     res = await fuzz(runner, {
       scenarios, budgetMs: stop ? 0 : budgetMs, shrinkBudgetMs: (o['shrink-budget'] as number | undefined) ?? 20_000, strategy, depth, cpus, ops,
       seed: (o.seed as number | undefined) ?? 1, keepGoing: o['keep-going'] === true, outDir, inject,
-      backend: o.backend as Backend | undefined, onRun: (runs, ms) => progress.update(`${runs} runs, ${(ms / 1000).toFixed(1)} s`, ms / budgetMs),
+      backend: o.backend as Backend | undefined, maxRuns: (o.runs as number | undefined) ?? 0, onRun: (runs, ms) => progress.update(`${runs} runs, ${(ms / 1000).toFixed(1)} s`, ms / budgetMs),
     });
   } finally {
     progress.clear();

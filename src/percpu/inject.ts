@@ -33,7 +33,7 @@ export const BUGS: readonly BugInfo[] = [
   {
     bug: Bug.reclaim_early_unlock, name: 'reclaim-early-unlock', commit: '971f3918a5a8 percpu: fix pcpu_reclaim() locking',
     summary: 'pcpu_reclaim drops pcpu_alloc_mutex before depopulating, racing allocations on the shared temp pages array',
-    scenario: 'reclaim-race', expect: ['temp-buffer-race', 'page-double-free', 'use-after-free'],
+    scenario: 'reclaim-populate', expect: ['temp-buffer-race', 'page-double-free', 'use-after-free'],
   },
   {
     bug: Bug.alloc_irq_restore, name: 'alloc-irq-restore', commit: '403a91b1659c percpu: allow pcpu_alloc() to be called with IRQs off',
@@ -43,7 +43,7 @@ export const BUGS: readonly BugInfo[] = [
   {
     bug: Bug.extend_no_restart, name: 'extend-no-restart', commit: '833af8427be4 percpu: fix pcpu_alloc() locking (part a)',
     summary: 'after dropping pcpu_lock to extend an area map, the slot walk goes on from a chunk a racing free may have moved',
-    scenario: 'map-extend-race', expect: ['list-corruption', 'invariant'],
+    scenario: 'extend-walk', expect: ['list-corruption', 'invariant'],
   },
   {
     bug: Bug.extend_free_under_lock, name: 'extend-free-under-lock', commit: '833af8427be4 percpu: fix pcpu_alloc() locking (part b)',
@@ -63,7 +63,7 @@ export const BUGS: readonly BugInfo[] = [
   {
     bug: Bug.reclaim_no_mutex, name: 'reclaim-no-mutex', commit: '',
     summary: 'pcpu_reclaim unlinks and destroys chunks under pcpu_lock alone while an allocation still uses one with only the mutex',
-    scenario: 'reclaim-race', expect: ['use-after-free'],
+    scenario: 'reclaim-extend', expect: ['use-after-free'],
   },
   {
     bug: Bug.reclaim_lock_inversion, name: 'reclaim-lock-inversion', commit: '',
@@ -73,7 +73,7 @@ export const BUGS: readonly BugInfo[] = [
   {
     bug: Bug.workqueue_lost_wakeup, name: 'workqueue-lost-wakeup', commit: '',
     summary: 'the work pending bit is cleared after the work function ran, so a reclaim request made meanwhile is lost',
-    scenario: 'reclaim-race', expect: ['leak'],
+    scenario: 'reclaim-requeue', expect: ['leak'],
   },
 ];
 

@@ -11,7 +11,7 @@ import { Lock } from '../sync/locks.ts';
 import { F } from '../sync/sites.ts';
 import { perCpuPtr, readWord, writeWord } from '../percpu/access.ts';
 import type { Kernel } from './machine.ts';
-import { FREE_IRQSAVE, FREE_PREEMPT_OFF, MAX_SLOTS, Op, OP_WORDS, RESERVED } from './program.ts';
+import { FREE_IRQSAVE, FREE_PREEMPT_OFF, MAX_BURST, MAX_SLOTS, Op, OP_WORDS, RESERVED } from './program.ts';
 import { H, X } from '../shm/layout.ts';
 import { StopRun } from '../report/violation.ts';
 
@@ -36,6 +36,9 @@ export class CpuProgramRunner {
   /** Per slot: [ptr, size, stamp]. */
   readonly slots = new Int32Array(MAX_SLOTS * 3);
   readonly bootSlots = new Int32Array(MAX_SLOTS * 3);
+  /** The burst pool: [ptr, size, stamp] per area, used as a stack. */
+  readonly burstPool = new Int32Array(MAX_BURST * 3);
+  private burstTop = 0;
   readonly counters = newCounters();
   private seq = 0;
 
@@ -106,25 +109,10 @@ export class CpuProgramRunner {
       const s = prog[o + 1]! * 3;
       c.ops++;
       switch (code) {
-        case Op.alloc: {
-          const size = prog[o + 2]!;
-          const flags = prog[o + 3]!;
+        case Op.alloc:
           if (slots[s] !== 0) this.freeSlot(slots, s); // a slot reused by a shrunk program
-          const wasOff = cpu.irqsDisabled();
-          const ptr = this.k.pcpu.pcpuAlloc(cpu, size, flags & 0xffff, (flags & RESERVED) !== 0);
-          if (cpu.irqsDisabled() !== wasOff) this.irqStateBroken(cpu, 'pcpu_alloc', wasOff);
-          if (ptr === 0) {
-            c.failed++;
-            break;
-          }
-          c.alloc++;
-          const stamp = ((cpu.id + 1) << 24) ^ ++this.seq;
-          this.stamp(ptr, size, stamp);
-          slots[s] = ptr;
-          slots[s + 1] = size;
-          slots[s + 2] = stamp;
+          this.allocInto(slots, s, prog[o + 2]!, prog[o + 3]!);
           break;
-        }
         case Op.free:
           if (slots[s] === 0) break;
           this.freeSlot(slots, s, prog[o + 2]!);
@@ -150,6 +138,25 @@ export class CpuProgramRunner {
         case Op.delay:
           for (let n = prog[o + 1]!, x = 0; x < n; x++) cpu.point();
           break;
+        case Op.burst: {
+          const n = Math.min(prog[o + 1]!, MAX_BURST - this.burstTop);
+          for (let j = 0; j < n; j++) {
+            const b = this.burstTop * 3;
+            this.burstPool[b] = 0;
+            this.allocInto(this.burstPool, b, prog[o + 2]!, prog[o + 3]!);
+            if (this.burstPool[b] !== 0) this.burstTop++;
+          }
+          break;
+        }
+        case Op.unburst:
+          for (let j = 0; j < prog[o + 1]! && this.burstTop > 0; j++) this.freeSlot(this.burstPool, --this.burstTop * 3);
+          break;
+        case Op.wait:
+          cpu.waitForCompletion(prog[o + 1]!);
+          break;
+        case Op.complete:
+          cpu.complete(prog[o + 1]!);
+          break;
         case Op.lock:
           if (cpu.isMutex(prog[o + 1]!)) cpu.mutexLock(prog[o + 1]!);
           else cpu.spinLock(prog[o + 1]!);
@@ -167,6 +174,24 @@ export class CpuProgramRunner {
       }
     }
     return to;
+  }
+
+  /** Allocate and stamp an area into slots[s..s+3) (left 0 when the allocation fails). */
+  private allocInto(slots: Int32Array, s: number, size: number, flags: number): void {
+    const cpu = this.cpu;
+    const wasOff = cpu.irqsDisabled();
+    const ptr = this.k.pcpu.pcpuAlloc(cpu, size, flags & 0xffff, (flags & RESERVED) !== 0);
+    if (cpu.irqsDisabled() !== wasOff) this.irqStateBroken(cpu, 'pcpu_alloc', wasOff);
+    if (ptr === 0) {
+      this.counters.failed++;
+      return;
+    }
+    this.counters.alloc++;
+    const stamp = ((cpu.id + 1) << 24) ^ ++this.seq;
+    this.stamp(ptr, size, stamp);
+    slots[s] = ptr;
+    slots[s + 1] = size;
+    slots[s + 2] = stamp;
   }
 
   private freeSlot(slots: Int32Array, s: number, context = 0): void {
@@ -192,5 +217,6 @@ export class CpuProgramRunner {
     for (const slots of [this.slots, this.bootSlots]) {
       for (let s = 0; s < slots.length; s += 3) if (slots[s] !== 0) this.freeSlot(slots, s);
     }
+    while (this.burstTop > 0) this.freeSlot(this.burstPool, --this.burstTop * 3);
   }
 }

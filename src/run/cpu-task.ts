@@ -137,6 +137,7 @@ function runCpu(task: RunCpuTask, k: Kernel, res: CpuTaskResult): void {
       const n = task.ops === 0 ? BATCH : Math.min(BATCH, task.ops - done);
       const prog = scenario.program({ cpu: task.cpu, cpus: nCpus, seed: task.seed, ops: n, batch });
       const len = Math.min(n, prog.length / OP_WORDS);
+      if (len === 0) break; // a directed scenario: its program is finite
       runner.run(prog, runner.slots, 0, len);
       done += len;
     }

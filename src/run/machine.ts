@@ -19,6 +19,7 @@ import { vmInit } from '../mm/vm.ts';
 import { failConfigure, type FailSpec } from '../mm/fail.ts';
 import { Cpu, type CpuHost, type LockdepHooks, type SchedHooks } from '../sync/cpu.ts';
 import { Lockdep } from '../lockdep/lockdep.ts';
+import { FIRST_COMPLETION, NR_LOCKS } from '../sync/locks.ts';
 import { MAX_LOCKS } from '../shm/layout.ts';
 import { WORK_RECLAIM, Workqueue } from '../workqueue/workqueue.ts';
 import type { Violation } from '../report/violation.ts';
@@ -62,6 +63,8 @@ export function bootMachine(spec: MachineSpec, shm: Shm, opts: BootOptions = {})
   w[h + H.INJECT] = opts.inject ?? Bug.none;
   w[h + H.BROKEN_LOCK] = opts.brokenLock === undefined ? 0 : opts.brokenLock + 1;
   for (let l = 0; l < MAX_LOCKS; l++) w[L.locks + l * LK.SIZE + LK.CLASS] = l;
+  // completions start not done
+  for (let l = FIRST_COMPLETION; l < NR_LOCKS; l++) w[L.locks + l * LK.SIZE + LK.STATE] = 1;
   heapInit(shm);
   pagesInit(shm);
   vmInit(shm);

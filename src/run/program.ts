@@ -24,6 +24,13 @@ export enum Op {
   /** [LOCK, lock, 0, 0] / [UNLOCK, lock, 0, 0]: raw lock operations, for lock-order test programs */
   lock = 7,
   unlock = 8,
+  /** [BURST, count, size, align]: allocate `count` areas at once into the burst pool (a driver's many small counters) */
+  burst = 9,
+  /** [UNBURST, count, 0, 0]: free the `count` most recent areas of the burst pool */
+  unburst = 10,
+  /** [WAIT, completion, 0, 0] / [COMPLETE, completion, 0, 0]: order directed programs */
+  wait = 11,
+  complete = 12,
 }
 
 export const OP_WORDS = 4;
@@ -32,8 +39,9 @@ export const FREE_PROCESS = 0;
 export const FREE_IRQSAVE = 1; // under the caller's own spin_lock_irqsave
 export const FREE_PREEMPT_OFF = 2;
 export const MAX_SLOTS = 64;
+export const MAX_BURST = 1024;
 
-export const OP_NAMES: Record<number, string> = { 1: 'alloc', 2: 'free', 3: 'irqfree', 4: 'touch', 5: 'delay', 6: 'stuck', 7: 'lock', 8: 'unlock' };
+export const OP_NAMES: Record<number, string> = { 1: 'alloc', 2: 'free', 3: 'irqfree', 4: 'touch', 5: 'delay', 6: 'stuck', 7: 'lock', 8: 'unlock', 9: 'burst', 10: 'unburst', 11: 'wait', 12: 'complete' };
 
 /** Builds a program while tracking live slots. */
 export class ProgramBuilder {
@@ -93,6 +101,40 @@ export class ProgramBuilder {
     return true;
   }
 
+  burst(count: number, size: number, align: number): void {
+    this.ops.push(Op.burst, count, size, align);
+  }
+
+  unburst(count: number): void {
+    this.ops.push(Op.unburst, count, 0, 0);
+  }
+
+  /** A raw lock operation (test locks only). */
+  lock(l: number, take: boolean): void {
+    this.ops.push(take ? Op.lock : Op.unlock, l, 0, 0);
+  }
+
+  wait(c: number): void {
+    this.ops.push(Op.wait, c, 0, 0);
+  }
+
+  complete(c: number): void {
+    this.ops.push(Op.complete, c, 0, 0);
+  }
+
+  /** Alloc into a chosen slot (directed programs); the slot must be free. */
+  allocSlot(slot: number, size: number, align: number): void {
+    this.ops.push(Op.alloc, slot, size, align);
+  }
+
+  freeSlot(slot: number): void {
+    this.ops.push(Op.free, slot, FREE_PROCESS, 0);
+  }
+
+  irqFreeSlot(slot: number, target: number): void {
+    this.ops.push(Op.irqfree, slot, target, 0);
+  }
+
   touchRandom(): void {
     if (this.live.length) this.ops.push(Op.touch, this.pick(this.live), 0, 0);
   }
@@ -124,6 +166,10 @@ export function programFromJson(ops: unknown, where: string): Int32Array {
     if ((op[0] === Op.alloc || op[0] === Op.free || op[0] === Op.irqfree || op[0] === Op.touch) && (op[1] < 0 || op[1] >= MAX_SLOTS)) {
       throw new TypeError(`${where}: op ${i} names slot ${op[1]}, outside 0..${MAX_SLOTS - 1}`);
     }
+    if (op[0] === Op.burst && !(op[1] >= 0 && op[1] <= MAX_BURST)) throw new TypeError(`${where}: op ${i}: a burst is 0..${MAX_BURST} areas`);
+    if ((op[0] === Op.wait || op[0] === Op.complete) && !(op[1] >= Lock.completion_a && op[1] <= Lock.completion_b)) {
+      throw new TypeError(`${where}: op ${i}: only completions (${Lock.completion_a}..${Lock.completion_b}) can be waited for`);
+    }
     if ((op[0] === Op.lock || op[0] === Op.unlock) && !(op[1] >= Lock.test_a && op[1] <= Lock.test_irq_lock)) {
       throw new TypeError(`${where}: op ${i}: only the test locks (${Lock.test_a}..${Lock.test_irq_lock}) can be named`);
     }
@@ -147,6 +193,14 @@ export function describeOp(p: Int32Array, i: number): string {
       return `touch s${a}`;
     case Op.stuck:
       return 'stuck (spin with pcpu_lock held)';
+    case Op.burst:
+      return `burst ${a} x ${b} align ${c}`;
+    case Op.unburst:
+      return `unburst ${a}`;
+    case Op.wait:
+      return `wait_for_completion ${a}`;
+    case Op.complete:
+      return `complete ${a}`;
     case Op.lock:
       return `lock ${a}`;
     case Op.unlock:

@@ -27,6 +27,8 @@ export interface Scenario {
   boot?(seed: number, cpus: number): Int32Array;
   /** One batch of a CPU's program. */
   program(ctx: ScenarioContext): Int32Array;
+  /** Ops per CPU for a controlled fuzz run (short runs find races faster); default 30. */
+  fuzzOps?: number;
 }
 
 export function builder(name: string, ctx: ScenarioContext, maxSlots?: number): ProgramBuilder {
@@ -57,4 +59,15 @@ export function stdMix(b: ProgramBuilder, ops: number, maxLive: number, extra?: 
       b.freeRandom();
     }
   }
+}
+
+/**
+ * Directed scenarios set a race up in their first batch; in free-running runs
+ * the batches after it keep the CPUs busy with the standard mix, big areas
+ * and interrupt frees (so chunks keep being created and reclaimed).
+ */
+export function afterDirected(name: string, ctx: ScenarioContext): Int32Array {
+  const b = builder(`${name}/mix`, ctx);
+  stdMix(b, ctx.ops, 32, (x) => spice(x, ctx, 0.03, 0.1));
+  return b.build();
 }

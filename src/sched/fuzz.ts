@@ -20,12 +20,15 @@ export interface FuzzOptions {
   strategy: Mode;
   depth: number;
   cpus: number;
+  /** Ops per CPU per run; 0 = the scenario's own (fuzzOps), else 30. */
   ops: number;
   seed: number;
   keepGoing: boolean;
   outDir: string;
   inject: Bug;
   backend?: Backend | undefined;
+  /** Stop after this many runs (0: only the time budget counts). */
+  maxRuns?: number;
   onRun?: (runs: number, elapsedMs: number) => void;
 }
 
@@ -87,13 +90,14 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
   let runs = 0;
   let clean = 0;
   let steps = 0;
-  let expected = o.ops * o.cpus * STEPS_PER_OP;
-  while (Date.now() - t0 < o.budgetMs) {
+  let expected = (o.ops || 30) * o.cpus * STEPS_PER_OP;
+  while (Date.now() - t0 < o.budgetMs && !(o.maxRuns && runs >= o.maxRuns)) {
     const s = scenarioOf(o, runs);
     const seed = deriveSeed(o.seed, runs);
     const controlled = o.strategy !== Mode.os;
-    const programs = generatePrograms(s, o.cpus, seed, o.ops);
-    const base = { scenario: s, cpus: o.cpus, seed, strategy: o.strategy, depth: o.depth, inject: o.inject, backend: o.backend, expectedSteps: expected, ops: o.ops };
+    const ops = o.ops || s.fuzzOps || 30;
+    const programs = generatePrograms(s, o.cpus, seed, ops);
+    const base = { scenario: s, cpus: o.cpus, seed, strategy: o.strategy, depth: o.depth, inject: o.inject, backend: o.backend, expectedSteps: expected, ops };
     const r = await runner.run({ ...base, programs });
     runs++;
     o.onRun?.(runs, Date.now() - t0);

@@ -399,6 +399,35 @@ export class Cpu {
     this.host.sched?.released(this, lock);
   }
 
+  // ---- completions (not tracked by lockdep, as in 2.6.35) ------------------------
+  /** wait_for_completion: sleep until `c` is completed. */
+  waitForCompletion(c: number): void {
+    this.mightSleep();
+    const at = this.lk + c * LK.SIZE + LK.STATE;
+    const s = this.host.sched;
+    if (s !== null) {
+      while (Atomics.load(this.w, at) !== 0) s.waitFor(this, c, CpuState.blocked);
+      return;
+    }
+    const prev = this.w[this.x + X.STATE]!;
+    this.w[this.x + X.STATE] = CpuState.blocked;
+    this.w[this.x + X.WAIT_LOCK] = c;
+    while (Atomics.load(this.w, at) !== 0) {
+      if (this.w[this.h + H.STOP] !== 0) throw new StopRun();
+      Atomics.wait(this.w, at, 1, WAIT_MS);
+    }
+    this.w[this.x + X.STATE] = prev;
+  }
+
+  /** complete_all: wake every waiter of `c`. */
+  complete(c: number): void {
+    const at = this.lk + c * LK.SIZE + LK.STATE;
+    Atomics.store(this.w, at, 0);
+    Atomics.notify(this.w, at);
+    this.host.sched?.released(this, c);
+    this.point();
+  }
+
   /** lock_map_acquire/release: lockdep-only maps (work items, workqueues). */
   lockMapAcquire(lock: number): void {
     this.host.lockdep?.acquire(this, lock, false);

@@ -17,22 +17,27 @@ export enum Lock {
   test_irq_lock = 10,
   /** a lock of the caller's own (a driver's), held around some frees */
   caller_lock = 11,
+  /** completions (wait_for_completion/complete) that order directed scenarios; not lockdep-tracked */
+  completion_a = 12,
+  completion_b = 13,
 }
 
-export const NR_LOCKS = 12;
+export const NR_LOCKS = 14;
+export const FIRST_COMPLETION = Lock.completion_a;
 
 export const LOCK_NAMES: readonly string[] = [
   'pcpu_alloc_mutex', 'pcpu_lock', 'vmap_area_lock', '(pcpu_reclaim_work)', '(wq_completion)events',
   'test_lock_a', 'test_lock_b', 'test_lock_c', 'test_mutex_a', 'test_mutex_b', 'test_irq_lock', '&dev->lock',
+  'completion_a', 'completion_b',
 ];
 
 export const LOCK_IS_MUTEX: readonly boolean[] = [
-  true, false, false, false, false, false, false, false, true, true, false, false,
+  true, false, false, false, false, false, false, false, true, true, false, false, false, false,
 ];
 
 /** Lockdep-only maps: acquired for dependency tracking, never really locked. */
 export const LOCK_IS_MAP: readonly boolean[] = [
-  false, false, false, true, true, false, false, false, false, false, false, false,
+  false, false, false, true, true, false, false, false, false, false, false, false, false, false,
 ];
 
 export function lockName(l: number): string {
