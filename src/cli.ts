@@ -10,6 +10,7 @@ import { runSingle, type SingleResult } from './run/single.ts';
 import { renderSingle } from './report/summary.ts';
 import { listCommand, parseRun, runCommand } from './cli/run-cmd.ts';
 import { fuzzCommand, replayCommand } from './cli/fuzz-cmd.ts';
+import { benchCommand } from './cli/bench-cmd.ts';
 
 const HELP = `percpu-stress: a concurrency stress harness for the Linux percpu allocator (2.6.35)
 
@@ -27,6 +28,8 @@ usage:
                                             many short controlled runs; shrink and write a repro
   percpu-stress replay <repro.json> [--inject BUG]
                                             re-execute a repro exactly
+  percpu-stress bench [--json FILE] [--quick]
+                                            throughput, scheduling speed, time to detect each bug
   percpu-stress single [--seed S] [--ops N] [--backend vm|km]
                                             seeded single-CPU run with the invariant checker
   percpu-stress trace [FILE]               replay percpu requests (JSON lines, stdin by default)
@@ -87,6 +90,7 @@ const COMMANDS: Record<string, Command> = {
   list: listCommand,
   fuzz: fuzzCommand,
   replay: replayCommand,
+  bench: benchCommand,
   help: () => {
     process.stdout.write(HELP + '\n');
     return 0;

@@ -31,9 +31,10 @@ export function sizeClass(bytes: number): number {
   return bytes <= 16 ? 0 : 32 - Math.clz32(bytes - 1) - 4;
 }
 
+/** Reset the heap. The arena itself needs no clearing: allocation zeroes what it hands out. */
 export function heapInit(shm: Shm): void {
   const { w, L } = shm;
-  w.fill(0, L.heap, L.heapArena + L.heapWords);
+  w.fill(0, L.heap, L.heapArena);
   w[L.header + H.HEAP_TOP] = L.heapArena;
   w[L.header + H.HEAP_LIVE_OBJS] = 0;
   w[L.header + H.HEAP_LIVE_BYTES] = 0;

@@ -10,12 +10,22 @@ import { rawLock, rawUnlock } from '../sync/raw.ts';
 
 const POISON_WORD = (PAGE_POISON * 0x01010101) | 0;
 
+/**
+ * Reset the page pool: every page back to never-used and zero. Only pages a
+ * previous run touched need clearing (a never-used page is still zero), which
+ * keeps re-booting for the next short run cheap.
+ */
 export function pagesInit(shm: Shm): void {
   const { w, b, L } = shm;
+  const size = pageSizeOf(shm);
+  for (let pfn = 0; pfn < L.nrPages; pfn++) {
+    if (w[L.pageDesc + pfn * PG.SIZE] === PAGE_NEVER_USED) continue;
+    const at = L.pageData + pfn * size;
+    b.fill(0, at, at + size);
+  }
   w.fill(0, L.pageDesc, L.pageDesc + L.nrPages * PG.SIZE);
   w[L.header + H.PAGE_CURSOR] = 0;
   w[L.header + H.PAGES_USED] = 0;
-  b.fill(0, L.pageData, L.pageData + L.nrPages * pageSizeOf(shm));
 }
 
 export function pageSizeOf(shm: Shm): number {

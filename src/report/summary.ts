@@ -48,7 +48,7 @@ export function renderRun(r: import('../run/runner.ts').RunResult, h: RunHeader,
   } else {
     out += `\n== ${head}\n   ${h.description}\n`;
     const ops = r.ops.alloc + r.ops.free + r.ops.irqsHandled;
-    out += `  operations: ${r.ops.alloc} alloc, ${r.ops.free} free, ${r.ops.irqsHandled} irq-free, ${r.ops.failed} failed, ${r.ops.touches} touched (${rate(ops, r.ms)})\n`;
+    out += `  operations: ${r.ops.alloc} alloc, ${r.ops.free} free, ${r.ops.irqsHandled} irq-free, ${r.ops.failed} failed, ${r.ops.touches} touched (${rate(ops, r.activeMs)})\n`;
     out += `  chunks: ${r.chunksCreated} created, ${r.chunksDestroyed} destroyed; reclaim runs: ${r.reclaimRuns}\n`;
     out += `  ${'lock class'.padEnd(22)}${'acquisitions'.padStart(14)}${'contentions'.padStart(13)}${'longest hold'.padStart(15)}\n`;
     for (const l of r.locks) out += `  ${l.lock.padEnd(22)}${String(l.acquisitions).padStart(14)}${String(l.contentions).padStart(13)}${`${l.longestHoldUs} us`.padStart(15)}\n`;

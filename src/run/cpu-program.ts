@@ -48,6 +48,7 @@ export class CpuProgramRunner {
 
   /** Stamp every CPU's copy (first word, and last word when there is room). */
   private stamp(ptr: number, size: number, stamp: number): void {
+    if (!this.checks) return;
     const st = this.k.st;
     for (let c = 0; c < st.nrCpus; c++) {
       const a = perCpuPtr(st, ptr, c);
@@ -129,7 +130,7 @@ export class CpuProgramRunner {
           break;
         }
         case Op.touch:
-          if (slots[s] !== 0) {
+          if (slots[s] !== 0 && this.checks) {
             c.touches++;
             this.verify(cpu, slots[s]!, slots[s + 1]!, slots[s + 2]!);
           }

@@ -38,8 +38,8 @@ export interface RunCpuTask {
   seed: number;
   /** Ops for this CPU (0: until the deadline). */
   ops: number;
-  /** Wall-clock deadline (Date.now() ms), 0 for none. */
-  deadline: number;
+  /** Run for this long once every CPU has started (0: run `ops`). */
+  durationMs: number;
   /** Explicit program (replay, shrinking); otherwise generated from the scenario. */
   program?: Int32Array;
   /** Early-boot program (CPU 0 only). */
@@ -53,6 +53,7 @@ export interface KworkerTask {
   sab: SharedArrayBuffer;
   spec: MachineSpec;
   mode: Mode;
+  checks: boolean;
   timing: boolean;
 }
 
@@ -68,6 +69,8 @@ export interface CpuTaskResult {
   oops: boolean;
   stopped: boolean;
   reclaimRuns: number;
+  /** Milliseconds from the start barrier to the end of this CPU's program. */
+  activeMs: number;
 }
 
 export const BATCH = 1000;
@@ -128,12 +131,14 @@ function runCpu(task: RunCpuTask, k: Kernel, res: CpuTaskResult): void {
   } else {
     waitAtLeast(k, h + H.RUN_GO, 1);
   }
+  const t0 = Date.now();
+  const deadline = task.durationMs ? t0 + task.durationMs : 0;
   const scenario = scenarioByName(task.scenario);
   if (task.program) {
     runner.run(task.program, runner.slots);
   } else if (scenario) {
     for (let batch = 0, done = 0; task.ops === 0 || done < task.ops; batch++) {
-      if (task.deadline && Date.now() >= task.deadline) break;
+      if (deadline && Date.now() >= deadline) break;
       const n = task.ops === 0 ? BATCH : Math.min(BATCH, task.ops - done);
       const prog = scenario.program({ cpu: task.cpu, cpus: nCpus, seed: task.seed, ops: n, batch });
       const len = Math.min(n, prog.length / OP_WORDS);
@@ -143,6 +148,7 @@ function runCpu(task: RunCpuTask, k: Kernel, res: CpuTaskResult): void {
     }
   }
   runner.freeAll();
+  res.activeMs = Date.now() - t0;
   cpu.leave();
   // idle: keep taking interrupts until every CPU is done and our queue is empty
   w[cpu.x + X.STATE] = CpuState.idle;
@@ -187,11 +193,12 @@ function runKworker(task: KworkerTask, k: Kernel, res: CpuTaskResult): void {
 }
 
 export function runCpuTask(task: CpuTask): CpuTaskResult {
-  const k = new Kernel(task.spec, task.sab, { timing: task.kind !== 'selftest' && task.timing });
+  // "checks off" (the bench's baseline) also turns lockdep off
+  const k = new Kernel(task.spec, task.sab, { timing: task.kind !== 'selftest' && task.timing, lockdep: task.kind === 'selftest' || task.checks });
   if (task.kind !== 'selftest' && task.mode !== Mode.os) k.sched = new ControlledScheduler(k.shm, strategyFor(task.mode), k.wq);
   const id = task.kind === 'kworker' ? task.spec.L.kworker : task.cpu;
   const cpu = k.cpu(id);
-  const res: CpuTaskResult = { cpu: id, violations: k.violations, log: k.log, values: [], counters: newCounters(), oops: false, stopped: false, reclaimRuns: 0 };
+  const res: CpuTaskResult = { cpu: id, violations: k.violations, log: k.log, values: [], counters: newCounters(), oops: false, stopped: false, reclaimRuns: 0, activeMs: 0 };
   try {
     if (task.kind === 'selftest') res.values = runSelftestProgram(k, cpu, task.program, task.args);
     else if (task.kind === 'kworker') runKworker(task, k, res);

@@ -52,7 +52,12 @@ export interface BootOptions {
  */
 export function bootMachine(spec: MachineSpec, shm: Shm, opts: BootOptions = {}): string[] {
   const { w, L } = shm;
-  w.fill(0, 0, L.words);
+  // the page pool reads its old descriptors to clear only the pages it used
+  pagesInit(shm);
+  // everything else but the big buffers whose contents are governed by a length or a top
+  w.fill(0, 0, L.schedRec);
+  w.fill(0, L.scratch, L.heapArena);
+  w.fill(0, L.boot, L.pageDesc);
   const h = L.header;
   w[h + H.MAGIC] = 0x70637075;
   w[h + H.SYSTEM_STATE] = opts.booting ? SYSTEM_BOOTING : SYSTEM_RUNNING;
@@ -66,7 +71,6 @@ export function bootMachine(spec: MachineSpec, shm: Shm, opts: BootOptions = {})
   // completions start not done
   for (let l = FIRST_COMPLETION; l < NR_LOCKS; l++) w[L.locks + l * LK.SIZE + LK.STATE] = 1;
   heapInit(shm);
-  pagesInit(shm);
   vmInit(shm);
   failConfigure(shm, opts.fail ?? {});
   const st = new PcpuState(shm, spec.cfg.pageSize, spec.cfg.cpus);

@@ -68,6 +68,8 @@ export interface RunResult {
   inject: string | null;
   status: RunStatus;
   ms: number;
+  /** Free-running runs: the longest time a CPU spent on its program (no pool start-up in it). */
+  activeMs: number;
   ops: CpuCounters;
   chunksCreated: number;
   chunksDestroyed: number;
@@ -159,12 +161,12 @@ export class Runner {
     const tasks: CpuTask[] = [];
     for (let cpu = 0; cpu < o.cpus; cpu++) {
       tasks.push({
-        kind: 'cpu', sab: shm.sab, spec, mode, cpu, scenario: o.scenario.name, seed: o.seed, ops, deadline, checks, timing: !controlled,
+        kind: 'cpu', sab: shm.sab, spec, mode, cpu, scenario: o.scenario.name, seed: o.seed, ops, durationMs: deadline ? o.durationMs! : 0, checks, timing: !controlled,
         ...(programs?.[cpu] ? { program: programs[cpu] } : {}),
         ...(cpu === 0 && o.scenario.boot ? { boot: o.scenario.boot(o.seed, o.cpus) } : {}),
       });
     }
-    tasks.push({ kind: 'kworker', sab: shm.sab, spec, mode, timing: !controlled });
+    tasks.push({ kind: 'kworker', sab: shm.sab, spec, mode, checks, timing: !controlled });
     this.active = shm;
     const k = new Kernel(spec, shm);
     const budgetEnd = deadline ? deadline + 30_000 : t0 + 120_000 + ops * 50;
@@ -220,7 +222,7 @@ export class Runner {
       scenario: o.scenario.name, seed: o.seed, cpus: o.cpus, backend: spec.cfg.backend, inject: bugInfo(o.inject ?? Bug.none)?.name ?? null,
       status: violations.length ? 'violation' : interrupted ? 'interrupted' : 'clean',
       // a controlled run is a pure function of its inputs: no wall-clock numbers in it
-      ms: controlled ? 0 : ms, ops,
+      ms: controlled ? 0 : ms, activeMs: controlled ? 0 : Math.max(0, ...results.map((r) => r.activeMs)), ops,
       chunksCreated: w[h + H.CHUNKS_CREATED]!, chunksDestroyed: w[h + H.CHUNKS_DESTROYED]!, reclaimRuns: w[h + H.RECLAIM_RUNS]!,
       locks, checks: checksRun, violations: dedupe(violations), stats: percpuStats(k), bootLog,
       log: results.flatMap((r) => r.log), notes,
@@ -326,7 +328,7 @@ class Watchdog {
     if (r) return r;
     await respawn();
     const n = spec.cfg.cpus + 1;
-    return Array.from({ length: n }, (_, i) => ({ cpu: i, violations: [], log: [], values: [], counters: newCounters(), oops: false, stopped: true, reclaimRuns: 0 }));
+    return Array.from({ length: n }, (_, i) => ({ cpu: i, violations: [], log: [], values: [], counters: newCounters(), oops: false, stopped: true, reclaimRuns: 0, activeMs: 0 }));
   }
 
   stop(): void {

@@ -29,6 +29,10 @@ export interface FuzzOptions {
   backend?: Backend | undefined;
   /** Stop after this many runs (0: only the time budget counts). */
   maxRuns?: number;
+  /** Shrink and write a repro file for each failure (default true; the bench only times detection). */
+  writeRepro?: boolean;
+  /** Free-running runs: the watchdog (default 5 s). */
+  watchdogMs?: number;
   onRun?: (runs: number, elapsedMs: number) => void;
 }
 
@@ -97,7 +101,7 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
     const controlled = o.strategy !== Mode.os;
     const ops = o.ops || s.fuzzOps || 30;
     const programs = generatePrograms(s, o.cpus, seed, ops);
-    const base = { scenario: s, cpus: o.cpus, seed, strategy: o.strategy, depth: o.depth, inject: o.inject, backend: o.backend, expectedSteps: expected, ops };
+    const base = { scenario: s, cpus: o.cpus, seed, strategy: o.strategy, depth: o.depth, inject: o.inject, backend: o.backend, expectedSteps: expected, ops, watchdogMs: o.watchdogMs };
     const r = await runner.run({ ...base, programs });
     runs++;
     o.onRun?.(runs, Date.now() - t0);
@@ -111,10 +115,18 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
     }
     const detectMs = Date.now() - t0;
     const target = targetKind(r, o.inject);
+    if (o.writeRepro === false) {
+      const violation = r.violations.find((v) => v.kind === target)!;
+      const size = sizeOf(programs, r.schedule ? decodeSchedule(r.schedule) : []);
+      findings.push({ scenario: s.name, seed, run: runs, violation, reproPath: '', original: size, minimal: size, schedule: r.schedule ?? '', shrinkRuns: 0, detectMs });
+      if (!o.keepGoing) break;
+      continue;
+    }
     let minimalPrograms = programs;
     let schedule = r.schedule ? decodeSchedule(r.schedule) : [];
     let final = r;
     let shrinkRuns = 0;
+    let reproSeed = seed;
     if (controlled) {
       try {
         const sh = await shrink({ runner, base, programs, target, budgetMs: o.shrinkBudgetMs });
@@ -122,6 +134,7 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
         schedule = sh.schedule;
         final = sh.result;
         shrinkRuns = sh.runs;
+        reproSeed = sh.seed;
       } catch {
         // keep the original failure when it does not reproduce
       }
@@ -131,7 +144,7 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
     const minimal = sizeOf(minimalPrograms, schedule);
     const scheduleStr = final.schedule ?? '';
     const repro = makeRepro({
-      scenario: s.name, cpus: minimalPrograms.length, seed, backend: o.backend, inject: bugInfo(o.inject)?.name ?? null,
+      scenario: s.name, cpus: minimalPrograms.length, seed: reproSeed, backend: o.backend, inject: bugInfo(o.inject)?.name ?? null,
       strategy: MODE_NAMES[o.strategy], depth: o.depth, programs: minimalPrograms, schedule: scheduleStr, violation, original, minimal,
     });
     findings.push({

@@ -19,6 +19,8 @@ export interface ShrinkInput {
 }
 
 export interface ShrinkOutput {
+  /** The seed the minimal run needs (a dropped CPU may have taken the original one's interleaving). */
+  seed: number;
   programs: Int32Array[];
   schedule: Schedule;
   result: RunResult;
@@ -57,22 +59,29 @@ export async function shrink(i: ShrinkInput): Promise<ShrinkOutput> {
   const deadline = Date.now() + i.budgetMs;
   let runs = 0;
   const timeLeft = (): boolean => Date.now() < deadline;
-  const tryPrograms = async (programs: Int32Array[]): Promise<RunResult | null> => {
+  let seed = i.base.seed;
+  const tryPrograms = async (programs: Int32Array[], s = seed): Promise<RunResult | null> => {
     runs++;
-    const r = await i.runner.run({ ...i.base, cpus: programs.length, programs });
+    const r = await i.runner.run({ ...i.base, seed: s, cpus: programs.length, programs });
     return hit(r, i.target) ? r : null;
   };
   let programs = i.programs;
   let last: RunResult | null = await tryPrograms(programs);
   if (!last) throw new Error(`the failure (${i.target}) did not reproduce under the same strategy and seed`);
 
-  // 1. whole CPUs
+  // 1. whole CPUs; an idle CPU's absence renumbers the others, so a few
+  // other seeds get a chance to find the interleaving again
   for (let j = programs.length - 1; j >= 0 && programs.length > 1 && timeLeft(); j--) {
     const cand = dropCpu(programs, j);
-    const r = await tryPrograms(cand);
-    if (r) {
-      programs = cand;
-      last = r;
+    const seeds = programs[j]!.length === 0 ? [seed, seed + 1, seed + 2, seed + 3, seed + 4] : [seed];
+    for (const s of seeds) {
+      const r = await tryPrograms(cand, s);
+      if (r) {
+        programs = cand;
+        last = r;
+        seed = s;
+        break;
+      }
     }
   }
   // 2. delta debugging over each CPU's operations: remove chunks, halving their size
@@ -101,7 +110,7 @@ export async function shrink(i: ShrinkInput): Promise<ShrinkOutput> {
   let schedule = decodeSchedule(last.schedule ?? '');
   const tryReplay = async (s: Schedule): Promise<RunResult | null> => {
     runs++;
-    const r = await i.runner.run({ ...i.base, cpus: programs.length, programs, strategy: Mode.replay, schedule: s });
+    const r = await i.runner.run({ ...i.base, seed, cpus: programs.length, programs, strategy: Mode.replay, schedule: s });
     return hit(r, i.target) ? r : null;
   };
   let replayed = await tryReplay(schedule);
@@ -141,5 +150,5 @@ export async function shrink(i: ShrinkInput): Promise<ShrinkOutput> {
   replayed = await tryReplay(schedule);
   if (replayed) last = replayed;
   else schedule = decodeSchedule(last.schedule ?? '');
-  return { programs, schedule, result: last, runs };
+  return { seed, programs, schedule, result: last, runs };
 }

@@ -1,0 +1,185 @@
+// `percpu-stress bench`: the numbers that matter, measured in one run so
+// that ratios compare like with like on the same machine: free-running
+// throughput with every check on and off, controlled-mode scheduling speed,
+// the cost of lockdep per lock/unlock pair, and time to detect each
+// historical bug under each strategy.
+
+import { availableParallelism, cpus as osCpus } from 'node:os';
+import { Runner } from './runner.ts';
+import { scenarioByName } from '../../scenarios/index.ts';
+import { benchMix } from '../../scenarios/bench-mix.ts';
+import { BUGS } from '../percpu/inject.ts';
+import { Mode, MODE_NAMES } from '../sched/strategy.ts';
+import { fuzz } from '../sched/fuzz.ts';
+import { Kernel, bootMachine, newShm, planMachine } from './machine.ts';
+import { Lock } from '../sync/locks.ts';
+import { VERSION } from '../version.ts';
+
+export interface BenchOptions {
+  /** Seconds per throughput measurement. */
+  throughputMs: number;
+  cpuCounts: number[];
+  /** Detection: seeds per bug and strategy, and the cap of one detection attempt. */
+  seeds: number;
+  detectCapMs: number;
+  controlledRuns: number;
+  onStep?: (what: string) => void;
+}
+
+export interface ThroughputRow {
+  cpus: number;
+  opsPerSecChecks: number;
+  opsPerSecNoChecks: number;
+  /** checks-off throughput / checks-on throughput */
+  checkCost: number;
+  lockAcqPerSec: number;
+}
+
+export interface DetectionRow {
+  bug: string;
+  strategy: string;
+  /** Per seed: runs and seconds to the first detection, null when not found within the cap. */
+  samples: { runs: number; seconds: number; found: boolean }[];
+  medianRuns: number | null;
+  medianSeconds: number | null;
+  found: number;
+}
+
+export interface BenchResult {
+  tool: 'percpu-stress';
+  version: string;
+  machine: { cores: number; cpuModel: string; node: string; platform: string };
+  throughput: ThroughputRow[];
+  controlled: { strategy: string; runs: number; runsPerSec: number; stepsPerSec: number; switchesPerSec: number }[];
+  lockdepNsPerPair: { with: number; without: number };
+  detection: DetectionRow[];
+  ms: number;
+}
+
+function median(xs: number[]): number | null {
+  if (!xs.length) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+async function throughput(runner: Runner, cpus: number, ms: number, checks: boolean): Promise<{ ops: number; locks: number }> {
+  const r = await runner.run({ scenario: benchMix, cpus, seed: 1, durationMs: ms, checks });
+  if (r.status === 'violation') throw new Error(`bench run not clean: ${r.violations[0]!.title}`);
+  const ops = r.ops.alloc + r.ops.free + r.ops.irqsHandled;
+  const locks = r.locks.reduce((s, l) => s + l.acquisitions, 0);
+  return { ops: (ops * 1000) / r.activeMs, locks: (locks * 1000) / r.activeMs };
+}
+
+/** ns per spin_lock_irqsave/unlock pair on one CPU, with and without lockdep. */
+function lockPairCost(): { with: number; without: number } {
+  const spec = planMachine({ cpus: 1 });
+  const shm = newShm(spec);
+  bootMachine(spec, shm);
+  const out = { with: 0, without: 0 };
+  for (const lockdep of [true, false]) {
+    const k = new Kernel(spec, shm, { lockdep });
+    const cpu = k.cpu(0);
+    const n = 400_000;
+    for (let round = 0; round < 2; round++) {
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < n; i++) {
+        const f = cpu.spinLockIrqSave(Lock.caller_lock);
+        cpu.spinUnlockIrqRestore(Lock.caller_lock, f);
+      }
+      const ns = Number(process.hrtime.bigint() - t0) / n;
+      if (round === 1) out[lockdep ? 'with' : 'without'] = ns;
+    }
+  }
+  return out;
+}
+
+export async function bench(o: BenchOptions): Promise<BenchResult> {
+  const t0 = Date.now();
+  const runner = new Runner();
+  try {
+    const rows: ThroughputRow[] = [];
+    for (const cpus of o.cpuCounts) {
+      o.onStep?.(`throughput at ${cpus} CPU${cpus > 1 ? 's' : ''}`);
+      const on = await throughput(runner, cpus, o.throughputMs, true);
+      const off = await throughput(runner, cpus, o.throughputMs, false);
+      rows.push({ cpus, opsPerSecChecks: Math.round(on.ops), opsPerSecNoChecks: Math.round(off.ops), checkCost: off.ops / on.ops, lockAcqPerSec: Math.round(on.locks) });
+    }
+    o.onStep?.('lockdep cost per lock/unlock pair');
+    const lockdepNsPerPair = lockPairCost();
+    const controlled = [];
+    const small = scenarioByName('irq-free')!;
+    for (const mode of [Mode.pct, Mode.random]) {
+      o.onStep?.(`controlled runs (${MODE_NAMES[mode]})`);
+      const c0 = Date.now();
+      let steps = 0;
+      let switches = 0;
+      for (let i = 0; i < o.controlledRuns; i++) {
+        const r = await runner.run({ scenario: small, cpus: 3, seed: i + 1, ops: 30, strategy: mode });
+        steps += r.steps;
+        switches += r.switches;
+      }
+      const secs = (Date.now() - c0) / 1000;
+      controlled.push({ strategy: MODE_NAMES[mode], runs: o.controlledRuns, runsPerSec: o.controlledRuns / secs, stepsPerSec: steps / secs, switchesPerSec: switches / secs });
+    }
+    const detection: DetectionRow[] = [];
+    for (const bug of BUGS) {
+      for (const mode of [Mode.pct, Mode.random, Mode.os]) {
+        o.onStep?.(`detecting ${bug.name} (${MODE_NAMES[mode]})`);
+        const samples = [];
+        for (let seed = 1; seed <= o.seeds; seed++) {
+          const res = await fuzz(runner, {
+            scenarios: [scenarioByName(bug.scenario)!], budgetMs: o.detectCapMs, shrinkBudgetMs: 0, strategy: mode, depth: 3, cpus: 3,
+            ops: mode === Mode.os ? 2000 : 0, seed, keepGoing: false, outDir: '', inject: bug.bug, writeRepro: false, watchdogMs: 1000,
+          });
+          const f = res.findings[0];
+          samples.push({ runs: f ? f.run : res.runs, seconds: (f ? f.detectMs : res.ms) / 1000, found: !!f });
+        }
+        const found = samples.filter((s) => s.found);
+        detection.push({
+          bug: bug.name, strategy: MODE_NAMES[mode], samples, found: found.length,
+          // the median over all seeds; a miss counts as its cap, so a median needs most seeds to find it
+          medianRuns: found.length * 2 > samples.length ? median(samples.map((s) => (s.found ? s.runs : Infinity))) : null,
+          medianSeconds: found.length * 2 > samples.length ? median(samples.map((s) => (s.found ? s.seconds : Infinity))) : null,
+        });
+      }
+    }
+    const info = osCpus()[0];
+    return {
+      tool: 'percpu-stress', version: VERSION,
+      machine: { cores: availableParallelism(), cpuModel: info?.model ?? 'unknown', node: process.version, platform: `${process.platform}/${process.arch}` },
+      throughput: rows, controlled, lockdepNsPerPair, detection, ms: Date.now() - t0,
+    };
+  } finally {
+    await runner.close();
+  }
+}
+
+function fmt(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+export function renderBench(r: BenchResult): string {
+  let out = `percpu-stress ${r.version} bench on ${r.machine.cores} cores (${r.machine.cpuModel}), Node ${r.machine.node}, ${r.machine.platform}\n\n`;
+  out += 'Throughput, free-running (standard op mix: alloc 4..4096 B or free, <= 64 live per CPU)\n';
+  out += `${'CPUs'.padStart(5)}${'ops/s, checks on'.padStart(19)}${'ops/s, checks off'.padStart(20)}${'off/on'.padStart(9)}${'lock acq/s'.padStart(14)}\n`;
+  for (const t of r.throughput) {
+    out += `${String(t.cpus).padStart(5)}${fmt(t.opsPerSecChecks).padStart(19)}${fmt(t.opsPerSecNoChecks).padStart(20)}${t.checkCost.toFixed(2).padStart(9)}${fmt(t.lockAcqPerSec).padStart(14)}\n`;
+  }
+  out += `lockdep: ${r.lockdepNsPerPair.with.toFixed(0)} ns per spin_lock_irqsave/unlock pair with it, ${r.lockdepNsPerPair.without.toFixed(0)} ns without\n\n`;
+  out += 'Controlled mode (irq-free, 3 CPUs + kworker, 30 ops each)\n';
+  out += `${'strategy'.padEnd(10)}${'runs/s'.padStart(10)}${'points/s'.padStart(13)}${'switches/s'.padStart(13)}\n`;
+  for (const c of r.controlled) out += `${c.strategy.padEnd(10)}${c.runsPerSec.toFixed(1).padStart(10)}${fmt(c.stepsPerSec).padStart(13)}${fmt(c.switchesPerSec).padStart(13)}\n`;
+  out += '\nDetection: runs and seconds to the first detection, median over seeds (- : not found by most seeds within the cap)\n';
+  out += `${'bug'.padEnd(24)}${'pct'.padStart(18)}${'random'.padStart(18)}${'os'.padStart(18)}\n`;
+  for (const bug of [...new Set(r.detection.map((d) => d.bug))]) {
+    out += bug.padEnd(24);
+    for (const s of ['pct', 'random', 'os']) {
+      const d = r.detection.find((x) => x.bug === bug && x.strategy === s)!;
+      const cell = d.medianRuns === null ? `- (${d.found}/${d.samples.length})` : `${d.medianRuns} / ${d.medianSeconds!.toFixed(2)}s`;
+      out += cell.padStart(18);
+    }
+    out += '\n';
+  }
+  out += `\nbench took ${(r.ms / 1000).toFixed(1)} s\n`;
+  return out;
+}
