@@ -8,7 +8,7 @@ import type { CpuTaskResult } from '../src/run/cpu-task.ts';
 import type { Violation } from '../src/report/violation.ts';
 import { S } from '../src/run/selftest.ts';
 import { Lockdep } from '../src/lockdep/lockdep.ts';
-import { lockdepDot, lockdepProc } from '../src/lockdep/export.ts';
+import { lockdepChains, lockdepDot, lockdepProc } from '../src/lockdep/export.ts';
 import { Lock } from '../src/sync/locks.ts';
 
 const THREADS = 8;
@@ -191,4 +191,7 @@ test.serial('lockdep learns the allocator protocol: mutex before pcpu_lock, vmal
   t.false(ld.hasDep(Lock.pcpu_lock, Lock.pcpu_alloc_mutex));
   t.true(ld.hasDep(Lock.pcpu_reclaim_work, Lock.pcpu_alloc_mutex), 'the reclaim work runs with its lockdep map held');
   t.is(ld.usageString(Lock.pcpu_lock), '{..+.}', 'pcpu_lock is only ever taken with irqs off');
+  const chains = lockdepChains(ld);
+  t.regex(chains, /irq_context: 0\n\[0000\] pcpu_alloc_mutex\n\[0001\] pcpu_lock\n\n/);
+  t.regex(chains, /irq_context: 0\n\[0004\] \(wq_completion\)events\n\[0003\] \(pcpu_reclaim_work\)\n\[0000\] pcpu_alloc_mutex\n\[0001\] pcpu_lock\n/);
 });

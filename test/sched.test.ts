@@ -36,6 +36,8 @@ for (const mode of [Mode.random, Mode.pct]) {
     const c = await runner.run({ scenario: irqFree, cpus: 3, seed: 12, ops: 40, strategy: mode });
     t.is(a.status, 'clean', JSON.stringify(a.violations.map((v) => v.title)));
     t.is(JSON.stringify(a), JSON.stringify(b));
+    t.regex(a.stateHash, /^[0-9a-f]{16}$/);
+    t.is(a.stateHash, b.stateHash);
     t.true(a.steps > 100);
     t.not(a.schedule, c.schedule);
     t.true(a.ops.irqsHandled > 0, 'interrupt delivery is part of the schedule');

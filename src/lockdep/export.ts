@@ -31,3 +31,14 @@ export function lockdepProc(ld: Lockdep): string {
   }
   return out;
 }
+
+/** /proc/lockdep_chains: every distinct chain of held locks, by irq context. */
+export function lockdepChains(ld: Lockdep): string {
+  let out = '';
+  for (const c of ld.chains()) {
+    out += `irq_context: ${c.irqContext}\n`;
+    for (const cls of c.classes) out += `[${String(cls).padStart(4, '0')}] ${lockName(cls)}\n`;
+    out += '\n';
+  }
+  return out;
+}

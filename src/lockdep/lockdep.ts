@@ -21,7 +21,7 @@
 // fact takes the graph lock, a raw lock lockdep itself does not track.
 // Each report is made once per run (per kind and pair of classes).
 
-import { LD, MAX_CLASSES, type Shm } from '../shm/layout.ts';
+import { CHAIN_WORDS, LD, MAX_CHAIN, MAX_CHAINS, MAX_CLASSES, type Shm } from '../shm/layout.ts';
 import type { Cpu, LockdepHooks } from '../sync/cpu.ts';
 import { lockName } from '../sync/locks.ts';
 import { siteName } from '../sync/sites.ts';
@@ -169,6 +169,49 @@ export class Lockdep implements LockdepHooks {
       this.addDep(cpu, cpu.heldLock(i), lock, cpu.heldSite(i));
       if (!cpu.heldTrylock(i)) break; // earlier locks already lead here through this one
     }
+    this.noteChain(cpu, lock, ctx, depth);
+  }
+
+  /** Remember the chain of classes held in this irq context (lockdep's chain cache). */
+  private noteChain(cpu: Cpu, lock: number, ctx: number, depth: number): void {
+    let first = depth;
+    while (first > 0 && cpu.heldIrqCtx(first - 1) === ctx) first--;
+    if (depth - first + 1 > MAX_CHAIN) return;
+    let hash = (ctx + 1) | 0;
+    for (let i = first; i < depth; i++) hash = (Math.imul(hash, 31) + cpu.heldLock(i) + 1) | 0;
+    hash = (Math.imul(hash, 31) + lock + 1) | 0 || 1;
+    const base = this.L.ldChains;
+    const start = (hash >>> 0) % MAX_CHAINS;
+    for (let n = 0; n < MAX_CHAINS; n++) {
+      const at = base + ((start + n) % MAX_CHAINS) * CHAIN_WORDS;
+      const h = Atomics.load(this.w, at);
+      if (h === hash) return;
+      if (h !== 0) continue;
+      rawLock(this.w, this.graphLock);
+      if (this.w[at] === 0) {
+        this.w[at + 1] = ctx;
+        this.w[at + 2] = depth - first + 1;
+        for (let i = first; i < depth; i++) this.w[at + 3 + i - first] = cpu.heldLock(i);
+        this.w[at + 3 + depth - first] = lock;
+        Atomics.store(this.w, at, hash);
+        rawUnlock(this.w, this.graphLock);
+        return;
+      }
+      rawUnlock(this.w, this.graphLock);
+      if (this.w[at] === hash) return;
+    }
+  }
+
+  /** The distinct chains seen: irq context and classes, outermost first. */
+  chains(): { irqContext: number; classes: number[] }[] {
+    const out: { irqContext: number; classes: number[] }[] = [];
+    for (let c = 0; c < MAX_CHAINS; c++) {
+      const at = this.L.ldChains + c * CHAIN_WORDS;
+      if (this.w[at] === 0) continue;
+      const len = this.w[at + 2]!;
+      out.push({ irqContext: this.w[at + 1]!, classes: Array.from(this.w.subarray(at + 3, at + 3 + len)) });
+    }
+    return out.sort((a, b) => a.irqContext - b.irqContext || a.classes.join().localeCompare(b.classes.join()));
   }
 
   release(cpu: Cpu, lock: number): void {

@@ -54,7 +54,7 @@ export function renderRun(r: import('../run/runner.ts').RunResult, h: RunHeader,
     for (const l of r.locks) out += `  ${l.lock.padEnd(22)}${String(l.acquisitions).padStart(14)}${String(l.contentions).padStart(13)}${`${l.longestHoldUs} us`.padStart(15)}\n`;
     out += `  checks run: ${r.checks}; violations: ${r.violations.length}\n`;
     for (const n of r.notes) out += `  note: ${n}\n`;
-    if (r.schedule !== null) out += `  schedule: ${r.schedule}\n`;
+    if (r.schedule !== null) out += `  schedule: ${r.schedule}\n  final state hash: ${r.stateHash}\n`;
     out += renderStats(r.stats).replace(/^/gm, '  ').replace(/ +$/, '');
   }
   for (const v of r.violations) out += `\n${v.text}`;

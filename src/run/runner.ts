@@ -17,6 +17,7 @@ import type { Backend, Config } from '../shm/config.ts';
 import type { Violation } from '../report/violation.ts';
 import { InvariantChecker } from '../check/invariants.ts';
 import { leakCheck } from '../check/leak.ts';
+import { stateHash } from '../check/state-hash.ts';
 import { percpuStats, type PercpuStats } from './single.ts';
 import { Mode, MODE_NAMES } from '../sched/strategy.ts';
 import { encodeSchedule, type Schedule } from '../sched/schedule.ts';
@@ -89,6 +90,8 @@ export interface RunResult {
   schedule: string | null;
   /** Replay: recorded decisions that no longer applied. */
   diverged: number;
+  /** A hash of the final allocator state (see check/state-hash.ts). */
+  stateHash: string;
 }
 
 const STOP_VIOLATION = 1;
@@ -228,6 +231,7 @@ export class Runner {
       log: results.flatMap((r) => r.log), notes,
       strategy: MODE_NAMES[mode], steps: controlled ? w[sc + SC.STEP]! : 0, switches: controlled ? w[sc + SC.SWITCHES]! : 0,
       schedule: controlled ? encodeSchedule(recordedSchedule(k.shm)) : null, diverged: mode === Mode.replay ? w[sc + SC.DIVERGED]! : 0,
+      stateHash: stateHash(k),
     };
   }
 

@@ -14,6 +14,8 @@ import { MODE_NAMES } from './strategy.ts';
 import type { Backend } from '../shm/config.ts';
 import { VERSION } from '../version.ts';
 import { writeAtomic } from '../report/files.ts';
+import { planMachine } from '../run/machine.ts';
+import { scenarioConfig } from '../run/runner.ts';
 
 export interface Repro {
   tool: 'percpu-stress';
@@ -26,6 +28,8 @@ export interface Repro {
   /** The strategy that found it (replay always follows the schedule). */
   strategy: string;
   depth: number;
+  /** The machine the scenario builds for these CPUs and seed (for the reader; replay derives it again). */
+  config: Record<string, unknown>;
   programs: number[][][];
   schedule: string;
   violation: { kind: ViolationKind; title: string; cpu: number; step: number; text: string };
@@ -52,7 +56,9 @@ export function makeRepro(o: {
   const v = o.violation;
   return {
     tool: 'percpu-stress', version: VERSION, scenario: o.scenario, cpus: o.cpus, seed: o.seed, backend: o.backend ?? null,
-    inject: o.inject, strategy: o.strategy, depth: o.depth, programs: o.programs.map(programToJson), schedule: o.schedule,
+    inject: o.inject, strategy: o.strategy, depth: o.depth,
+    config: { ...planMachine(scenarioConfig(scenarioByName(o.scenario)!, o.cpus, o.seed, o.backend)).cfg },
+    programs: o.programs.map(programToJson), schedule: o.schedule,
     violation: { kind: v.kind, title: v.title, cpu: v.cpu, step: v.step, text: v.text },
     sizes: { original: o.original, minimal: o.minimal },
   };

@@ -79,6 +79,9 @@ export const X_SIZE = X_IRQS + IRQ_QUEUE * IRQ_ENTRY;
 
 // ---- lockdep ---------------------------------------------------------------
 export const MAX_CLASSES = 16;
+export const MAX_CHAINS = 128;
+export const MAX_CHAIN = 8;
+export const CHAIN_WORDS = 3 + MAX_CHAIN;
 export enum LD { GRAPH_LOCK, REPORTS, DISABLED, SIZE }
 
 // ---- workqueue ------------------------------------------------------------
@@ -121,6 +124,7 @@ export interface Layout {
   ldDepPrevSite: number;
   ldDepStep: number;
   ldReported: number; // dedupe: report kind x class x class
+  ldChains: number; // distinct lock chains: [hash, irqctx, len, classes x MAX_CHAIN]
   works: number;
   wq: number;
   sched: number;
@@ -189,6 +193,7 @@ export function computeLayout(cfg: Config, ai: AllocInfo, recCap = 1 << 16): Lay
   const ldDepPrevSite = take(MAX_CLASSES * MAX_CLASSES);
   const ldDepStep = take(MAX_CLASSES * MAX_CLASSES);
   const ldReported = take(8 * MAX_CLASSES * MAX_CLASSES);
+  const ldChains = take(MAX_CHAINS * CHAIN_WORDS);
   const works = take(MAX_WORKS * WK.SIZE);
   const wq = take(WQ.SIZE);
   const sched = take(SC.SIZE);
@@ -229,7 +234,7 @@ export function computeLayout(cfg: Config, ai: AllocInfo, recCap = 1 << 16): Lay
   return {
     words: top, bytes: pageData + pageDataBytes, nrEntities, kworker: cfg.cpus, nrSlots, unitPages, nrUnits, bitmapWords,
     header, unitMap, unitOff, groupOff, groupSize, slots, locks, cpus, lockdep, ldUsage, ldUsageSite, ldUsageCpu,
-    ldDeps, ldDepSite, ldDepCpu, ldDepPrevSite, ldDepStep, ldReported, works, wq, sched, schedPrio, schedWake, schedChange, schedRec, schedRecCap: recCap, schedReplay, scratch,
+    ldDeps, ldDepSite, ldDepCpu, ldDepPrevSite, ldDepStep, ldReported, ldChains, works, wq, sched, schedPrio, schedWake, schedChange, schedRec, schedRecCap: recCap, schedReplay, scratch,
     heap, heapClasses, heapArena, heapWords, boot, bootWords, pageDesc, nrPages, pte, vmPages, vmSlotSpan, vmSlots,
     vmSlotMap, pageData, linBase: LIN_BASE, vmBase: VM_BASE,
   };
