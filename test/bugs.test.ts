@@ -7,7 +7,7 @@ import test from 'ava';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Runner } from '../src/run/runner.ts';
+import { sharedRunner } from './helpers.ts';
 import { scenarioByName } from '../scenarios/index.ts';
 import { BUGS, Bug } from '../src/percpu/inject.ts';
 import { Mode } from '../src/sched/strategy.ts';
@@ -15,27 +15,21 @@ import { fuzz } from '../src/sched/fuzz.ts';
 import { readRepro, reproPrograms } from '../src/sched/repro.ts';
 import { decodeSchedule } from '../src/sched/schedule.ts';
 
-let runner: Runner;
-test.before(() => {
-  runner = new Runner();
-});
-test.after.always(async () => {
-  await runner.close();
-});
+const shared = sharedRunner();
 
 const FUZZ = { budgetMs: 120_000, shrinkBudgetMs: 5_000, strategy: Mode.pct, depth: 3, cpus: 3, ops: 0, seed: 1, keepGoing: false, maxRuns: 400 };
 
 for (const bug of BUGS) {
   test.serial(`${bug.name} is caught by PCT fuzzing (seed 1) as ${bug.expect.join(' or ')}, and its repro replays`, async (t) => {
     const dir = mkdtempSync(join(tmpdir(), `percpu-${bug.name}-`));
-    const res = await fuzz(runner, { ...FUZZ, scenarios: [scenarioByName(bug.scenario)!], outDir: dir, inject: bug.bug });
+    const res = await fuzz(shared(), { ...FUZZ, scenarios: [scenarioByName(bug.scenario)!], outDir: dir, inject: bug.bug });
     t.is(res.findings.length, 1, `not caught in ${res.runs} runs`);
     const f = res.findings[0]!;
     t.true(bug.expect.includes(f.violation.kind), `caught as ${f.violation.kind}`);
     t.true(f.minimal.ops <= f.original.ops && f.minimal.cpus <= f.original.cpus);
     const repro = readRepro(f.reproPath);
     t.is(repro.inject, bug.name);
-    const r = await runner.run({
+    const r = await shared().run({
       scenario: scenarioByName(repro.scenario)!, cpus: repro.cpus, seed: repro.seed, programs: reproPrograms(repro),
       strategy: Mode.replay, schedule: decodeSchedule(repro.schedule), inject: bug.bug,
     });
@@ -50,7 +44,7 @@ test.serial('without an injected bug, the same fuzzing budget on every bug\'s sc
   const dir = mkdtempSync(join(tmpdir(), 'percpu-baseline-'));
   const names = [...new Set(BUGS.map((b) => b.scenario))];
   for (const name of names) {
-    const res = await fuzz(runner, { ...FUZZ, maxRuns: 150, scenarios: [scenarioByName(name)!], outDir: dir, inject: Bug.none });
+    const res = await fuzz(shared(), { ...FUZZ, maxRuns: 150, scenarios: [scenarioByName(name)!], outDir: dir, inject: Bug.none });
     t.deepEqual(res.findings.map((f) => f.violation.title), [], name);
     t.is(res.runs, 150);
   }

@@ -1,6 +1,8 @@
 // Shared test fixtures: a booted single-thread machine and small utilities.
 
+import test from 'ava';
 import { Kernel, bootMachine, newShm, planMachine, type BootOptions } from '../src/run/machine.ts';
+import { Runner } from '../src/run/runner.ts';
 import type { Config } from '../src/shm/config.ts';
 
 export function machine(partial: Partial<Config> = {}, boot: BootOptions = {}): { k: Kernel; log: string[] } {
@@ -36,4 +38,16 @@ export function teardown(k: Kernel, ptrs: number[]): void {
   const cpu = k.cpu(0);
   for (const p of ptrs) if (p) k.pcpu.freePercpu(cpu, p);
   k.runReclaimIfPending();
+}
+
+/** One runner (and so one worker pool) for a test file, closed after it. */
+export function sharedRunner(): () => Runner {
+  let runner: Runner | undefined;
+  test.before(() => {
+    runner = new Runner();
+  });
+  test.after.always(async () => {
+    await runner?.close();
+  });
+  return () => runner!;
 }

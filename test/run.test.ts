@@ -6,25 +6,18 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Runner } from '../src/run/runner.ts';
+import { sharedRunner } from './helpers.ts';
 import { SCENARIOS, scenarioByName } from '../scenarios/index.ts';
 import { Lock } from '../src/sync/locks.ts';
 import { Op } from '../src/run/program.ts';
 
 const CLI = new URL('../bin/percpu-stress.js', import.meta.url).pathname;
-let runner: Runner;
-
-test.before(() => {
-  runner = new Runner();
-});
-test.after.always(async () => {
-  await runner.close();
-});
+const shared = sharedRunner();
 
 for (const s of SCENARIOS) {
   test.serial(`${s.name} runs clean at 4 CPUs on seeds 1-3 and does real work`, async (t) => {
     for (const seed of [1, 2, 3]) {
-      const r = await runner.run({ scenario: s, cpus: 4, seed, ops: 1500 });
+      const r = await shared().run({ scenario: s, cpus: 4, seed, ops: 1500 });
       t.deepEqual(r.violations.map((v) => v.text), [], `seed ${seed}`);
       t.is(r.status, 'clean');
       t.true(r.ops.alloc > 1000, `seed ${seed}: ${r.ops.alloc} allocations`);
@@ -51,7 +44,7 @@ test('the same seed yields the same per-CPU programs, another seed others', (t) 
 });
 
 test.serial('a lock that does not exclude is caught by the shadow or invariant checks in a free-running run', async (t) => {
-  const r = await runner.run({ scenario: scenarioByName('alloc-free-storm')!, cpus: 4, seed: 1, ops: 20000, brokenLock: Lock.pcpu_lock });
+  const r = await shared().run({ scenario: scenarioByName('alloc-free-storm')!, cpus: 4, seed: 1, ops: 20000, brokenLock: Lock.pcpu_lock });
   t.is(r.status, 'violation');
   t.true(r.violations.some((v) => ['shadow', 'invariant', 'kernel-bug', 'list-corruption', 'bad-unlock'].includes(v.kind)), JSON.stringify(r.violations.map((v) => v.kind)));
 });
@@ -60,7 +53,7 @@ test.serial('the watchdog ends a run with a stuck CPU and reports every CPU', as
   const stuck = Int32Array.from([Op.stuck, 0, 0, 0]);
   const work = Int32Array.from([Op.alloc, 0, 64, 8, Op.free, 0, 0, 0, Op.alloc, 1, 64, 8, Op.free, 1, 0, 0]);
   const t0 = Date.now();
-  const r = await runner.run({ scenario: scenarioByName('alloc-free-storm')!, cpus: 3, seed: 1, programs: [stuck, work, work], watchdogMs: 500 });
+  const r = await shared().run({ scenario: scenarioByName('alloc-free-storm')!, cpus: 3, seed: 1, programs: [stuck, work, work], watchdogMs: 500 });
   t.true(Date.now() - t0 < 10_000);
   t.is(r.status, 'violation');
   const hang = r.violations.find((v) => v.kind === 'hang');
@@ -69,7 +62,7 @@ test.serial('the watchdog ends a run with a stuck CPU and reports every CPU', as
   t.regex(hang!.text, /Showing all CPUs:\ncpu0: /);
   t.regex(hang!.text, /\(pcpu_lock\)/);
   // the pool survives: the next run is clean
-  const again = await runner.run({ scenario: scenarioByName('irq-free')!, cpus: 3, seed: 2, ops: 500 });
+  const again = await shared().run({ scenario: scenarioByName('irq-free')!, cpus: 3, seed: 2, ops: 500 });
   t.is(again.status, 'clean');
 });
 

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Runner } from '../src/run/runner.ts';
+import { sharedRunner } from './helpers.ts';
 import { scenarioByName } from '../scenarios/index.ts';
 import { Mode } from '../src/sched/strategy.ts';
 import { Bug } from '../src/percpu/inject.ts';
@@ -18,22 +18,16 @@ import { Op } from '../src/run/program.ts';
 import { Lock } from '../src/sync/locks.ts';
 
 const CLI = new URL('../bin/percpu-stress.js', import.meta.url).pathname;
-let runner: Runner;
-test.before(() => {
-  runner = new Runner();
-});
-test.after.always(async () => {
-  await runner.close();
-});
+const shared = sharedRunner();
 
 const storm = scenarioByName('alloc-free-storm')!;
 const irqFree = scenarioByName('irq-free')!;
 
 for (const mode of [Mode.random, Mode.pct]) {
   test.serial(`${Mode[mode]}: the same seed gives byte-identical results, another seed another schedule`, async (t) => {
-    const a = await runner.run({ scenario: irqFree, cpus: 3, seed: 11, ops: 40, strategy: mode });
-    const b = await runner.run({ scenario: irqFree, cpus: 3, seed: 11, ops: 40, strategy: mode });
-    const c = await runner.run({ scenario: irqFree, cpus: 3, seed: 12, ops: 40, strategy: mode });
+    const a = await shared().run({ scenario: irqFree, cpus: 3, seed: 11, ops: 40, strategy: mode });
+    const b = await shared().run({ scenario: irqFree, cpus: 3, seed: 11, ops: 40, strategy: mode });
+    const c = await shared().run({ scenario: irqFree, cpus: 3, seed: 12, ops: 40, strategy: mode });
     t.is(a.status, 'clean', JSON.stringify(a.violations.map((v) => v.title)));
     t.is(JSON.stringify(a), JSON.stringify(b));
     t.regex(a.stateHash, /^[0-9a-f]{16}$/);
@@ -46,11 +40,11 @@ for (const mode of [Mode.random, Mode.pct]) {
 
 test.serial('a recorded failing schedule replays to the same violation at the same step', async (t) => {
   const programs = generatePrograms(irqFree, 3, 5, 30);
-  const r = await runner.run({ scenario: irqFree, cpus: 3, seed: 5, strategy: Mode.pct, inject: Bug.alloc_plain_spinlock, programs });
+  const r = await shared().run({ scenario: irqFree, cpus: 3, seed: 5, strategy: Mode.pct, inject: Bug.alloc_plain_spinlock, programs });
   const v = r.violations[0]!;
   t.is(r.status, 'violation');
   for (let i = 0; i < 3; i++) {
-    const again = await runner.run({ scenario: irqFree, cpus: 3, seed: 5, strategy: Mode.replay, schedule: decodeSchedule(r.schedule!), inject: Bug.alloc_plain_spinlock, programs });
+    const again = await shared().run({ scenario: irqFree, cpus: 3, seed: 5, strategy: Mode.replay, schedule: decodeSchedule(r.schedule!), inject: Bug.alloc_plain_spinlock, programs });
     t.is(again.diverged, 0);
     t.is(again.violations[0]!.kind, v.kind);
     t.is(again.violations[0]!.step, v.step);
@@ -62,14 +56,14 @@ test.serial('shrinking makes a failure smaller and it still fails', async (t) =>
   const scenario = scenarioByName('reclaim-race')!;
   const programs = generatePrograms(scenario, 3, 9, 30);
   const base = { scenario, cpus: 3, seed: 9, strategy: Mode.pct, depth: 3, inject: Bug.reclaim_lock_inversion, expectedSteps: 1000 };
-  const first = await runner.run({ ...base, programs });
+  const first = await shared().run({ ...base, programs });
   t.true(first.violations.some((v) => v.kind === 'lockdep-circular'));
-  const sh = await shrink({ runner, base, programs, target: 'lockdep-circular', budgetMs: 15_000 });
+  const sh = await shrink({ runner: shared(), base, programs, target: 'lockdep-circular', budgetMs: 15_000 });
   const before = programs.reduce((n, p) => n + p.length, 0);
   const after = sh.programs.reduce((n, p) => n + p.length, 0);
   t.true(after < before, `${before / 4} ops -> ${after / 4}`);
   t.true(after / 4 <= 6, `a handful of ops expected, got ${after / 4}`);
-  const replay = await runner.run({ ...base, cpus: sh.programs.length, programs: sh.programs, strategy: Mode.replay, schedule: sh.schedule });
+  const replay = await shared().run({ ...base, cpus: sh.programs.length, programs: sh.programs, strategy: Mode.replay, schedule: sh.schedule });
   t.true(replay.violations.some((v) => v.kind === 'lockdep-circular'));
 });
 
@@ -78,7 +72,7 @@ test.serial('a lock-inversion program deadlocks under some schedule and is repor
   const ba = Int32Array.from([Op.lock, Lock.test_mutex_b, 0, 0, Op.lock, Lock.test_mutex_a, 0, 0, Op.unlock, Lock.test_mutex_a, 0, 0, Op.unlock, Lock.test_mutex_b, 0, 0]);
   let found = null;
   for (let seed = 1; seed <= 50 && !found; seed++) {
-    const r = await runner.run({ scenario: storm, cpus: 2, seed, strategy: Mode.random, programs: [ab, ba] });
+    const r = await shared().run({ scenario: storm, cpus: 2, seed, strategy: Mode.random, programs: [ab, ba] });
     t.true(r.violations.some((v) => v.kind === 'lockdep-circular'), 'lockdep sees the inversion in every run');
     found = r.violations.find((v) => v.kind === 'deadlock') ?? null;
   }
@@ -104,7 +98,7 @@ test('the residual risk bound is (1 - 1/(n k^(d-1)))^N', (t) => {
 
 test.serial('fuzz writes a repro that replay reproduces exactly, every time, and bad repro files exit 2', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'percpu-fuzz-'));
-  const res = await fuzz(runner, {
+  const res = await fuzz(shared(), {
     scenarios: [irqFree], budgetMs: 20_000, shrinkBudgetMs: 10_000, strategy: Mode.pct, depth: 3, cpus: 3, ops: 30, seed: 1,
     keepGoing: false, outDir: dir, inject: Bug.single_mutex,
   });
