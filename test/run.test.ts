@@ -83,6 +83,15 @@ const BAD_FLAGS: [string[], RegExp][] = [
   [['run', 'all', '--json', '/nonexistent/dir/out.json'], /--json: cannot write to \/nonexistent\/dir/],
   [['run', 'all', '--frobnicate'], /unknown option --frobnicate/],
   [['bogus'], /unknown command 'bogus'/],
+  [['run', 'irq-free', '--schedule', '###'], /--schedule: a schedule is base64url text/],
+  [['run', 'irq-free', '--strategy', 'pct', '--duration', '1s'], /controlled runs .* take --ops, not --duration/],
+  [['run', 'irq-free', '--strategy', 'dfs'], /--strategy must be one of os, random, pct/],
+  [['fuzz', 'all', '--depth', '0'], /--depth must be in 1\.\.17/],
+  [['fuzz', 'all', '--out', '/nonexistent'], /--out: \/nonexistent is not a directory/],
+  [['fuzz', 'nope'], /unknown scenario 'nope'/],
+  [['replay'], /replay: which repro file\?/],
+  [['replay', '/nonexistent.json'], /cannot read \/nonexistent.json: ENOENT/],
+  [['bench', '--json', '/nonexistent/b.json'], /--json: cannot write to \/nonexistent/],
 ];
 
 for (const [args, pattern] of BAD_FLAGS) {
