@@ -48,6 +48,19 @@ export function dropCpu(programs: Int32Array[], j: number): Int32Array[] {
   return out;
 }
 
+/** A schedule without entity j's decisions; the entities above it move down by one. */
+export function dropEntity(s: Schedule, j: number): Schedule {
+  const out: number[] = [];
+  for (let p = 0; p < s.length; p += 2) {
+    const e = s[p]! >> 1;
+    if (e === j) continue;
+    const a = ((e > j ? e - 1 : e) << 1) | (s[p]! & 1);
+    if (out.length && out[out.length - 2] === a) out[out.length - 1]! += s[p + 1]!;
+    else out.push(a, s[p + 1]!);
+  }
+  return out;
+}
+
 function withoutOps(p: Int32Array, from: number, to: number): Int32Array {
   const out = new Int32Array(p.length - (to - from) * OP_WORDS);
   out.set(p.subarray(0, from * OP_WORDS));
@@ -144,6 +157,20 @@ export async function shrink(i: ShrinkInput): Promise<ShrinkOutput> {
           last = r;
         }
       }
+    }
+  }
+  // 4. CPUs left with nothing to do: drop them from the programs and their
+  // decisions from the schedule, renumbering the entities above them
+  for (let j = programs.length - 1; j >= 0 && programs.length > 1 && timeLeft(); j--) {
+    if (programs[j]!.length !== 0) continue;
+    const candPrograms = dropCpu(programs, j);
+    const candSchedule = dropEntity(schedule, j);
+    runs++;
+    const r = await i.runner.run({ ...i.base, seed, cpus: candPrograms.length, programs: candPrograms, strategy: Mode.replay, schedule: candSchedule });
+    if (hit(r, i.target) && r.schedule !== null) {
+      programs = candPrograms;
+      schedule = decodeSchedule(r.schedule);
+      last = r;
     }
   }
   // the result that goes into the repro comes from replaying the final schedule
