@@ -16,7 +16,7 @@ const HELP = `percpu-stress: a concurrency stress harness for the Linux percpu a
 
 usage:
   percpu-stress start                      the default job (npm start): run all, 20 s budget
-  percpu-stress run <scenario|all> [--cpus N] [--seed S] [--duration D | --ops N]
+  percpu-stress run <scenario|all> [--cpus N] [--seed S | --seeds 1..5] [--duration D | --ops N]
                     [--backend vm|km] [--inject BUG] [--watchdog D]
                     [--strategy os|random|pct] [--depth d] [--schedule STRING]
                     [--json FILE] [--junit FILE] [--quiet]
@@ -24,7 +24,7 @@ usage:
   percpu-stress list                       scenarios and injectable historical bugs
   percpu-stress fuzz [scenario|all] [--budget D] [--strategy pct|random|os] [--depth d]
                      [--cpus N] [--ops N] [--seed S] [--keep-going] [--out DIR]
-                     [--inject BUG] [--shrink-budget D] [--runs N]
+                     [--inject BUG] [--shrink-budget D] [--runs N] [--json FILE]
                                             many short controlled runs; shrink and write a repro
   percpu-stress replay <repro.json> [--inject BUG]
                                             re-execute a repro exactly

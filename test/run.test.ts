@@ -92,6 +92,9 @@ const BAD_FLAGS: [string[], RegExp][] = [
   [['replay'], /replay: which repro file\?/],
   [['replay', '/nonexistent.json'], /cannot read \/nonexistent.json: ENOENT/],
   [['bench', '--json', '/nonexistent/b.json'], /--json: cannot write to \/nonexistent/],
+  [['run', 'all', '--seeds', '5..1'], /--seeds: bad range '5\.\.1'/],
+  [['run', 'all', '--seeds', 'x'], /--seeds: bad seed list 'x'/],
+  [['run', 'all', '--seed', '1', '--seeds', '1..2'], /--seed and --seeds exclude each other/],
 ];
 
 for (const [args, pattern] of BAD_FLAGS) {
@@ -131,6 +134,16 @@ test('a violation exits 1, prints the report, the seed and the command to re-run
   t.regex(r.out, /percpu: pcpu_alloc\(\) returned with irqs enabled; the caller had them disabled/);
   t.regex(r.out, /seed 1; re-run with:\n  percpu-stress run boot --cpus 2 --seed 1 --ops 100 --inject alloc-irq-restore\n/);
   t.regex(readFileSync(junit, 'utf8'), /<failure message="WARNING: Interrupts were enabled early" type="irqs-enabled-early">/);
+});
+
+test('a seed corpus runs every scenario for every seed, into one JSON file', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'percpu-stress-'));
+  const json = join(dir, 'r.json');
+  const r = cli(['run', 'irq-free', '--cpus', '2', '--ops', '200', '--seeds', '1..2,5', '--json', json, '--quiet']);
+  t.is(r.code, 0, r.err);
+  const doc = JSON.parse(readFileSync(json, 'utf8')) as { results: { seed: number }[] };
+  t.deepEqual(doc.results.map((x) => x.seed), [1, 2, 5]);
+  t.regex(r.out, /3 scenario runs, 0 with violations/);
 });
 
 test('list shows every scenario and every historical bug with its commit', (t) => {

@@ -13,6 +13,8 @@ import { ReproError, readRepro, reproPrograms } from '../sched/repro.ts';
 import { decodeSchedule } from '../sched/schedule.ts';
 import { Progress } from '../report/progress.ts';
 import { scenariosFor } from './run-cmd.ts';
+import { checkWritable, writeAtomic } from '../report/files.ts';
+import { VERSION } from '../version.ts';
 
 function strategyOf(name: string): Mode {
   return Mode[name as keyof typeof Mode];
@@ -21,7 +23,7 @@ function strategyOf(name: string): Mode {
 export async function fuzzCommand(argv: string[]): Promise<number> {
   const a = parseArgs(argv, {
     budget: 'duration', 'shrink-budget': 'duration', strategy: ['pct', 'random', 'os'], depth: 'int', cpus: 'int', seed: 'int',
-    ops: 'int', 'keep-going': 'flag', out: 'string', inject: BUGS.map((b) => b.name), backend: ['vm', 'km'], runs: 'int',
+    ops: 'int', 'keep-going': 'flag', out: 'string', inject: BUGS.map((b) => b.name), backend: ['vm', 'km'], runs: 'int', json: 'string',
   }, 1);
   const o = a.options;
   const scenarios = scenariosFor(a.positional[0] ?? 'all');
@@ -33,6 +35,7 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   if (o.ops !== undefined && ops < 1) throw new UsageError('--ops must be at least 1');
   const outDir = resolve((o.out as string | undefined) ?? '.');
   if (!existsSync(outDir) || !statSync(outDir).isDirectory()) throw new UsageError(`--out: ${outDir} is not a directory`);
+  const json = o.json === undefined ? undefined : checkWritable(o.json as string, '--json');
   const strategy = strategyOf((o.strategy as string | undefined) ?? 'pct');
   if (o.runs !== undefined && (o.runs as number) < 1) throw new UsageError('--runs must be at least 1');
   const inject = o.inject ? bugByName(o.inject as string)!.bug : Bug.none;
@@ -69,6 +72,10 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
     out += `${res.cleanRuns} clean PCT runs at depth ${depth} (n = ${cpus + 1} CPUs incl. the kworker, k = ${Math.round(res.meanSteps)} steps): a depth-${depth} bug survives them with probability <= ${res.residualRisk.toPrecision(4)}\n`;
   }
   process.stdout.write(out);
+  if (json) {
+    const findings = res.findings.map((f) => ({ ...f, violation: { kind: f.violation.kind, title: f.violation.title, cpu: f.violation.cpu, step: f.violation.step, text: f.violation.text } }));
+    writeAtomic(json, JSON.stringify({ tool: 'percpu-stress', version: VERSION, command: 'fuzz', strategy: MODE_NAMES[strategy], depth, cpus, ...res, findings }, null, 2) + '\n');
+  }
   return res.findings.length ? 1 : stop ? 130 : 0;
 }
 

@@ -17,12 +17,27 @@ import { decodeSchedule, type Schedule } from '../sched/schedule.ts';
 export const RUN_SPEC: ArgSpec = {
   cpus: 'int', seed: 'int', duration: 'duration', ops: 'int', backend: ['vm', 'km'], json: 'string', junit: 'string',
   quiet: 'flag', inject: BUGS.map((b) => b.name), watchdog: 'duration', strategy: ['os', 'random', 'pct'], depth: 'int', schedule: 'string',
+  seeds: 'string',
 };
+
+/** A seed corpus: "1..5", "3,7,11" or a mix ("1..3,10"). */
+export function parseSeeds(spec: string): number[] {
+  const out: number[] = [];
+  for (const part of spec.split(',')) {
+    const m = /^(\d+)(?:\.\.(\d+))?$/.exec(part.trim());
+    if (!m) throw new UsageError(`--seeds: bad seed list '${spec}' (use e.g. 1..5 or 3,7,11)`);
+    const a = Number(m[1]);
+    const b = m[2] === undefined ? a : Number(m[2]);
+    if (b < a || b - a > 10_000) throw new UsageError(`--seeds: bad range '${part}'`);
+    for (let x = a; x <= b; x++) out.push(x);
+  }
+  return out;
+}
 
 export interface RunCommand {
   scenarios: Scenario[];
   cpus: number;
-  seed: number;
+  seeds: number[];
   durationMs: number;
   ops: number;
   backend: Backend | undefined;
@@ -42,6 +57,11 @@ export function scenariosFor(name: string | undefined): Scenario[] {
   const s = scenarioByName(name);
   if (!s) throw new UsageError(`unknown scenario '${name}' (try: percpu-stress list)`);
   return [s];
+}
+
+function seedsOf(seed: number | undefined, seeds: string | undefined): number[] {
+  if (seed !== undefined && seeds !== undefined) throw new UsageError('--seed and --seeds exclude each other');
+  return seeds !== undefined ? parseSeeds(seeds) : [seed ?? 1];
 }
 
 export function parseRun(argv: string[], defaults: Partial<RunCommand> = {}): RunCommand {
@@ -71,7 +91,7 @@ export function parseRun(argv: string[], defaults: Partial<RunCommand> = {}): Ru
   const strategy = schedule ? Mode.replay : Mode[((o.strategy as string | undefined) ?? 'os') as keyof typeof Mode];
   if (strategy !== Mode.os && o.duration !== undefined) throw new UsageError('controlled runs (--strategy random|pct, --schedule) take --ops, not --duration');
   return {
-    scenarios: scenariosFor(name), cpus, seed: (o.seed as number | undefined) ?? 1,
+    scenarios: scenariosFor(name), cpus, seeds: seedsOf(o.seed as number | undefined, o.seeds as string | undefined),
     durationMs: ops || durationMs ? durationMs : 0, ops: ops || durationMs ? ops : 2000,
     backend: o.backend as Backend | undefined, inject: o.inject ? bugByName(o.inject as string)!.bug : Bug.none,
     json: o.json === undefined ? undefined : checkWritable(o.json as string, '--json'),
@@ -99,15 +119,16 @@ export async function runCommand(c: RunCommand): Promise<number> {
     runner.interrupt();
   };
   process.on('SIGINT', onSigint);
-  const perScenarioMs = c.durationMs ? Math.max(100, Math.floor(c.durationMs / c.scenarios.length)) : 0;
+  const jobs = c.seeds.flatMap((seed) => c.scenarios.map((s) => ({ s, seed })));
+  const perScenarioMs = c.durationMs ? Math.max(100, Math.floor(c.durationMs / jobs.length)) : 0;
   const t0 = Date.now();
   try {
-    for (const [i, s] of c.scenarios.entries()) {
+    for (const [i, { s, seed }] of jobs.entries()) {
       if (interrupted) break;
-      const label = `${i + 1}/${c.scenarios.length} ${s.name}`;
+      const label = `${i + 1}/${jobs.length} ${s.name} (seed ${seed})`;
       progress.update(label, 0);
       const r = await runner.run({
-        scenario: s, cpus: c.cpus, seed: c.seed, ops: c.ops || undefined, durationMs: perScenarioMs || undefined,
+        scenario: s, cpus: c.cpus, seed, ops: c.ops || undefined, durationMs: perScenarioMs || undefined,
         backend: c.backend, inject: c.inject, watchdogMs: c.watchdogMs, onProgress: (f) => progress.update(label, f),
         strategy: c.strategy, depth: c.depth, schedule: c.schedule,
       });
@@ -122,7 +143,7 @@ export async function runCommand(c: RunCommand): Promise<number> {
   }
   const bad = results.filter((r) => r.status === 'violation');
   const ops = results.reduce((s, r) => s + r.ops.alloc + r.ops.free + r.ops.irqsHandled, 0);
-  process.stdout.write(`\n${results.length} scenario${results.length === 1 ? '' : 's'} run, ${bad.length} with violations, ${ops.toLocaleString('en-US')} operations in ${((Date.now() - t0) / 1000).toFixed(1)} s${interrupted ? ' (interrupted)' : ''}\n`);
+  process.stdout.write(`\n${results.length} scenario run${results.length === 1 ? '' : 's'}, ${bad.length} with violations, ${ops.toLocaleString('en-US')} operations in ${((Date.now() - t0) / 1000).toFixed(1)} s${interrupted ? ' (interrupted)' : ''}\n`);
   if (c.json) writeAtomic(c.json, JSON.stringify({ tool: 'percpu-stress', version: VERSION, command: 'run', interrupted, results }, null, 2) + '\n');
   if (c.junit) writeAtomic(c.junit, renderJunit(results));
   if (bad.length) return 1;
