@@ -5,7 +5,7 @@ const BIG = [8192, 12288, 16384, 24576, 32768] as const;
 export const reclaimRace: Scenario = {
   name: 'reclaim-race',
   description: 'big areas drive chunks full and empty again and again, so reclaim runs while other CPUs allocate and create chunks',
-  config: (cpus) => ({ cpus, maxChunks: 32 + cpus * 12 }),
+  config: (cpus) => ({ cpus, maxChunks: Math.min(32 + cpus * 12, 256) }),
   fuzzOps: 12,
   program(ctx) {
     const b = builder(this.name, ctx, 8);

@@ -4,6 +4,7 @@
 // a half-written output file.
 
 import { readFileSync } from 'node:fs';
+import { ConfigError } from './shm/config.ts';
 import { runTrace } from './run/trace.ts';
 import { UsageError, parseArgs, type ArgSpec } from './cli-args.ts';
 import { runSingle, type SingleResult } from './run/single.ts';
@@ -110,7 +111,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (e: unknown) => {
-    if (e instanceof UsageError) {
+    if (e instanceof UsageError || e instanceof ConfigError) {
       process.stderr.write(`percpu-stress: ${e.message}\n`);
       process.exitCode = 2;
       return;

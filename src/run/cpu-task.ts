@@ -113,15 +113,20 @@ function runCpu(task: RunCpuTask, k: Kernel, res: CpuTaskResult): void {
   }
   const nCpus = task.spec.cfg.cpus;
   const sched = k.sched instanceof ControlledScheduler ? k.sched : null;
+  // waiting at the start barrier is not a hang (the watchdog looks at running CPUs
+  // only); in a controlled run the CPU is runnable: it waits for its first turn
+  w[cpu.x + X.STATE] = sched ? CpuState.running : CpuState.idle;
   bump(w, h + H.RUN_READY);
   cpu.enter(F.cpu_program);
   if (task.cpu === 0) {
     if (task.boot) {
+      w[cpu.x + X.STATE] = CpuState.running;
       cpu.enter(F.boot_alloc);
       runner.run(task.boot, runner.bootSlots);
       cpu.leave();
       finishBoot(k.shm);
       cpu.localIrqEnable(); // start_kernel: the early-boot phase is over
+      w[cpu.x + X.STATE] = CpuState.idle;
     }
     waitAtLeast(k, h + H.RUN_READY, nCpus + 1);
     Atomics.store(w, h + H.RUN_GO, 1);
@@ -131,6 +136,7 @@ function runCpu(task: RunCpuTask, k: Kernel, res: CpuTaskResult): void {
   } else {
     waitAtLeast(k, h + H.RUN_GO, 1);
   }
+  w[cpu.x + X.STATE] = CpuState.running;
   const t0 = Date.now();
   const deadline = task.durationMs ? t0 + task.durationMs : 0;
   const scenario = scenarioByName(task.scenario);

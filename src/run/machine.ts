@@ -5,7 +5,7 @@
 // the workqueue, the checkers and one CPU context per emulated CPU.
 
 import { makeConfig, type Config } from '../shm/config.ts';
-import { allocShm, computeLayout, H, LK, X, SYSTEM_BOOTING, SYSTEM_RUNNING, viewShm, type Layout, type Shm } from '../shm/layout.ts';
+import { allocShm, computeLayout, H, LK, X, X_SIZE, SYSTEM_BOOTING, SYSTEM_RUNNING, viewShm, type Layout, type Shm } from '../shm/layout.ts';
 import { allocInfoFor, type AllocInfo } from '../percpu/alloc-info.ts';
 import { PcpuState } from '../percpu/chunk.ts';
 import { Percpu, WARN_LIMIT } from '../percpu/core.ts';
@@ -17,7 +17,7 @@ import { heapInit } from '../mm/heap.ts';
 import { pagesInit } from '../mm/pages.ts';
 import { vmInit } from '../mm/vm.ts';
 import { failConfigure, type FailSpec } from '../mm/fail.ts';
-import { Cpu, type CpuHost, type LockdepHooks, type SchedHooks } from '../sync/cpu.ts';
+import { Cpu, CpuState, type CpuHost, type LockdepHooks, type SchedHooks } from '../sync/cpu.ts';
 import { Lockdep } from '../lockdep/lockdep.ts';
 import { FIRST_COMPLETION, NR_LOCKS } from '../sync/locks.ts';
 import { MAX_LOCKS } from '../shm/layout.ts';
@@ -62,6 +62,8 @@ export function bootMachine(spec: MachineSpec, shm: Shm, opts: BootOptions = {})
   w[h + H.MAGIC] = 0x70637075;
   w[h + H.SYSTEM_STATE] = opts.booting ? SYSTEM_BOOTING : SYSTEM_RUNNING;
   w[h + H.EARLY_BOOT_IRQS_DISABLED] = opts.booting ? 1 : 0;
+  // no CPU runs before its thread picks its task up (the watchdog ignores idle CPUs)
+  for (let e = 0; e < L.nrEntities; e++) w[L.cpus + e * X_SIZE + X.STATE] = CpuState.idle;
   // the boot CPU runs the early-boot phase with irqs off
   if (opts.booting) w[L.cpus + X.IRQS_OFF] = 1;
   w[h + H.WARN_LIMIT] = WARN_LIMIT;

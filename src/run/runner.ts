@@ -317,8 +317,14 @@ class Watchdog {
   }
 
   /** Resolve with the tasks' results; if they do not stop when told, terminate the threads. */
-  async race(all: Promise<CpuTaskResult[]>, respawn: () => Promise<void>, spec: MachineSpec): Promise<CpuTaskResult[]> {
+  async race(tasks: Promise<CpuTaskResult[]>, respawn: () => Promise<void>, spec: MachineSpec): Promise<CpuTaskResult[]> {
     this.timer = setInterval(() => this.tick(), 50);
+    // a worker that dies (or is terminated) rejects its task: that is a crash report, not an exception
+    const all = tasks.catch((e: unknown): CpuTaskResult[] => {
+      this.stopRun(STOP_VIOLATION);
+      const crash: Violation = { kind: 'crash', cpu: -1, step: 0, title: `worker thread failed: ${(e as Error).message}`, text: `worker thread failed: ${(e as Error).message}\n`, held: [], stack: [], fatal: true };
+      return [{ cpu: -1, violations: [crash], log: [], values: [], counters: newCounters(), oops: true, stopped: true, reclaimRuns: 0, activeMs: 0 }];
+    });
     const stuck = new Promise<null>((resolve) => {
       const check = setInterval(() => {
         if (this.stopAt && Date.now() - this.stopAt > GRACE_MS) {

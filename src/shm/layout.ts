@@ -7,7 +7,7 @@
 // constants below, and each record type has one accessor module that uses
 // them. Nothing else computes an offset.
 
-import type { Config } from './config.ts';
+import { ConfigError, type Config } from './config.ts';
 import type { AllocInfo } from '../percpu/alloc-info.ts';
 
 // ---- global header ---------------------------------------------------------
@@ -221,16 +221,19 @@ export function computeLayout(cfg: Config, ai: AllocInfo, recCap = 1 << 16): Lay
   const vmSlots = cfg.maxChunks + 1;
   const vmPages = (vmSlots * vmSlotSpan) / cfg.pageSize;
   if (VM_BASE + vmSlots * vmSlotSpan > 0x7fffffff) {
-    throw new RangeError(`address space too small for ${cfg.maxChunks} chunks of ${vmSlotSpan} bytes; lower maxChunks`);
+    throw new ConfigError(`the emulated vmalloc space cannot hold ${cfg.maxChunks} chunks of ${vmSlotSpan} bytes: lower maxChunks or the CPU count`);
   }
   const firstChunkPages = Math.ceil(vmSpanBytes / cfg.pageSize);
-  const nrPages = cfg.pages || firstChunkPages + cfg.maxChunks * nrUnits * unitPages + 16;
+  // enough for every chunk fully populated, but at most 256 MiB of page frames:
+  // past that the emulated machine runs out of memory like a real one
+  const wanted = firstChunkPages + cfg.maxChunks * nrUnits * unitPages + 16;
+  const nrPages = cfg.pages || Math.min(wanted, Math.max(firstChunkPages + 4096, (256 << 20) / cfg.pageSize));
   const pageDesc = take(nrPages * PG.SIZE);
   const pte = take(vmPages);
   const vmSlotMap = take(vmSlots);
   const pageDataBytes = nrPages * cfg.pageSize;
   const pageData = align(top * 4, cfg.pageSize);
-  if (LIN_BASE + pageDataBytes > VM_BASE) throw new RangeError('too many page frames for the linear map');
+  if (LIN_BASE + pageDataBytes > VM_BASE) throw new ConfigError('too many page frames for the emulated linear map: lower pages or maxChunks');
   return {
     words: top, bytes: pageData + pageDataBytes, nrEntities, kworker: cfg.cpus, nrSlots, unitPages, nrUnits, bitmapWords,
     header, unitMap, unitOff, groupOff, groupSize, slots, locks, cpus, lockdep, ldUsage, ldUsageSite, ldUsageCpu,
