@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { heapStats } from '../mm/heap.ts';
 import { pagesUsed } from '../mm/pages.ts';
 import type { Kernel } from '../run/machine.ts';
-import { percpuStats } from '../run/single.ts';
+import { percpuStats } from '../percpu/stats.ts';
 
 export function stateHash(k: Kernel): string {
   const st = k.st;

@@ -1,7 +1,8 @@
 // Console summaries: the numbers a developer reads after a run, in plain
 // words and in the kernel's percpu_stats words.
 
-import type { SingleResult, PercpuStats } from '../run/single.ts';
+import type { SingleResult } from '../run/single.ts';
+import type { PercpuStats } from '../percpu/stats.ts';
 
 export function renderStats(s: PercpuStats): string {
   const rows: [string, number][] = [

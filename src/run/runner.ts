@@ -18,7 +18,7 @@ import type { Violation } from '../report/violation.ts';
 import { InvariantChecker } from '../check/invariants.ts';
 import { leakCheck } from '../check/leak.ts';
 import { stateHash } from '../check/state-hash.ts';
-import { percpuStats, type PercpuStats } from './single.ts';
+import { percpuStats, type PercpuStats } from '../percpu/stats.ts';
 import { Mode, MODE_NAMES } from '../sched/strategy.ts';
 import { encodeSchedule, type Schedule } from '../sched/schedule.ts';
 import { initSched, recordedSchedule, generatePrograms, STEPS_PER_OP } from '../sched/setup.ts';

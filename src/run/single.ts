@@ -7,6 +7,7 @@
 import seedrandom from 'seedrandom';
 import { Oops, type Violation } from '../report/violation.ts';
 import { Kernel, bootMachine, newShm, planMachine } from './machine.ts';
+import { percpuStats, type PercpuStats } from '../percpu/stats.ts';
 import { InvariantChecker, type InvariantFailure } from '../check/invariants.ts';
 import { AreaModel } from '../check/model.ts';
 import { perCpuPtr, readWord, writeWord } from '../percpu/access.ts';
@@ -24,17 +25,6 @@ export interface SingleOptions {
   fullCheckEvery?: number;
 }
 
-export interface PercpuStats {
-  nr_alloc: number;
-  nr_dealloc: number;
-  nr_cur_alloc: number;
-  nr_max_alloc: number;
-  nr_chunks: number;
-  nr_max_chunks: number;
-  min_alloc_size: number;
-  max_alloc_size: number;
-}
-
 export interface SingleResult {
   ops: { alloc: number; free: number; failed: number };
   chunksCreated: number;
@@ -49,15 +39,6 @@ export interface SingleResult {
 }
 
 export const SIZES = [4, 8, 16, 32, 64, 128, 256, 1024, 4096] as const;
-
-export function percpuStats(k: Kernel): PercpuStats {
-  const w = k.shm.w, h = k.shm.L.header;
-  return {
-    nr_alloc: w[h + H.NR_ALLOC]!, nr_dealloc: w[h + H.NR_DEALLOC]!, nr_cur_alloc: w[h + H.NR_CUR_ALLOC]!,
-    nr_max_alloc: w[h + H.NR_MAX_ALLOC]!, nr_chunks: w[h + H.NR_CHUNKS]!, nr_max_chunks: w[h + H.NR_MAX_CHUNKS]!,
-    min_alloc_size: w[h + H.MIN_ALLOC_SIZE]!, max_alloc_size: w[h + H.MAX_ALLOC_SIZE]!,
-  };
-}
 
 function invariantViolation(f: InvariantFailure[], step: number): Violation {
   const text = `percpu: invariant violated: ${f[0]!.invariant}\n` + f.map((x) => ` [${x.invariant}] ${x.message}\n`).join('');

@@ -159,7 +159,7 @@ export class ControlledScheduler implements SchedHooks, Choice {
     for (let e = 0; e < this.entities; e++) {
       const x = this.L.cpus + e * X_SIZE;
       body += `${name(e, this.n)}: ${CpuState[w[x + X.STATE]!] ?? '?'}, ${w[x + X.IRQ_TAIL]! - w[x + X.IRQ_HEAD]!} irqs pending, irqs ${w[x + X.IRQS_OFF] ? 'off' : 'on'}\n`;
-      if (e !== cpu.id) body += otherCpu(cpu, e) ?? '';
+      if (e !== cpu.id) body += cpu.host.cpu(e).heldSection();
     }
     body += `CPUs done ${w[this.h + H.CPUS_DONE]}, exited ${w[this.h + H.CPUS_EXITED]}, reclaim work ${this.wq.pending(WORK_RECLAIM) ? 'pending' : 'idle'}\n`;
     Atomics.store(w, this.h + H.STOP, 1);
@@ -252,11 +252,4 @@ export class ControlledScheduler implements SchedHooks, Choice {
 
 function name(e: number, n: number): string {
   return e < n ? `cpu${e}` : 'kworker/0:1';
-}
-
-function otherCpu(cpu: Cpu, e: number): string | null {
-  const host = cpu.host as unknown as { cpu?: (id: number) => Cpu };
-  const other = host.cpu?.(e);
-  if (!other) return null;
-  return other.heldSection();
 }

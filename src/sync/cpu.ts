@@ -62,6 +62,8 @@ export interface CpuHost {
   onViolation(v: Violation): void;
   /** The kernel log (printk). */
   printk(cpu: Cpu, line: string): void;
+  /** The context of another CPU (or the kworker) of the same machine. */
+  cpu(id: number): Cpu;
 }
 
 export type IrqHandler = (cpu: Cpu, kind: number, a0: number, a1: number, a2: number) => void;
