@@ -1,4 +1,4 @@
-import { afterDirected, builder, type Scenario } from '../src/run/scenario.ts';
+import { directed } from '../src/run/scenario.ts';
 import { Lock } from '../src/sync/locks.ts';
 
 // A directed race for the slot walk in pcpu_alloc. CPU 0 prepares a chunk X
@@ -10,16 +10,13 @@ import { Lock } from '../src/sync/locks.ts';
 // interrupt comes in that window, the free moves X up one slot list. 2.6.35
 // restarts the walk; the pre-fix code carries on from X and walks into the
 // other list's head.
-export const extendWalk: Scenario = {
+export const extendWalk = directed({
   name: 'extend-walk',
   description: 'an allocation extends a fragmented chunk\'s map while an interrupt frees into that chunk and moves it to another slot list',
   config: (cpus) => ({ cpus, reservedSize: 8192, dynSize: 0 }),
   fuzzOps: 24,
-  program(ctx) {
-    if (ctx.batch > 0) return afterDirected(this.name, ctx);
-    const b = builder(this.name, ctx);
-    if (ctx.cpus < 2) return b.build();
-    if (ctx.cpu === 0) {
+  setUp(b, cpu) {
+    if (cpu === 0) {
       b.allocSlot(0, 16384, 4); // chunk X: [-16384, 16384]
       for (let s = 1; s <= 12; s++) b.allocSlot(s, 4, 4); // [-16384, -4 x 12, 16336]
       b.allocSlot(13, 16336, 4); // X is full
@@ -29,12 +26,11 @@ export const extendWalk: Scenario = {
       b.complete(Lock.completion_a);
       b.wait(Lock.completion_b);
       for (const s of [1, 3, 5, 7, 9, 11, 13, 14]) b.freeSlot(s);
-    } else if (ctx.cpu === 1) {
+    } else if (cpu === 1) {
       b.wait(Lock.completion_a);
       b.allocSlot(0, 16381 + b.int(3), 1);
       b.complete(Lock.completion_b);
       b.freeSlot(0);
     }
-    return b.build();
   },
-};
+});

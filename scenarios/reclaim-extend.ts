@@ -1,4 +1,4 @@
-import { afterDirected, builder, type Scenario } from '../src/run/scenario.ts';
+import { directed } from '../src/run/scenario.ts';
 import { Lock } from '../src/sync/locks.ts';
 
 // A directed race between an allocation extending a chunk's area map and the
@@ -7,27 +7,23 @@ import { Lock } from '../src/sync/locks.ts';
 // X's map, holding only pcpu_alloc_mutex. If CPU 0 frees X's areas and then Y
 // in that window, the reclaim work runs: Y, emptied last, is spared and X is
 // destroyed - unless reclaim waits for pcpu_alloc_mutex, as 2.6.35 does.
-export const reclaimExtend: Scenario = {
+export const reclaimExtend = directed({
   name: 'reclaim-extend',
   description: 'the reclaim work destroys empty chunks while an allocation, holding only pcpu_alloc_mutex, is extending one of them',
   config: (cpus) => ({ cpus, backend: 'km', reservedSize: 8192, dynSize: 0 }),
   fuzzOps: 40,
-  program(ctx) {
-    if (ctx.batch > 0) return afterDirected(this.name, ctx);
-    const b = builder(this.name, ctx);
-    if (ctx.cpus < 2) return b.build();
+  setUp(b, cpu) {
     const n = 14;
-    if (ctx.cpu === 0) {
+    if (cpu === 0) {
       for (let s = 0; s < n; s++) b.allocSlot(s, 4 << b.int(2), 4); // chunk X
       b.allocSlot(n, 32768, 8); // chunk Y, full
       b.complete(Lock.completion_a);
       for (let s = 0; s < n; s++) b.freeSlot(s);
       b.freeSlot(n);
-    } else if (ctx.cpu === 1) {
+    } else if (cpu === 1) {
       b.wait(Lock.completion_a);
       b.allocSlot(0, 4, 4);
       b.freeSlot(0);
     }
-    return b.build();
   },
-};
+});

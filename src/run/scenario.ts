@@ -71,3 +71,25 @@ export function afterDirected(name: string, ctx: ScenarioContext): Int32Array {
   stdMix(b, ctx.ops, 32, (x) => spice(x, ctx, 0.03, 0.1));
   return b.build();
 }
+
+export interface DirectedSpec {
+  name: string;
+  description: string;
+  config: Scenario['config'];
+  fuzzOps: number;
+  /** Write CPU `cpu`'s part of the race (CPUs 0 and 1 take part; the others idle). */
+  setUp(b: ProgramBuilder, cpu: number): void;
+}
+
+/** A directed scenario: the race in the first batch, the standard mix after it. */
+export function directed(d: DirectedSpec): Scenario {
+  return {
+    name: d.name, description: d.description, config: d.config, fuzzOps: d.fuzzOps,
+    program(ctx) {
+      if (ctx.batch > 0) return afterDirected(d.name, ctx);
+      const b = builder(d.name, ctx);
+      if (ctx.cpus >= 2) d.setUp(b, ctx.cpu);
+      return b.build();
+    },
+  };
+}
