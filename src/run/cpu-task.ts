@@ -11,6 +11,7 @@ import { H, X } from '../shm/layout.ts';
 import { CpuState, type Cpu } from '../sync/cpu.ts';
 import { F } from '../sync/sites.ts';
 import { InvariantChecker } from '../check/invariants.ts';
+import { failureLines } from '../check/verdict.ts';
 import { WORK_RECLAIM } from '../workqueue/workqueue.ts';
 import { scenarioByName } from '../../scenarios/index.ts';
 import { OP_WORDS } from './program.ts';
@@ -108,7 +109,7 @@ function runCpu(task: RunCpuTask, k: Kernel, res: CpuTaskResult): void {
     k.pcpu.indexCheck = (c, chunk) => {
       runner.counters.checks++;
       const f = checker.checkChunk(chunk, [], false);
-      if (f.length) c.report('invariant', `percpu: invariant violated: ${f[0]!.invariant}`, f.map((x) => ` [${x.invariant}] ${x.message}`).join('\n'));
+      if (f.length) c.report('invariant', `percpu: invariant violated: ${f[0]!.invariant}`, failureLines(f).trimEnd());
     };
   }
   const nCpus = task.spec.cfg.cpus;

@@ -17,6 +17,7 @@ import type { Backend, Config } from '../shm/config.ts';
 import type { Violation } from '../report/violation.ts';
 import { InvariantChecker } from '../check/invariants.ts';
 import { leakCheck } from '../check/leak.ts';
+import { invariantViolation, leakViolation } from '../check/verdict.ts';
 import { stateHash } from '../check/state-hash.ts';
 import { percpuStats, type PercpuStats } from '../percpu/stats.ts';
 import { Mode, MODE_NAMES } from '../sched/strategy.ts';
@@ -197,19 +198,9 @@ export class Runner {
       // quiescence: every CPU freed what it held and the reclaim work was flushed
       const failures = new InvariantChecker(k).checkAll();
       checksRun++;
-      if (failures.length) {
-        violations.push({
-          kind: 'invariant', cpu: -1, step: 0, title: `percpu: invariant violated at quiescence: ${failures[0]!.invariant}`,
-          text: `percpu: invariant violated at quiescence\n${failures.map((f) => ` [${f.invariant}] ${f.message}\n`).join('')}`, held: [], stack: [], fatal: true,
-        });
-      }
+      if (failures.length) violations.push(invariantViolation(failures, -1, 0, ' at quiescence'));
       const leaks = leakCheck(k, notes);
-      if (leaks.length) {
-        violations.push({
-          kind: 'leak', cpu: -1, step: 0, title: `percpu: leak at quiescence: ${leaks[0]}`,
-          text: `percpu: leak at quiescence (every CPU freed everything, the reclaim work was flushed)\n${leaks.map((l) => ` ${l}\n`).join('')}`, held: [], stack: [], fatal: true,
-        });
-      }
+      if (leaks.length) violations.push(leakViolation(leaks, -1, 0, 'every CPU freed everything, the reclaim work was flushed'));
     }
     const ops = newCounters();
     for (const r of results) for (const key of Object.keys(ops) as (keyof CpuCounters)[]) ops[key] += r.counters[key];

@@ -28,6 +28,12 @@ function waitFor(k: Kernel, word: number, value: number): void {
   for (let v = Atomics.load(k.shm.w, at); v < value; v = Atomics.load(k.shm.w, at)) Atomics.wait(k.shm.w, at, v, 50);
 }
 
+/** Interrupt CPU `target` with `kind` and wait until its handler has run. */
+function interrupt(k: Kernel, cpu: Cpu, target: number, kind: number): void {
+  cpu.raiseIrq(target, kind, 0, 0, 0);
+  waitFor(k, S.irqsDone, 1);
+}
+
 function bump(k: Kernel, word: number): void {
   Atomics.add(k.shm.w, scratch(k) + word, 1);
   Atomics.notify(k.shm.w, scratch(k) + word);
@@ -102,8 +108,7 @@ export const SELFTESTS: Record<string, SelftestProgram> = {
   'irq-unsafe-spin': (k, cpu, [target = 1]) => {
     cpu.spinLock(Lock.test_irq_lock);
     cpu.spinUnlock(Lock.test_irq_lock);
-    cpu.raiseIrq(target, IRQ_TAKE_SPIN, 0, 0, 0);
-    waitFor(k, S.irqsDone, 1);
+    interrupt(k, cpu, target, IRQ_TAKE_SPIN);
     bump(k, S.idleStop);
     return [];
   },
@@ -112,8 +117,7 @@ export const SELFTESTS: Record<string, SelftestProgram> = {
    * test_c irq-unsafe (taken with irqs on); then test_c under test_irq_lock.
    */
   'safe-to-unsafe': (k, cpu, [target = 1]) => {
-    cpu.raiseIrq(target, IRQ_TAKE_SPIN, 0, 0, 0);
-    waitFor(k, S.irqsDone, 1);
+    interrupt(k, cpu, target, IRQ_TAKE_SPIN);
     cpu.spinLock(Lock.test_c);
     cpu.spinUnlock(Lock.test_c);
     const flags = cpu.spinLockIrqSave(Lock.test_irq_lock);
@@ -131,8 +135,7 @@ export const SELFTESTS: Record<string, SelftestProgram> = {
     cpu.spinLock(Lock.test_c);
     cpu.spinUnlock(Lock.test_c);
     cpu.spinUnlockIrqRestore(Lock.test_a, flags);
-    cpu.raiseIrq(target, IRQ_TAKE_A, 0, 0, 0);
-    waitFor(k, S.irqsDone, 1);
+    interrupt(k, cpu, target, IRQ_TAKE_A);
     bump(k, S.idleStop);
     return [];
   },
@@ -152,8 +155,7 @@ export const SELFTESTS: Record<string, SelftestProgram> = {
   },
   /** Have CPU args[0] take a mutex in an interrupt. */
   'irq-mutex': (k, cpu, [target = 1]) => {
-    cpu.raiseIrq(target, IRQ_TAKE_MUTEX, 0, 0, 0);
-    waitFor(k, S.irqsDone, 1);
+    interrupt(k, cpu, target, IRQ_TAKE_MUTEX);
     bump(k, S.idleStop);
     return [];
   },

@@ -8,7 +8,8 @@ import seedrandom from 'seedrandom';
 import { Oops, type Violation } from '../report/violation.ts';
 import { Kernel, bootMachine, newShm, planMachine } from './machine.ts';
 import { percpuStats, type PercpuStats } from '../percpu/stats.ts';
-import { InvariantChecker, type InvariantFailure } from '../check/invariants.ts';
+import { InvariantChecker } from '../check/invariants.ts';
+import { invariantViolation, leakViolation } from '../check/verdict.ts';
 import { AreaModel } from '../check/model.ts';
 import { perCpuPtr, readWord, writeWord } from '../percpu/access.ts';
 import { F } from '../sync/sites.ts';
@@ -40,11 +41,6 @@ export interface SingleResult {
 
 export const SIZES = [4, 8, 16, 32, 64, 128, 256, 1024, 4096] as const;
 
-function invariantViolation(f: InvariantFailure[], step: number): Violation {
-  const text = `percpu: invariant violated: ${f[0]!.invariant}\n` + f.map((x) => ` [${x.invariant}] ${x.message}\n`).join('');
-  return { kind: 'invariant', cpu: 0, step, title: `percpu: invariant violated: ${f[0]!.invariant}`, text, held: [], stack: [], fatal: true };
-}
-
 export function runSingle(opts: SingleOptions): SingleResult {
   const t0 = performance.now();
   const spec = planMachine({ cpus: opts.cpus ?? 4, backend: opts.backend, maxChunks: 256 });
@@ -67,7 +63,7 @@ export function runSingle(opts: SingleOptions): SingleResult {
     res.checks++;
     const f = chunk ? checker.checkChunk(chunk) : checker.checkAll();
     if (f.length) {
-      const v = invariantViolation(f, step);
+      const v = invariantViolation(f, 0, step);
       k.onViolation(v);
       throw new Oops(v);
     }
@@ -117,7 +113,7 @@ export function runSingle(opts: SingleOptions): SingleResult {
         check(step, chunk);
         if (k.wq.pending(0) && rng() < 0.5) {
           res.reclaimRuns++;
-          for (const seq of k.runReclaimIfPending()) void seq;
+          k.runReclaimIfPending();
         }
       }
       if (fullEvery && step % fullEvery === 0) check(step, 0);
@@ -129,10 +125,7 @@ export function runSingle(opts: SingleOptions): SingleResult {
     }
     check(opts.ops, 0);
     const leaks = leakCheck(k);
-    if (leaks.length) {
-      const title = `percpu: leak at quiescence: ${leaks[0]}`;
-      k.onViolation({ kind: 'leak', cpu: 0, step: opts.ops, title, text: `percpu: leak at quiescence\n${leaks.map((l) => ` ${l}\n`).join('')}`, held: [], stack: [], fatal: true });
-    }
+    if (leaks.length) k.onViolation(leakViolation(leaks, 0, opts.ops));
   } catch (e) {
     if (!(e instanceof Oops)) throw e;
   }
