@@ -14,8 +14,8 @@ import { Lock } from '../src/sync/locks.ts';
 const THREADS = 8;
 let pool: CpuPool;
 
-test.before(() => {
-  pool = new CpuPool(THREADS);
+test.before(async () => {
+  pool = await CpuPool.create(THREADS);
 });
 test.after.always(async () => {
   await pool.close();

@@ -1,24 +1,61 @@
 // The CPU worker pool: piscina with a fixed number of threads that never
-// idle out, one long task per emulated CPU (or kworker) per run. Threads and
-// their per-thread Kernel views are reused from run to run; the shared
-// memory travels in the task payload (never in a transfer list).
+// idle out. Every thread loads the built plain-JavaScript worker
+// (dist/cpu-worker.js) without the TypeScript loader the main thread may be
+// running under; the build is brought up to date first (bin/build.js), so a
+// thread never runs anything but what the sources say.
 
 import { Piscina } from 'piscina';
+import { join } from 'node:path';
+import { ensureBuilt, DIST_DIR } from '../../bin/build.js';
 import type { CpuTask, CpuTaskResult } from './cpu-task.ts';
 
-const WORKER = new URL('../../workers/cpu.ts', import.meta.url).href;
+export const WORKER_FILE = join(DIST_DIR, 'cpu-worker.js');
+
+let built: Promise<boolean> | null = null;
+
+/** Bring the build up to date once per process (the launcher already did, for the CLI). */
+export function ensureWorkerBuilt(): Promise<boolean> {
+  if ((globalThis as { __percpuStressBuildChecked?: boolean }).__percpuStressBuildChecked) return Promise.resolve(false);
+  built ??= ensureBuilt();
+  return built;
+}
+
+/**
+ * The main thread's node options minus anything that loads TypeScript
+ * (tsx's --import/--require/--loader): pool threads run plain JavaScript.
+ * Profiling and memory options pass through.
+ */
+export function workerExecArgv(argv: readonly string[] = process.execArgv): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const takesValue = /^(--import|--require|-r|--loader|--experimental-loader)$/.test(a);
+    const value = takesValue ? argv[i + 1] ?? '' : a;
+    if (/tsx|ts-node/.test(value)) {
+      if (takesValue) i++;
+      continue;
+    }
+    out.push(a);
+  }
+  return out;
+}
 
 export class CpuPool {
   private pool: Piscina;
 
-  constructor(readonly threads: number) {
+  private constructor(readonly threads: number) {
     this.pool = CpuPool.make(threads);
+  }
+
+  static async create(threads: number): Promise<CpuPool> {
+    await ensureWorkerBuilt();
+    return new CpuPool(threads);
   }
 
   private static make(threads: number): Piscina {
     return new Piscina({
-      filename: WORKER, minThreads: threads, maxThreads: threads, idleTimeout: Infinity,
-      concurrentTasksPerWorker: 1, maxQueue: 'auto',
+      filename: WORKER_FILE, minThreads: threads, maxThreads: threads, idleTimeout: Infinity,
+      concurrentTasksPerWorker: 1, maxQueue: 'auto', execArgv: workerExecArgv(),
     });
   }
 

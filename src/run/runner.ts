@@ -118,7 +118,7 @@ export class Runner {
   private async poolFor(threads: number): Promise<CpuPool> {
     if (this.pool && this.pool.threads >= threads) return this.pool;
     await this.pool?.close();
-    this.pool = new CpuPool(threads);
+    this.pool = await CpuPool.create(threads);
     return this.pool;
   }
 
