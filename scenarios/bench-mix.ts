@@ -1,4 +1,4 @@
-import { builder, stdMix, type Scenario } from '../src/run/scenario.ts';
+import { builder, stdMix, type Scenario } from './lib/scenario.ts';
 
 /**
  * The benchmark's standard op mix: each CPU allocates (4..4096 bytes, align

@@ -1,5 +1,5 @@
-import { builder, spice, stdMix, type Scenario } from '../src/run/scenario.ts';
-import { ProgramBuilder } from '../src/run/program.ts';
+import { builder, spice, stdMix, type Scenario } from './lib/scenario.ts';
+import { ProgramBuilder } from './lib/program.ts';
 import type { Config } from '../src/shm/config.ts';
 
 /** First-chunk layouts, chosen by seed. */

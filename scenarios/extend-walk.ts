@@ -1,4 +1,4 @@
-import { directed } from '../src/run/scenario.ts';
+import { directed } from './lib/scenario.ts';
 import { Lock } from '../src/sync/locks.ts';
 
 // A directed race for the slot walk in pcpu_alloc. CPU 0 prepares a chunk X

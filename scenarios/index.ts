@@ -1,5 +1,5 @@
 // The scenario registry: `percpu-stress run all` runs them in this order.
-import type { Scenario } from '../src/run/scenario.ts';
+import type { Scenario } from './lib/scenario.ts';
 import { allocFreeStorm } from './alloc-free-storm.ts';
 import { irqFree } from './irq-free.ts';
 import { reclaimRace } from './reclaim-race.ts';

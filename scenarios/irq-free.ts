@@ -1,5 +1,5 @@
-import { FREE_IRQSAVE, FREE_PREEMPT_OFF } from '../src/run/program.ts';
-import { builder, STD_SIZES, type Scenario } from '../src/run/scenario.ts';
+import { FREE_IRQSAVE, FREE_PREEMPT_OFF } from './lib/program.ts';
+import { builder, STD_SIZES, type Scenario } from './lib/scenario.ts';
 
 export const irqFree: Scenario = {
   name: 'irq-free',

@@ -1,4 +1,4 @@
-import { builder, spice, type Scenario } from '../src/run/scenario.ts';
+import { builder, spice, type Scenario } from './lib/scenario.ts';
 
 export const mapExtendRace: Scenario = {
   name: 'map-extend-race',

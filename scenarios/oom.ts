@@ -1,4 +1,4 @@
-import { builder, spice, stdMix, type Scenario } from '../src/run/scenario.ts';
+import { builder, spice, stdMix, type Scenario } from './lib/scenario.ts';
 
 export const oom: Scenario = {
   name: 'oom',

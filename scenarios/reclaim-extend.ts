@@ -1,4 +1,4 @@
-import { directed } from '../src/run/scenario.ts';
+import { directed } from './lib/scenario.ts';
 import { Lock } from '../src/sync/locks.ts';
 
 // A directed race between an allocation extending a chunk's area map and the

@@ -1,4 +1,4 @@
-import { builder, type Scenario } from '../src/run/scenario.ts';
+import { builder, type Scenario } from './lib/scenario.ts';
 
 const BIG = [8192, 12288, 16384, 24576, 32768] as const;
 

@@ -1,4 +1,4 @@
-import { directed } from '../src/run/scenario.ts';
+import { directed } from './lib/scenario.ts';
 import { Lock } from '../src/sync/locks.ts';
 
 // A directed race for the reclaim work's pending bit. CPU 1 holds two whole

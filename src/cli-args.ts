@@ -1,7 +1,9 @@
 // Argument parsing for the CLI: --name value / --name=value / --flag, every
 // option declared with its type, everything else a clear one-line error.
 
-export class UsageError extends Error {}
+import { UsageError } from './report/errors.ts';
+
+export { UsageError };
 
 export type ArgType = 'int' | 'string' | 'flag' | 'duration' | readonly string[];
 export type ArgSpec = Record<string, ArgType>;

@@ -2,7 +2,7 @@
 // test's): every table is there and every measurement is a number.
 
 import test from 'ava';
-import { bench, renderBench } from '../src/run/bench.ts';
+import { bench, renderBench } from '../src/explore/bench.ts';
 import { BUGS } from '../src/percpu/inject.ts';
 
 test('bench measures throughput, controlled scheduling, lockdep cost and detection of every bug', async (t) => {

@@ -11,8 +11,8 @@ import { sharedRunner } from './helpers.ts';
 import { scenarioByName } from '../scenarios/index.ts';
 import { BUGS, Bug } from '../src/percpu/inject.ts';
 import { Mode } from '../src/sched/strategy.ts';
-import { fuzz } from '../src/sched/fuzz.ts';
-import { readRepro, reproPrograms } from '../src/sched/repro.ts';
+import { fuzz } from '../src/explore/fuzz.ts';
+import { readRepro, reproPrograms } from '../src/explore/repro.ts';
 import { decodeSchedule } from '../src/sched/schedule.ts';
 
 const shared = sharedRunner();

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { sharedRunner } from './helpers.ts';
 import { SCENARIOS, scenarioByName } from '../scenarios/index.ts';
 import { Lock } from '../src/sync/locks.ts';
-import { Op } from '../src/run/program.ts';
+import { Op } from '../scenarios/lib/program.ts';
 
 const CLI = new URL('../bin/percpu-stress.js', import.meta.url).pathname;
 const shared = sharedRunner();

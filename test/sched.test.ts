@@ -11,10 +11,10 @@ import { scenarioByName } from '../scenarios/index.ts';
 import { Mode } from '../src/sched/strategy.ts';
 import { Bug } from '../src/percpu/inject.ts';
 import { decodeSchedule, encodeSchedule, ScheduleError, switchesOf } from '../src/sched/schedule.ts';
-import { shrink } from '../src/sched/shrink.ts';
-import { generatePrograms } from '../src/sched/setup.ts';
-import { fuzz, residualRisk } from '../src/sched/fuzz.ts';
-import { Op } from '../src/run/program.ts';
+import { shrink } from '../src/explore/shrink.ts';
+import { generatePrograms } from '../scenarios/lib/scenario.ts';
+import { fuzz, residualRisk } from '../src/explore/fuzz.ts';
+import { Op } from '../scenarios/lib/program.ts';
 import { Lock } from '../src/sync/locks.ts';
 
 const CLI = new URL('../bin/percpu-stress.js', import.meta.url).pathname;

@@ -11,7 +11,7 @@ import { vmToPfn } from '../mm/vm.ts';
 import { chunkSlot } from '../percpu/area-map.ts';
 import { staticByte } from '../percpu/first-chunk.ts';
 import { peekByte } from '../percpu/access.ts';
-import type { Kernel } from '../run/machine.ts';
+import type { CheckTarget } from './target.ts';
 
 export type InvariantName =
   | 'map-entries' // entries non-zero, at least one
@@ -36,7 +36,7 @@ export interface InvariantFailure {
 const MAX_WALK = 1 << 16;
 
 export class InvariantChecker {
-  constructor(private readonly k: Kernel) {}
+  constructor(private readonly k: CheckTarget) {}
 
   /** The managed span of a chunk: a unit, or the first chunk's static+reserved(+dyn). */
   span(chunk: number): number {

@@ -10,7 +10,7 @@ import { pagesUsed } from '../mm/pages.ts';
 import { vmSlotsUsed } from '../mm/vm.ts';
 import { PCPU_DFL_MAP_ALLOC } from '../percpu/area-map.ts';
 import { WORK_RECLAIM } from '../workqueue/workqueue.ts';
-import type { Kernel } from '../run/machine.ts';
+import type { CheckTarget } from './target.ts';
 
 function popcount(x: number): number {
   let n = 0;
@@ -18,7 +18,7 @@ function popcount(x: number): number {
   return n;
 }
 
-export function leakCheck(k: Kernel, notes?: string[]): string[] {
+export function leakCheck(k: CheckTarget, notes?: string[]): string[] {
   const st = k.st;
   const w = st.w;
   const problems: string[] = [];

@@ -6,10 +6,10 @@
 import { createHash } from 'node:crypto';
 import { heapStats } from '../mm/heap.ts';
 import { pagesUsed } from '../mm/pages.ts';
-import type { Kernel } from '../run/machine.ts';
+import type { CheckTarget } from './target.ts';
 import { percpuStats } from '../percpu/stats.ts';
 
-export function stateHash(k: Kernel): string {
+export function stateHash(k: CheckTarget): string {
   const st = k.st;
   const parts: (string | number)[] = [];
   for (let s = 0; s < st.nrSlots; s++) {
@@ -21,6 +21,6 @@ export function stateHash(k: Kernel): string {
   }
   if (st.reservedChunk) parts.push('r', st.freeSize(st.reservedChunk), st.contigHint(st.reservedChunk), ...st.mapArray(st.reservedChunk));
   const heap = heapStats(st.shm);
-  parts.push('s', ...Object.values(percpuStats(k)), 'h', heap.objects, heap.bytes, 'p', pagesUsed(st.shm));
+  parts.push('s', ...Object.values(percpuStats(k.shm)), 'h', heap.objects, heap.bytes, 'p', pagesUsed(st.shm));
   return createHash('sha256').update(parts.join(',')).digest('hex').slice(0, 16);
 }

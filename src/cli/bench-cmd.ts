@@ -1,7 +1,7 @@
 // `percpu-stress bench` (npm run bench).
 
 import { parseArgs } from '../cli-args.ts';
-import { bench, renderBench } from '../run/bench.ts';
+import { bench, renderBench } from '../explore/bench.ts';
 import { checkWritable, writeAtomic } from '../report/files.ts';
 import { Progress } from '../report/progress.ts';
 

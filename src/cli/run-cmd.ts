@@ -3,7 +3,7 @@
 import { SCENARIOS, scenarioByName } from '../../scenarios/index.ts';
 import { UsageError, parseArgs, type ArgSpec } from '../cli-args.ts';
 import { Runner, type RunResult } from '../run/runner.ts';
-import type { Scenario } from '../run/scenario.ts';
+import type { Scenario } from '../../scenarios/lib/scenario.ts';
 import { BUGS, Bug, bugByName } from '../percpu/inject.ts';
 import { renderRun } from '../report/summary.ts';
 import { renderJunit } from '../report/junit.ts';

@@ -29,10 +29,9 @@ import { rawLock, rawUnlock } from '../sync/raw.ts';
 import type { ViolationKind } from '../report/violation.ts';
 import * as R from './report.ts';
 
-export const USED_IN_HARDIRQ = 1;
-export const ENABLED_HARDIRQ = 2;
-export const ENABLED_SOFTIRQ = 4;
-const USAGE_BITS = [USED_IN_HARDIRQ, ENABLED_HARDIRQ, ENABLED_SOFTIRQ] as const;
+import { ENABLED_HARDIRQ, ENABLED_SOFTIRQ, USAGE_BITS, USED_IN_HARDIRQ, type DepEdge, type UsageSite } from './usage.ts';
+
+export { ENABLED_HARDIRQ, ENABLED_SOFTIRQ, USED_IN_HARDIRQ, type DepEdge, type UsageSite } from './usage.ts';
 
 enum Rep {
   circular = 0,
@@ -45,20 +44,7 @@ enum Rep {
 
 const N = MAX_CLASSES;
 
-export interface UsageSite {
-  cpu: number;
-  site: string;
-}
-
-export interface DepEdge {
-  from: number;
-  to: number;
-  cpu: number;
-  site: string; // where `to` was acquired
-  prevSite: string; // where `from` had been acquired
-}
-
-export class Lockdep implements LockdepHooks {
+export class Lockdep implements LockdepHooks, R.LockGraphView {
   private readonly w: Int32Array;
   private readonly L: Shm['L'];
   private readonly graphLock: number;

@@ -5,7 +5,14 @@
 import type { Cpu } from '../sync/cpu.ts';
 import { lockName } from '../sync/locks.ts';
 import { siteName } from '../sync/sites.ts';
-import { ENABLED_HARDIRQ, USED_IN_HARDIRQ, type Lockdep } from './lockdep.ts';
+import { ENABLED_HARDIRQ, USED_IN_HARDIRQ, type DepEdge, type UsageSite } from './usage.ts';
+
+/** What a report reads from the dependency graph. */
+export interface LockGraphView {
+  name(c: number): string;
+  edge(a: number, b: number): DepEdge | null;
+  usageSite(c: number, bit: number): UsageSite | null;
+}
 
 export interface Rendered {
   title: string;
@@ -29,7 +36,7 @@ function who(cpu: Cpu, id: number): string {
   return id < cpu.host.nrCpus ? `cpu${id}` : 'kworker/0:1';
 }
 
-function usageAt(ld: Lockdep, cpu: Cpu, c: number, bit: number): string {
+function usageAt(ld: LockGraphView, cpu: Cpu, c: number, bit: number): string {
   const u = ld.usageSite(c, bit);
   return u ? `  ${who(cpu, u.cpu)}: ${u.site}\n` : '  (unknown)\n';
 }
@@ -40,7 +47,7 @@ function scenario(rows: [0 | 1, string][]): string {
   return out;
 }
 
-export function circular(ld: Lockdep, cpu: Cpu, prev: number, next: number, chain: number[]): Rendered {
+export function circular(ld: LockGraphView, cpu: Cpu, prev: number, next: number, chain: number[]): Rendered {
   // chain: next -> ... -> prev, the dependency that already exists
   const title = 'WARNING: possible circular locking dependency detected';
   let body = `${task(cpu)} is trying to acquire lock:\n ${ld.name(next)}, at: ${siteName(cpu.site())}\n\n`;
@@ -72,7 +79,7 @@ function heldAt(cpu: Cpu, lock: number): string {
   return '?';
 }
 
-export function recursive(ld: Lockdep, cpu: Cpu, lock: number, heldIndex: number): Rendered {
+export function recursive(ld: LockGraphView, cpu: Cpu, lock: number, heldIndex: number): Rendered {
   const title = 'WARNING: possible recursive locking detected';
   let body = `${task(cpu)} is trying to acquire lock:\n ${ld.name(lock)}, at: ${siteName(cpu.site())}\n\n`;
   body += `but task is already holding lock:\n ${ld.name(lock)}, at: ${siteName(cpu.heldSite(heldIndex))}\n\n`;
@@ -81,7 +88,7 @@ export function recursive(ld: Lockdep, cpu: Cpu, lock: number, heldIndex: number
   return { title, body, details: { lock: lockName(lock), at: siteName(cpu.site()), heldAt: siteName(cpu.heldSite(heldIndex)) } };
 }
 
-export function inconsistent(ld: Lockdep, cpu: Cpu, lock: number, nowInIrq: boolean): Rendered {
+export function inconsistent(ld: LockGraphView, cpu: Cpu, lock: number, nowInIrq: boolean): Rendered {
   const title = 'WARNING: inconsistent lock state';
   const from = nowInIrq ? '{HARDIRQ-ON-W}' : '{IN-HARDIRQ-W}';
   const to = nowInIrq ? '{IN-HARDIRQ-W}' : '{HARDIRQ-ON-W}';
@@ -93,7 +100,7 @@ export function inconsistent(ld: Lockdep, cpu: Cpu, lock: number, nowInIrq: bool
   return { title, body, details: { lock: lockName(lock), from, to, at: siteName(cpu.site()), registeredAt: ld.usageSite(lock, nowInIrq ? ENABLED_HARDIRQ : USED_IN_HARDIRQ) } };
 }
 
-export function unsafeOrder(ld: Lockdep, cpu: Cpu, prev: number, next: number, safe: number, unsafe: number): Rendered {
+export function unsafeOrder(ld: LockGraphView, cpu: Cpu, prev: number, next: number, safe: number, unsafe: number): Rendered {
   const title = 'WARNING: HARDIRQ-safe -> HARDIRQ-unsafe lock order detected';
   let body = `${task(cpu)} ${irqState(cpu)} is trying to acquire:\n ${ld.name(next)}, at: ${siteName(cpu.site())}\n\n`;
   body += `and this task is already holding:\n ${ld.name(prev)}, at: ${heldAt(cpu, prev)}\n`;
@@ -116,7 +123,7 @@ export function unsafeOrder(ld: Lockdep, cpu: Cpu, prev: number, next: number, s
   };
 }
 
-export function inversion(ld: Lockdep, cpu: Cpu, lock: number, other: number, becameSafe: boolean): Rendered {
+export function inversion(ld: LockGraphView, cpu: Cpu, lock: number, other: number, becameSafe: boolean): Rendered {
   const title = 'WARNING: possible irq lock inversion dependency detected';
   let body = `${task(cpu)} ${irqState(cpu)} just changed the state of lock:\n ${ld.name(lock)}, at: ${siteName(cpu.site())}\n`;
   body += becameSafe
@@ -133,7 +140,7 @@ export function inversion(ld: Lockdep, cpu: Cpu, lock: number, other: number, be
   return { title, body, details: { lock: lockName(lock), other: lockName(other), becameSafe, scenario: table.map(([c, t]) => ({ cpu: c, op: t })) } };
 }
 
-export function badUnlock(ld: Lockdep, cpu: Cpu, lock: number): Rendered {
+export function badUnlock(ld: LockGraphView, cpu: Cpu, lock: number): Rendered {
   const title = 'WARNING: bad unlock balance detected!';
   const body = `${task(cpu)} is trying to release lock ${ld.name(lock)} at:\n ${siteName(cpu.site())}\nbut there are no more locks to release!\n`;
   return { title, body, details: { lock: lockName(lock), at: siteName(cpu.site()) } };

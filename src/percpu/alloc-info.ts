@@ -8,21 +8,8 @@ export const NR_CPUS = 0xffff; // marks an unused unit in a group's cpu map
 const LOCAL_DISTANCE = 10;
 const REMOTE_DISTANCE = 20;
 
-export interface GroupInfo {
-  baseOffset: number;
-  nrUnits: number;
-  cpuMap: number[]; // nrUnits entries, NR_CPUS where unused
-}
-
-export interface AllocInfo {
-  staticSize: number;
-  reservedSize: number;
-  dynSize: number;
-  unitSize: number;
-  atomSize: number;
-  allocSize: number;
-  groups: GroupInfo[];
-}
+export type { AllocInfo, GroupInfo } from '../shm/geometry.ts';
+import type { AllocInfo, GroupInfo } from '../shm/geometry.ts';
 
 function roundup(x: number, y: number): number {
   return Math.ceil(x / y) * y;

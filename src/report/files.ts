@@ -3,7 +3,7 @@
 
 import { accessSync, constants, renameSync, statSync, writeFileSync, unlinkSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { UsageError } from '../cli-args.ts';
+import { UsageError } from './errors.ts';
 
 /** Refuse an output path up front (before a run) if it cannot be written. */
 export function checkWritable(file: string, flag: string): string {

@@ -1,7 +1,7 @@
 // JUnit XML: one testcase per scenario run, the violation text as the
 // failure, so CI systems show what went wrong where.
 
-import type { RunResult } from '../run/runner.ts';
+import type { RunResult } from './result.ts';
 
 function esc(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!)

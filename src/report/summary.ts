@@ -1,8 +1,7 @@
 // Console summaries: the numbers a developer reads after a run, in plain
 // words and in the kernel's percpu_stats words.
 
-import type { SingleResult } from '../run/single.ts';
-import type { PercpuStats } from '../percpu/stats.ts';
+import type { PercpuStats, RunResult, SingleResult } from './result.ts';
 
 export function renderStats(s: PercpuStats): string {
   const rows: [string, number][] = [
@@ -39,7 +38,7 @@ function rate(n: number, ms: number): string {
 }
 
 /** One scenario run, the way a kernel developer reads it. */
-export function renderRun(r: import('../run/runner.ts').RunResult, h: RunHeader, quiet: boolean): string {
+export function renderRun(r: RunResult, h: RunHeader, quiet: boolean): string {
   const verdict = r.status === 'clean' ? 'clean' : r.status === 'interrupted' ? 'interrupted' : `${r.violations.length} violation${r.violations.length > 1 ? 's' : ''}`;
   const when = r.strategy === 'os' ? `${(r.ms / 1000).toFixed(2)} s` : `${r.strategy}, ${r.steps} steps, ${r.switches} switches`;
   const head = `${r.scenario}: ${verdict} (cpus ${r.cpus}, seed ${r.seed}, ${r.backend}${r.inject ? `, inject ${r.inject}` : ''}, ${when})`;

@@ -7,30 +7,16 @@
 // handler. A callee that changes the caller's irq state is reported.
 
 import type { Cpu } from '../sync/cpu.ts';
+import { newCounters } from '../report/result.ts';
 import { Lock } from '../sync/locks.ts';
 import { F } from '../sync/sites.ts';
 import { perCpuPtr, readWord, writeWord } from '../percpu/access.ts';
 import type { Kernel } from './machine.ts';
-import { FREE_IRQSAVE, FREE_PREEMPT_OFF, MAX_BURST, MAX_SLOTS, Op, OP_WORDS, RESERVED } from './program.ts';
+import { FREE_IRQSAVE, FREE_PREEMPT_OFF, MAX_BURST, MAX_SLOTS, Op, OP_WORDS, RESERVED } from '../../scenarios/lib/program.ts';
 import { H, X } from '../shm/layout.ts';
 import { StopRun } from '../report/violation.ts';
 
 export const IRQ_FREE = 16;
-
-export interface CpuCounters {
-  ops: number;
-  alloc: number;
-  free: number;
-  irqfree: number;
-  irqsHandled: number;
-  failed: number;
-  touches: number;
-  checks: number;
-}
-
-export function newCounters(): CpuCounters {
-  return { ops: 0, alloc: 0, free: 0, irqfree: 0, irqsHandled: 0, failed: 0, touches: 0, checks: 0 };
-}
 
 export class CpuProgramRunner {
   /** Per slot: [ptr, size, stamp]. */

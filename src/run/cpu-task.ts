@@ -6,7 +6,8 @@
 import { Kernel, finishBoot, type MachineSpec } from './machine.ts';
 import { Oops, StopRun, type Violation } from '../report/violation.ts';
 import { runSelftestProgram } from './selftest.ts';
-import { CpuProgramRunner, newCounters, type CpuCounters } from './cpu-program.ts';
+import { CpuProgramRunner } from './cpu-program.ts';
+import { newCounters, type CpuCounters } from '../report/result.ts';
 import { H, X } from '../shm/layout.ts';
 import { CpuState, type Cpu } from '../sync/cpu.ts';
 import { F } from '../sync/sites.ts';
@@ -14,7 +15,7 @@ import { InvariantChecker } from '../check/invariants.ts';
 import { failureLines } from '../check/verdict.ts';
 import { WORK_RECLAIM } from '../workqueue/workqueue.ts';
 import { scenarioByName } from '../../scenarios/index.ts';
-import { OP_WORDS } from './program.ts';
+import { OP_WORDS } from '../../scenarios/lib/program.ts';
 import { ControlledScheduler } from '../sched/controlled.ts';
 import { Mode } from '../sched/strategy.ts';
 import { strategyFor } from '../sched/strategies.ts';

@@ -6,9 +6,10 @@
 
 import { CpuPool } from './pool.ts';
 import { Kernel, bootMachine, newShm, planMachine, type MachineSpec } from './machine.ts';
-import type { Scenario } from './scenario.ts';
+import type { Scenario } from '../../scenarios/lib/scenario.ts';
 import type { CpuTask, CpuTaskResult } from './cpu-task.ts';
-import { newCounters, type CpuCounters } from './cpu-program.ts';
+import { newCounters, type CpuCounters, type LockStats, type RunResult, type PercpuStats } from '../report/result.ts';
+export type { RunResult, LockStats } from '../report/result.ts';
 import { H, LK, SC, X, type Shm } from '../shm/layout.ts';
 import { CpuState } from '../sync/cpu.ts';
 import { Lock, lockName } from '../sync/locks.ts';
@@ -19,10 +20,11 @@ import { InvariantChecker } from '../check/invariants.ts';
 import { leakCheck } from '../check/leak.ts';
 import { invariantViolation, leakViolation } from '../check/verdict.ts';
 import { stateHash } from '../check/state-hash.ts';
-import { percpuStats, type PercpuStats } from '../percpu/stats.ts';
+import { percpuStats } from '../percpu/stats.ts';
 import { Mode, MODE_NAMES } from '../sched/strategy.ts';
 import { encodeSchedule, type Schedule } from '../sched/schedule.ts';
-import { initSched, recordedSchedule, generatePrograms, STEPS_PER_OP } from '../sched/setup.ts';
+import { initSched, recordedSchedule, STEPS_PER_OP } from '../sched/setup.ts';
+import { generatePrograms } from '../../scenarios/lib/scenario.ts';
 
 export interface RunOptions {
   scenario: Scenario;
@@ -53,47 +55,7 @@ export interface RunOptions {
   expectedSteps?: number;
 }
 
-export interface LockStats {
-  lock: string;
-  acquisitions: number;
-  contentions: number;
-  longestHoldUs: number;
-}
 
-export type RunStatus = 'clean' | 'violation' | 'interrupted';
-
-export interface RunResult {
-  scenario: string;
-  seed: number;
-  cpus: number;
-  backend: Backend;
-  inject: string | null;
-  status: RunStatus;
-  ms: number;
-  /** Free-running runs: the longest time a CPU spent on its program (no pool start-up in it). */
-  activeMs: number;
-  ops: CpuCounters;
-  chunksCreated: number;
-  chunksDestroyed: number;
-  reclaimRuns: number;
-  locks: LockStats[];
-  checks: number;
-  violations: Violation[];
-  stats: PercpuStats;
-  bootLog: string[];
-  log: string[];
-  /** Observations that are not violations (e.g. empty chunks the kernel did not ask to reclaim). */
-  notes: string[];
-  /** Controlled runs: the strategy, its decisions and their count. */
-  strategy: string;
-  steps: number;
-  switches: number;
-  schedule: string | null;
-  /** Replay: recorded decisions that no longer applied. */
-  diverged: number;
-  /** A hash of the final allocator state (see check/state-hash.ts). */
-  stateHash: string;
-}
 
 const STOP_VIOLATION = 1;
 const STOP_HANG = 2;
@@ -218,7 +180,7 @@ export class Runner {
       // a controlled run is a pure function of its inputs: no wall-clock numbers in it
       ms: controlled ? 0 : ms, activeMs: controlled ? 0 : Math.max(0, ...results.map((r) => r.activeMs)), ops,
       chunksCreated: w[h + H.CHUNKS_CREATED]!, chunksDestroyed: w[h + H.CHUNKS_DESTROYED]!, reclaimRuns: w[h + H.RECLAIM_RUNS]!,
-      locks, checks: checksRun, violations: dedupe(violations), stats: percpuStats(k), bootLog,
+      locks, checks: checksRun, violations: dedupe(violations), stats: percpuStats(k.shm), bootLog,
       log: results.flatMap((r) => r.log), notes,
       strategy: MODE_NAMES[mode], steps: controlled ? w[sc + SC.STEP]! : 0, switches: controlled ? w[sc + SC.SWITCHES]! : 0,
       schedule: controlled ? encodeSchedule(recordedSchedule(k.shm)) : null, diverged: mode === Mode.replay ? w[sc + SC.DIVERGED]! : 0,

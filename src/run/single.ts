@@ -7,7 +7,9 @@
 import seedrandom from 'seedrandom';
 import { Oops, type Violation } from '../report/violation.ts';
 import { Kernel, bootMachine, newShm, planMachine } from './machine.ts';
-import { percpuStats, type PercpuStats } from '../percpu/stats.ts';
+import { percpuStats } from '../percpu/stats.ts';
+import type { SingleResult } from '../report/result.ts';
+export type { SingleResult } from '../report/result.ts';
 import { InvariantChecker } from '../check/invariants.ts';
 import { invariantViolation, leakViolation } from '../check/verdict.ts';
 import { AreaModel } from '../check/model.ts';
@@ -26,18 +28,6 @@ export interface SingleOptions {
   fullCheckEvery?: number;
 }
 
-export interface SingleResult {
-  ops: { alloc: number; free: number; failed: number };
-  chunksCreated: number;
-  chunksDestroyed: number;
-  reclaimRuns: number;
-  checks: number;
-  violations: Violation[];
-  stats: PercpuStats;
-  bootLog: string[];
-  log: string[];
-  ms: number;
-}
 
 export const SIZES = [4, 8, 16, 32, 64, 128, 256, 1024, 4096] as const;
 
@@ -55,7 +45,7 @@ export function runSingle(opts: SingleOptions): SingleResult {
   const live: { ptr: number; size: number; stamp: number }[] = [];
   const res: SingleResult = {
     ops: { alloc: 0, free: 0, failed: 0 }, chunksCreated: 0, chunksDestroyed: 0, reclaimRuns: 0, checks: 0,
-    violations: k.violations, stats: percpuStats(k), bootLog, log: k.log, ms: 0,
+    violations: k.violations, stats: percpuStats(k.shm), bootLog, log: k.log, ms: 0,
   };
   const fullEvery = opts.fullCheckEvery ?? 64;
   let stamp = 1;
@@ -131,7 +121,7 @@ export function runSingle(opts: SingleOptions): SingleResult {
   }
   res.chunksCreated = shm.w[shm.L.header + H.CHUNKS_CREATED]!;
   res.chunksDestroyed = shm.w[shm.L.header + H.CHUNKS_DESTROYED]!;
-  res.stats = percpuStats(k);
+  res.stats = percpuStats(k.shm);
   res.ms = performance.now() - t0;
   return res;
 }

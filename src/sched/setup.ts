@@ -1,10 +1,7 @@
 // Main-thread side of controlled runs: set the scheduler's shared state up
-// before the CPUs start, read the recorded schedule afterwards, and
-// materialize the per-CPU programs a controlled run executes.
+// before the CPUs start and read the recorded schedule afterwards.
 
 import { SC, type Shm } from '../shm/layout.ts';
-import type { Scenario } from '../run/scenario.ts';
-import { OP_WORDS } from '../run/program.ts';
 import { Mode, type StrategyOptions } from './strategy.ts';
 import { strategyFor } from './strategies.ts';
 import type { Schedule } from './schedule.ts';
@@ -33,9 +30,4 @@ export function recordedSchedule(shm: Shm): Schedule {
   const { w, L } = shm;
   const len = w[L.sched + SC.REC_LEN]!;
   return Array.from(w.subarray(L.schedRec, L.schedRec + len * 2));
-}
-
-/** The first `ops` ops of every CPU's program (batch 0). */
-export function generatePrograms(s: Scenario, cpus: number, seed: number, ops: number): Int32Array[] {
-  return Array.from({ length: cpus }, (_, cpu) => s.program({ cpu, cpus, seed, ops, batch: 0 }).slice(0, ops * OP_WORDS));
 }

@@ -8,7 +8,7 @@
 // them. Nothing else computes an offset.
 
 import { ConfigError, type Config } from './config.ts';
-import type { AllocInfo } from '../percpu/alloc-info.ts';
+import type { AllocInfo } from './geometry.ts';
 
 // ---- global header ---------------------------------------------------------
 export enum H {

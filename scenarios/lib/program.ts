@@ -6,7 +6,7 @@
 // its slot empty, and freeing an empty slot is free_percpu(NULL)).
 
 import seedrandom from 'seedrandom';
-import { Lock } from '../sync/locks.ts';
+import { Lock } from '../../src/sync/locks.ts';
 
 export enum Op {
   /** [ALLOC, slot, size, align | RESERVED] */

@@ -3,15 +3,16 @@
 // file; after clean PCT runs the residual risk for a depth-d bug is known.
 
 import type { Runner, RunResult } from '../run/runner.ts';
-import type { Scenario } from '../run/scenario.ts';
+import type { Scenario } from '../../scenarios/lib/scenario.ts';
 import { Bug, bugInfo } from '../percpu/inject.ts';
 import type { Violation, ViolationKind } from '../report/violation.ts';
 import type { Backend } from '../shm/config.ts';
-import { Mode, MODE_NAMES } from './strategy.ts';
-import { generatePrograms, STEPS_PER_OP } from './setup.ts';
+import { Mode, MODE_NAMES } from '../sched/strategy.ts';
+import { STEPS_PER_OP } from '../sched/setup.ts';
+import { generatePrograms } from '../../scenarios/lib/scenario.ts';
 import { shrink } from './shrink.ts';
 import { makeRepro, sizeOf, writeRepro, type ReproSize } from './repro.ts';
-import { decodeSchedule } from './schedule.ts';
+import { decodeSchedule } from '../sched/schedule.ts';
 
 export interface FuzzOptions {
   scenarios: Scenario[];

@@ -6,9 +6,9 @@
 
 import type { Runner, RunOptions, RunResult } from '../run/runner.ts';
 import type { ViolationKind } from '../report/violation.ts';
-import { Op, OP_WORDS } from '../run/program.ts';
-import { Mode } from './strategy.ts';
-import { decodeSchedule, switchesOf, type Schedule } from './schedule.ts';
+import { Op, OP_WORDS } from '../../scenarios/lib/program.ts';
+import { Mode } from '../sched/strategy.ts';
+import { decodeSchedule, switchesOf, type Schedule } from '../sched/schedule.ts';
 
 export interface ShrinkInput {
   runner: Runner;

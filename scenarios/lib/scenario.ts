@@ -3,9 +3,9 @@
 // one-line description. The same (scenario, cpus, seed) always yields the
 // same programs.
 
-import type { Config } from '../shm/config.ts';
-import type { FailSpec } from '../mm/fail.ts';
-import { ProgramBuilder } from './program.ts';
+import type { Config } from '../../src/shm/config.ts';
+import type { FailSpec } from '../../src/mm/fail.ts';
+import { OP_WORDS, ProgramBuilder } from './program.ts';
 
 export interface ScenarioContext {
   cpu: number;
@@ -92,4 +92,9 @@ export function directed(d: DirectedSpec): Scenario {
       return b.build();
     },
   };
+}
+
+/** The first `ops` ops of every CPU's program (batch 0). */
+export function generatePrograms(s: Scenario, cpus: number, seed: number, ops: number): Int32Array[] {
+  return Array.from({ length: cpus }, (_, cpu) => s.program({ cpu, cpus, seed, ops, batch: 0 }).slice(0, ops * OP_WORDS));
 }

@@ -5,13 +5,13 @@
 // historical bug under each strategy.
 
 import { availableParallelism, cpus as osCpus } from 'node:os';
-import { Runner } from './runner.ts';
+import { Runner } from '../run/runner.ts';
 import { scenarioByName } from '../../scenarios/index.ts';
 import { benchMix } from '../../scenarios/bench-mix.ts';
 import { BUGS } from '../percpu/inject.ts';
 import { Mode, MODE_NAMES } from '../sched/strategy.ts';
-import { fuzz } from '../sched/fuzz.ts';
-import { Kernel, bootMachine, newShm, planMachine } from './machine.ts';
+import { fuzz } from './fuzz.ts';
+import { Kernel, bootMachine, newShm, planMachine } from '../run/machine.ts';
 import { Lock } from '../sync/locks.ts';
 import { VERSION } from '../version.ts';
 

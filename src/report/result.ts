@@ -1,0 +1,88 @@
+// Results as data: what a run (or a single-CPU run) produced. The runner
+// fills them in; report/ renders them; the CLI picks the exit code.
+
+import type { Backend } from '../shm/config.ts';
+import type { Violation } from './violation.ts';
+
+/** Per-CPU operation counts (summed over CPUs in a RunResult). */
+export interface CpuCounters {
+  ops: number;
+  alloc: number;
+  free: number;
+  irqfree: number;
+  irqsHandled: number;
+  failed: number;
+  touches: number;
+  checks: number;
+}
+
+export const COUNTER_NAMES = ['ops', 'alloc', 'free', 'irqfree', 'irqsHandled', 'failed', 'touches', 'checks'] as const satisfies readonly (keyof CpuCounters)[];
+
+export function newCounters(): CpuCounters {
+  return { ops: 0, alloc: 0, free: 0, irqfree: 0, irqsHandled: 0, failed: 0, touches: 0, checks: 0 };
+}
+
+/** The counters of /sys/kernel/debug/percpu_stats. */
+export interface PercpuStats {
+  nr_alloc: number;
+  nr_dealloc: number;
+  nr_cur_alloc: number;
+  nr_max_alloc: number;
+  nr_chunks: number;
+  nr_max_chunks: number;
+  min_alloc_size: number;
+  max_alloc_size: number;
+}
+
+export interface LockStats {
+  lock: string;
+  acquisitions: number;
+  contentions: number;
+  longestHoldUs: number;
+}
+export type RunStatus = 'clean' | 'violation' | 'interrupted';
+export interface RunResult {
+  scenario: string;
+  seed: number;
+  cpus: number;
+  backend: Backend;
+  inject: string | null;
+  status: RunStatus;
+  ms: number;
+  /** Free-running runs: the longest time a CPU spent on its program (no pool start-up in it). */
+  activeMs: number;
+  ops: CpuCounters;
+  chunksCreated: number;
+  chunksDestroyed: number;
+  reclaimRuns: number;
+  locks: LockStats[];
+  checks: number;
+  violations: Violation[];
+  stats: PercpuStats;
+  bootLog: string[];
+  log: string[];
+  /** Observations that are not violations (e.g. empty chunks the kernel did not ask to reclaim). */
+  notes: string[];
+  /** Controlled runs: the strategy, its decisions and their count. */
+  strategy: string;
+  steps: number;
+  switches: number;
+  schedule: string | null;
+  /** Replay: recorded decisions that no longer applied. */
+  diverged: number;
+  /** A hash of the final allocator state (see check/state-hash.ts). */
+  stateHash: string;
+}
+
+export interface SingleResult {
+  ops: { alloc: number; free: number; failed: number };
+  chunksCreated: number;
+  chunksDestroyed: number;
+  reclaimRuns: number;
+  checks: number;
+  violations: Violation[];
+  stats: PercpuStats;
+  bootLog: string[];
+  log: string[];
+  ms: number;
+}
