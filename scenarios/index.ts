@@ -16,6 +16,21 @@ import { benchMix } from './bench-mix.ts';
 
 export const SCENARIOS: readonly Scenario[] = [allocFreeStorm, irqFree, reclaimRace, mapExtendRace, reserved, oom, boot, km, extendWalk, reclaimExtend, reclaimPopulate, reclaimRequeue];
 
+/** Every scenario a run can name, by a small number threads agree on. */
+const BY_ID: readonly Scenario[] = [...SCENARIOS, benchMix];
+
+export function scenarioId(s: Scenario): number {
+  const i = BY_ID.indexOf(s);
+  if (i < 0) throw new Error(`scenario ${s.name} is not registered`);
+  return i;
+}
+
+export function scenarioById(id: number): Scenario {
+  const s = BY_ID[id];
+  if (!s) throw new Error(`no scenario number ${id}`);
+  return s;
+}
+
 /** Every scenario by name, including those `all` leaves out (the benchmark's mix). */
 export function scenarioByName(name: string): Scenario | undefined {
   return SCENARIOS.find((s) => s.name === name) ?? (name === benchMix.name ? benchMix : undefined);

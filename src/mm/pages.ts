@@ -11,20 +11,24 @@ import { rawLock, rawUnlock } from '../sync/raw.ts';
 const POISON_WORD = (PAGE_POISON * 0x01010101) | 0;
 
 /**
- * Reset the page pool: every page back to never-used and zero. Only pages a
- * previous run touched need clearing (a never-used page is still zero), which
- * keeps re-booting for the next short run cheap.
+ * Reset the page pool from page `from` on: those pages back to never-used and
+ * zero. Only pages below the high-water mark can have been used, and only
+ * used ones need clearing (a never-used page is still zero), which keeps
+ * re-booting for the next short run cheap.
  */
-export function pagesInit(shm: Shm): void {
-  const { w, b, L } = shm;
-  const size = pageSizeOf(shm);
-  for (let pfn = 0; pfn < L.nrPages; pfn++) {
-    if (w[L.pageDesc + pfn * PG.SIZE] === PAGE_NEVER_USED) continue;
-    const at = L.pageData + pfn * size;
-    b.fill(0, at, at + size);
+export function pagesInit(shm: Shm, from = 0): void {
+  const { w, L } = shm;
+  const words = pageSizeOf(shm) >> 2;
+  const hwm = Math.min(Math.max(w[L.header + H.PAGE_HWM]!, w[L.header + H.PAGE_CURSOR]!), L.nrPages);
+  for (let pfn = from; pfn < hwm; pfn++) {
+    const d = L.pageDesc + pfn * PG.SIZE;
+    if (w[d] === PAGE_NEVER_USED) continue;
+    const at = (L.pageData >> 2) + pfn * words;
+    for (let i = at; i < at + words; i++) w[i] = 0;
+    for (let i = 0; i < PG.SIZE; i++) w[d + i] = 0;
   }
-  w.fill(0, L.pageDesc, L.pageDesc + L.nrPages * PG.SIZE);
-  w[L.header + H.PAGE_CURSOR] = 0;
+  w[L.header + H.PAGE_CURSOR] = from;
+  w[L.header + H.PAGE_HWM] = from;
   w[L.header + H.PAGES_USED] = 0;
 }
 
@@ -72,6 +76,7 @@ export function pageAlloc(shm: Shm, order: number, out: { poisonBroken: number }
     w[d + PG.ORDER] = i === 0 ? order : -1;
   }
   w[L.header + H.PAGE_CURSOR] = (found + n) % L.nrPages;
+  if (found + n > w[L.header + H.PAGE_HWM]!) w[L.header + H.PAGE_HWM] = found + n;
   w[L.header + H.PAGES_USED] = w[L.header + H.PAGES_USED]! + n;
   rawUnlock(w, L.header + H.PAGE_LOCK);
   return found;
@@ -121,6 +126,7 @@ export function pageReserveBoot(shm: Shm, n: number): number {
   if (start + n > L.nrPages) return PAGES_EXHAUSTED;
   for (let i = 0; i < n; i++) w[L.pageDesc + (start + i) * PG.SIZE] = PAGE_BOOTMEM;
   w[L.header + H.PAGE_CURSOR] = start + n;
+  if (start + n > w[L.header + H.PAGE_HWM]!) w[L.header + H.PAGE_HWM] = start + n;
   return start;
 }
 

@@ -40,7 +40,8 @@ export interface LockStats {
   contentions: number;
   longestHoldUs: number;
 }
-export type RunStatus = 'clean' | 'violation' | 'interrupted';
+/** incomplete: the run could not finish within its time budget (nothing found, nothing proven). */
+export type RunStatus = 'clean' | 'violation' | 'interrupted' | 'incomplete';
 export interface RunResult {
   scenario: string;
   seed: number;

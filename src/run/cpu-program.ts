@@ -28,8 +28,20 @@ export class CpuProgramRunner {
   readonly counters = newCounters();
   private seq = 0;
 
-  constructor(readonly k: Kernel, readonly cpu: Cpu, private readonly checks: boolean) {
+  constructor(readonly k: Kernel, readonly cpu: Cpu, private checks: boolean) {
     cpu.irqHandler = (c, kind, a0, a1, a2) => this.handleIrq(c, kind, a0, a1, a2);
+  }
+
+  /** Forget the last run (a session plays many runs on the same machine). */
+  reset(checks: boolean): void {
+    this.checks = checks;
+    this.slots.fill(0);
+    this.bootSlots.fill(0);
+    this.burstTop = 0;
+    this.seq = 0;
+    const c = this.counters;
+    c.ops = c.alloc = c.free = c.irqfree = c.irqsHandled = c.failed = c.touches = c.checks = 0;
+    this.cpu.irqHandler = (cpu, kind, a0, a1, a2) => this.handleIrq(cpu, kind, a0, a1, a2);
   }
 
   /** Stamp every CPU's copy (first word, and last word when there is room). */

@@ -5,7 +5,7 @@
 // the workqueue, the checkers and one CPU context per emulated CPU.
 
 import { makeConfig, type Config } from '../shm/config.ts';
-import { allocShm, computeLayout, H, LK, X, X_SIZE, SYSTEM_BOOTING, SYSTEM_RUNNING, viewShm, type Layout, type Shm } from '../shm/layout.ts';
+import { allocShm, computeLayout, H, LK, PG, X, X_SIZE, SYSTEM_BOOTING, SYSTEM_RUNNING, viewShm, type Layout, type Shm } from '../shm/layout.ts';
 import { allocInfoFor, type AllocInfo } from '../percpu/alloc-info.ts';
 import { PcpuState } from '../percpu/chunk.ts';
 import { Percpu, WARN_LIMIT } from '../percpu/core.ts';
@@ -20,7 +20,7 @@ import { failConfigure, type FailSpec } from '../mm/fail.ts';
 import { Cpu, CpuState, type CpuHost, type LockdepHooks, type SchedHooks } from '../sync/cpu.ts';
 import { Lockdep } from '../lockdep/lockdep.ts';
 import { FIRST_COMPLETION, NR_LOCKS } from '../sync/locks.ts';
-import { MAX_LOCKS } from '../shm/layout.ts';
+import { MAX_LOCKS, SCRATCH_WORDS } from '../shm/layout.ts';
 import { WORK_RECLAIM, Workqueue } from '../workqueue/workqueue.ts';
 import type { Violation } from '../report/violation.ts';
 
@@ -46,38 +46,100 @@ export interface BootOptions {
 }
 
 /**
- * Initialize (or re-initialize, between runs) the shared memory: clear the
- * metadata, set the emulated memory managers up, place the first chunk.
- * Returns the boot log.
+ * What the first boot of a machine left in shared memory, to boot it again
+ * (between runs) by copying instead of recomputing: the words below the
+ * schedule recording (header, unit maps, slot heads, locks, CPU records,
+ * lockdep, workqueue), the bootmem records, the first chunk's pages, the
+ * page tables and the vm area map.
  */
-export function bootMachine(spec: MachineSpec, shm: Shm, opts: BootOptions = {}): string[] {
+interface BootImage {
+  spec: MachineSpec;
+  low: Int32Array;
+  boot: Int32Array;
+  bootPages: number;
+  pageDesc: Int32Array;
+  pageWords: Int32Array;
+  pte: Int32Array;
+  vmSlotMap: Int32Array;
+  log: string[];
+}
+
+const images = new WeakMap<Shm, BootImage>();
+
+// (TypedArray.set is a plain memcpy, the fastest way in or out of shared memory)
+function copyIn(w: Int32Array, at: number, src: Int32Array): void {
+  w.set(src, at);
+}
+
+function copyOut(w: Int32Array, from: number, n: number): Int32Array {
+  return w.slice(from, from + n);
+}
+
+function firstBoot(spec: MachineSpec, shm: Shm): BootImage {
   const { w, L } = shm;
-  // the page pool reads its old descriptors to clear only the pages it used
+  w[L.header + H.PAGE_HWM] = L.nrPages;
   pagesInit(shm);
-  // everything else but the big buffers whose contents are governed by a length or a top
   w.fill(0, 0, L.schedRec);
   w.fill(0, L.scratch, L.heapArena);
   w.fill(0, L.boot, L.pageDesc);
-  const h = L.header;
-  w[h + H.MAGIC] = 0x70637075;
-  w[h + H.SYSTEM_STATE] = opts.booting ? SYSTEM_BOOTING : SYSTEM_RUNNING;
-  w[h + H.EARLY_BOOT_IRQS_DISABLED] = opts.booting ? 1 : 0;
-  // no CPU runs before its thread picks its task up (the watchdog ignores idle CPUs)
+  w[L.header + H.MAGIC] = 0x70637075;
+  // no CPU runs before its thread picks its task up (the watchdog counts nothing before the start barrier)
   for (let e = 0; e < L.nrEntities; e++) w[L.cpus + e * X_SIZE + X.STATE] = CpuState.idle;
-  // the boot CPU runs the early-boot phase with irqs off
-  if (opts.booting) w[L.cpus + X.IRQS_OFF] = 1;
-  w[h + H.WARN_LIMIT] = WARN_LIMIT;
-  w[h + H.INJECT] = opts.inject ?? Bug.none;
-  w[h + H.BROKEN_LOCK] = opts.brokenLock === undefined ? 0 : opts.brokenLock + 1;
   for (let l = 0; l < MAX_LOCKS; l++) w[L.locks + l * LK.SIZE + LK.CLASS] = l;
   // completions start not done
   for (let l = FIRST_COMPLETION; l < NR_LOCKS; l++) w[L.locks + l * LK.SIZE + LK.STATE] = 1;
   heapInit(shm);
   vmInit(shm);
-  failConfigure(shm, opts.fail ?? {});
   const st = new PcpuState(shm, spec.cfg.pageSize, spec.cfg.cpus);
-  const ai = structuredClone(spec.ai);
-  return setupFirstChunk(st, spec.cfg, ai);
+  const log = setupFirstChunk(st, spec.cfg, structuredClone(spec.ai));
+  const bootPages = w[L.header + H.PAGE_CURSOR]!;
+  const pageWords = spec.cfg.pageSize >> 2;
+  return {
+    spec, log, bootPages,
+    low: copyOut(w, 0, L.schedRec),
+    boot: copyOut(w, L.boot, L.bootWords),
+    pageDesc: copyOut(w, L.pageDesc, bootPages * PG.SIZE),
+    pageWords: copyOut(w, L.pageData >> 2, bootPages * pageWords),
+    pte: copyOut(w, L.pte, L.vmPages),
+    vmSlotMap: copyOut(w, L.vmSlotMap, L.vmSlots),
+  };
+}
+
+/**
+ * Initialize (or re-initialize, between runs) the shared memory: the
+ * emulated memory managers, the first chunk, the allocator's globals. The
+ * first boot of a machine computes everything; later boots restore the
+ * image it left and clear only what the last run used. Returns the boot log.
+ */
+export function bootMachine(spec: MachineSpec, shm: Shm, opts: BootOptions = {}): string[] {
+  const { w, L } = shm;
+  let img = images.get(shm);
+  if (!img || img.spec !== spec) {
+    img = firstBoot(spec, shm);
+    images.set(shm, img);
+  } else {
+    pagesInit(shm, img.bootPages);
+    copyIn(w, 0, img.low);
+    copyIn(w, L.boot, img.boot);
+    copyIn(w, L.pageDesc, img.pageDesc);
+    copyIn(w, L.pageData >> 2, img.pageWords);
+    copyIn(w, L.pte, img.pte);
+    copyIn(w, L.vmSlotMap, img.vmSlotMap);
+    for (let i = 0; i < SCRATCH_WORDS; i++) w[L.scratch + i] = 0;
+    heapInit(shm);
+  }
+  const h = L.header;
+  w[h + H.PAGE_CURSOR] = img.bootPages;
+  w[h + H.PAGE_HWM] = img.bootPages;
+  w[h + H.SYSTEM_STATE] = opts.booting ? SYSTEM_BOOTING : SYSTEM_RUNNING;
+  w[h + H.EARLY_BOOT_IRQS_DISABLED] = opts.booting ? 1 : 0;
+  // the boot CPU runs the early-boot phase with irqs off
+  if (opts.booting) w[L.cpus + X.IRQS_OFF] = 1;
+  w[h + H.WARN_LIMIT] = WARN_LIMIT;
+  w[h + H.INJECT] = opts.inject ?? Bug.none;
+  w[h + H.BROKEN_LOCK] = opts.brokenLock === undefined ? 0 : opts.brokenLock + 1;
+  failConfigure(shm, opts.fail ?? {});
+  return img.log.slice();
 }
 
 /** Leave the early-boot phase: start_kernel enables irqs, the system runs. */

@@ -8,6 +8,7 @@ import { Piscina } from 'piscina';
 import { join } from 'node:path';
 import { ensureBuilt, DIST_DIR } from '../../bin/build.js';
 import type { CpuTask, CpuTaskResult } from './cpu-task.ts';
+import type { SessionTask } from './session.ts';
 
 export const WORKER_FILE = join(DIST_DIR, 'cpu-worker.js');
 
@@ -65,10 +66,9 @@ export class CpuPool {
     return Promise.all(tasks.map((t) => this.pool.run(t, signal ? { signal } : {}) as Promise<CpuTaskResult>));
   }
 
-  /** Last resort when a thread is stuck in code that never reaches a scheduling point. */
-  async respawn(): Promise<void> {
-    await this.pool.destroy();
-    this.pool = CpuPool.make(this.threads);
+  /** Start a thread's long-lived session; resolves when the session ends. */
+  session(task: SessionTask): Promise<number> {
+    return this.pool.run(task, { transferList: [task.port] }) as Promise<number>;
   }
 
   async close(): Promise<void> {

@@ -1,17 +1,24 @@
-// The runner: one run of a scenario on real threads. It boots the shared
-// memory, starts one long task per CPU plus the kworker on the reused pool,
-// watches progress, and after the run checks the quiescent state. Nothing
-// here can outlive its budget: a stuck CPU is a reported hang, and threads
-// that do not stop when told are terminated.
+// The runner: runs of a scenario on real threads. Every pool thread holds
+// one long-lived session (src/run/session.ts); a run is started and ended
+// through the control block in shared memory, so a run costs no piscina
+// round trip and no copy of the machine spec or the programs. The runner
+// boots the machine's shared memory, writes the programs of a controlled run
+// into the program buffer, watches the run (src/run/watchdog.ts), and after
+// it checks the quiescent state. Nothing here outlives its budget: a run that
+// cannot finish in time ends incomplete, and threads that do not stop when
+// told are terminated.
 
+import { MessageChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { CpuPool } from './pool.ts';
 import { Kernel, bootMachine, newShm, planMachine, type MachineSpec } from './machine.ts';
 import type { Scenario } from '../../scenarios/lib/scenario.ts';
-import type { CpuTask, CpuTaskResult } from './cpu-task.ts';
-import { newCounters, type CpuCounters, type LockStats, type RunResult, type PercpuStats } from '../report/result.ts';
-export type { RunResult, LockStats } from '../report/result.ts';
-import { H, LK, SC, X, type Shm } from '../shm/layout.ts';
-import { CpuState } from '../sync/cpu.ts';
+import { generatePrograms } from '../../scenarios/lib/scenario.ts';
+import { scenarioId } from '../../scenarios/index.ts';
+import type { RunReport, SessionMessage } from './session.ts';
+import { newCounters, type LockStats, type RunResult, type RunStatus } from '../report/result.ts';
+import {
+  CMD_EXIT, CMD_RUN, CT, CT_PROG, CT_RES, CT_WORDS, CTF_CHECKS, CTF_PROGRAMS, CTF_TIMING, H, LK, MAX_ENTITIES, RS, SC, type Shm,
+} from '../shm/layout.ts';
 import { Lock, lockName } from '../sync/locks.ts';
 import { Bug, bugInfo } from '../percpu/inject.ts';
 import type { Backend, Config } from '../shm/config.ts';
@@ -24,21 +31,26 @@ import { percpuStats } from '../percpu/stats.ts';
 import { Mode, MODE_NAMES } from '../sched/strategy.ts';
 import { encodeSchedule, type Schedule } from '../sched/schedule.ts';
 import { initSched, recordedSchedule, STEPS_PER_OP } from '../sched/setup.ts';
-import { generatePrograms } from '../../scenarios/lib/scenario.ts';
+import { STOP_BUDGET, STOP_INTERRUPT, STOP_TERMINATE, Watchdog } from './watchdog.ts';
+
+export type { RunResult, LockStats } from '../report/result.ts';
 
 export interface RunOptions {
   scenario: Scenario;
   cpus: number;
   seed: number;
-  /** Ops per CPU (default when no duration: 2000). */
+  /** Ops per CPU (default when no duration: 2000; controlled: 40). */
   ops?: number;
+  /** Free-running: run this long (start-up included). */
   durationMs?: number;
+  /** The absolute time (Date.now()) by which the run must end, start-up and epilogue included. */
+  deadline?: number;
   backend?: Backend;
   inject?: Bug;
   checks?: boolean;
-  /** A CPU without progress for this long is a hang (default 5000 ms). */
+  /** A running CPU that passes no scheduling point for this much host time is a soft lockup (default 5000 ms). */
   watchdogMs?: number;
-  /** Explicit per-CPU programs (replay). */
+  /** Explicit per-CPU programs (controlled runs, replay, tests). */
   programs?: Int32Array[];
   /** Test-only: a lock whose acquire does not exclude. */
   brokenLock?: Lock;
@@ -55,13 +67,14 @@ export interface RunOptions {
   expectedSteps?: number;
 }
 
-
-
-const STOP_VIOLATION = 1;
-const STOP_HANG = 2;
-const STOP_BUDGET = 3;
-const STOP_INTERRUPT = 4;
+/** Most scheduling points a controlled run may take (the step counter is a 32-bit word). */
+export const MAX_STEP_BUDGET = 0x7fff_0000;
+/** Scheduling points allowed per op before a controlled run counts as a livelock. */
+export const STEPS_PER_OP_BUDGET = 2000;
+/** Time the threads get to stop after being told, before they are terminated. */
 const GRACE_MS = 3000;
+/** After the run's own deadline: the epilogue (freeing, interrupts, reclaim) and the quiescence checks. */
+export const EPILOGUE_MS = 2000;
 
 export function scenarioConfig(s: Scenario, cpus: number, seed: number, backend?: Backend): Partial<Config> {
   const cfg = s.config(cpus, seed);
@@ -72,91 +85,256 @@ export function scenarioConfig(s: Scenario, cpus: number, seed: number, backend?
   return backend ? { ...cfg, backend } : cfg;
 }
 
+interface Machine {
+  id: number;
+  spec: MachineSpec;
+  shm: Shm;
+  kernel: Kernel;
+  registered: boolean;
+}
+
+interface ThreadResult {
+  counters: ReturnType<typeof newCounters>;
+  oops: boolean;
+  stopped: boolean;
+  reclaimRuns: number;
+  activeMs: number;
+  violations: Violation[];
+  log: string[];
+}
+
 export class Runner {
   private pool: CpuPool | null = null;
-  private shms = new Map<string, Shm>();
+  private threads = 0;
+  private readonly ctlSab = new SharedArrayBuffer(CT_WORDS * 4);
+  private readonly ctl = new Int32Array(this.ctlSab);
+  private ports: MessagePort[] = [];
+  private sessions: Promise<unknown>[] = [];
+  private sessionError: Error | null = null;
+  private readonly machines = new Map<string, Machine>();
+  private nextMachine = 1;
+  private programs = new Int32Array(new SharedArrayBuffer(4 * 4096));
+  private programsRegistered = false;
   private active: Shm | null = null;
+  private interrupted = false;
+  /** Threads terminated because they did not stop when told (over the runner's life). */
+  terminations = 0;
 
-  private async poolFor(threads: number): Promise<CpuPool> {
-    if (this.pool && this.pool.threads >= threads) return this.pool;
-    await this.pool?.close();
-    this.pool = await CpuPool.create(threads);
-    return this.pool;
-  }
-
-  private shmFor(spec: MachineSpec): Shm {
-    const key = JSON.stringify(spec.L);
-    let shm = this.shms.get(key);
-    if (!shm) {
-      shm = newShm(spec);
-      if (this.shms.size > 8) this.shms.clear();
-      this.shms.set(key, shm);
-    }
-    return shm;
-  }
-
-  /** Stop the run in progress (SIGINT): it ends with a partial report. */
+  /** Stop the run in progress (SIGINT/SIGTERM) and refuse further runs: they end interrupted at once. */
   interrupt(): void {
+    this.interrupted = true;
     if (this.active) {
-      Atomics.compareExchange(this.active.w, this.active.L.header + H.STOP, 0, STOP_INTERRUPT);
-      Atomics.store(this.active.w, this.active.L.header + H.STOP_REASON, STOP_INTERRUPT);
+      const w = this.active.w, h = this.active.L.header;
+      if (Atomics.compareExchange(w, h + H.STOP, 0, STOP_INTERRUPT) === 0) w[h + H.STOP_REASON] = STOP_INTERRUPT;
+    }
+  }
+
+  get wasInterrupted(): boolean {
+    return this.interrupted;
+  }
+
+  private machineFor(spec: MachineSpec): Machine {
+    const key = JSON.stringify(spec);
+    let m = this.machines.get(key);
+    if (!m) {
+      if (this.machines.size >= 16) {
+        // keep memory bounded: forget the oldest machine (threads drop it with their next session)
+        const [oldKey] = this.machines.keys();
+        this.machines.delete(oldKey!);
+      }
+      const shm = newShm(spec);
+      m = { id: this.nextMachine++, spec, shm, kernel: new Kernel(spec, shm), registered: false };
+      this.machines.set(key, m);
+    }
+    return m;
+  }
+
+  private post(msg: SessionMessage): void {
+    for (const p of this.ports) p.postMessage(msg);
+  }
+
+  /** Enough threads, each running a session; a bigger pool replaces a smaller one. */
+  private async ensureThreads(n: number): Promise<void> {
+    if (this.pool && this.threads >= n && !this.sessionError) return;
+    await this.stopSessions();
+    const threads = Math.max(n, this.threads);
+    this.pool = await CpuPool.create(threads);
+    this.threads = threads;
+    this.sessionError = null;
+    this.ctl.fill(0);
+    this.ports = [];
+    this.sessions = [];
+    for (let t = 0; t < threads; t++) {
+      const { port1, port2 } = new MessageChannel();
+      this.ports.push(port1);
+      this.sessions.push(this.pool.session({ kind: 'session', ctl: this.ctlSab, thread: t, port: port2 }).catch((e: unknown) => {
+        this.sessionError ??= e instanceof Error ? e : new Error(String(e));
+      }));
+    }
+    for (const m of this.machines.values()) m.registered = false;
+    this.programsRegistered = false;
+  }
+
+  private async stopSessions(terminate = false): Promise<void> {
+    if (!this.pool) return;
+    if (!terminate && !this.sessionError) {
+      this.ctl[CT.CMD] = CMD_EXIT;
+      Atomics.store(this.ctl, CT.DONE, 0);
+      Atomics.add(this.ctl, CT.GEN, 1);
+      Atomics.notify(this.ctl, CT.GEN);
+      const exited = await Promise.race([Promise.all(this.sessions).then(() => true), new Promise<false>((r) => setTimeout(() => r(false), GRACE_MS).unref())]);
+      if (!exited) this.terminations++;
+    }
+    await this.pool.close();
+    for (const p of this.ports) p.close();
+    this.pool = null;
+    this.ports = [];
+    this.sessions = [];
+  }
+
+  /** Write the programs of a controlled run into the program buffer (grown, and re-sent, when too small). */
+  private writePrograms(programs: Int32Array[]): void {
+    const total = programs.reduce((n, p) => n + p.length, 0);
+    if (total > this.programs.length) {
+      let words = this.programs.length;
+      while (words < total) words *= 2;
+      this.programs = new Int32Array(new SharedArrayBuffer(words * 4));
+      this.programsRegistered = false;
+    }
+    if (!this.programsRegistered) {
+      this.post({ type: 'programs', sab: this.programs.buffer as SharedArrayBuffer });
+      this.programsRegistered = true;
+    }
+    let at = 0;
+    for (let e = 0; e < MAX_ENTITIES; e++) {
+      const p = programs[e];
+      this.ctl[CT_PROG + e * 2] = at;
+      this.ctl[CT_PROG + e * 2 + 1] = p ? p.length : 0;
+      if (p) {
+        this.programs.set(p, at);
+        at += p.length;
+      }
     }
   }
 
   async run(o: RunOptions): Promise<RunResult> {
     const t0 = Date.now();
-    const spec = planMachine(scenarioConfig(o.scenario, o.cpus, o.seed, o.backend));
-    const shm = this.shmFor(spec);
+    const m = this.machineFor(planMachine(scenarioConfig(o.scenario, o.cpus, o.seed, o.backend)));
+    const spec = m.spec;
+    const shm = m.shm;
     const bootLog = bootMachine(spec, shm, { inject: o.inject ?? Bug.none, fail: o.scenario.fail?.(o.seed), booting: !!o.scenario.boot, brokenLock: o.brokenLock });
-    const pool = await this.poolFor(o.cpus + 1);
     const mode = o.strategy ?? Mode.os;
     const controlled = mode !== Mode.os;
     const ops = o.durationMs && !controlled ? 0 : o.ops ?? (controlled ? 40 : 2000);
-    const deadline = o.durationMs && !controlled ? t0 + o.durationMs : 0;
     const checks = o.checks ?? true;
     const programs = o.programs ?? (controlled ? generatePrograms(o.scenario, o.cpus, o.seed, ops) : undefined);
     if (controlled) {
       const totalOps = programs!.reduce((n, p) => n + p.length / 4, 0);
+      const maxSteps = o.maxSteps ?? Math.max(200_000, totalOps * STEPS_PER_OP_BUDGET);
+      if (maxSteps > MAX_STEP_BUDGET) throw new RangeError(`a step budget of ${maxSteps} does not fit the 32-bit step counter`);
       initSched(shm, mode, {
         seed: o.seed, entities: spec.L.nrEntities, depth: o.depth ?? 3,
         expectedSteps: o.expectedSteps ?? Math.max(100, totalOps * STEPS_PER_OP),
-      }, o.maxSteps ?? Math.max(200_000, totalOps * 2000), o.schedule);
+      }, maxSteps, o.schedule);
     } else {
       initSched(shm, Mode.os, { seed: o.seed, entities: spec.L.nrEntities, depth: 1, expectedSteps: 1 }, 0);
     }
-    const tasks: CpuTask[] = [];
-    for (let cpu = 0; cpu < o.cpus; cpu++) {
-      tasks.push({
-        kind: 'cpu', sab: shm.sab, spec, mode, cpu, scenario: o.scenario.name, seed: o.seed, ops, durationMs: deadline ? o.durationMs! : 0, checks, timing: !controlled,
-        ...(programs?.[cpu] ? { program: programs[cpu] } : {}),
-        ...(cpu === 0 && o.scenario.boot ? { boot: o.scenario.boot(o.seed, o.cpus) } : {}),
-      });
+    if (this.interrupted) return this.finish(o, m, [], null, bootLog, 0, STOP_INTERRUPT);
+    await this.ensureThreads(o.cpus + 1);
+    if (!m.registered) {
+      this.post({ type: 'machine', id: m.id, spec, sab: shm.sab });
+      m.registered = true;
     }
-    tasks.push({ kind: 'kworker', sab: shm.sab, spec, mode, checks, timing: !controlled });
+    if (programs) this.writePrograms(programs);
+    // the run's own time: what is left of the deadline once the threads are up
+    const deadline = o.deadline ?? (o.durationMs && !controlled ? t0 + o.durationMs : 0);
+    const durationMs = o.durationMs && !controlled ? Math.max(1, (deadline || t0 + o.durationMs) - Date.now()) : 0;
+    const budgetEnd = deadline ? deadline + EPILOGUE_MS : t0 + 120_000 + ops * o.cpus * 2;
+    const c = this.ctl;
+    c[CT.CMD] = CMD_RUN;
+    c[CT.MACHINE] = m.id;
+    c[CT.ENTITIES] = o.cpus + 1;
+    c[CT.MODE] = mode;
+    c[CT.SCENARIO] = scenarioId(o.scenario);
+    c[CT.SEED] = o.seed | 0;
+    c[CT.OPS] = ops;
+    c[CT.DURATION_MS] = durationMs;
+    c[CT.FLAGS] = (checks ? CTF_CHECKS : 0) | (controlled ? 0 : CTF_TIMING) | (programs ? CTF_PROGRAMS : 0);
+    Atomics.store(c, CT.DONE, 0);
+    const watch = new Watchdog(m.kernel, { limitMs: o.watchdogMs ?? 5000, budgetEnd, controlled, onProgress: o.onProgress, deadline, t0 });
     this.active = shm;
-    const k = new Kernel(spec, shm);
-    const budgetEnd = deadline ? deadline + 30_000 : t0 + 120_000 + ops * 50;
-    const watch = new Watchdog(k, o.watchdogMs ?? 5000, budgetEnd, o.onProgress, deadline, t0, controlled);
-    let results: CpuTaskResult[];
+    watch.start();
+    Atomics.add(c, CT.GEN, 1);
+    Atomics.notify(c, CT.GEN);
+    let results: ThreadResult[];
+    let terminated = false;
     try {
-      results = await watch.race(pool.runAll(tasks), () => pool.respawn(), spec);
+      terminated = !(await this.waitDone(watch));
+      results = terminated ? [] : this.collect(o.cpus + 1);
     } finally {
       watch.stop();
       this.active = null;
     }
-    return this.finish(o, spec, k, results, watch, bootLog, Date.now() - t0);
+    if (terminated) {
+      watch.stopRun(STOP_TERMINATE);
+      await this.stopSessions(true);
+    }
+    return this.finish(o, m, results, watch, bootLog, Date.now() - t0, shm.w[shm.L.header + H.STOP_REASON]!, terminated);
   }
 
-  private finish(o: RunOptions, spec: MachineSpec, k: Kernel, results: CpuTaskResult[], watch: Watchdog, bootLog: string[], ms: number): RunResult {
+  /** Wait for every thread to report; false when they had to be terminated. */
+  private async waitDone(watch: Watchdog): Promise<boolean> {
+    const c = this.ctl;
+    for (;;) {
+      const done = Atomics.load(c, CT.DONE);
+      if (done >= this.threads) return true;
+      if (this.sessionError) return false;
+      if (watch.stopAt && Date.now() - watch.stopAt > GRACE_MS) return false;
+      const r = Atomics.waitAsync(c, CT.DONE, done, 100);
+      if (r.async) await r.value;
+    }
+  }
+
+  private collect(entities: number): ThreadResult[] {
+    const c = this.ctl;
+    const out: ThreadResult[] = [];
+    for (let t = 0; t < entities; t++) {
+      const r = CT_RES + t * RS.SIZE;
+      const res: ThreadResult = {
+        counters: {
+          ops: c[r + RS.OPS]!, alloc: c[r + RS.ALLOC]!, free: c[r + RS.FREE]!, irqfree: c[r + RS.IRQFREE]!,
+          irqsHandled: c[r + RS.IRQS_HANDLED]!, failed: c[r + RS.FAILED]!, touches: c[r + RS.TOUCHES]!, checks: c[r + RS.CHECKS]!,
+        },
+        oops: c[r + RS.OOPS] === 1, stopped: c[r + RS.STOPPED] === 1, reclaimRuns: c[r + RS.RECLAIM_RUNS]!, activeMs: c[r + RS.ACTIVE_MS]!,
+        violations: [], log: [],
+      };
+      if (c[r + RS.MESSAGES]) {
+        const gen = Atomics.load(c, CT.GEN);
+        for (let msg = receiveMessageOnPort(this.ports[t]!); msg; msg = receiveMessageOnPort(this.ports[t]!)) {
+          const rep = msg.message as RunReport;
+          if (rep.gen !== gen) continue; // from an earlier run that was cut short
+          res.violations = rep.violations;
+          res.log = rep.log;
+          break;
+        }
+      }
+      out.push(res);
+    }
+    return out;
+  }
+
+  private finish(o: RunOptions, m: Machine, results: ThreadResult[], watch: Watchdog | null, bootLog: string[], ms: number, stopReason: number, terminated = false): RunResult {
+    const k = m.kernel;
+    k.attach();
     const w = k.shm.w;
     const h = k.shm.L.header;
     const violations: Violation[] = [];
-    if (watch.hang) violations.push(watch.hang);
+    if (watch?.hang) violations.push(watch.hang);
     for (const r of results) violations.push(...r.violations);
     const stop = w[h + H.STOP]!;
     let checksRun = results.reduce((s, r) => s + r.counters.checks, 0);
     const notes: string[] = [];
-    if (stop === 0) {
+    if (stop === 0 && results.length) {
       // quiescence: every CPU freed what it held and the reclaim work was flushed
       const failures = new InvariantChecker(k).checkAll();
       checksRun++;
@@ -164,24 +342,30 @@ export class Runner {
       const leaks = leakCheck(k, notes);
       if (leaks.length) violations.push(leakViolation(leaks, -1, 0, 'every CPU freed everything, the reclaim work was flushed'));
     }
+    if (terminated) notes.push(`the worker threads did not stop within ${GRACE_MS / 1000} s of being told and were terminated`);
+    if (watch && watch.hostStallMs > 1000) notes.push(`the host itself stalled for ${(watch.hostStallMs / 1000).toFixed(1)} s during the run (watchdog timer lag); that time was not counted against any CPU`);
     const ops = newCounters();
-    for (const r of results) for (const key of Object.keys(ops) as (keyof CpuCounters)[]) ops[key] += r.counters[key];
+    for (const r of results) for (const key of Object.keys(ops) as (keyof typeof ops)[]) ops[key] += r.counters[key];
     const locks: LockStats[] = [Lock.pcpu_alloc_mutex, Lock.pcpu_lock, Lock.vmap_area_lock, Lock.caller_lock].map((l) => {
       const r = k.shm.L.locks + l * LK.SIZE;
       return { lock: lockName(l), acquisitions: w[r + LK.ACQUIRED]!, contentions: w[r + LK.CONTENDED]!, longestHoldUs: w[r + LK.MAX_HOLD]! };
     });
-    const interrupted = stop === STOP_INTERRUPT;
     const mode = o.strategy ?? Mode.os;
     const controlled = mode !== Mode.os;
     const sc = k.shm.L.sched;
+    let status: RunStatus = 'clean';
+    if (violations.length) status = 'violation';
+    else if (stopReason === STOP_INTERRUPT) status = 'interrupted';
+    else if (stopReason === STOP_BUDGET || stopReason === STOP_TERMINATE || terminated) status = 'incomplete';
+    if (status === 'incomplete' && stopReason === STOP_BUDGET) notes.push('the run did not finish within its time budget (the host is too slow for it, or the budget too small): nothing was found, and nothing is proven');
     return {
-      scenario: o.scenario.name, seed: o.seed, cpus: o.cpus, backend: spec.cfg.backend, inject: bugInfo(o.inject ?? Bug.none)?.name ?? null,
-      status: violations.length ? 'violation' : interrupted ? 'interrupted' : 'clean',
+      scenario: o.scenario.name, seed: o.seed, cpus: o.cpus, backend: m.spec.cfg.backend, inject: bugInfo(o.inject ?? Bug.none)?.name ?? null,
+      status,
       // a controlled run is a pure function of its inputs: no wall-clock numbers in it
       ms: controlled ? 0 : ms, activeMs: controlled ? 0 : Math.max(0, ...results.map((r) => r.activeMs)), ops,
       chunksCreated: w[h + H.CHUNKS_CREATED]!, chunksDestroyed: w[h + H.CHUNKS_DESTROYED]!, reclaimRuns: w[h + H.RECLAIM_RUNS]!,
       locks, checks: checksRun, violations: dedupe(violations), stats: percpuStats(k.shm), bootLog,
-      log: results.flatMap((r) => r.log), notes,
+      log: results.flatMap((r) => r.log), notes: controlled ? notes.filter((n) => !n.startsWith('the host itself')) : notes,
       strategy: MODE_NAMES[mode], steps: controlled ? w[sc + SC.STEP]! : 0, switches: controlled ? w[sc + SC.SWITCHES]! : 0,
       schedule: controlled ? encodeSchedule(recordedSchedule(k.shm)) : null, diverged: mode === Mode.replay ? w[sc + SC.DIVERGED]! : 0,
       stateHash: stateHash(k),
@@ -189,8 +373,7 @@ export class Runner {
   }
 
   async close(): Promise<void> {
-    await this.pool?.close();
-    this.pool = null;
+    await this.stopSessions();
   }
 }
 
@@ -203,129 +386,4 @@ function dedupe(vs: Violation[]): Violation[] {
     seen.add(key);
     return true;
   });
-}
-
-/** Watches every CPU's step counter; ends the run on a hang or when the budget is spent. */
-class Watchdog {
-  hang: Violation | null = null;
-  private timer: NodeJS.Timeout | null = null;
-  private last: number[] = [];
-  private since: number[] = [];
-  private stopAt = 0;
-
-  private lastStep = 0;
-  private stepSince = 0;
-
-  constructor(private readonly k: Kernel, private readonly limitMs: number, private readonly budgetEnd: number,
-    private readonly onProgress: ((f: number) => void) | undefined, private readonly deadline: number, private readonly t0: number,
-    private readonly controlled: boolean) {}
-
-  /** Controlled runs: one CPU runs at a time, so progress is the global step count. */
-  private tickControlled(now: number): void {
-    const w = this.k.shm.w;
-    const step = w[this.k.shm.L.sched + SC.STEP]!;
-    if (step !== this.lastStep || !this.stepSince) {
-      this.lastStep = step;
-      this.stepSince = now;
-      return;
-    }
-    if (now - this.stepSince > this.limitMs && !this.hang && w[this.k.shm.L.header + H.STOP] === 0) {
-      const e = w[this.k.shm.L.sched + SC.TOKEN]!;
-      this.hang = hangReport(this.k, e, now - this.stepSince);
-      this.stopRun(STOP_HANG);
-    }
-  }
-
-  private stopRun(reason: number): void {
-    const w = this.k.shm.w;
-    if (Atomics.compareExchange(w, this.k.shm.L.header + H.STOP, 0, reason) === 0) this.stopAt = Date.now();
-    w[this.k.shm.L.header + H.STOP_REASON] = reason;
-  }
-
-  private tick(): void {
-    const now = Date.now();
-    const w = this.k.shm.w;
-    const n = this.k.shm.L.nrEntities;
-    if (this.onProgress && this.deadline) this.onProgress(Math.min(1, (now - this.t0) / (this.deadline - this.t0)));
-    if (this.controlled) this.tickControlled(now);
-    for (let e = 0; e < n && !this.controlled; e++) {
-      const cpu = this.k.cpu(e);
-      const steps = cpu.steps();
-      const state = w[cpu.x + X.STATE]!;
-      const busy = state === CpuState.running || state === CpuState.blocked || state === CpuState.spinning;
-      if (!busy || steps !== this.last[e]) {
-        this.last[e] = steps;
-        this.since[e] = now;
-        continue;
-      }
-      if (now - (this.since[e] ?? now) > this.limitMs && !this.hang && w[this.k.shm.L.header + H.STOP] === 0) {
-        this.hang = hangReport(this.k, e, now - (this.since[e] ?? now));
-        this.stopRun(STOP_HANG);
-      }
-    }
-    if (now > this.budgetEnd && w[this.k.shm.L.header + H.STOP] === 0) {
-      this.hang = { kind: 'hang', cpu: -1, step: 0, title: 'percpu-stress: run budget exhausted', text: 'percpu-stress: the run did not finish within its time budget\n' + allCpus(this.k), held: [], stack: [], fatal: true };
-      this.stopRun(STOP_BUDGET);
-    }
-  }
-
-  /** Resolve with the tasks' results; if they do not stop when told, terminate the threads. */
-  async race(tasks: Promise<CpuTaskResult[]>, respawn: () => Promise<void>, spec: MachineSpec): Promise<CpuTaskResult[]> {
-    this.timer = setInterval(() => this.tick(), 50);
-    // a worker that dies (or is terminated) rejects its task: that is a crash report, not an exception
-    const all = tasks.catch((e: unknown): CpuTaskResult[] => {
-      this.stopRun(STOP_VIOLATION);
-      const crash: Violation = { kind: 'crash', cpu: -1, step: 0, title: `worker thread failed: ${(e as Error).message}`, text: `worker thread failed: ${(e as Error).message}\n`, held: [], stack: [], fatal: true };
-      return [{ cpu: -1, violations: [crash], log: [], values: [], counters: newCounters(), oops: true, stopped: true, reclaimRuns: 0, activeMs: 0 }];
-    });
-    const stuck = new Promise<null>((resolve) => {
-      const check = setInterval(() => {
-        if (this.stopAt && Date.now() - this.stopAt > GRACE_MS) {
-          clearInterval(check);
-          resolve(null);
-        }
-      }, 50);
-      void all.finally(() => clearInterval(check));
-    });
-    const r = await Promise.race([all, stuck]);
-    if (r) return r;
-    await respawn();
-    const n = spec.cfg.cpus + 1;
-    return Array.from({ length: n }, (_, i) => ({ cpu: i, violations: [], log: [], values: [], counters: newCounters(), oops: false, stopped: true, reclaimRuns: 0, activeMs: 0 }));
-  }
-
-  stop(): void {
-    if (this.timer) clearInterval(this.timer);
-  }
-}
-
-function describeCpu(k: Kernel, e: number): string {
-  const cpu = k.cpu(e);
-  const w = k.shm.w;
-  const state = CpuState[w[cpu.x + X.STATE]!] ?? '?';
-  const waiting = w[cpu.x + X.STATE] === CpuState.blocked || w[cpu.x + X.STATE] === CpuState.spinning ? ` on ${lockName(w[cpu.x + X.WAIT_LOCK]!)}` : '';
-  let out = `${cpu.name}: ${state}${waiting}, program op ${w[cpu.x + X.CUR_OP]}, ${cpu.steps()} steps\n`;
-  out += cpu.heldSection().replace(/^/gm, '  ').replace(/ +$/, '');
-  const stack = cpu.stack();
-  if (stack.length) out += `  current operation: ${stack.join(' <- ')}\n`;
-  return out;
-}
-
-function allCpus(k: Kernel): string {
-  let out = '\nShowing all CPUs:\n';
-  for (let e = 0; e < k.shm.L.nrEntities; e++) out += describeCpu(k, e);
-  return out;
-}
-
-function hangReport(k: Kernel, e: number, ms: number): Violation {
-  const cpu = k.cpu(e);
-  const state = k.shm.w[cpu.x + X.STATE];
-  const secs = (ms / 1000).toFixed(1);
-  const title = state === CpuState.blocked
-    ? `INFO: task ${cpu.name}:${cpu.id} blocked for more than ${secs} seconds.`
-    : `BUG: soft lockup - CPU#${cpu.id} stuck for ${secs}s! [${cpu.name}:${cpu.id}]`;
-  return {
-    kind: 'hang', cpu: e, step: cpu.steps(), title, text: `${title}\n${describeCpu(k, e)}${allCpus(k)}`,
-    held: cpu.heldLocks(), stack: cpu.stack(), fatal: true,
-  };
 }

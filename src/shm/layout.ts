@@ -24,7 +24,7 @@ export enum H {
   FAIL_LOCK, FAIL_PROB_PPM, FAIL_SITE, FAIL_NTH, FAIL_CALLS, FAIL_RNG, FAIL_RNG1, FAIL_RNG2, FAIL_RNG3, FAIL_INJECTED,
   // emulated memory management
   HEAP_LOCK, HEAP_TOP, HEAP_LIVE_OBJS, HEAP_LIVE_BYTES, BOOT_TOP,
-  PAGE_LOCK, PAGE_CURSOR, PAGES_USED, VM_LOCK, VM_SLOTS_USED,
+  PAGE_LOCK, PAGE_CURSOR, PAGES_USED, PAGE_HWM, VM_LOCK, VM_SLOTS_USED,
   // injected historical bug (src/percpu/inject.ts), checks switches
   INJECT, CHECKS, SHADOW_SEQ, IRQFREE_COUNT,
   // early-boot state for the irq check
@@ -95,6 +95,27 @@ export const MAX_CHANGE_POINTS = 16;
 
 export const MAX_LOCKS = 16;
 export const SCRATCH_WORDS = 64;
+
+// ---- the runner's control block (its own small SharedArrayBuffer) ------------
+// The main thread starts a run by writing its descriptor here and bumping
+// GEN; every pool thread (a long-lived session) plays its entity and
+// reports back through its result record and DONE. See src/run/session.ts.
+export enum CT {
+  GEN, CMD, MACHINE, ENTITIES, MODE, SCENARIO, SEED, OPS, DURATION_MS, FLAGS, READY, DONE, THREADS,
+  HEADER,
+}
+export const CMD_RUN = 1;
+export const CMD_EXIT = 2;
+export const CTF_CHECKS = 1;
+export const CTF_TIMING = 2;
+export const CTF_PROGRAMS = 4;
+export const MAX_ENTITIES = 65;
+/** Per entity: [offset, length] of its program in the program buffer, in words. */
+export const CT_PROG = CT.HEADER;
+/** Per thread: the result record of the last run. */
+export enum RS { OPS, ALLOC, FREE, IRQFREE, IRQS_HANDLED, FAILED, TOUCHES, CHECKS, OOPS, STOPPED, RECLAIM_RUNS, ACTIVE_MS, MESSAGES, SIZE }
+export const CT_RES = CT_PROG + MAX_ENTITIES * 2;
+export const CT_WORDS = CT_RES + MAX_ENTITIES * RS.SIZE;
 
 export interface Layout {
   words: number;
