@@ -90,7 +90,9 @@ export function playCpu(k: Kernel, runner: CpuProgramRunner, part: CpuPart, res:
       cpu.localIrqEnable(); // start_kernel: the early-boot phase is over
       w[cpu.x + X.STATE] = CpuState.idle;
     }
-    waitAtLeast(k, h + H.RUN_READY, k.shm.L.nrEntities);
+    // free-running CPUs start together; in a controlled run the token orders
+    // everything, and the runner set every CPU's state before the run began
+    if (!sched) waitAtLeast(k, h + H.RUN_READY, k.shm.L.nrEntities);
     Atomics.store(w, h + H.RUN_GO, 1);
     Atomics.notify(w, h + H.RUN_GO);
   } else if (sched) {

@@ -17,9 +17,10 @@ import { scenarioId } from '../../scenarios/index.ts';
 import type { RunReport, SessionMessage } from './session.ts';
 import { newCounters, type LockStats, type RunResult, type RunStatus } from '../report/result.ts';
 import {
-  CMD_EXIT, CMD_RUN, CT, CT_PROG, CT_RES, CT_WORDS, CTF_CHECKS, CTF_PROGRAMS, CTF_TIMING, H, LK, MAX_ENTITIES, RS, SC, type Shm,
+  CMD_EXIT, CMD_RUN, CT, CT_PROG, CT_RES, CT_WORDS, CTF_CHECKS, CTF_PROGRAMS, CTF_TIMING, H, LK, MAX_ENTITIES, RS, SC, X, X_SIZE, type Shm,
 } from '../shm/layout.ts';
 import { Lock, lockName } from '../sync/locks.ts';
+import { CpuState } from '../sync/cpu.ts';
 import { Bug, bugInfo } from '../percpu/inject.ts';
 import type { Backend, Config } from '../shm/config.ts';
 import type { Violation } from '../report/violation.ts';
@@ -238,6 +239,10 @@ export class Runner {
       }, maxSteps, o.schedule);
     } else {
       initSched(shm, Mode.os, { seed: o.seed, entities: spec.L.nrEntities, depth: 1, expectedSteps: 1 }, 0);
+    }
+    if (controlled) {
+      // every CPU is runnable from the first step on, whenever its thread picks the run up
+      for (let e = 0; e < o.cpus; e++) shm.w[shm.L.cpus + e * X_SIZE + X.STATE] = CpuState.running;
     }
     if (this.interrupted) return this.finish(o, m, [], null, bootLog, 0, STOP_INTERRUPT);
     await this.ensureThreads(o.cpus + 1);

@@ -104,7 +104,8 @@ export class Watchdog {
       this.stopRun(STOP_BUDGET);
       return;
     }
-    if (w[h + H.RUN_GO] === 0) return; // still starting: nothing counts
+    // still starting (some thread has not picked the run up): nothing counts
+    if (w[h + H.RUN_GO] === 0 || w[h + H.RUN_READY]! < this.L.nrEntities) return;
     this.hostStallMs += dt - credited;
     if (this.o.controlled) this.tickControlled(credited);
     else this.tickFree(credited);
