@@ -13,8 +13,9 @@ import { reclaimExtend } from './reclaim-extend.ts';
 import { reclaimPopulate } from './reclaim-populate.ts';
 import { reclaimRequeue } from './reclaim-requeue.ts';
 import { benchMix } from './bench-mix.ts';
+import { tinySizes } from './tiny-sizes.ts';
 
-export const SCENARIOS: readonly Scenario[] = [allocFreeStorm, irqFree, reclaimRace, mapExtendRace, reserved, oom, boot, km, extendWalk, reclaimExtend, reclaimPopulate, reclaimRequeue];
+export const SCENARIOS: readonly Scenario[] = [allocFreeStorm, irqFree, reclaimRace, mapExtendRace, reserved, oom, boot, km, extendWalk, reclaimExtend, reclaimPopulate, reclaimRequeue, tinySizes];
 
 /** Every scenario a run can name, by a small number threads agree on. */
 const BY_ID: readonly Scenario[] = [...SCENARIOS, benchMix];

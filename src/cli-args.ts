@@ -35,7 +35,8 @@ export function parseArgs(argv: string[], spec: ArgSpec, maxPositional: number):
     const eq = arg.indexOf('=');
     const name = arg.slice(2, eq < 0 ? undefined : eq);
     const type = spec[name];
-    if (type === undefined) throw new UsageError(`unknown option --${name}`);
+    if (type === undefined) throw new UsageError(`unknown option --${name.slice(0, 40)}`);
+    if (name in options) throw new UsageError(`--${name} given twice`);
     if (type === 'flag') {
       if (eq >= 0) throw new UsageError(`--${name} takes no value`);
       options[name] = true;

@@ -2,6 +2,7 @@
 // failure injection, and long random sequences against an independent model.
 
 import test from 'ava';
+import { matchKnown } from '../src/report/known.ts';
 import { allocMany, machine, teardown, traceMachine } from './helpers.ts';
 import { InvariantChecker } from '../src/check/invariants.ts';
 import { leakCheck } from '../src/check/leak.ts';
@@ -84,7 +85,9 @@ test('km backend allocates each chunk as one contiguous block and runs clean', (
   teardown(k, ptrs);
   t.deepEqual(leakCheck(k), []);
   const r = runSingle({ seed: 5, ops: 20000, backend: 'km' });
-  t.deepEqual(r.violations.map((v) => v.title), []);
+  // 2.6.35's percpu-km does not clear areas: the one finding is that known issue
+  t.deepEqual(r.violations.filter((v) => matchKnown(v)?.id !== 'km-unzeroed').map((v) => v.title), []);
+  t.true(r.violations.some((v) => matchKnown(v)?.id === 'km-unzeroed'), 'reused km memory is reported as not zeroed');
   t.true(r.chunksDestroyed > 0);
 });
 

@@ -14,7 +14,7 @@ const LAYERS: [RegExp, number, string][] = [
   [/^src\/shm\//, 0, 'shm'], [/^src\/version\.ts$/, 0, 'shm'], [/^bin\//, 0, 'build tooling'],
   [/^src\/report\//, 1, 'report'],
   [/^src\/sync\//, 2, 'sync'],
-  [/^src\/lockdep\//, 3, 'lockdep'],
+  [/^src\/(lockdep|race)\//, 3, 'lockdep'],
   [/^src\/mm\//, 4, 'mm'],
   [/^src\/(percpu|workqueue)\//, 5, 'percpu'],
   [/^src\/sched\//, 6, 'sched'],

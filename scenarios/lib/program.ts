@@ -49,6 +49,8 @@ export class ProgramBuilder {
   private readonly live: number[] = [];
   private readonly free: number[] = [];
   readonly rng: () => number;
+  /** A size mix ([size, align] pairs) for the standard op mix, or null. */
+  sizes: Int32Array | null = null;
 
   constructor(seed: string, readonly maxSlots = MAX_SLOTS) {
     this.rng = seedrandom(seed);
@@ -74,6 +76,23 @@ export class ProgramBuilder {
     this.live.push(slot);
     this.ops.push(Op.alloc, slot, size, align | (reserved ? RESERVED : 0));
     return true;
+  }
+
+  /** Alloc into a tracked slot and return it (-1 when every slot is live). */
+  allocTracked(size: number, align: number): number {
+    const slot = this.free[this.free.length - 1];
+    if (slot === undefined || !this.alloc(size, align)) return -1;
+    return slot;
+  }
+
+  /** Free a tracked live slot (process context). */
+  freeTracked(slot: number): void {
+    const i = this.live.indexOf(slot);
+    if (i < 0) throw new Error(`slot ${slot} is not live`);
+    this.live[i] = this.live[this.live.length - 1]!;
+    this.live.pop();
+    this.free.push(slot);
+    this.ops.push(Op.free, slot, FREE_PROCESS, 0);
   }
 
   /** Take a random live slot out of the live set. */

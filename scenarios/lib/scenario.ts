@@ -6,6 +6,7 @@
 import type { Config } from '../../src/shm/config.ts';
 import type { FailSpec } from '../../src/mm/fail.ts';
 import { OP_WORDS, ProgramBuilder } from './program.ts';
+import type { SizeMix } from './sizes.ts';
 
 export interface ScenarioContext {
   cpu: number;
@@ -14,6 +15,8 @@ export interface ScenarioContext {
   /** Ops this CPU should run (a batch: free-running runs ask for more batches). */
   ops: number;
   batch: number;
+  /** A size mix replacing the scenario's standard sizes (--sizes), or undefined. */
+  sizes?: SizeMix;
 }
 
 export interface Scenario {
@@ -32,10 +35,15 @@ export interface Scenario {
 }
 
 export function builder(name: string, ctx: ScenarioContext, maxSlots?: number): ProgramBuilder {
-  return new ProgramBuilder(`${name}/${ctx.seed}/${ctx.cpu}/${ctx.batch}`, maxSlots);
+  const b = new ProgramBuilder(`${name}/${ctx.seed}/${ctx.cpu}/${ctx.batch}`, maxSlots);
+  b.sizes = ctx.sizes ?? null;
+  return b;
 }
 
-/** The standard op mix: sizes 4..4096 with align = min(size, 8), at most `maxLive` live. */
+/**
+ * The standard op mix: sizes 4..4096 with align = min(size, 8) (or the
+ * builder's size mix), at most `maxLive` live.
+ */
 export const STD_SIZES = [4, 8, 16, 32, 64, 128, 256, 1024, 4096] as const;
 
 /**
@@ -53,8 +61,13 @@ export function stdMix(b: ProgramBuilder, ops: number, maxLive: number, extra?: 
   while (b.length < ops) {
     if (extra?.(b)) continue;
     if (b.liveCount < maxLive && (b.liveCount === 0 || b.rng() < 0.55)) {
-      const size = b.pick(STD_SIZES);
-      b.alloc(size, Math.min(size, 8));
+      if (b.sizes !== null) {
+        const i = b.int(b.sizes.length >> 1) * 2;
+        b.alloc(b.sizes[i]!, b.sizes[i + 1]!);
+      } else {
+        const size = b.pick(STD_SIZES);
+        b.alloc(size, Math.min(size, 8));
+      }
     } else {
       b.freeRandom();
     }
@@ -95,6 +108,6 @@ export function directed(d: DirectedSpec): Scenario {
 }
 
 /** The first `ops` ops of every CPU's program (batch 0). */
-export function generatePrograms(s: Scenario, cpus: number, seed: number, ops: number): Int32Array[] {
-  return Array.from({ length: cpus }, (_, cpu) => s.program({ cpu, cpus, seed, ops, batch: 0 }).slice(0, ops * OP_WORDS));
+export function generatePrograms(s: Scenario, cpus: number, seed: number, ops: number, sizes?: SizeMix): Int32Array[] {
+  return Array.from({ length: cpus }, (_, cpu) => s.program({ cpu, cpus, seed, ops, batch: 0, sizes }).slice(0, ops * OP_WORDS));
 }

@@ -15,6 +15,7 @@ import { Progress } from '../report/progress.ts';
 import { scenariosFor } from './run-cmd.ts';
 import { checkWritable, writeAtomic } from '../report/files.ts';
 import { VERSION } from '../version.ts';
+import { DETECT_SPEC, knownSummary, parseDetect } from './detect-opts.ts';
 
 function strategyOf(name: string): Mode {
   return Mode[name as keyof typeof Mode];
@@ -24,8 +25,10 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   const a = parseArgs(argv, {
     budget: 'duration', 'shrink-budget': 'duration', strategy: ['pct', 'random', 'os'], depth: 'int', cpus: 'int', seed: 'int',
     ops: 'int', 'keep-going': 'flag', out: 'string', inject: BUGS.map((b) => b.name), backend: ['vm', 'km'], runs: 'int', json: 'string',
+    ...DETECT_SPEC,
   }, 1);
   const o = a.options;
+  const detect = parseDetect(o);
   const scenarios = scenariosFor(a.positional[0] ?? 'all');
   const cpus = (o.cpus as number | undefined) ?? 3;
   if (cpus < 1 || cpus > MAX_CPUS) throw new UsageError(`--cpus must be in 1..${MAX_CPUS}, got ${cpus}`);
@@ -53,7 +56,7 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
     res = await fuzz(runner, {
       scenarios, budgetMs: stop ? 0 : budgetMs, shrinkBudgetMs: (o['shrink-budget'] as number | undefined) ?? 20_000, strategy, depth, cpus, ops,
       seed: (o.seed as number | undefined) ?? 1, keepGoing: o['keep-going'] === true, outDir, inject,
-      backend: o.backend as Backend | undefined, maxRuns: (o.runs as number | undefined) ?? 0, onRun: (runs, ms) => progress.update(`${runs} runs, ${(ms / 1000).toFixed(1)} s`, ms / budgetMs),
+      backend: o.backend as Backend | undefined, maxRuns: (o.runs as number | undefined) ?? 0, ...detect, onRun: (runs, ms) => progress.update(`${runs} runs, ${(ms / 1000).toFixed(1)} s`, ms / budgetMs),
     });
   } finally {
     progress.clear();
@@ -71,6 +74,7 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   if (res.residualRisk !== null) {
     out += `${res.cleanRuns} clean PCT runs at depth ${depth} (n = ${cpus + 1} CPUs incl. the kworker, k = ${Math.round(res.meanSteps)} steps): a depth-${depth} bug survives them with probability <= ${res.residualRisk.toPrecision(4)}\n`;
   }
+  out += knownSummary(res.known);
   process.stdout.write(out);
   if (json) {
     const findings = res.findings.map((f) => ({ ...f, violation: { kind: f.violation.kind, title: f.violation.title, cpu: f.violation.cpu, step: f.violation.step, text: f.violation.text } }));

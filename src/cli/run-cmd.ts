@@ -13,11 +13,13 @@ import { MAX_CPUS, type Backend } from '../shm/config.ts';
 import { VERSION } from '../version.ts';
 import { Mode } from '../sched/strategy.ts';
 import { decodeSchedule, type Schedule } from '../sched/schedule.ts';
+import { DETECT_SPEC, knownCounts, knownIssuesText, knownSummary, parseDetect, type DetectOptions } from './detect-opts.ts';
+import { SIZE_MIXES } from '../../scenarios/lib/sizes.ts';
 
 export const RUN_SPEC: ArgSpec = {
   cpus: 'int', seed: 'int', duration: 'duration', ops: 'int', backend: ['vm', 'km'], json: 'string', junit: 'string',
   quiet: 'flag', inject: BUGS.map((b) => b.name), watchdog: 'duration', strategy: ['os', 'random', 'pct'], depth: 'int', schedule: 'string',
-  seeds: 'string',
+  seeds: 'string', ...DETECT_SPEC,
 };
 
 /** A seed corpus: "1..5", "3,7,11" or a mix ("1..3,10"). */
@@ -49,6 +51,7 @@ export interface RunCommand {
   strategy: Mode;
   depth: number;
   schedule: Schedule | undefined;
+  detect: DetectOptions;
 }
 
 export function scenariosFor(name: string | undefined): Scenario[] {
@@ -96,7 +99,7 @@ export function parseRun(argv: string[], defaults: Partial<RunCommand> = {}): Ru
     backend: o.backend as Backend | undefined, inject: o.inject ? bugByName(o.inject as string)!.bug : Bug.none,
     json: o.json === undefined ? undefined : checkWritable(o.json as string, '--json'),
     junit: o.junit === undefined ? undefined : checkWritable(o.junit as string, '--junit'),
-    quiet: o.quiet === true, watchdogMs, strategy, depth, schedule,
+    quiet: o.quiet === true, watchdogMs, strategy, depth, schedule, detect: parseDetect(o),
   };
 }
 
@@ -130,7 +133,8 @@ export async function runCommand(c: RunCommand): Promise<number> {
       const r = await runner.run({
         scenario: s, cpus: c.cpus, seed, ops: c.ops || undefined, durationMs: perScenarioMs || undefined,
         backend: c.backend, inject: c.inject, watchdogMs: c.watchdogMs, onProgress: (f) => progress.update(label, f),
-        strategy: c.strategy, depth: c.depth, schedule: c.schedule,
+        strategy: c.strategy, depth: c.depth, schedule: c.schedule, sizes: c.detect.sizes, suppressions: c.detect.suppressions,
+        strictKnown: c.detect.strictKnown,
       });
       progress.clear();
       results.push(r);
@@ -144,6 +148,7 @@ export async function runCommand(c: RunCommand): Promise<number> {
   const bad = results.filter((r) => r.status === 'violation');
   const ops = results.reduce((s, r) => s + r.ops.alloc + r.ops.free + r.ops.irqsHandled, 0);
   process.stdout.write(`\n${results.length} scenario run${results.length === 1 ? '' : 's'}, ${bad.length} with violations, ${ops.toLocaleString('en-US')} operations in ${((Date.now() - t0) / 1000).toFixed(1)} s${interrupted ? ' (interrupted)' : ''}\n`);
+  process.stdout.write(knownSummary(knownCounts(results)));
   if (c.json) writeAtomic(c.json, JSON.stringify({ tool: 'percpu-stress', version: VERSION, command: 'run', interrupted, results }, null, 2) + '\n');
   if (c.junit) writeAtomic(c.junit, renderJunit(results));
   if (bad.length) return 1;
@@ -158,6 +163,9 @@ export function listCommand(argv: string[]): number {
   for (const b of BUGS) {
     out += `  ${b.name.padEnd(24)} ${b.commit || '(classic)'}\n  ${''.padEnd(24)} ${b.summary}\n  ${''.padEnd(24)} exposed best by: ${b.scenario}; caught as: ${b.expect.join(', ')}\n`;
   }
+  out += knownIssuesText();
+  out += '\nsize mixes (--sizes NAME, or a list SIZE[:ALIGN],...):\n';
+  for (const [name, m] of Object.entries(SIZE_MIXES)) out += `  ${name.padEnd(24)} ${m.what}\n`;
   process.stdout.write(out);
   return 0;
 }

@@ -11,7 +11,7 @@ import type { Cpu } from '../sync/cpu.ts';
 import { FailSite, failShould } from './fail.ts';
 import { FREE_DOUBLE, FREE_OK, HEAP_EXHAUSTED, TAG_NAMES, heapAlloc, heapFree, type Tag } from './heap.ts';
 import { PAGES_EXHAUSTED, PFREE_OK, pageAlloc, pageFree } from './pages.ts';
-import { vmFreeArea, vmGetArea, vmMapPage, vmUnmapPage } from './vm.ts';
+import { vmFreeArea, vmGetArea, vmMapPage, vmToPfn, vmUnmapPage } from './vm.ts';
 
 /** The emulator itself ran out of room (not the emulated kernel). */
 export class CapacityExceeded extends Error {
@@ -145,5 +145,12 @@ export function freeVmArea(cpu: Cpu, base: number, span: number, pageShift: numb
 /** map_kernel_range_noflush() for one page; false when injected to fail. */
 export function mapPage(cpu: Cpu, addr: number, pfn: number, pageShift: number): boolean {
   if (failShould(cpu.host.shm, FailSite.map_pages)) return false;
+  const old = vmToPfn(cpu.host.shm, addr, pageShift);
+  if (old >= 0) {
+    // vmap_pte_range: WARN_ON(!pte_none(*pte)) and -EBUSY, never a silent overwrite
+    cpu.report('kernel-bug', 'WARNING: at mm/vmalloc.c:vmap_pte_range()',
+      `WARN_ON(!pte_none(*pte)): ${addr.toString(16).padStart(8, '0')} is still mapped to pfn ${old}; mapping fails with -EBUSY`, false);
+    return false;
+  }
   return vmMapPage(cpu.host.shm, addr, pfn, pageShift);
 }

@@ -44,29 +44,43 @@ function fault(cpu: Cpu, addr: number, at: number, write: boolean): never {
   throw new Error('unreachable');
 }
 
-/** Read 4 bytes (little endian, any alignment) at a kernel address. */
-export function readWord(cpu: Cpu, st: PcpuState, addr: number): number {
+/** Read `n` (1-4) bytes, little endian, any alignment, at a kernel address. */
+export function readWord(cpu: Cpu, st: PcpuState, addr: number, n = 4): number {
+  const b = st.shm.b;
+  const at0 = translate(st, addr);
+  if (at0 >= 0 && (addr & (st.pageSize - 1)) + n <= st.pageSize) {
+    // one page: one translation
+    let v = 0;
+    for (let i = 0; i < n; i++) v |= b[at0 + i]! << (8 * i);
+    return v;
+  }
   let v = 0;
-  for (let i = 0; i < 4; i++) {
+  for (let i = 0; i < n; i++) {
     const at = translate(st, addr + i);
     if (at < 0) {
       cpu.enter(F.percpu_access);
       fault(cpu, addr + i, at, false);
     }
-    v |= st.shm.b[at]! << (8 * i);
+    v |= b[at]! << (8 * i);
   }
   return v;
 }
 
-/** Write 4 bytes (little endian, any alignment) at a kernel address. */
-export function writeWord(cpu: Cpu, st: PcpuState, addr: number, value: number): void {
-  for (let i = 0; i < 4; i++) {
+/** Write the low `n` (1-4) bytes of `value`, little endian, at a kernel address. */
+export function writeWord(cpu: Cpu, st: PcpuState, addr: number, value: number, n = 4): void {
+  const b = st.shm.b;
+  const at0 = translate(st, addr);
+  if (at0 >= 0 && (addr & (st.pageSize - 1)) + n <= st.pageSize) {
+    for (let i = 0; i < n; i++) b[at0 + i] = (value >>> (8 * i)) & 0xff;
+    return;
+  }
+  for (let i = 0; i < n; i++) {
     const at = translate(st, addr + i);
     if (at < 0) {
       cpu.enter(F.percpu_access);
       fault(cpu, addr + i, at, true);
     }
-    st.shm.b[at] = (value >>> (8 * i)) & 0xff;
+    b[at] = (value >>> (8 * i)) & 0xff;
   }
 }
 

@@ -5,10 +5,9 @@
 // CONTEXT for everything here: pcpu_lock held. Nothing here sleeps, locks or
 // allocates; a BUG_ON becomes a fatal 'kernel-bug' violation on `cpu`.
 
-import { C } from '../shm/layout.ts';
 import type { Cpu } from '../sync/cpu.ts';
 import { F } from '../sync/sites.ts';
-import { fls, type PcpuState } from './chunk.ts';
+import { PCPU_LOCK, fls, type PcpuState } from './chunk.ts';
 
 export const PCPU_SLOT_BASE_SHIFT = 5; // 1-31 bytes share slot 1
 export const PCPU_DFL_MAP_ALLOC = 16;
@@ -60,12 +59,13 @@ function bug(cpu: Cpu, fn: string, cond: string): never {
  */
 export function splitBlock(st: PcpuState, cpu: Cpu, chunk: number, i: number, head: number, tail: number): void {
   const w = st.w;
+  st.touchEntries(chunk, true);
   const nrExtra = (head ? 1 : 0) + (tail ? 1 : 0);
   const used = st.mapUsed(chunk);
   if (st.mapAlloc(chunk) < used + nrExtra) bug(cpu, 'pcpu_split_block', 'chunk->map_alloc < chunk->map_used + nr_extra');
   const m = st.map(chunk);
-  w.copyWithin(m + i + nrExtra, m + i, m + used);
-  w[chunk + C.MAP_USED] = used + nrExtra;
+  for (let j = used - 1; j >= i; j--) w[m + j + nrExtra] = w[m + j]!;
+  st.setMapUsed(chunk, used + nrExtra);
   if (head) {
     w[m + i + 1] = w[m + i]! - head;
     w[m + i] = head;
@@ -85,8 +85,10 @@ export function splitBlock(st: PcpuState, cpu: Cpu, chunk: number, i: number, he
 export function allocArea(st: PcpuState, cpu: Cpu, chunk: number, size: number, align: number): number {
   const w = st.w;
   cpu.enter(F.pcpu_alloc_area);
+  st.assertLocks(cpu, PCPU_LOCK);
   const oslot = chunkSlot(st, chunk);
   const m = st.map(chunk);
+  st.touchEntries(chunk, false);
   let maxContig = 0;
   for (let i = 0, off = 0; i < st.mapUsed(chunk); off += Math.abs(w[m + i++]!)) {
     const isLast = i + 1 === st.mapUsed(chunk);
@@ -104,7 +106,7 @@ export function allocArea(st: PcpuState, cpu: Cpu, chunk: number, size: number, 
         w[m + i - 1] = w[m + i - 1]! + head;
       } else {
         w[m + i - 1] = w[m + i - 1]! - head;
-        w[chunk + C.FREE_SIZE] = st.freeSize(chunk) - head;
+        st.setFreeSize(chunk, st.freeSize(chunk) - head);
       }
       w[m + i] = w[m + i]! - head;
       off += head;
@@ -122,15 +124,16 @@ export function allocArea(st: PcpuState, cpu: Cpu, chunk: number, size: number, 
       }
       if (tail) maxContig = Math.max(w[m + i + 1]!, maxContig);
     }
-    if (isLast) w[chunk + C.CONTIG_HINT] = maxContig; // fully scanned
-    else w[chunk + C.CONTIG_HINT] = Math.max(st.contigHint(chunk), maxContig);
-    w[chunk + C.FREE_SIZE] = st.freeSize(chunk) - w[m + i]!;
+    if (isLast) st.setContigHint(chunk, maxContig); // fully scanned
+    else st.setContigHint(chunk, Math.max(st.contigHint(chunk), maxContig));
+    st.setFreeSize(chunk, st.freeSize(chunk) - w[m + i]!);
+    st.touchEntries(chunk, true);
     w[m + i] = -w[m + i]!;
     chunkRelocate(st, chunk, oslot);
     cpu.leave();
     return off;
   }
-  w[chunk + C.CONTIG_HINT] = maxContig; // fully scanned
+  st.setContigHint(chunk, maxContig); // fully scanned
   chunkRelocate(st, chunk, oslot);
   cpu.leave();
   return -1;
@@ -140,29 +143,31 @@ export function allocArea(st: PcpuState, cpu: Cpu, chunk: number, size: number, 
 export function freeArea(st: PcpuState, cpu: Cpu, chunk: number, freeme: number): void {
   const w = st.w;
   cpu.enter(F.pcpu_free_area);
+  st.assertLocks(cpu, PCPU_LOCK);
   const oslot = chunkSlot(st, chunk);
   const m = st.map(chunk);
+  st.touchEntries(chunk, true);
   let i = 0;
   let off = 0;
   for (; i < st.mapUsed(chunk); off += Math.abs(w[m + i++]!)) if (off === freeme) break;
   if (off !== freeme) bug(cpu, 'pcpu_free_area', `off != freeme (${freeme} is not the start of an area)`);
   if (w[m + i]! > 0) bug(cpu, 'pcpu_free_area', `chunk->map[i] > 0 (area at ${freeme} is already free)`);
   w[m + i] = -w[m + i]!;
-  w[chunk + C.FREE_SIZE] = st.freeSize(chunk) + w[m + i]!;
+  st.setFreeSize(chunk, st.freeSize(chunk) + w[m + i]!);
   let used = st.mapUsed(chunk);
   if (i > 0 && w[m + i - 1]! >= 0) {
     w[m + i - 1] = w[m + i - 1]! + w[m + i]!;
     used--;
-    w.copyWithin(m + i, m + i + 1, m + used + 1);
+    for (let j = i; j < used; j++) w[m + j] = w[m + j + 1]!;
     i--;
   }
   if (i + 1 < used && w[m + i + 1]! >= 0) {
     w[m + i] = w[m + i]! + w[m + i + 1]!;
     used--;
-    w.copyWithin(m + i + 1, m + i + 2, m + used + 1);
+    for (let j = i + 1; j < used; j++) w[m + j] = w[m + j + 1]!;
   }
-  w[chunk + C.MAP_USED] = used;
-  w[chunk + C.CONTIG_HINT] = Math.max(w[m + i]!, st.contigHint(chunk));
+  st.setMapUsed(chunk, used);
+  st.setContigHint(chunk, Math.max(w[m + i]!, st.contigHint(chunk)));
   chunkRelocate(st, chunk, oslot);
   cpu.leave();
 }

@@ -7,9 +7,8 @@ import type { Cpu } from '../sync/cpu.ts';
 import { F } from '../sync/sites.ts';
 import { allocPages, freePages } from '../mm/kernel-api.ts';
 import { setPageIndex } from '../mm/pages.ts';
-import type { PcpuState } from './chunk.ts';
+import { MUTEX, PCPU_LOCK, type PcpuState } from './chunk.ts';
 import type { ChunkBackend, ChunkRecords } from './backend.ts';
-import { clearRange } from './backend-vm.ts';
 
 export class KmBackend implements ChunkBackend {
   private readonly order: number;
@@ -20,10 +19,13 @@ export class KmBackend implements ChunkBackend {
     this.order = 32 - Math.clz32(Math.max(this.nrPages - 1, 0)); // order_base_2
   }
 
-  populate(cpu: Cpu, chunk: number, off: number, size: number): number {
-    // The kernel's populate is a no-op here; the area is cleared so that
-    // fresh allocations read as zero like with the vm backend.
-    for (let c = 0; c < this.st.nrCpus; c++) clearRange(this.st, cpu, this.rec.chunkAddr(chunk, c, 0) + off, size);
+  /**
+   * A no-op, as in 2.6.35: nothing clears the area, so percpu-km hands out
+   * memory a previous user left behind (a known issue, km-unzeroed; later
+   * kernels clear the area in pcpu_alloc for every backend).
+   */
+  populate(cpu: Cpu): number {
+    this.st.assertLocks(cpu, MUTEX, PCPU_LOCK);
     return 0;
   }
 
@@ -31,6 +33,7 @@ export class KmBackend implements ChunkBackend {
 
   create(cpu: Cpu): number {
     cpu.enter(F.pcpu_create_chunk);
+    this.st.assertLocks(cpu, MUTEX, PCPU_LOCK);
     const chunk = this.rec.allocChunk(cpu);
     if (chunk === 0) {
       cpu.leave();
@@ -42,6 +45,7 @@ export class KmBackend implements ChunkBackend {
       cpu.leave();
       return 0;
     }
+    this.st.touchPageChunk(true);
     for (let i = 0; i < this.nrPages; i++) setPageIndex(this.st.shm, pfn + i, chunk);
     this.st.w[chunk + C.DATA] = pfn + 1;
     this.st.w[chunk + C.BASE_ADDR] = this.st.L.linBase + pfn * this.st.pageSize - this.st.groupOffset(0);
@@ -51,6 +55,7 @@ export class KmBackend implements ChunkBackend {
 
   destroy(cpu: Cpu, chunk: number): void {
     cpu.enter(F.pcpu_destroy_chunk);
+    this.st.assertLocks(cpu, MUTEX, PCPU_LOCK);
     const pfn = this.st.w[chunk + C.DATA]! - 1;
     if (pfn >= 0) freePages(cpu, pfn, this.order);
     this.rec.freeChunk(cpu, chunk);

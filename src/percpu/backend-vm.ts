@@ -12,7 +12,7 @@ import { Tag } from '../mm/heap.ts';
 import { allocPages, freePages, freeVmArea, getVmArea, mapPage } from '../mm/kernel-api.ts';
 import { setPageIndex } from '../mm/pages.ts';
 import { vmToPfn, vmUnmapPage } from '../mm/vm.ts';
-import type { PcpuState } from './chunk.ts';
+import { MUTEX, PCPU_LOCK, type PcpuState } from './chunk.ts';
 import { ENOMEM, type ChunkBackend, type ChunkRecords } from './backend.ts';
 import { memAlloc } from './mem.ts';
 import { translate } from './access.ts';
@@ -40,6 +40,8 @@ export class VmBackend implements ChunkBackend {
         return 0;
       }
     }
+    st.assertLocks(cpu, MUTEX);
+    st.touchTemp(true);
     const owner = Atomics.compareExchange(w, h + H.TEMP_OWNER, 0, cpu.id + 1);
     if (owner !== 0) {
       cpu.report('temp-buffer-race', 'BUG: percpu: temp pages array and bitmap used by two CPUs at once',
@@ -48,8 +50,9 @@ export class VmBackend implements ChunkBackend {
     }
     const pages = w[h + H.TEMP_PAGES]!;
     const bitmap = w[h + H.TEMP_BITMAP]!;
-    w.fill(0, pages, pages + pagesWords);
-    w.copyWithin(bitmap, chunk + C.POPULATED, chunk + C.POPULATED + st.L.bitmapWords);
+    for (let i = pages; i < pages + pagesWords; i++) w[i] = 0;
+    st.touchPopulated(chunk, false);
+    for (let i = 0; i < st.L.bitmapWords; i++) w[bitmap + i] = w[chunk + C.POPULATED + i]!;
     cpu.leave();
     return pages;
   }
@@ -109,8 +112,10 @@ export class VmBackend implements ChunkBackend {
       for (let i = start; i < end; i++) {
         const pfn = st.w[pages + this.pageIdx(c, i)]! - 1;
         if (!mapPage(cpu, this.rec.chunkAddr(chunk, c, i), pfn, st.pageShift)) {
-          // undo the CPUs mapped so far, including this one's first pages
-          for (let t = 0; t <= c; t++) {
+          // as 2.6.35: undo the CPUs before the failing one only; the failing
+          // CPU's pages mapped so far stay mapped (a known issue: the error
+          // path then frees pages that are still mapped there)
+          for (let t = 0; t < c; t++) {
             for (let j = start; j < end; j++) vmUnmapPage(st.shm, this.rec.chunkAddr(chunk, t, j), st.pageShift);
           }
           cpu.leave();
@@ -118,6 +123,7 @@ export class VmBackend implements ChunkBackend {
         }
       }
     }
+    st.touchPageChunk(true);
     for (let i = start; i < end; i++) {
       for (let c = 0; c < st.nrCpus; c++) setPageIndex(st.shm, st.w[pages + this.pageIdx(c, i)]! - 1, chunk);
       st.setBit(bitmap, i, true);
@@ -131,6 +137,8 @@ export class VmBackend implements ChunkBackend {
     const pageStart = off >>> st.pageShift;
     const pageEnd = (off + size + st.pageSize - 1) >>> st.pageShift;
     cpu.enter(F.pcpu_populate_chunk);
+    st.assertLocks(cpu, MUTEX, PCPU_LOCK);
+    st.touchPopulated(chunk, false);
     const bm = chunk + C.POPULATED;
     // quick path: every page already there
     const first = st.nextBit(bm, pageEnd, pageStart, false);
@@ -180,7 +188,8 @@ export class VmBackend implements ChunkBackend {
         cpu.leave();
         return rc;
       }
-      st.w.copyWithin(bm, bitmap, bitmap + st.L.bitmapWords); // commit the new bitmap
+      st.touchPopulated(chunk, true);
+      for (let i = 0; i < st.L.bitmapWords; i++) st.w[bm + i] = st.w[bitmap + i]!; // commit the new bitmap
       this.putPagesAndBitmap(cpu);
     }
     // clear the area in every unit
@@ -195,6 +204,8 @@ export class VmBackend implements ChunkBackend {
     const pageEnd = (off + size + st.pageSize - 1) >>> st.pageShift;
     const bm = chunk + C.POPULATED;
     cpu.enter(F.pcpu_depopulate_chunk);
+    st.assertLocks(cpu, MUTEX, PCPU_LOCK);
+    st.touchPopulated(chunk, false);
     // quick path: nothing populated
     if (st.nextBit(bm, pageEnd, pageStart, true) >= pageEnd) {
       cpu.leave();
@@ -216,13 +227,15 @@ export class VmBackend implements ChunkBackend {
       cpu.point();
       rs = st.nextBit(bm, pageEnd, re + 1, true);
     }
-    st.w.copyWithin(bm, bitmap, bitmap + st.L.bitmapWords);
+    st.touchPopulated(chunk, true);
+    for (let i = 0; i < st.L.bitmapWords; i++) st.w[bm + i] = st.w[bitmap + i]!;
     this.putPagesAndBitmap(cpu);
     cpu.leave();
   }
 
   create(cpu: Cpu): number {
     cpu.enter(F.pcpu_create_chunk);
+    this.st.assertLocks(cpu, MUTEX, PCPU_LOCK);
     const chunk = this.rec.allocChunk(cpu);
     if (chunk === 0) {
       cpu.leave();
@@ -242,6 +255,7 @@ export class VmBackend implements ChunkBackend {
 
   destroy(cpu: Cpu, chunk: number): void {
     cpu.enter(F.pcpu_destroy_chunk);
+    this.st.assertLocks(cpu, MUTEX, PCPU_LOCK);
     const base = this.st.w[chunk + C.DATA]!;
     if (base) freeVmArea(cpu, base, this.st.L.vmSlotSpan, this.st.pageShift);
     this.rec.freeChunk(cpu, chunk);

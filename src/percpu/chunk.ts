@@ -10,6 +10,8 @@
 // another list detectable (it reaches a head that is not its own).
 
 import { C, H, type Layout, type Shm } from '../shm/layout.ts';
+import { Fld, type RaceChecker } from '../race/race.ts';
+import type { Cpu } from '../sync/cpu.ts';
 
 export class PcpuState {
   readonly w: Int32Array;
@@ -24,6 +26,12 @@ export class PcpuState {
   nrSlots = 0;
   nrUnits = 0;
   nrGroups = 0;
+  /**
+   * The lock-discipline and race checker (checks on), or null. Every access
+   * to a shared field below goes through it while a CPU is inside the
+   * allocator (its `cpu` is set by the entry points).
+   */
+  ck: RaceChecker | null = null;
 
   constructor(readonly shm: Shm, pageSize: number, nrCpus: number) {
     this.w = shm.w;
@@ -66,24 +74,68 @@ export class PcpuState {
     return this.w[this.L.groupSize + g]!;
   }
 
-  // ---- chunk fields --------------------------------------------------------
+  // ---- chunk fields (checked: see src/race) -------------------------------
+  private chk(c: number, f: Fld, write: boolean): void {
+    const k = this.ck!;
+    if (k.cpu !== null && (this.w[c] !== c || c === this.w[this.h + H.RESERVED_CHUNK])) k.access(c, f, write);
+  }
   freeSize(c: number): number {
+    if (this.ck !== null) this.chk(c, Fld.FREE_SIZE, false);
     return this.w[c + C.FREE_SIZE]!;
   }
+  setFreeSize(c: number, v: number): void {
+    if (this.ck !== null) this.chk(c, Fld.FREE_SIZE, true);
+    this.w[c + C.FREE_SIZE] = v;
+  }
   contigHint(c: number): number {
+    if (this.ck !== null) this.chk(c, Fld.CONTIG_HINT, false);
     return this.w[c + C.CONTIG_HINT]!;
   }
+  setContigHint(c: number, v: number): void {
+    if (this.ck !== null) this.chk(c, Fld.CONTIG_HINT, true);
+    this.w[c + C.CONTIG_HINT] = v;
+  }
+  /** Immutable once the chunk exists. */
   baseAddr(c: number): number {
     return this.w[c + C.BASE_ADDR]!;
   }
   mapUsed(c: number): number {
+    if (this.ck !== null) this.chk(c, Fld.MAP_USED, false);
     return this.w[c + C.MAP_USED]!;
   }
+  setMapUsed(c: number, v: number): void {
+    if (this.ck !== null) this.chk(c, Fld.MAP_USED, true);
+    this.w[c + C.MAP_USED] = v;
+  }
   mapAlloc(c: number): number {
+    if (this.ck !== null) this.chk(c, Fld.MAP, false);
     return this.w[c + C.MAP_ALLOC]!;
   }
   map(c: number): number {
+    if (this.ck !== null) this.chk(c, Fld.MAP, false);
     return this.w[c + C.MAP]!;
+  }
+  /** Install a new map (pcpu_extend_area_map). */
+  setMap(c: number, map: number, alloc: number): void {
+    if (this.ck !== null) this.chk(c, Fld.MAP, true);
+    this.w[c + C.MAP] = map;
+    this.w[c + C.MAP_ALLOC] = alloc;
+  }
+  /** The map entries as a whole were read (or written) by the current function. */
+  touchEntries(c: number, write: boolean): void {
+    if (this.ck !== null) this.chk(c, Fld.ENTRIES, write);
+  }
+  /** The populated bitmap was read (or written) by the current function. */
+  touchPopulated(c: number, write: boolean): void {
+    if (this.ck !== null) this.chk(c, Fld.POPULATED, write);
+  }
+  /** The shared temp pages array and bitmap were read (or written). */
+  touchTemp(write: boolean): void {
+    if (this.ck !== null) this.ck.access(0, Fld.TEMP, write);
+  }
+  /** A page's back-pointer to its chunk was read (or written). */
+  touchPageChunk(write: boolean): void {
+    if (this.ck !== null) this.ck.access(0, Fld.PAGE_CHUNK, write);
   }
   immutable(c: number): boolean {
     return this.w[c + C.IMMUTABLE] !== 0;
@@ -93,8 +145,8 @@ export class PcpuState {
   }
   /** The map as a plain array (reports, traces, tests). */
   mapArray(c: number): number[] {
-    const m = this.map(c);
-    return Array.from(this.w.subarray(m, m + this.mapUsed(c)));
+    const m = this.w[c + C.MAP]!;
+    return Array.from(this.w.subarray(m, m + this.w[c + C.MAP_USED]!));
   }
 
   // ---- populated bitmap ----------------------------------------------------
@@ -125,21 +177,34 @@ export class PcpuState {
     return d >= 0 && d < this.nrSlots * 2 && (d & 1) === 0 ? d >> 1 : -1;
   }
 
-  // ---- list_head operations -------------------------------------------------
+  /**
+   * lockdep_assert_held(): the current context holds every lock in `held`
+   * and none in `notHeld` (masks, a bit per lock). Checks on only.
+   */
+  assertLocks(cpu: Cpu, held: number, notHeld = 0): void {
+    if (this.ck !== null) this.ck.assertContext(cpu, held, notHeld);
+  }
+
+  // ---- list_head operations (the slot lists: checked) ------------------------
   next(node: number): number {
+    if (this.ck !== null) this.ck.access(0, Fld.SLOTS, false);
     return this.w[node]!;
   }
   prev(node: number): number {
+    if (this.ck !== null) this.ck.access(0, Fld.SLOTS, false);
     return this.w[node + 1]!;
   }
+  /** INIT_LIST_HEAD of a node nobody else can see yet (boot, a new chunk). */
   initListHead(node: number): void {
     this.w[node] = node;
     this.w[node + 1] = node;
   }
   listEmpty(head: number): boolean {
+    if (this.ck !== null) this.ck.access(0, Fld.SLOTS, false);
     return this.w[head] === head;
   }
   private listDel(node: number): void {
+    if (this.ck !== null) this.ck.access(0, Fld.SLOTS, true);
     const n = this.w[node]!, p = this.w[node + 1]!;
     this.w[n + 1] = p;
     this.w[p] = n;
@@ -149,6 +214,11 @@ export class PcpuState {
     this.w[node] = next;
     this.w[node + 1] = prev;
     this.w[prev] = node;
+  }
+  /** list_del_init: unlink a chunk from its slot list. */
+  listDelInit(node: number): void {
+    this.listDel(node);
+    this.initListHead(node);
   }
   /** list_move: unlink and add right after `head`. */
   listMove(node: number, head: number): void {
@@ -166,3 +236,7 @@ export class PcpuState {
 export function fls(x: number): number {
   return x === 0 ? 0 : 32 - Math.clz32(x);
 }
+
+/** Lock masks for assertLocks. */
+export const MUTEX = 1 << 0; // Lock.pcpu_alloc_mutex
+export const PCPU_LOCK = 1 << 1; // Lock.pcpu_lock

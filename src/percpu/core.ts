@@ -16,14 +16,14 @@
 // operations, might-sleep points and allocations go through the CPU
 // context, which enforces the rules and is where controlled runs switch CPUs.
 
-import { C, H } from '../shm/layout.ts';
+import { C, CHUNK_SHADOW_WORDS, H } from '../shm/layout.ts';
 import type { Cpu } from '../sync/cpu.ts';
 import { Lock } from '../sync/locks.ts';
 import { F } from '../sync/sites.ts';
 import { Tag, heapFreed, heapInArena, heapLive } from '../mm/heap.ts';
 import { kfree, kzalloc } from '../mm/kernel-api.ts';
 import { pageIndex } from '../mm/pages.ts';
-import { PcpuState } from './chunk.ts';
+import { MUTEX, PCPU_LOCK, PcpuState } from './chunk.ts';
 import { PCPU_DFL_MAP_ALLOC, allocArea, chunkRelocate, freeArea, needToExtend, sizeToSlot } from './area-map.ts';
 import type { ChunkBackend, ChunkRecords } from './backend.ts';
 import { Bug } from './inject.ts';
@@ -36,6 +36,24 @@ export const WARN_LIMIT = 10;
 export interface WorkHooks {
   /** schedule_work(&pcpu_reclaim_work); never sleeps. */
   scheduleReclaim(cpu: Cpu): void;
+}
+
+/**
+ * The specification checker's hooks (src/check/spec.ts), called where a
+ * 2.6.35 rule applies; null when checks are off.
+ */
+export interface SpecHooks {
+  beforeAlloc(cpu: Cpu, chunk: number, size: number, align: number): void;
+  afterAlloc(cpu: Cpu, chunk: number, size: number, align: number, off: number): void;
+  beforeFree(cpu: Cpu, chunk: number): void;
+  afterFree(cpu: Cpu, chunk: number, off: number): void;
+  noChunkFits(cpu: Cpu, size: number, align: number): void;
+  chunkCreated(cpu: Cpu, chunk: number): void;
+  freeBegin(cpu: Cpu): void;
+  freeEnd(cpu: Cpu, chunk: number): void;
+  reclaimBegin(): void;
+  reclaimEnd(cpu: Cpu, destroyed: readonly number[]): void;
+  allocFailed(): void;
 }
 
 export class Percpu implements ChunkRecords {
@@ -51,6 +69,8 @@ export class Percpu implements ChunkRecords {
    * only moment its map is consistent while other CPUs run).
    */
   indexCheck: ((cpu: Cpu, chunk: number) => void) | null = null;
+  /** Specification checks (checks on), or null. */
+  spec: SpecHooks | null = null;
 
   constructor(st: PcpuState, private readonly work: WorkHooks) {
     this.st = st;
@@ -70,7 +90,7 @@ export class Percpu implements ChunkRecords {
   /** pcpu_alloc_chunk: an empty chunk record and its first map. May sleep. */
   allocChunk(cpu: Cpu): number {
     const st = this.st, w = st.w;
-    const chunk = kzalloc(cpu, (C.POPULATED + st.L.bitmapWords) * 4, Tag.CHUNK);
+    const chunk = kzalloc(cpu, (C.POPULATED + st.L.bitmapWords + CHUNK_SHADOW_WORDS) * 4, Tag.CHUNK);
     if (chunk === 0) return 0;
     const map = memAlloc(cpu, st, PCPU_DFL_MAP_ALLOC * 4, Tag.MAP);
     if (map === 0) {
@@ -110,6 +130,24 @@ export class Percpu implements ChunkRecords {
       slot >= 0 ? 'a list head was taken for a chunk: the walk left the list it started on' : `w[${chunk}] is not a chunk${heapInArena(st.shm, chunk) ? ' (heap object of another type)' : ''}`);
   }
 
+  // ---- the area map, as the specification checker watches it ---------------
+  private areaAlloc(cpu: Cpu, chunk: number, size: number, align: number): number {
+    const spec = this.spec;
+    if (spec === null) return allocArea(this.st, cpu, chunk, size, align);
+    spec.beforeAlloc(cpu, chunk, size, align);
+    const off = allocArea(this.st, cpu, chunk, size, align);
+    spec.afterAlloc(cpu, chunk, size, align, off);
+    return off;
+  }
+
+  private areaFree(cpu: Cpu, chunk: number, off: number): void {
+    const spec = this.spec;
+    if (spec === null) return freeArea(this.st, cpu, chunk, off);
+    spec.beforeFree(cpu, chunk);
+    freeArea(this.st, cpu, chunk, off);
+    spec.afterFree(cpu, chunk, off);
+  }
+
   // ---- area map extension ---------------------------------------------------
   /**
    * pcpu_extend_area_map: grow the map to `newAlloc` entries.
@@ -119,6 +157,7 @@ export class Percpu implements ChunkRecords {
   extendAreaMap(cpu: Cpu, chunk: number, newAlloc: number): number {
     const st = this.st, w = st.w;
     cpu.enter(F.pcpu_extend_area_map);
+    st.assertLocks(cpu, MUTEX, PCPU_LOCK);
     const newSize = newAlloc * 4;
     let neu = memAlloc(cpu, st, newSize, Tag.MAP);
     if (neu === 0) {
@@ -129,14 +168,15 @@ export class Percpu implements ChunkRecords {
     this.checkChunk(cpu, chunk, 'pcpu_extend_area_map');
     let old = 0;
     let oldSize = 0;
-    if (newAlloc > st.mapAlloc(chunk)) {
-      oldSize = st.mapAlloc(chunk) * 4;
+    const oldAlloc = st.mapAlloc(chunk);
+    if (newAlloc > oldAlloc) {
+      oldSize = oldAlloc * 4;
       const m = st.map(chunk);
-      w.copyWithin(neu, m, m + st.mapAlloc(chunk));
+      st.touchEntries(chunk, false);
+      for (let i = 0; i < oldAlloc; i++) w[neu + i] = w[m + i]!;
       // a map shorter than the default is a first chunk's static map: never freed
-      if (st.mapAlloc(chunk) >= PCPU_DFL_MAP_ALLOC) old = m;
-      w[chunk + C.MAP_ALLOC] = newAlloc;
-      w[chunk + C.MAP] = neu;
+      if (oldAlloc >= PCPU_DFL_MAP_ALLOC) old = m;
+      st.setMap(chunk, neu, newAlloc);
       neu = 0;
     }
     if (this.inject === Bug.extend_free_under_lock) {
@@ -187,6 +227,18 @@ export class Percpu implements ChunkRecords {
    * CONTEXT: may sleep (takes pcpu_alloc_mutex, allocates GFP_KERNEL).
    */
   pcpuAlloc(cpu: Cpu, size: number, align: number, reserved: boolean): number {
+    const ck = this.st.ck;
+    if (ck === null) return this.alloc(cpu, size, align, reserved);
+    const outer = ck.cpu;
+    ck.cpu = cpu;
+    try {
+      return this.alloc(cpu, size, align, reserved);
+    } finally {
+      ck.cpu = outer;
+    }
+  }
+
+  private alloc(cpu: Cpu, size: number, align: number, reserved: boolean): number {
     const st = this.st, w = st.w;
     if (!size || size > PCPU_MIN_UNIT_SIZE || align > st.pageSize) {
       this.lastError = `illegal size (${size}) or align (${align}) for percpu allocation`;
@@ -214,7 +266,7 @@ export class Percpu implements ChunkRecords {
         }
         flags = this.lockIndex(cpu);
       }
-      off = allocArea(st, cpu, chunk, size, align);
+      off = this.areaAlloc(cpu, chunk, size, align);
       if (off < 0) err = 'alloc from reserved chunk failed';
     } else {
       restart: for (;;) {
@@ -237,11 +289,12 @@ export class Percpu implements ChunkRecords {
               if (this.inject !== Bug.extend_no_restart) continue restart;
               this.checkChunk(cpu, chunk, 'pcpu_alloc');
             }
-            off = allocArea(st, cpu, chunk, size, align);
+            off = this.areaAlloc(cpu, chunk, size, align);
             if (off >= 0) break search;
           }
         }
         // no space left anywhere: make a new chunk, with only the mutex held
+        this.spec?.noChunkFits(cpu, size, align);
         this.unlockIndex(cpu, flags);
         chunk = this.backend.create(cpu);
         if (chunk === 0) return this.fail(cpu, size, align, 'failed to allocate new chunk');
@@ -251,6 +304,7 @@ export class Percpu implements ChunkRecords {
         w[st.h + H.NR_CHUNKS]!++;
         if (w[st.h + H.NR_CHUNKS]! > w[st.h + H.NR_MAX_CHUNKS]!) w[st.h + H.NR_MAX_CHUNKS] = w[st.h + H.NR_CHUNKS]!;
         chunkRelocate(st, chunk, -1);
+        this.spec?.chunkCreated(cpu, chunk);
       }
     }
     if (off < 0) {
@@ -265,7 +319,7 @@ export class Percpu implements ChunkRecords {
     this.checkChunk(cpu, chunk, 'pcpu_populate_chunk');
     if (this.backend.populate(cpu, chunk, off, size)) {
       flags = this.lockIndex(cpu);
-      freeArea(st, cpu, chunk, off);
+      this.areaFree(cpu, chunk, off);
       this.statsFree();
       this.unlockIndex(cpu, flags);
       return this.fail(cpu, size, align, 'failed to populate');
@@ -281,6 +335,7 @@ export class Percpu implements ChunkRecords {
     cpu.mutexUnlock(Lock.pcpu_alloc_mutex);
     cpu.leave();
     this.lastError = err;
+    this.spec?.allocFailed();
     const left = w[st.h + H.WARN_LIMIT]!;
     if (left > 0) {
       w[st.h + H.WARN_LIMIT] = left - 1;
@@ -313,6 +368,7 @@ export class Percpu implements ChunkRecords {
    */
   chunkAddrSearch(cpu: Cpu, addr: number): number {
     const st = this.st;
+    st.assertLocks(cpu, PCPU_LOCK);
     const first = st.firstChunk;
     const firstStart = st.baseAddr(first);
     if (addr >= firstStart && addr < firstStart + st.unitSize) {
@@ -326,6 +382,7 @@ export class Percpu implements ChunkRecords {
       cpu.report('page-fault', `BUG: unable to handle kernel NULL pointer dereference in pcpu_chunk_addr_search`,
         `no page behind percpu address ${addr.toString(16).padStart(8, '0')} (unit address ${a.toString(16)}): freed twice or never allocated?`);
     }
+    st.touchPageChunk(false);
     return pageIndex(st.shm, pfn);
   }
 
@@ -334,9 +391,21 @@ export class Percpu implements ChunkRecords {
    * CONTEXT: any, including hardirq: pcpu_lock with irqsave only.
    */
   freePercpu(cpu: Cpu, ptr: number): void {
-    const st = this.st;
     this.lastFreeScheduled = false;
     if (ptr === 0) return;
+    const ck = this.st.ck;
+    if (ck === null) return this.free(cpu, ptr);
+    const outer = ck.cpu;
+    ck.cpu = cpu;
+    try {
+      this.free(cpu, ptr);
+    } finally {
+      ck.cpu = outer;
+    }
+  }
+
+  private free(cpu: Cpu, ptr: number): void {
+    const st = this.st;
     cpu.enter(F.free_percpu);
     const single = this.inject === Bug.single_mutex;
     let flags = 0;
@@ -344,7 +413,8 @@ export class Percpu implements ChunkRecords {
     else flags = cpu.spinLockIrqSave(Lock.pcpu_lock);
     const chunk = this.chunkAddrSearch(cpu, ptr);
     this.checkChunk(cpu, chunk, 'free_percpu');
-    freeArea(st, cpu, chunk, ptr - st.baseAddr(chunk));
+    this.spec?.freeBegin(cpu);
+    this.areaFree(cpu, chunk, ptr - st.baseAddr(chunk));
     this.statsFree();
     // more than one fully free chunk: wake the grim reaper
     if (st.freeSize(chunk) === st.unitSize) {
@@ -357,6 +427,7 @@ export class Percpu implements ChunkRecords {
         }
       }
     }
+    this.spec?.freeEnd(cpu, chunk);
     this.indexCheck?.(cpu, chunk);
     if (single) cpu.mutexUnlock(Lock.pcpu_alloc_mutex);
     else cpu.spinUnlockIrqRestore(Lock.pcpu_lock, flags);
@@ -371,6 +442,18 @@ export class Percpu implements ChunkRecords {
    * numbers of the destroyed chunks, in destruction order.
    */
   reclaim(cpu: Cpu): number[] {
+    const ck = this.st.ck;
+    if (ck === null) return this.reclaimWork(cpu);
+    const outer = ck.cpu;
+    ck.cpu = cpu;
+    try {
+      return this.reclaimWork(cpu);
+    } finally {
+      ck.cpu = outer;
+    }
+  }
+
+  private reclaimWork(cpu: Cpu): number[] {
     const st = this.st, w = st.w;
     cpu.enter(F.pcpu_reclaim);
     const inj = this.inject;
@@ -382,6 +465,7 @@ export class Percpu implements ChunkRecords {
       cpu.spinLockIrq(Lock.pcpu_lock);
     }
     w[st.h + H.RECLAIM_RUNS]!++;
+    this.spec?.reclaimBegin();
     // the private todo list (a local LIST_HEAD): list_move puts each at its head
     const todo: number[] = [];
     const head = st.slotHead(st.nrSlots - 1);
@@ -391,9 +475,7 @@ export class Percpu implements ChunkRecords {
       if (st.immutable(pos)) cpu.report('kernel-bug', 'WARNING: at mm/percpu.c:pcpu_reclaim()', 'WARN_ON(chunk->immutable)', false);
       if (pos === firstEntry) continue; // spare the first one
       // list_move(&chunk->list, &todo): unlink and push at the todo head
-      w[st.next(pos) + 1] = st.prev(pos);
-      w[st.prev(pos)] = st.next(pos);
-      st.initListHead(pos);
+      st.listDelInit(pos);
       todo.unshift(pos);
       w[st.h + H.NR_CHUNKS]!--;
     }
@@ -411,6 +493,7 @@ export class Percpu implements ChunkRecords {
       w[st.h + H.CHUNKS_DESTROYED]!++;
     }
     if (inj !== Bug.reclaim_early_unlock && inj !== Bug.reclaim_no_mutex) cpu.mutexUnlock(Lock.pcpu_alloc_mutex);
+    this.spec?.reclaimEnd(cpu, destroyed);
     cpu.leave();
     return destroyed;
   }

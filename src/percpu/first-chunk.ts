@@ -7,7 +7,7 @@
 //
 // CONTEXT: boot, on the main thread, before any CPU runs.
 
-import { C, H, type Shm } from '../shm/layout.ts';
+import { C, CHUNK_SHADOW_WORDS, H, type Shm } from '../shm/layout.ts';
 import type { Config } from '../shm/config.ts';
 import { pageReserveBoot } from '../mm/pages.ts';
 import { vmGetArea, vmMapPage } from '../mm/vm.ts';
@@ -113,7 +113,7 @@ export function setupFirstChunk(st: PcpuState, cfg: Config, ai: AllocInfo): stri
   for (let s = 0; s < st.nrSlots; s++) st.initListHead(st.slotHead(s));
 
   // the static chunk: static + reserved (or + dynamic) area
-  const chunkWords = C.POPULATED + L.bitmapWords;
+  const chunkWords = C.POPULATED + L.bitmapWords + CHUNK_SHADOW_WORDS;
   const newChunk = (seq: number): number => {
     const c = bootAlloc(shm, chunkWords);
     w.fill(0, c, c + chunkWords);

@@ -33,7 +33,7 @@ export const BUGS: readonly BugInfo[] = [
   {
     bug: Bug.reclaim_early_unlock, name: 'reclaim-early-unlock', commit: '971f3918a5a8 percpu: fix pcpu_reclaim() locking',
     summary: 'pcpu_reclaim drops pcpu_alloc_mutex before depopulating, racing allocations on the shared temp pages array',
-    scenario: 'reclaim-populate', expect: ['temp-buffer-race', 'page-double-free', 'use-after-free'],
+    scenario: 'reclaim-populate', expect: ['temp-buffer-race', 'page-double-free', 'use-after-free', 'lock-discipline', 'data-race'],
   },
   {
     bug: Bug.alloc_irq_restore, name: 'alloc-irq-restore', commit: '403a91b1659c percpu: allow pcpu_alloc() to be called with IRQs off',
@@ -63,7 +63,7 @@ export const BUGS: readonly BugInfo[] = [
   {
     bug: Bug.reclaim_no_mutex, name: 'reclaim-no-mutex', commit: '',
     summary: 'pcpu_reclaim unlinks and destroys chunks under pcpu_lock alone while an allocation still uses one with only the mutex',
-    scenario: 'reclaim-extend', expect: ['use-after-free'],
+    scenario: 'reclaim-extend', expect: ['use-after-free', 'lock-discipline', 'data-race'],
   },
   {
     bug: Bug.reclaim_lock_inversion, name: 'reclaim-lock-inversion', commit: '',

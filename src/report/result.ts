@@ -41,7 +41,8 @@ export interface LockStats {
   longestHoldUs: number;
 }
 /** incomplete: the run could not finish within its time budget (nothing found, nothing proven). */
-export type RunStatus = 'clean' | 'violation' | 'interrupted' | 'incomplete';
+/** 'known': every finding is a known issue of the baseline or suppressed (exit 0). */
+export type RunStatus = 'clean' | 'known' | 'violation' | 'interrupted' | 'incomplete';
 export interface RunResult {
   scenario: string;
   seed: number;

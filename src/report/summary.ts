@@ -39,7 +39,13 @@ function rate(n: number, ms: number): string {
 
 /** One scenario run, the way a kernel developer reads it. */
 export function renderRun(r: RunResult, h: RunHeader, quiet: boolean): string {
-  const verdict = r.status === 'clean' ? 'clean' : r.status === 'interrupted' ? 'interrupted' : `${r.violations.length} violation${r.violations.length > 1 ? 's' : ''}`;
+  const counting = r.violations.filter((v) => !v.known && !v.suppressed).length;
+  const acknowledged = [...new Set(r.violations.filter((v) => v.known || v.suppressed).map((v) => v.known ?? 'suppressed'))];
+  const verdict = r.status === 'clean' ? 'clean'
+    : r.status === 'known' ? `clean apart from known issues (${acknowledged.join(', ')})`
+    : r.status === 'interrupted' ? 'interrupted'
+    : r.status === 'incomplete' ? 'incomplete'
+    : `${counting} violation${counting === 1 ? '' : 's'}${acknowledged.length ? `, and known issues (${acknowledged.join(', ')})` : ''}`;
   const when = r.strategy === 'os' ? `${(r.ms / 1000).toFixed(2)} s` : `${r.strategy}, ${r.steps} steps, ${r.switches} switches`;
   const head = `${r.scenario}: ${verdict} (cpus ${r.cpus}, seed ${r.seed}, ${r.backend}${r.inject ? `, inject ${r.inject}` : ''}, ${when})`;
   let out = '';
@@ -57,7 +63,10 @@ export function renderRun(r: RunResult, h: RunHeader, quiet: boolean): string {
     if (r.schedule !== null) out += `  schedule: ${r.schedule}\n  final state hash: ${r.stateHash}\n`;
     out += renderStats(r.stats).replace(/^/gm, '  ').replace(/ +$/, '');
   }
-  for (const v of r.violations) out += `\n${v.text}`;
+  for (const v of r.violations) {
+    const mark = v.known ? `[known issue ${v.known} of the 2.6.35 baseline${v.suppressed ? ', suppressed' : ''}]\n` : v.suppressed ? '[suppressed]\n' : '';
+    out += `\n${mark}${v.text}`;
+  }
   if (r.violations.length) out += `\nseed ${r.seed}; re-run with:\n  ${h.rerun}\n`;
   return out;
 }

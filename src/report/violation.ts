@@ -9,7 +9,11 @@ export type ViolationKind =
   | 'page-fault' // unpopulated or unmapped percpu page touched
   | 'page-double-free' // a page freed twice (Bad page state)
   | 'temp-buffer-race' // the shared populate buffer used by two owners
-  | 'shadow' // a live allocation's stamp overwritten or a fresh area not zeroed
+  | 'shadow' // a live allocation's stamp overwritten
+  | 'uninitialized' // a fresh area not zeroed
+  | 'lock-discipline' // a shared field accessed without its lock, or a CONTEXT assertion broken
+  | 'data-race' // two entities touched a field with no happens-before between them (KCSAN)
+  | 'spec' // the allocator did something 2.6.35 does not do (its policy, not its consistency)
   | 'sleep-in-atomic' // might_sleep in atomic context
   | 'irq-state' // a callee changed the caller's irq state
   | 'irqs-enabled-early' // irqs enabled during the early-boot phase
@@ -37,6 +41,10 @@ export interface Violation {
   cpu: number; // entity: a CPU, or the kworker (= number of CPUs)
   step: number;
   title: string; // the first line, kernel's words
+  /** The known issue of the 2.6.35 baseline this matches (src/report/known.ts). */
+  known?: string;
+  /** Acknowledged by a suppression. */
+  suppressed?: boolean;
   text: string; // the whole splat
   held: HeldLockInfo[];
   stack: string[]; // operation stack, innermost first

@@ -27,6 +27,7 @@ export class CpuProgramRunner {
   private burstTop = 0;
   readonly counters = newCounters();
   private seq = 0;
+  private unzeroedReported = false;
 
   constructor(readonly k: Kernel, readonly cpu: Cpu, private checks: boolean) {
     cpu.irqHandler = (c, kind, a0, a1, a2) => this.handleIrq(c, kind, a0, a1, a2);
@@ -39,24 +40,30 @@ export class CpuProgramRunner {
     this.bootSlots.fill(0);
     this.burstTop = 0;
     this.seq = 0;
+    this.unzeroedReported = false;
     const c = this.counters;
     c.ops = c.alloc = c.free = c.irqfree = c.irqsHandled = c.failed = c.touches = c.checks = 0;
     this.cpu.irqHandler = (cpu, kind, a0, a1, a2) => this.handleIrq(cpu, kind, a0, a1, a2);
   }
 
-  /** Stamp every CPU's copy (first word, and last word when there is room). */
+  /**
+   * Stamp every CPU's copy: its first word and, when there is room, its
+   * last word; an area of 1-3 bytes gets only its own bytes stamped.
+   */
   private stamp(ptr: number, size: number, stamp: number): void {
     if (!this.checks) return;
     const st = this.k.st;
+    const n = size < 4 ? size : 4;
     for (let c = 0; c < st.nrCpus; c++) {
       const a = perCpuPtr(st, ptr, c);
-      if (this.checks) {
-        if (readWord(this.cpu, st, a) !== 0 || (size >= 8 && readWord(this.cpu, st, a + size - 4) !== 0)) {
-          this.cpu.report('shadow', `percpu: fresh area ${ptr.toString(16)} (${size} bytes) is not zeroed in cpu${c}'s copy`,
-            'pcpu_alloc must return an area cleared in every unit');
+      if (readWord(this.cpu, st, a, n) !== 0 || (size >= 8 && readWord(this.cpu, st, a + size - 4) !== 0)) {
+        if (!this.unzeroedReported) {
+          this.unzeroedReported = true;
+          this.cpu.report('uninitialized', `percpu: fresh area ${ptr.toString(16)} (${size} bytes) is not zeroed in cpu${c}'s copy`,
+            'pcpu_alloc returned memory a previous user left behind: callers of alloc_percpu rely on zeroed areas', false);
         }
       }
-      writeWord(this.cpu, st, a, stamp);
+      writeWord(this.cpu, st, a, stamp, n);
       if (size >= 8) writeWord(this.cpu, st, a + size - 4, ~stamp);
     }
   }
@@ -64,13 +71,15 @@ export class CpuProgramRunner {
   /** Check the stamps of an area before it is freed or when touched. */
   verify(cpu: Cpu, ptr: number, size: number, stamp: number): void {
     const st = this.k.st;
+    const n = size < 4 ? size : 4;
+    const want = n === 4 ? stamp : stamp & ((1 << (8 * n)) - 1);
     for (let c = 0; c < st.nrCpus; c++) {
       const a = perCpuPtr(st, ptr, c);
-      const head = readWord(cpu, st, a);
+      const head = readWord(cpu, st, a, n);
       const tail = size >= 8 ? readWord(cpu, st, a + size - 4) : ~stamp;
-      if (head !== stamp || tail !== ~stamp) {
+      if (head !== want || tail !== ~stamp) {
         cpu.report('shadow', `percpu: live area ${ptr.toString(16)} (${size} bytes) was overwritten in cpu${c}'s copy`,
-          `expected stamp ${(stamp >>> 0).toString(16)}, found ${(head >>> 0).toString(16)}/${(~tail >>> 0).toString(16)}: another allocation overlaps it`);
+          `expected stamp ${(want >>> 0).toString(16)}, found ${(head >>> 0).toString(16)}/${(~tail >>> 0).toString(16)}: another allocation overlaps it`);
       }
     }
   }

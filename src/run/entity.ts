@@ -31,6 +31,8 @@ export interface CpuPart {
   /** An explicit program (controlled runs, replay, shrinking). */
   program: Int32Array | null;
   checks: boolean;
+  /** A size mix replacing the scenario's standard sizes. */
+  sizes?: Int32Array;
 }
 
 export interface PartResult {
@@ -109,7 +111,7 @@ export function playCpu(k: Kernel, runner: CpuProgramRunner, part: CpuPart, res:
     for (let batch = 0, done = 0; part.ops === 0 || done < part.ops; batch++) {
       if (deadline && Date.now() >= deadline) break;
       const n = part.ops === 0 ? BATCH : Math.min(BATCH, part.ops - done);
-      const prog = part.scenario.program({ cpu: part.cpu, cpus: nCpus, seed: part.seed, ops: n, batch });
+      const prog = part.scenario.program({ cpu: part.cpu, cpus: nCpus, seed: part.seed, ops: n, batch, sizes: part.sizes });
       const len = Math.min(n, prog.length / OP_WORDS);
       if (len === 0) break; // a directed scenario: its program is finite
       runner.run(prog, runner.slots, 0, len);

@@ -17,7 +17,9 @@ import { heapInit } from '../mm/heap.ts';
 import { pagesInit } from '../mm/pages.ts';
 import { vmInit } from '../mm/vm.ts';
 import { failConfigure, type FailSpec } from '../mm/fail.ts';
-import { Cpu, CpuState, type CpuHost, type LockdepHooks, type SchedHooks } from '../sync/cpu.ts';
+import { Cpu, CpuState, type CpuHost, type LockdepHooks, type SchedHooks, type SyncHooks } from '../sync/cpu.ts';
+import { RaceChecker } from '../race/race.ts';
+import { SpecChecker } from '../check/spec.ts';
 import { Lockdep } from '../lockdep/lockdep.ts';
 import { FIRST_COMPLETION, NR_LOCKS } from '../sync/locks.ts';
 import { MAX_LOCKS, SCRATCH_WORDS } from '../shm/layout.ts';
@@ -157,6 +159,8 @@ export interface KernelOptions {
   timing?: boolean;
   /** Lock validation (default on). */
   lockdep?: boolean;
+  /** Lock-discipline, race and specification checks (default on). */
+  checks?: boolean;
   sched?: SchedHooks | null;
 }
 
@@ -168,6 +172,10 @@ export class Kernel implements CpuHost {
   readonly wq: Workqueue;
   lockdep: LockdepHooks | null;
   sched: SchedHooks | null;
+  race: SyncHooks | null = null;
+  /** This thread's lock-discipline and race checker (src/race). */
+  readonly raceChecker: RaceChecker;
+  private specChecker: SpecChecker | null = null;
   timing: boolean;
   strictCapacity: boolean;
   readonly nrCpus: number;
@@ -185,7 +193,22 @@ export class Kernel implements CpuHost {
     this.st = new PcpuState(this.shm, spec.cfg.pageSize, spec.cfg.cpus);
     this.wq = new Workqueue(this.shm, () => this.pcpu.inject);
     this.pcpu = new Percpu(this.st, { scheduleReclaim: (cpu) => void this.wq.scheduleWork(cpu, WORK_RECLAIM) });
+    this.raceChecker = new RaceChecker(this.shm);
     this.attach();
+    this.setChecks(opts.checks !== false);
+  }
+
+  /**
+   * Turn the lock-discipline, race and specification checks on or off for
+   * the next run on this thread (and forget what the last run reported).
+   */
+  setChecks(on: boolean): void {
+    this.raceChecker.reset();
+    this.race = on ? this.raceChecker : null;
+    this.st.ck = on ? this.raceChecker : null;
+    this.specChecker ??= new SpecChecker(this);
+    this.specChecker.reset();
+    this.pcpu.spec = on ? this.specChecker : null;
   }
 
   /** Re-read boot-time state (after bootMachine ran for a new run). */
@@ -217,6 +240,7 @@ export class Kernel implements CpuHost {
   }
 
   printk(cpu: Cpu, line: string): void {
+    if (line.startsWith('PERCPU: allocation failed')) Atomics.add(this.shm.w, this.shm.L.header + H.FAIL_WARNS, 1);
     this.log.push(`[${cpu.name}] ${line}`);
   }
 

@@ -13,11 +13,12 @@ import { CpuPool } from './pool.ts';
 import { Kernel, bootMachine, newShm, planMachine, type MachineSpec } from './machine.ts';
 import type { Scenario } from '../../scenarios/lib/scenario.ts';
 import { generatePrograms } from '../../scenarios/lib/scenario.ts';
+import type { SizeMix } from '../../scenarios/lib/sizes.ts';
 import { scenarioId } from '../../scenarios/index.ts';
 import type { RunReport, SessionMessage } from './session.ts';
 import { newCounters, type LockStats, type RunResult, type RunStatus } from '../report/result.ts';
 import {
-  CMD_EXIT, CMD_RUN, CT, CT_PROG, CT_RES, CT_WORDS, CTF_CHECKS, CTF_PROGRAMS, CTF_TIMING, H, LK, MAX_ENTITIES, RS, SC, X, X_SIZE, type Shm,
+  CMD_EXIT, CMD_RUN, CT, CT_PROG, CT_RES, CT_SIZES, MAX_SIZE_PAIRS, CT_WORDS, CTF_CHECKS, CTF_PROGRAMS, CTF_TIMING, H, LK, MAX_ENTITIES, RS, SC, X, X_SIZE, type Shm,
 } from '../shm/layout.ts';
 import { Lock, lockName } from '../sync/locks.ts';
 import { CpuState } from '../sync/cpu.ts';
@@ -26,6 +27,8 @@ import type { Backend, Config } from '../shm/config.ts';
 import type { Violation } from '../report/violation.ts';
 import { InvariantChecker } from '../check/invariants.ts';
 import { leakCheck } from '../check/leak.ts';
+import { warnLimitProblem } from '../check/spec.ts';
+import { classify, type Suppression } from '../report/known.ts';
 import { invariantViolation, leakViolation } from '../check/verdict.ts';
 import { stateHash } from '../check/state-hash.ts';
 import { percpuStats } from '../percpu/stats.ts';
@@ -66,6 +69,12 @@ export interface RunOptions {
   maxSteps?: number;
   /** PCT: expected scheduling points of a run (default: estimated from the ops). */
   expectedSteps?: number;
+  /** A size mix replacing the scenarios' standard sizes. */
+  sizes?: SizeMix;
+  /** Acknowledged findings (see src/report/known.ts). */
+  suppressions?: readonly Suppression[];
+  /** Known issues of the baseline count as violations unless suppressed. */
+  strictKnown?: boolean;
 }
 
 /** Most scheduling points a controlled run may take (the step counter is a 32-bit word). */
@@ -228,7 +237,7 @@ export class Runner {
     const controlled = mode !== Mode.os;
     const ops = o.durationMs && !controlled ? 0 : o.ops ?? (controlled ? 40 : 2000);
     const checks = o.checks ?? true;
-    const programs = o.programs ?? (controlled ? generatePrograms(o.scenario, o.cpus, o.seed, ops) : undefined);
+    const programs = o.programs ?? (controlled ? generatePrograms(o.scenario, o.cpus, o.seed, ops, o.sizes) : undefined);
     if (controlled) {
       const totalOps = programs!.reduce((n, p) => n + p.length / 4, 0);
       const maxSteps = o.maxSteps ?? Math.max(200_000, totalOps * STEPS_PER_OP_BUDGET);
@@ -264,6 +273,9 @@ export class Runner {
     c[CT.SEED] = o.seed | 0;
     c[CT.OPS] = ops;
     c[CT.DURATION_MS] = durationMs;
+    const sizes = o.sizes ?? null;
+    c[CT.SIZES_LEN] = sizes ? Math.min(sizes.length, MAX_SIZE_PAIRS * 2) : 0;
+    if (sizes) for (let i = 0; i < c[CT.SIZES_LEN]!; i++) c[CT_SIZES + i] = sizes[i]!;
     c[CT.FLAGS] = (checks ? CTF_CHECKS : 0) | (controlled ? 0 : CTF_TIMING) | (programs ? CTF_PROGRAMS : 0);
     Atomics.store(c, CT.DONE, 0);
     const watch = new Watchdog(m.kernel, { limitMs: o.watchdogMs ?? 5000, budgetEnd, controlled, onProgress: o.onProgress, deadline, t0 });
@@ -346,6 +358,13 @@ export class Runner {
       if (failures.length) violations.push(invariantViolation(failures, -1, 0, ' at quiescence'));
       const leaks = leakCheck(k, notes);
       if (leaks.length) violations.push(leakViolation(leaks, -1, 0, 'every CPU freed everything, the reclaim work was flushed'));
+      if (o.checks !== false) {
+        const warn = warnLimitProblem(k.shm, (o.strategy ?? Mode.os) !== Mode.os, k.shm.L.nrEntities);
+        if (warn) {
+          const title = 'percpu: warn-limit: the allocator departs from 2.6.35';
+          violations.push({ kind: 'spec', cpu: -1, step: 0, title, text: `${title}\n${warn}\n`, held: [], stack: ['pcpu_alloc'], fatal: false, details: { check: 'warn-limit' } });
+        }
+      }
     }
     if (terminated) notes.push(`the worker threads did not stop within ${GRACE_MS / 1000} s of being told and were terminated`);
     if (watch && watch.hostStallMs > 1000) notes.push(`the host itself stalled for ${(watch.hostStallMs / 1000).toFixed(1)} s during the run (watchdog timer lag); that time was not counted against any CPU`);
@@ -358,10 +377,13 @@ export class Runner {
     const mode = o.strategy ?? Mode.os;
     const controlled = mode !== Mode.os;
     const sc = k.shm.L.sched;
+    const unique = dedupe(violations);
+    const counts = classify(unique, o);
     let status: RunStatus = 'clean';
-    if (violations.length) status = 'violation';
+    if (counts) status = 'violation';
     else if (stopReason === STOP_INTERRUPT) status = 'interrupted';
     else if (stopReason === STOP_BUDGET || stopReason === STOP_TERMINATE || terminated) status = 'incomplete';
+    else if (unique.length) status = 'known';
     if (status === 'incomplete' && stopReason === STOP_BUDGET) notes.push('the run did not finish within its time budget (the host is too slow for it, or the budget too small): nothing was found, and nothing is proven');
     return {
       scenario: o.scenario.name, seed: o.seed, cpus: o.cpus, backend: m.spec.cfg.backend, inject: bugInfo(o.inject ?? Bug.none)?.name ?? null,
@@ -369,7 +391,7 @@ export class Runner {
       // a controlled run is a pure function of its inputs: no wall-clock numbers in it
       ms: controlled ? 0 : ms, activeMs: controlled ? 0 : Math.max(0, ...results.map((r) => r.activeMs)), ops,
       chunksCreated: w[h + H.CHUNKS_CREATED]!, chunksDestroyed: w[h + H.CHUNKS_DESTROYED]!, reclaimRuns: w[h + H.RECLAIM_RUNS]!,
-      locks, checks: checksRun, violations: dedupe(violations), stats: percpuStats(k.shm), bootLog,
+      locks, checks: checksRun, violations: unique, stats: percpuStats(k.shm), bootLog,
       log: results.flatMap((r) => r.log), notes: controlled ? notes.filter((n) => !n.startsWith('the host itself')) : notes,
       strategy: MODE_NAMES[mode], steps: controlled ? w[sc + SC.STEP]! : 0, switches: controlled ? w[sc + SC.SWITCHES]! : 0,
       schedule: controlled ? encodeSchedule(recordedSchedule(k.shm)) : null, diverged: mode === Mode.replay ? w[sc + SC.DIVERGED]! : 0,

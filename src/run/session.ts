@@ -8,7 +8,7 @@
 // on the port and stay attached for the whole session.
 
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
-import { CMD_EXIT, CT, CT_PROG, CT_RES, CTF_CHECKS, CTF_PROGRAMS, CTF_TIMING, H, RS, X } from '../shm/layout.ts';
+import { CMD_EXIT, CT, CT_PROG, CT_RES, CT_SIZES, CTF_CHECKS, CTF_PROGRAMS, CTF_TIMING, H, RS, X } from '../shm/layout.ts';
 import { CpuState } from '../sync/cpu.ts';
 import { Oops, StopRun, type Violation } from '../report/violation.ts';
 import { Lockdep } from '../lockdep/lockdep.ts';
@@ -100,6 +100,7 @@ function playPart(ctl: Int32Array, me: number, m: Attached, programs: Int32Array
   const checks = (flags & CTF_CHECKS) !== 0;
   const mode = ctl[CT.MODE]! as Mode;
   k.lockdep = checks ? m.lockdep : null;
+  k.setChecks(checks);
   k.timing = (flags & CTF_TIMING) !== 0;
   if (mode === Mode.os) {
     k.sched = null;
@@ -127,6 +128,8 @@ function playPart(ctl: Int32Array, me: number, m: Attached, programs: Int32Array
       part.durationMs = ctl[CT.DURATION_MS]!;
       part.checks = checks;
       part.program = null;
+      const nSizes = ctl[CT.SIZES_LEN]!;
+      part.sizes = nSizes ? ctl.slice(CT_SIZES, CT_SIZES + nSizes) : undefined;
       if (flags & CTF_PROGRAMS && programs) {
         const off = ctl[CT_PROG + me * 2]!, len = ctl[CT_PROG + me * 2 + 1]!;
         part.program = programs.subarray(off, off + len);

@@ -63,6 +63,7 @@ export function runSingle(opts: SingleOptions): SingleResult {
     k.onViolation(v);
     throw new Oops(v);
   };
+  let unzeroed = false;
   cpu.enter(F.cpu_program);
   try {
     for (let step = 0; step < opts.ops; step++) {
@@ -83,7 +84,11 @@ export function runSingle(opts: SingleOptions): SingleResult {
         if (bad) modelFail(bad, step);
         for (let c = 0; c < st.nrCpus; c++) {
           const a = perCpuPtr(st, ptr, c);
-          if (readWord(cpu, st, a) !== 0) modelFail(`fresh area at chunk ${st.seq(chunk)} offset ${off} is not zeroed for cpu${c}`, step);
+          if (readWord(cpu, st, a) !== 0 && !unzeroed) {
+            unzeroed = true; // reported once: the km backend of 2.6.35 does not clear (a known issue)
+            cpu.report('uninitialized', `percpu: fresh area ${ptr.toString(16)} (${size} bytes) is not zeroed in cpu${c}'s copy`,
+              `chunk ${st.seq(chunk)} offset ${off}: pcpu_alloc returned memory a previous user left behind`, false);
+          }
           writeWord(cpu, st, a, stamp);
         }
         live.push({ ptr, size, stamp: stamp++ });

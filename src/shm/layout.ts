@@ -27,6 +27,8 @@ export enum H {
   PAGE_LOCK, PAGE_CURSOR, PAGES_USED, PAGE_HWM, VM_LOCK, VM_SLOTS_USED,
   // injected historical bug (src/percpu/inject.ts), checks switches
   INJECT, CHECKS, SHADOW_SEQ, IRQFREE_COUNT,
+  // specification checks: failed allocations that count against warn_limit, warnings printed
+  ALLOC_FAILS, FAIL_WARNS,
   // early-boot state for the irq check
   EARLY_BOOT_IRQS_DISABLED,
   // run lifecycle: start barrier, completion counts, watchdog verdict
@@ -44,6 +46,11 @@ export enum C {
   LIST_NEXT, LIST_PREV, FREE_SIZE, CONTIG_HINT, BASE_ADDR, MAP_USED, MAP_ALLOC,
   MAP, DATA, IMMUTABLE, SEQ, POPULATED, // populated bitmap words follow
 }
+
+/** Words after a chunk's populated bitmap: the race detector's shadow of its fields (src/race). */
+export const CHUNK_SHADOW_WORDS = 24;
+/** Shadow of the allocator's global shared variables (the slot lists, the temp buffer). */
+export const RACE_GLOBAL_WORDS = 8;
 
 // ---- heap object header (words before the payload) -------------------------
 export enum HO { STATE, CLASS, BYTES, TAG_OR_NEXT, SIZE }
@@ -70,6 +77,10 @@ export enum HL { LOCK, SITE, IRQ_CTX, FLAGS, SIZE }
 export enum X {
   PREEMPT, IRQS_OFF, HELD_DEPTH, OP_DEPTH, STEPS, STATE, WAIT_LOCK, CUR_OP,
   IRQ_HEAD, IRQ_TAIL, IRQ_LOCK, IRQS_TAKEN, WAKE, SPIN_LOCK, IRQ_GRANT,
+  /** bit per lock held in the current context (process or the irq being handled) */
+  LOCKMASK,
+  /** schedule_work calls made by this context (the reclaim-request spec check) */
+  WORK_REQS,
   HELD, // MAX_HELD * HL.SIZE words
 }
 export const X_OPS = X.HELD + MAX_HELD * HL.SIZE;
@@ -102,6 +113,8 @@ export const SCRATCH_WORDS = 64;
 // reports back through its result record and DONE. See src/run/session.ts.
 export enum CT {
   GEN, CMD, MACHINE, ENTITIES, MODE, SCENARIO, SEED, OPS, DURATION_MS, FLAGS, READY, DONE, THREADS,
+  /** words of the size mix at CT_SIZES ([size, align] pairs; 0: the scenario's own sizes) */
+  SIZES_LEN,
   HEADER,
 }
 export const CMD_RUN = 1;
@@ -114,7 +127,10 @@ export const MAX_ENTITIES = 65;
 export const CT_PROG = CT.HEADER;
 /** Per thread: the result record of the last run. */
 export enum RS { OPS, ALLOC, FREE, IRQFREE, IRQS_HANDLED, FAILED, TOUCHES, CHECKS, OOPS, STOPPED, RECLAIM_RUNS, ACTIVE_MS, MESSAGES, SIZE }
-export const CT_RES = CT_PROG + MAX_ENTITIES * 2;
+/** A size mix: up to MAX_SIZE_PAIRS [size, align] pairs. */
+export const MAX_SIZE_PAIRS = 32;
+export const CT_SIZES = CT_PROG + MAX_ENTITIES * 2;
+export const CT_RES = CT_SIZES + MAX_SIZE_PAIRS * 2;
 export const CT_WORDS = CT_RES + MAX_ENTITIES * RS.SIZE;
 
 export interface Layout {
@@ -148,6 +164,9 @@ export interface Layout {
   ldChains: number; // distinct lock chains: [hash, irqctx, len, classes x MAX_CHAIN]
   works: number;
   wq: number;
+  /** vector clocks of the race detector: (2 * nrEntities + MAX_LOCKS + MAX_WORKS) rows of nrEntities words */
+  vc: number;
+  raceGlobals: number;
   sched: number;
   schedPrio: number; // per entity
   schedWake: number; // per entity: wake generation
@@ -217,6 +236,9 @@ export function computeLayout(cfg: Config, ai: AllocInfo, recCap = 1 << 16): Lay
   const ldChains = take(MAX_CHAINS * CHAIN_WORDS);
   const works = take(MAX_WORKS * WK.SIZE);
   const wq = take(WQ.SIZE);
+  // the race detector's vector clocks: one row per entity, then per lock, per irq queue, per work item
+  const vc = take((2 * nrEntities + MAX_LOCKS + MAX_WORKS) * nrEntities);
+  const raceGlobals = take(RACE_GLOBAL_WORDS);
   const sched = take(SC.SIZE);
   const schedPrio = take(nrEntities);
   const schedWake = take(nrEntities);
@@ -227,14 +249,14 @@ export function computeLayout(cfg: Config, ai: AllocInfo, recCap = 1 << 16): Lay
 
   // Heap: chunk records and area maps. The largest map is one entry per
   // 4-byte area of a unit; vmalloc'ed maps come from the same arena.
-  const chunkWords = C.POPULATED + bitmapWords + HO.SIZE;
+  const chunkWords = C.POPULATED + bitmapWords + CHUNK_SHADOW_WORDS + HO.SIZE;
   const maxMapBytes = ai.unitSize + 64;
   const heapBytes = cfg.heapBytes || Math.max(1 << 20, cfg.maxChunks * (chunkWords * 4 + 4096) + 8 * maxMapBytes + nrUnits * unitPages * 4 * 2);
   const heapWords = align(heapBytes / 4, 16);
   const heap = take(HEAP_CLASSES * 2 + 4);
   const heapClasses = heap + 4;
   const heapArena = take(heapWords);
-  const bootWords = 2 * (C.POPULATED + bitmapWords) + 64;
+  const bootWords = 2 * (C.POPULATED + bitmapWords + CHUNK_SHADOW_WORDS) + 64;
   const boot = take(bootWords);
 
   const vmSpanBytes = align(Math.max(...ai.groups.map((g) => g.baseOffset + g.nrUnits * ai.unitSize)), ai.atomSize);
@@ -258,7 +280,7 @@ export function computeLayout(cfg: Config, ai: AllocInfo, recCap = 1 << 16): Lay
   return {
     words: top, bytes: pageData + pageDataBytes, nrEntities, kworker: cfg.cpus, nrSlots, unitPages, nrUnits, bitmapWords,
     header, unitMap, unitOff, groupOff, groupSize, slots, locks, cpus, lockdep, ldUsage, ldUsageSite, ldUsageCpu,
-    ldDeps, ldDepSite, ldDepCpu, ldDepPrevSite, ldDepStep, ldReported, ldChains, works, wq, sched, schedPrio, schedWake, schedChange, schedRec, schedRecCap: recCap, schedReplay, scratch,
+    ldDeps, ldDepSite, ldDepCpu, ldDepPrevSite, ldDepStep, ldReported, ldChains, works, wq, vc, raceGlobals, sched, schedPrio, schedWake, schedChange, schedRec, schedRecCap: recCap, schedReplay, scratch,
     heap, heapClasses, heapArena, heapWords, boot, bootWords, pageDesc, nrPages, pte, vmPages, vmSlotSpan, vmSlots,
     vmSlotMap, pageData, linBase: LIN_BASE, vmBase: VM_BASE,
   };

@@ -49,11 +49,26 @@ export interface SchedHooks {
   released(cpu: Cpu, lock: number): void;
 }
 
+/**
+ * Happens-before edges for the race detector (src/race): every kernel
+ * synchronization the CPU context performs passes its vector clock on.
+ */
+export interface SyncHooks {
+  acquire(cpu: Cpu, obj: number): void;
+  release(cpu: Cpu, obj: number): void;
+  releaseJoin(cpu: Cpu, obj: number): void;
+  lockObj(lock: number): number;
+  irqObj(target: number): number;
+  workObj(work: number): number;
+}
+
 /** What a CPU needs from the machine it belongs to. */
 export interface CpuHost {
   shm: Shm;
   lockdep: LockdepHooks | null;
   sched: SchedHooks | null;
+  /** The race detector's clocks (checks on), or null. */
+  race: SyncHooks | null;
   /** Measure lock hold times (free-running mode only: time is not deterministic). */
   timing: boolean;
   nrCpus: number;
@@ -215,6 +230,18 @@ export class Cpu {
       this.w[e + HL.FLAGS] = trylock ? 1 : 0;
       this.w[this.x + X.HELD_DEPTH] = d + 1;
     }
+    this.w[this.x + X.LOCKMASK] = this.w[this.x + X.LOCKMASK]! | (1 << lock);
+  }
+  /** Recompute the current context's lock mask from the held stack. */
+  private remask(): void {
+    const ctx = this.hardirqDepth();
+    let m = 0;
+    for (let i = this.heldDepth() - 1; i >= 0; i--) if (this.heldIrqCtx(i) === ctx) m |= 1 << this.heldLock(i);
+    this.w[this.x + X.LOCKMASK] = m;
+  }
+  /** Locks held in the current context, a bit each. */
+  lockMask(): number {
+    return this.w[this.x + X.LOCKMASK]!;
   }
   /** Remove a lock from the held stack; false when it was not held. */
   private popHeld(lock: number): boolean {
@@ -224,6 +251,7 @@ export class Cpu {
       const from = this.x + X.HELD + (i + 1) * HL.SIZE;
       this.w.copyWithin(from - HL.SIZE, from, this.x + X.HELD + d * HL.SIZE);
       this.w[this.x + X.HELD_DEPTH] = d - 1;
+      this.remask();
       return true;
     }
     return false;
@@ -245,10 +273,14 @@ export class Cpu {
     Atomics.add(this.w, r + LK.ACQUIRED, 1);
     if (contended) Atomics.add(this.w, r + LK.CONTENDED, 1);
     if (this.host.timing) this.w[r + LK.HOLD_START] = (performance.now() * 1000) | 0;
+    const race = this.host.race;
+    if (race !== null) race.acquire(this, race.lockObj(lock));
   }
   private releasing(lock: number): void {
     const r = this.lk + lock * LK.SIZE;
     this.w[r + LK.OWNER] = 0;
+    const race = this.host.race;
+    if (race !== null) race.release(this, race.lockObj(lock));
     if (this.host.timing) {
       const held = (((performance.now() * 1000) | 0) - this.w[r + LK.HOLD_START]!) | 0;
       if (held > this.w[r + LK.MAX_HOLD]!) this.w[r + LK.MAX_HOLD] = held;
@@ -407,8 +439,10 @@ export class Cpu {
     this.mightSleep();
     const at = this.lk + c * LK.SIZE + LK.STATE;
     const s = this.host.sched;
+    const race = this.host.race;
     if (s !== null) {
       while (Atomics.load(this.w, at) !== 0) s.waitFor(this, c, CpuState.blocked);
+      if (race !== null) race.acquire(this, race.lockObj(c));
       return;
     }
     const prev = this.w[this.x + X.STATE]!;
@@ -419,11 +453,14 @@ export class Cpu {
       Atomics.wait(this.w, at, 1, WAIT_MS);
     }
     this.w[this.x + X.STATE] = prev;
+    if (race !== null) race.acquire(this, race.lockObj(c));
   }
 
   /** complete_all: wake every waiter of `c`. */
   complete(c: number): void {
     const at = this.lk + c * LK.SIZE + LK.STATE;
+    const race = this.host.race;
+    if (race !== null) race.releaseJoin(this, race.lockObj(c));
     Atomics.store(this.w, at, 0);
     Atomics.notify(this.w, at);
     this.host.sched?.released(this, c);
@@ -457,6 +494,8 @@ export class Cpu {
       return false;
     }
     const e = tx + X_IRQS + (tail % IRQ_QUEUE) * IRQ_ENTRY;
+    const race = this.host.race;
+    if (race !== null) race.releaseJoin(this, race.irqObj(target));
     w[e] = kind;
     w[e + 1] = a0;
     w[e + 2] = a1;
@@ -486,6 +525,8 @@ export class Cpu {
     const kind = w[e]!, a0 = w[e + 1]!, a1 = w[e + 2]!, a2 = w[e + 3]!;
     rawLock(w, this.x + X.IRQ_LOCK);
     w[this.x + X.IRQ_HEAD] = head + 1;
+    const race = this.host.race;
+    if (race !== null) race.acquire(this, race.irqObj(this.id));
     rawUnlock(w, this.x + X.IRQ_LOCK);
     const savedIrqs = w[this.x + X.IRQS_OFF]!;
     // an idle CPU runs while it handles the interrupt (the scheduler and the watchdog must see it)
@@ -493,11 +534,15 @@ export class Cpu {
     if (savedState === CpuState.idle) w[this.x + X.STATE] = CpuState.running;
     w[this.x + X.PREEMPT] = w[this.x + X.PREEMPT]! + HARDIRQ_OFFSET;
     w[this.x + X.IRQS_OFF] = 1;
+    // the handler's context holds no lock of its own yet
+    const savedMask = w[this.x + X.LOCKMASK]!;
+    w[this.x + X.LOCKMASK] = 0;
     w[this.x + X.IRQS_TAKEN]!++;
     this.enter(F.handle_irq);
     this.irqHandler?.(this, kind, a0, a1, a2);
     this.leave();
     w[this.x + X.PREEMPT] = w[this.x + X.PREEMPT]! - HARDIRQ_OFFSET;
+    w[this.x + X.LOCKMASK] = savedMask;
     w[this.x + X.IRQS_OFF] = savedIrqs;
     w[this.x + X.STATE] = savedState;
   }

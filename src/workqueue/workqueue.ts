@@ -7,7 +7,7 @@
 // workqueue and of the work item, as the kernel does; flush_work takes the
 // item's map too, which is how lockdep sees flush-under-lock deadlocks.
 
-import { WK, WQ, type Shm } from '../shm/layout.ts';
+import { WK, WQ, X, type Shm } from '../shm/layout.ts';
 import type { Cpu } from '../sync/cpu.ts';
 import { Lock } from '../sync/locks.ts';
 import { F } from '../sync/sites.ts';
@@ -47,6 +47,9 @@ export class Workqueue {
   /** schedule_work: returns true when this call queued the work. */
   scheduleWork(cpu: Cpu, work: number): boolean {
     cpu.enter(F.schedule_work);
+    cpu.w[cpu.x + X.WORK_REQS]!++;
+    const race = cpu.host.race;
+    if (race !== null) race.releaseJoin(cpu, race.workObj(work));
     Atomics.add(this.w, this.at(work, WK.SCHED_SEQ), 1);
     const queued = Atomics.compareExchange(this.w, this.at(work, WK.PENDING), 0, 1) === 0;
     if (queued) {
@@ -73,6 +76,8 @@ export class Workqueue {
     if (!lost) Atomics.store(this.w, pendingAt, 0); // clear pending, then run
     // every request made before this point is served by this run
     Atomics.store(this.w, this.at(work, WK.START_SEQ), Atomics.load(this.w, this.at(work, WK.SCHED_SEQ)));
+    const race = kworker.host.race;
+    if (race !== null) race.acquire(kworker, race.workObj(work));
     kworker.lockMapAcquire(Lock.wq_events);
     kworker.lockMapAcquire(Lock.pcpu_reclaim_work);
     try {

@@ -1,0 +1,252 @@
+// Specification checks: did the allocator do what 2.6.35 does?
+//
+// The invariant checker proves the index consistent; these prove the policy.
+// Each check is a short restatement of the 2.6.35 rule, written from the
+// rule and not from the code it checks, and runs at the moment the rule
+// applies, with pcpu_lock held where the rule talks about the index:
+//
+//   first-fit       pcpu_alloc_area takes the first block that holds the
+//                   aligned request (map[i] >= head + size), nothing else;
+//   no-needless-chunk  a new chunk is made only when no chunk on a walked
+//                   slot list with contig_hint >= size had such a block;
+//   relocation      a chunk whose slot goes up is put at the head of its new
+//                   list, one going down at the tail, one staying is not moved;
+//                   a new chunk starts at the head of its list;
+//   merge           a freed area is merged with its free neighbours;
+//   reclaim-request a free that leaves its chunk fully free requests reclaim
+//                   exactly when another fully free chunk is on the last list;
+//   reclaim-set     pcpu_reclaim destroys every chunk on the last slot list
+//                   except the first one, and only those;
+//   warn-limit      allocation failures print at most 10 warnings, the first
+//                   10 (exactly in controlled runs; free-running CPUs race on
+//                   warn_limit as the kernel's do, so there the bound is loose).
+//
+// Reads here are raw: they are the checker's, not the allocator's, and must
+// not feed the race detector.
+
+import { C, H, X, type Shm } from '../shm/layout.ts';
+import type { Cpu } from '../sync/cpu.ts';
+import type { PcpuState } from '../percpu/chunk.ts';
+import type { SpecHooks } from '../percpu/core.ts';
+import { WARN_LIMIT } from '../percpu/core.ts';
+
+export type SpecCheck = 'first-fit' | 'no-needless-chunk' | 'relocation' | 'merge' | 'reclaim-request' | 'reclaim-set' | 'warn-limit';
+
+export const SPEC_CHECKS: readonly SpecCheck[] = ['first-fit', 'no-needless-chunk', 'relocation', 'merge', 'reclaim-request', 'reclaim-set', 'warn-limit'];
+
+const INT_SIZE = 4;
+
+function fls(x: number): number {
+  return x === 0 ? 0 : 32 - Math.clz32(x);
+}
+
+export class SpecChecker implements SpecHooks {
+  private readonly w: Int32Array;
+  private readonly st: PcpuState;
+  private readonly shm: Shm;
+  private readonly reported = new Set<SpecCheck>();
+  // state captured before an area operation (no scheduling point in between)
+  private expectOff = -1;
+  private oslot = 0;
+  private oprev = 0;
+  private onext = 0;
+  private workReqs = 0;
+  private readonly reclaimExpect: number[] = [];
+
+  constructor(k: { st: PcpuState; shm: Shm }) {
+    this.st = k.st;
+    this.shm = k.shm;
+    this.w = k.shm.w;
+  }
+
+  reset(): void {
+    this.reported.clear();
+  }
+
+  // ---- the rules, restated ---------------------------------------------------
+  /** The slot 2.6.35 files a chunk under, from its free size and contig hint. */
+  private slotOf(c: number): number {
+    const free = this.w[c + C.FREE_SIZE]!, contig = this.w[c + C.CONTIG_HINT]!;
+    if (free < INT_SIZE || contig < INT_SIZE) return 0;
+    if (free === this.st.unitSize) return this.st.nrSlots - 1;
+    return Math.max(fls(free) - 5 + 2, 1);
+  }
+
+  private firstSlotFor(size: number): number {
+    return size === this.st.unitSize ? this.st.nrSlots - 1 : Math.max(fls(size) - 5 + 2, 1);
+  }
+
+  /** First fit: the offset 2.6.35 returns for (size, align) in chunk c, or -1. */
+  firstFit(c: number, size: number, align: number): number {
+    const w = this.w, m = w[c + C.MAP]!, used = w[c + C.MAP_USED]!;
+    for (let i = 0, off = 0; i < used; i++) {
+      const e = w[m + i]!;
+      if (e > 0) {
+        const head = ((off + align - 1) & ~(align - 1)) - off;
+        if (e >= head + size) return off + head;
+      }
+      off += e < 0 ? -e : e;
+    }
+    return -1;
+  }
+
+  private fail(cpu: Cpu, check: SpecCheck, what: string): void {
+    if (this.reported.has(check)) return;
+    this.reported.add(check);
+    cpu.report('spec', `percpu: ${check}: the allocator departs from 2.6.35`, what, false, { check });
+  }
+
+  private chunkName(c: number): string {
+    return c === this.st.firstChunk ? 'the first chunk' : c === this.st.reservedChunk ? 'the reserved chunk' : `chunk #${this.w[c + C.SEQ]}`;
+  }
+
+  private capturePlace(c: number): void {
+    this.oslot = this.slotOf(c);
+    this.oprev = this.w[c + 1]!;
+    this.onext = this.w[c]!;
+  }
+
+  /** Where the chunk must be after an index change that started at oslot. */
+  private checkPlace(cpu: Cpu, c: number, fn: string, oslot: number): void {
+    const w = this.w;
+    if (c === this.st.reservedChunk) {
+      if (w[c] !== c) this.fail(cpu, 'relocation', `${fn}: the reserved chunk was put on a slot list; it is never on one`);
+      return;
+    }
+    const nslot = this.slotOf(c);
+    const head = this.st.L.slots + nslot * 2;
+    let ok: boolean, where: string;
+    if (oslot < 0 || nslot > oslot) {
+      ok = w[head] === c;
+      where = `at the head of pcpu_slot[${nslot}]`;
+    } else if (nslot < oslot) {
+      ok = w[head + 1] === c;
+      where = `at the tail of pcpu_slot[${nslot}]`;
+    } else {
+      ok = w[c] === this.onext && w[c + 1] === this.oprev;
+      where = `where it was (its slot, ${nslot}, did not change)`;
+    }
+    if (!ok) {
+      this.fail(cpu, 'relocation', `${fn}: ${this.chunkName(c)} (free_size ${w[c + C.FREE_SIZE]}, contig_hint ${w[c + C.CONTIG_HINT]}) moved from slot ${oslot} and must be ${where}; ` +
+        'pcpu_chunk_relocate puts a chunk moving up at the head of its new list and one moving down at the tail');
+    }
+  }
+
+  // ---- hooks (pcpu_lock held) ------------------------------------------------
+  beforeAlloc(_cpu: Cpu, c: number, size: number, align: number): void {
+    this.expectOff = this.firstFit(c, size, align);
+    this.capturePlace(c);
+  }
+
+  afterAlloc(cpu: Cpu, c: number, size: number, align: number, off: number): void {
+    if (off !== this.expectOff) {
+      this.fail(cpu, 'first-fit', `pcpu_alloc_area(${this.chunkName(c)}, size ${size}, align ${align}) returned ${off}; ` +
+        `first fit in the map before the call gives ${this.expectOff} (the first free block with map[i] >= head + size)`);
+    }
+    this.checkPlace(cpu, c, 'pcpu_alloc_area', this.oslot);
+  }
+
+  beforeFree(_cpu: Cpu, c: number): void {
+    this.capturePlace(c);
+  }
+
+  afterFree(cpu: Cpu, c: number, off: number): void {
+    const w = this.w, m = w[c + C.MAP]!, used = w[c + C.MAP_USED]!;
+    let i = 0, at = 0;
+    for (; i < used; i++) {
+      const e = w[m + i]!, len = e < 0 ? -e : e;
+      if (off < at + len) break;
+      at += len;
+    }
+    if (i >= used || w[m + i]! <= 0 || (i > 0 && w[m + i - 1]! > 0) || (i + 1 < used && w[m + i + 1]! > 0)) {
+      this.fail(cpu, 'merge', `pcpu_free_area(${this.chunkName(c)}, ${off}): the freed block must be free and merged with free neighbours; ` +
+        `map around it: [${Array.from(w.subarray(m + Math.max(0, i - 1), m + Math.min(used, i + 2))).join(', ')}]`);
+    }
+    this.checkPlace(cpu, c, 'pcpu_free_area', this.oslot);
+  }
+
+  /** The slot walk found nothing: no chunk the walk visits may have been able to serve. */
+  noChunkFits(cpu: Cpu, size: number, align: number): void {
+    const st = this.st, w = this.w;
+    for (let s = this.firstSlotFor(size); s < st.nrSlots; s++) {
+      const head = st.L.slots + s * 2;
+      let guard = st.L.vmSlots * 2 + 8;
+      for (let c = w[head]!; c !== head && --guard > 0; c = w[c]!) {
+        if (w[c + C.CONTIG_HINT]! < size) continue; // the kernel skips it, rightly or not
+        const off = this.firstFit(c, size, align);
+        if (off >= 0) {
+          this.fail(cpu, 'no-needless-chunk', `pcpu_alloc(size ${size}, align ${align}) creates a new chunk although ${this.chunkName(c)} on pcpu_slot[${s}] ` +
+            `(contig_hint ${w[c + C.CONTIG_HINT]}) has room at offset ${off}`);
+          return;
+        }
+      }
+    }
+  }
+
+  chunkCreated(cpu: Cpu, c: number): void {
+    this.checkPlace(cpu, c, 'pcpu_alloc (new chunk)', -1);
+  }
+
+  freeBegin(cpu: Cpu): void {
+    this.workReqs = this.w[cpu.x + X.WORK_REQS]!;
+  }
+
+  /** pcpu_lock still held: did this free request reclaim exactly when 2.6.35 does? */
+  freeEnd(cpu: Cpu, c: number): void {
+    const st = this.st, w = this.w;
+    let want = false;
+    if (w[c + C.FREE_SIZE] === st.unitSize) {
+      const head = st.L.slots + (st.nrSlots - 1) * 2;
+      let guard = st.L.vmSlots * 2 + 8;
+      for (let p = w[head]!; p !== head && --guard > 0; p = w[p]!) {
+        if (p !== c) {
+          want = true;
+          break;
+        }
+      }
+    }
+    const did = w[cpu.x + X.WORK_REQS]! !== this.workReqs;
+    if (want !== did) {
+      this.fail(cpu, 'reclaim-request', want
+        ? `free_percpu left ${this.chunkName(c)} fully free while another fully free chunk is on pcpu_slot[${st.nrSlots - 1}], and did not schedule pcpu_reclaim_work`
+        : `free_percpu scheduled pcpu_reclaim_work although ${w[c + C.FREE_SIZE] === st.unitSize ? 'no other fully free chunk is on the last slot list' : `${this.chunkName(c)} is not fully free`}`);
+    }
+  }
+
+  /** Both locks held at the start of pcpu_reclaim: what 2.6.35 will destroy. */
+  reclaimBegin(): void {
+    const st = this.st, w = this.w;
+    this.reclaimExpect.length = 0;
+    const head = st.L.slots + (st.nrSlots - 1) * 2;
+    let guard = st.L.vmSlots * 2 + 8;
+    const first = w[head]!;
+    if (first === head) return;
+    for (let p = w[first]!; p !== head && --guard > 0; p = w[p]!) this.reclaimExpect.push(w[p + C.SEQ]!);
+  }
+
+  reclaimEnd(cpu: Cpu, destroyed: readonly number[]): void {
+    const want = this.reclaimExpect.slice().sort((a, b) => a - b);
+    const got = destroyed.slice().sort((a, b) => a - b);
+    if (want.length !== got.length || want.some((v, i) => v !== got[i])) {
+      this.fail(cpu, 'reclaim-set', `pcpu_reclaim destroyed chunks [${got.map((s) => `#${s}`).join(', ')}]; 2.6.35 destroys every chunk on the last slot list but the first: ` +
+        `[${want.map((s) => `#${s}`).join(', ')}]`);
+    }
+  }
+
+  allocFailed(): void {
+    Atomics.add(this.w, this.shm.L.header + H.ALLOC_FAILS, 1);
+  }
+}
+
+/**
+ * warn-limit at the end of a run: the failures that count against
+ * warn_limit and the warnings printed. Returns the complaint or ''.
+ */
+export function warnLimitProblem(shm: Shm, exact: boolean, entities: number): string {
+  const w = shm.w, h = shm.L.header;
+  const fails = w[h + H.ALLOC_FAILS]!, warns = w[h + H.FAIL_WARNS]!;
+  const want = Math.min(fails, WARN_LIMIT);
+  if (exact ? warns === want : warns >= want && warns <= WARN_LIMIT + entities - 1) return '';
+  return `${fails} allocation${fails === 1 ? '' : 's'} failed and ${warns} "PERCPU: allocation failed" warning${warns === 1 ? ' was' : 's were'} printed; ` +
+    `2.6.35 prints the first ${WARN_LIMIT} and then "limit reached, disable warning"${exact ? '' : ` (free-running CPUs race on warn_limit: up to ${WARN_LIMIT + entities - 1})`}`;
+}

@@ -1,0 +1,56 @@
+// The options that decide what counts as a finding, shared by `run` and
+// `fuzz`: the size mix, suppressions and whether known issues count.
+
+import { readFileSync } from 'node:fs';
+import { UsageError, type ArgSpec } from '../cli-args.ts';
+import { parseSizes, type SizeMix } from '../../scenarios/lib/sizes.ts';
+import { KNOWN_ISSUES, parseSuppressions, type Suppression } from '../report/known.ts';
+import type { RunResult } from '../report/result.ts';
+
+export const DETECT_SPEC: ArgSpec = { sizes: 'string', suppressions: 'string', 'strict-known': 'flag' };
+
+export interface DetectOptions {
+  sizes: SizeMix | undefined;
+  suppressions: Suppression[];
+  strictKnown: boolean;
+}
+
+export function parseDetect(o: Record<string, number | string | boolean>): DetectOptions {
+  let suppressions: Suppression[] = [];
+  if (o.suppressions !== undefined) {
+    const file = o.suppressions as string;
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new UsageError(`--suppressions: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    suppressions = parseSuppressions(text, file);
+  }
+  return { sizes: o.sizes === undefined ? undefined : parseSizes(o.sizes as string), suppressions, strictKnown: o['strict-known'] === true };
+}
+
+/** "known issues met: walk-escape (3 runs) - see `percpu-stress list`" or ''. */
+export function knownSummary(counts: Record<string, number>): string {
+  const ids = Object.keys(counts);
+  if (!ids.length) return '';
+  const parts = ids.map((id) => `${id} (${counts[id]} run${counts[id] === 1 ? '' : 's'})`);
+  return `known issues of the 2.6.35 baseline met: ${parts.join(', ')}; they do not fail the run (--strict-known to make them; \`percpu-stress list\` explains each)\n`;
+}
+
+export function knownCounts(results: readonly RunResult[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of results) {
+    const ids = new Set(r.violations.filter((v) => v.known && !v.suppressed).map((v) => v.known!));
+    for (const id of ids) out[id] = (out[id] ?? 0) + 1;
+  }
+  return out;
+}
+
+export function knownIssuesText(): string {
+  let out = '\nknown issues of the 2.6.35 baseline (reported, marked known, do not fail a run unless --strict-known):\n';
+  for (const k of KNOWN_ISSUES) {
+    out += `  ${k.id.padEnd(24)} ${k.what}\n  ${''.padEnd(24)} report: ${k.report}\n  ${''.padEnd(24)} later kernels: ${k.later}\n`;
+  }
+  return out;
+}
