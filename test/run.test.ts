@@ -21,6 +21,8 @@ for (const s of SCENARIOS) {
       // the faithful baseline: nothing but its documented known issues
       t.deepEqual(r.violations.filter((v) => !v.known).map((v) => v.text), [], `seed ${seed}`);
       t.is(r.status, r.violations.length ? 'known' : 'clean');
+      // a known issue that oopses (the walk escape) ends the run where the kernel would
+      if (r.violations.some((v) => v.known && v.fatal)) continue;
       t.true(r.ops.alloc > 1000, `seed ${seed}: ${r.ops.alloc} allocations`);
       t.is(r.stats.nr_cur_alloc, 0);
       t.true(r.checks > r.ops.alloc, 'the touched chunk is checked under pcpu_lock on every alloc and free');

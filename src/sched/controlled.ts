@@ -236,7 +236,11 @@ export class ControlledScheduler implements SchedHooks, Choice {
   /** This entity is done: pass the token on for good. */
   exit(cpu: Cpu): void {
     this.w[cpu.x + X.STATE] = CpuState.done;
-    if (this.stopped()) return;
+    if (this.stopped()) {
+      // the run was stopped (an oops): wake everyone now rather than at their next timeout
+      for (let e = 0; e < this.entities; e++) Atomics.notify(this.w, this.L.schedWake + e);
+      return;
+    }
     this.collect();
     if (this.count === 0) {
       for (let e = 0; e < this.entities; e++) {

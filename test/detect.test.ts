@@ -1,0 +1,325 @@
+// The checkers that need no particular interleaving: lock rules, CONTEXT
+// assertions, the happens-before race detector, the 2.6.35 specification
+// checks, known issues and suppressions, size mixes. Each test breaks the
+// property on purpose (and, as a control, keeps it and sees nothing).
+
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { machine, sharedRunner } from './helpers.ts';
+import type { Kernel } from '../src/run/machine.ts';
+import type { Cpu } from '../src/sync/cpu.ts';
+import { Lock } from '../src/sync/locks.ts';
+import { F } from '../src/sync/sites.ts';
+import { C, H } from '../src/shm/layout.ts';
+import { allocArea, freeArea } from '../src/percpu/area-map.ts';
+import { SpecChecker, warnLimitProblem } from '../src/check/spec.ts';
+import { classify, matchKnown, parseSuppressions } from '../src/report/known.ts';
+import type { Violation } from '../src/report/violation.ts';
+import { parseSizes } from '../scenarios/lib/sizes.ts';
+import { scenarioByName } from '../scenarios/index.ts';
+import { fuzz } from '../src/explore/fuzz.ts';
+import { Mode } from '../src/sched/strategy.ts';
+import { Bug } from '../src/percpu/inject.ts';
+import { UsageError } from '../src/report/errors.ts';
+
+const CLI = new URL('../bin/percpu-stress.js', import.meta.url).pathname;
+const shared = sharedRunner();
+
+/** A dynamic chunk of its own (room in its map for splits). */
+function dynChunk(k: Kernel): number {
+  const cpu = k.cpu(0);
+  return k.pcpu.chunkAddrSearch(cpu, k.pcpu.pcpuAlloc(cpu, 30000, 8, false));
+}
+
+/** Run `fn` as CPU `id` inside the allocator (where the checkers look). */
+function inside(k: Kernel, id: number, site: F, fn: (cpu: Cpu) => void): void {
+  const cpu = k.cpu(id);
+  const ck = k.st.ck!;
+  const outer = ck.cpu;
+  ck.cpu = cpu;
+  cpu.enter(site);
+  try {
+    fn(cpu);
+  } finally {
+    cpu.leave();
+    ck.cpu = outer;
+  }
+}
+
+const kinds = (k: Kernel): string[] => k.violations.map((v) => v.kind);
+
+test('lock rules: writing free_size without pcpu_lock is a warning naming the field, the lock, the function and the held locks', (t) => {
+  const { k } = machine({ cpus: 2 });
+  const c = k.st.firstChunk;
+  inside(k, 0, F.pcpu_free_area, (cpu) => {
+    const flags = cpu.spinLockIrqSave(Lock.pcpu_lock);
+    k.st.setFreeSize(c, k.st.freeSize(c));
+    cpu.spinUnlockIrqRestore(Lock.pcpu_lock, flags);
+  });
+  t.deepEqual(kinds(k), [], 'under pcpu_lock the write is fine');
+  inside(k, 0, F.pcpu_free_area, (cpu) => {
+    cpu.mutexLock(Lock.pcpu_alloc_mutex);
+    k.st.setFreeSize(c, k.st.freeSize(c));
+    cpu.mutexUnlock(Lock.pcpu_alloc_mutex);
+  });
+  const v = k.violations.find((x) => x.kind === 'lock-discipline' && /write to/.test(x.text));
+  t.truthy(v, kinds(k).join());
+  t.regex(v!.text, /write to pcpu_chunk\.free_size without pcpu_lock/);
+  t.regex(v!.text, /mm\/percpu\.c:pcpu_free_area/);
+  t.regex(v!.text, /\(pcpu_alloc_mutex\)/, 'the held locks are listed');
+  t.false(v!.fatal);
+});
+
+test('lock rules are per context: pcpu_lock held by the interrupted code does not cover an interrupt handler', (t) => {
+  const { k } = machine({ cpus: 2 });
+  const c = k.st.firstChunk;
+  const cpu = k.cpu(0);
+  cpu.irqHandler = () => inside(k, 0, F.irq_free_percpu, () => void k.st.contigHint(c));
+  inside(k, 0, F.pcpu_alloc, () => {
+    cpu.spinLock(Lock.pcpu_lock); // plain spin_lock: irqs stay on
+    t.true(cpu.raiseIrq(0, 1, 0, 0, 0));
+    cpu.takeOneIrq();
+    cpu.spinUnlock(Lock.pcpu_lock);
+  });
+  t.true(k.violations.some((v) => v.kind === 'lock-discipline' && /read of pcpu_chunk\.contig_hint/.test(v.text)), kinds(k).join());
+});
+
+test('CONTEXT assertions: pcpu_alloc_area without pcpu_lock, and pcpu_depopulate_chunk under it, are reported', (t) => {
+  const { k } = machine({ cpus: 2 });
+  const c = dynChunk(k);
+  inside(k, 0, F.pcpu_alloc, (cpu) => {
+    cpu.mutexLock(Lock.pcpu_alloc_mutex);
+    allocArea(k.st, cpu, c, 4, 4);
+    const flags = cpu.spinLockIrqSave(Lock.pcpu_lock);
+    k.pcpu.backend.depopulate(cpu, c, 0, 4); // needs the mutex, and pcpu_lock NOT held
+    cpu.spinUnlockIrqRestore(Lock.pcpu_lock, flags);
+    cpu.mutexUnlock(Lock.pcpu_alloc_mutex);
+  });
+  const titles = k.violations.map((v) => v.title);
+  t.true(titles.includes('WARNING: at mm/percpu.c:pcpu_alloc_area(): lockdep_assert_held(&pcpu_lock)'), titles.join('\n'));
+  t.true(titles.some((x) => /pcpu_depopulate_chunk\(\): pcpu_lock held/.test(x)), titles.join('\n'));
+});
+
+test('race detector: writes ordered by pcpu_lock do not race; a write with no happens-before is BUG: KCSAN: data-race with both sides', (t) => {
+  const { k } = machine({ cpus: 2 });
+  const c = k.st.firstChunk;
+  const locked = (id: number): void => inside(k, id, F.pcpu_alloc_area, (cpu) => {
+    const f = cpu.spinLockIrqSave(Lock.pcpu_lock);
+    k.st.setContigHint(c, k.st.contigHint(c));
+    cpu.spinUnlockIrqRestore(Lock.pcpu_lock, f);
+  });
+  locked(0);
+  locked(1);
+  locked(0);
+  t.deepEqual(kinds(k), []);
+  // cpu1 last synchronized with cpu0 before cpu0's latest write
+  inside(k, 1, F.pcpu_free_area, () => k.st.setContigHint(c, 1 + k.st.contigHint(c)));
+  const race = k.violations.find((v) => v.kind === 'data-race');
+  t.truthy(race, kinds(k).join());
+  t.is(race!.title, 'BUG: KCSAN: data-race in pcpu_alloc_area / pcpu_free_area');
+  t.regex(race!.text, /write to pcpu_chunk\.contig_hint of chunk w\[\d+\] of 4 bytes by task cpu0 on cpu 0:\n pcpu_alloc_area/);
+  t.regex(race!.text, /by task cpu1 on cpu 1/);
+});
+
+test('race detector: an interrupt raised after a write orders it before the handler', (t) => {
+  const { k } = machine({ cpus: 2 });
+  const c = k.st.firstChunk;
+  k.cpu(1).irqHandler = (cpu) => inside(k, 1, F.irq_free_percpu, () => {
+    const f = cpu.spinLockIrqSave(Lock.pcpu_lock);
+    k.st.setFreeSize(c, k.st.freeSize(c));
+    cpu.spinUnlockIrqRestore(Lock.pcpu_lock, f);
+  });
+  inside(k, 0, F.pcpu_alloc, (cpu) => {
+    cpu.mutexLock(Lock.pcpu_alloc_mutex);
+    k.st.touchPopulated(c, true); // under the mutex: fine, and recorded
+    k.st.setFreeSize(c, k.st.freeSize(c)); // no pcpu_lock: a rule broken, recorded too
+    cpu.raiseIrq(1, 1, 0, 0, 0);
+    cpu.mutexUnlock(Lock.pcpu_alloc_mutex);
+  });
+  k.cpu(1).takeOneIrq();
+  t.true(kinds(k).includes('lock-discipline'));
+  t.false(kinds(k).includes('data-race'), 'the handler is ordered after cpu0 by the interrupt: no race');
+});
+
+// ---- specification checks ------------------------------------------------------
+
+function specOf(k: Kernel): SpecChecker {
+  return k.pcpu.spec as SpecChecker;
+}
+
+test('spec first-fit: an offset other than 2.6.35\'s first fit is reported; the real one is not', (t) => {
+  const { k } = machine({ cpus: 2 });
+  const c = dynChunk(k);
+  const spec = specOf(k);
+  inside(k, 0, F.pcpu_alloc, (cpu) => {
+    const f = cpu.spinLockIrqSave(Lock.pcpu_lock);
+    spec.beforeAlloc(cpu, c, 16, 8);
+    const off = allocArea(k.st, cpu, c, 16, 8);
+    spec.afterAlloc(cpu, c, 16, 8, off);
+    t.deepEqual(kinds(k), []);
+    spec.beforeAlloc(cpu, c, 16, 8);
+    const off2 = allocArea(k.st, cpu, c, 16, 8);
+    spec.afterAlloc(cpu, c, 16, 8, off2 + 16); // as if a later block had been taken
+    cpu.spinUnlockIrqRestore(Lock.pcpu_lock, f);
+  });
+  t.true(k.violations.some((v) => v.kind === 'spec' && (v.details as { check: string }).check === 'first-fit'), kinds(k).join());
+});
+
+test('spec no-needless-chunk: creating a chunk while a walked chunk has room is reported', (t) => {
+  const { k } = machine({ cpus: 2 });
+  inside(k, 0, F.pcpu_alloc, (cpu) => {
+    const f = cpu.spinLockIrqSave(Lock.pcpu_lock);
+    specOf(k).noChunkFits(cpu, 64, 8); // the first chunk's dynamic area has room
+    cpu.spinUnlockIrqRestore(Lock.pcpu_lock, f);
+  });
+  t.regex(k.violations[0]?.text ?? '', /creates a new chunk although the first chunk .* has room/);
+});
+
+test('spec relocation: a chunk moving down goes to the tail, a new chunk to the head', (t) => {
+  const { k } = machine({ cpus: 2 });
+  const cpu = k.cpu(0);
+  const a = k.pcpu.pcpuAlloc(cpu, 30000, 8, false);
+  const b = k.pcpu.pcpuAlloc(cpu, 30000, 8, false);
+  t.deepEqual(kinds(k), [], 'the real allocator places both right');
+  const chunkA = k.pcpu.chunkAddrSearch(cpu, a), chunkB = k.pcpu.chunkAddrSearch(cpu, b);
+  // B was created at the head of the last list, then moved down: to the tail of A's list
+  t.is(k.shm.w[chunkA], chunkB, 'A, then B');
+  inside(k, 0, F.pcpu_alloc, () => {
+    specOf(k).chunkCreated(cpu, chunkA); // A is at its list's head: as a new chunk would be
+    t.deepEqual(kinds(k), []);
+    specOf(k).chunkCreated(cpu, chunkB); // B is not
+  });
+  t.true(k.violations.some((v) => (v.details as { check: string }).check === 'relocation'), kinds(k).join());
+});
+
+test('spec merge: a freed block left next to a free neighbour is reported', (t) => {
+  const { k } = machine({ cpus: 2 });
+  const cpu = k.cpu(0);
+  const p = k.pcpu.pcpuAlloc(cpu, 64, 8, false);
+  const q = k.pcpu.pcpuAlloc(cpu, 64, 8, false);
+  const c = k.pcpu.chunkAddrSearch(cpu, q);
+  const off = q - k.st.baseAddr(c);
+  inside(k, 0, F.free_percpu, () => {
+    const f = cpu.spinLockIrqSave(Lock.pcpu_lock);
+    specOf(k).beforeFree(cpu, c);
+    freeArea(k.st, cpu, c, off);
+    // un-merge: split the free block at `off` in two free halves
+    const w = k.shm.w, m = w[c + C.MAP]!, used = w[c + C.MAP_USED]!;
+    let i = 0;
+    for (let at = 0; at !== off; at += Math.abs(w[m + i]!), i++);
+    for (let j = used; j > i; j--) w[m + j] = w[m + j - 1]!;
+    w[m + i] = 32;
+    w[m + i + 1] = w[m + i + 1]! - 32;
+    w[c + C.MAP_USED] = used + 1;
+    specOf(k).afterFree(cpu, c, off);
+    cpu.spinUnlockIrqRestore(Lock.pcpu_lock, f);
+  });
+  t.true(k.violations.some((v) => (v.details as { check: string }).check === 'merge'), kinds(k).join());
+  t.truthy(p);
+});
+
+test('spec reclaim-request and reclaim-set: a free that should wake the reaper and a reclaim that spares too much are reported', (t) => {
+  const { k } = machine({ cpus: 2 });
+  const cpu = k.cpu(0);
+  const a = k.pcpu.pcpuAlloc(cpu, 30000, 8, false);
+  const b = k.pcpu.pcpuAlloc(cpu, 30000, 8, false);
+  k.pcpu.freePercpu(cpu, b); // B fully free: no other fully free chunk yet
+  t.deepEqual(kinds(k), []);
+  const chunkA = k.pcpu.chunkAddrSearch(cpu, a);
+  inside(k, 0, F.free_percpu, () => {
+    const f = cpu.spinLockIrqSave(Lock.pcpu_lock);
+    specOf(k).freeBegin(cpu);
+    freeArea(k.st, cpu, chunkA, a - k.st.baseAddr(chunkA)); // A fully free too, and no schedule_work
+    specOf(k).freeEnd(cpu, chunkA);
+    cpu.spinUnlockIrqRestore(Lock.pcpu_lock, f);
+  });
+  t.true(k.violations.some((v) => (v.details as { check: string }).check === 'reclaim-request'), kinds(k).join());
+  inside(k, 2, F.pcpu_reclaim, (kw) => {
+    specOf(k).reclaimBegin();
+    specOf(k).reclaimEnd(kw, []); // destroys nothing although one of the two must go
+  });
+  t.true(k.violations.some((v) => (v.details as { check: string }).check === 'reclaim-set'), kinds(k).join());
+});
+
+test('spec warn-limit: exact in controlled runs, bounded by the racing CPUs when free-running', (t) => {
+  const { k } = machine({ cpus: 2 });
+  const w = k.shm.w, h = k.shm.L.header;
+  w[h + H.ALLOC_FAILS] = 14;
+  w[h + H.FAIL_WARNS] = 10;
+  t.is(warnLimitProblem(k.shm, true, 3), '');
+  w[h + H.FAIL_WARNS] = 11;
+  t.regex(warnLimitProblem(k.shm, true, 3), /14 allocations failed and 11 .* were printed/);
+  t.is(warnLimitProblem(k.shm, false, 3), '', 'two racing CPUs may print one more');
+  w[h + H.FAIL_WARNS] = 13;
+  t.not(warnLimitProblem(k.shm, false, 3), '');
+  w[h + H.FAIL_WARNS] = 9;
+  t.not(warnLimitProblem(k.shm, false, 3), '', 'fewer than the first ten is wrong everywhere');
+});
+
+test('the faithful allocator passes every specification check over a long single-CPU run', (t) => {
+  const { k } = machine({ cpus: 2 });
+  const cpu = k.cpu(0);
+  const live: number[] = [];
+  let x = 7;
+  for (let i = 0; i < 4000; i++) {
+    x = (x * 1103515245 + 12345) & 0x7fffffff;
+    if (live.length && (x & 3) === 0) {
+      k.pcpu.freePercpu(cpu, live.splice(x % live.length, 1)[0]!);
+      k.runReclaimIfPending();
+    } else {
+      const size = [1, 2, 3, 4, 7, 16, 64, 1000, 9000][x % 9]!;
+      live.push(k.pcpu.pcpuAlloc(cpu, size, [1, 2, 4, 8][(x >> 4) & 3]!, false));
+    }
+  }
+  t.deepEqual(k.violations.filter((v) => !matchKnown(v)).map((v) => v.title), []);
+});
+
+// ---- known issues, suppressions, size mixes ---------------------------------------
+
+function fake(kind: Violation['kind'], title: string, stack: string[]): Violation {
+  return { kind, cpu: 0, step: 0, title, text: title, held: [], stack, fatal: false };
+}
+
+test('known issues are marked and do not count; --strict-known and suppressions decide', (t) => {
+  const km = fake('uninitialized', "percpu: fresh area 1000 (4 bytes) is not zeroed in cpu0's copy", ['cpu_program']);
+  t.false(classify([km]));
+  t.is(km.known, 'km-unzeroed');
+  t.true(classify([{ ...km }], { strictKnown: true }));
+  t.false(classify([{ ...km }], { strictKnown: true, suppressions: parseSuppressions('known:km-unzeroed\n', 's') }));
+  const race = fake('data-race', 'BUG: KCSAN: data-race in a / b', ['pcpu_free_area', 'free_percpu']);
+  t.true(classify([race]));
+  const sup = parseSuppressions('# comment\n\ndata-race:pcpu_free_*\n', 'sup.txt');
+  t.false(classify([{ ...race }], { suppressions: sup }));
+  t.true(classify([{ ...race }], { suppressions: parseSuppressions('data-race:pcpu_alloc*', 's') }));
+  t.throws(() => parseSuppressions('ok:x\nbanana\n', 'sup.txt'), { instanceOf: UsageError, message: /sup\.txt:1: unknown finding kind 'ok'/ });
+  t.throws(() => parseSuppressions('known:nope', 'sup.txt'), { instanceOf: UsageError, message: /sup\.txt:1: no known issue 'nope'/ });
+});
+
+test('size mixes: named or SIZE[:ALIGN]; bad ones are one-line usage errors (exit 2)', (t) => {
+  t.deepEqual(Array.from(parseSizes('1,3:2,9')), [1, 1, 3, 2, 9, 8]);
+  t.true(parseSizes('tiny').length > 0);
+  t.throws(() => parseSizes('3:3'), { instanceOf: UsageError });
+  t.throws(() => parseSizes('0'), { instanceOf: UsageError });
+  const r = spawnSync(process.execPath, [CLI, 'run', 'tiny-sizes', '--sizes', '4:6', '--ops', '10'], { encoding: 'utf8' });
+  t.is(r.status, 2);
+  t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+  const dir = mkdtempSync(join(tmpdir(), 'percpu-sup-'));
+  writeFileSync(join(dir, 's.txt'), 'data-race pcpu_free_area\n');
+  const s = spawnSync(process.execPath, [CLI, 'run', 'tiny-sizes', '--suppressions', join(dir, 's.txt'), '--ops', '10'], { encoding: 'utf8' });
+  t.is(s.status, 2);
+  t.regex(s.stderr, /s\.txt:1: expected <kind>:<function-glob>/);
+});
+
+test('fuzzing the tiny-size scenario meets 2.6.35\'s walk escape without any injection, marks it known and goes on', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'percpu-tiny-'));
+  const res = await fuzz(shared(), {
+    scenarios: [scenarioByName('tiny-sizes')!], budgetMs: 120_000, shrinkBudgetMs: 1000, strategy: Mode.pct, depth: 3, cpus: 3, ops: 0, seed: 1,
+    keepGoing: false, outDir: dir, inject: Bug.none, maxRuns: 12, sizes: parseSizes('tiny'),
+  });
+  t.is(res.runs, 12, 'known findings do not stop the campaign');
+  t.deepEqual(res.findings, []);
+  t.true((res.known['walk-escape'] ?? 0) > 0, JSON.stringify(res.known));
+});
