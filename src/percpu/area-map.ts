@@ -90,8 +90,10 @@ export function allocArea(st: PcpuState, cpu: Cpu, chunk: number, size: number, 
   const m = st.map(chunk);
   st.touchEntries(chunk, false);
   let maxContig = 0;
-  for (let i = 0, off = 0; i < st.mapUsed(chunk); off += Math.abs(w[m + i++]!)) {
-    const isLast = i + 1 === st.mapUsed(chunk);
+  // map_used does not change while the loop scans (the split returns at once)
+  const used = st.mapUsed(chunk);
+  for (let i = 0, off = 0; i < used; off += Math.abs(w[m + i++]!)) {
+    const isLast = i + 1 === used;
     let head = ((off + align - 1) & ~(align - 1)) - off;
     if (i === 0 && head !== 0) bug(cpu, 'pcpu_alloc_area', 'i == 0 && head != 0');
     const cur = w[m + i]!;
@@ -149,7 +151,8 @@ export function freeArea(st: PcpuState, cpu: Cpu, chunk: number, freeme: number)
   st.touchEntries(chunk, true);
   let i = 0;
   let off = 0;
-  for (; i < st.mapUsed(chunk); off += Math.abs(w[m + i++]!)) if (off === freeme) break;
+  const used0 = st.mapUsed(chunk);
+  for (; i < used0; off += Math.abs(w[m + i++]!)) if (off === freeme) break;
   if (off !== freeme) bug(cpu, 'pcpu_free_area', `off != freeme (${freeme} is not the start of an area)`);
   if (w[m + i]! > 0) bug(cpu, 'pcpu_free_area', `chunk->map[i] > 0 (area at ${freeme} is already free)`);
   w[m + i] = -w[m + i]!;

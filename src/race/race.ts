@@ -175,13 +175,16 @@ export class RaceChecker implements SyncHooks {
     if (!rule.race) return;
     const sh = this.shadow(obj, f);
     const me = this.row(cpu.id);
+    const clock = w[me + cpu.id]! + 1;
+    const mine = cpu.id + 1;
+    // same epoch as this entity's last access of the same kind: nothing new to check
+    if (write ? w[sh] === clock && (w[sh + 1]! & 0xff) === mine : (w[sh + 2] === clock && (w[sh + 3]! & 0xff) === mine) || (w[sh] === clock && (w[sh + 1]! & 0xff) === mine)) return;
     const lw = w[sh + 1]!;
     if (lw !== 0) {
       const u = (lw & 0xff) - 1;
       if (u !== cpu.id && w[sh]! > w[me + u]!) this.race(cpu, obj, f, write, true, lw);
     }
-    const clock = w[me + cpu.id]! + 1;
-    const tag = (cpu.id + 1) | (frames(w, cpu.x) << 8);
+    const tag = mine | (frames(w, cpu.x) << 8);
     if (write) {
       const lr = w[sh + 3]!;
       if (lr !== 0) {
