@@ -17,6 +17,7 @@ export const tinySizes: Scenario = {
   description: "1-12-byte areas at alignments 1-4: heads, tails and holes under 4 bytes, and a chunk set up for 2.6.35's walk escape",
   config: (cpus) => ({ cpus, staticSize: 4096, reservedSize: 0, dynSize: DYN }),
   fuzzOps: 52,
+  minOps: 40,
   program(ctx) {
     const b = builder(this.name, { ...ctx, sizes: ctx.sizes ?? SIZE_MIXES.tiny!.mix });
     // even seeds: CPU 0 sets the chunk up first while the others wait

@@ -12,6 +12,7 @@ import { renderSingle } from './report/summary.ts';
 import { listCommand, parseRun, runCommand } from './cli/run-cmd.ts';
 import { fuzzCommand, replayCommand } from './cli/fuzz-cmd.ts';
 import { benchCommand } from './cli/bench-cmd.ts';
+import { classify } from './report/known.ts';
 
 const HELP = `percpu-stress: a concurrency stress harness for the Linux percpu allocator (2.6.35)
 
@@ -20,14 +21,16 @@ usage:
   percpu-stress run <scenario|all> [--cpus N] [--seed S | --seeds 1..5] [--duration D | --ops N]
                     [--backend vm|km] [--inject BUG] [--watchdog D]
                     [--strategy os|random|pct] [--depth d] [--schedule STRING]
+                    [--sizes MIX] [--suppressions FILE] [--strict-known]
                     [--json FILE] [--junit FILE] [--quiet]
                                             seeded race scenarios on real threads
-  percpu-stress list                       scenarios and injectable historical bugs
+  percpu-stress list                       scenarios, historical bugs, known issues, size mixes
   percpu-stress fuzz [scenario|all] [--budget D] [--strategy pct|random|os] [--depth d]
                      [--cpus N] [--ops N] [--seed S] [--keep-going] [--out DIR]
-                     [--inject BUG] [--shrink-budget D] [--runs N] [--json FILE]
+                     [--inject BUG] [--shrink-budget D] [--runs N] [--watchdog D]
+                     [--sizes MIX] [--suppressions FILE] [--strict-known] [--json FILE]
                                             many short controlled runs; shrink and write a repro
-  percpu-stress replay <repro.json> [--inject BUG]
+  percpu-stress replay <repro.json> [--inject BUG] [--watchdog D]
                                             re-execute a repro exactly
   percpu-stress bench [--json FILE] [--quick]
                                             throughput, scheduling speed, time to detect each bug
@@ -39,7 +42,12 @@ usage:
 durations: 500ms, 20s, 2m; --duration is the budget of the whole command,
 split evenly across its scenarios
 
-exit codes: 0 clean, 1 violation found, 2 bad input`;
+exit codes: 0 clean (known issues of the 2.6.35 baseline and suppressed findings
+do not count), 1 violation found (replay: the recorded one again), 2 bad input
+or an output file that could not be written, 3 internal error, 4 replay ended
+with a different violation, 5 a run could not finish in its budget (nothing
+proven), 130 interrupted (SIGINT), 143 terminated (SIGTERM); both after a
+partial report`;
 
 type Command = (argv: string[]) => Promise<number> | number;
 
@@ -80,7 +88,7 @@ function single(argv: string[], defaults: { ops: number }): number {
   if (ops < 1) throw new UsageError('--ops must be at least 1');
   const r: SingleResult = runSingle({ seed, ops, backend: (a.options.backend as 'vm' | 'km' | undefined) ?? 'vm' });
   process.stdout.write(renderSingle(r, { seed, ops, quiet: a.options.quiet === true }));
-  return r.violations.length ? 1 : 0;
+  return classify(r.violations) ? 1 : 0;
 }
 
 const COMMANDS: Record<string, Command> = {

@@ -32,6 +32,8 @@ export interface Scenario {
   program(ctx: ScenarioContext): Int32Array;
   /** Ops per CPU for a controlled fuzz run (short runs find races faster); default 30. */
   fuzzOps?: number;
+  /** The ops a run needs at least (a directed set-up whose waits need their completes). */
+  minOps?: number;
 }
 
 export function builder(name: string, ctx: ScenarioContext, maxSlots?: number): ProgramBuilder {
@@ -97,7 +99,7 @@ export interface DirectedSpec {
 /** A directed scenario: the race in the first batch, the standard mix after it. */
 export function directed(d: DirectedSpec): Scenario {
   return {
-    name: d.name, description: d.description, config: d.config, fuzzOps: d.fuzzOps,
+    name: d.name, description: d.description, config: d.config, fuzzOps: d.fuzzOps, minOps: d.fuzzOps,
     program(ctx) {
       if (ctx.batch > 0) return afterDirected(d.name, ctx);
       const b = builder(d.name, ctx);

@@ -1,6 +1,6 @@
 // `percpu-stress fuzz` and `percpu-stress replay`.
 
-import { existsSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { scenarioByName } from '../../scenarios/index.ts';
 import { UsageError, parseArgs } from '../cli-args.ts';
@@ -13,7 +13,8 @@ import { ReproError, readRepro, reproPrograms } from '../explore/repro.ts';
 import { decodeSchedule } from '../sched/schedule.ts';
 import { Progress } from '../report/progress.ts';
 import { scenariosFor } from './run-cmd.ts';
-import { checkWritable, writeAtomic } from '../report/files.ts';
+import { checkWritable, writeOutput } from '../report/files.ts';
+import { MAX_CONTROLLED_OPS } from './run-cmd.ts';
 import { VERSION } from '../version.ts';
 import { DETECT_SPEC, knownSummary, parseDetect } from './detect-opts.ts';
 
@@ -25,7 +26,7 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   const a = parseArgs(argv, {
     budget: 'duration', 'shrink-budget': 'duration', strategy: ['pct', 'random', 'os'], depth: 'int', cpus: 'int', seed: 'int',
     ops: 'int', 'keep-going': 'flag', out: 'string', inject: BUGS.map((b) => b.name), backend: ['vm', 'km'], runs: 'int', json: 'string',
-    ...DETECT_SPEC,
+    watchdog: 'duration', ...DETECT_SPEC,
   }, 1);
   const o = a.options;
   const detect = parseDetect(o);
@@ -36,9 +37,18 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   if (depth < 1 || depth > 17) throw new UsageError('--depth must be in 1..17');
   const ops = (o.ops as number | undefined) ?? 0;
   if (o.ops !== undefined && ops < 1) throw new UsageError('--ops must be at least 1');
+  if (ops * (cpus + 1) > MAX_CONTROLLED_OPS) throw new UsageError(`--ops x CPUs must stay under ${MAX_CONTROLLED_OPS.toLocaleString('en-US')} (a controlled run counts its steps in 32 bits)`);
   const outDir = resolve((o.out as string | undefined) ?? '.');
   if (!existsSync(outDir) || !statSync(outDir).isDirectory()) throw new UsageError(`--out: ${outDir} is not a directory`);
+  try {
+    accessSync(outDir, constants.W_OK);
+  } catch {
+    throw new UsageError(`--out: cannot write to ${outDir}`);
+  }
   const json = o.json === undefined ? undefined : checkWritable(o.json as string, '--json');
+  if (o.budget !== undefined && (o.budget as number) < 100) throw new UsageError('--budget must be at least 100ms: a campaign that runs nothing checks nothing');
+  const watchdogMs = (o.watchdog as number | undefined) ?? 5000;
+  if (watchdogMs < 200) throw new UsageError('--watchdog must be at least 200ms');
   const strategy = strategyOf((o.strategy as string | undefined) ?? 'pct');
   if (o.runs !== undefined && (o.runs as number) < 1) throw new UsageError('--runs must be at least 1');
   const inject = o.inject ? bugByName(o.inject as string)!.bug : Bug.none;
@@ -46,21 +56,27 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   const progress = new Progress();
   const budgetMs = (o.budget as number | undefined) ?? 30_000;
   let stop = false;
-  const onSigint = (): void => {
+  let signal = 0;
+  const onSignal = (code: number) => (): void => {
     stop = true;
+    signal ||= code;
     runner.interrupt();
   };
+  const onSigint = onSignal(130), onSigterm = onSignal(143);
   process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigterm);
   let res;
   try {
     res = await fuzz(runner, {
       scenarios, budgetMs: stop ? 0 : budgetMs, shrinkBudgetMs: (o['shrink-budget'] as number | undefined) ?? 20_000, strategy, depth, cpus, ops,
       seed: (o.seed as number | undefined) ?? 1, keepGoing: o['keep-going'] === true, outDir, inject,
-      backend: o.backend as Backend | undefined, maxRuns: (o.runs as number | undefined) ?? 0, ...detect, onRun: (runs, ms) => progress.update(`${runs} runs, ${(ms / 1000).toFixed(1)} s`, ms / budgetMs),
+      backend: o.backend as Backend | undefined, maxRuns: (o.runs as number | undefined) ?? 0, ...detect, watchdogMs,
+      shouldStop: () => stop, onRun: (runs, ms) => progress.update(`${runs} runs, ${(ms / 1000).toFixed(1)} s`, ms / budgetMs),
     });
   } finally {
     progress.clear();
     process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigterm);
     await runner.close();
   }
   let out = '';
@@ -75,16 +91,25 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
     out += `${res.cleanRuns} clean PCT runs at depth ${depth} (n = ${cpus + 1} CPUs incl. the kworker, k = ${Math.round(res.meanSteps)} steps): a depth-${depth} bug survives them with probability <= ${res.residualRisk.toPrecision(4)}\n`;
   }
   out += knownSummary(res.known);
+  if (stop) out += `(interrupted: ${res.runs} runs were made; the report is partial)\n`;
   process.stdout.write(out);
   if (json) {
     const findings = res.findings.map((f) => ({ ...f, violation: { kind: f.violation.kind, title: f.violation.title, cpu: f.violation.cpu, step: f.violation.step, text: f.violation.text } }));
-    writeAtomic(json, JSON.stringify({ tool: 'percpu-stress', version: VERSION, command: 'fuzz', strategy: MODE_NAMES[strategy], depth, cpus, ...res, findings }, null, 2) + '\n');
+    if (!writeOutput(json, JSON.stringify({ tool: 'percpu-stress', version: VERSION, command: 'fuzz', strategy: MODE_NAMES[strategy], depth, cpus, interrupted: stop, partial: stop, ...res, findings }, null, 2) + '\n', '--json')) return 2;
   }
-  return res.findings.length ? 1 : stop ? 130 : 0;
+  if (res.findings.length) return 1;
+  if (stop) return signal || 130;
+  if (res.runs === 0) {
+    process.stderr.write('percpu-stress: fuzz: no run completed within the budget: nothing was checked\n');
+    return 2;
+  }
+  return 0;
 }
 
 export async function replayCommand(argv: string[]): Promise<number> {
-  const a = parseArgs(argv, { inject: BUGS.map((b) => b.name) }, 1);
+  const a = parseArgs(argv, { inject: BUGS.map((b) => b.name), watchdog: 'duration' }, 1);
+  const watchdogMs = (a.options.watchdog as number | undefined) ?? 5000;
+  if (watchdogMs < 200) throw new UsageError('--watchdog must be at least 200ms');
   const file = a.positional[0];
   if (!file) throw new UsageError('replay: which repro file?');
   let repro;
@@ -100,7 +125,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
   try {
     r = await runner.run({
       scenario: scenarioByName(repro.scenario)!, cpus: repro.cpus, seed: repro.seed, programs: reproPrograms(repro), strategy: Mode.replay,
-      schedule: decodeSchedule(repro.schedule), depth: repro.depth, inject, backend: repro.backend ?? undefined,
+      schedule: decodeSchedule(repro.schedule), depth: repro.depth, inject, backend: repro.backend ?? undefined, watchdogMs,
     });
   } finally {
     await runner.close();
@@ -112,5 +137,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
   else out += `\ndid not reproduce ${repro.violation.kind}${r.violations.length ? ` (got ${r.violations.map((v) => v.kind).join(', ')})` : ': the run was clean'}\n`;
   if (r.diverged) out += `${r.diverged} recorded decisions no longer applied\n`;
   process.stdout.write(out);
-  return r.violations.length ? 1 : 0;
+  // 1: the recorded violation again; 4: a different one; 0: clean (fixed?)
+  if (same) return 1;
+  return r.status === 'violation' ? 4 : r.status === 'incomplete' ? 5 : 0;
 }

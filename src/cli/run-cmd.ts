@@ -7,7 +7,7 @@ import type { Scenario } from '../../scenarios/lib/scenario.ts';
 import { BUGS, Bug, bugByName } from '../percpu/inject.ts';
 import { renderRun } from '../report/summary.ts';
 import { renderJunit } from '../report/junit.ts';
-import { checkWritable, writeAtomic } from '../report/files.ts';
+import { checkWritable, distinctOutputs, writeOutput } from '../report/files.ts';
 import { Progress } from '../report/progress.ts';
 import { MAX_CPUS, type Backend } from '../shm/config.ts';
 import { VERSION } from '../version.ts';
@@ -15,6 +15,11 @@ import { Mode } from '../sched/strategy.ts';
 import { decodeSchedule, type Schedule } from '../sched/schedule.ts';
 import { DETECT_SPEC, knownCounts, knownIssuesText, knownSummary, parseDetect, type DetectOptions } from './detect-opts.ts';
 import { SIZE_MIXES } from '../../scenarios/lib/sizes.ts';
+
+/** Ops per CPU a run may be asked for (longer runs take --duration). */
+export const MAX_OPS = 10_000_000;
+/** ops x entities of a controlled run, so that its step count (up to 2000 per op) fits in 32 bits. */
+export const MAX_CONTROLLED_OPS = 1_000_000;
 
 export const RUN_SPEC: ArgSpec = {
   cpus: 'int', seed: 'int', duration: 'duration', ops: 'int', backend: ['vm', 'km'], json: 'string', junit: 'string',
@@ -77,6 +82,7 @@ export function parseRun(argv: string[], defaults: Partial<RunCommand> = {}): Ru
   const ops = (o.ops as number | undefined) ?? (o.duration === undefined ? defaults.ops ?? 0 : 0);
   const durationMs = (o.duration as number | undefined) ?? (o.ops === undefined ? defaults.durationMs ?? 0 : 0);
   if (o.ops !== undefined && ops < 1) throw new UsageError('--ops must be at least 1');
+  if (ops > MAX_OPS) throw new UsageError(`--ops must be at most ${MAX_OPS.toLocaleString('en-US')} per CPU (use --duration for long runs)`);
   if (o.duration !== undefined && durationMs < 100) throw new UsageError('--duration must be at least 100ms');
   const watchdogMs = (o.watchdog as number | undefined) ?? 5000;
   if (watchdogMs < 200) throw new UsageError('--watchdog must be at least 200ms');
@@ -93,12 +99,22 @@ export function parseRun(argv: string[], defaults: Partial<RunCommand> = {}): Ru
   }
   const strategy = schedule ? Mode.replay : Mode[((o.strategy as string | undefined) ?? 'os') as keyof typeof Mode];
   if (strategy !== Mode.os && o.duration !== undefined) throw new UsageError('controlled runs (--strategy random|pct, --schedule) take --ops, not --duration');
+  if (strategy !== Mode.os && ops * (cpus + 1) > MAX_CONTROLLED_OPS) {
+    throw new UsageError(`a controlled run counts its scheduling points in 32 bits: --ops x CPUs must stay under ${MAX_CONTROLLED_OPS.toLocaleString('en-US')}`);
+  }
+  const seeds = seedsOf(o.seed as number | undefined, o.seeds as string | undefined);
+  const scenarios = scenariosFor(name);
+  if (durationMs && durationMs / (seeds.length * scenarios.length) < 100) {
+    throw new UsageError(`--duration ${durationMs} ms split over ${seeds.length * scenarios.length} runs leaves under 100 ms each: give fewer seeds or a longer duration`);
+  }
+  const json = o.json === undefined ? undefined : checkWritable(o.json as string, '--json');
+  const junit = o.junit === undefined ? undefined : checkWritable(o.junit as string, '--junit');
+  distinctOutputs({ '--json': json, '--junit': junit });
   return {
-    scenarios: scenariosFor(name), cpus, seeds: seedsOf(o.seed as number | undefined, o.seeds as string | undefined),
+    scenarios, cpus, seeds,
     durationMs: ops || durationMs ? durationMs : 0, ops: ops || durationMs ? ops : 2000,
     backend: o.backend as Backend | undefined, inject: o.inject ? bugByName(o.inject as string)!.bug : Bug.none,
-    json: o.json === undefined ? undefined : checkWritable(o.json as string, '--json'),
-    junit: o.junit === undefined ? undefined : checkWritable(o.junit as string, '--junit'),
+    json, junit,
     quiet: o.quiet === true, watchdogMs, strategy, depth, schedule, detect: parseDetect(o),
   };
 }
@@ -117,11 +133,15 @@ export async function runCommand(c: RunCommand): Promise<number> {
   const progress = new Progress();
   const results: RunResult[] = [];
   let interrupted = false;
-  const onSigint = (): void => {
+  let signal = 0;
+  const onSignal = (code: number) => (): void => {
     interrupted = true;
+    signal ||= code;
     runner.interrupt();
   };
+  const onSigint = onSignal(130), onSigterm = onSignal(143);
   process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigterm);
   const jobs = c.seeds.flatMap((seed) => c.scenarios.map((s) => ({ s, seed })));
   const perScenarioMs = c.durationMs ? Math.max(100, Math.floor(c.durationMs / jobs.length)) : 0;
   const t0 = Date.now();
@@ -142,6 +162,7 @@ export async function runCommand(c: RunCommand): Promise<number> {
     }
   } finally {
     process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigterm);
     progress.clear();
     await runner.close();
   }
@@ -149,10 +170,13 @@ export async function runCommand(c: RunCommand): Promise<number> {
   const ops = results.reduce((s, r) => s + r.ops.alloc + r.ops.free + r.ops.irqsHandled, 0);
   process.stdout.write(`\n${results.length} scenario run${results.length === 1 ? '' : 's'}, ${bad.length} with violations, ${ops.toLocaleString('en-US')} operations in ${((Date.now() - t0) / 1000).toFixed(1)} s${interrupted ? ' (interrupted)' : ''}\n`);
   process.stdout.write(knownSummary(knownCounts(results)));
-  if (c.json) writeAtomic(c.json, JSON.stringify({ tool: 'percpu-stress', version: VERSION, command: 'run', interrupted, results }, null, 2) + '\n');
-  if (c.junit) writeAtomic(c.junit, renderJunit(results));
+  let written = true;
+  if (c.json) written = writeOutput(c.json, JSON.stringify({ tool: 'percpu-stress', version: VERSION, command: 'run', interrupted, partial: interrupted, results }, null, 2) + '\n', '--json') && written;
+  if (c.junit) written = writeOutput(c.junit, renderJunit(results), '--junit') && written;
+  if (!written) return 2;
   if (bad.length) return 1;
-  return interrupted ? 130 : 0;
+  if (interrupted) return signal || 130;
+  return results.some((r) => r.status === 'incomplete') ? 5 : 0;
 }
 
 export function listCommand(argv: string[]): number {

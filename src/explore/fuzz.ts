@@ -37,6 +37,8 @@ export interface FuzzOptions {
   /** Free-running runs: the watchdog (default 5 s). */
   watchdogMs?: number;
   onRun?: (runs: number, elapsedMs: number) => void;
+  /** Asked before each run and each shrink step: stop now (a signal). */
+  shouldStop?: () => boolean;
   /** A size mix replacing the scenarios' standard sizes. */
   sizes?: SizeMix;
   suppressions?: readonly Suppression[];
@@ -106,11 +108,12 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
   let steps = 0;
   let expected = (o.ops || 30) * o.cpus * STEPS_PER_OP;
   const known: Record<string, number> = {};
-  while (Date.now() - t0 < o.budgetMs && !(o.maxRuns && runs >= o.maxRuns)) {
+  while (Date.now() - t0 < o.budgetMs && !(o.maxRuns && runs >= o.maxRuns) && !o.shouldStop?.()) {
     const s = scenarioOf(o, runs);
     const seed = deriveSeed(o.seed, runs);
     const controlled = o.strategy !== Mode.os;
-    const ops = o.ops || s.fuzzOps || 30;
+    // --ops never cuts a directed scenario's set-up short (its completions would never come)
+    const ops = o.ops ? Math.max(o.ops, s.minOps ?? 0) : s.fuzzOps || 30;
     const programs = generatePrograms(s, o.cpus, seed, ops, o.sizes);
     const base = {
       scenario: s, cpus: o.cpus, seed, strategy: o.strategy, depth: o.depth, inject: o.inject, backend: o.backend, expectedSteps: expected, ops,
@@ -124,6 +127,7 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
       expected = Math.max(50, Math.round(steps / runs));
     }
     for (const v of r.violations) if (v.known && !v.suppressed) known[v.known] = (known[v.known] ?? 0) + 1;
+    if (r.status === 'interrupted') break;
     if (r.status !== 'violation') {
       // a run that met only known issues did not check everything it would have: not clean
       if (r.status === 'clean') clean++;
@@ -143,7 +147,7 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
     let final = r;
     let shrinkRuns = 0;
     let reproSeed = seed;
-    if (controlled) {
+    if (controlled && !o.shouldStop?.()) {
       try {
         const sh = await shrink({ runner, base, programs, target, budgetMs: o.shrinkBudgetMs });
         minimalPrograms = sh.programs;

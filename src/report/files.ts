@@ -1,7 +1,7 @@
 // Output files are written atomically: to a temporary file beside the
 // target, then renamed, so a reader never sees half a report.
 
-import { accessSync, constants, renameSync, statSync, writeFileSync, unlinkSync } from 'node:fs';
+import { accessSync, constants, lstatSync, realpathSync, renameSync, statSync, writeFileSync, unlinkSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { UsageError } from './errors.ts';
 
@@ -23,7 +23,24 @@ export function checkWritable(file: string, flag: string): string {
   return path;
 }
 
-export function writeAtomic(path: string, content: string): void {
+/**
+ * Write a report. A regular file (or a new one) is replaced atomically; a
+ * symlink is followed and its target replaced; a device or FIFO given as the
+ * output (/dev/null, /dev/stdout, a pipe) is written to, never replaced.
+ */
+export function writeAtomic(file: string, content: string): void {
+  let path = file;
+  try {
+    const st = lstatSync(file);
+    if (st.isSymbolicLink()) path = realpathSync(file);
+    const target = st.isSymbolicLink() ? statSync(path) : st;
+    if (!target.isFile() && !target.isDirectory()) {
+      writeFileSync(path, content);
+      return;
+    }
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
   const tmp = `${path}.tmp-${process.pid}`;
   try {
     writeFileSync(tmp, content);
@@ -35,5 +52,30 @@ export function writeAtomic(path: string, content: string): void {
       // nothing was written
     }
     throw e;
+  }
+}
+
+/**
+ * Write an output file after the report was printed; a failure is one line
+ * on stderr (the findings are already on stdout) and false.
+ */
+export function writeOutput(path: string, content: string, flag: string): boolean {
+  try {
+    writeAtomic(path, content);
+    return true;
+  } catch (e) {
+    process.stderr.write(`percpu-stress: ${flag}: cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
+    return false;
+  }
+}
+
+/** Two output options naming the same file would overwrite each other. */
+export function distinctOutputs(outs: Record<string, string | undefined>): void {
+  const seen = new Map<string, string>();
+  for (const [flag, path] of Object.entries(outs)) {
+    if (path === undefined) continue;
+    const other = seen.get(path);
+    if (other) throw new UsageError(`${other} and ${flag} name the same file (${path})`);
+    seen.set(path, flag);
   }
 }
