@@ -6,21 +6,25 @@ import { bench, renderBench } from '../src/explore/bench.ts';
 import { BUGS } from '../src/percpu/inject.ts';
 
 test('bench measures throughput, controlled scheduling, lockdep cost and detection of every bug', async (t) => {
-  const r = await bench({ throughputMs: 150, cpuCounts: [1, 2], seeds: 1, detectCapMs: 600, controlledRuns: 2 });
+  const r = await bench({ throughputMs: 150, cpuCounts: [1, 2], seeds: 1, detectCapMs: 600, controlledRuns: 2, startupCpus: [2] });
   t.deepEqual(r.throughput.map((x) => x.cpus), [1, 2]);
   for (const row of r.throughput) {
     t.true(row.opsPerSecChecks > 0 && row.opsPerSecNoChecks > 0 && row.lockAcqPerSec > 0);
     t.true(Number.isFinite(row.checkCost));
+    t.true(row.opsPerCpuSecChecks > 0 && row.opsPerCpuSecNoChecks > 0);
   }
   t.deepEqual(r.controlled.map((c) => c.strategy), ['pct', 'random']);
   t.true(r.controlled.every((c) => c.runsPerSec > 0 && c.stepsPerSec > 0));
-  t.true(r.lockdepNsPerPair.with > 0 && r.lockdepNsPerPair.without > 0);
+  t.true(r.lockdepNsPerPair.with > 0 && r.lockdepNsPerPair.without > 0 && r.lockdepNsPerPair.withRaceClocks > 0);
+  t.deepEqual(r.startup.map((s) => s.cpus), [2]);
+  t.true(r.startup[0]!.wallMs > 0 && r.startup[0]!.cpuMs > 0 && r.peakRssMiB > 0);
   t.is(r.detection.length, BUGS.length * 3);
   t.true(r.machine.cores >= 1);
   const text = renderBench(r);
   t.regex(text, /^percpu-stress \S+ bench on \d+ cores/);
   t.regex(text, /Throughput, free-running/);
   t.regex(text, /Controlled mode/);
+  t.regex(text, /Start-up: .*\n +2 CPUs: [\d,]+ ms wall, [\d,]+ ms CPU/);
   t.regex(text, /Detection: runs and seconds to the first detection/);
   for (const b of BUGS) t.true(text.includes(b.name));
 });

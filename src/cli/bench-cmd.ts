@@ -12,7 +12,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const progress = new Progress();
   const r = await bench({
     throughputMs: quick ? 200 : 3000, cpuCounts: [1, 2, 4, 8], seeds: quick ? 1 : 5, detectCapMs: quick ? 1000 : 6000,
-    controlledRuns: quick ? 3 : 100, onStep: (what) => progress.update(what, 0),
+    controlledRuns: quick ? 3 : 100, startupCpus: quick ? [8] : [8, 64], onStep: (what) => progress.update(what, 0),
   });
   progress.clear();
   process.stdout.write(renderBench(r));

@@ -23,6 +23,8 @@ export interface BenchOptions {
   seeds: number;
   detectCapMs: number;
   controlledRuns: number;
+  /** CPU counts whose start-up (new threads to the end of a 1-op run) is measured. */
+  startupCpus: number[];
   onStep?: (what: string) => void;
 }
 
@@ -33,6 +35,16 @@ export interface ThroughputRow {
   /** checks-off throughput / checks-on throughput */
   checkCost: number;
   lockAcqPerSec: number;
+  /** The same, per second of the process's CPU time (all threads): comparable on a busy machine. */
+  opsPerCpuSecChecks: number;
+  opsPerCpuSecNoChecks: number;
+}
+
+export interface StartupRow {
+  cpus: number;
+  /** From creating the runner to the end of a 1-op run: wall and process CPU time. */
+  wallMs: number;
+  cpuMs: number;
 }
 
 export interface DetectionRow {
@@ -51,7 +63,10 @@ export interface BenchResult {
   machine: { cores: number; cpuModel: string; node: string; platform: string };
   throughput: ThroughputRow[];
   controlled: { strategy: string; runs: number; runsPerSec: number; stepsPerSec: number; switchesPerSec: number }[];
-  lockdepNsPerPair: { with: number; without: number };
+  lockdepNsPerPair: { with: number; without: number; withRaceClocks: number };
+  startup: StartupRow[];
+  /** Peak resident set of the bench process (every thread), MiB. */
+  peakRssMiB: number;
   detection: DetectionRow[];
   ms: number;
 }
@@ -62,22 +77,42 @@ function median(xs: number[]): number | null {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
-async function throughput(runner: Runner, cpus: number, ms: number, checks: boolean): Promise<{ ops: number; locks: number }> {
+function cpuMsSince(c0: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(c0);
+  return (d.user + d.system) / 1000;
+}
+
+async function throughput(runner: Runner, cpus: number, ms: number, checks: boolean): Promise<{ ops: number; locks: number; perCpuSec: number }> {
+  const c0 = process.cpuUsage();
   const r = await runner.run({ scenario: benchMix, cpus, seed: 1, durationMs: ms, checks });
+  const cpuMs = cpuMsSince(c0);
   if (r.status === 'violation') throw new Error(`bench run not clean: ${r.violations[0]!.title}`);
   const ops = r.ops.alloc + r.ops.free + r.ops.irqsHandled;
   const locks = r.locks.reduce((s, l) => s + l.acquisitions, 0);
-  return { ops: (ops * 1000) / r.activeMs, locks: (locks * 1000) / r.activeMs };
+  return { ops: (ops * 1000) / r.activeMs, locks: (locks * 1000) / r.activeMs, perCpuSec: (ops * 1000) / Math.max(cpuMs, 1) };
+}
+
+/** Start-up: a new runner (threads, machine, boot) and a 1-op run at `cpus` CPUs. */
+async function startup(cpus: number): Promise<StartupRow> {
+  const t0 = Date.now();
+  const c0 = process.cpuUsage();
+  const runner = new Runner();
+  try {
+    await runner.run({ scenario: scenarioByName('alloc-free-storm')!, cpus, seed: 1, ops: 1 });
+  } finally {
+    await runner.close();
+  }
+  return { cpus, wallMs: Date.now() - t0, cpuMs: Math.round(cpuMsSince(c0)) };
 }
 
 /** ns per spin_lock_irqsave/unlock pair on one CPU, with and without lockdep. */
-function lockPairCost(): { with: number; without: number } {
+function lockPairCost(): { with: number; without: number; withRaceClocks: number } {
   const spec = planMachine({ cpus: 1 });
   const shm = newShm(spec);
   bootMachine(spec, shm);
-  const out = { with: 0, without: 0 };
-  for (const lockdep of [true, false]) {
-    const k = new Kernel(spec, shm, { lockdep });
+  const out = { with: 0, without: 0, withRaceClocks: 0 };
+  for (const [key, lockdep, checks] of [['with', true, false], ['without', false, false], ['withRaceClocks', true, true]] as const) {
+    const k = new Kernel(spec, shm, { lockdep, checks });
     const cpu = k.cpu(0);
     const n = 400_000;
     for (let round = 0; round < 2; round++) {
@@ -87,7 +122,7 @@ function lockPairCost(): { with: number; without: number } {
         cpu.spinUnlockIrqRestore(Lock.caller_lock, f);
       }
       const ns = Number(process.hrtime.bigint() - t0) / n;
-      if (round === 1) out[lockdep ? 'with' : 'without'] = ns;
+      if (round === 1) out[key] = ns;
     }
   }
   return out;
@@ -102,10 +137,18 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
       o.onStep?.(`throughput at ${cpus} CPU${cpus > 1 ? 's' : ''}`);
       const on = await throughput(runner, cpus, o.throughputMs, true);
       const off = await throughput(runner, cpus, o.throughputMs, false);
-      rows.push({ cpus, opsPerSecChecks: Math.round(on.ops), opsPerSecNoChecks: Math.round(off.ops), checkCost: off.ops / on.ops, lockAcqPerSec: Math.round(on.locks) });
+      rows.push({
+        cpus, opsPerSecChecks: Math.round(on.ops), opsPerSecNoChecks: Math.round(off.ops), checkCost: off.ops / on.ops, lockAcqPerSec: Math.round(on.locks),
+        opsPerCpuSecChecks: Math.round(on.perCpuSec), opsPerCpuSecNoChecks: Math.round(off.perCpuSec),
+      });
     }
     o.onStep?.('lockdep cost per lock/unlock pair');
     const lockdepNsPerPair = lockPairCost();
+    const startups: StartupRow[] = [];
+    for (const cpus of o.startupCpus) {
+      o.onStep?.(`start-up at ${cpus} CPUs`);
+      startups.push(await startup(cpus));
+    }
     const controlled = [];
     const small = scenarioByName('irq-free')!;
     for (const mode of [Mode.pct, Mode.random]) {
@@ -147,7 +190,7 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
     return {
       tool: 'percpu-stress', version: VERSION,
       machine: { cores: availableParallelism(), cpuModel: info?.model ?? 'unknown', node: process.version, platform: `${process.platform}/${process.arch}` },
-      throughput: rows, controlled, lockdepNsPerPair, detection, ms: Date.now() - t0,
+      throughput: rows, controlled, lockdepNsPerPair, startup: startups, peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024), detection, ms: Date.now() - t0,
     };
   } finally {
     await runner.close();
@@ -161,11 +204,16 @@ function fmt(n: number): string {
 export function renderBench(r: BenchResult): string {
   let out = `percpu-stress ${r.version} bench on ${r.machine.cores} cores (${r.machine.cpuModel}), Node ${r.machine.node}, ${r.machine.platform}\n\n`;
   out += 'Throughput, free-running (standard op mix: alloc 4..4096 B or free, <= 64 live per CPU)\n';
-  out += `${'CPUs'.padStart(5)}${'ops/s, checks on'.padStart(19)}${'ops/s, checks off'.padStart(20)}${'off/on'.padStart(9)}${'lock acq/s'.padStart(14)}\n`;
+  out += `${'CPUs'.padStart(5)}${'ops/s, checks on'.padStart(19)}${'ops/s, checks off'.padStart(20)}${'off/on'.padStart(9)}${'lock acq/s'.padStart(14)}${'ops/CPU-s on'.padStart(15)}${'ops/CPU-s off'.padStart(15)}\n`;
   for (const t of r.throughput) {
-    out += `${String(t.cpus).padStart(5)}${fmt(t.opsPerSecChecks).padStart(19)}${fmt(t.opsPerSecNoChecks).padStart(20)}${t.checkCost.toFixed(2).padStart(9)}${fmt(t.lockAcqPerSec).padStart(14)}\n`;
+    out += `${String(t.cpus).padStart(5)}${fmt(t.opsPerSecChecks).padStart(19)}${fmt(t.opsPerSecNoChecks).padStart(20)}${t.checkCost.toFixed(2).padStart(9)}${fmt(t.lockAcqPerSec).padStart(14)}` +
+      `${fmt(t.opsPerCpuSecChecks).padStart(15)}${fmt(t.opsPerCpuSecNoChecks).padStart(15)}\n`;
   }
-  out += `lockdep: ${r.lockdepNsPerPair.with.toFixed(0)} ns per spin_lock_irqsave/unlock pair with it, ${r.lockdepNsPerPair.without.toFixed(0)} ns without\n\n`;
+  out += `lockdep: ${r.lockdepNsPerPair.with.toFixed(0)} ns per spin_lock_irqsave/unlock pair with it, ${r.lockdepNsPerPair.without.toFixed(0)} ns without, ` +
+    `${r.lockdepNsPerPair.withRaceClocks.toFixed(0)} ns with lockdep and the race detector's clocks\n\n`;
+  out += 'Start-up: new worker threads, machine and boot, to the end of a 1-op run\n';
+  for (const s of r.startup) out += `${String(s.cpus).padStart(5)} CPUs: ${fmt(s.wallMs)} ms wall, ${fmt(s.cpuMs)} ms CPU\n`;
+  out += `peak RSS of the bench process: ${r.peakRssMiB} MiB\n\n`;
   out += 'Controlled mode (irq-free, 3 CPUs + kworker, 30 ops each)\n';
   out += `${'strategy'.padEnd(10)}${'runs/s'.padStart(10)}${'points/s'.padStart(13)}${'switches/s'.padStart(13)}\n`;
   for (const c of r.controlled) out += `${c.strategy.padEnd(10)}${c.runsPerSec.toFixed(1).padStart(10)}${fmt(c.stepsPerSec).padStart(13)}${fmt(c.switchesPerSec).padStart(13)}\n`;
