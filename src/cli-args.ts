@@ -1,7 +1,7 @@
 // Argument parsing for the CLI: --name value / --name=value / --flag, every
 // option declared with its type, everything else a clear one-line error.
 
-import { UsageError } from './report/errors.ts';
+import { UsageError, quote } from './report/errors.ts';
 
 export { UsageError };
 
@@ -28,14 +28,14 @@ export function parseArgs(argv: string[], spec: ArgSpec, maxPositional: number):
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (!arg.startsWith('--') || arg === '--') {
-      if (positional.length >= maxPositional) throw new UsageError(`unexpected argument '${arg}'`);
+      if (positional.length >= maxPositional) throw new UsageError(`unexpected argument ${quote(arg)}`);
       positional.push(arg);
       continue;
     }
     const eq = arg.indexOf('=');
     const name = arg.slice(2, eq < 0 ? undefined : eq);
     const type = spec[name];
-    if (type === undefined) throw new UsageError(`unknown option --${name.slice(0, 40)}`);
+    if (type === undefined) throw new UsageError(`unknown option ${quote(`--${name}`)}`);
     if (name in options) throw new UsageError(`--${name} given twice`);
     if (type === 'flag') {
       if (eq >= 0) throw new UsageError(`--${name} takes no value`);
@@ -45,14 +45,14 @@ export function parseArgs(argv: string[], spec: ArgSpec, maxPositional: number):
     let value: string | undefined = eq >= 0 ? arg.slice(eq + 1) : argv[++i];
     if (value === undefined || (eq < 0 && value.startsWith('--'))) throw new UsageError(`--${name} needs a value`);
     if (type === 'int') {
-      if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) throw new UsageError(`--${name} must be a non-negative integer, got '${value}'`);
+      if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) throw new UsageError(`--${name} must be a non-negative integer, got ${quote(value)}`);
       options[name] = Number(value);
     } else if (type === 'duration') {
       options[name] = parseDuration(value);
     } else if (type === 'string') {
       options[name] = value;
     } else {
-      if (!type.includes(value)) throw new UsageError(`--${name} must be one of ${type.join(', ')}, got '${value}'`);
+      if (!type.includes(value)) throw new UsageError(`--${name} must be one of ${type.join(', ')}, got ${quote(value)}`);
       options[name] = value;
     }
     value = undefined;

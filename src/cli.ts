@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { ConfigError } from './shm/config.ts';
 import { runTrace } from './run/trace.ts';
 import { UsageError, parseArgs, type ArgSpec } from './cli-args.ts';
+import { quote } from './report/errors.ts';
 import { runSingle, type SingleResult } from './run/single.ts';
 import { renderSingle } from './report/summary.ts';
 import { listCommand, parseRun, runCommand } from './cli/run-cmd.ts';
@@ -110,7 +111,7 @@ async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h') return COMMANDS.help!([]);
   const cmd = COMMANDS[name];
-  if (!cmd) throw new UsageError(`unknown command '${name}' (try: percpu-stress help)`);
+  if (!cmd) throw new UsageError(`unknown command ${quote(name)} (try: percpu-stress help)`);
   return cmd(rest);
 }
 

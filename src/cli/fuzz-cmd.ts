@@ -121,6 +121,14 @@ export async function replayCommand(argv: string[]): Promise<number> {
   }
   const inject = a.options.inject ? bugByName(a.options.inject as string)!.bug : repro.inject ? bugByName(repro.inject)!.bug : Bug.none;
   const runner = new Runner();
+  let signal = 0;
+  const onSignal = (code: number) => (): void => {
+    signal ||= code;
+    runner.interrupt();
+  };
+  const onSigint = onSignal(130), onSigterm = onSignal(143);
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigterm);
   let r;
   try {
     r = await runner.run({
@@ -128,6 +136,8 @@ export async function replayCommand(argv: string[]): Promise<number> {
       schedule: decodeSchedule(repro.schedule), depth: repro.depth, inject, backend: repro.backend ?? undefined, watchdogMs,
     });
   } finally {
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigterm);
     await runner.close();
   }
   const same = r.violations.find((v) => v.kind === repro.violation.kind);
@@ -136,7 +146,9 @@ export async function replayCommand(argv: string[]): Promise<number> {
   else if (same) out += `\nreproduced ${same.kind}, at step ${same.step} (recorded: step ${repro.violation.step})\n`;
   else out += `\ndid not reproduce ${repro.violation.kind}${r.violations.length ? ` (got ${r.violations.map((v) => v.kind).join(', ')})` : ': the run was clean'}\n`;
   if (r.diverged) out += `${r.diverged} recorded decisions no longer applied\n`;
+  if (signal) out += '(interrupted: the replay did not finish)\n';
   process.stdout.write(out);
+  if (signal && !same) return signal;
   // 1: the recorded violation again; 4: a different one; 0: clean (fixed?)
   if (same) return 1;
   return r.status === 'violation' ? 4 : r.status === 'incomplete' ? 5 : 0;

@@ -2,6 +2,7 @@
 
 import { SCENARIOS, scenarioByName } from '../../scenarios/index.ts';
 import { UsageError, parseArgs, type ArgSpec } from '../cli-args.ts';
+import { quote } from '../report/errors.ts';
 import { Runner, type RunResult } from '../run/runner.ts';
 import type { Scenario } from '../../scenarios/lib/scenario.ts';
 import { BUGS, Bug, bugByName } from '../percpu/inject.ts';
@@ -63,7 +64,7 @@ export function scenariosFor(name: string | undefined): Scenario[] {
   if (name === undefined) throw new UsageError('run: which scenario? (a name from `percpu-stress list`, or all)');
   if (name === 'all') return [...SCENARIOS];
   const s = scenarioByName(name);
-  if (!s) throw new UsageError(`unknown scenario '${name}' (try: percpu-stress list)`);
+  if (!s) throw new UsageError(`unknown scenario ${quote(name)} (try: percpu-stress list)`);
   return [s];
 }
 

@@ -6,12 +6,14 @@ import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { scenarioByName } from '../../scenarios/index.ts';
-import { programFromJson, programToJson, OP_WORDS } from '../../scenarios/lib/program.ts';
+import { Op, RESERVED, programFromJson, programToJson, OP_WORDS } from '../../scenarios/lib/program.ts';
 import { BUGS, bugByName } from '../percpu/inject.ts';
 import type { Violation, ViolationKind } from '../report/violation.ts';
 import { decodeSchedule, ScheduleError, switchesOf } from '../sched/schedule.ts';
 import { MODE_NAMES } from '../sched/strategy.ts';
-import type { Backend } from '../shm/config.ts';
+import { PCPU_MIN_UNIT_SIZE, type Backend } from '../shm/config.ts';
+import { quote } from '../report/errors.ts';
+import { VIOLATION_KINDS } from '../report/known.ts';
 import { VERSION } from '../version.ts';
 import { writeAtomic } from '../report/files.ts';
 import { planMachine } from '../run/machine.ts';
@@ -94,29 +96,49 @@ export function readRepro(file: string): Repro {
     throw new ReproError(`${file}: not valid JSON`);
   }
   need(typeof r === 'object' && r !== null && r.tool === 'percpu-stress', `${file}: not a percpu-stress repro file`);
-  need(typeof r.scenario === 'string' && scenarioByName(r.scenario), `${file}: unknown scenario ${JSON.stringify(r.scenario)}`);
+  const major = (v: string): string => v.split('.')[0]!;
+  need(typeof r.version === 'string' && /^\d+\.\d+\.\d+/.test(r.version) && major(r.version) === major(VERSION),
+    `${file}: version: written by percpu-stress ${quote(r.version)}, this is ${VERSION} (programs and schedules differ between major versions)`);
+  need(typeof r.scenario === 'string' && scenarioByName(r.scenario), `${file}: scenario: unknown scenario ${quote(r.scenario)}`);
   need(Number.isInteger(r.cpus) && r.cpus >= 1 && r.cpus <= 64, `${file}: cpus must be 1..64`);
   need(Number.isInteger(r.seed) && r.seed >= 0, `${file}: seed must be a non-negative integer`);
   need(r.backend === null || r.backend === 'vm' || r.backend === 'km', `${file}: backend must be vm, km or null`);
-  need(r.inject === null || bugByName(r.inject), `${file}: unknown bug ${JSON.stringify(r.inject)} (known: ${BUGS.map((b) => b.name).join(', ')})`);
-  need((MODE_NAMES as readonly string[]).includes(r.strategy), `${file}: unknown strategy ${JSON.stringify(r.strategy)}`);
+  need(r.inject === null || bugByName(r.inject), `${file}: inject: unknown bug ${quote(r.inject)} (known: ${BUGS.map((b) => b.name).join(', ')})`);
+  need((MODE_NAMES as readonly string[]).includes(r.strategy), `${file}: strategy: unknown strategy ${quote(r.strategy)}`);
   need(Number.isInteger(r.depth) && r.depth >= 1 && r.depth <= 17, `${file}: depth must be 1..17`);
   need(Array.isArray(r.programs) && r.programs.length === r.cpus, `${file}: programs must list one program per CPU`);
   r.programs.forEach((p, i) => {
+    let prog: Int32Array;
     try {
-      programFromJson(p, `program of cpu${i}`);
+      prog = programFromJson(p, `programs[${i}]`);
     } catch (e) {
       throw new ReproError(`${file}: ${(e as Error).message}`);
     }
+    for (let j = 0; j < prog.length / OP_WORDS; j++) {
+      const [code, , b, c] = [prog[j * OP_WORDS]!, prog[j * OP_WORDS + 1]!, prog[j * OP_WORDS + 2]!, prog[j * OP_WORDS + 3]!];
+      const raw = (p as unknown as number[][])[j]!;
+      need(raw.every((x) => x >= -0x80000000 && x <= 0x7fffffff), `${file}: programs[${i}] op ${j}: a value does not fit in 32 bits`);
+      if (code === Op.alloc) {
+        const align = c & ~RESERVED;
+        need(b >= 1 && b <= PCPU_MIN_UNIT_SIZE * 64, `${file}: programs[${i}] op ${j}: alloc size ${b} is outside 1..${PCPU_MIN_UNIT_SIZE * 64}`);
+        need(align >= 1 && (align & (align - 1)) === 0 && (c & ~(RESERVED | 0xffff)) === 0, `${file}: programs[${i}] op ${j}: alloc align ${align} is not a power of two`);
+      }
+      if (code === Op.irqfree) need(b >= 0 && b < r.cpus, `${file}: programs[${i}] op ${j}: interrupt aimed at cpu${b}, the repro has ${r.cpus} CPUs`);
+    }
   });
   need(typeof r.schedule === 'string', `${file}: schedule must be a string`);
+  let sched: number[];
   try {
-    decodeSchedule(r.schedule);
+    sched = decodeSchedule(r.schedule);
   } catch (e) {
-    if (e instanceof ScheduleError) throw new ReproError(`${file}: bad schedule: ${e.message}`);
+    if (e instanceof ScheduleError) throw new ReproError(`${file}: schedule: ${e.message}`);
     throw e;
   }
+  for (let i = 0; i < sched.length; i += 2) {
+    need(sched[i]! >> 1 <= r.cpus, `${file}: schedule: names entity ${sched[i]! >> 1}, the repro has ${r.cpus} CPUs and the kworker (0..${r.cpus})`);
+  }
   need(typeof r.violation === 'object' && r.violation !== null && typeof r.violation.kind === 'string', `${file}: violation.kind is missing`);
+  need(VIOLATION_KINDS.has(r.violation.kind), `${file}: violation.kind: unknown kind ${quote(r.violation.kind)}`);
   return r;
 }
 

@@ -1,3 +1,9 @@
 // Bad input of any kind (flags, scenario files, repro files, trace input,
 // output paths): the CLI prints its message as one line and exits 2.
 export class UsageError extends Error {}
+
+/** A user-given name, echoed safely: at most 40 characters, quoted and escaped (no control characters). */
+export function quote(s: unknown): string {
+  const str = String(s);
+  return JSON.stringify(str.length > 40 ? `${str.slice(0, 40)}…` : str);
+}

@@ -74,7 +74,8 @@ function globRe(glob: string): RegExp {
   return new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
 }
 
-const KINDS = new Set<string>([
+/** Every violation kind there is (repro files and suppressions are checked against it). */
+export const VIOLATION_KINDS: ReadonlySet<string> = new Set<string>([
   'invariant', 'list-corruption', 'use-after-free', 'page-fault', 'page-double-free', 'temp-buffer-race', 'shadow', 'uninitialized',
   'lock-discipline', 'data-race', 'spec', 'sleep-in-atomic', 'irq-state', 'irqs-enabled-early', 'lockdep-circular', 'lockdep-recursive',
   'lockdep-inconsistent', 'lockdep-irq-unsafe-order', 'lockdep-irq-inversion', 'lockdep-bad-unlock', 'bad-unlock', 'spinlock-recursion',
@@ -95,7 +96,7 @@ export function parseSuppressions(text: string, name: string): Suppression[] {
       if (!knownIssue(pattern)) throw new UsageError(`${where}: no known issue '${pattern.slice(0, 40)}' (known: ${KNOWN_ISSUES.map((k) => k.id).join(', ')})`);
       out.push({ kind, pattern, re: null, line: i + 1 });
     } else {
-      if (!KINDS.has(kind)) throw new UsageError(`${where}: unknown finding kind '${kind}'`);
+      if (!VIOLATION_KINDS.has(kind)) throw new UsageError(`${where}: unknown finding kind '${kind}'`);
       out.push({ kind, pattern, re: globRe(pattern), line: i + 1 });
     }
   });
