@@ -3,9 +3,8 @@
 // 2 bad input. It never prints a stack trace for bad input and never leaves
 // a half-written output file.
 
-import { readFileSync } from 'node:fs';
 import { ConfigError } from './shm/config.ts';
-import { runTrace } from './run/trace.ts';
+import { traceCommand } from './cli/trace-cmd.ts';
 import { UsageError, parseArgs, type ArgSpec } from './cli-args.ts';
 import { quote } from './report/errors.ts';
 import { runSingle, type SingleResult } from './run/single.ts';
@@ -37,7 +36,8 @@ usage:
                                             throughput, scheduling speed, time to detect each bug
   percpu-stress single [--seed S] [--ops N] [--backend vm|km]
                                             seeded single-CPU run with the invariant checker
-  percpu-stress trace [FILE]               replay percpu requests (JSON lines, stdin by default)
+  percpu-stress trace [FILE]               replay percpu requests on one CPU, streamed: JSON lines or
+                                            the kernel's percpu tracepoint text (stdin by default)
   percpu-stress help
 
 durations: 500ms, 20s, 2m; --duration is the budget of the whole command,
@@ -51,29 +51,6 @@ proven), 130 interrupted (SIGINT), 143 terminated (SIGTERM); both after a
 partial report`;
 
 type Command = (argv: string[]) => Promise<number> | number;
-
-function readInput(file: string | undefined): string {
-  try {
-    return readFileSync(file ?? 0, 'utf8');
-  } catch (e) {
-    throw new UsageError(`cannot read ${file ?? 'stdin'}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-}
-
-const traceCmd: Command = (argv) => {
-  const a = parseArgs(argv, {}, 1);
-  const r = runTrace(readInput(a.positional[0]));
-  if (r.lines.length) process.stdout.write(r.lines.join('\n') + '\n');
-  if (r.inputError) {
-    process.stderr.write(`percpu-stress trace: ${r.inputError}\n`);
-    return 2;
-  }
-  if (r.violation) {
-    process.stderr.write(r.violation);
-    return 1;
-  }
-  return 0;
-};
 
 const SINGLE_SPEC: ArgSpec = {
   seed: 'int',
@@ -93,7 +70,7 @@ function single(argv: string[], defaults: { ops: number }): number {
 }
 
 const COMMANDS: Record<string, Command> = {
-  trace: traceCmd,
+  trace: traceCommand,
   single: (argv) => single(argv, { ops: 20000 }),
   start: (argv) => runCommand(parseRun(argv, { scenarios: [], durationMs: 20_000 })),
   run: (argv) => runCommand(parseRun(argv)),

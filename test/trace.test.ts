@@ -87,3 +87,61 @@ test('1-byte holes make the 2.6.35 slot walk leave its list: reported as list co
   const c = cli(['trace'], input);
   t.is(c.code, 1);
 });
+
+test('the kernel tracepoint text replays: allocs in order, frees matched by ptr, chunk events and headers skipped', (t) => {
+  const input = readFileSync(new URL('fixtures/ftrace-boot.txt', import.meta.url), 'utf8');
+  const r = runTrace(input);
+  t.is(r.inputError, undefined);
+  t.is(r.violation, undefined);
+  const ops = r.lines.map((l) => JSON.parse(l) as { op: string; ref?: number; error?: string });
+  t.deepEqual(
+    ops.map((o) => (o.op === 'state' ? 'state' : `${o.op} ${o.ref}`)),
+    ['alloc 0', 'alloc 1', 'alloc 2', 'alloc 3', 'alloc 4', 'free 0', 'free 2', 'alloc 5', 'free 3', 'free 1', 'state'],
+  );
+  // reserved=1 is served from the reserved chunk (chunk 0); the recorded
+  // failure is a request again (2.6.35 refuses a size above the unit)
+  t.is((JSON.parse(r.lines[2]!) as { chunk: number }).chunk, 0);
+  t.regex(ops[4]!.error ?? '', /illegal size \(65536\)/);
+  // the free of a ptr allocated before the recording began is skipped and said
+  t.is(r.notes.length, 1);
+  t.regex(r.notes[0]!, /^1 percpu_free_percpu event\(s\) freed a ptr no recorded allocation returned/);
+  // the CLI streams the same answers from a file and from stdin
+  const viaFile = spawnSync(process.execPath, [CLI, 'trace', new URL('fixtures/ftrace-boot.txt', import.meta.url).pathname], { encoding: 'utf8' });
+  t.is(viaFile.status, 0);
+  t.is(viaFile.stdout, r.lines.join('\n') + '\n');
+  t.is(cli(['trace'], input).out, viaFile.stdout);
+});
+
+const BAD_FTRACE: [string, string, RegExp][] = [
+  ['another event', 'foo-1 [000] ..... 1.0: kmalloc: call_site=x ptr=1 bytes_req=8\n', /line 1: not a percpu tracepoint event or a JSON request: "foo-1/],
+  ['a missing size', 'a-1 [000] ..... 1.0: percpu_alloc_percpu: reserved=0 is_atomic=0 align=8 ptr=1\n', /line 1: percpu_alloc_percpu without size=/],
+  ['a size that is no number', '# c\na-1 [000] ..... 1.0: percpu_alloc_percpu: reserved=0 is_atomic=0 size=eight align=8 ptr=1\n', /line 2: percpu_alloc_percpu: size="eight" is not a number/],
+  ['an align that is no power of two', 'a-1 [000] ..... 1.0: percpu_alloc_percpu: reserved=0 is_atomic=0 size=8 align=12 ptr=1\n', /line 1: percpu_alloc_percpu: align=12 is not a power of two/],
+  ['a free without ptr', 'a-1 [000] ..... 1.0: percpu_free_percpu: base_addr=1 off=2\n', /line 1: percpu_free_percpu without ptr=/],
+];
+
+for (const [name, input, pattern] of BAD_FTRACE) {
+  test(`bad tracepoint text (${name}) exits 2 with its line number`, (t) => {
+    const r = cli(['trace'], input);
+    t.is(r.code, 2);
+    t.is(r.err.trim().split('\n').length, 1, r.err);
+    t.regex(r.err, pattern);
+  });
+}
+
+test('a trace that outgrows the first emulated machine grows it and answers as a big machine would', (t) => {
+  // 200 allocations of 16 KiB on 32 KiB units need ~100 chunks, more than
+  // the 64 the replay starts with: it must grow (re-executing silently) and
+  // give exactly the answers of a machine big enough from the start.
+  const text = Array.from({ length: 200 }, () => '{"op":"alloc","size":16384,"align":8}').join('\n');
+  const grown = runTrace(text);
+  const big = runTrace(text, { maxChunks: 1024 });
+  t.is(grown.inputError, undefined);
+  t.is(grown.violation, undefined);
+  t.true(grown.grown > 0);
+  t.is(big.grown, 0);
+  t.deepEqual(grown.lines, big.lines);
+  t.true(grown.lines.every((l) => !l.includes('error')));
+  // the first chunk's 20 KiB dynamic area takes ref 0, then two per new chunk
+  t.is((JSON.parse(grown.lines[199]!) as { chunk: number }).chunk, 101);
+});
