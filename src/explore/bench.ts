@@ -62,7 +62,7 @@ export interface BenchResult {
   version: string;
   machine: { cores: number; cpuModel: string; node: string; platform: string };
   throughput: ThroughputRow[];
-  controlled: { strategy: string; runs: number; runsPerSec: number; stepsPerSec: number; switchesPerSec: number }[];
+  controlled: { strategy: string; ops: number; runs: number; runsPerSec: number; stepsPerSec: number; switchesPerSec: number }[];
   lockdepNsPerPair: { with: number; without: number; withRaceClocks: number };
   startup: StartupRow[];
   /** Peak resident set of the bench process (every thread), MiB. */
@@ -151,18 +151,19 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
     }
     const controlled = [];
     const small = scenarioByName('irq-free')!;
-    for (const mode of [Mode.pct, Mode.random]) {
-      o.onStep?.(`controlled runs (${MODE_NAMES[mode]})`);
+    // short runs (fuzz-sized: per-run costs count) and 1000-op runs (the scheduler's own speed)
+    for (const [mode, ops, runs] of [[Mode.pct, 30, o.controlledRuns], [Mode.random, 30, o.controlledRuns], [Mode.pct, 1000, Math.max(2, o.controlledRuns >> 4)]] as const) {
+      o.onStep?.(`controlled runs (${MODE_NAMES[mode]}, ${ops} ops)`);
       const c0 = Date.now();
       let steps = 0;
       let switches = 0;
-      for (let i = 0; i < o.controlledRuns; i++) {
-        const r = await runner.run({ scenario: small, cpus: 3, seed: i + 1, ops: 30, strategy: mode });
+      for (let i = 0; i < runs; i++) {
+        const r = await runner.run({ scenario: small, cpus: 3, seed: i + 1, ops, strategy: mode });
         steps += r.steps;
         switches += r.switches;
       }
       const secs = (Date.now() - c0) / 1000;
-      controlled.push({ strategy: MODE_NAMES[mode], runs: o.controlledRuns, runsPerSec: o.controlledRuns / secs, stepsPerSec: steps / secs, switchesPerSec: switches / secs });
+      controlled.push({ strategy: MODE_NAMES[mode], ops, runs, runsPerSec: runs / secs, stepsPerSec: steps / secs, switchesPerSec: switches / secs });
     }
     const detection: DetectionRow[] = [];
     for (const bug of BUGS) {
@@ -214,9 +215,9 @@ export function renderBench(r: BenchResult): string {
   out += 'Start-up: new worker threads, machine and boot, to the end of a 1-op run\n';
   for (const s of r.startup) out += `${String(s.cpus).padStart(5)} CPUs: ${fmt(s.wallMs)} ms wall, ${fmt(s.cpuMs)} ms CPU\n`;
   out += `peak RSS of the bench process: ${r.peakRssMiB} MiB\n\n`;
-  out += 'Controlled mode (irq-free, 3 CPUs + kworker, 30 ops each)\n';
-  out += `${'strategy'.padEnd(10)}${'runs/s'.padStart(10)}${'points/s'.padStart(13)}${'switches/s'.padStart(13)}\n`;
-  for (const c of r.controlled) out += `${c.strategy.padEnd(10)}${c.runsPerSec.toFixed(1).padStart(10)}${fmt(c.stepsPerSec).padStart(13)}${fmt(c.switchesPerSec).padStart(13)}\n`;
+  out += 'Controlled mode (irq-free, 3 CPUs + kworker)\n';
+  out += `${'strategy'.padEnd(10)}${'ops'.padStart(6)}${'runs/s'.padStart(10)}${'points/s'.padStart(13)}${'switches/s'.padStart(13)}\n`;
+  for (const c of r.controlled) out += `${c.strategy.padEnd(10)}${String(c.ops).padStart(6)}${c.runsPerSec.toFixed(1).padStart(10)}${fmt(c.stepsPerSec).padStart(13)}${fmt(c.switchesPerSec).padStart(13)}\n`;
   out += '\nDetection: runs and seconds to the first detection, median over seeds (- : not found by most seeds within the cap)\n';
   out += `${'bug'.padEnd(24)}${'pct'.padStart(18)}${'random'.padStart(18)}${'os'.padStart(18)}\n`;
   for (const bug of [...new Set(r.detection.map((d) => d.bug))]) {
