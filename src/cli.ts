@@ -22,15 +22,15 @@ usage:
                     [--backend vm|km] [--inject BUG] [--watchdog D]
                     [--strategy os|random|pct] [--depth d] [--schedule STRING]
                     [--sizes MIX] [--suppressions FILE] [--strict-known]
-                    [--json FILE] [--junit FILE] [--quiet]
+                    [--json FILE] [--junit FILE] [--trace-out FILE] [--quiet | --verbose]
                                             seeded race scenarios on real threads
   percpu-stress list                       scenarios, historical bugs, known issues, size mixes
   percpu-stress fuzz [scenario|all] [--budget D] [--strategy pct|random|os] [--depth d]
                      [--cpus N] [--ops N] [--seed S] [--keep-going] [--out DIR]
                      [--inject BUG] [--shrink-budget D] [--runs N] [--watchdog D]
-                     [--sizes MIX] [--suppressions FILE] [--strict-known] [--json FILE]
+                     [--sizes MIX] [--suppressions FILE] [--strict-known] [--json FILE] [--trace-out FILE]
                                             many short controlled runs; shrink and write a repro
-  percpu-stress replay <repro.json> [--inject BUG] [--watchdog D]
+  percpu-stress replay <repro.json> [--inject BUG] [--watchdog D] [--explain [--all]] [--trace-out FILE]
                                             re-execute a repro exactly
   percpu-stress bench [--json FILE] [--quick]
                                             throughput, scheduling speed, time to detect each bug

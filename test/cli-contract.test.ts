@@ -50,7 +50,7 @@ test('a device or a symlink given as an output is written through, never replace
 test('SIGTERM during a run prints the partial report marked interrupted and exits 143', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'percpu-sig-'));
   const json = join(dir, 'r.json');
-  const child = spawn(process.execPath, [CLI, 'run', 'all', '--cpus', '2', '--ops', '200000', '--quiet', '--json', json], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'run', 'all', '--cpus', '2', '--ops', '200000', '--json', json], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let signalled = false;
   child.stdout.on('data', (d: Buffer) => {

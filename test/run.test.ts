@@ -114,7 +114,7 @@ test('run writes JSON and JUnit atomically and exits 0 when clean', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'percpu-stress-'));
   const json = join(dir, 'r.json');
   const junit = join(dir, 'r.xml');
-  const r = cli(['run', 'irq-free', '--cpus', '2', '--ops', '300', '--json', json, '--junit', junit, '--quiet']);
+  const r = cli(['run', 'irq-free', '--cpus', '2', '--ops', '300', '--json', json, '--junit', junit]);
   t.is(r.code, 0, r.err);
   t.regex(r.out, /^irq-free: clean \(cpus 2, seed 1, vm, /);
   const doc = JSON.parse(readFileSync(json, 'utf8')) as { results: { scenario: string; status: string; ops: { alloc: number } }[] };
@@ -154,4 +154,19 @@ test('list shows every scenario and every historical bug with its commit', (t) =
   t.is(r.code, 0);
   for (const s of SCENARIOS) t.true(r.out.includes(`  ${s.name}`));
   t.regex(r.out, /reclaim-early-unlock\s+971f3918a5a8 percpu: fix pcpu_reclaim\(\) locking/);
+});
+
+test('the default output is a line per scenario; --verbose adds the tables; --quiet keeps only what did not come out clean', (t) => {
+  const plain = cli(['run', 'irq-free', '--cpus', '2', '--ops', '300']);
+  t.is(plain.code, 0, plain.err);
+  t.is(plain.out.split('\n').filter((l) => l.startsWith('irq-free')).length, 1);
+  t.false(plain.out.includes('lock class'));
+  const verbose = cli(['run', 'irq-free', '--cpus', '2', '--ops', '300', '--verbose']);
+  t.regex(verbose.out, /lock class +acquisitions +contentions +longest hold/);
+  t.regex(verbose.out, /Percpu Memory Statistics/);
+  const quiet = cli(['run', 'irq-free', '--cpus', '2', '--ops', '300', '--quiet']);
+  t.false(quiet.out.includes('irq-free: clean'));
+  t.regex(quiet.out, /1 scenario run, 0 with violations/);
+  const both = cli(['run', 'irq-free', '--quiet', '--verbose']);
+  t.is(both.code, 2);
 });

@@ -13,7 +13,10 @@ import { ReproError, readRepro, reproPrograms } from '../explore/repro.ts';
 import { decodeSchedule } from '../sched/schedule.ts';
 import { Progress } from '../report/progress.ts';
 import { scenariosFor } from './run-cmd.ts';
-import { checkWritable, writeOutput } from '../report/files.ts';
+import { checkWritable, distinctOutputs, writeOutput } from '../report/files.ts';
+import { chromeTrace, explainTimeline } from '../report/timeline.ts';
+import type { RunResult } from '../report/result.ts';
+import type { Repro } from '../explore/repro.ts';
 import { MAX_CONTROLLED_OPS } from './run-cmd.ts';
 import { VERSION } from '../version.ts';
 import { DETECT_SPEC, knownSummary, parseDetect } from './detect-opts.ts';
@@ -26,10 +29,12 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   const a = parseArgs(argv, {
     budget: 'duration', 'shrink-budget': 'duration', strategy: ['pct', 'random', 'os'], depth: 'int', cpus: 'int', seed: 'int',
     ops: 'int', 'keep-going': 'flag', out: 'string', inject: BUGS.map((b) => b.name), backend: ['vm', 'km'], runs: 'int', json: 'string',
-    watchdog: 'duration', ...DETECT_SPEC,
+    watchdog: 'duration', 'trace-out': 'string', ...DETECT_SPEC,
   }, 1);
   const o = a.options;
   const detect = parseDetect(o);
+  distinctOutputs({ '--json': o.json as string | undefined, '--trace-out': o['trace-out'] as string | undefined });
+  const traceOut = o['trace-out'] === undefined ? undefined : checkWritable(o['trace-out'] as string, '--trace-out');
   const scenarios = scenariosFor(a.positional[0] ?? 'all');
   const cpus = (o.cpus as number | undefined) ?? 3;
   if (cpus < 1 || cpus > MAX_CPUS) throw new UsageError(`--cpus must be in 1..${MAX_CPUS}, got ${cpus}`);
@@ -66,6 +71,7 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigterm);
   let res;
+  let traced: RunResult | null = null;
   try {
     res = await fuzz(runner, {
       scenarios, budgetMs: stop ? 0 : budgetMs, shrinkBudgetMs: (o['shrink-budget'] as number | undefined) ?? 20_000, strategy, depth, cpus, ops,
@@ -73,6 +79,9 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
       backend: o.backend as Backend | undefined, maxRuns: (o.runs as number | undefined) ?? 0, ...detect, watchdogMs,
       shouldStop: () => stop, onRun: (runs, ms) => progress.update(`${runs} runs, ${(ms / 1000).toFixed(1)} s`, ms / budgetMs),
     });
+    // the timeline of the first finding's minimal run: replay its repro once more, recording
+    const first = res.findings[0];
+    if (traceOut && first && !stop) traced = await replayRun(runner, readRepro(first.reproPath), inject, watchdogMs, true);
   } finally {
     progress.clear();
     process.off('SIGINT', onSigint);
@@ -92,7 +101,9 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   }
   out += knownSummary(res.known);
   if (stop) out += `(interrupted: ${res.runs} runs were made; the report is partial)\n`;
+  if (traceOut && !res.findings.length) out += '--trace-out: nothing failed, so no timeline was written\n';
   process.stdout.write(out);
+  if (traceOut && traced && !writeTimeline(traceOut, traced, res.findings[0]!.reproPath)) return 2;
   if (json) {
     const findings = res.findings.map((f) => ({ ...f, violation: { kind: f.violation.kind, title: f.violation.title, cpu: f.violation.cpu, step: f.violation.step, text: f.violation.text } }));
     if (!writeOutput(json, JSON.stringify({ tool: 'percpu-stress', version: VERSION, command: 'fuzz', strategy: MODE_NAMES[strategy], depth, cpus, interrupted: stop, partial: stop, ...res, findings }, null, 2) + '\n', '--json')) return 2;
@@ -106,8 +117,25 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** Re-execute a repro exactly (optionally recording its timeline). */
+async function replayRun(runner: Runner, repro: Repro, inject: Bug, watchdogMs: number, timeline: boolean): Promise<RunResult> {
+  return runner.run({
+    scenario: scenarioByName(repro.scenario)!, cpus: repro.cpus, seed: repro.seed, programs: reproPrograms(repro), strategy: Mode.replay,
+    schedule: decodeSchedule(repro.schedule), depth: repro.depth, inject, backend: repro.backend ?? undefined, watchdogMs, timeline,
+  });
+}
+
+/** Write a run's timeline as Chrome Trace Event JSON; false (after one line on stderr) when it cannot be written. */
+function writeTimeline(path: string, r: RunResult, source: string): boolean {
+  const doc = chromeTrace(r.timeline!, r.violations, { tool: 'percpu-stress', version: VERSION, scenario: r.scenario, seed: r.seed, cpus: r.cpus, source });
+  return writeOutput(path, JSON.stringify(doc) + '\n', '--trace-out');
+}
+
 export async function replayCommand(argv: string[]): Promise<number> {
-  const a = parseArgs(argv, { inject: BUGS.map((b) => b.name), watchdog: 'duration' }, 1);
+  const a = parseArgs(argv, { inject: BUGS.map((b) => b.name), watchdog: 'duration', explain: 'flag', all: 'flag', 'trace-out': 'string' }, 1);
+  if (a.options.all && !a.options.explain) throw new UsageError('--all goes with --explain');
+  const traceOut = a.options['trace-out'] === undefined ? undefined : checkWritable(a.options['trace-out'] as string, '--trace-out');
+  const timeline = a.options.explain === true || traceOut !== undefined;
   const watchdogMs = (a.options.watchdog as number | undefined) ?? 5000;
   if (watchdogMs < 200) throw new UsageError('--watchdog must be at least 200ms');
   const file = a.positional[0];
@@ -131,10 +159,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
   process.on('SIGTERM', onSigterm);
   let r;
   try {
-    r = await runner.run({
-      scenario: scenarioByName(repro.scenario)!, cpus: repro.cpus, seed: repro.seed, programs: reproPrograms(repro), strategy: Mode.replay,
-      schedule: decodeSchedule(repro.schedule), depth: repro.depth, inject, backend: repro.backend ?? undefined, watchdogMs,
-    });
+    r = await replayRun(runner, repro, inject, watchdogMs, timeline);
   } finally {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigterm);
@@ -147,7 +172,9 @@ export async function replayCommand(argv: string[]): Promise<number> {
   else out += `\ndid not reproduce ${repro.violation.kind}${r.violations.length ? ` (got ${r.violations.map((v) => v.kind).join(', ')})` : ': the run was clean'}\n`;
   if (r.diverged) out += `${r.diverged} recorded decisions no longer applied\n`;
   if (signal) out += '(interrupted: the replay did not finish)\n';
+  if (a.options.explain && r.timeline) out += `\nthe interleaving${a.options.all ? '' : ' up to the violation'}:\n${explainTimeline(r.timeline, r.violations, { all: a.options.all === true })}`;
   process.stdout.write(out);
+  if (traceOut && r.timeline && !writeTimeline(traceOut, r, file)) return 2;
   if (signal && !same) return signal;
   // 1: the recorded violation again; 4: a different one; 0: clean (fixed?)
   if (same) return 1;

@@ -8,6 +8,7 @@ import type { Scenario } from '../../scenarios/lib/scenario.ts';
 import { BUGS, Bug, bugByName } from '../percpu/inject.ts';
 import { renderRun } from '../report/summary.ts';
 import { renderJunit } from '../report/junit.ts';
+import { chromeTrace } from '../report/timeline.ts';
 import { checkWritable, distinctOutputs, writeOutput } from '../report/files.ts';
 import { Progress } from '../report/progress.ts';
 import { MAX_CPUS, type Backend } from '../shm/config.ts';
@@ -25,7 +26,7 @@ export const MAX_CONTROLLED_OPS = 1_000_000;
 export const RUN_SPEC: ArgSpec = {
   cpus: 'int', seed: 'int', duration: 'duration', ops: 'int', backend: ['vm', 'km'], json: 'string', junit: 'string',
   quiet: 'flag', inject: BUGS.map((b) => b.name), watchdog: 'duration', strategy: ['os', 'random', 'pct'], depth: 'int', schedule: 'string',
-  seeds: 'string', ...DETECT_SPEC,
+  seeds: 'string', 'trace-out': 'string', verbose: 'flag', ...DETECT_SPEC,
 };
 
 /** A seed corpus: "1..5", "3,7,11" or a mix ("1..3,10"). */
@@ -58,6 +59,10 @@ export interface RunCommand {
   depth: number;
   schedule: Schedule | undefined;
   detect: DetectOptions;
+  /** Controlled runs: the timeline of the first failing run (or of the first run) goes here. */
+  traceOut: string | undefined;
+  /** Lock tables, percpu_stats and the boot log for every run. */
+  verbose: boolean;
 }
 
 export function scenariosFor(name: string | undefined): Scenario[] {
@@ -110,13 +115,16 @@ export function parseRun(argv: string[], defaults: Partial<RunCommand> = {}): Ru
   }
   const json = o.json === undefined ? undefined : checkWritable(o.json as string, '--json');
   const junit = o.junit === undefined ? undefined : checkWritable(o.junit as string, '--junit');
-  distinctOutputs({ '--json': json, '--junit': junit });
+  if (o.quiet && o.verbose) throw new UsageError('--quiet and --verbose exclude each other');
+  const traceOut = o['trace-out'] === undefined ? undefined : checkWritable(o['trace-out'] as string, '--trace-out');
+  if (traceOut && strategy === Mode.os) throw new UsageError('--trace-out needs a controlled run (--strategy random|pct or --schedule): free-running threads have no step order to draw');
+  distinctOutputs({ '--json': json, '--junit': junit, '--trace-out': traceOut });
   return {
     scenarios, cpus, seeds,
     durationMs: ops || durationMs ? durationMs : 0, ops: ops || durationMs ? ops : 2000,
     backend: o.backend as Backend | undefined, inject: o.inject ? bugByName(o.inject as string)!.bug : Bug.none,
     json, junit,
-    quiet: o.quiet === true, watchdogMs, strategy, depth, schedule, detect: parseDetect(o),
+    quiet: o.quiet === true, watchdogMs, strategy, depth, schedule, detect: parseDetect(o), traceOut, verbose: o.verbose === true,
   };
 }
 
@@ -125,7 +133,8 @@ export function rerunCommand(c: RunCommand, r: RunResult, perScenarioMs: number)
   cmd += c.ops ? ` --ops ${c.ops}` : ` --duration ${perScenarioMs}ms`;
   if (c.backend) cmd += ` --backend ${c.backend}`;
   if (r.inject) cmd += ` --inject ${r.inject}`;
-  if (r.schedule !== null) cmd += ` --schedule ${r.schedule}`;
+  if (r.schedule) cmd += ` --schedule ${r.schedule}`;
+  else if (r.schedule !== null) cmd += ` --strategy ${r.strategy}${c.strategy === Mode.pct ? ` --depth ${c.depth}` : ''}`;
   return cmd;
 }
 
@@ -155,11 +164,14 @@ export async function runCommand(c: RunCommand): Promise<number> {
         scenario: s, cpus: c.cpus, seed, ops: c.ops || undefined, durationMs: perScenarioMs || undefined,
         backend: c.backend, inject: c.inject, watchdogMs: c.watchdogMs, onProgress: (f) => progress.update(label, f),
         strategy: c.strategy, depth: c.depth, schedule: c.schedule, sizes: c.detect.sizes, suppressions: c.detect.suppressions,
-        strictKnown: c.detect.strictKnown,
+        strictKnown: c.detect.strictKnown, timeline: c.traceOut !== undefined,
       });
       progress.clear();
       results.push(r);
-      process.stdout.write(renderRun(r, { description: s.description, rerun: rerunCommand(c, r, perScenarioMs) }, c.quiet));
+      // --quiet: only the runs that did not come out clean, and the totals
+      if (!c.quiet || (r.status !== 'clean' && r.status !== 'known')) {
+        process.stdout.write(renderRun(r, { description: s.description, rerun: rerunCommand(c, r, perScenarioMs) }, c.verbose));
+      }
     }
   } finally {
     process.off('SIGINT', onSigint);
@@ -172,7 +184,15 @@ export async function runCommand(c: RunCommand): Promise<number> {
   process.stdout.write(`\n${results.length} scenario run${results.length === 1 ? '' : 's'}, ${bad.length} with violations, ${ops.toLocaleString('en-US')} operations in ${((Date.now() - t0) / 1000).toFixed(1)} s${interrupted ? ' (interrupted)' : ''}\n`);
   process.stdout.write(knownSummary(knownCounts(results)));
   let written = true;
-  if (c.json) written = writeOutput(c.json, JSON.stringify({ tool: 'percpu-stress', version: VERSION, command: 'run', interrupted, partial: interrupted, results }, null, 2) + '\n', '--json') && written;
+  const traced = bad[0] ?? results[0];
+  if (c.traceOut && traced?.timeline) {
+    const doc = chromeTrace(traced.timeline, traced.violations, { tool: 'percpu-stress', version: VERSION, scenario: traced.scenario, seed: traced.seed, cpus: traced.cpus, strategy: traced.strategy });
+    written = writeOutput(c.traceOut, JSON.stringify(doc) + '\n', '--trace-out');
+    if (written) process.stdout.write(`timeline of ${traced.scenario} (seed ${traced.seed}) written to ${c.traceOut}: open it in https://ui.perfetto.dev or chrome://tracing\n`);
+  }
+  // the timelines are for --trace-out, not for the JSON report
+  const noTimeline = (k: string, v: unknown): unknown => (k === 'timeline' ? undefined : v);
+  if (c.json) written = writeOutput(c.json, JSON.stringify({ tool: 'percpu-stress', version: VERSION, command: 'run', interrupted, partial: interrupted, results }, noTimeline, 2) + '\n', '--json') && written;
   if (c.junit) written = writeOutput(c.junit, renderJunit(results), '--junit') && written;
   if (!written) return 2;
   if (bad.length) return 1;

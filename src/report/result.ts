@@ -1,6 +1,7 @@
 // Results as data: what a run (or a single-CPU run) produced. The runner
 // fills them in; report/ renders them; the CLI picks the exit code.
 
+import type { Timeline } from './timeline.ts';
 import type { Backend } from '../shm/config.ts';
 import type { Violation } from './violation.ts';
 
@@ -74,6 +75,8 @@ export interface RunResult {
   diverged: number;
   /** A hash of the final allocator state (see check/state-hash.ts). */
   stateHash: string;
+  /** Controlled runs asked for it: who ran what, step by step (not in JSON reports). */
+  timeline?: Timeline;
 }
 
 export interface SingleResult {

@@ -37,8 +37,13 @@ function rate(n: number, ms: number): string {
   return ms > 0 ? `${Math.round((n * 1000) / ms).toLocaleString('en-US')}/s` : '-';
 }
 
-/** One scenario run, the way a kernel developer reads it. */
-export function renderRun(r: RunResult, h: RunHeader, quiet: boolean): string {
+/**
+ * One scenario run, the way a kernel developer reads it: a line with the
+ * verdict, then each finding that counts with its re-run command. `verbose`
+ * adds the counts, the lock table, the notes, percpu_stats and the splats of
+ * known issues.
+ */
+export function renderRun(r: RunResult, h: RunHeader, verbose: boolean): string {
   const counting = r.violations.filter((v) => !v.known && !v.suppressed).length;
   const acknowledged = [...new Set(r.violations.filter((v) => v.known || v.suppressed).map((v) => v.known ?? 'suppressed'))];
   const verdict = r.status === 'clean' ? 'clean'
@@ -49,7 +54,7 @@ export function renderRun(r: RunResult, h: RunHeader, quiet: boolean): string {
   const when = r.strategy === 'os' ? `${(r.ms / 1000).toFixed(2)} s` : `${r.strategy}, ${r.steps} steps, ${r.switches} switches`;
   const head = `${r.scenario}: ${verdict} (cpus ${r.cpus}, seed ${r.seed}, ${r.backend}${r.inject ? `, inject ${r.inject}` : ''}, ${when})`;
   let out = '';
-  if (quiet) {
+  if (!verbose) {
     out += `${head}\n`;
   } else {
     out += `\n== ${head}\n   ${h.description}\n`;
@@ -63,10 +68,11 @@ export function renderRun(r: RunResult, h: RunHeader, quiet: boolean): string {
     if (r.schedule !== null) out += `  schedule: ${r.schedule}\n  final state hash: ${r.stateHash}\n`;
     out += renderStats(r.stats).replace(/^/gm, '  ').replace(/ +$/, '');
   }
-  for (const v of r.violations) {
+  const shown = verbose ? r.violations : r.violations.filter((v) => !v.known && !v.suppressed);
+  for (const v of shown) {
     const mark = v.known ? `[known issue ${v.known} of the 2.6.35 baseline${v.suppressed ? ', suppressed' : ''}]\n` : v.suppressed ? '[suppressed]\n' : '';
     out += `\n${mark}${v.text}`;
   }
-  if (r.violations.length) out += `\nseed ${r.seed}; re-run with:\n  ${h.rerun}\n`;
+  if (shown.length) out += `\nseed ${r.seed}; re-run with:\n  ${h.rerun}\n`;
   return out;
 }

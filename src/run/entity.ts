@@ -3,7 +3,7 @@
 // no CPU can queue more). Violations are recorded on the thread's Kernel;
 // the session reports them back as data.
 
-import { H, X } from '../shm/layout.ts';
+import { EV, H, X } from '../shm/layout.ts';
 import { CpuState, type Cpu } from '../sync/cpu.ts';
 import { F } from '../sync/sites.ts';
 import { StopRun } from '../report/violation.ts';
@@ -80,8 +80,13 @@ export function playCpu(k: Kernel, runner: CpuProgramRunner, part: CpuPart, res:
   // before RUN_GO); in a controlled run the CPU is runnable: it waits for its turn
   w[cpu.x + X.STATE] = sched ? CpuState.running : CpuState.idle;
   bump(w, h + H.RUN_READY);
-  cpu.enter(F.cpu_program);
+  // in a controlled run the timeline records it once this CPU holds the run token
+  cpu.pushSite(F.cpu_program);
+  const logEnter = (): void => {
+    if (w[h + H.EVLOG] !== 0) cpu.event(EV.ENTER, F.cpu_program);
+  };
   if (part.cpu === 0) {
+    logEnter(); // CPU 0 holds the token first
     const boot = part.scenario.boot?.(part.seed, nCpus);
     if (boot) {
       w[cpu.x + X.STATE] = CpuState.running;
@@ -98,7 +103,9 @@ export function playCpu(k: Kernel, runner: CpuProgramRunner, part: CpuPart, res:
     Atomics.store(w, h + H.RUN_GO, 1);
     Atomics.notify(w, h + H.RUN_GO);
   } else if (sched) {
-    if (sched.waitToken(cpu.id)) cpu.takeOneIrq();
+    const irq = sched.waitToken(cpu.id);
+    logEnter();
+    if (irq) cpu.takeOneIrq();
   } else {
     waitAtLeast(k, h + H.RUN_GO, 1);
   }

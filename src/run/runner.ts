@@ -24,6 +24,7 @@ import { Lock, lockName } from '../sync/locks.ts';
 import { CpuState } from '../sync/cpu.ts';
 import { Bug, bugInfo } from '../percpu/inject.ts';
 import type { Backend, Config } from '../shm/config.ts';
+import { readTimeline, startTimeline } from './timeline.ts';
 import type { Violation } from '../report/violation.ts';
 import { InvariantChecker } from '../check/invariants.ts';
 import { leakCheck } from '../check/leak.ts';
@@ -75,6 +76,8 @@ export interface RunOptions {
   suppressions?: readonly Suppression[];
   /** Known issues of the baseline count as violations unless suppressed. */
   strictKnown?: boolean;
+  /** Controlled runs: record the timeline (RunResult.timeline). */
+  timeline?: boolean;
 }
 
 /** Most scheduling points a controlled run may take (the step counter is a 32-bit word). */
@@ -249,6 +252,7 @@ export class Runner {
     } else {
       initSched(shm, Mode.os, { seed: o.seed, entities: spec.L.nrEntities, depth: 1, expectedSteps: 1 }, 0);
     }
+    if (controlled && o.timeline) startTimeline(shm);
     if (controlled) {
       // every CPU is runnable from the first step on, whenever its thread picks the run up
       for (let e = 0; e < o.cpus; e++) shm.w[shm.L.cpus + e * X_SIZE + X.STATE] = CpuState.running;
@@ -396,6 +400,7 @@ export class Runner {
       strategy: MODE_NAMES[mode], steps: controlled ? w[sc + SC.STEP]! : 0, switches: controlled ? w[sc + SC.SWITCHES]! : 0,
       schedule: controlled ? encodeSchedule(recordedSchedule(k.shm)) : null, diverged: mode === Mode.replay ? w[sc + SC.DIVERGED]! : 0,
       stateHash: stateHash(k),
+      ...(controlled && o.timeline ? { timeline: readTimeline(k.shm, o.cpus) } : {}),
     };
   }
 

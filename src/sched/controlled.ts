@@ -10,8 +10,8 @@
 // No runnable entity while some are not done is a deadlock, reported with
 // the wait-for cycle.
 
-import { H, LK, SC, X, X_SIZE, type Shm } from '../shm/layout.ts';
-import { CpuState, type Cpu, type SchedHooks } from '../sync/cpu.ts';
+import { EV, H, LK, SC, X, X_SIZE, type Shm } from '../shm/layout.ts';
+import { CpuState, timelineEvent, type Cpu, type SchedHooks } from '../sync/cpu.ts';
 import { lockName } from '../sync/locks.ts';
 import { StopRun } from '../report/violation.ts';
 import { rngBelow } from '../shm/rng.ts';
@@ -86,7 +86,10 @@ export class ControlledScheduler implements SchedHooks, Choice {
     // an idle CPU only runs to take an interrupt
     if (this.w[this.L.cpus + e * X_SIZE + X.STATE] === CpuState.idle && this.canIrq(e)) a = e * 2 + 1;
     this.record(a);
-    if (e !== me) this.w[this.sc + SC.SWITCHES]!++;
+    if (e !== me) {
+      this.w[this.sc + SC.SWITCHES]!++;
+      if (this.w[this.h + H.EVLOG] !== 0) timelineEvent(this.shm, me, EV.SWITCH, e);
+    }
     if (a & 1) this.w[this.sc + SC.IRQS]!++;
     return a;
   }

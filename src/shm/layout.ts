@@ -35,6 +35,8 @@ export enum H {
   RUN_READY, RUN_GO, CPUS_DONE, CPUS_EXITED,
   // test-only: lock index + 1 of a lock whose acquire does not exclude
   BROKEN_LOCK,
+  // the timeline (controlled runs asked for one): on, and events appended so far
+  EVLOG, EV_LEN,
   COUNT,
 }
 
@@ -175,6 +177,7 @@ export interface Layout {
   schedRecCap: number;
   schedReplay: number;
   scratch: number; // words for self-test programs and barriers
+  evlog: number; // the timeline ring (EV_CAP events of EV_WORDS)
   heap: number;
   heapClasses: number; // per class: head, tail
   heapArena: number;
@@ -195,6 +198,13 @@ export interface Layout {
 }
 
 export const HEAP_CLASSES = 24;
+
+/** Timeline events kept (a ring: the newest this many). */
+export const EV_CAP = 1 << 15;
+/** Words per timeline event: step, entity, kind (EV), argument. */
+export const EV_WORDS = 4;
+/** Timeline event kinds (src/report/timeline.ts renders them). */
+export enum EV { ENTER = 1, LEAVE, ACQUIRE, RELEASE, WAIT, SWITCH, REPORT }
 export const LIN_BASE = 0x01000000;
 export const VM_BASE = 0x40000000;
 
@@ -245,6 +255,8 @@ export function computeLayout(cfg: Config, ai: AllocInfo, recCap = 1 << 16): Lay
   const schedChange = take(MAX_CHANGE_POINTS);
   const schedRec = take(recCap * 2);
   const schedReplay = take(recCap * 2);
+  // not cleared at boot (only the first EV_LEN events are ever read)
+  const evlog = take(EV_CAP * EV_WORDS);
   const scratch = take(SCRATCH_WORDS);
 
   // Heap: chunk records and area maps. The largest map is one entry per
@@ -280,7 +292,7 @@ export function computeLayout(cfg: Config, ai: AllocInfo, recCap = 1 << 16): Lay
   return {
     words: top, bytes: pageData + pageDataBytes, nrEntities, kworker: cfg.cpus, nrSlots, unitPages, nrUnits, bitmapWords,
     header, unitMap, unitOff, groupOff, groupSize, slots, locks, cpus, lockdep, ldUsage, ldUsageSite, ldUsageCpu,
-    ldDeps, ldDepSite, ldDepCpu, ldDepPrevSite, ldDepStep, ldReported, ldChains, works, wq, vc, raceGlobals, sched, schedPrio, schedWake, schedChange, schedRec, schedRecCap: recCap, schedReplay, scratch,
+    ldDeps, ldDepSite, ldDepCpu, ldDepPrevSite, ldDepStep, ldReported, ldChains, works, wq, vc, raceGlobals, sched, schedPrio, schedWake, schedChange, schedRec, schedRecCap: recCap, schedReplay, scratch, evlog,
     heap, heapClasses, heapArena, heapWords, boot, bootWords, pageDesc, nrPages, pte, vmPages, vmSlotSpan, vmSlots,
     vmSlotMap, pageData, linBase: LIN_BASE, vmBase: VM_BASE,
   };

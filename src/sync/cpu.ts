@@ -11,7 +11,7 @@
 // stack, pending interrupts - is in its record in shared memory, so another
 // thread (the watchdog, a deadlock report) can read it.
 
-import { H, HL, IRQ_ENTRY, IRQ_QUEUE, LK, MAX_HELD, MAX_OPS, SC, SYSTEM_RUNNING, X, X_IRQS, X_OPS, X_SIZE, type Shm } from '../shm/layout.ts';
+import { EV, EV_CAP, EV_WORDS, H, HL, IRQ_ENTRY, IRQ_QUEUE, LK, MAX_HELD, MAX_OPS, SC, SYSTEM_RUNNING, X, X_IRQS, X_OPS, X_SIZE, type Shm } from '../shm/layout.ts';
 import { Oops, StopRun, type HeldLockInfo, type Violation, type ViolationKind, FATAL_KINDS } from '../report/violation.ts';
 import { F, siteName } from './sites.ts';
 import { LOCK_IS_MUTEX, lockName } from './locks.ts';
@@ -81,6 +81,19 @@ export interface CpuHost {
   cpu(id: number): Cpu;
 }
 
+/** Append one event to the timeline ring (the caller holds the run token). */
+export function timelineEvent(shm: Shm, entity: number, kind: EV, arg: number): void {
+  const w = shm.w;
+  const L = shm.L;
+  const n = w[L.header + H.EV_LEN]!;
+  const at = L.evlog + (n % EV_CAP) * EV_WORDS;
+  w[at] = w[L.sched + SC.STEP]!;
+  w[at + 1] = entity;
+  w[at + 2] = kind;
+  w[at + 3] = arg;
+  w[L.header + H.EV_LEN] = n + 1;
+}
+
 export type IrqHandler = (cpu: Cpu, kind: number, a0: number, a1: number, a2: number) => void;
 
 const pause: () => void = (Atomics as unknown as { pause?: () => void }).pause?.bind(Atomics) ?? (() => {});
@@ -130,12 +143,26 @@ export class Cpu {
 
   // ---- operation stack ------------------------------------------------------
   enter(site: F): void {
+    if (this.w[this.h + H.EVLOG] !== 0) this.event(EV.ENTER, site);
+    this.pushSite(site);
+  }
+  /** enter() without a timeline event (a thread that does not hold the run token yet). */
+  pushSite(site: F): void {
     const d = this.w[this.x + X.OP_DEPTH]!;
     if (d < MAX_OPS) this.w[this.x + X_OPS + d] = site;
     this.w[this.x + X.OP_DEPTH] = d + 1;
   }
   leave(): void {
+    if (this.w[this.h + H.EVLOG] !== 0) this.event(EV.LEAVE, this.site());
     this.w[this.x + X.OP_DEPTH]!--;
+  }
+
+  /**
+   * Append to the timeline (controlled runs asked for one). Only the token
+   * holder runs, so plain writes are ordered; the step is the scheduler's.
+   */
+  event(kind: EV, arg: number): void {
+    timelineEvent(this.shm, this.id, kind, arg);
   }
   /** The function currently running (lock sites are attributed to it). */
   site(): number {
@@ -268,6 +295,7 @@ export class Cpu {
 
   // ---- lock statistics ----------------------------------------------------------
   private acquired(lock: number, contended: boolean): void {
+    if (this.w[this.h + H.EVLOG] !== 0) this.event(EV.ACQUIRE, lock);
     const r = this.lk + lock * LK.SIZE;
     this.w[r + LK.OWNER] = this.id + 1;
     Atomics.add(this.w, r + LK.ACQUIRED, 1);
@@ -277,6 +305,7 @@ export class Cpu {
     if (race !== null) race.acquire(this, race.lockObj(lock));
   }
   private releasing(lock: number): void {
+    if (this.w[this.h + H.EVLOG] !== 0) this.event(EV.RELEASE, lock);
     const r = this.lk + lock * LK.SIZE;
     this.w[r + LK.OWNER] = 0;
     const race = this.host.race;
@@ -301,6 +330,7 @@ export class Cpu {
       contended = true;
       const s = this.host.sched;
       if (s !== null) {
+        if (this.w[this.h + H.EVLOG] !== 0) this.event(EV.WAIT, lock);
         while (Atomics.compareExchange(this.w, at, 0, 1) !== 0) s.waitFor(this, lock, CpuState.blocked);
       } else {
         const prev = this.w[this.x + X.STATE]!;
@@ -393,6 +423,7 @@ export class Cpu {
     }
     const s = this.host.sched;
     if (s !== null) {
+      if (this.w[this.h + H.EVLOG] !== 0) this.event(EV.WAIT, lock);
       while (Atomics.compareExchange(this.w, at, 0, 1) !== 0) s.waitFor(this, lock, CpuState.spinning);
     } else {
       const prev = this.w[this.x + X.STATE]!;
@@ -563,6 +594,7 @@ export class Cpu {
    * title the way lockdep does.
    */
   report(kind: ViolationKind, title: string, body: string, fatal = FATAL_KINDS.has(kind), details?: Record<string, unknown>, banner = false): void {
+    if (this.w[this.h + H.EVLOG] !== 0) this.event(EV.REPORT, 0);
     const held = this.heldLocks();
     const stack = this.stack();
     let text: string;

@@ -1,0 +1,122 @@
+// The timeline of a controlled run: Chrome Trace Event JSON that Perfetto
+// and chrome://tracing accept (`--trace-out`), and the readable interleaving
+// of `replay --explain`.
+
+import test from 'ava';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+
+const CLI = new URL('../bin/percpu-stress.js', import.meta.url).pathname;
+
+function cli(args: string[]): { code: number | null; out: string; err: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: '/' });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+interface Ev { name: string; ph: string; ts: number; pid: number; tid: number; id?: string; cat?: string; args?: Record<string, unknown> }
+
+/** Every structural rule of the Trace Event format the viewers rely on; returns the problems. */
+function validate(doc: { traceEvents: Ev[] }, entities: number): string[] {
+  const bad: string[] = [];
+  const phases = new Set(['B', 'E', 'b', 'e', 'i', 's', 'f', 'M']);
+  const stacks = new Map<number, string[]>();
+  const async = new Map<string, string>();
+  const flows = new Map<string, number>();
+  const named = new Set<number>();
+  let lastTs = -1;
+  for (const [i, e] of doc.traceEvents.entries()) {
+    if (!phases.has(e.ph)) bad.push(`event ${i}: phase ${e.ph}`);
+    if (e.pid !== 1 || !Number.isInteger(e.tid) || e.tid < 0 || e.tid >= entities) bad.push(`event ${i}: pid/tid ${e.pid}/${e.tid}`);
+    if (!Number.isFinite(e.ts) || e.ts < 0) bad.push(`event ${i}: ts ${e.ts}`);
+    if (e.ph === 'M') {
+      if (e.name === 'thread_name') named.add(e.tid);
+      continue;
+    }
+    if (e.ts < lastTs) bad.push(`event ${i}: ts ${e.ts} goes back from ${lastTs}`);
+    lastTs = e.ts;
+    const st = stacks.get(e.tid) ?? [];
+    stacks.set(e.tid, st);
+    if (e.ph === 'B') st.push(e.name);
+    if (e.ph === 'E' && st.pop() !== e.name) bad.push(`event ${i}: E ${e.name} closes nothing open on tid ${e.tid}`);
+    if (e.ph === 'b') {
+      if (async.has(e.id!)) bad.push(`event ${i}: async ${e.id} opened twice`);
+      async.set(e.id!, e.name);
+    }
+    if (e.ph === 'e' && async.get(e.id!) !== e.name) bad.push(`event ${i}: e ${e.id} closes nothing open`);
+    if (e.ph === 'e') async.delete(e.id!);
+    if (e.ph === 's') flows.set(e.id!, e.tid);
+    if (e.ph === 'f' && !flows.has(e.id!)) bad.push(`event ${i}: flow end ${e.id} without start`);
+  }
+  for (const [tid, st] of stacks) if (st.length) bad.push(`tid ${tid}: ${st.length} spans never closed`);
+  if (async.size) bad.push(`${async.size} async spans never closed`);
+  for (let t = 0; t < entities; t++) if (!named.has(t)) bad.push(`tid ${t} has no thread_name`);
+  return bad;
+}
+
+test('fuzz --trace-out writes valid Trace Event JSON of the minimal failing run; replay writes the same file', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'percpu-tl-'));
+  const file = join(dir, 'trace.json');
+  const r = cli(['fuzz', 'all', '--inject', 'reclaim-lock-inversion', '--runs', '40', '--seed', '1', '--out', dir, '--trace-out', file]);
+  t.is(r.code, 1, r.out + r.err);
+  const doc = JSON.parse(readFileSync(file, 'utf8')) as { traceEvents: Ev[]; otherData: { cpus: number } };
+  const entities = doc.otherData.cpus + 1;
+  t.deepEqual(validate(doc, entities), []);
+  const evs = doc.traceEvents;
+  // operations, lock holds, context switches and the violation are all there
+  t.true(evs.some((e) => e.ph === 'B' && e.name === 'pcpu_alloc'));
+  t.true(evs.some((e) => e.ph === 'B' && e.name === 'pcpu_reclaim' && e.tid === entities - 1));
+  t.true(evs.some((e) => e.ph === 'b' && e.name === 'holds pcpu_alloc_mutex'));
+  t.true(evs.some((e) => e.ph === 's') && evs.some((e) => e.ph === 'f'));
+  const v = evs.filter((e) => e.ph === 'i' && e.cat === 'violation');
+  t.true(v.length >= 1);
+  t.regex(v.map((e) => e.name).join('\n'), /possible circular locking dependency|sleeping function called from invalid context/);
+  // timestamps are steps: the violation sits at its step
+  t.true(v.every((e) => Math.floor(e.ts / 1000) >= (e.args!.step as number)));
+  const repro = readdirSync(dir).find((f) => f.startsWith('repro-'))!;
+  const again = join(dir, 'again.json');
+  const rr = cli(['replay', join(dir, repro), '--trace-out', again]);
+  t.is(rr.code, 1, rr.err);
+  const a = JSON.parse(readFileSync(again, 'utf8')) as { traceEvents: Ev[] };
+  t.deepEqual(a.traceEvents, doc.traceEvents);
+});
+
+test('replay --explain prints the interleaving up to the violation, --all every step', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'percpu-tl-'));
+  const r = cli(['fuzz', 'all', '--inject', 'reclaim-lock-inversion', '--runs', '40', '--seed', '1', '--out', dir]);
+  t.is(r.code, 1, r.out + r.err);
+  const repro = join(dir, readdirSync(dir).find((f) => f.startsWith('repro-'))!);
+  const ex = cli(['replay', repro, '--explain']);
+  t.is(ex.code, 1, ex.err);
+  const part = ex.out.slice(ex.out.indexOf('the interleaving up to the violation:'));
+  t.regex(part, /\n {3}step  entity +event\n/);
+  t.regex(part, /\n +\d+ +cpu\d +calls pcpu_alloc\(\)\n/);
+  t.regex(part, /\n +\d+ +cpu\d +takes pcpu_lock\n/);
+  // the violation in its place, with its title
+  t.regex(part, /\n +\d+ +(cpu\d|kworker\/0:1) +!! [A-Z]/);
+  const all = cli(['replay', repro, '--explain', '--all']);
+  t.is(all.code, 1);
+  const lines = (s: string): number => s.split('\n').filter((l) => /^ +\d+ {2}/.test(l)).length;
+  t.true(lines(all.out) >= lines(ex.out));
+  t.false(all.out.includes('earlier events (--all shows them)'));
+  t.is(cli(['replay', repro, '--all']).code, 2);
+});
+
+test('--trace-out on a free-running run is refused', (t) => {
+  const r = cli(['run', 'irq-free', '--trace-out', '/tmp/x.json']);
+  t.is(r.code, 2);
+  t.regex(r.err, /--trace-out needs a controlled run/);
+});
+
+test('run --strategy pct --trace-out writes the timeline of the run', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'percpu-tl-'));
+  const file = join(dir, 't.json');
+  const r = cli(['run', 'irq-free', '--cpus', '2', '--ops', '20', '--strategy', 'pct', '--trace-out', file, '--json', join(dir, 'r.json')]);
+  t.is(r.code, 0, r.err);
+  const doc = JSON.parse(readFileSync(file, 'utf8')) as { traceEvents: Ev[] };
+  t.deepEqual(validate(doc, 3), []);
+  t.true(doc.traceEvents.some((e) => e.name === 'free_percpu'));
+  // the JSON report does not carry the timeline
+  t.false(readFileSync(join(dir, 'r.json'), 'utf8').includes('"timeline"'));
+});
