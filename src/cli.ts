@@ -13,6 +13,7 @@ import { listCommand, parseRun, runCommand } from './cli/run-cmd.ts';
 import { fuzzCommand, replayCommand } from './cli/fuzz-cmd.ts';
 import { benchCommand } from './cli/bench-cmd.ts';
 import { classify } from './report/known.ts';
+import { VERSION } from './version.ts';
 
 const HELP = `percpu-stress: a concurrency stress harness for the Linux percpu allocator (2.6.35)
 
@@ -38,7 +39,7 @@ usage:
                                             seeded single-CPU run with the invariant checker
   percpu-stress trace [FILE]               replay percpu requests on one CPU, streamed: JSON lines or
                                             the kernel's percpu tracepoint text (stdin by default)
-  percpu-stress help
+  percpu-stress help                       this text; <command> --help for one command, --version
 
 durations: 500ms, 20s, 2m; --duration is the budget of the whole command,
 split evenly across its scenarios
@@ -84,9 +85,28 @@ const COMMANDS: Record<string, Command> = {
   },
 };
 
+/** The usage block of one command, cut from HELP (one source for both). */
+export function commandHelp(name: string): string {
+  const lines = HELP.split('\n');
+  const start = lines.findIndex((l) => l.startsWith(`  percpu-stress ${name} `) || l === `  percpu-stress ${name}`);
+  if (start < 0) return HELP;
+  let end = start + 1;
+  while (end < lines.length && lines[end]!.startsWith('      ')) end++;
+  const tail = HELP.slice(HELP.indexOf('\ndurations:'));
+  return `usage:\n${lines.slice(start, end).join('\n')}\n${tail}\n\nmore: README.md, or percpu-stress help`;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h') return COMMANDS.help!([]);
+  if (name === '--version' || name === '-V' || name === 'version') {
+    process.stdout.write(`percpu-stress ${VERSION} (Linux 2.6.35 percpu semantics), Node ${process.version}\n`);
+    return 0;
+  }
+  if (COMMANDS[name] && (rest.includes('--help') || rest.includes('-h'))) {
+    process.stdout.write(commandHelp(name) + '\n');
+    return 0;
+  }
   const cmd = COMMANDS[name];
   if (!cmd) throw new UsageError(`unknown command ${quote(name)} (try: percpu-stress help)`);
   return cmd(rest);

@@ -120,3 +120,41 @@ test('run --strategy pct --trace-out writes the timeline of the run', (t) => {
   // the JSON report does not carry the timeline
   t.false(readFileSync(join(dir, 'r.json'), 'utf8').includes('"timeline"'));
 });
+
+test('fuzz --keep-going groups findings by signature: one repro per signature, the smallest', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'percpu-kg-'));
+  const json = join(dir, 'f.json');
+  const junit = join(dir, 'f.xml');
+  const r = cli(['fuzz', 'all', '--inject', 'reclaim-lock-inversion', '--keep-going', '--runs', '30', '--seed', '1', '--out', dir, '--json', json, '--junit', junit, '--quiet']);
+  t.is(r.code, 1, r.err);
+  const doc = JSON.parse(readFileSync(json, 'utf8')) as { findings: { signature: string; occurrences: number; reproPath: string; minimal: { ops: number } }[] };
+  const sigs = doc.findings.map((f) => f.signature);
+  t.is(new Set(sigs).size, sigs.length);
+  // the same bug fails many runs: they are one finding, counted
+  t.true(doc.findings.some((f) => f.occurrences > 1));
+  const repros = readdirSync(dir).filter((f) => f.startsWith('repro-')).sort();
+  t.deepEqual(repros, doc.findings.map((f) => f.reproPath.slice(dir.length + 1)).sort());
+  t.regex(r.out, /signature: lockdep-circular \[[^\]]*pcpu_lock[^\]]*\] pcpu_reclaim \(\d+ failing runs; the repro is the smallest shrunk\)/);
+  // --junit: a testcase per scenario fuzzed, failed where a finding was made
+  const xml = readFileSync(junit, 'utf8');
+  t.regex(xml, /<testcase classname="percpu-stress.fuzz.reclaim-race"/);
+  t.regex(xml, /<failure message="[^"]+" type="lockdep-circular">/);
+});
+
+test('--help on every command, --version, and lockdep exports from the CLI', (t) => {
+  for (const cmd of ['run', 'fuzz', 'replay', 'bench', 'single', 'trace', 'list', 'start']) {
+    const r = cli([cmd, '--help']);
+    t.is(r.code, 0, `${cmd}: ${r.err}`);
+    t.true(r.out.startsWith(`usage:\n  percpu-stress ${cmd}`), `${cmd}: ${r.out.slice(0, 80)}`);
+  }
+  const v = cli(['--version']);
+  t.is(v.code, 0);
+  t.regex(v.out, /^percpu-stress \d+\.\d+\.\d+ /);
+  const dir = mkdtempSync(join(tmpdir(), 'percpu-ld-'));
+  const r = cli(['run', 'irq-free', '--cpus', '2', '--ops', '100', '--lockdep-out', dir]);
+  t.is(r.code, 0, r.err);
+  t.regex(readFileSync(join(dir, 'irq-free-seed1.lockdep'), 'utf8'), /^all lock classes:\n0000 FD: +\d+ BD: +\d+ [+.-]+: pcpu_alloc_mutex\n -> \[0001\] pcpu_lock/);
+  t.regex(readFileSync(join(dir, 'irq-free-seed1.lockdep.dot'), 'utf8'), /^digraph lockdep \{[^]*c0 -> c1/);
+  t.regex(readFileSync(join(dir, 'irq-free-seed1.lockdep_chains'), 'utf8'), /irq_context: \d+\n\[0000\] pcpu_alloc_mutex\n\[0001\] pcpu_lock\n/);
+  t.is(cli(['run', 'irq-free', '--lockdep-out', '/nonexistent/dir']).code, 2);
+});

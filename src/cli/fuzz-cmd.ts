@@ -13,8 +13,9 @@ import { ReproError, readRepro, reproPrograms } from '../explore/repro.ts';
 import { decodeSchedule } from '../sched/schedule.ts';
 import { Progress } from '../report/progress.ts';
 import { scenariosFor } from './run-cmd.ts';
-import { checkWritable, distinctOutputs, writeOutput } from '../report/files.ts';
+import { checkDir, checkWritable, distinctOutputs, writeLockdepExports, writeOutput } from '../report/files.ts';
 import { chromeTrace, explainTimeline } from '../report/timeline.ts';
+import { renderJunit, renderJunitCases, type JunitCase } from '../report/junit.ts';
 import type { RunResult } from '../report/result.ts';
 import type { Repro } from '../explore/repro.ts';
 import { MAX_CONTROLLED_OPS } from './run-cmd.ts';
@@ -29,11 +30,13 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   const a = parseArgs(argv, {
     budget: 'duration', 'shrink-budget': 'duration', strategy: ['pct', 'random', 'os'], depth: 'int', cpus: 'int', seed: 'int',
     ops: 'int', 'keep-going': 'flag', out: 'string', inject: BUGS.map((b) => b.name), backend: ['vm', 'km'], runs: 'int', json: 'string',
-    watchdog: 'duration', 'trace-out': 'string', ...DETECT_SPEC,
+    watchdog: 'duration', 'trace-out': 'string', junit: 'string', quiet: 'flag', ...DETECT_SPEC,
   }, 1);
   const o = a.options;
   const detect = parseDetect(o);
-  distinctOutputs({ '--json': o.json as string | undefined, '--trace-out': o['trace-out'] as string | undefined });
+  distinctOutputs({ '--json': o.json as string | undefined, '--trace-out': o['trace-out'] as string | undefined, '--junit': o.junit as string | undefined });
+  const junit = o.junit === undefined ? undefined : checkWritable(o.junit as string, '--junit');
+  const quiet = o.quiet === true;
   const traceOut = o['trace-out'] === undefined ? undefined : checkWritable(o['trace-out'] as string, '--trace-out');
   const scenarios = scenariosFor(a.positional[0] ?? 'all');
   const cpus = (o.cpus as number | undefined) ?? 3;
@@ -90,20 +93,42 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   }
   let out = '';
   for (const f of res.findings) {
-    out += `\n${f.violation.text}\n`;
+    if (!quiet) out += `\n${f.violation.text}\n`;
+    else out += `\n${f.violation.title}\n`;
     out += `found by run ${f.run} (${f.scenario}, seed ${f.seed}, ${MODE_NAMES[strategy]}) after ${(f.detectMs / 1000).toFixed(2)} s\n`;
+    out += `signature: ${f.signature}${f.occurrences > 1 ? ` (${f.occurrences} failing runs; the repro is the smallest shrunk)` : ''}\n`;
     out += `shrunk in ${f.shrinkRuns} runs: ${f.original.cpus} CPUs, ${f.original.ops} ops, ${f.original.switches} context switches -> ${f.minimal.cpus} CPUs, ${f.minimal.ops} ops, ${f.minimal.switches} context switches\n`;
     out += `schedule: ${f.schedule}\nrepro: ${f.reproPath}\nreplay with:\n  percpu-stress replay ${f.reproPath}\n`;
   }
   out += `\n${res.runs} runs in ${(res.ms / 1000).toFixed(1)} s (${(res.runs / Math.max(res.ms / 1000, 0.001)).toFixed(1)} runs/s), ${res.findings.length} failing\n`;
   if (res.residualRisk !== null) {
-    out += `${res.cleanRuns} clean PCT runs at depth ${depth} (n = ${cpus + 1} CPUs incl. the kworker, k = ${Math.round(res.meanSteps)} steps): a depth-${depth} bug survives them with probability <= ${res.residualRisk.toPrecision(4)}\n`;
+    const n = cpus + 1;
+    const k = Math.round(res.meanSteps);
+    const perRun = n * Math.pow(k, depth - 1);
+    const pct = res.residualRisk * 100;
+    out += `residual risk: ${res.cleanRuns} clean PCT runs at depth ${depth}. A bug that needs ${depth} events in one particular order ` +
+      `(PCT depth ${depth}) and that these programs can reach is hit by each run with probability at least 1 in ${Math.round(perRun).toLocaleString('en-US')} ` +
+      `(n = ${n} entities incl. the kworker, k = ${k} steps per run: 1/(n*k^${depth - 1})); after these runs such a bug would still be hidden ` +
+      `with probability at most ${pct < 0.01 ? pct.toExponential(2) : pct.toFixed(2)}%. It says nothing about deeper bugs or code the programs do not reach; ` +
+      `more runs (--budget, --runs), shorter runs (--ops: smaller k) or a smaller --depth make it tighter.\n`;
   }
   out += knownSummary(res.known);
   if (stop) out += `(interrupted: ${res.runs} runs were made; the report is partial)\n`;
   if (traceOut && !res.findings.length) out += '--trace-out: nothing failed, so no timeline was written\n';
   process.stdout.write(out);
   if (traceOut && traced && !writeTimeline(traceOut, traced, res.findings[0]!.reproPath)) return 2;
+  if (junit) {
+    // one testcase per scenario fuzzed: failed by its first finding
+    const cases: JunitCase[] = scenarios.map((sc) => {
+      const f = res.findings.find((x) => x.scenario === sc.name);
+      return {
+        classname: `percpu-stress.fuzz.${sc.name}`, name: `fuzz ${sc.name} (${MODE_NAMES[strategy]}, cpus=${cpus})`,
+        ...(f ? { failure: { message: f.violation.title, type: f.violation.kind, text: `${f.violation.text}\nrepro: ${f.reproPath}` } } : stop ? { skipped: 'interrupted' } : {}),
+        out: `${res.runs} runs in the campaign`,
+      };
+    });
+    if (!writeOutput(junit, renderJunitCases(cases), '--junit')) return 2;
+  }
   if (json) {
     const findings = res.findings.map((f) => ({ ...f, violation: { kind: f.violation.kind, title: f.violation.title, cpu: f.violation.cpu, step: f.violation.step, text: f.violation.text } }));
     if (!writeOutput(json, JSON.stringify({ tool: 'percpu-stress', version: VERSION, command: 'fuzz', strategy: MODE_NAMES[strategy], depth, cpus, interrupted: stop, partial: stop, ...res, findings }, null, 2) + '\n', '--json')) return 2;
@@ -118,10 +143,10 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
 }
 
 /** Re-execute a repro exactly (optionally recording its timeline). */
-async function replayRun(runner: Runner, repro: Repro, inject: Bug, watchdogMs: number, timeline: boolean): Promise<RunResult> {
+async function replayRun(runner: Runner, repro: Repro, inject: Bug, watchdogMs: number, timeline: boolean, lockdepExport = false): Promise<RunResult> {
   return runner.run({
     scenario: scenarioByName(repro.scenario)!, cpus: repro.cpus, seed: repro.seed, programs: reproPrograms(repro), strategy: Mode.replay,
-    schedule: decodeSchedule(repro.schedule), depth: repro.depth, inject, backend: repro.backend ?? undefined, watchdogMs, timeline,
+    schedule: decodeSchedule(repro.schedule), depth: repro.depth, inject, backend: repro.backend ?? undefined, watchdogMs, timeline, lockdepExport,
   });
 }
 
@@ -132,9 +157,18 @@ function writeTimeline(path: string, r: RunResult, source: string): boolean {
 }
 
 export async function replayCommand(argv: string[]): Promise<number> {
-  const a = parseArgs(argv, { inject: BUGS.map((b) => b.name), watchdog: 'duration', explain: 'flag', all: 'flag', 'trace-out': 'string' }, 1);
+  const a = parseArgs(argv, {
+    inject: BUGS.map((b) => b.name), watchdog: 'duration', explain: 'flag', all: 'flag', 'trace-out': 'string',
+    json: 'string', junit: 'string', quiet: 'flag', backend: ['vm', 'km'], 'lockdep-out': 'string',
+  }, 1);
+  const lockdepOut = a.options['lockdep-out'] === undefined ? undefined : checkDir(a.options['lockdep-out'] as string, '--lockdep-out');
   if (a.options.all && !a.options.explain) throw new UsageError('--all goes with --explain');
-  const traceOut = a.options['trace-out'] === undefined ? undefined : checkWritable(a.options['trace-out'] as string, '--trace-out');
+  const outs = { '--trace-out': a.options['trace-out'] as string | undefined, '--json': a.options.json as string | undefined, '--junit': a.options.junit as string | undefined };
+  distinctOutputs(outs);
+  const traceOut = outs['--trace-out'] === undefined ? undefined : checkWritable(outs['--trace-out'], '--trace-out');
+  const json = outs['--json'] === undefined ? undefined : checkWritable(outs['--json'], '--json');
+  const junit = outs['--junit'] === undefined ? undefined : checkWritable(outs['--junit'], '--junit');
+  const quiet = a.options.quiet === true;
   const timeline = a.options.explain === true || traceOut !== undefined;
   const watchdogMs = (a.options.watchdog as number | undefined) ?? 5000;
   if (watchdogMs < 200) throw new UsageError('--watchdog must be at least 200ms');
@@ -159,14 +193,15 @@ export async function replayCommand(argv: string[]): Promise<number> {
   process.on('SIGTERM', onSigterm);
   let r;
   try {
-    r = await replayRun(runner, repro, inject, watchdogMs, timeline);
+    if (a.options.backend) repro = { ...repro, backend: a.options.backend as Backend };
+    r = await replayRun(runner, repro, inject, watchdogMs, timeline, lockdepOut !== undefined);
   } finally {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigterm);
     await runner.close();
   }
   const same = r.violations.find((v) => v.kind === repro.violation.kind);
-  let out = r.violations.map((v) => v.text).join('\n');
+  let out = quiet ? '' : r.violations.map((v) => v.text).join('\n');
   if (same && same.step === repro.violation.step) out += `\nreproduced: ${same.kind} at step ${same.step}, as recorded\n`;
   else if (same) out += `\nreproduced ${same.kind}, at step ${same.step} (recorded: step ${repro.violation.step})\n`;
   else out += `\ndid not reproduce ${repro.violation.kind}${r.violations.length ? ` (got ${r.violations.map((v) => v.kind).join(', ')})` : ': the run was clean'}\n`;
@@ -175,6 +210,11 @@ export async function replayCommand(argv: string[]): Promise<number> {
   if (a.options.explain && r.timeline) out += `\nthe interleaving${a.options.all ? '' : ' up to the violation'}:\n${explainTimeline(r.timeline, r.violations, { all: a.options.all === true })}`;
   process.stdout.write(out);
   if (traceOut && r.timeline && !writeTimeline(traceOut, r, file)) return 2;
+  const outcome = same ? 'reproduced' : signal ? 'interrupted' : r.status === 'violation' ? 'different' : r.status === 'incomplete' ? 'incomplete' : 'clean';
+  if (lockdepOut && !writeLockdepExports(lockdepOut, r)) return 2;
+  const noTimeline = (k: string, v: unknown): unknown => (k === 'timeline' || k === 'lockdepExport' ? undefined : v);
+  if (json && !writeOutput(json, JSON.stringify({ tool: 'percpu-stress', version: VERSION, command: 'replay', repro: file, outcome, partial: signal !== 0, result: r }, noTimeline, 2) + '\n', '--json')) return 2;
+  if (junit && !writeOutput(junit, renderJunit([r]), '--junit')) return 2;
   if (signal && !same) return signal;
   // 1: the recorded violation again; 4: a different one; 0: clean (fixed?)
   if (same) return 1;

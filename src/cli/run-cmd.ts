@@ -9,7 +9,7 @@ import { BUGS, Bug, bugByName } from '../percpu/inject.ts';
 import { renderRun } from '../report/summary.ts';
 import { renderJunit } from '../report/junit.ts';
 import { chromeTrace } from '../report/timeline.ts';
-import { checkWritable, distinctOutputs, writeOutput } from '../report/files.ts';
+import { checkDir, checkWritable, distinctOutputs, writeLockdepExports, writeOutput } from '../report/files.ts';
 import { Progress } from '../report/progress.ts';
 import { MAX_CPUS, type Backend } from '../shm/config.ts';
 import { VERSION } from '../version.ts';
@@ -26,7 +26,7 @@ export const MAX_CONTROLLED_OPS = 1_000_000;
 export const RUN_SPEC: ArgSpec = {
   cpus: 'int', seed: 'int', duration: 'duration', ops: 'int', backend: ['vm', 'km'], json: 'string', junit: 'string',
   quiet: 'flag', inject: BUGS.map((b) => b.name), watchdog: 'duration', strategy: ['os', 'random', 'pct'], depth: 'int', schedule: 'string',
-  seeds: 'string', 'trace-out': 'string', verbose: 'flag', ...DETECT_SPEC,
+  seeds: 'string', 'trace-out': 'string', verbose: 'flag', 'lockdep-out': 'string', ...DETECT_SPEC,
 };
 
 /** A seed corpus: "1..5", "3,7,11" or a mix ("1..3,10"). */
@@ -63,6 +63,8 @@ export interface RunCommand {
   traceOut: string | undefined;
   /** Lock tables, percpu_stats and the boot log for every run. */
   verbose: boolean;
+  /** A directory for each run's lockdep graph, /proc/lockdep and /proc/lockdep_chains. */
+  lockdepOut: string | undefined;
 }
 
 export function scenariosFor(name: string | undefined): Scenario[] {
@@ -125,6 +127,7 @@ export function parseRun(argv: string[], defaults: Partial<RunCommand> = {}): Ru
     backend: o.backend as Backend | undefined, inject: o.inject ? bugByName(o.inject as string)!.bug : Bug.none,
     json, junit,
     quiet: o.quiet === true, watchdogMs, strategy, depth, schedule, detect: parseDetect(o), traceOut, verbose: o.verbose === true,
+    lockdepOut: o['lockdep-out'] === undefined ? undefined : checkDir(o['lockdep-out'] as string, '--lockdep-out'),
   };
 }
 
@@ -164,7 +167,7 @@ export async function runCommand(c: RunCommand): Promise<number> {
         scenario: s, cpus: c.cpus, seed, ops: c.ops || undefined, durationMs: perScenarioMs || undefined,
         backend: c.backend, inject: c.inject, watchdogMs: c.watchdogMs, onProgress: (f) => progress.update(label, f),
         strategy: c.strategy, depth: c.depth, schedule: c.schedule, sizes: c.detect.sizes, suppressions: c.detect.suppressions,
-        strictKnown: c.detect.strictKnown, timeline: c.traceOut !== undefined,
+        strictKnown: c.detect.strictKnown, timeline: c.traceOut !== undefined, lockdepExport: c.lockdepOut !== undefined,
       });
       progress.clear();
       results.push(r);
@@ -190,8 +193,11 @@ export async function runCommand(c: RunCommand): Promise<number> {
     written = writeOutput(c.traceOut, JSON.stringify(doc) + '\n', '--trace-out');
     if (written) process.stdout.write(`timeline of ${traced.scenario} (seed ${traced.seed}) written to ${c.traceOut}: open it in https://ui.perfetto.dev or chrome://tracing\n`);
   }
-  // the timelines are for --trace-out, not for the JSON report
-  const noTimeline = (k: string, v: unknown): unknown => (k === 'timeline' ? undefined : v);
+  if (c.lockdepOut) {
+    for (const r of results) written = writeLockdepExports(c.lockdepOut, r) && written;
+  }
+  // the timelines and lockdep exports have files of their own, not the JSON report
+  const noTimeline = (k: string, v: unknown): unknown => (k === 'timeline' || k === 'lockdepExport' ? undefined : v);
   if (c.json) written = writeOutput(c.json, JSON.stringify({ tool: 'percpu-stress', version: VERSION, command: 'run', interrupted, partial: interrupted, results }, noTimeline, 2) + '\n', '--json') && written;
   if (c.junit) written = writeOutput(c.junit, renderJunit(results), '--junit') && written;
   if (!written) return 2;

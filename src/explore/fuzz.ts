@@ -2,6 +2,7 @@
 // violation (or the budget). A failure is shrunk and written as a repro
 // file; after clean PCT runs the residual risk for a depth-d bug is known.
 
+import { rmSync } from 'node:fs';
 import type { Runner, RunResult } from '../run/runner.ts';
 import type { Scenario } from '../../scenarios/lib/scenario.ts';
 import { Bug, bugInfo } from '../percpu/inject.ts';
@@ -57,6 +58,21 @@ export interface FuzzFinding {
   shrinkRuns: number;
   /** Milliseconds from the start of fuzzing to the first failing run. */
   detectMs: number;
+  /** What groups findings under --keep-going: kind, lock classes held, function. */
+  signature: string;
+  /** Failing runs with this signature (the repro is of the smallest one shrunk). */
+  occurrences: number;
+}
+
+/** A violation's signature: its kind, the lock classes held (sorted) and the function it was reported in. */
+export function signatureOf(v: Violation): string {
+  // the class name only: "(pcpu_lock){-.+.}" -> "pcpu_lock" (the usage bits vary with the run)
+  const locks = [...new Set(v.held.map((h) => h.lock.replace(/\{[^}]*\}$/, '').replace(/^\((.*)\)$/, '$1')))].sort().join(',');
+  return `${v.kind} [${locks}] ${v.stack[0] ?? '?'}`;
+}
+
+function smaller(a: ReproSize, b: ReproSize): boolean {
+  return a.ops < b.ops || (a.ops === b.ops && (a.switches < b.switches || (a.switches === b.switches && a.cpus < b.cpus)));
 }
 
 export interface FuzzResult {
@@ -135,10 +151,17 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
     }
     const detectMs = Date.now() - t0;
     const target = targetKind(r, o.inject);
+    const signature = signatureOf(r.violations.find((v) => v.kind === target) ?? r.violations[0]!);
+    const original = sizeOf(programs, r.schedule ? decodeSchedule(r.schedule) : []);
+    // --keep-going: one finding per signature; a later failing run is shrunk only if it could give a smaller repro
+    const prev = findings.find((f) => f.signature === signature);
+    if (prev) {
+      prev.occurrences++;
+      if (!smaller(original, prev.minimal) || o.writeRepro === false) continue;
+    }
     if (o.writeRepro === false) {
       const violation = r.violations.find((v) => v.kind === target)!;
-      const size = sizeOf(programs, r.schedule ? decodeSchedule(r.schedule) : []);
-      findings.push({ scenario: s.name, seed, run: runs, violation, reproPath: '', original: size, minimal: size, schedule: r.schedule ?? '', shrinkRuns: 0, detectMs });
+      findings.push({ scenario: s.name, seed, run: runs, violation, reproPath: '', original, minimal: original, schedule: r.schedule ?? '', shrinkRuns: 0, detectMs, signature, occurrences: 1 });
       if (!o.keepGoing) break;
       continue;
     }
@@ -160,17 +183,24 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
       }
     }
     const violation = final.violations.find((v) => v.kind === target) ?? final.violations[0]!;
-    const original = sizeOf(programs, r.schedule ? decodeSchedule(r.schedule) : []);
     const minimal = sizeOf(minimalPrograms, schedule);
+    if (prev && !smaller(minimal, prev.minimal)) continue;
     const scheduleStr = final.schedule ?? '';
     const repro = makeRepro({
       scenario: s.name, cpus: minimalPrograms.length, seed: reproSeed, backend: o.backend, inject: bugInfo(o.inject)?.name ?? null,
       strategy: MODE_NAMES[o.strategy], depth: o.depth, programs: minimalPrograms, schedule: scheduleStr, violation, original, minimal,
     });
-    findings.push({
+    const finding: FuzzFinding = {
       scenario: s.name, seed, run: runs, violation, reproPath: writeRepro(o.outDir, repro), original, minimal,
-      schedule: scheduleStr, shrinkRuns, detectMs,
-    });
+      schedule: scheduleStr, shrinkRuns, detectMs, signature, occurrences: 1,
+    };
+    if (prev) {
+      // the smaller repro replaces the earlier one of the same signature
+      if (prev.reproPath !== finding.reproPath) rmSync(prev.reproPath, { force: true });
+      Object.assign(prev, { ...finding, run: prev.run, detectMs: prev.detectMs, occurrences: prev.occurrences });
+    } else {
+      findings.push(finding);
+    }
     if (!o.keepGoing) break;
   }
   const meanSteps = runs ? steps / runs : 0;

@@ -1,6 +1,7 @@
 // Output files are written atomically: to a temporary file beside the
 // target, then renamed, so a reader never sees half a report.
 
+import type { RunResult } from './result.ts';
 import { accessSync, constants, lstatSync, realpathSync, renameSync, statSync, writeFileSync, unlinkSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { UsageError } from './errors.ts';
@@ -78,4 +79,25 @@ export function distinctOutputs(outs: Record<string, string | undefined>): void 
     if (other) throw new UsageError(`${other} and ${flag} name the same file (${path})`);
     seen.set(path, flag);
   }
+}
+
+/** A directory that output files will be written into: exists and is writable, or a one-line usage error. */
+export function checkDir(dir: string, flag: string): string {
+  const path = resolve(dir);
+  try {
+    if (!statSync(path).isDirectory()) throw new Error('not a directory');
+    accessSync(path, constants.W_OK);
+  } catch {
+    throw new UsageError(`${flag}: ${path} is not a writable directory`);
+  }
+  return path;
+}
+
+/** A run's lockdep exports into `dir` (graphviz DOT, /proc/lockdep, /proc/lockdep_chains); false after one line on stderr if one failed. */
+export function writeLockdepExports(dir: string, r: RunResult): boolean {
+  const x = r.lockdepExport;
+  if (!x) return true;
+  const base = `${dir}/${r.scenario}-seed${r.seed}`;
+  return writeOutput(`${base}.lockdep.dot`, x.dot, '--lockdep-out') && writeOutput(`${base}.lockdep`, x.proc, '--lockdep-out') &&
+    writeOutput(`${base}.lockdep_chains`, x.chains, '--lockdep-out');
 }

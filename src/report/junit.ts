@@ -9,6 +9,28 @@ function esc(s: string): string {
     .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '');
 }
 
+/** One testcase of a suite that is not a list of scenario runs (a fuzz campaign). */
+export interface JunitCase {
+  classname: string;
+  name: string;
+  failure?: { message: string; type: string; text: string };
+  skipped?: string;
+  out: string;
+}
+
+export function renderJunitCases(cases: JunitCase[], suite = 'percpu-stress'): string {
+  const failures = cases.filter((c) => c.failure).length;
+  let out = `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="${esc(suite)}" tests="${cases.length}" failures="${failures}">\n`;
+  out += `  <testsuite name="${esc(suite)}" tests="${cases.length}" failures="${failures}" errors="0" skipped="${cases.filter((c) => c.skipped).length}">\n`;
+  for (const c of cases) {
+    out += `    <testcase classname="${esc(c.classname)}" name="${esc(c.name)}">\n`;
+    if (c.failure) out += `      <failure message="${esc(c.failure.message)}" type="${esc(c.failure.type)}">${esc(c.failure.text)}</failure>\n`;
+    else if (c.skipped) out += `      <skipped message="${esc(c.skipped)}"/>\n`;
+    out += `      <system-out>${esc(c.out)}</system-out>\n    </testcase>\n`;
+  }
+  return out + '  </testsuite>\n</testsuites>\n';
+}
+
 export function renderJunit(results: RunResult[], suite = 'percpu-stress'): string {
   const failures = results.filter((r) => r.status === 'violation').length;
   const time = results.reduce((s, r) => s + r.ms, 0) / 1000;

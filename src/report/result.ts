@@ -77,6 +77,8 @@ export interface RunResult {
   stateHash: string;
   /** Controlled runs asked for it: who ran what, step by step (not in JSON reports). */
   timeline?: Timeline;
+  /** Asked for (--lockdep-out): the dependency graph as DOT, /proc/lockdep and /proc/lockdep_chains. */
+  lockdepExport?: { dot: string; proc: string; chains: string };
 }
 
 export interface SingleResult {

@@ -25,6 +25,8 @@ import { CpuState } from '../sync/cpu.ts';
 import { Bug, bugInfo } from '../percpu/inject.ts';
 import type { Backend, Config } from '../shm/config.ts';
 import { readTimeline, startTimeline } from './timeline.ts';
+import { Lockdep } from '../lockdep/lockdep.ts';
+import { lockdepChains, lockdepDot, lockdepProc } from '../lockdep/export.ts';
 import type { Violation } from '../report/violation.ts';
 import { InvariantChecker } from '../check/invariants.ts';
 import { leakCheck } from '../check/leak.ts';
@@ -78,6 +80,12 @@ export interface RunOptions {
   strictKnown?: boolean;
   /** Controlled runs: record the timeline (RunResult.timeline). */
   timeline?: boolean;
+  /** Export the lockdep graph, /proc/lockdep and /proc/lockdep_chains (RunResult.lockdep). */
+  lockdepExport?: boolean;
+}
+
+function lockdepFiles(ld: Lockdep): { dot: string; proc: string; chains: string } {
+  return { dot: lockdepDot(ld), proc: lockdepProc(ld), chains: lockdepChains(ld) };
 }
 
 /** Most scheduling points a controlled run may take (the step counter is a 32-bit word). */
@@ -401,6 +409,7 @@ export class Runner {
       schedule: controlled ? encodeSchedule(recordedSchedule(k.shm)) : null, diverged: mode === Mode.replay ? w[sc + SC.DIVERGED]! : 0,
       stateHash: stateHash(k),
       ...(controlled && o.timeline ? { timeline: readTimeline(k.shm, o.cpus) } : {}),
+      ...(o.lockdepExport ? { lockdepExport: lockdepFiles(new Lockdep(k.shm)) } : {}),
     };
   }
 
