@@ -18,7 +18,7 @@ test('bench measures throughput, controlled scheduling, lockdep cost and detecti
   t.true(r.lockdepNsPerPair.with > 0 && r.lockdepNsPerPair.without > 0 && r.lockdepNsPerPair.withRaceClocks > 0);
   t.deepEqual(r.startup.map((s) => s.cpus), [2]);
   t.true(r.startup[0]!.wallMs > 0 && r.startup[0]!.cpuMs > 0 && r.peakRssMiB > 0);
-  t.is(r.detection.length, BUGS.length * 3);
+  t.is(r.detection.length, BUGS.length * 5);
   t.true(r.machine.cores >= 1);
   const text = renderBench(r);
   t.regex(text, /^percpu-stress \S+ bench on \d+ cores/);

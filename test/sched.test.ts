@@ -23,7 +23,7 @@ const shared = sharedRunner();
 const storm = scenarioByName('alloc-free-storm')!;
 const irqFree = scenarioByName('irq-free')!;
 
-for (const mode of [Mode.random, Mode.pct]) {
+for (const mode of [Mode.random, Mode.pct, Mode.pos, Mode.urw]) {
   test.serial(`${Mode[mode]}: the same seed gives byte-identical results, another seed another schedule`, async (t) => {
     const a = await shared().run({ scenario: irqFree, cpus: 3, seed: 11, ops: 40, strategy: mode });
     const b = await shared().run({ scenario: irqFree, cpus: 3, seed: 11, ops: 40, strategy: mode });

@@ -127,8 +127,11 @@ test('fuzz --keep-going groups findings by signature: one repro per signature, t
   const junit = join(dir, 'f.xml');
   const r = cli(['fuzz', 'all', '--inject', 'reclaim-lock-inversion', '--keep-going', '--runs', '30', '--seed', '1', '--out', dir, '--json', json, '--junit', junit, '--quiet']);
   t.is(r.code, 1, r.err);
-  const doc = JSON.parse(readFileSync(json, 'utf8')) as { findings: { signature: string; occurrences: number; reproPath: string; minimal: { ops: number } }[] };
+  const doc = JSON.parse(readFileSync(json, 'utf8')) as { findings: { signature: string; occurrences: number; reproPath: string; strategy: string }[]; byStrategy: Record<string, number> };
   const sigs = doc.findings.map((f) => f.signature);
+  // the default portfolio: every strategy ran, and each finding says which one found it
+  t.deepEqual(Object.keys(doc.byStrategy).sort(), ['pct/d1', 'pct/d2', 'pct/d3', 'pos', 'random', 'urw']);
+  t.true(doc.findings.every((f) => /^(pct\/d[123]|pos|urw|random)$/.test(f.strategy)));
   t.is(new Set(sigs).size, sigs.length);
   // the same bug fails many runs: they are one finding, counted
   t.true(doc.findings.some((f) => f.occurrences > 1));

@@ -28,7 +28,7 @@ function strategyOf(name: string): Mode {
 
 export async function fuzzCommand(argv: string[]): Promise<number> {
   const a = parseArgs(argv, {
-    budget: 'duration', 'shrink-budget': 'duration', strategy: ['pct', 'random', 'os'], depth: 'int', cpus: 'int', seed: 'int',
+    budget: 'duration', 'shrink-budget': 'duration', strategy: ['portfolio', 'pct', 'pos', 'urw', 'random', 'os'], depth: 'int', cpus: 'int', seed: 'int',
     ops: 'int', 'keep-going': 'flag', out: 'string', inject: BUGS.map((b) => b.name), backend: ['vm', 'km'], runs: 'int', json: 'string',
     watchdog: 'duration', 'trace-out': 'string', junit: 'string', quiet: 'flag', ...DETECT_SPEC,
   }, 1);
@@ -57,7 +57,7 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   if (o.budget !== undefined && (o.budget as number) < 100) throw new UsageError('--budget must be at least 100ms: a campaign that runs nothing checks nothing');
   const watchdogMs = (o.watchdog as number | undefined) ?? 5000;
   if (watchdogMs < 200) throw new UsageError('--watchdog must be at least 200ms');
-  const strategy = strategyOf((o.strategy as string | undefined) ?? 'pct');
+  const strategy = strategyOf((o.strategy as string | undefined) ?? 'portfolio');
   if (o.runs !== undefined && (o.runs as number) < 1) throw new UsageError('--runs must be at least 1');
   const inject = o.inject ? bugByName(o.inject as string)!.bug : Bug.none;
   const runner = new Runner();
@@ -95,18 +95,19 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   for (const f of res.findings) {
     if (!quiet) out += `\n${f.violation.text}\n`;
     else out += `\n${f.violation.title}\n`;
-    out += `found by run ${f.run} (${f.scenario}, seed ${f.seed}, ${MODE_NAMES[strategy]}) after ${(f.detectMs / 1000).toFixed(2)} s\n`;
+    out += `found by run ${f.run} (${f.scenario}, seed ${f.seed}, ${f.strategy}) after ${(f.detectMs / 1000).toFixed(2)} s\n`;
     out += `signature: ${f.signature}${f.occurrences > 1 ? ` (${f.occurrences} failing runs; the repro is the smallest shrunk)` : ''}\n`;
     out += `shrunk in ${f.shrinkRuns} runs: ${f.original.cpus} CPUs, ${f.original.ops} ops, ${f.original.switches} context switches -> ${f.minimal.cpus} CPUs, ${f.minimal.ops} ops, ${f.minimal.switches} context switches\n`;
     out += `schedule: ${f.schedule}\nrepro: ${f.reproPath}\nreplay with:\n  percpu-stress replay ${f.reproPath}\n`;
   }
   out += `\n${res.runs} runs in ${(res.ms / 1000).toFixed(1)} s (${(res.runs / Math.max(res.ms / 1000, 0.001)).toFixed(1)} runs/s), ${res.findings.length} failing\n`;
+  if (strategy === Mode.portfolio) out += `strategies: ${Object.entries(res.byStrategy).map(([k, v]) => `${k} ${v}`).join(', ')} runs\n`;
   if (res.residualRisk !== null) {
     const n = cpus + 1;
     const k = Math.round(res.meanSteps);
     const perRun = n * Math.pow(k, depth - 1);
     const pct = res.residualRisk * 100;
-    out += `residual risk: ${res.cleanRuns} clean PCT runs at depth ${depth}. A bug that needs ${depth} events in one particular order ` +
+    out += `residual risk: ${res.cleanPctRuns} clean PCT runs at depth ${depth}. A bug that needs ${depth} events in one particular order ` +
       `(PCT depth ${depth}) and that these programs can reach is hit by each run with probability at least 1 in ${Math.round(perRun).toLocaleString('en-US')} ` +
       `(n = ${n} entities incl. the kworker, k = ${k} steps per run: 1/(n*k^${depth - 1})); after these runs such a bug would still be hidden ` +
       `with probability at most ${pct < 0.01 ? pct.toExponential(2) : pct.toFixed(2)}%. It says nothing about deeper bugs or code the programs do not reach; ` +

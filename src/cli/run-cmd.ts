@@ -25,7 +25,7 @@ export const MAX_CONTROLLED_OPS = 1_000_000;
 
 export const RUN_SPEC: ArgSpec = {
   cpus: 'int', seed: 'int', duration: 'duration', ops: 'int', backend: ['vm', 'km'], json: 'string', junit: 'string',
-  quiet: 'flag', inject: BUGS.map((b) => b.name), watchdog: 'duration', strategy: ['os', 'random', 'pct'], depth: 'int', schedule: 'string',
+  quiet: 'flag', inject: BUGS.map((b) => b.name), watchdog: 'duration', strategy: ['os', 'random', 'pct', 'pos', 'urw'], depth: 'int', schedule: 'string',
   seeds: 'string', 'trace-out': 'string', verbose: 'flag', 'lockdep-out': 'string', ...DETECT_SPEC,
 };
 
@@ -106,7 +106,7 @@ export function parseRun(argv: string[], defaults: Partial<RunCommand> = {}): Ru
     if (o.strategy !== undefined) throw new UsageError('--schedule replays a schedule: it excludes --strategy');
   }
   const strategy = schedule ? Mode.replay : Mode[((o.strategy as string | undefined) ?? 'os') as keyof typeof Mode];
-  if (strategy !== Mode.os && o.duration !== undefined) throw new UsageError('controlled runs (--strategy random|pct, --schedule) take --ops, not --duration');
+  if (strategy !== Mode.os && o.duration !== undefined) throw new UsageError('controlled runs (--strategy random|pct|pos|urw, --schedule) take --ops, not --duration');
   if (strategy !== Mode.os && ops * (cpus + 1) > MAX_CONTROLLED_OPS) {
     throw new UsageError(`a controlled run counts its scheduling points in 32 bits: --ops x CPUs must stay under ${MAX_CONTROLLED_OPS.toLocaleString('en-US')}`);
   }
@@ -119,7 +119,7 @@ export function parseRun(argv: string[], defaults: Partial<RunCommand> = {}): Ru
   const junit = o.junit === undefined ? undefined : checkWritable(o.junit as string, '--junit');
   if (o.quiet && o.verbose) throw new UsageError('--quiet and --verbose exclude each other');
   const traceOut = o['trace-out'] === undefined ? undefined : checkWritable(o['trace-out'] as string, '--trace-out');
-  if (traceOut && strategy === Mode.os) throw new UsageError('--trace-out needs a controlled run (--strategy random|pct or --schedule): free-running threads have no step order to draw');
+  if (traceOut && strategy === Mode.os) throw new UsageError('--trace-out needs a controlled run (--strategy random|pct|pos|urw or --schedule): free-running threads have no step order to draw');
   distinctOutputs({ '--json': json, '--junit': junit, '--trace-out': traceOut });
   return {
     scenarios, cpus, seeds,

@@ -128,6 +128,9 @@ function lockPairCost(): { with: number; without: number; withRaceClocks: number
   return out;
 }
 
+/** The strategies the detection table compares, a column each. */
+const DETECT_MODES = [Mode.pct, Mode.pos, Mode.urw, Mode.random, Mode.os] as const;
+
 export async function bench(o: BenchOptions): Promise<BenchResult> {
   const t0 = Date.now();
   const runner = new Runner();
@@ -167,7 +170,7 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
     }
     const detection: DetectionRow[] = [];
     for (const bug of BUGS) {
-      for (const mode of [Mode.pct, Mode.random, Mode.os]) {
+      for (const mode of DETECT_MODES) {
         o.onStep?.(`detecting ${bug.name} (${MODE_NAMES[mode]})`);
         const samples = [];
         for (let seed = 1; seed <= o.seeds; seed++) {
@@ -219,13 +222,14 @@ export function renderBench(r: BenchResult): string {
   out += `${'strategy'.padEnd(10)}${'ops'.padStart(6)}${'runs/s'.padStart(10)}${'points/s'.padStart(13)}${'switches/s'.padStart(13)}\n`;
   for (const c of r.controlled) out += `${c.strategy.padEnd(10)}${String(c.ops).padStart(6)}${c.runsPerSec.toFixed(1).padStart(10)}${fmt(c.stepsPerSec).padStart(13)}${fmt(c.switchesPerSec).padStart(13)}\n`;
   out += '\nDetection: runs and seconds to the first detection, median over seeds (- : not found by most seeds within the cap)\n';
-  out += `${'bug'.padEnd(24)}${'pct'.padStart(18)}${'random'.padStart(18)}${'os'.padStart(18)}\n`;
+  const cols = DETECT_MODES.map((m) => MODE_NAMES[m]);
+  out += `${'bug'.padEnd(24)}${cols.map((c) => c.padStart(16)).join('')}\n`;
   for (const bug of [...new Set(r.detection.map((d) => d.bug))]) {
     out += bug.padEnd(24);
-    for (const s of ['pct', 'random', 'os']) {
+    for (const s of cols) {
       const d = r.detection.find((x) => x.bug === bug && x.strategy === s)!;
       const cell = d.medianRuns === null ? `- (${d.found}/${d.samples.length})` : `${d.medianRuns} / ${d.medianSeconds!.toFixed(2)}s`;
-      out += cell.padStart(18);
+      out += cell.padStart(16);
     }
     out += '\n';
   }

@@ -62,6 +62,22 @@ export interface FuzzFinding {
   signature: string;
   /** Failing runs with this signature (the repro is of the smallest one shrunk). */
   occurrences: number;
+  /** The strategy of the run that found it (with its depth for PCT): under the portfolio, which one found it. */
+  strategy: string;
+}
+
+/** The portfolio's rotation: PCT at depths 3, 2, 1 (3: the requested depth), POS, URW and a random walk, run by run. */
+const PORTFOLIO: readonly (readonly [Mode, number])[] = [[Mode.pct, 0], [Mode.pos, 0], [Mode.urw, 0], [Mode.pct, 2], [Mode.random, 0], [Mode.pct, 1]];
+
+/** The strategy and PCT depth of run number `run` of a campaign. */
+export function strategyForRun(o: { strategy: Mode; depth: number }, run: number): { mode: Mode; depth: number } {
+  if (o.strategy !== Mode.portfolio) return { mode: o.strategy, depth: o.depth };
+  const [mode, d] = PORTFOLIO[run % PORTFOLIO.length]!;
+  return { mode, depth: d || o.depth };
+}
+
+export function strategyLabel(mode: Mode, depth: number): string {
+  return mode === Mode.pct ? `pct/d${depth}` : MODE_NAMES[mode];
 }
 
 /** A violation's signature: its kind, the lock classes held (sorted) and the function it was reported in. */
@@ -81,8 +97,12 @@ export interface FuzzResult {
   ms: number;
   findings: FuzzFinding[];
   meanSteps: number;
-  /** PCT only: the probability that a depth-d bug survived every clean run. */
+  /** PCT runs at the requested depth only: the probability that a depth-d bug survived every clean one. */
   residualRisk: number | null;
+  /** Clean PCT runs at the requested depth (what residualRisk counts). */
+  cleanPctRuns: number;
+  /** Runs per strategy (PCT per depth). */
+  byStrategy: Record<string, number>;
   /** Known issues of the baseline met (fuzzing goes on past them): id -> runs. */
   known: Record<string, number>;
 }
@@ -121,22 +141,27 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
   const findings: FuzzFinding[] = [];
   let runs = 0;
   let clean = 0;
+  let cleanPct = 0;
   let steps = 0;
+  const byStrategy: Record<string, number> = {};
   let expected = (o.ops || 30) * o.cpus * STEPS_PER_OP;
   const known: Record<string, number> = {};
   while (Date.now() - t0 < o.budgetMs && !(o.maxRuns && runs >= o.maxRuns) && !o.shouldStop?.()) {
     const s = scenarioOf(o, runs);
     const seed = deriveSeed(o.seed, runs);
-    const controlled = o.strategy !== Mode.os;
+    const { mode, depth } = strategyForRun(o, runs);
+    const controlled = mode !== Mode.os;
     // --ops never cuts a directed scenario's set-up short (its completions would never come)
     const ops = o.ops ? Math.max(o.ops, s.minOps ?? 0) : s.fuzzOps || 30;
     const programs = generatePrograms(s, o.cpus, seed, ops, o.sizes);
     const base = {
-      scenario: s, cpus: o.cpus, seed, strategy: o.strategy, depth: o.depth, inject: o.inject, backend: o.backend, expectedSteps: expected, ops,
+      scenario: s, cpus: o.cpus, seed, strategy: mode, depth, inject: o.inject, backend: o.backend, expectedSteps: expected, ops,
       watchdogMs: o.watchdogMs, sizes: o.sizes, suppressions: o.suppressions, strictKnown: o.strictKnown,
     };
     const r = await runner.run({ ...base, programs });
     runs++;
+    const label = strategyLabel(mode, depth);
+    byStrategy[label] = (byStrategy[label] ?? 0) + 1;
     o.onRun?.(runs, Date.now() - t0);
     if (controlled && r.steps) {
       steps += r.steps;
@@ -146,7 +171,11 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
     if (r.status === 'interrupted') break;
     if (r.status !== 'violation') {
       // a run that met only known issues did not check everything it would have: not clean
-      if (r.status === 'clean') clean++;
+      if (r.status === 'clean') {
+        clean++;
+        // the residual-risk bound holds for PCT runs at the requested depth only
+        if (mode === Mode.pct && depth === o.depth) cleanPct++;
+      }
       continue;
     }
     const detectMs = Date.now() - t0;
@@ -161,7 +190,7 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
     }
     if (o.writeRepro === false) {
       const violation = r.violations.find((v) => v.kind === target)!;
-      findings.push({ scenario: s.name, seed, run: runs, violation, reproPath: '', original, minimal: original, schedule: r.schedule ?? '', shrinkRuns: 0, detectMs, signature, occurrences: 1 });
+      findings.push({ scenario: s.name, seed, run: runs, violation, reproPath: '', original, minimal: original, schedule: r.schedule ?? '', shrinkRuns: 0, detectMs, signature, occurrences: 1, strategy: label });
       if (!o.keepGoing) break;
       continue;
     }
@@ -188,16 +217,16 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
     const scheduleStr = final.schedule ?? '';
     const repro = makeRepro({
       scenario: s.name, cpus: minimalPrograms.length, seed: reproSeed, backend: o.backend, inject: bugInfo(o.inject)?.name ?? null,
-      strategy: MODE_NAMES[o.strategy], depth: o.depth, programs: minimalPrograms, schedule: scheduleStr, violation, original, minimal,
+      strategy: MODE_NAMES[mode], depth, programs: minimalPrograms, schedule: scheduleStr, violation, original, minimal,
     });
     const finding: FuzzFinding = {
       scenario: s.name, seed, run: runs, violation, reproPath: writeRepro(o.outDir, repro), original, minimal,
-      schedule: scheduleStr, shrinkRuns, detectMs, signature, occurrences: 1,
+      schedule: scheduleStr, shrinkRuns, detectMs, signature, occurrences: 1, strategy: label,
     };
     if (prev) {
       // the smaller repro replaces the earlier one of the same signature
       if (prev.reproPath !== finding.reproPath) rmSync(prev.reproPath, { force: true });
-      Object.assign(prev, { ...finding, run: prev.run, detectMs: prev.detectMs, occurrences: prev.occurrences });
+      Object.assign(prev, { ...finding, run: prev.run, detectMs: prev.detectMs, occurrences: prev.occurrences, strategy: prev.strategy });
     } else {
       findings.push(finding);
     }
@@ -206,7 +235,8 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
   const meanSteps = runs ? steps / runs : 0;
   return {
     runs, cleanRuns: clean, ms: Date.now() - t0, findings, meanSteps,
-    residualRisk: o.strategy === Mode.pct && clean > 0 ? residualRisk(clean, o.cpus + 1, meanSteps, o.depth) : null,
+    residualRisk: cleanPct > 0 ? residualRisk(cleanPct, o.cpus + 1, meanSteps, o.depth) : null,
+    cleanPctRuns: cleanPct, byStrategy,
     known,
   };
 }

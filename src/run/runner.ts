@@ -253,10 +253,11 @@ export class Runner {
       const totalOps = programs!.reduce((n, p) => n + p.length / 4, 0);
       const maxSteps = o.maxSteps ?? Math.max(200_000, totalOps * STEPS_PER_OP_BUDGET);
       if (maxSteps > MAX_STEP_BUDGET) throw new RangeError(`a step budget of ${maxSteps} does not fit the 32-bit step counter`);
-      initSched(shm, mode, {
-        seed: o.seed, entities: spec.L.nrEntities, depth: o.depth ?? 3,
-        expectedSteps: o.expectedSteps ?? Math.max(100, totalOps * STEPS_PER_OP),
-      }, maxSteps, o.schedule);
+      const expectedSteps = o.expectedSteps ?? Math.max(100, totalOps * STEPS_PER_OP);
+      // URW: each CPU's share of the expected steps follows its program's length; the kworker gets an even share
+      const entitySteps = programs!.map((p) => (expectedSteps * (p.length / 4)) / Math.max(1, totalOps));
+      entitySteps.push(expectedSteps / spec.L.nrEntities);
+      initSched(shm, mode, { seed: o.seed, entities: spec.L.nrEntities, depth: o.depth ?? 3, expectedSteps, entitySteps }, maxSteps, o.schedule);
     } else {
       initSched(shm, Mode.os, { seed: o.seed, entities: spec.L.nrEntities, depth: 1, expectedSteps: 1 }, 0);
     }

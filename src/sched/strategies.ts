@@ -3,6 +3,8 @@ import { Mode, type Strategy } from './strategy.ts';
 import { randomStrategy } from './random.ts';
 import { pctStrategy } from './pct.ts';
 import { replayStrategy } from './replay.ts';
+import { posStrategy } from './pos.ts';
+import { urwStrategy } from './urw.ts';
 
 export function strategyFor(mode: Mode): Strategy {
   switch (mode) {
@@ -12,6 +14,10 @@ export function strategyFor(mode: Mode): Strategy {
       return pctStrategy;
     case Mode.replay:
       return replayStrategy;
+    case Mode.pos:
+      return posStrategy;
+    case Mode.urw:
+      return urwStrategy;
     default:
       throw new Error('free-running mode has no strategy');
   }

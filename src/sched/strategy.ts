@@ -10,9 +10,13 @@ export enum Mode {
   random = 1,
   pct = 2,
   replay = 3,
+  pos = 4,
+  urw = 5,
+  /** fuzz only: rotate the strategies (and PCT depths) over the campaign */
+  portfolio = 6,
 }
 
-export const MODE_NAMES = ['os', 'random', 'pct', 'replay'] as const;
+export const MODE_NAMES = ['os', 'random', 'pct', 'replay', 'pos', 'urw', 'portfolio'] as const;
 
 /** What a strategy sees at a scheduling point. */
 export interface Choice {
@@ -38,6 +42,8 @@ export interface StrategyOptions {
   depth: number;
   /** PCT: expected number of steps k, for placing the change points. */
   expectedSteps: number;
+  /** URW: the expected scheduling points of each entity (default: expectedSteps split evenly). */
+  entitySteps?: readonly number[];
 }
 
 export interface Strategy {

@@ -83,6 +83,8 @@ export enum X {
   LOCKMASK,
   /** schedule_work calls made by this context (the reclaim-request spec check) */
   WORK_REQS,
+  /** lock index + 1 this entity is about to take (0: no lock operation pending); POS reads it */
+  PENDING,
   HELD, // MAX_HELD * HL.SIZE words
 }
 export const X_OPS = X.HELD + MAX_HELD * HL.SIZE;
@@ -103,7 +105,7 @@ export enum WK { PENDING, RUNNING, RUNS, QUEUED, LOST, SCHED_SEQ, START_SEQ, SIZ
 export enum WQ { WAKE, FLUSH_SEQ, DONE_SEQ, SIZE }
 
 // ---- scheduler (controlled mode) -----------------------------------------
-export enum SC { TOKEN, MODE, STEP, SWITCHES, RNG0, RNG1, RNG2, RNG3, DEPTH, CHANGES_DONE, EXPECTED_STEPS, REC_LEN, REC_OVERFLOW, REPLAY_POS, REPLAY_LEFT, REPLAY_LEN, DIVERGED, MAX_STEPS, PREEMPTIONS, IRQS, SIZE }
+export enum SC { TOKEN, MODE, STEP, SWITCHES, RNG0, RNG1, RNG2, RNG3, DEPTH, CHANGES_DONE, EXPECTED_STEPS, REC_LEN, REC_OVERFLOW, REPLAY_POS, REPLAY_LEFT, REPLAY_LEN, DIVERGED, MAX_STEPS, PREEMPTIONS, IRQS, POS_RES, SIZE }
 export const MAX_CHANGE_POINTS = 16;
 
 export const MAX_LOCKS = 16;

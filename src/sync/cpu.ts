@@ -295,6 +295,7 @@ export class Cpu {
 
   // ---- lock statistics ----------------------------------------------------------
   private acquired(lock: number, contended: boolean): void {
+    this.w[this.x + X.PENDING] = 0;
     if (this.w[this.h + H.EVLOG] !== 0) this.event(EV.ACQUIRE, lock);
     const r = this.lk + lock * LK.SIZE;
     this.w[r + LK.OWNER] = this.id + 1;
@@ -321,6 +322,7 @@ export class Cpu {
 
   // ---- mutex (sleeping lock, futex-style: 0 free, 1 locked, 2 contended) ----
   mutexLock(lock: number): void {
+    this.w[this.x + X.PENDING] = lock + 1;
     this.mightSleep();
     this.host.lockdep?.acquire(this, lock, false);
     this.pushHeld(lock);
@@ -347,7 +349,9 @@ export class Cpu {
   }
 
   mutexTrylock(lock: number): boolean {
+    this.w[this.x + X.PENDING] = lock + 1;
     this.point();
+    this.w[this.x + X.PENDING] = 0;
     const at = this.lk + lock * LK.SIZE + LK.STATE;
     if (Atomics.compareExchange(this.w, at, 0, 1) !== 0) return false;
     this.host.lockdep?.acquire(this, lock, true);
@@ -373,6 +377,7 @@ export class Cpu {
 
   // ---- spinlocks --------------------------------------------------------------
   spinLock(lock: number): void {
+    this.w[this.x + X.PENDING] = lock + 1;
     this.point();
     this.preemptDisable();
     this.host.lockdep?.acquire(this, lock, false);
@@ -384,6 +389,7 @@ export class Cpu {
     this.preemptEnable();
   }
   spinLockIrq(lock: number): void {
+    this.w[this.x + X.PENDING] = lock + 1;
     this.point();
     this.localIrqDisable();
     this.preemptDisable();
@@ -397,6 +403,7 @@ export class Cpu {
     this.preemptEnable();
   }
   spinLockIrqSave(lock: number): number {
+    this.w[this.x + X.PENDING] = lock + 1;
     this.point();
     const flags = this.localIrqSave();
     this.preemptDisable();
