@@ -12,6 +12,7 @@ import { renderSingle } from './report/summary.ts';
 import { listCommand, parseRun, runCommand } from './cli/run-cmd.ts';
 import { fuzzCommand, replayCommand } from './cli/fuzz-cmd.ts';
 import { benchCommand } from './cli/bench-cmd.ts';
+import { mergeCommand } from './cli/merge-cmd.ts';
 import { classify } from './report/known.ts';
 import { VERSION } from './version.ts';
 
@@ -30,7 +31,10 @@ usage:
                      [--cpus N] [--ops N] [--seed S] [--keep-going] [--out DIR]
                      [--inject BUG] [--shrink-budget D] [--runs N] [--watchdog D]
                      [--sizes MIX] [--suppressions FILE] [--strict-known] [--json FILE] [--trace-out FILE]
+                     [--jobs N] [--shard i/n] [--junit FILE] [--quiet]
                                             many short controlled runs; shrink and write a repro
+  percpu-stress merge FILES... [--json FILE] [--junit FILE] [--out DIR] [--quiet]
+                                            combine the --json results of fuzz --shard i/n
   percpu-stress replay <repro.json> [--inject BUG] [--watchdog D] [--explain [--all]] [--trace-out FILE]
                                             re-execute a repro exactly
   percpu-stress bench [--json FILE] [--quick]
@@ -79,6 +83,7 @@ const COMMANDS: Record<string, Command> = {
   fuzz: fuzzCommand,
   replay: replayCommand,
   bench: benchCommand,
+  merge: mergeCommand,
   help: () => {
     process.stdout.write(HELP + '\n');
     return 0;

@@ -14,6 +14,7 @@ test('bench measures throughput, controlled scheduling, lockdep cost and detecti
     t.true(row.opsPerCpuSecChecks > 0 && row.opsPerCpuSecNoChecks > 0);
   }
   t.deepEqual(r.controlled.map((c) => `${c.strategy}/${c.ops}`), ['pct/30', 'random/30', 'pct/1000']);
+  t.deepEqual(r.campaign.map((c) => [c.jobs, c.runs]), [[1, 12], [2, 12]]);
   t.true(r.controlled.every((c) => c.runsPerSec > 0 && c.stepsPerSec > 0));
   t.true(r.lockdepNsPerPair.with > 0 && r.lockdepNsPerPair.without > 0 && r.lockdepNsPerPair.withRaceClocks > 0);
   t.deepEqual(r.startup.map((s) => s.cpus), [2]);

@@ -1,14 +1,16 @@
 // `percpu-stress fuzz` and `percpu-stress replay`.
 
-import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { scenarioByName } from '../../scenarios/index.ts';
 import { UsageError, parseArgs } from '../cli-args.ts';
 import { Runner } from '../run/runner.ts';
-import { BUGS, Bug, bugByName } from '../percpu/inject.ts';
+import { BUGS, Bug, bugByName, bugInfo } from '../percpu/inject.ts';
 import { MAX_CPUS, type Backend } from '../shm/config.ts';
 import { Mode, MODE_NAMES } from '../sched/strategy.ts';
-import { fuzz } from '../explore/fuzz.ts';
+import { parseShard, runCampaign } from '../explore/campaign.ts';
+import type { CampaignConfig } from '../explore/merge.ts';
+import { quote } from '../report/errors.ts';
 import { ReproError, readRepro, reproPrograms } from '../explore/repro.ts';
 import { decodeSchedule } from '../sched/schedule.ts';
 import { Progress } from '../report/progress.ts';
@@ -18,6 +20,7 @@ import { chromeTrace, explainTimeline } from '../report/timeline.ts';
 import { renderJunit, renderJunitCases, type JunitCase } from '../report/junit.ts';
 import type { RunResult } from '../report/result.ts';
 import type { Repro } from '../explore/repro.ts';
+import type { FuzzResult } from '../explore/fuzz.ts';
 import { MAX_CONTROLLED_OPS } from './run-cmd.ts';
 import { VERSION } from '../version.ts';
 import { DETECT_SPEC, knownSummary, parseDetect } from './detect-opts.ts';
@@ -30,7 +33,7 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   const a = parseArgs(argv, {
     budget: 'duration', 'shrink-budget': 'duration', strategy: ['portfolio', 'pct', 'pos', 'urw', 'random', 'os'], depth: 'int', cpus: 'int', seed: 'int',
     ops: 'int', 'keep-going': 'flag', out: 'string', inject: BUGS.map((b) => b.name), backend: ['vm', 'km'], runs: 'int', json: 'string',
-    watchdog: 'duration', 'trace-out': 'string', junit: 'string', quiet: 'flag', ...DETECT_SPEC,
+    watchdog: 'duration', 'trace-out': 'string', junit: 'string', quiet: 'flag', jobs: 'int', shard: 'string', ...DETECT_SPEC,
   }, 1);
   const o = a.options;
   const detect = parseDetect(o);
@@ -60,7 +63,12 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   const strategy = strategyOf((o.strategy as string | undefined) ?? 'portfolio');
   if (o.runs !== undefined && (o.runs as number) < 1) throw new UsageError('--runs must be at least 1');
   const inject = o.inject ? bugByName(o.inject as string)!.bug : Bug.none;
-  const runner = new Runner();
+  const jobs = (o.jobs as number | undefined) ?? 1;
+  if (jobs < 1 || jobs > 64) throw new UsageError('--jobs must be in 1..64');
+  const shard = o.shard === undefined ? { index: 1, count: 1 } : parseShard(o.shard as string);
+  if (!shard) throw new UsageError(`--shard must be i/n with 1 <= i <= n, got ${quote(o.shard as string)}`);
+  const runners = Array.from({ length: jobs }, () => new Runner());
+  const runner = runners[0]!;
   const progress = new Progress();
   const budgetMs = (o.budget as number | undefined) ?? 30_000;
   let stop = false;
@@ -68,20 +76,23 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   const onSignal = (code: number) => (): void => {
     stop = true;
     signal ||= code;
-    runner.interrupt();
+    for (const r of runners) r.interrupt();
   };
   const onSigint = onSignal(130), onSigterm = onSignal(143);
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigterm);
   let res;
   let traced: RunResult | null = null;
+  const seed = (o.seed as number | undefined) ?? 1;
+  const keepGoing = o['keep-going'] === true;
+  const maxRuns = (o.runs as number | undefined) ?? 0;
+  let done = 0;
   try {
-    res = await fuzz(runner, {
+    res = await runCampaign(runners, {
       scenarios, budgetMs: stop ? 0 : budgetMs, shrinkBudgetMs: (o['shrink-budget'] as number | undefined) ?? 20_000, strategy, depth, cpus, ops,
-      seed: (o.seed as number | undefined) ?? 1, keepGoing: o['keep-going'] === true, outDir, inject,
-      backend: o.backend as Backend | undefined, maxRuns: (o.runs as number | undefined) ?? 0, ...detect, watchdogMs,
-      shouldStop: () => stop, onRun: (runs, ms) => progress.update(`${runs} runs, ${(ms / 1000).toFixed(1)} s`, ms / budgetMs),
-    });
+      seed, keepGoing, outDir, inject, backend: o.backend as Backend | undefined, maxRuns, ...detect, watchdogMs,
+      shouldStop: () => stop, onRun: (_runs, ms) => progress.update(`${++done} runs, ${(ms / 1000).toFixed(1)} s`, ms / budgetMs),
+    }, shard);
     // the timeline of the first finding's minimal run: replay its repro once more, recording
     const first = res.findings[0];
     if (traceOut && first && !stop) traced = await replayRun(runner, readRepro(first.reproPath), inject, watchdogMs, true);
@@ -89,50 +100,30 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
     progress.clear();
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigterm);
-    await runner.close();
+    await Promise.all(runners.map((r) => r.close()));
   }
-  let out = '';
-  for (const f of res.findings) {
-    if (!quiet) out += `\n${f.violation.text}\n`;
-    else out += `\n${f.violation.title}\n`;
-    out += `found by run ${f.run} (${f.scenario}, seed ${f.seed}, ${f.strategy}) after ${(f.detectMs / 1000).toFixed(2)} s\n`;
-    out += `signature: ${f.signature}${f.occurrences > 1 ? ` (${f.occurrences} failing runs; the repro is the smallest shrunk)` : ''}\n`;
-    out += `shrunk in ${f.shrinkRuns} runs: ${f.original.cpus} CPUs, ${f.original.ops} ops, ${f.original.switches} context switches -> ${f.minimal.cpus} CPUs, ${f.minimal.ops} ops, ${f.minimal.switches} context switches\n`;
-    out += `schedule: ${f.schedule}\nrepro: ${f.reproPath}\nreplay with:\n  percpu-stress replay ${f.reproPath}\n`;
-  }
-  out += `\n${res.runs} runs in ${(res.ms / 1000).toFixed(1)} s (${(res.runs / Math.max(res.ms / 1000, 0.001)).toFixed(1)} runs/s), ${res.findings.length} failing\n`;
-  if (strategy === Mode.portfolio) out += `strategies: ${Object.entries(res.byStrategy).map(([k, v]) => `${k} ${v}`).join(', ')} runs\n`;
-  if (res.residualRisk !== null) {
-    const n = cpus + 1;
-    const k = Math.round(res.meanSteps);
-    const perRun = n * Math.pow(k, depth - 1);
-    const pct = res.residualRisk * 100;
-    out += `residual risk: ${res.cleanPctRuns} clean PCT runs at depth ${depth}. A bug that needs ${depth} events in one particular order ` +
-      `(PCT depth ${depth}) and that these programs can reach is hit by each run with probability at least 1 in ${Math.round(perRun).toLocaleString('en-US')} ` +
-      `(n = ${n} entities incl. the kworker, k = ${k} steps per run: 1/(n*k^${depth - 1})); after these runs such a bug would still be hidden ` +
-      `with probability at most ${pct < 0.01 ? pct.toExponential(2) : pct.toFixed(2)}%. It says nothing about deeper bugs or code the programs do not reach; ` +
-      `more runs (--budget, --runs), shorter runs (--ops: smaller k) or a smaller --depth make it tighter.\n`;
-  }
+  let out = renderCampaign(res, { quiet, portfolio: strategy === Mode.portfolio, entities: cpus + 1, depth });
   out += knownSummary(res.known);
   if (stop) out += `(interrupted: ${res.runs} runs were made; the report is partial)\n`;
   if (traceOut && !res.findings.length) out += '--trace-out: nothing failed, so no timeline was written\n';
   process.stdout.write(out);
   if (traceOut && traced && !writeTimeline(traceOut, traced, res.findings[0]!.reproPath)) return 2;
-  if (junit) {
-    // one testcase per scenario fuzzed: failed by its first finding
-    const cases: JunitCase[] = scenarios.map((sc) => {
-      const f = res.findings.find((x) => x.scenario === sc.name);
-      return {
-        classname: `percpu-stress.fuzz.${sc.name}`, name: `fuzz ${sc.name} (${MODE_NAMES[strategy]}, cpus=${cpus})`,
-        ...(f ? { failure: { message: f.violation.title, type: f.violation.kind, text: `${f.violation.text}\nrepro: ${f.reproPath}` } } : stop ? { skipped: 'interrupted' } : {}),
-        out: `${res.runs} runs in the campaign`,
-      };
-    });
-    if (!writeOutput(junit, renderJunitCases(cases), '--junit')) return 2;
-  }
+  if (junit && !writeOutput(junit, renderJunitCases(campaignCases(scenarios.map((x) => x.name), res, `${MODE_NAMES[strategy]}, cpus=${cpus}`, stop)), '--junit')) return 2;
   if (json) {
-    const findings = res.findings.map((f) => ({ ...f, violation: { kind: f.violation.kind, title: f.violation.title, cpu: f.violation.cpu, step: f.violation.step, text: f.violation.text } }));
-    if (!writeOutput(json, JSON.stringify({ tool: 'percpu-stress', version: VERSION, command: 'fuzz', strategy: MODE_NAMES[strategy], depth, cpus, interrupted: stop, partial: stop, ...res, findings }, null, 2) + '\n', '--json')) return 2;
+    const findings = res.findings.map((f) => ({
+      ...f, violation: { kind: f.violation.kind, title: f.violation.title, cpu: f.violation.cpu, step: f.violation.step, text: f.violation.text },
+      // the minimal repro itself, so that a merge on another machine has it
+      repro: f.reproPath ? JSON.parse(readFileSync(f.reproPath, 'utf8')) as unknown : null,
+    }));
+    const config: CampaignConfig = {
+      scenarios: scenarios.map((x) => x.name), strategy: MODE_NAMES[strategy], depth, cpus, ops, seed, keepGoing, maxRuns, budgetMs,
+      inject: bugInfo(inject)?.name ?? null, backend: (o.backend as string | undefined) ?? null, sizes: (o.sizes as string | undefined) ?? null,
+    };
+    const doc = {
+      tool: 'percpu-stress', version: VERSION, command: 'fuzz', strategy: MODE_NAMES[strategy], depth, cpus, config, shard, jobs,
+      interrupted: stop, partial: stop, ...res, findings,
+    };
+    if (!writeOutput(json, JSON.stringify(doc, null, 2) + '\n', '--json')) return 2;
   }
   if (res.findings.length) return 1;
   if (stop) return signal || 130;
@@ -220,4 +211,44 @@ export async function replayCommand(argv: string[]): Promise<number> {
   // 1: the recorded violation again; 4: a different one; 0: clean (fixed?)
   if (same) return 1;
   return r.status === 'violation' ? 4 : r.status === 'incomplete' ? 5 : 0;
+}
+
+/** The findings and totals of a campaign (fuzz, or merged shards), as a person reads them. */
+export function renderCampaign(res: FuzzResult, o: { quiet: boolean; portfolio: boolean; entities: number; depth: number }): string {
+  const depth = o.depth;
+  let out = '';
+  for (const f of res.findings) {
+    if (!o.quiet) out += `\n${f.violation.text}\n`;
+    else out += `\n${f.violation.title}\n`;
+    out += `found by run ${f.run} (${f.scenario}, seed ${f.seed}, ${f.strategy}) after ${(f.detectMs / 1000).toFixed(2)} s\n`;
+    out += `signature: ${f.signature}${f.occurrences > 1 ? ` (${f.occurrences} failing runs; the repro is the smallest shrunk)` : ''}\n`;
+    out += `shrunk in ${f.shrinkRuns} runs: ${f.original.cpus} CPUs, ${f.original.ops} ops, ${f.original.switches} context switches -> ${f.minimal.cpus} CPUs, ${f.minimal.ops} ops, ${f.minimal.switches} context switches\n`;
+    out += `schedule: ${f.schedule}\nrepro: ${f.reproPath}\nreplay with:\n  npx percpu-stress replay ${f.reproPath}\n`;
+  }
+  out += `\n${res.runs} runs in ${(res.ms / 1000).toFixed(1)} s (${(res.runs / Math.max(res.ms / 1000, 0.001)).toFixed(1)} runs/s), ${res.findings.length} failing\n`;
+  if (o.portfolio) out += `strategies: ${Object.entries(res.byStrategy).map(([k, v]) => `${k} ${v}`).join(', ')} runs\n`;
+  if (res.residualRisk !== null) {
+    const n = o.entities;
+    const k = Math.round(res.meanSteps);
+    const perRun = n * Math.pow(k, depth - 1);
+    const pct = res.residualRisk * 100;
+    out += `residual risk: ${res.cleanPctRuns} clean PCT runs at depth ${depth}. A bug that needs ${depth} events in one particular order ` +
+      `(PCT depth ${depth}) and that these programs can reach is hit by each run with probability at least 1 in ${Math.round(perRun).toLocaleString('en-US')} ` +
+      `(n = ${n} entities incl. the kworker, k = ${k} steps per run: 1/(n*k^${depth - 1})); after these runs such a bug would still be hidden ` +
+      `with probability at most ${pct < 0.01 ? pct.toExponential(2) : pct.toFixed(2)}%. It says nothing about deeper bugs or code the programs do not reach; ` +
+      `more runs (--budget, --runs), shorter runs (--ops: smaller k) or a smaller --depth make it tighter.\n`;
+  }
+  return out;
+}
+
+/** JUnit cases of a campaign: one per scenario fuzzed, failed by its first finding. */
+export function campaignCases(scenarios: readonly string[], res: FuzzResult, what: string, interrupted: boolean): JunitCase[] {
+  return scenarios.map((name) => {
+    const f = res.findings.find((x) => x.scenario === name);
+    return {
+      classname: `percpu-stress.fuzz.${name}`, name: `fuzz ${name} (${what})`,
+      ...(f ? { failure: { message: f.violation.title, type: f.violation.kind, text: `${f.violation.text}\nrepro: ${f.reproPath}` } } : interrupted ? { skipped: 'interrupted' } : {}),
+      out: `${res.runs} runs in the campaign`,
+    };
+  });
 }

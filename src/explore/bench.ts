@@ -6,11 +6,12 @@
 
 import { availableParallelism, cpus as osCpus } from 'node:os';
 import { Runner } from '../run/runner.ts';
-import { scenarioByName } from '../../scenarios/index.ts';
+import { SCENARIOS, scenarioByName } from '../../scenarios/index.ts';
 import { benchMix } from '../../scenarios/bench-mix.ts';
-import { BUGS } from '../percpu/inject.ts';
+import { BUGS, Bug } from '../percpu/inject.ts';
 import { Mode, MODE_NAMES } from '../sched/strategy.ts';
 import { fuzz } from './fuzz.ts';
+import { runCampaign } from './campaign.ts';
 import { Kernel, bootMachine, newShm, planMachine } from '../run/machine.ts';
 import { Lock } from '../sync/locks.ts';
 import { VERSION } from '../version.ts';
@@ -62,6 +63,8 @@ export interface BenchResult {
   version: string;
   machine: { cores: number; cpuModel: string; node: string; platform: string };
   throughput: ThroughputRow[];
+  /** fuzz all (portfolio) runs/s on one job and on two. */
+  campaign: { jobs: number; runs: number; runsPerSec: number }[];
   controlled: { strategy: string; ops: number; runs: number; runsPerSec: number; stepsPerSec: number; switchesPerSec: number }[];
   lockdepNsPerPair: { with: number; without: number; withRaceClocks: number };
   startup: StartupRow[];
@@ -168,6 +171,23 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
       const secs = (Date.now() - c0) / 1000;
       controlled.push({ strategy: MODE_NAMES[mode], ops, runs, runsPerSec: runs / secs, stepsPerSec: steps / secs, switchesPerSec: switches / secs });
     }
+    // a fuzz campaign (portfolio, every scenario) on one job and on two, the same runs
+    const campaign: { jobs: number; runs: number; runsPerSec: number }[] = [];
+    for (const jobs of [1, 2]) {
+      o.onStep?.(`fuzz campaign, --jobs ${jobs}`);
+      const extra = Array.from({ length: jobs - 1 }, () => new Runner());
+      try {
+        const runs = Math.max(12, o.controlledRuns * 2);
+        const c0 = Date.now();
+        const res = await runCampaign([runner, ...extra], {
+          scenarios: [...SCENARIOS], budgetMs: 600_000, shrinkBudgetMs: 0, strategy: Mode.portfolio, depth: 3, cpus: 3, ops: 0, seed: 1,
+          keepGoing: true, outDir: '', inject: Bug.none, writeRepro: false, maxRuns: runs,
+        });
+        campaign.push({ jobs, runs: res.runs, runsPerSec: res.runs / ((Date.now() - c0) / 1000) });
+      } finally {
+        await Promise.all(extra.map((r) => r.close()));
+      }
+    }
     const detection: DetectionRow[] = [];
     for (const bug of BUGS) {
       for (const mode of DETECT_MODES) {
@@ -194,7 +214,7 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
     return {
       tool: 'percpu-stress', version: VERSION,
       machine: { cores: availableParallelism(), cpuModel: info?.model ?? 'unknown', node: process.version, platform: `${process.platform}/${process.arch}` },
-      throughput: rows, controlled, lockdepNsPerPair, startup: startups, peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024), detection, ms: Date.now() - t0,
+      throughput: rows, controlled, campaign, lockdepNsPerPair, startup: startups, peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024), detection, ms: Date.now() - t0,
     };
   } finally {
     await runner.close();
@@ -221,6 +241,8 @@ export function renderBench(r: BenchResult): string {
   out += 'Controlled mode (irq-free, 3 CPUs + kworker)\n';
   out += `${'strategy'.padEnd(10)}${'ops'.padStart(6)}${'runs/s'.padStart(10)}${'points/s'.padStart(13)}${'switches/s'.padStart(13)}\n`;
   for (const c of r.controlled) out += `${c.strategy.padEnd(10)}${String(c.ops).padStart(6)}${c.runsPerSec.toFixed(1).padStart(10)}${fmt(c.stepsPerSec).padStart(13)}${fmt(c.switchesPerSec).padStart(13)}\n`;
+  out += '\nFuzz campaign (all scenarios, portfolio, 3 CPUs + kworker)\n';
+  for (const c of r.campaign) out += `  --jobs ${c.jobs}: ${c.runsPerSec.toFixed(1)} runs/s (${c.runs} runs)\n`;
   out += '\nDetection: runs and seconds to the first detection, median over seeds (- : not found by most seeds within the cap)\n';
   const cols = DETECT_MODES.map((m) => MODE_NAMES[m]);
   out += `${'bug'.padEnd(24)}${cols.map((c) => c.padStart(16)).join('')}\n`;

@@ -44,6 +44,15 @@ export interface FuzzOptions {
   sizes?: SizeMix;
   suppressions?: readonly Suppression[];
   strictKnown?: boolean;
+  /**
+   * This loop makes runs offset, offset + stride, offset + 2*stride... of
+   * the campaign (jobs and shards partition the run numbers; default 0, 1).
+   * A run's scenario, seed and strategy depend only on its number.
+   */
+  offset?: number;
+  stride?: number;
+  /** Shared by the jobs of one campaign: no run past this number (a lower failing run was found). */
+  limit?: { maxIndex: number };
 }
 
 export interface FuzzFinding {
@@ -144,18 +153,38 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
   let cleanPct = 0;
   let steps = 0;
   const byStrategy: Record<string, number> = {};
-  let expected = (o.ops || 30) * o.cpus * STEPS_PER_OP;
   const known: Record<string, number> = {};
-  while (Date.now() - t0 < o.budgetMs && !(o.maxRuns && runs >= o.maxRuns) && !o.shouldStop?.()) {
-    const s = scenarioOf(o, runs);
-    const seed = deriveSeed(o.seed, runs);
-    const { mode, depth } = strategyForRun(o, runs);
+  const offset = o.offset ?? 0;
+  const stride = o.stride ?? 1;
+  const limit = o.limit ?? { maxIndex: Infinity };
+  // scheduling points per op of each scenario, from one calibration run (a pure
+  // function of the campaign's options, so every job and shard gets the same k)
+  const perOp = new Map<string, number>();
+  const calibrate = async (s: Scenario, ops: number): Promise<number> => {
+    const known = perOp.get(s.name);
+    if (known !== undefined) return known;
+    const cs = deriveSeed(o.seed, 0x40000000 + o.scenarios.indexOf(s));
+    const programs = generatePrograms(s, o.cpus, cs, ops, o.sizes);
+    const c = await runner.run({ scenario: s, cpus: o.cpus, seed: cs, strategy: Mode.random, depth: 1, backend: o.backend, ops, programs, watchdogMs: o.watchdogMs, sizes: o.sizes });
+    const total = programs.reduce((n, p) => n + p.length / 4, 0);
+    const v = c.steps > 0 && total > 0 ? c.steps / total : STEPS_PER_OP;
+    perOp.set(s.name, v);
+    return v;
+  };
+  for (let k = 0; ; k++) {
+    const index = offset + stride * k;
+    if (Date.now() - t0 >= o.budgetMs || (o.maxRuns && index >= o.maxRuns) || index > limit.maxIndex || o.shouldStop?.()) break;
+    const s = scenarioOf(o, index);
+    const seed = deriveSeed(o.seed, index);
+    const { mode, depth } = strategyForRun(o, index);
     const controlled = mode !== Mode.os;
     // --ops never cuts a directed scenario's set-up short (its completions would never come)
     const ops = o.ops ? Math.max(o.ops, s.minOps ?? 0) : s.fuzzOps || 30;
     const programs = generatePrograms(s, o.cpus, seed, ops, o.sizes);
+    const totalOps = programs.reduce((n, p) => n + p.length / 4, 0);
+    const expectedSteps = controlled ? Math.max(50, Math.round((await calibrate(s, ops)) * totalOps)) : undefined;
     const base = {
-      scenario: s, cpus: o.cpus, seed, strategy: mode, depth, inject: o.inject, backend: o.backend, expectedSteps: expected, ops,
+      scenario: s, cpus: o.cpus, seed, strategy: mode, depth, inject: o.inject, backend: o.backend, expectedSteps, ops,
       watchdogMs: o.watchdogMs, sizes: o.sizes, suppressions: o.suppressions, strictKnown: o.strictKnown,
     };
     const r = await runner.run({ ...base, programs });
@@ -163,10 +192,7 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
     const label = strategyLabel(mode, depth);
     byStrategy[label] = (byStrategy[label] ?? 0) + 1;
     o.onRun?.(runs, Date.now() - t0);
-    if (controlled && r.steps) {
-      steps += r.steps;
-      expected = Math.max(50, Math.round(steps / runs));
-    }
+    if (controlled && r.steps) steps += r.steps;
     for (const v of r.violations) if (v.known && !v.suppressed) known[v.known] = (known[v.known] ?? 0) + 1;
     if (r.status === 'interrupted') break;
     if (r.status !== 'violation') {
@@ -190,8 +216,11 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
     }
     if (o.writeRepro === false) {
       const violation = r.violations.find((v) => v.kind === target)!;
-      findings.push({ scenario: s.name, seed, run: runs, violation, reproPath: '', original, minimal: original, schedule: r.schedule ?? '', shrinkRuns: 0, detectMs, signature, occurrences: 1, strategy: label });
-      if (!o.keepGoing) break;
+      findings.push({ scenario: s.name, seed, run: index + 1, violation, reproPath: '', original, minimal: original, schedule: r.schedule ?? '', shrinkRuns: 0, detectMs, signature, occurrences: 1, strategy: label });
+      if (!o.keepGoing) {
+        limit.maxIndex = Math.min(limit.maxIndex, index);
+        break;
+      }
       continue;
     }
     let minimalPrograms = programs;
@@ -220,7 +249,7 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
       strategy: MODE_NAMES[mode], depth, programs: minimalPrograms, schedule: scheduleStr, violation, original, minimal,
     });
     const finding: FuzzFinding = {
-      scenario: s.name, seed, run: runs, violation, reproPath: writeRepro(o.outDir, repro), original, minimal,
+      scenario: s.name, seed, run: index + 1, violation, reproPath: writeRepro(o.outDir, repro), original, minimal,
       schedule: scheduleStr, shrinkRuns, detectMs, signature, occurrences: 1, strategy: label,
     };
     if (prev) {
@@ -230,7 +259,10 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
     } else {
       findings.push(finding);
     }
-    if (!o.keepGoing) break;
+    if (!o.keepGoing) {
+      limit.maxIndex = Math.min(limit.maxIndex, index);
+      break;
+    }
   }
   const meanSteps = runs ? steps / runs : 0;
   return {

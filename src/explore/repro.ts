@@ -95,6 +95,11 @@ export function readRepro(file: string): Repro {
   } catch {
     throw new ReproError(`${file}: not valid JSON`);
   }
+  return checkRepro(r, file);
+}
+
+/** Validate a parsed repro, field by field (`file` names it in the one-line error). */
+export function checkRepro(r: Repro, file: string): Repro {
   need(typeof r === 'object' && r !== null && r.tool === 'percpu-stress', `${file}: not a percpu-stress repro file`);
   const major = (v: string): string => v.split('.')[0]!;
   need(typeof r.version === 'string' && /^\d+\.\d+\.\d+/.test(r.version) && major(r.version) === major(VERSION),

@@ -1,0 +1,93 @@
+// A fuzz campaign over several jobs (each its own runner: its own shared
+// memory and threads) and over shards (CI machines). Run numbers are
+// partitioned, never shared: shard i of n takes the runs r with
+// r mod n = i - 1, and job j of J within it every J-th of those. A run's
+// scenario, seed and strategy depend only on its number, so the union of
+// the parts is the unsharded campaign, and merging them gives its findings.
+
+import { rmSync } from 'node:fs';
+import type { Runner } from '../run/runner.ts';
+import { fuzz, residualRisk, type FuzzFinding, type FuzzOptions, type FuzzResult } from './fuzz.ts';
+
+export interface Shard {
+  /** 1-based */
+  index: number;
+  count: number;
+}
+
+/** "2/5" -> shard 2 of 5; null when malformed. */
+export function parseShard(spec: string): Shard | null {
+  const m = /^(\d+)\/(\d+)$/.exec(spec);
+  if (!m) return null;
+  const index = Number(m[1]);
+  const count = Number(m[2]);
+  if (count < 1 || count > 100_000 || index < 1 || index > count) return null;
+  return { index, count };
+}
+
+/** Run one shard of a campaign (the whole campaign by default) on `runners.length` jobs at once. */
+export async function runCampaign(runners: readonly Runner[], o: FuzzOptions, shard: Shard = { index: 1, count: 1 }): Promise<FuzzResult> {
+  const jobs = runners.length;
+  const limit = { maxIndex: Infinity };
+  const parts = await Promise.all(runners.map((runner, j) => fuzz(runner, {
+    ...o, offset: shard.index - 1 + shard.count * j, stride: shard.count * jobs, limit,
+  })));
+  return mergeResults(parts, { keepGoing: o.keepGoing, entities: o.cpus + 1, depth: o.depth });
+}
+
+function smaller(a: FuzzFinding, b: FuzzFinding): boolean {
+  const x = a.minimal, y = b.minimal;
+  if (x.ops !== y.ops) return x.ops < y.ops;
+  if (x.switches !== y.switches) return x.switches < y.switches;
+  if (x.cpus !== y.cpus) return x.cpus < y.cpus;
+  return a.run < b.run;
+}
+
+/**
+ * Combine the results of jobs or shards of one campaign: runs, clean runs,
+ * strategies and known issues are summed; findings are grouped by signature
+ * (the smallest repro kept, the occurrences summed) under --keep-going, and
+ * otherwise only the lowest-numbered failing run counts, as in a campaign
+ * run in one piece; the residual risk is recomputed over all clean PCT runs.
+ * Repro files of the findings not kept are removed.
+ */
+export function mergeResults(parts: readonly FuzzResult[], o: { keepGoing: boolean; entities: number; depth: number; keepFiles?: boolean }): FuzzResult {
+  const runs = parts.reduce((n, p) => n + p.runs, 0);
+  const steps = parts.reduce((n, p) => n + p.meanSteps * p.runs, 0);
+  const cleanPctRuns = parts.reduce((n, p) => n + p.cleanPctRuns, 0);
+  const sum = (pick: (p: FuzzResult) => Record<string, number>): Record<string, number> => {
+    const out: Record<string, number> = {};
+    for (const p of parts) for (const [k, v] of Object.entries(pick(p))) out[k] = (out[k] ?? 0) + v;
+    return out;
+  };
+  const all = parts.flatMap((p) => p.findings);
+  let kept: FuzzFinding[];
+  if (o.keepGoing) {
+    const bySig = new Map<string, FuzzFinding>();
+    const count = new Map<string, number>();
+    const first = new Map<string, FuzzFinding>();
+    for (const f of all) {
+      count.set(f.signature, (count.get(f.signature) ?? 0) + f.occurrences);
+      const b = bySig.get(f.signature);
+      if (!b || smaller(f, b)) bySig.set(f.signature, f);
+      const e = first.get(f.signature);
+      if (!e || f.run < e.run) first.set(f.signature, f);
+    }
+    kept = [...bySig.values()].map((f) => {
+      const e = first.get(f.signature)!;
+      // found first by the earliest run; the repro is the smallest
+      return { ...f, run: e.run, detectMs: e.detectMs, strategy: e.strategy, occurrences: count.get(f.signature)! };
+    }).sort((a, b) => a.run - b.run);
+  } else {
+    const lowest = all.reduce<FuzzFinding | undefined>((b, f) => (!b || f.run < b.run ? f : b), undefined);
+    kept = lowest ? [lowest] : [];
+  }
+  const keepPaths = new Set(kept.map((f) => f.reproPath));
+  if (!o.keepFiles) for (const f of all) if (f.reproPath && !keepPaths.has(f.reproPath)) rmSync(f.reproPath, { force: true });
+  const meanSteps = runs ? steps / runs : 0;
+  return {
+    runs, cleanRuns: parts.reduce((n, p) => n + p.cleanRuns, 0), ms: Math.max(0, ...parts.map((p) => p.ms)), findings: kept, meanSteps,
+    residualRisk: cleanPctRuns > 0 ? residualRisk(cleanPctRuns, o.entities, meanSteps, o.depth) : null,
+    cleanPctRuns, byStrategy: sum((p) => p.byStrategy), known: sum((p) => p.known),
+  };
+}

@@ -1,0 +1,122 @@
+// `percpu-stress merge`: read the result files of the shards of one fuzz
+// campaign (`fuzz --shard i/n --json F` on each CI machine), check that they
+// belong together, and combine them as if the campaign had run in one piece.
+
+import { readFileSync } from 'node:fs';
+import { VERSION } from '../version.ts';
+import { quote } from '../report/errors.ts';
+import type { Violation } from '../report/violation.ts';
+import { mergeResults, type Shard } from './campaign.ts';
+import type { FuzzFinding, FuzzResult } from './fuzz.ts';
+import { checkRepro, type Repro } from './repro.ts';
+
+/** What makes two shards part of the same campaign. */
+export interface CampaignConfig {
+  scenarios: string[];
+  strategy: string;
+  depth: number;
+  cpus: number;
+  ops: number;
+  seed: number;
+  keepGoing: boolean;
+  maxRuns: number;
+  budgetMs: number;
+  inject: string | null;
+  backend: string | null;
+  sizes: string | null;
+}
+
+/** A bad shard file: one line, exit 2. */
+export class ShardError extends Error {}
+
+export interface ShardFile {
+  file: string;
+  config: CampaignConfig;
+  shard: Shard;
+  partial: boolean;
+  result: FuzzResult;
+  /** The minimal repro of each finding, by its position in result.findings. */
+  repros: (Repro | null)[];
+}
+
+function need(ok: unknown, msg: string): asserts ok {
+  if (!ok) throw new ShardError(msg);
+}
+
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+export function readShardFile(file: string): ShardFile {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ShardError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  let d: Record<string, unknown>;
+  try {
+    d = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    throw new ShardError(`${file}: not valid JSON`);
+  }
+  need(typeof d === 'object' && d !== null && d.tool === 'percpu-stress' && d.command === 'fuzz', `${file}: not the JSON result of percpu-stress fuzz`);
+  need(typeof d.version === 'string' && d.version.split('.')[0] === VERSION.split('.')[0], `${file}: version: written by percpu-stress ${quote(String(d.version))}, this is ${VERSION}`);
+  const c = d.config as CampaignConfig | undefined;
+  need(typeof c === 'object' && c !== null && Array.isArray(c.scenarios) && typeof c.strategy === 'string', `${file}: config: missing (written by an older fuzz?)`);
+  const s = d.shard as Shard | undefined;
+  need(typeof s === 'object' && s !== null && isCount(s.index) && isCount(s.count) && s.index >= 1 && s.index <= s.count, `${file}: shard: expected {index, count} with 1 <= index <= count`);
+  for (const k of ['runs', 'cleanRuns', 'cleanPctRuns', 'ms'] as const) need(isCount(d[k]), `${file}: ${k}: expected a count, got ${quote(String(d[k]))}`);
+  need(typeof d.meanSteps === 'number' && d.meanSteps >= 0, `${file}: meanSteps: expected a number`);
+  need(Array.isArray(d.findings), `${file}: findings: expected a list`);
+  const findings: FuzzFinding[] = [];
+  const repros: (Repro | null)[] = [];
+  for (const [i, f] of (d.findings as Record<string, unknown>[]).entries()) {
+    const where = `${file}: findings[${i}]`;
+    need(typeof f === 'object' && f !== null && typeof f.signature === 'string' && isCount(f.run) && isCount(f.occurrences), `${where}: expected signature, run and occurrences`);
+    const m = f.minimal as FuzzFinding['minimal'] | undefined;
+    need(m && isCount(m.ops) && isCount(m.cpus) && isCount(m.switches), `${where}.minimal: expected cpus, ops and switches`);
+    const v = f.violation as Partial<Violation> | undefined;
+    need(v && typeof v.kind === 'string' && typeof v.title === 'string' && typeof v.text === 'string', `${where}.violation: expected kind, title and text`);
+    findings.push({ ...(f as unknown as FuzzFinding), violation: { held: [], stack: [], fatal: false, cpu: 0, step: 0, ...v } as Violation });
+    repros.push(f.repro === null || f.repro === undefined ? null : checkRepro(f.repro as Repro, `${where}.repro`));
+  }
+  const obj = (v: unknown): Record<string, number> => (typeof v === 'object' && v !== null ? (v as Record<string, number>) : {});
+  const result: FuzzResult = {
+    runs: d.runs as number, cleanRuns: d.cleanRuns as number, cleanPctRuns: d.cleanPctRuns as number, ms: d.ms as number, meanSteps: d.meanSteps as number,
+    findings, residualRisk: null, byStrategy: obj(d.byStrategy), known: obj(d.known),
+  };
+  return { file, config: c, shard: s, partial: d.partial === true, result, repros };
+}
+
+export interface Merged {
+  config: CampaignConfig;
+  result: FuzzResult;
+  /** The repro of each merged finding, by position. */
+  repros: (Repro | null)[];
+  /** Shard indices of the campaign that no file gave. */
+  missing: number[];
+  partial: boolean;
+}
+
+/** Check that the shards belong to one campaign and combine them. */
+export function mergeShards(shards: readonly ShardFile[]): Merged {
+  need(shards.length > 0, 'merge: which shard files?');
+  const first = shards[0]!;
+  const seen = new Set<number>();
+  for (const s of shards) {
+    need(JSON.stringify(s.config) === JSON.stringify(first.config), `${s.file}: config: not the campaign of ${first.file} (scenarios, strategy, depth, cpus, ops, seed, budget and runs must be the same)`);
+    need(s.shard.count === first.shard.count, `${s.file}: shard: ${s.shard.index}/${s.shard.count}, but ${first.file} is one of ${first.shard.count}`);
+    need(!seen.has(s.shard.index), `${s.file}: shard ${s.shard.index}/${s.shard.count} given twice`);
+    seen.add(s.shard.index);
+  }
+  const c = first.config;
+  // the repro travels with its finding through the merge
+  const reproOf = new Map<FuzzFinding, Repro | null>();
+  for (const s of shards) s.result.findings.forEach((f, i) => reproOf.set(f, s.repros[i] ?? null));
+  const result = mergeResults(shards.map((s) => s.result), { keepGoing: c.keepGoing, entities: c.cpus + 1, depth: c.depth, keepFiles: true });
+  const repros = result.findings.map((f) => {
+    for (const [orig, r] of reproOf) if (orig.signature === f.signature && orig.reproPath === f.reproPath && orig.minimal === f.minimal) return r;
+    return null;
+  });
+  const missing = Array.from({ length: first.shard.count }, (_, i) => i + 1).filter((i) => !seen.has(i));
+  return { config: c, result, repros, missing, partial: shards.some((s) => s.partial) || missing.length > 0 };
+}
