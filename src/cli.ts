@@ -31,7 +31,7 @@ usage:
                      [--cpus N] [--ops N] [--seed S] [--keep-going] [--out DIR]
                      [--inject BUG] [--shrink-budget D] [--runs N] [--watchdog D]
                      [--sizes MIX] [--suppressions FILE] [--strict-known] [--json FILE] [--trace-out FILE]
-                     [--jobs N] [--shard i/n] [--junit FILE] [--quiet]
+                     [--jobs N] [--shard i/n] [--feedback] [--junit FILE] [--quiet]
                                             many short controlled runs; shrink and write a repro
   percpu-stress merge FILES... [--json FILE] [--junit FILE] [--out DIR] [--quiet]
                                             combine the --json results of fuzz --shard i/n

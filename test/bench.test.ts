@@ -15,6 +15,8 @@ test('bench measures throughput, controlled scheduling, lockdep cost and detecti
   }
   t.deepEqual(r.controlled.map((c) => `${c.strategy}/${c.ops}`), ['pct/30', 'random/30', 'pct/1000']);
   t.deepEqual(r.campaign.map((c) => [c.jobs, c.runs]), [[1, 12], [2, 12]]);
+  t.deepEqual(r.coverage.map((c) => [c.feedback, c.curve.length]), [[false, 12], [true, 12]]);
+  t.regex(renderBench(r), /Coverage saturation/);
   t.true(r.controlled.every((c) => c.runsPerSec > 0 && c.stepsPerSec > 0));
   t.true(r.lockdepNsPerPair.with > 0 && r.lockdepNsPerPair.without > 0 && r.lockdepNsPerPair.withRaceClocks > 0);
   t.deepEqual(r.startup.map((s) => s.cpus), [2]);

@@ -21,6 +21,7 @@ import { renderJunit, renderJunitCases, type JunitCase } from '../report/junit.t
 import type { RunResult } from '../report/result.ts';
 import type { Repro } from '../explore/repro.ts';
 import type { FuzzResult } from '../explore/fuzz.ts';
+import { COV_KINDS } from '../shm/coverage.ts';
 import { MAX_CONTROLLED_OPS } from './run-cmd.ts';
 import { VERSION } from '../version.ts';
 import { DETECT_SPEC, knownSummary, parseDetect } from './detect-opts.ts';
@@ -33,7 +34,7 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   const a = parseArgs(argv, {
     budget: 'duration', 'shrink-budget': 'duration', strategy: ['portfolio', 'pct', 'pos', 'urw', 'random', 'os'], depth: 'int', cpus: 'int', seed: 'int',
     ops: 'int', 'keep-going': 'flag', out: 'string', inject: BUGS.map((b) => b.name), backend: ['vm', 'km'], runs: 'int', json: 'string',
-    watchdog: 'duration', 'trace-out': 'string', junit: 'string', quiet: 'flag', jobs: 'int', shard: 'string', ...DETECT_SPEC,
+    watchdog: 'duration', 'trace-out': 'string', junit: 'string', quiet: 'flag', jobs: 'int', shard: 'string', feedback: 'flag', ...DETECT_SPEC,
   }, 1);
   const o = a.options;
   const detect = parseDetect(o);
@@ -67,6 +68,9 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   if (jobs < 1 || jobs > 64) throw new UsageError('--jobs must be in 1..64');
   const shard = o.shard === undefined ? { index: 1, count: 1 } : parseShard(o.shard as string);
   if (!shard) throw new UsageError(`--shard must be i/n with 1 <= i <= n, got ${quote(o.shard as string)}`);
+  const feedback = o.feedback === true;
+  // a feedback run depends on what the job ran before it: such a campaign cannot be partitioned by run number
+  if (feedback && (jobs > 1 || o.shard !== undefined)) throw new UsageError('--feedback keeps one corpus per campaign: it does not go with --jobs or --shard');
   const runners = Array.from({ length: jobs }, () => new Runner());
   const runner = runners[0]!;
   const progress = new Progress();
@@ -90,7 +94,7 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   try {
     res = await runCampaign(runners, {
       scenarios, budgetMs: stop ? 0 : budgetMs, shrinkBudgetMs: (o['shrink-budget'] as number | undefined) ?? 20_000, strategy, depth, cpus, ops,
-      seed, keepGoing, outDir, inject, backend: o.backend as Backend | undefined, maxRuns, ...detect, watchdogMs,
+      seed, keepGoing, outDir, inject, backend: o.backend as Backend | undefined, maxRuns, ...detect, watchdogMs, feedback,
       shouldStop: () => stop, onRun: (_runs, ms) => progress.update(`${++done} runs, ${(ms / 1000).toFixed(1)} s`, ms / budgetMs),
     }, shard);
     // the timeline of the first finding's minimal run: replay its repro once more, recording
@@ -226,7 +230,11 @@ export function renderCampaign(res: FuzzResult, o: { quiet: boolean; portfolio: 
     out += `schedule: ${f.schedule}\nrepro: ${f.reproPath}\nreplay with:\n  npx percpu-stress replay ${f.reproPath}\n`;
   }
   out += `\n${res.runs} runs in ${(res.ms / 1000).toFixed(1)} s (${(res.runs / Math.max(res.ms / 1000, 0.001)).toFixed(1)} runs/s), ${res.findings.length} failing\n`;
-  if (o.portfolio) out += `strategies: ${Object.entries(res.byStrategy).map(([k, v]) => `${k} ${v}`).join(', ')} runs\n`;
+  if (o.portfolio || res.byStrategy.mutation) out += `strategies: ${Object.entries(res.byStrategy).map(([k, v]) => `${k} ${v}`).join(', ')} runs\n`;
+  if (res.coverage) {
+    const c = res.coverage;
+    out += `coverage: ${c.bits} distinct events (${COV_KINDS.map((k, i) => `${k} ${c.byKind[i]}`).join(', ')}); corpus: ${c.corpus} runs that covered something new\n`;
+  }
   if (res.residualRisk !== null) {
     const n = o.entities;
     const k = Math.round(res.meanSteps);

@@ -63,6 +63,8 @@ export interface BenchResult {
   version: string;
   machine: { cores: number; cpuModel: string; node: string; platform: string };
   throughput: ThroughputRow[];
+  /** Coverage (distinct events) against runs, without and with novelty feedback. */
+  coverage: { feedback: boolean; curve: { runs: number; bits: number; corpus: number }[] }[];
   /** fuzz all (portfolio) runs/s on one job and on two. */
   campaign: { jobs: number; runs: number; runsPerSec: number }[];
   controlled: { strategy: string; ops: number; runs: number; runsPerSec: number; stepsPerSec: number; switchesPerSec: number }[];
@@ -188,6 +190,17 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
         await Promise.all(extra.map((r) => r.close()));
       }
     }
+    // coverage saturation: the same campaign with and without novelty feedback
+    const coverage: { feedback: boolean; curve: { runs: number; bits: number; corpus: number }[] }[] = [];
+    for (const feedback of [false, true]) {
+      o.onStep?.(`coverage curve (${feedback ? 'feedback' : 'no feedback'})`);
+      const res = await fuzz(runner, {
+        scenarios: [...SCENARIOS], budgetMs: 600_000, shrinkBudgetMs: 0, strategy: Mode.portfolio, depth: 3, cpus: 3, ops: 0, seed: 1,
+        keepGoing: true, outDir: '', inject: Bug.none, writeRepro: false, maxRuns: Math.max(12, o.controlledRuns * 2),
+        feedback, measureCoverage: true,
+      });
+      coverage.push({ feedback, curve: res.coverage!.curve });
+    }
     const detection: DetectionRow[] = [];
     for (const bug of BUGS) {
       for (const mode of DETECT_MODES) {
@@ -214,7 +227,7 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
     return {
       tool: 'percpu-stress', version: VERSION,
       machine: { cores: availableParallelism(), cpuModel: info?.model ?? 'unknown', node: process.version, platform: `${process.platform}/${process.arch}` },
-      throughput: rows, controlled, campaign, lockdepNsPerPair, startup: startups, peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024), detection, ms: Date.now() - t0,
+      throughput: rows, controlled, campaign, coverage, lockdepNsPerPair, startup: startups, peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024), detection, ms: Date.now() - t0,
     };
   } finally {
     await runner.close();
@@ -243,6 +256,12 @@ export function renderBench(r: BenchResult): string {
   for (const c of r.controlled) out += `${c.strategy.padEnd(10)}${String(c.ops).padStart(6)}${c.runsPerSec.toFixed(1).padStart(10)}${fmt(c.stepsPerSec).padStart(13)}${fmt(c.switchesPerSec).padStart(13)}\n`;
   out += '\nFuzz campaign (all scenarios, portfolio, 3 CPUs + kworker)\n';
   for (const c of r.campaign) out += `  --jobs ${c.jobs}: ${c.runsPerSec.toFixed(1)} runs/s (${c.runs} runs)\n`;
+  out += '\nCoverage saturation (fuzz all, portfolio): distinct events covered after N runs\n';
+  const marks = r.coverage[0] ? [...new Set([10, 25, 50, 100, 200, 400].filter((n) => n <= r.coverage[0]!.curve.length).concat(r.coverage[0]!.curve.length))] : [];
+  out += `  ${'runs'.padEnd(14)}${marks.map((n) => String(n).padStart(7)).join('')}\n`;
+  for (const c of r.coverage) {
+    out += `  ${(c.feedback ? 'feedback' : 'no feedback').padEnd(14)}${marks.map((n) => String(c.curve[n - 1]?.bits ?? '-').padStart(7)).join('')}\n`;
+  }
   out += '\nDetection: runs and seconds to the first detection, median over seeds (- : not found by most seeds within the cap)\n';
   const cols = DETECT_MODES.map((m) => MODE_NAMES[m]);
   out += `${'bug'.padEnd(24)}${cols.map((c) => c.padStart(16)).join('')}\n`;

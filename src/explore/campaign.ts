@@ -89,5 +89,7 @@ export function mergeResults(parts: readonly FuzzResult[], o: { keepGoing: boole
     runs, cleanRuns: parts.reduce((n, p) => n + p.cleanRuns, 0), ms: Math.max(0, ...parts.map((p) => p.ms)), findings: kept, meanSteps,
     residualRisk: cleanPctRuns > 0 ? residualRisk(cleanPctRuns, o.entities, meanSteps, o.depth) : null,
     cleanPctRuns, byStrategy: sum((p) => p.byStrategy), known: sum((p) => p.known),
+    // feedback campaigns run in one piece (the CLI refuses --jobs and --shard with --feedback)
+    ...(parts.length === 1 && parts[0]!.coverage ? { coverage: parts[0]!.coverage } : {}),
   };
 }

@@ -14,6 +14,7 @@ import { generatePrograms } from '../../scenarios/lib/scenario.ts';
 import { shrink } from './shrink.ts';
 import { makeRepro, sizeOf, writeRepro, type ReproSize } from './repro.ts';
 import { decodeSchedule } from '../sched/schedule.ts';
+import { COV_BITS_PER_KIND, COV_KINDS, COV_WORDS } from '../shm/coverage.ts';
 import type { SizeMix } from '../../scenarios/lib/sizes.ts';
 import type { Suppression } from '../report/known.ts';
 
@@ -53,6 +54,60 @@ export interface FuzzOptions {
   stride?: number;
   /** Shared by the jobs of one campaign: no run past this number (a lower failing run was found). */
   limit?: { maxIndex: number };
+  /**
+   * Novelty feedback: record each run's coverage, keep the (programs, seed,
+   * schedule) of runs that covered something new in a corpus, and make every
+   * other run a mutation of a corpus entry (the schedule replayed with two
+   * adjacent slices swapped, a preemption moved, or cut short).
+   */
+  feedback?: boolean;
+  /** Record coverage (and its curve) without feeding it back: the baseline a feedback campaign is compared with. */
+  measureCoverage?: boolean;
+}
+
+/** One entry of the feedback corpus: a run that covered something new. */
+interface CorpusEntry {
+  scenario: Scenario;
+  seed: number;
+  ops: number;
+  programs: Int32Array[];
+  schedule: number[];
+}
+
+/** A mutation of a recorded schedule (run-length pairs: action, count), from a run's own PRNG word. */
+export function mutateSchedule(sched: readonly number[], r: number): number[] {
+  const out = sched.slice();
+  const pairs = out.length / 2;
+  if (pairs === 0) return out;
+  const pick = (n: number): number => {
+    r = Math.imul(r ^ (r >>> 15), 0x2c1b3c6d) ^ Math.imul(r ^ (r >>> 12), 0x297a2d39);
+    return ((r >>> 0) % n);
+  };
+  const kind = pick(3);
+  const i = pick(pairs);
+  if (kind === 0 && pairs >= 2) {
+    // swap the order of two adjacent slices of different entities: a racing pair reversed
+    const j = i === pairs - 1 ? i - 1 : i;
+    if (out[j * 2]! >> 1 !== out[j * 2 + 2]! >> 1) {
+      [out[j * 2], out[j * 2 + 2]] = [out[j * 2 + 2]!, out[j * 2]!];
+      [out[j * 2 + 1], out[j * 2 + 3]] = [out[j * 2 + 3]!, out[j * 2 + 1]!];
+      return out;
+    }
+  }
+  if (kind <= 1 && i + 1 < pairs) {
+    // move a preemption by a few steps: one slice longer, the next shorter
+    const d = 1 + pick(3);
+    const sign = pick(2) === 0 ? 1 : -1;
+    const a = out[i * 2 + 1]! + sign * d;
+    const b = out[i * 2 + 3]! - sign * d;
+    if (a >= 1 && b >= 1) {
+      out[i * 2 + 1] = a;
+      out[i * 2 + 3] = b;
+      return out;
+    }
+  }
+  // cut the schedule short: past its end, no more preemptions
+  return out.slice(0, Math.max(2, i * 2));
 }
 
 export interface FuzzFinding {
@@ -110,8 +165,10 @@ export interface FuzzResult {
   residualRisk: number | null;
   /** Clean PCT runs at the requested depth (what residualRisk counts). */
   cleanPctRuns: number;
-  /** Runs per strategy (PCT per depth). */
+  /** Runs per strategy (PCT per depth; "mutation" for feedback runs). */
   byStrategy: Record<string, number>;
+  /** Feedback campaigns: coverage bits set by any run, per kind, and the corpus. */
+  coverage?: { bits: number; byKind: number[]; corpus: number; curve: { runs: number; bits: number; corpus: number }[] };
   /** Known issues of the baseline met (fuzzing goes on past them): id -> runs. */
   known: Record<string, number>;
 }
@@ -171,25 +228,51 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
     perOp.set(s.name, v);
     return v;
   };
+  const seen = new Uint8Array(COV_WORDS * 32);
+  const byKind = COV_KINDS.map(() => 0);
+  let bits = 0;
+  const corpus: CorpusEntry[] = [];
+  const curve: { runs: number; bits: number; corpus: number }[] = [];
   for (let k = 0; ; k++) {
     const index = offset + stride * k;
     if (Date.now() - t0 >= o.budgetMs || (o.maxRuns && index >= o.maxRuns) || index > limit.maxIndex || o.shouldStop?.()) break;
-    const s = scenarioOf(o, index);
-    const seed = deriveSeed(o.seed, index);
-    const { mode, depth } = strategyForRun(o, index);
+    // feedback: every other run mutates a corpus entry's schedule instead of a fresh seed
+    // (which runs mutate is drawn per run number, so that the portfolio's rotation still reaches every strategy)
+    const coin = deriveSeed(o.seed ^ 0x2545f491, index);
+    const parent = o.feedback && corpus.length > 0 && (coin & 1) === 1 ? corpus[(coin >>> 1) % corpus.length]! : null;
+    const s = parent ? parent.scenario : scenarioOf(o, index);
+    const seed = parent ? parent.seed : deriveSeed(o.seed, index);
+    const picked = strategyForRun(o, index);
+    const mode = parent ? Mode.replay : picked.mode;
+    const depth = picked.depth;
     const controlled = mode !== Mode.os;
     // --ops never cuts a directed scenario's set-up short (its completions would never come)
-    const ops = o.ops ? Math.max(o.ops, s.minOps ?? 0) : s.fuzzOps || 30;
-    const programs = generatePrograms(s, o.cpus, seed, ops, o.sizes);
+    const ops = parent ? parent.ops : o.ops ? Math.max(o.ops, s.minOps ?? 0) : s.fuzzOps || 30;
+    const programs = parent ? parent.programs : generatePrograms(s, o.cpus, seed, ops, o.sizes);
     const totalOps = programs.reduce((n, p) => n + p.length / 4, 0);
     const expectedSteps = controlled ? Math.max(50, Math.round((await calibrate(s, ops)) * totalOps)) : undefined;
     const base = {
       scenario: s, cpus: o.cpus, seed, strategy: mode, depth, inject: o.inject, backend: o.backend, expectedSteps, ops,
       watchdogMs: o.watchdogMs, sizes: o.sizes, suppressions: o.suppressions, strictKnown: o.strictKnown,
+      ...(parent ? { schedule: mutateSchedule(parent.schedule, deriveSeed(o.seed ^ 0x68e31da4, index)) } : {}),
     };
-    const r = await runner.run({ ...base, programs });
+    const recordCov = o.feedback === true || o.measureCoverage === true;
+    const r = await runner.run({ ...base, programs, coverage: recordCov });
     runs++;
-    const label = strategyLabel(mode, depth);
+    if (recordCov && r.coverage) {
+      let fresh = 0;
+      for (const b of r.coverage) {
+        if (seen[b]) continue;
+        seen[b] = 1;
+        fresh++;
+        byKind[Math.floor(b / COV_BITS_PER_KIND)]!++;
+      }
+      bits += fresh;
+      // the corpus grows only on new coverage
+      if (o.feedback && fresh > 0 && controlled && r.schedule !== null) corpus.push({ scenario: s, seed, ops, programs, schedule: decodeSchedule(r.schedule) });
+      curve.push({ runs, bits, corpus: corpus.length });
+    }
+    const label = parent ? 'mutation' : strategyLabel(mode, depth);
     byStrategy[label] = (byStrategy[label] ?? 0) + 1;
     o.onRun?.(runs, Date.now() - t0);
     if (controlled && r.steps) steps += r.steps;
@@ -269,6 +352,7 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
     runs, cleanRuns: clean, ms: Date.now() - t0, findings, meanSteps,
     residualRisk: cleanPct > 0 ? residualRisk(cleanPct, o.cpus + 1, meanSteps, o.depth) : null,
     cleanPctRuns: cleanPct, byStrategy,
+    ...(o.feedback || o.measureCoverage ? { coverage: { bits, byKind, corpus: corpus.length, curve } } : {}),
     known,
   };
 }

@@ -6,6 +6,7 @@
 // allocates; a BUG_ON becomes a fatal 'kernel-bug' violation on `cpu`.
 
 import type { Cpu } from '../sync/cpu.ts';
+import { Cov, covOn, covSet } from '../shm/coverage.ts';
 import { F } from '../sync/sites.ts';
 import { PCPU_LOCK, fls, type PcpuState } from './chunk.ts';
 
@@ -34,6 +35,7 @@ export function chunkSlot(st: PcpuState, chunk: number): number {
 export function chunkRelocate(st: PcpuState, chunk: number, oslot: number): void {
   const nslot = chunkSlot(st, chunk);
   if (chunk !== st.reservedChunk && oslot !== nslot) {
+    if (covOn(st.w, st.L)) covSet(st.w, st.L, Cov.SLOT, oslot + 1, nslot, 0, 0);
     if (oslot < nslot) st.listMove(chunk, st.slotHead(nslot));
     else st.listMoveTail(chunk, st.slotHead(nslot));
   }

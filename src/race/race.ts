@@ -24,6 +24,7 @@
 // always shared. Nothing is checked while the system boots.
 
 import { C, CHUNK_SHADOW_WORDS, H, MAX_LOCKS, MAX_OPS, SYSTEM_RUNNING, X, X_OPS, type Shm } from '../shm/layout.ts';
+import { Cov, covSet } from '../shm/coverage.ts';
 import { Lock, lockName } from '../sync/locks.ts';
 import { siteName } from '../sync/sites.ts';
 import type { Cpu, SyncHooks } from '../sync/cpu.ts';
@@ -180,6 +181,8 @@ export class RaceChecker implements SyncHooks {
     // same epoch as this entity's last access of the same kind: nothing new to check
     if (write ? w[sh] === clock && (w[sh + 1]! & 0xff) === mine : (w[sh + 2] === clock && (w[sh + 3]! & 0xff) === mine) || (w[sh] === clock && (w[sh + 1]! & 0xff) === mine)) return;
     const lw = w[sh + 1]!;
+    // novelty feedback: which function's write (on this entity or another) this read observed
+    if (!write && lw !== 0 && w[this.h + H.COVERAGE] !== 0) covSet(w, this.shm.L, Cov.READS_FROM, f, (lw >>> 8) & 0xff, cpu.site(), (lw & 0xff) - 1 === cpu.id ? 1 : 0);
     if (lw !== 0) {
       const u = (lw & 0xff) - 1;
       if (u !== cpu.id && w[sh]! > w[me + u]!) this.race(cpu, obj, f, write, true, lw);

@@ -79,6 +79,8 @@ export interface RunResult {
   timeline?: Timeline;
   /** Asked for (--lockdep-out): the dependency graph as DOT, /proc/lockdep and /proc/lockdep_chains. */
   lockdepExport?: { dot: string; proc: string; chains: string };
+  /** Asked for (novelty feedback): the coverage bits the run set (src/shm/coverage.ts). */
+  coverage?: number[];
 }
 
 export interface SingleResult {

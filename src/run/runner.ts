@@ -26,6 +26,7 @@ import { Bug, bugInfo } from '../percpu/inject.ts';
 import type { Backend, Config } from '../shm/config.ts';
 import { readTimeline, startTimeline } from './timeline.ts';
 import { Lockdep } from '../lockdep/lockdep.ts';
+import { COV_WORDS, Cov, covBits, covSet } from '../shm/coverage.ts';
 import { lockdepChains, lockdepDot, lockdepProc } from '../lockdep/export.ts';
 import type { Violation } from '../report/violation.ts';
 import { InvariantChecker } from '../check/invariants.ts';
@@ -82,6 +83,15 @@ export interface RunOptions {
   timeline?: boolean;
   /** Export the lockdep graph, /proc/lockdep and /proc/lockdep_chains (RunResult.lockdep). */
   lockdepExport?: boolean;
+  /** Record coverage for novelty feedback (RunResult.coverage). */
+  coverage?: boolean;
+}
+
+/** The run's coverage bits, the lockdep edges (with both classes' irq usage) added from the graph. */
+function runCoverage(shm: Shm): number[] {
+  const ld = new Lockdep(shm);
+  for (const e of ld.edges()) covSet(shm.w, shm.L, Cov.EDGE, e.from, e.to, ld.usage(e.from), ld.usage(e.to));
+  return covBits(shm.w, shm.L);
 }
 
 function lockdepFiles(ld: Lockdep): { dot: string; proc: string; chains: string } {
@@ -262,6 +272,10 @@ export class Runner {
       initSched(shm, Mode.os, { seed: o.seed, entities: spec.L.nrEntities, depth: 1, expectedSteps: 1 }, 0);
     }
     if (controlled && o.timeline) startTimeline(shm);
+    if (o.coverage) {
+      shm.w.fill(0, shm.L.cov, shm.L.cov + COV_WORDS);
+      shm.w[shm.L.header + H.COVERAGE] = 1;
+    }
     if (controlled) {
       // every CPU is runnable from the first step on, whenever its thread picks the run up
       for (let e = 0; e < o.cpus; e++) shm.w[shm.L.cpus + e * X_SIZE + X.STATE] = CpuState.running;
@@ -411,6 +425,7 @@ export class Runner {
       stateHash: stateHash(k),
       ...(controlled && o.timeline ? { timeline: readTimeline(k.shm, o.cpus) } : {}),
       ...(o.lockdepExport ? { lockdepExport: lockdepFiles(new Lockdep(k.shm)) } : {}),
+      ...(o.coverage ? { coverage: runCoverage(k.shm) } : {}),
     };
   }
 

@@ -37,6 +37,8 @@ export enum H {
   BROKEN_LOCK,
   // the timeline (controlled runs asked for one): on, and events appended so far
   EVLOG, EV_LEN,
+  // coverage for novelty feedback (src/shm/coverage.ts): on
+  COVERAGE,
   COUNT,
 }
 
@@ -180,6 +182,7 @@ export interface Layout {
   schedReplay: number;
   scratch: number; // words for self-test programs and barriers
   evlog: number; // the timeline ring (EV_CAP events of EV_WORDS)
+  cov: number; // the coverage bitmap (src/shm/coverage.ts)
   heap: number;
   heapClasses: number; // per class: head, tail
   heapArena: number;
@@ -200,6 +203,9 @@ export interface Layout {
 }
 
 export const HEAP_CLASSES = 24;
+
+/** Words of the coverage bitmap (4 kinds x 2^14 bits; src/shm/coverage.ts). */
+export const COV_WORDS_LAYOUT = 2048;
 
 /** Timeline events kept (a ring: the newest this many). */
 export const EV_CAP = 1 << 15;
@@ -259,6 +265,7 @@ export function computeLayout(cfg: Config, ai: AllocInfo, recCap = 1 << 16): Lay
   const schedReplay = take(recCap * 2);
   // not cleared at boot (only the first EV_LEN events are ever read)
   const evlog = take(EV_CAP * EV_WORDS);
+  const cov = take(COV_WORDS_LAYOUT);
   const scratch = take(SCRATCH_WORDS);
 
   // Heap: chunk records and area maps. The largest map is one entry per
@@ -294,7 +301,7 @@ export function computeLayout(cfg: Config, ai: AllocInfo, recCap = 1 << 16): Lay
   return {
     words: top, bytes: pageData + pageDataBytes, nrEntities, kworker: cfg.cpus, nrSlots, unitPages, nrUnits, bitmapWords,
     header, unitMap, unitOff, groupOff, groupSize, slots, locks, cpus, lockdep, ldUsage, ldUsageSite, ldUsageCpu,
-    ldDeps, ldDepSite, ldDepCpu, ldDepPrevSite, ldDepStep, ldReported, ldChains, works, wq, vc, raceGlobals, sched, schedPrio, schedWake, schedChange, schedRec, schedRecCap: recCap, schedReplay, scratch, evlog,
+    ldDeps, ldDepSite, ldDepCpu, ldDepPrevSite, ldDepStep, ldReported, ldChains, works, wq, vc, raceGlobals, sched, schedPrio, schedWake, schedChange, schedRec, schedRecCap: recCap, schedReplay, scratch, evlog, cov,
     heap, heapClasses, heapArena, heapWords, boot, bootWords, pageDesc, nrPages, pte, vmPages, vmSlotSpan, vmSlots,
     vmSlotMap, pageData, linBase: LIN_BASE, vmBase: VM_BASE,
   };

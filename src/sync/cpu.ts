@@ -12,6 +12,7 @@
 // thread (the watchdog, a deadlock report) can read it.
 
 import { EV, EV_CAP, EV_WORDS, H, HL, IRQ_ENTRY, IRQ_QUEUE, LK, MAX_HELD, MAX_OPS, SC, SYSTEM_RUNNING, X, X_IRQS, X_OPS, X_SIZE, type Shm } from '../shm/layout.ts';
+import { Cov, covSet } from '../shm/coverage.ts';
 import { Oops, StopRun, type HeldLockInfo, type Violation, type ViolationKind, FATAL_KINDS } from '../report/violation.ts';
 import { F, siteName } from './sites.ts';
 import { LOCK_IS_MUTEX, lockName } from './locks.ts';
@@ -81,6 +82,12 @@ export interface CpuHost {
   cpu(id: number): Cpu;
 }
 
+/** Operations whose overlap with another entity's counts as coverage: map extension and populate against free and reclaim. */
+const OVERLAP_SITES: ReadonlySet<number> = new Set([
+  F.pcpu_extend_area_map, F.pcpu_populate_chunk, F.pcpu_depopulate_chunk, F.pcpu_create_chunk, F.pcpu_destroy_chunk,
+  F.free_percpu, F.pcpu_free_area, F.pcpu_reclaim, F.pcpu_alloc_area,
+]);
+
 /** Append one event to the timeline ring (the caller holds the run token). */
 export function timelineEvent(shm: Shm, entity: number, kind: EV, arg: number): void {
   const w = shm.w;
@@ -144,7 +151,22 @@ export class Cpu {
   // ---- operation stack ------------------------------------------------------
   enter(site: F): void {
     if (this.w[this.h + H.EVLOG] !== 0) this.event(EV.ENTER, site);
+    if (this.w[this.h + H.COVERAGE] !== 0 && OVERLAP_SITES.has(site)) this.coverOverlap(site);
     this.pushSite(site);
+  }
+
+  /** Novelty feedback: the overlapping operations other entities are inside while this one enters `site`. */
+  private coverOverlap(site: F): void {
+    const L = this.shm.L;
+    for (let e = 0; e < L.nrEntities; e++) {
+      if (e === this.id) continue;
+      const x = L.cpus + e * X_SIZE;
+      const d = Math.min(this.w[x + X.OP_DEPTH]!, MAX_OPS);
+      for (let i = 0; i < d; i++) {
+        const other = this.w[x + X_OPS + i]!;
+        if (OVERLAP_SITES.has(other)) covSet(this.w, L, Cov.OVERLAP, site, other, 0, 0);
+      }
+    }
   }
   /** enter() without a timeline event (a thread that does not hold the run token yet). */
   pushSite(site: F): void {
