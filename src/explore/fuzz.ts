@@ -239,7 +239,7 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
     // feedback: every other run mutates a corpus entry's schedule instead of a fresh seed
     // (which runs mutate is drawn per run number, so that the portfolio's rotation still reaches every strategy)
     const coin = deriveSeed(o.seed ^ 0x2545f491, index);
-    const parent = o.feedback && corpus.length > 0 && (coin & 1) === 1 ? corpus[(coin >>> 1) % corpus.length]! : null;
+    const parent = o.feedback && corpus.length > 0 && (coin & 3) === 3 ? corpus[(coin >>> 2) % corpus.length]! : null;
     const s = parent ? parent.scenario : scenarioOf(o, index);
     const seed = parent ? parent.seed : deriveSeed(o.seed, index);
     const picked = strategyForRun(o, index);
