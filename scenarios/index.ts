@@ -20,13 +20,33 @@ export const SCENARIOS: readonly Scenario[] = [allocFreeStorm, irqFree, reclaimR
 /** Every scenario a run can name, by a small number threads agree on. */
 const BY_ID: readonly Scenario[] = [...SCENARIOS, benchMix];
 
+/** Scenarios loaded from a file (percpu-stress run ./my-scenario.ts), with their paths. */
+const EXTERNAL = new Map<Scenario, string>();
+/** The id threads see for a scenario loaded from a file: its programs always come from the main thread. */
+export const EXTERNAL_ID = -1;
+const EXTERNAL_STUB: Scenario = {
+  name: 'external', description: 'a scenario loaded from a file by the main thread', config: () => ({}),
+  program: () => new Int32Array(0),
+};
+
+export function registerExternal(s: Scenario, path: string): void {
+  EXTERNAL.set(s, path);
+}
+
+/** The file a scenario was loaded from, or undefined for a built-in one. */
+export function externalPath(s: Scenario): string | undefined {
+  return EXTERNAL.get(s);
+}
+
 export function scenarioId(s: Scenario): number {
+  if (EXTERNAL.has(s)) return EXTERNAL_ID;
   const i = BY_ID.indexOf(s);
   if (i < 0) throw new Error(`scenario ${s.name} is not registered`);
   return i;
 }
 
 export function scenarioById(id: number): Scenario {
+  if (id === EXTERNAL_ID) return EXTERNAL_STUB;
   const s = BY_ID[id];
   if (!s) throw new Error(`no scenario number ${id}`);
   return s;

@@ -20,14 +20,14 @@ const HELP = `percpu-stress: a concurrency stress harness for the Linux percpu a
 
 usage:
   percpu-stress start                      the default job (npm start): run all, 20 s budget
-  percpu-stress run <scenario|all> [--cpus N] [--seed S | --seeds 1..5] [--duration D | --ops N]
+  percpu-stress run <scenario|all|FILE> [--cpus N] [--seed S | --seeds 1..5] [--duration D | --ops N]
                     [--backend vm|km] [--inject BUG] [--watchdog D]
                     [--strategy os|random|pct|pos|urw] [--depth d] [--schedule STRING]
                     [--sizes MIX] [--suppressions FILE] [--strict-known]
                     [--json FILE] [--junit FILE] [--trace-out FILE] [--quiet | --verbose]
                                             seeded race scenarios on real threads
   percpu-stress list                       scenarios, historical bugs, known issues, size mixes
-  percpu-stress fuzz [scenario|all] [--budget D] [--strategy portfolio|pct|pos|urw|random|os] [--depth d]
+  percpu-stress fuzz [scenario|all|FILE] [--budget D] [--strategy portfolio|pct|pos|urw|random|os] [--depth d]
                      [--cpus N] [--ops N] [--seed S] [--keep-going] [--out DIR]
                      [--inject BUG] [--shrink-budget D] [--runs N] [--watchdog D]
                      [--sizes MIX] [--suppressions FILE] [--strict-known] [--json FILE] [--trace-out FILE]

@@ -11,7 +11,7 @@ import { Mode, MODE_NAMES } from '../sched/strategy.ts';
 import { parseShard, runCampaign } from '../explore/campaign.ts';
 import type { CampaignConfig } from '../explore/merge.ts';
 import { quote } from '../report/errors.ts';
-import { ReproError, readRepro, reproPrograms } from '../explore/repro.ts';
+import { ReproError, readRepro, reproPrograms, reproScenario } from '../explore/repro.ts';
 import { decodeSchedule } from '../sched/schedule.ts';
 import { Progress } from '../report/progress.ts';
 import { scenariosFor } from './run-cmd.ts';
@@ -141,7 +141,7 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
 /** Re-execute a repro exactly (optionally recording its timeline). */
 async function replayRun(runner: Runner, repro: Repro, inject: Bug, watchdogMs: number, timeline: boolean, lockdepExport = false): Promise<RunResult> {
   return runner.run({
-    scenario: scenarioByName(repro.scenario)!, cpus: repro.cpus, seed: repro.seed, programs: reproPrograms(repro), strategy: Mode.replay,
+    scenario: reproScenario(repro), cpus: repro.cpus, seed: repro.seed, programs: reproPrograms(repro), strategy: Mode.replay,
     schedule: decodeSchedule(repro.schedule), depth: repro.depth, inject, backend: repro.backend ?? undefined, watchdogMs, timeline, lockdepExport,
   });
 }

@@ -8,6 +8,7 @@ import type { Scenario } from '../../scenarios/lib/scenario.ts';
 import { BUGS, Bug, bugByName } from '../percpu/inject.ts';
 import { renderRun } from '../report/summary.ts';
 import { renderJunit } from '../report/junit.ts';
+import { isScenarioPath, loadScenarioFile } from '../explore/scenario-file.ts';
 import { chromeTrace } from '../report/timeline.ts';
 import { checkDir, checkWritable, distinctOutputs, writeLockdepExports, writeOutput } from '../report/files.ts';
 import { Progress } from '../report/progress.ts';
@@ -70,6 +71,7 @@ export interface RunCommand {
 export function scenariosFor(name: string | undefined): Scenario[] {
   if (name === undefined) throw new UsageError('run: which scenario? (a name from `percpu-stress list`, or all)');
   if (name === 'all') return [...SCENARIOS];
+  if (isScenarioPath(name)) return [loadScenarioFile(name)];
   const s = scenarioByName(name);
   if (!s) throw new UsageError(`unknown scenario ${quote(name)} (try: percpu-stress list)`);
   return [s];

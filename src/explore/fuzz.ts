@@ -328,7 +328,7 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
     if (prev && !smaller(minimal, prev.minimal)) continue;
     const scheduleStr = final.schedule ?? '';
     const repro = makeRepro({
-      scenario: s.name, cpus: minimalPrograms.length, seed: reproSeed, backend: o.backend, inject: bugInfo(o.inject)?.name ?? null,
+      scenario: s, cpus: minimalPrograms.length, seed: reproSeed, backend: o.backend, inject: bugInfo(o.inject)?.name ?? null,
       strategy: MODE_NAMES[mode], depth, programs: minimalPrograms, schedule: scheduleStr, violation, original, minimal,
     });
     const finding: FuzzFinding = {

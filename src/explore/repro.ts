@@ -5,7 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { scenarioByName } from '../../scenarios/index.ts';
+import { externalPath, scenarioByName } from '../../scenarios/index.ts';
+import type { Scenario } from '../../scenarios/lib/scenario.ts';
+import { loadScenarioFile } from './scenario-file.ts';
 import { Op, RESERVED, programFromJson, programToJson, OP_WORDS } from '../../scenarios/lib/program.ts';
 import { BUGS, bugByName } from '../percpu/inject.ts';
 import type { Violation, ViolationKind } from '../report/violation.ts';
@@ -23,6 +25,8 @@ export interface Repro {
   tool: 'percpu-stress';
   version: string;
   scenario: string;
+  /** A scenario loaded from a file: its absolute path (replay loads it again). */
+  scenarioFile?: string;
   cpus: number;
   seed: number;
   backend: Backend | null;
@@ -52,18 +56,25 @@ export function sizeOf(programs: Int32Array[], schedule: number[]): ReproSize {
 }
 
 export function makeRepro(o: {
-  scenario: string; cpus: number; seed: number; backend: Backend | undefined; inject: string | null; strategy: string; depth: number;
+  scenario: Scenario; cpus: number; seed: number; backend: Backend | undefined; inject: string | null; strategy: string; depth: number;
   programs: Int32Array[]; schedule: string; violation: Violation; original: ReproSize; minimal: ReproSize;
 }): Repro {
   const v = o.violation;
   return {
-    tool: 'percpu-stress', version: VERSION, scenario: o.scenario, cpus: o.cpus, seed: o.seed, backend: o.backend ?? null,
+    tool: 'percpu-stress', version: VERSION, scenario: o.scenario.name,
+    ...(externalPath(o.scenario) ? { scenarioFile: externalPath(o.scenario) } : {}),
+    cpus: o.cpus, seed: o.seed, backend: o.backend ?? null,
     inject: o.inject, strategy: o.strategy, depth: o.depth,
-    config: { ...planMachine(scenarioConfig(scenarioByName(o.scenario)!, o.cpus, o.seed, o.backend)).cfg },
+    config: { ...planMachine(scenarioConfig(o.scenario, o.cpus, o.seed, o.backend)).cfg },
     programs: o.programs.map(programToJson), schedule: o.schedule,
     violation: { kind: v.kind, title: v.title, cpu: v.cpu, step: v.step, text: v.text },
     sizes: { original: o.original, minimal: o.minimal },
   };
+}
+
+/** The scenario a (checked) repro runs: built-in by name, or loaded from its file. */
+export function reproScenario(r: Repro): Scenario {
+  return r.scenarioFile !== undefined ? loadScenarioFile(r.scenarioFile) : scenarioByName(r.scenario)!;
 }
 
 /** Write repro-<hash>.json atomically into `dir`; returns its path. */
@@ -104,7 +115,18 @@ export function checkRepro(r: Repro, file: string): Repro {
   const major = (v: string): string => v.split('.')[0]!;
   need(typeof r.version === 'string' && /^\d+\.\d+\.\d+/.test(r.version) && major(r.version) === major(VERSION),
     `${file}: version: written by percpu-stress ${quote(r.version)}, this is ${VERSION} (programs and schedules differ between major versions)`);
-  need(typeof r.scenario === 'string' && scenarioByName(r.scenario), `${file}: scenario: unknown scenario ${quote(r.scenario)}`);
+  if (r.scenarioFile !== undefined) {
+    need(typeof r.scenarioFile === 'string', `${file}: scenarioFile: expected a path`);
+    let s: Scenario;
+    try {
+      s = loadScenarioFile(r.scenarioFile);
+    } catch (e) {
+      throw new ReproError(`${file}: scenarioFile: ${(e as Error).message}`);
+    }
+    need(s.name === r.scenario, `${file}: scenario: ${quote(String(r.scenario))}, but ${r.scenarioFile} now exports ${quote(s.name)}`);
+  } else {
+    need(typeof r.scenario === 'string' && scenarioByName(r.scenario), `${file}: scenario: unknown scenario ${quote(r.scenario)}`);
+  }
   need(Number.isInteger(r.cpus) && r.cpus >= 1 && r.cpus <= 64, `${file}: cpus must be 1..64`);
   need(Number.isInteger(r.seed) && r.seed >= 0, `${file}: seed must be a non-negative integer`);
   need(r.backend === null || r.backend === 'vm' || r.backend === 'km', `${file}: backend must be vm, km or null`);

@@ -112,7 +112,11 @@ export function playCpu(k: Kernel, runner: CpuProgramRunner, part: CpuPart, res:
   w[cpu.x + X.STATE] = CpuState.running;
   const t0 = Date.now();
   const deadline = part.durationMs ? t0 + part.durationMs : 0;
-  if (part.program) {
+  if (part.program && deadline) {
+    // a free-running timed run of given programs (a scenario from a file): stop between batches at the deadline
+    const n = part.program.length / OP_WORDS;
+    for (let from = 0; from < n && Date.now() < deadline; from += BATCH) runner.run(part.program, runner.slots, from, Math.min(n, from + BATCH));
+  } else if (part.program) {
     runner.run(part.program, runner.slots);
   } else {
     for (let batch = 0, done = 0; part.ops === 0 || done < part.ops; batch++) {

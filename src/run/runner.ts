@@ -14,7 +14,7 @@ import { Kernel, bootMachine, newShm, planMachine, type MachineSpec } from './ma
 import type { Scenario } from '../../scenarios/lib/scenario.ts';
 import { generatePrograms } from '../../scenarios/lib/scenario.ts';
 import type { SizeMix } from '../../scenarios/lib/sizes.ts';
-import { scenarioId } from '../../scenarios/index.ts';
+import { externalPath, scenarioId } from '../../scenarios/index.ts';
 import type { RunReport, SessionMessage } from './session.ts';
 import { newCounters, type LockStats, type RunResult, type RunStatus } from '../report/result.ts';
 import {
@@ -97,6 +97,9 @@ function runCoverage(shm: Shm): number[] {
 function lockdepFiles(ld: Lockdep): { dot: string; proc: string; chains: string } {
   return { dot: lockdepDot(ld), proc: lockdepProc(ld), chains: lockdepChains(ld) };
 }
+
+/** Ops per CPU generated for a free-running --duration run of a scenario loaded from a file (it ends when they do). */
+export const EXTERNAL_DURATION_OPS = 20_000;
 
 /** Most scheduling points a controlled run may take (the step counter is a 32-bit word). */
 export const MAX_STEP_BUDGET = 0x7fff_0000;
@@ -258,7 +261,9 @@ export class Runner {
     const controlled = mode !== Mode.os;
     const ops = o.durationMs && !controlled ? 0 : o.ops ?? (controlled ? 40 : 2000);
     const checks = o.checks ?? true;
-    const programs = o.programs ?? (controlled ? generatePrograms(o.scenario, o.cpus, o.seed, ops, o.sizes) : undefined);
+    // a scenario loaded from a file exists only on this thread: its programs are generated here, even free-running
+    const external = externalPath(o.scenario) !== undefined;
+    const programs = o.programs ?? (controlled || external ? generatePrograms(o.scenario, o.cpus, o.seed, ops || EXTERNAL_DURATION_OPS, o.sizes) : undefined);
     if (controlled) {
       const totalOps = programs!.reduce((n, p) => n + p.length / 4, 0);
       const maxSteps = o.maxSteps ?? Math.max(200_000, totalOps * STEPS_PER_OP_BUDGET);
