@@ -24,18 +24,20 @@ usage:
                     [--backend vm|km] [--inject BUG] [--watchdog D]
                     [--strategy os|random|pct|pos|urw] [--depth d] [--schedule STRING]
                     [--sizes MIX] [--suppressions FILE] [--strict-known]
-                    [--json FILE] [--junit FILE] [--trace-out FILE] [--quiet | --verbose]
+                    [--json FILE] [--junit FILE] [--trace-out FILE] [--html FILE]
+                    [--lockdep-out DIR] [--quiet | --verbose]
                                             seeded race scenarios on real threads
   percpu-stress list                       scenarios, historical bugs, known issues, size mixes
   percpu-stress fuzz [scenario|all|FILE] [--budget D] [--strategy portfolio|pct|pos|urw|random|os] [--depth d]
                      [--cpus N] [--ops N] [--seed S] [--keep-going] [--out DIR]
                      [--inject BUG] [--shrink-budget D] [--runs N] [--watchdog D]
                      [--sizes MIX] [--suppressions FILE] [--strict-known] [--json FILE] [--trace-out FILE]
-                     [--jobs N] [--shard i/n] [--feedback] [--junit FILE] [--quiet]
+                     [--jobs N] [--shard i/n] [--feedback] [--junit FILE] [--html FILE] [--quiet]
                                             many short controlled runs; shrink and write a repro
-  percpu-stress merge FILES... [--json FILE] [--junit FILE] [--out DIR] [--quiet]
+  percpu-stress merge FILES... [--json FILE] [--junit FILE] [--html FILE] [--out DIR] [--quiet]
                                             combine the --json results of fuzz --shard i/n
   percpu-stress replay <repro.json> [--inject BUG] [--watchdog D] [--explain [--all]] [--trace-out FILE]
+                       [--html FILE] [--lockdep-out DIR] [--json FILE] [--junit FILE] [--backend vm|km] [--quiet]
                                             re-execute a repro exactly
   percpu-stress bench [--json FILE] [--quick]
                                             throughput, scheduling speed, time to detect each bug

@@ -42,9 +42,14 @@ test('merge of 3 shards equals the unsharded campaign; --jobs 2 equals --jobs 1'
     t.true(r.code === 0 || r.code === 1, r.err);
     return join(dir, `s${i}.json`);
   });
-  const m = cli(['merge', ...shards, '--out', dir, '--json', join(dir, 'merged.json'), '--junit', join(dir, 'merged.xml')]);
+  const m = cli(['merge', ...shards, '--out', dir, '--json', join(dir, 'merged.json'), '--junit', join(dir, 'merged.xml'), '--html', join(dir, 'merged.html')]);
   t.is(m.code, 1, m.err);
   t.regex(m.out, /^merged 3 of 3 shards/);
+  // the merged HTML report draws the first finding's minimal run
+  const page = readFileSync(join(dir, 'merged.html'), 'utf8');
+  t.regex(page, /id="verdict">violation</);
+  t.regex(page, /<svg [^>]*id="timeline"/);
+  t.regex(page, /<table id="findings">/);
   const merged = JSON.parse(readFileSync(join(dir, 'merged.json'), 'utf8')) as Doc;
   t.deepEqual(outcome(merged), outcome(w));
   // one repro per signature, written by merge, and it replays

@@ -17,6 +17,7 @@ import { Progress } from '../report/progress.ts';
 import { scenariosFor } from './run-cmd.ts';
 import { checkDir, checkWritable, distinctOutputs, writeLockdepExports, writeOutput } from '../report/files.ts';
 import { chromeTrace, explainTimeline } from '../report/timeline.ts';
+import { commandLineOf, renderHtml } from '../report/html.ts';
 import { renderJunit, renderJunitCases, type JunitCase } from '../report/junit.ts';
 import type { RunResult } from '../report/result.ts';
 import type { Repro } from '../explore/repro.ts';
@@ -34,11 +35,12 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   const a = parseArgs(argv, {
     budget: 'duration', 'shrink-budget': 'duration', strategy: ['portfolio', 'pct', 'pos', 'urw', 'random', 'os'], depth: 'int', cpus: 'int', seed: 'int',
     ops: 'int', 'keep-going': 'flag', out: 'string', inject: BUGS.map((b) => b.name), backend: ['vm', 'km'], runs: 'int', json: 'string',
-    watchdog: 'duration', 'trace-out': 'string', junit: 'string', quiet: 'flag', jobs: 'int', shard: 'string', feedback: 'flag', ...DETECT_SPEC,
+    watchdog: 'duration', 'trace-out': 'string', junit: 'string', quiet: 'flag', jobs: 'int', shard: 'string', feedback: 'flag', html: 'string', ...DETECT_SPEC,
   }, 1);
   const o = a.options;
   const detect = parseDetect(o);
-  distinctOutputs({ '--json': o.json as string | undefined, '--trace-out': o['trace-out'] as string | undefined, '--junit': o.junit as string | undefined });
+  distinctOutputs({ '--json': o.json as string | undefined, '--trace-out': o['trace-out'] as string | undefined, '--junit': o.junit as string | undefined, '--html': o.html as string | undefined });
+  const html = o.html === undefined ? undefined : checkWritable(o.html as string, '--html');
   const junit = o.junit === undefined ? undefined : checkWritable(o.junit as string, '--junit');
   const quiet = o.quiet === true;
   const traceOut = o['trace-out'] === undefined ? undefined : checkWritable(o['trace-out'] as string, '--trace-out');
@@ -99,7 +101,7 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
     }, shard);
     // the timeline of the first finding's minimal run: replay its repro once more, recording
     const first = res.findings[0];
-    if (traceOut && first && !stop) traced = await replayRun(runner, readRepro(first.reproPath), inject, watchdogMs, true);
+    if ((traceOut || html) && first && !stop) traced = await replayRun(runner, readRepro(first.reproPath), inject, watchdogMs, true, html !== undefined);
   } finally {
     progress.clear();
     process.off('SIGINT', onSigint);
@@ -112,6 +114,15 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   if (traceOut && !res.findings.length) out += '--trace-out: nothing failed, so no timeline was written\n';
   process.stdout.write(out);
   if (traceOut && traced && !writeTimeline(traceOut, traced, res.findings[0]!.reproPath)) return 2;
+  if (html) {
+    const summary = out.split('\n').filter((l) => /^(\d+ runs in|strategies:|coverage:|residual risk:|known issues)/.test(l));
+    const doc = renderHtml({
+      command: 'fuzz', commandLine: commandLineOf(process.argv.slice(2)), verdict: res.findings.length ? 'violation' : stop ? 'interrupted' : 'clean', summary,
+      findings: res.findings.map((f) => ({ title: f.violation.title, signature: f.signature, strategy: f.strategy, occurrences: f.occurrences, reproPath: f.reproPath, replay: `npx percpu-stress replay ${f.reproPath}` })),
+      ...(traced ? { focus: traced, replay: `npx percpu-stress replay ${res.findings[0]!.reproPath}` } : {}),
+    });
+    if (!writeOutput(html, doc, '--html')) return 2;
+  }
   if (junit && !writeOutput(junit, renderJunitCases(campaignCases(scenarios.map((x) => x.name), res, `${MODE_NAMES[strategy]}, cpus=${cpus}`, stop)), '--junit')) return 2;
   if (json) {
     const findings = res.findings.map((f) => ({
@@ -139,7 +150,7 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
 }
 
 /** Re-execute a repro exactly (optionally recording its timeline). */
-async function replayRun(runner: Runner, repro: Repro, inject: Bug, watchdogMs: number, timeline: boolean, lockdepExport = false): Promise<RunResult> {
+export async function replayRun(runner: Runner, repro: Repro, inject: Bug, watchdogMs: number, timeline: boolean, lockdepExport = false): Promise<RunResult> {
   return runner.run({
     scenario: reproScenario(repro), cpus: repro.cpus, seed: repro.seed, programs: reproPrograms(repro), strategy: Mode.replay,
     schedule: decodeSchedule(repro.schedule), depth: repro.depth, inject, backend: repro.backend ?? undefined, watchdogMs, timeline, lockdepExport,
@@ -155,17 +166,18 @@ function writeTimeline(path: string, r: RunResult, source: string): boolean {
 export async function replayCommand(argv: string[]): Promise<number> {
   const a = parseArgs(argv, {
     inject: BUGS.map((b) => b.name), watchdog: 'duration', explain: 'flag', all: 'flag', 'trace-out': 'string',
-    json: 'string', junit: 'string', quiet: 'flag', backend: ['vm', 'km'], 'lockdep-out': 'string',
+    json: 'string', junit: 'string', quiet: 'flag', backend: ['vm', 'km'], 'lockdep-out': 'string', html: 'string',
   }, 1);
   const lockdepOut = a.options['lockdep-out'] === undefined ? undefined : checkDir(a.options['lockdep-out'] as string, '--lockdep-out');
   if (a.options.all && !a.options.explain) throw new UsageError('--all goes with --explain');
-  const outs = { '--trace-out': a.options['trace-out'] as string | undefined, '--json': a.options.json as string | undefined, '--junit': a.options.junit as string | undefined };
+  const outs = { '--trace-out': a.options['trace-out'] as string | undefined, '--json': a.options.json as string | undefined, '--junit': a.options.junit as string | undefined, '--html': a.options.html as string | undefined };
+  const html = outs['--html'] === undefined ? undefined : checkWritable(outs['--html'], '--html');
   distinctOutputs(outs);
   const traceOut = outs['--trace-out'] === undefined ? undefined : checkWritable(outs['--trace-out'], '--trace-out');
   const json = outs['--json'] === undefined ? undefined : checkWritable(outs['--json'], '--json');
   const junit = outs['--junit'] === undefined ? undefined : checkWritable(outs['--junit'], '--junit');
   const quiet = a.options.quiet === true;
-  const timeline = a.options.explain === true || traceOut !== undefined;
+  const timeline = a.options.explain === true || traceOut !== undefined || html !== undefined;
   const watchdogMs = (a.options.watchdog as number | undefined) ?? 5000;
   if (watchdogMs < 200) throw new UsageError('--watchdog must be at least 200ms');
   const file = a.positional[0];
@@ -190,7 +202,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
   let r;
   try {
     if (a.options.backend) repro = { ...repro, backend: a.options.backend as Backend };
-    r = await replayRun(runner, repro, inject, watchdogMs, timeline, lockdepOut !== undefined);
+    r = await replayRun(runner, repro, inject, watchdogMs, timeline, lockdepOut !== undefined || html !== undefined);
   } finally {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigterm);
@@ -211,6 +223,14 @@ export async function replayCommand(argv: string[]): Promise<number> {
   const noTimeline = (k: string, v: unknown): unknown => (k === 'timeline' || k === 'lockdepExport' ? undefined : v);
   if (json && !writeOutput(json, JSON.stringify({ tool: 'percpu-stress', version: VERSION, command: 'replay', repro: file, outcome, partial: signal !== 0, result: r }, noTimeline, 2) + '\n', '--json')) return 2;
   if (junit && !writeOutput(junit, renderJunit([r]), '--junit')) return 2;
+  if (html) {
+    const doc = renderHtml({
+      command: 'replay', commandLine: commandLineOf(process.argv.slice(2)),
+      verdict: outcome === 'reproduced' ? 'reproduced' : outcome === 'different' ? 'different' : outcome === 'clean' ? 'not reproduced' : outcome,
+      summary: [out.trim().split('\n').pop()!], runs: [r], focus: r, replay: `npx percpu-stress replay ${file}`,
+    });
+    if (!writeOutput(html, doc, '--html')) return 2;
+  }
   if (signal && !same) return signal;
   // 1: the recorded violation again; 4: a different one; 0: clean (fixed?)
   if (same) return 1;

@@ -8,12 +8,17 @@ import { checkDir, checkWritable, distinctOutputs, writeOutput } from '../report
 import { renderJunitCases } from '../report/junit.ts';
 import { VERSION } from '../version.ts';
 import { knownSummary } from './detect-opts.ts';
-import { campaignCases, renderCampaign } from './fuzz-cmd.ts';
+import { campaignCases, renderCampaign, replayRun } from './fuzz-cmd.ts';
+import { Runner } from '../run/runner.ts';
+import type { RunResult } from '../report/result.ts';
+import { commandLineOf, renderHtml } from '../report/html.ts';
+import { Bug, bugByName } from '../percpu/inject.ts';
 
-export function mergeCommand(argv: string[]): number {
-  const a = parseArgs(argv, { json: 'string', junit: 'string', out: 'string', quiet: 'flag' }, 100_000);
+export async function mergeCommand(argv: string[]): Promise<number> {
+  const a = parseArgs(argv, { json: 'string', junit: 'string', out: 'string', quiet: 'flag', html: 'string' }, 100_000);
   if (a.positional.length === 0) throw new UsageError('merge: which shard files? (the --json results of fuzz --shard i/n)');
-  distinctOutputs({ '--json': a.options.json as string | undefined, '--junit': a.options.junit as string | undefined });
+  distinctOutputs({ '--json': a.options.json as string | undefined, '--junit': a.options.junit as string | undefined, '--html': a.options.html as string | undefined });
+  const html = a.options.html === undefined ? undefined : checkWritable(a.options.html as string, '--html');
   const json = a.options.json === undefined ? undefined : checkWritable(a.options.json as string, '--json');
   const junit = a.options.junit === undefined ? undefined : checkWritable(a.options.junit as string, '--junit');
   const outDir = checkDir((a.options.out as string | undefined) ?? '.', '--out');
@@ -42,6 +47,26 @@ export function mergeCommand(argv: string[]): number {
     ok = writeOutput(json, JSON.stringify(doc, null, 2) + '\n', '--json') && ok;
   }
   if (junit) ok = writeOutput(junit, renderJunitCases(campaignCases(c.scenarios, m.result, `${c.strategy}, cpus=${c.cpus}, merged`, m.partial)), '--junit') && ok;
+  if (html) {
+    // the first finding's minimal run, replayed once with its timeline and lockdep graph for the drawings
+    let focus: RunResult | undefined;
+    const first = m.result.findings[0];
+    const repro = m.repros[0];
+    if (first && repro) {
+      const runner = new Runner();
+      try {
+        focus = await replayRun(runner, repro, repro.inject ? bugByName(repro.inject)!.bug : Bug.none, 5000, true, true);
+      } finally {
+        await runner.close();
+      }
+    }
+    const summary = out.split('\n').filter((l) => /^(merged|\d+ runs in|strategies:|residual risk:|known issues|missing shards)/.test(l));
+    ok = writeOutput(html, renderHtml({
+      command: 'merge', commandLine: commandLineOf(process.argv.slice(2)), verdict: m.result.findings.length ? 'violation' : m.partial ? 'incomplete' : 'clean', summary,
+      findings: m.result.findings.map((f) => ({ title: f.violation.title, signature: f.signature, strategy: f.strategy, occurrences: f.occurrences, reproPath: f.reproPath, replay: `npx percpu-stress replay ${f.reproPath}` })),
+      ...(focus && first ? { focus, replay: `npx percpu-stress replay ${first.reproPath}` } : {}),
+    }), '--html') && ok;
+  }
   if (!ok) return 2;
   return m.result.findings.length ? 1 : 0;
 }

@@ -10,6 +10,7 @@ import { renderRun } from '../report/summary.ts';
 import { renderJunit } from '../report/junit.ts';
 import { isScenarioPath, loadScenarioFile } from '../explore/scenario-file.ts';
 import { chromeTrace } from '../report/timeline.ts';
+import { commandLineOf, renderHtml } from '../report/html.ts';
 import { checkDir, checkWritable, distinctOutputs, writeLockdepExports, writeOutput } from '../report/files.ts';
 import { Progress } from '../report/progress.ts';
 import { MAX_CPUS, type Backend } from '../shm/config.ts';
@@ -27,7 +28,7 @@ export const MAX_CONTROLLED_OPS = 1_000_000;
 export const RUN_SPEC: ArgSpec = {
   cpus: 'int', seed: 'int', duration: 'duration', ops: 'int', backend: ['vm', 'km'], json: 'string', junit: 'string',
   quiet: 'flag', inject: BUGS.map((b) => b.name), watchdog: 'duration', strategy: ['os', 'random', 'pct', 'pos', 'urw'], depth: 'int', schedule: 'string',
-  seeds: 'string', 'trace-out': 'string', verbose: 'flag', 'lockdep-out': 'string', ...DETECT_SPEC,
+  seeds: 'string', 'trace-out': 'string', verbose: 'flag', 'lockdep-out': 'string', html: 'string', ...DETECT_SPEC,
 };
 
 /** A seed corpus: "1..5", "3,7,11" or a mix ("1..3,10"). */
@@ -66,6 +67,8 @@ export interface RunCommand {
   verbose: boolean;
   /** A directory for each run's lockdep graph, /proc/lockdep and /proc/lockdep_chains. */
   lockdepOut: string | undefined;
+  /** The HTML report. */
+  html: string | undefined;
 }
 
 export function scenariosFor(name: string | undefined): Scenario[] {
@@ -122,14 +125,15 @@ export function parseRun(argv: string[], defaults: Partial<RunCommand> = {}): Ru
   if (o.quiet && o.verbose) throw new UsageError('--quiet and --verbose exclude each other');
   const traceOut = o['trace-out'] === undefined ? undefined : checkWritable(o['trace-out'] as string, '--trace-out');
   if (traceOut && strategy === Mode.os) throw new UsageError('--trace-out needs a controlled run (--strategy random|pct|pos|urw or --schedule): free-running threads have no step order to draw');
-  distinctOutputs({ '--json': json, '--junit': junit, '--trace-out': traceOut });
+  const html = o.html === undefined ? undefined : checkWritable(o.html as string, '--html');
+  distinctOutputs({ '--json': json, '--junit': junit, '--trace-out': traceOut, '--html': html });
   return {
     scenarios, cpus, seeds,
     durationMs: ops || durationMs ? durationMs : 0, ops: ops || durationMs ? ops : 2000,
     backend: o.backend as Backend | undefined, inject: o.inject ? bugByName(o.inject as string)!.bug : Bug.none,
     json, junit,
     quiet: o.quiet === true, watchdogMs, strategy, depth, schedule, detect: parseDetect(o), traceOut, verbose: o.verbose === true,
-    lockdepOut: o['lockdep-out'] === undefined ? undefined : checkDir(o['lockdep-out'] as string, '--lockdep-out'),
+    lockdepOut: o['lockdep-out'] === undefined ? undefined : checkDir(o['lockdep-out'] as string, '--lockdep-out'), html,
   };
 }
 
@@ -169,7 +173,8 @@ export async function runCommand(c: RunCommand): Promise<number> {
         scenario: s, cpus: c.cpus, seed, ops: c.ops || undefined, durationMs: perScenarioMs || undefined,
         backend: c.backend, inject: c.inject, watchdogMs: c.watchdogMs, onProgress: (f) => progress.update(label, f),
         strategy: c.strategy, depth: c.depth, schedule: c.schedule, sizes: c.detect.sizes, suppressions: c.detect.suppressions,
-        strictKnown: c.detect.strictKnown, timeline: c.traceOut !== undefined, lockdepExport: c.lockdepOut !== undefined,
+        strictKnown: c.detect.strictKnown, timeline: c.traceOut !== undefined || (c.html !== undefined && c.strategy !== Mode.os),
+        lockdepExport: c.lockdepOut !== undefined || c.html !== undefined,
       });
       progress.clear();
       results.push(r);
@@ -197,6 +202,15 @@ export async function runCommand(c: RunCommand): Promise<number> {
   }
   if (c.lockdepOut) {
     for (const r of results) written = writeLockdepExports(c.lockdepOut, r) && written;
+  }
+  if (c.html) {
+    const focus = bad[0] ?? results.find((r) => r.violations.length > 0);
+    const verdict = interrupted ? 'interrupted' : bad.length ? 'violation' : results.some((r) => r.status === 'incomplete') ? 'incomplete' : results.some((r) => r.status === 'known') ? 'known issues only' : 'clean';
+    written = writeOutput(c.html, renderHtml({
+      command: 'run', commandLine: commandLineOf(process.argv.slice(2)), verdict,
+      summary: [`${results.length} scenario runs, ${bad.length} with violations, ${ops.toLocaleString('en-US')} operations`],
+      runs: results, ...(focus ? { focus, replay: rerunCommand(c, focus, perScenarioMs) } : {}),
+    }), '--html') && written;
   }
   // the timelines and lockdep exports have files of their own, not the JSON report
   const noTimeline = (k: string, v: unknown): unknown => (k === 'timeline' || k === 'lockdepExport' ? undefined : v);

@@ -78,7 +78,13 @@ export interface RunResult {
   /** Controlled runs asked for it: who ran what, step by step (not in JSON reports). */
   timeline?: Timeline;
   /** Asked for (--lockdep-out): the dependency graph as DOT, /proc/lockdep and /proc/lockdep_chains. */
-  lockdepExport?: { dot: string; proc: string; chains: string };
+  lockdepExport?: {
+    dot: string;
+    proc: string;
+    chains: string;
+    /** The dependency graph as data (the HTML report draws it). */
+    graph: { nodes: { name: string; usage: string }[]; edges: { from: string; to: string; at: string }[] };
+  };
   /** Asked for (novelty feedback): the coverage bits the run set (src/shm/coverage.ts). */
   coverage?: number[];
 }

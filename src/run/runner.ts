@@ -18,7 +18,7 @@ import { externalPath, scenarioId } from '../../scenarios/index.ts';
 import type { RunReport, SessionMessage } from './session.ts';
 import { newCounters, type LockStats, type RunResult, type RunStatus } from '../report/result.ts';
 import {
-  CMD_EXIT, CMD_RUN, CT, CT_PROG, CT_RES, CT_SIZES, MAX_SIZE_PAIRS, CT_WORDS, CTF_CHECKS, CTF_PROGRAMS, CTF_TIMING, H, LK, MAX_ENTITIES, RS, SC, X, X_SIZE, type Shm,
+  CMD_EXIT, CMD_RUN, MAX_CLASSES, CT, CT_PROG, CT_RES, CT_SIZES, MAX_SIZE_PAIRS, CT_WORDS, CTF_CHECKS, CTF_PROGRAMS, CTF_TIMING, H, LK, MAX_ENTITIES, RS, SC, X, X_SIZE, type Shm,
 } from '../shm/layout.ts';
 import { Lock, lockName } from '../sync/locks.ts';
 import { CpuState } from '../sync/cpu.ts';
@@ -94,8 +94,16 @@ function runCoverage(shm: Shm): number[] {
   return covBits(shm.w, shm.L);
 }
 
-function lockdepFiles(ld: Lockdep): { dot: string; proc: string; chains: string } {
-  return { dot: lockdepDot(ld), proc: lockdepProc(ld), chains: lockdepChains(ld) };
+function lockdepFiles(ld: Lockdep): NonNullable<RunResult['lockdepExport']> {
+  const classes: number[] = [];
+  for (let c = 0; c < MAX_CLASSES; c++) if (ld.usage(c) !== 0) classes.push(c);
+  return {
+    dot: lockdepDot(ld), proc: lockdepProc(ld), chains: lockdepChains(ld),
+    graph: {
+      nodes: classes.map((c) => ({ name: lockName(c), usage: ld.usageString(c) })),
+      edges: ld.edges().map((e) => ({ from: lockName(e.from), to: lockName(e.to), at: `${e.site} on cpu${e.cpu}` })),
+    },
+  };
 }
 
 /** Ops per CPU generated for a free-running --duration run of a scenario loaded from a file (it ends when they do). */
