@@ -135,7 +135,7 @@ test('a violation exits 1, prints the report, the seed and the command to re-run
   t.is(r.code, 1, r.err);
   t.regex(r.out, /WARNING: Interrupts were enabled early\nDEBUG_LOCKS_WARN_ON\(early_boot_irqs_disabled\)/);
   t.regex(r.out, /percpu: pcpu_alloc\(\) returned with irqs enabled; the caller had them disabled/);
-  t.regex(r.out, /seed 1; re-run with:\n  percpu-stress run boot --cpus 2 --seed 1 --ops 100 --inject alloc-irq-restore\n/);
+  t.regex(r.out, /seed 1; re-run with:\n  npx percpu-stress run boot --cpus 2 --seed 1 --ops 100 --inject alloc-irq-restore\n/);
   t.regex(readFileSync(junit, 'utf8'), /<failure message="WARNING: Interrupts were enabled early" type="irqs-enabled-early">/);
 });
 
@@ -169,4 +169,13 @@ test('the default output is a line per scenario; --verbose adds the tables; --qu
   t.regex(quiet.out, /1 scenario run, 0 with violations/);
   const both = cli(['run', 'irq-free', '--quiet', '--verbose']);
   t.is(both.code, 2);
+});
+
+test('re-run hints paste as they are: a schedule when there is one, the strategy otherwise, never an empty --schedule', async (t) => {
+  const { rerunCommand, parseRun } = await import('../src/cli/run-cmd.ts');
+  const c = parseRun(['irq-free', '--strategy', 'pct', '--ops', '20', '--cpus', '2']);
+  const base = { scenario: 'irq-free', cpus: 2, seed: 1, inject: null, strategy: 'pct' } as unknown as Parameters<typeof rerunCommand>[1];
+  t.is(rerunCommand(c, { ...base, schedule: 'AgQ' }, 0), 'npx percpu-stress run irq-free --cpus 2 --seed 1 --ops 20 --schedule AgQ');
+  t.is(rerunCommand(c, { ...base, schedule: '' }, 0), 'npx percpu-stress run irq-free --cpus 2 --seed 1 --ops 20 --strategy pct --depth 3');
+  t.is(rerunCommand(c, { ...base, schedule: null }, 0), 'npx percpu-stress run irq-free --cpus 2 --seed 1 --ops 20');
 });

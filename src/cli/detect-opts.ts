@@ -35,7 +35,7 @@ export function knownSummary(counts: Record<string, number>): string {
   const ids = Object.keys(counts);
   if (!ids.length) return '';
   const parts = ids.map((id) => `${id} (${counts[id]} run${counts[id] === 1 ? '' : 's'})`);
-  return `known issues of the 2.6.35 baseline met: ${parts.join(', ')}; they do not fail the run (--strict-known to make them; \`percpu-stress list\` explains each)\n`;
+  return `known issues of the 2.6.35 baseline met: ${parts.join(', ')}; they do not fail the run (--strict-known to make them; \`npx percpu-stress list\` explains each)\n`;
 }
 
 export function knownCounts(results: readonly RunResult[]): Record<string, number> {

@@ -72,11 +72,11 @@ export interface RunCommand {
 }
 
 export function scenariosFor(name: string | undefined): Scenario[] {
-  if (name === undefined) throw new UsageError('run: which scenario? (a name from `percpu-stress list`, or all)');
+  if (name === undefined) throw new UsageError('run: which scenario? (a name from `npx percpu-stress list`, a scenario file, or all)');
   if (name === 'all') return [...SCENARIOS];
   if (isScenarioPath(name)) return [loadScenarioFile(name)];
   const s = scenarioByName(name);
-  if (!s) throw new UsageError(`unknown scenario ${quote(name)} (try: percpu-stress list)`);
+  if (!s) throw new UsageError(`unknown scenario ${quote(name)} (try: npx percpu-stress list)`);
   return [s];
 }
 
@@ -138,7 +138,7 @@ export function parseRun(argv: string[], defaults: Partial<RunCommand> = {}): Ru
 }
 
 export function rerunCommand(c: RunCommand, r: RunResult, perScenarioMs: number): string {
-  let cmd = `percpu-stress run ${r.scenario} --cpus ${r.cpus} --seed ${r.seed}`;
+  let cmd = `npx percpu-stress run ${r.scenario} --cpus ${r.cpus} --seed ${r.seed}`;
   cmd += c.ops ? ` --ops ${c.ops}` : ` --duration ${perScenarioMs}ms`;
   if (c.backend) cmd += ` --backend ${c.backend}`;
   if (r.inject) cmd += ` --inject ${r.inject}`;

@@ -23,7 +23,7 @@ export function renderSingle(r: SingleResult, o: { seed: number; ops: number; qu
     out += 'result: clean\n';
   } else {
     for (const v of r.violations) out += '\n' + v.text;
-    out += `\nresult: ${r.violations.length} violation${r.violations.length > 1 ? 's' : ''}; re-run with: percpu-stress single --seed ${o.seed} --ops ${o.ops}\n`;
+    out += `\nresult: ${r.violations.length} violation${r.violations.length > 1 ? 's' : ''}; re-run with: npx percpu-stress single --seed ${o.seed} --ops ${o.ops}\n`;
   }
   return out;
 }
