@@ -14,8 +14,9 @@ import { reclaimPopulate } from './reclaim-populate.ts';
 import { reclaimRequeue } from './reclaim-requeue.ts';
 import { benchMix } from './bench-mix.ts';
 import { tinySizes } from './tiny-sizes.ts';
+import { physLookup } from './phys-lookup.ts';
 
-export const SCENARIOS: readonly Scenario[] = [allocFreeStorm, irqFree, reclaimRace, mapExtendRace, reserved, oom, boot, km, extendWalk, reclaimExtend, reclaimPopulate, reclaimRequeue, tinySizes];
+export const SCENARIOS: readonly Scenario[] = [allocFreeStorm, irqFree, reclaimRace, mapExtendRace, reserved, oom, boot, km, extendWalk, reclaimExtend, reclaimPopulate, reclaimRequeue, tinySizes, physLookup];
 
 /** Every scenario a run can name, by a small number threads agree on. */
 const BY_ID: readonly Scenario[] = [...SCENARIOS, benchMix];

@@ -31,6 +31,8 @@ export enum Op {
   /** [WAIT, completion, 0, 0] / [COMPLETE, completion, 0, 0]: order directed programs */
   wait = 11,
   complete = 12,
+  /** [PHYS, slot, target cpu, 0]: per_cpu_ptr_to_phys() of the target's copy, checked against where the bytes really are */
+  phys = 13,
 }
 
 export const OP_WORDS = 4;
@@ -156,6 +158,11 @@ export class ProgramBuilder {
 
   touchRandom(): void {
     if (this.live.length) this.ops.push(Op.touch, this.pick(this.live), 0, 0);
+  }
+
+  /** per_cpu_ptr_to_phys() of a random live area in CPU `target`'s copy. */
+  physRandom(target: number): void {
+    if (this.live.length) this.ops.push(Op.phys, this.pick(this.live), target, 0);
   }
 
   delay(n: number): void {

@@ -23,6 +23,7 @@ import { F } from '../sync/sites.ts';
 import { Tag, heapFreed, heapInArena, heapLive } from '../mm/heap.ts';
 import { kfree, kzalloc } from '../mm/kernel-api.ts';
 import { pageIndex } from '../mm/pages.ts';
+import { vmToPfn } from '../mm/vm.ts';
 import { MUTEX, PCPU_LOCK, PcpuState } from './chunk.ts';
 import { PCPU_DFL_MAP_ALLOC, allocArea, chunkRelocate, freeArea, needToExtend, sizeToSlot } from './area-map.ts';
 import type { ChunkBackend, ChunkRecords } from './backend.ts';
@@ -366,6 +367,44 @@ export class Percpu implements ChunkRecords {
    * other through the page -> chunk back-pointer.
    * CONTEXT: pcpu_lock.
    */
+  /**
+   * per_cpu_ptr_to_phys() as 2.6.35 has it: an address counts as the first
+   * chunk's only within unit 0's range (pcpu_addr_in_first_chunk), and the
+   * page-based paths return the page's address without the offset in the
+   * page. Returns -1 where the kernel would compute from a NULL page
+   * (vmalloc_to_page of an address vmalloc space does not map).
+   */
+  perCpuPtrToPhys(cpu: Cpu, addr: number): number {
+    const st = this.st;
+    const L = st.L;
+    cpu.enter(F.per_cpu_ptr_to_phys);
+    try {
+      const firstStart = st.baseAddr(st.firstChunk);
+      let pfn: number;
+      if (addr >= firstStart && addr < firstStart + st.unitSize) {
+        if (addr < L.vmBase) return addr - L.linBase; // __pa()
+        pfn = vmToPfn(st.shm, addr, st.pageShift); // vmalloc_to_page()
+      } else {
+        pfn = this.backend.addrToPfn(addr); // pcpu_addr_to_page()
+      }
+      return pfn < 0 ? -1 : pfn * st.pageSize; // page_to_phys(), no offset_in_page()
+    } finally {
+      cpu.leave();
+    }
+  }
+
+  /** is_kernel_percpu_address(): inside some CPU's copy of the static percpu area (2.6.35: static variables only). */
+  isKernelPercpuAddress(addr: number): boolean {
+    const st = this.st;
+    const base = st.w[st.h + H.BASE_ADDR]!;
+    const staticSize = st.w[st.h + H.STATIC_SIZE]!;
+    for (let c = 0; c < st.nrCpus; c++) {
+      const start = base + st.unitOffset(c);
+      if (addr >= start && addr < start + staticSize) return true;
+    }
+    return false;
+  }
+
   chunkAddrSearch(cpu: Cpu, addr: number): number {
     const st = this.st;
     st.assertLocks(cpu, PCPU_LOCK);

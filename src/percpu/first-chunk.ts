@@ -45,7 +45,7 @@ function copyStatic(shm: Shm, cfg: Config, unitAddr: number, staticSize: number,
 
 /**
  * Place the first chunk and set the allocator up. Returns the boot log
- * lines (the kernel's pcpu-alloc dump and PERCPU: line).
+ * lines in the kernel's order: the PERCPU: line, then the pcpu-alloc dump.
  */
 export function setupFirstChunk(st: PcpuState, cfg: Config, ai: AllocInfo): string[] {
   const { shm, w, h, L } = st;
@@ -81,7 +81,8 @@ export function setupFirstChunk(st: PcpuState, cfg: Config, ai: AllocInfo): stri
     }
     log.push(`PERCPU: ${unitPages} ${cfg.pageSize >> 10}K pages/cpu @${base.toString(16)} s${ai.staticSize} r${ai.reservedSize} d${ai.dynSize}`);
   }
-  log.unshift(...dumpAllocInfo(ai, cfg.cpus).replace(/\n$/, '').split('\n'));
+  // pcpu_embed/page_first_chunk print their PERCPU: line, then pcpu_setup_first_chunk dumps the layout
+  log.push(...dumpAllocInfo(ai, cfg.cpus).replace(/\n$/, '').split('\n'));
 
   // unit maps and group tables
   let unit = 0;
@@ -108,6 +109,7 @@ export function setupFirstChunk(st: PcpuState, cfg: Config, ai: AllocInfo): stri
   w[h + H.UNIT_SIZE] = ai.unitSize;
   w[h + H.NR_SLOTS] = sizeToSlotRaw(ai.unitSize) + 2;
   w[h + H.BASE_ADDR] = base;
+  w[h + H.STATIC_SIZE] = ai.staticSize;
   w[h + H.BOOT_TOP] = L.boot;
   st.attach();
   for (let s = 0; s < st.nrSlots; s++) st.initListHead(st.slotHead(s));

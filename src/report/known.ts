@@ -50,6 +50,20 @@ export const KNOWN_ISSUES: readonly KnownIssue[] = [
     report: 'WARNING: at mm/vmalloc.c:vmap_pte_range() … mapping fails with -EBUSY',
     later: 'not verified here: the same unwinding loop (CPUs before the failing one) is still in later kernels\' pcpu_map_pages',
   },
+  {
+    id: 'ptr-to-phys-offset', kernel: '2.6.35', kind: 'spec', title: /per_cpu_ptr_to_phys\(\) dropped the offset within the page/,
+    what: 'per_cpu_ptr_to_phys returns page_to_phys() of the page behind the address, without offset_in_page(), for every address it looks up ' +
+      'through a page (areas in chunks other than the first, and the first chunk when it is vmalloc-mapped): wrong unless the area starts a page',
+    report: 'BUG: per_cpu_ptr_to_phys() dropped the offset within the page',
+    later: 'fixed in 2.6.36 by adding offset_in_page(addr) ("percpu: fix per_cpu_ptr_to_phys() handling of non-page-aligned addresses")',
+  },
+  {
+    id: 'ptr-to-phys-first-chunk', kernel: '2.6.35', kind: 'spec', title: /per_cpu_ptr_to_phys\(\) did not recognize a first-chunk address/,
+    what: 'pcpu_addr_in_first_chunk compares the address with unit 0\'s range only, so a first-chunk address of any other CPU takes the ' +
+      'pcpu_addr_to_page path: vmalloc_to_page() of an embedded (linear) address, and a bogus physical address',
+    report: 'BUG: per_cpu_ptr_to_phys() did not recognize a first-chunk address of cpuN',
+    later: 'fixed in 2.6.36 ("percpu: fix first chunk match in per_cpu_ptr_to_phys()", found through a kdump crash on SGI UV), which checks every unit',
+  },
 ];
 
 export function knownIssue(id: string): KnownIssue | undefined {

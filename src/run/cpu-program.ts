@@ -10,7 +10,7 @@ import type { Cpu } from '../sync/cpu.ts';
 import { newCounters } from '../report/result.ts';
 import { Lock } from '../sync/locks.ts';
 import { F } from '../sync/sites.ts';
-import { perCpuPtr, readWord, writeWord } from '../percpu/access.ts';
+import { perCpuPtr, readWord, translate, writeWord } from '../percpu/access.ts';
 import type { Kernel } from './machine.ts';
 import { FREE_IRQSAVE, FREE_PREEMPT_OFF, MAX_BURST, MAX_SLOTS, Op, OP_WORDS, RESERVED } from '../../scenarios/lib/program.ts';
 import { H, X } from '../shm/layout.ts';
@@ -65,6 +65,38 @@ export class CpuProgramRunner {
       }
       writeWord(this.cpu, st, a, stamp, n);
       if (size >= 8) writeWord(this.cpu, st, a + size - 4, ~stamp);
+    }
+  }
+
+  /**
+   * per_cpu_ptr_to_phys() of CPU `target`'s copy of an area, against the
+   * physical address its bytes really have (through the page tables). A
+   * wrong answer is reported by what went wrong, so that the two 2.6.35 bugs
+   * of this function are recognized as the known issues they are.
+   */
+  private checkPhys(cpu: Cpu, ptr: number, size: number, target: number): void {
+    const k = this.k;
+    const st = k.st;
+    const addr = perCpuPtr(st, ptr, target);
+    const at = translate(st, addr);
+    if (at < 0) return; // not mapped: the touch checks report that
+    const truth = at - st.L.pageData;
+    const got = k.pcpu.perCpuPtrToPhys(cpu, addr);
+    if (got === truth) return;
+    const hex = (n: number): string => (n < 0 ? 'a bogus address (vmalloc_to_page of an unmapped address)' : `0x${n.toString(16)}`);
+    const body = `per_cpu_ptr_to_phys(${hex(addr)}), cpu${target}'s copy of a ${size}-byte area, returned ${hex(got)}; its bytes are at physical ${hex(truth)}`;
+    const firstStart = st.baseAddr(st.firstChunk);
+    let inFirst = false;
+    for (let c = 0; c < st.nrCpus; c++) {
+      const u = firstStart + st.unitOffset(c);
+      if (addr >= u && addr < u + st.unitSize) inFirst = true;
+    }
+    if (got >= 0 && got === truth - (truth & (st.pageSize - 1))) {
+      cpu.report('spec', 'BUG: per_cpu_ptr_to_phys() dropped the offset within the page', body, false);
+    } else if (inFirst && !(addr >= firstStart && addr < firstStart + st.unitSize)) {
+      cpu.report('spec', `BUG: per_cpu_ptr_to_phys() did not recognize a first-chunk address of cpu${target}`, body, false);
+    } else {
+      cpu.report('spec', 'BUG: per_cpu_ptr_to_phys() returned a wrong physical address', body, false);
     }
   }
 
@@ -141,6 +173,10 @@ export class CpuProgramRunner {
             c.touches++;
             this.verify(cpu, slots[s]!, slots[s + 1]!, slots[s + 2]!);
           }
+          cpu.point();
+          break;
+        case Op.phys:
+          if (slots[s] !== 0 && this.checks) this.checkPhys(cpu, slots[s]!, slots[s + 1]!, prog[o + 2]! % this.k.nrCpus);
           cpu.point();
           break;
         case Op.delay:

@@ -10,6 +10,7 @@ export enum F {
   kzalloc, kfree, vmalloc, vfree, alloc_pages, free_pages, pcpu_get_vm_areas, pcpu_free_vm_areas,
   schedule_work, flush_work, process_one_work, handle_irq, irq_free_percpu,
   cpu_program, boot_alloc, leak_check, percpu_access, test_body,
+  per_cpu_ptr_to_phys, is_kernel_percpu_address,
 }
 
 export const SITE_NAMES: readonly string[] = Object.keys(F).filter((k) => Number.isNaN(Number(k)));

@@ -1,0 +1,71 @@
+// per_cpu_ptr_to_phys() and is_kernel_percpu_address() as 2.6.35 has them,
+// and the check that compares each lookup with where the bytes really are:
+// it marks 2.6.35's two wrong answers as the known issues they are, and any
+// other wrong answer as a finding.
+
+import test from 'ava';
+import { machine, sharedRunner } from './helpers.ts';
+import { CpuProgramRunner } from '../src/run/cpu-program.ts';
+import { Op, OP_WORDS } from '../scenarios/lib/program.ts';
+import { perCpuPtr, translate } from '../src/percpu/access.ts';
+import { matchKnown } from '../src/report/known.ts';
+import { scenarioByName } from '../scenarios/index.ts';
+
+const shared = sharedRunner();
+
+function prog(...ops: number[][]): Int32Array {
+  const p = new Int32Array(ops.length * OP_WORDS);
+  ops.forEach((o, i) => p.set(o, i * OP_WORDS));
+  return p;
+}
+
+test('per_cpu_ptr_to_phys: exact for cpu0 in the embedded first chunk, bogus for other CPUs there, offset dropped in later chunks', (t) => {
+  const { k } = machine({ cpus: 2 });
+  const cpu = k.cpu(0);
+  const st = k.st;
+  const truth = (addr: number): number => translate(st, addr) - st.L.pageData;
+  const p = k.pcpu.pcpuAlloc(cpu, 12, 4, false); // in the first chunk's dynamic area, not page aligned
+  t.is(k.pcpu.perCpuPtrToPhys(cpu, perCpuPtr(st, p, 0)), truth(perCpuPtr(st, p, 0)));
+  t.is(k.pcpu.perCpuPtrToPhys(cpu, perCpuPtr(st, p, 1)), -1); // pcpu_addr_in_first_chunk looks at unit 0 only
+  t.not(k.pcpu.pcpuAlloc(cpu, 20460, 4, false), 0); // fills the first chunk's dynamic area
+  const big = k.pcpu.pcpuAlloc(cpu, 20000, 8, false); // a new chunk, at its start
+  const q = k.pcpu.pcpuAlloc(cpu, 100, 4, false); // the same new chunk, at 20000: not page aligned
+  t.true(q - big === 20000);
+  for (const a of [big, q]) {
+    for (const c of [0, 1]) {
+      const addr = perCpuPtr(st, a, c);
+      const want = truth(addr);
+      t.is(k.pcpu.perCpuPtrToPhys(cpu, addr), want - (want % st.pageSize)); // page_to_phys() without offset_in_page()
+    }
+  }
+  t.not(truth(perCpuPtr(st, q, 0)) % st.pageSize, 0);
+  // is_kernel_percpu_address: every CPU's static area, and nothing dynamic
+  const base = st.baseAddr(st.firstChunk);
+  t.true(k.pcpu.isKernelPercpuAddress(base));
+  t.true(k.pcpu.isKernelPercpuAddress(perCpuPtr(st, base, 1) + 100));
+  t.false(k.pcpu.isKernelPercpuAddress(perCpuPtr(st, p, 0)));
+  t.false(k.pcpu.isKernelPercpuAddress(perCpuPtr(st, q, 1)));
+});
+
+test('the per_cpu_ptr_to_phys check: 2.6.35 answers are the known issues, any other wrong answer a finding', (t) => {
+  const { k } = machine({ cpus: 2 });
+  const r = new CpuProgramRunner(k, k.cpu(0), true);
+  // an area in the first chunk looked up in cpu1's copy, one in a new chunk in cpu0's
+  r.run(prog([Op.alloc, 0, 12, 4], [Op.phys, 0, 1, 0], [Op.alloc, 3, 20460, 4], [Op.alloc, 1, 20000, 8], [Op.alloc, 2, 100, 4], [Op.phys, 2, 0, 0]), r.slots);
+  const known = k.violations.map((v) => matchKnown(v)?.id);
+  t.deepEqual(known, ['ptr-to-phys-first-chunk', 'ptr-to-phys-offset']);
+  // break the function on purpose: a wrong answer that is none of 2.6.35's
+  const { k: k2 } = machine({ cpus: 2 });
+  k2.pcpu.perCpuPtrToPhys = (_cpu, addr) => translate(k2.st, addr) - k2.st.L.pageData + 8;
+  const r2 = new CpuProgramRunner(k2, k2.cpu(0), true);
+  r2.run(prog([Op.alloc, 0, 12, 4], [Op.phys, 0, 0, 0]), r2.slots);
+  t.is(k2.violations.length, 1);
+  t.is(k2.violations[0]!.title, 'BUG: per_cpu_ptr_to_phys() returned a wrong physical address');
+  t.is(matchKnown(k2.violations[0]!), undefined);
+});
+
+test.serial('the phys-lookup scenario meets both known issues and stays clean otherwise', async (t) => {
+  const res = await shared().run({ scenario: scenarioByName('phys-lookup')!, cpus: 3, seed: 1, ops: 1500 });
+  t.is(res.status, 'known', res.violations.map((v) => v.title).join('\n'));
+  t.deepEqual([...new Set(res.violations.map((v) => v.known))].sort(), ['ptr-to-phys-first-chunk', 'ptr-to-phys-offset']);
+});
