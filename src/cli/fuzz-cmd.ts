@@ -19,7 +19,7 @@ import { checkDir, checkWritable, distinctOutputs, writeLockdepExports, writeOut
 import { chromeTrace, explainTimeline } from '../report/timeline.ts';
 import { commandLineOf, renderHtml } from '../report/html.ts';
 import { renderJunit, renderJunitCases, type JunitCase } from '../report/junit.ts';
-import type { RunResult } from '../report/result.ts';
+import { reportJson, type RunResult } from '../report/result.ts';
 import type { Repro } from '../explore/repro.ts';
 import type { FuzzResult } from '../explore/fuzz.ts';
 import { COV_KINDS } from '../shm/coverage.ts';
@@ -220,8 +220,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
   if (traceOut && r.timeline && !writeTimeline(traceOut, r, file)) return 2;
   const outcome = same ? 'reproduced' : signal ? 'interrupted' : r.status === 'violation' ? 'different' : r.status === 'incomplete' ? 'incomplete' : 'clean';
   if (lockdepOut && !writeLockdepExports(lockdepOut, r)) return 2;
-  const noTimeline = (k: string, v: unknown): unknown => (k === 'timeline' || k === 'lockdepExport' ? undefined : v);
-  if (json && !writeOutput(json, JSON.stringify({ tool: 'percpu-stress', version: VERSION, command: 'replay', repro: file, outcome, partial: signal !== 0, result: r }, noTimeline, 2) + '\n', '--json')) return 2;
+  if (json && !writeOutput(json, JSON.stringify({ tool: 'percpu-stress', version: VERSION, command: 'replay', repro: file, outcome, partial: signal !== 0, result: r }, reportJson, 2) + '\n', '--json')) return 2;
   if (junit && !writeOutput(junit, renderJunit([r]), '--junit')) return 2;
   if (html) {
     const doc = renderHtml({

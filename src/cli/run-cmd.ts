@@ -4,6 +4,7 @@ import { SCENARIOS, scenarioByName } from '../../scenarios/index.ts';
 import { UsageError, parseArgs, type ArgSpec } from '../cli-args.ts';
 import { quote } from '../report/errors.ts';
 import { Runner, type RunResult } from '../run/runner.ts';
+import { reportJson } from '../report/result.ts';
 import type { Scenario } from '../../scenarios/lib/scenario.ts';
 import { BUGS, Bug, bugByName } from '../percpu/inject.ts';
 import { renderRun } from '../report/summary.ts';
@@ -212,9 +213,7 @@ export async function runCommand(c: RunCommand): Promise<number> {
       runs: results, ...(focus ? { focus, replay: rerunCommand(c, focus, perScenarioMs) } : {}),
     }), '--html') && written;
   }
-  // the timelines and lockdep exports have files of their own, not the JSON report
-  const noTimeline = (k: string, v: unknown): unknown => (k === 'timeline' || k === 'lockdepExport' ? undefined : v);
-  if (c.json) written = writeOutput(c.json, JSON.stringify({ tool: 'percpu-stress', version: VERSION, command: 'run', interrupted, partial: interrupted, results }, noTimeline, 2) + '\n', '--json') && written;
+  if (c.json) written = writeOutput(c.json, JSON.stringify({ tool: 'percpu-stress', version: VERSION, command: 'run', interrupted, partial: interrupted, results }, reportJson, 2) + '\n', '--json') && written;
   if (c.junit) written = writeOutput(c.junit, renderJunit(results), '--junit') && written;
   if (!written) return 2;
   if (bad.length) return 1;

@@ -7,7 +7,7 @@
 
 import { rmSync } from 'node:fs';
 import type { Runner } from '../run/runner.ts';
-import { fuzz, residualRisk, type FuzzFinding, type FuzzOptions, type FuzzResult } from './fuzz.ts';
+import { fuzz, residualRisk, smaller, type FuzzFinding, type FuzzOptions, type FuzzResult } from './fuzz.ts';
 
 export interface Shard {
   /** 1-based */
@@ -35,11 +35,10 @@ export async function runCampaign(runners: readonly Runner[], o: FuzzOptions, sh
   return mergeResults(parts, { keepGoing: o.keepGoing, entities: o.cpus + 1, depth: o.depth });
 }
 
-function smaller(a: FuzzFinding, b: FuzzFinding): boolean {
-  const x = a.minimal, y = b.minimal;
-  if (x.ops !== y.ops) return x.ops < y.ops;
-  if (x.switches !== y.switches) return x.switches < y.switches;
-  if (x.cpus !== y.cpus) return x.cpus < y.cpus;
+/** The smaller repro, the earlier run on a tie. */
+function better(a: FuzzFinding, b: FuzzFinding): boolean {
+  if (smaller(a.minimal, b.minimal)) return true;
+  if (smaller(b.minimal, a.minimal)) return false;
   return a.run < b.run;
 }
 
@@ -69,7 +68,7 @@ export function mergeResults(parts: readonly FuzzResult[], o: { keepGoing: boole
     for (const f of all) {
       count.set(f.signature, (count.get(f.signature) ?? 0) + f.occurrences);
       const b = bySig.get(f.signature);
-      if (!b || smaller(f, b)) bySig.set(f.signature, f);
+      if (!b || better(f, b)) bySig.set(f.signature, f);
       const e = first.get(f.signature);
       if (!e || f.run < e.run) first.set(f.signature, f);
     }

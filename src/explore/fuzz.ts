@@ -151,7 +151,8 @@ export function signatureOf(v: Violation): string {
   return `${v.kind} [${locks}] ${v.stack[0] ?? '?'}`;
 }
 
-function smaller(a: ReproSize, b: ReproSize): boolean {
+/** Is repro size `a` smaller than `b`: fewer ops, then fewer context switches, then fewer CPUs. */
+export function smaller(a: ReproSize, b: ReproSize): boolean {
   return a.ops < b.ops || (a.ops === b.ops && (a.switches < b.switches || (a.switches === b.switches && a.cpus < b.cpus)));
 }
 

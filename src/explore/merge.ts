@@ -2,7 +2,7 @@
 // campaign (`fuzz --shard i/n --json F` on each CI machine), check that they
 // belong together, and combine them as if the campaign had run in one piece.
 
-import { readFileSync } from 'node:fs';
+import { readJsonFile } from '../report/files.ts';
 import { VERSION } from '../version.ts';
 import { quote } from '../report/errors.ts';
 import type { Violation } from '../report/violation.ts';
@@ -46,18 +46,7 @@ function need(ok: unknown, msg: string): asserts ok {
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 export function readShardFile(file: string): ShardFile {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new ShardError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  let d: Record<string, unknown>;
-  try {
-    d = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    throw new ShardError(`${file}: not valid JSON`);
-  }
+  const d = readJsonFile(file, (why) => new ShardError(why)) as Record<string, unknown>;
   need(typeof d === 'object' && d !== null && d.tool === 'percpu-stress' && d.command === 'fuzz', `${file}: not the JSON result of percpu-stress fuzz`);
   need(typeof d.version === 'string' && d.version.split('.')[0] === VERSION.split('.')[0], `${file}: version: written by percpu-stress ${quote(String(d.version))}, this is ${VERSION}`);
   const c = d.config as CampaignConfig | undefined;
@@ -110,13 +99,11 @@ export function mergeShards(shards: readonly ShardFile[]): Merged {
   }
   const c = first.config;
   // the repro travels with its finding through the merge
-  const reproOf = new Map<FuzzFinding, Repro | null>();
-  for (const s of shards) s.result.findings.forEach((f, i) => reproOf.set(f, s.repros[i] ?? null));
+  // (keyed by the finding's minimal-size object, which the merge carries over unchanged)
+  const reproOf = new Map<FuzzFinding['minimal'], Repro | null>();
+  for (const s of shards) s.result.findings.forEach((f, i) => reproOf.set(f.minimal, s.repros[i] ?? null));
   const result = mergeResults(shards.map((s) => s.result), { keepGoing: c.keepGoing, entities: c.cpus + 1, depth: c.depth, keepFiles: true });
-  const repros = result.findings.map((f) => {
-    for (const [orig, r] of reproOf) if (orig.signature === f.signature && orig.reproPath === f.reproPath && orig.minimal === f.minimal) return r;
-    return null;
-  });
+  const repros = result.findings.map((f) => reproOf.get(f.minimal) ?? null);
   const missing = Array.from({ length: first.shard.count }, (_, i) => i + 1).filter((i) => !seen.has(i));
   return { config: c, result, repros, missing, partial: shards.some((s) => s.partial) || missing.length > 0 };
 }

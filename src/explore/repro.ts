@@ -2,7 +2,6 @@
 // programs, strategy, seed, schedule) plus the violation it produced and the
 // tool version. `percpu-stress replay FILE` re-executes one exactly.
 
-import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { externalPath, scenarioByName } from '../../scenarios/index.ts';
@@ -17,7 +16,7 @@ import { PCPU_MIN_UNIT_SIZE, type Backend } from '../shm/config.ts';
 import { quote } from '../report/errors.ts';
 import { VIOLATION_KINDS } from '../report/known.ts';
 import { VERSION } from '../version.ts';
-import { writeAtomic } from '../report/files.ts';
+import { readJsonFile, writeAtomic } from '../report/files.ts';
 import { planMachine } from '../run/machine.ts';
 import { scenarioConfig } from '../run/runner.ts';
 
@@ -94,19 +93,7 @@ function need<T>(cond: T, msg: string): asserts cond {
 
 /** Read and validate a repro file. */
 export function readRepro(file: string): Repro {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new ReproError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  let r: Repro;
-  try {
-    r = JSON.parse(text) as Repro;
-  } catch {
-    throw new ReproError(`${file}: not valid JSON`);
-  }
-  return checkRepro(r, file);
+  return checkRepro(readJsonFile(file, (why) => new ReproError(why)) as Repro, file);
 }
 
 /** Validate a parsed repro, field by field (`file` names it in the one-line error). */

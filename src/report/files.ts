@@ -2,7 +2,7 @@
 // target, then renamed, so a reader never sees half a report.
 
 import type { RunResult } from './result.ts';
-import { accessSync, constants, lstatSync, realpathSync, renameSync, statSync, writeFileSync, unlinkSync } from 'node:fs';
+import { accessSync, constants, lstatSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync, unlinkSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { UsageError } from './errors.ts';
 
@@ -100,4 +100,19 @@ export function writeLockdepExports(dir: string, r: RunResult): boolean {
   const base = `${dir}/${r.scenario}-seed${r.seed}`;
   return writeOutput(`${base}.lockdep.dot`, x.dot, '--lockdep-out') && writeOutput(`${base}.lockdep`, x.proc, '--lockdep-out') &&
     writeOutput(`${base}.lockdep_chains`, x.chains, '--lockdep-out');
+}
+
+/** Read and parse a JSON file; `fail` turns a one-line reason into the caller's own error. */
+export function readJsonFile(file: string, fail: (why: string) => Error): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw fail(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw fail(`${file}: not valid JSON`);
+  }
 }

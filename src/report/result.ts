@@ -101,3 +101,8 @@ export interface SingleResult {
   log: string[];
   ms: number;
 }
+
+/** JSON.stringify replacer for reports: timelines and lockdep exports have files of their own. */
+export function reportJson(key: string, value: unknown): unknown {
+  return key === 'timeline' || key === 'lockdepExport' ? undefined : value;
+}
