@@ -7,13 +7,13 @@ import { ConfigError } from './shm/config.ts';
 import { traceCommand } from './cli/trace-cmd.ts';
 import { UsageError, parseArgs, type ArgSpec } from './cli-args.ts';
 import { quote } from './report/errors.ts';
-import { runSingle, type SingleResult } from './run/single.ts';
-import { renderSingle } from './report/summary.ts';
+import { runSingle, type SingleResult } from './run/main/single.ts';
+import { renderSingle } from './render/summary.ts';
 import { listCommand, parseRun, runCommand } from './cli/run-cmd.ts';
 import { fuzzCommand, replayCommand } from './cli/fuzz-cmd.ts';
 import { benchCommand } from './cli/bench-cmd.ts';
 import { mergeCommand } from './cli/merge-cmd.ts';
-import { classify } from './report/known.ts';
+import { classify } from './check/known.ts';
 import { VERSION } from './version.ts';
 
 const HELP = `percpu-stress: a concurrency stress harness for the Linux percpu allocator (2.6.35)

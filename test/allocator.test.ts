@@ -2,15 +2,14 @@
 // failure injection, and long random sequences against an independent model.
 
 import test from 'ava';
-import { matchKnown } from '../src/report/known.ts';
 import { allocMany, machine, teardown, traceMachine } from './helpers.ts';
 import { InvariantChecker } from '../src/check/invariants.ts';
 import { leakCheck } from '../src/check/leak.ts';
-import { runSingle } from '../src/run/single.ts';
+import { runSingle } from '../src/run/main/single.ts';
 import { FailSite } from '../src/mm/fail.ts';
 import { pagesUsed } from '../src/mm/pages.ts';
 import { vmToPfn } from '../src/mm/vm.ts';
-import { H } from '../src/shm/layout.ts';
+import { chunkCounters } from '../src/percpu/stats.ts';
 
 test('reserved allocations come from the reserved chunk until it is exhausted', (t) => {
   const k = traceMachine();
@@ -43,7 +42,7 @@ test('chunks are created on demand and reclaim keeps exactly one fully free chun
   const { k } = machine({ cpus: 2 });
   const cpu = k.cpu(0);
   const big = [1, 2, 3, 4].map(() => k.pcpu.pcpuAlloc(cpu, 32768, 8, false));
-  t.is(k.shm.w[k.shm.L.header + H.CHUNKS_CREATED], 4);
+  t.is(chunkCounters(k.shm).created, 4);
   const scheduled: boolean[] = [];
   for (const p of big) {
     k.pcpu.freePercpu(cpu, p);
@@ -86,8 +85,8 @@ test('km backend allocates each chunk as one contiguous block and runs clean', (
   t.deepEqual(leakCheck(k), []);
   const r = runSingle({ seed: 5, ops: 20000, backend: 'km' });
   // 2.6.35's percpu-km does not clear areas: the one finding is that known issue
-  t.deepEqual(r.violations.filter((v) => matchKnown(v)?.id !== 'km-unzeroed').map((v) => v.title), []);
-  t.true(r.violations.some((v) => matchKnown(v)?.id === 'km-unzeroed'), 'reused km memory is reported as not zeroed');
+  t.deepEqual(r.violations.filter((v) => v.mechanism !== 'km-unzeroed').map((v) => v.title), []);
+  t.true(r.violations.some((v) => v.mechanism === 'km-unzeroed'), 'reused km memory is reported as not zeroed');
   t.true(r.chunksDestroyed > 0);
 });
 

@@ -3,7 +3,7 @@
 
 import test from 'ava';
 import { bench, renderBench } from '../src/explore/bench.ts';
-import { BUGS } from '../src/percpu/inject.ts';
+import { BUGS } from '../src/percpu/variants.ts';
 
 test('bench measures throughput, controlled scheduling, lockdep cost and detection of every bug', async (t) => {
   const r = await bench({ throughputMs: 150, cpuCounts: [1, 2], seeds: 1, detectCapMs: 600, controlledRuns: 2, startupCpus: [2] });

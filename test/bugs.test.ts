@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sharedRunner } from './helpers.ts';
 import { scenarioByName } from '../scenarios/index.ts';
-import { BUGS, Bug } from '../src/percpu/inject.ts';
+import { BUGS } from '../src/percpu/variants.ts';
 import { Mode } from '../src/sched/strategy.ts';
 import { fuzz } from '../src/explore/fuzz.ts';
 import { readRepro, reproPrograms } from '../src/explore/repro.ts';
@@ -22,7 +22,7 @@ const FUZZ = { budgetMs: 120_000, shrinkBudgetMs: 5_000, strategy: Mode.pct, dep
 for (const bug of BUGS) {
   test.serial(`${bug.name} is caught by PCT fuzzing (seed 1) as ${bug.expect.join(' or ')}, and its repro replays`, async (t) => {
     const dir = mkdtempSync(join(tmpdir(), `percpu-${bug.name}-`));
-    const res = await fuzz(shared(), { ...FUZZ, scenarios: [scenarioByName(bug.scenario)!], outDir: dir, inject: bug.bug });
+    const res = await fuzz(shared(), { ...FUZZ, scenarios: [scenarioByName(bug.scenario)!], outDir: dir, inject: bug.name });
     t.is(res.findings.length, 1, `not caught in ${res.runs} runs`);
     const f = res.findings[0]!;
     t.true(bug.expect.includes(f.violation.kind), `caught as ${f.violation.kind}`);
@@ -31,7 +31,7 @@ for (const bug of BUGS) {
     t.is(repro.inject, bug.name);
     const r = await shared().run({
       scenario: scenarioByName(repro.scenario)!, cpus: repro.cpus, seed: repro.seed, programs: reproPrograms(repro),
-      strategy: Mode.replay, schedule: decodeSchedule(repro.schedule), inject: bug.bug,
+      strategy: Mode.replay, schedule: decodeSchedule(repro.schedule), inject: bug.name,
     });
     const again = r.violations.find((v) => v.kind === repro.violation.kind);
     t.truthy(again, `replay gave ${r.violations.map((v) => v.kind).join(', ') || 'nothing'}`);
@@ -44,7 +44,7 @@ test.serial('without an injected bug, the same fuzzing budget on every bug\'s sc
   const dir = mkdtempSync(join(tmpdir(), 'percpu-baseline-'));
   const names = [...new Set(BUGS.map((b) => b.scenario))];
   for (const name of names) {
-    const res = await fuzz(shared(), { ...FUZZ, maxRuns: 150, scenarios: [scenarioByName(name)!], outDir: dir, inject: Bug.none });
+    const res = await fuzz(shared(), { ...FUZZ, maxRuns: 150, scenarios: [scenarioByName(name)!], outDir: dir, inject: null });
     t.deepEqual(res.findings.map((f) => f.violation.title), [], name);
     t.is(res.runs, 150);
   }

@@ -4,7 +4,7 @@
 
 import test from 'ava';
 import { readFileSync } from 'node:fs';
-import { WORKER_FILE, workerExecArgv } from '../src/run/pool.ts';
+import { WORKER_FILE, workerExecArgv } from '../src/run/main/pool.ts';
 
 test('worker threads get the main thread\'s node options without tsx, and run dist/cpu-worker.js', (t) => {
   t.true(process.execArgv.some((a) => a.includes('tsx')), `this test runs under tsx: ${process.execArgv.join(' ')}`);

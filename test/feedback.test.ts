@@ -6,7 +6,6 @@ import test from 'ava';
 import { sharedRunner } from './helpers.ts';
 import { SCENARIOS, scenarioByName } from '../scenarios/index.ts';
 import { Mode } from '../src/sched/strategy.ts';
-import { Bug } from '../src/percpu/inject.ts';
 import { fuzz, mutateSchedule } from '../src/explore/fuzz.ts';
 import { COV_BITS_PER_KIND, Cov, covIndex } from '../src/shm/coverage.ts';
 
@@ -15,7 +14,7 @@ const shared = sharedRunner();
 test.serial('a feedback campaign grows its corpus only on new coverage, and mutates corpus schedules', async (t) => {
   const res = await fuzz(shared(), {
     scenarios: [...SCENARIOS], budgetMs: 600_000, shrinkBudgetMs: 0, strategy: Mode.portfolio, depth: 3, cpus: 3, ops: 0, seed: 4,
-    keepGoing: true, outDir: '', inject: Bug.none, writeRepro: false, maxRuns: 60, feedback: true,
+    keepGoing: true, outDir: '', inject: null, writeRepro: false, maxRuns: 60, feedback: true,
   });
   const c = res.coverage!;
   t.is(c.curve.length, res.runs);
@@ -36,7 +35,7 @@ test.serial('a feedback campaign grows its corpus only on new coverage, and muta
   // the same campaign again: the same coverage and corpus (feedback is deterministic too)
   const again = await fuzz(shared(), {
     scenarios: [...SCENARIOS], budgetMs: 600_000, shrinkBudgetMs: 0, strategy: Mode.portfolio, depth: 3, cpus: 3, ops: 0, seed: 4,
-    keepGoing: true, outDir: '', inject: Bug.none, writeRepro: false, maxRuns: 60, feedback: true,
+    keepGoing: true, outDir: '', inject: null, writeRepro: false, maxRuns: 60, feedback: true,
   });
   t.deepEqual(again.coverage, c);
 });

@@ -2,7 +2,7 @@
 
 import test from 'ava';
 import { Kernel, bootMachine, newShm, planMachine, type BootOptions } from '../src/run/machine.ts';
-import { Runner } from '../src/run/runner.ts';
+import { Runner } from '../src/run/main/runner.ts';
 import type { Config } from '../src/shm/config.ts';
 
 export function machine(partial: Partial<Config> = {}, boot: BootOptions = {}): { k: Kernel; log: string[] } {

@@ -4,7 +4,8 @@
 import test from 'ava';
 import { machine } from './helpers.ts';
 import { InvariantChecker, type InvariantName } from '../src/check/invariants.ts';
-import { C } from '../src/shm/layout.ts';
+import { C } from '../src/percpu/records.ts';
+import { setBit } from '../src/percpu/chunk.ts';
 import { setPageIndex } from '../src/mm/pages.ts';
 import { vmToPfn } from '../src/mm/vm.ts';
 import type { Kernel } from '../src/run/machine.ts';
@@ -98,7 +99,7 @@ test('map-used: map_used beyond map_alloc', (t) => {
 
 test('populated: an allocated area on a page that is not populated', (t) => {
   const { k, chunk } = setup();
-  k.st.setBit(chunk + C.POPULATED, 0, false);
+  setBit(k.st.w, chunk + C.POPULATED, 0, false);
   expectOnly(t, k, 'populated', /page 0 is not populated/);
 });
 

@@ -2,11 +2,11 @@
 // (piscina), 8 threads on however many cores the machine has.
 
 import test from 'ava';
-import { CpuPool } from '../src/run/pool.ts';
+import { CpuPool } from '../src/run/main/pool.ts';
 import { Kernel, bootMachine, finishBoot, newShm, planMachine } from '../src/run/machine.ts';
-import type { CpuTaskResult } from '../src/run/cpu-task.ts';
+import type { CpuTaskResult } from '../src/run/thread/cpu-task.ts';
 import type { Violation } from '../src/report/violation.ts';
-import { S } from '../src/run/selftest.ts';
+import { S } from '../src/run/thread/selftest.ts';
 import { Lockdep } from '../src/lockdep/lockdep.ts';
 import { lockdepChains, lockdepDot, lockdepProc } from '../src/lockdep/export.ts';
 import { Lock } from '../src/sync/locks.ts';

@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import { sharedRunner } from './helpers.ts';
 import { scenarioByName } from '../scenarios/index.ts';
 import { Mode } from '../src/sched/strategy.ts';
-import { Bug } from '../src/percpu/inject.ts';
 import { decodeSchedule, encodeSchedule, ScheduleError, switchesOf } from '../src/sched/schedule.ts';
 import { shrink } from '../src/explore/shrink.ts';
 import { generatePrograms } from '../scenarios/lib/scenario.ts';
@@ -41,13 +40,13 @@ for (const mode of [Mode.random, Mode.pct, Mode.pos, Mode.urw]) {
 for (const mode of [Mode.pct, Mode.pos, Mode.urw]) {
   test.serial(`${Mode[mode]}: a recorded failing schedule replays to the same violation at the same step`, async (t) => {
     const programs = generatePrograms(irqFree, 3, 5, 30);
-    let r = await shared().run({ scenario: irqFree, cpus: 3, seed: 5, strategy: mode, inject: Bug.alloc_plain_spinlock, programs });
+    let r = await shared().run({ scenario: irqFree, cpus: 3, seed: 5, strategy: mode, inject: 'alloc-plain-spinlock', programs });
     // a few seeds until this strategy's schedule fails (the bug needs an interrupt at the right time)
-    for (let seed = 6; r.status !== 'violation' && seed < 30; seed++) r = await shared().run({ scenario: irqFree, cpus: 3, seed, strategy: mode, inject: Bug.alloc_plain_spinlock, programs });
+    for (let seed = 6; r.status !== 'violation' && seed < 30; seed++) r = await shared().run({ scenario: irqFree, cpus: 3, seed, strategy: mode, inject: 'alloc-plain-spinlock', programs });
     t.is(r.status, 'violation');
     const v = r.violations[0]!;
     for (let i = 0; i < 3; i++) {
-      const again = await shared().run({ scenario: irqFree, cpus: 3, seed: r.seed, strategy: Mode.replay, schedule: decodeSchedule(r.schedule!), inject: Bug.alloc_plain_spinlock, programs });
+      const again = await shared().run({ scenario: irqFree, cpus: 3, seed: r.seed, strategy: Mode.replay, schedule: decodeSchedule(r.schedule!), inject: 'alloc-plain-spinlock', programs });
       t.is(again.diverged, 0);
       t.is(again.violations[0]!.kind, v.kind);
       t.is(again.violations[0]!.step, v.step);
@@ -59,7 +58,7 @@ for (const mode of [Mode.pct, Mode.pos, Mode.urw]) {
 test.serial('shrinking makes a failure smaller and it still fails', async (t) => {
   const scenario = scenarioByName('reclaim-race')!;
   const programs = generatePrograms(scenario, 3, 9, 30);
-  const base = { scenario, cpus: 3, seed: 9, strategy: Mode.pct, depth: 3, inject: Bug.reclaim_lock_inversion, expectedSteps: 1000 };
+  const base = { scenario, cpus: 3, seed: 9, strategy: Mode.pct, depth: 3, inject: 'reclaim-lock-inversion', expectedSteps: 1000 };
   const first = await shared().run({ ...base, programs });
   t.true(first.violations.some((v) => v.kind === 'lockdep-circular'));
   const sh = await shrink({ runner: shared(), base, programs, target: 'lockdep-circular', budgetMs: 15_000 });
@@ -104,7 +103,7 @@ test.serial('fuzz writes a repro that replay reproduces exactly, every time, and
   const dir = mkdtempSync(join(tmpdir(), 'percpu-fuzz-'));
   const res = await fuzz(shared(), {
     scenarios: [irqFree], budgetMs: 20_000, shrinkBudgetMs: 10_000, strategy: Mode.pct, depth: 3, cpus: 3, ops: 30, seed: 1,
-    keepGoing: false, outDir: dir, inject: Bug.single_mutex,
+    keepGoing: false, outDir: dir, inject: 'single-mutex',
   });
   t.is(res.findings.length, 1);
   const f = res.findings[0]!;

@@ -3,7 +3,9 @@
 // one found each finding.
 
 import test from 'ava';
-import { SC, X, X_SIZE, type Layout } from '../src/shm/layout.ts';
+import type { Layout } from '../src/shm/layout.ts';
+import { SC } from '../src/sched/records.ts';
+import { X, X_SIZE } from '../src/sync/records.ts';
 import { rngBelow } from '../src/shm/rng.ts';
 import { Mode, type Choice } from '../src/sched/strategy.ts';
 import { posStrategy } from '../src/sched/pos.ts';

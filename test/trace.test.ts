@@ -5,7 +5,7 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { runTrace } from '../src/run/trace.ts';
+import { runTrace } from '../src/run/main/trace.ts';
 
 const CLI = new URL('../bin/percpu-stress.js', import.meta.url).pathname;
 

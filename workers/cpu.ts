@@ -1,4 +1,4 @@
 // Thread entry point for an emulated CPU or the kworker: no logic here.
-import { runCpuTask } from '../src/run/cpu-task.ts';
+import { runCpuTask } from '../src/run/thread/cpu-task.ts';
 
 export default runCpuTask;

@@ -43,7 +43,12 @@ export const FREE_PREEMPT_OFF = 2;
 export const MAX_SLOTS = 64;
 export const MAX_BURST = 1024;
 
-export const OP_NAMES: Record<number, string> = { 1: 'alloc', 2: 'free', 3: 'irqfree', 4: 'touch', 5: 'delay', 6: 'stuck', 7: 'lock', 8: 'unlock', 9: 'burst', 10: 'unburst', 11: 'wait', 12: 'complete' };
+export const OP_NAMES: Record<number, string> = {
+  [Op.alloc]: 'alloc', [Op.free]: 'free', [Op.irqfree]: 'irqfree', [Op.touch]: 'touch', [Op.delay]: 'delay', [Op.stuck]: 'stuck', [Op.lock]: 'lock',
+  [Op.unlock]: 'unlock', [Op.burst]: 'burst', [Op.unburst]: 'unburst', [Op.wait]: 'wait', [Op.complete]: 'complete', [Op.phys]: 'phys',
+};
+// every op has a name: a new op cannot be written to a repro that replay then refuses
+for (const v of Object.values(Op)) if (typeof v === 'number' && !(v in OP_NAMES)) throw new Error(`op ${v} has no name`);
 
 /** Builds a program while tracking live slots. */
 export class ProgramBuilder {
@@ -189,7 +194,7 @@ export function programFromJson(ops: unknown, where: string): Int32Array {
       throw new TypeError(`${where}: op ${i} must be [op, a, b, c] integers`);
     }
     if (!(op[0] in OP_NAMES)) throw new TypeError(`${where}: op ${i} has unknown code ${op[0]}`);
-    if ((op[0] === Op.alloc || op[0] === Op.free || op[0] === Op.irqfree || op[0] === Op.touch) && (op[1] < 0 || op[1] >= MAX_SLOTS)) {
+    if ((op[0] === Op.alloc || op[0] === Op.free || op[0] === Op.irqfree || op[0] === Op.touch || op[0] === Op.phys) && (op[1] < 0 || op[1] >= MAX_SLOTS)) {
       throw new TypeError(`${where}: op ${i} names slot ${op[1]}, outside 0..${MAX_SLOTS - 1}`);
     }
     if (op[0] === Op.burst && !(op[1] >= 0 && op[1] <= MAX_BURST)) throw new TypeError(`${where}: op ${i}: a burst is 0..${MAX_BURST} areas`);
@@ -231,6 +236,8 @@ export function describeOp(p: Int32Array, i: number): string {
       return `lock ${a}`;
     case Op.unlock:
       return `unlock ${a}`;
+    case Op.phys:
+      return `per_cpu_ptr_to_phys s${a} of cpu${b}`;
     default:
       return `delay ${a}`;
   }

@@ -4,7 +4,7 @@
 // nothing may be allocated, the heap and the page pool must hold exactly what
 // the remaining chunks account for, and no work may be pending.
 
-import { C, H } from '../shm/layout.ts';
+import { C, PC } from '../percpu/records.ts';
 import { heapStats } from '../mm/heap.ts';
 import { pagesUsed } from '../mm/pages.ts';
 import { vmSlotsUsed } from '../mm/vm.ts';
@@ -20,18 +20,22 @@ function popcount(x: number): number {
 
 export function leakCheck(k: CheckTarget, notes?: string[]): string[] {
   const st = k.st;
-  const w = st.w;
+  const w = st.w, L = st.L;
   const problems: string[] = [];
   const dynamic: number[] = [];
-  for (let s = 0; s < st.nrSlots; s++) {
-    const head = st.slotHead(s);
-    for (let pos = st.next(head), n = 0; pos !== head && n < 1 << 16; pos = st.next(pos), n++) {
-      if (pos !== st.firstChunk) dynamic.push(pos);
+  // the lists walked raw: the checker's reads are not the allocator's
+  const first = w[L.pc + PC.FIRST_CHUNK]!, unitSize = w[L.pc + PC.UNIT_SIZE]!;
+  for (let s = 0; s < w[L.pc + PC.NR_SLOTS]!; s++) {
+    const head = L.slots + s * 2;
+    for (let pos = w[head]!, n = 0; pos !== head && n < 1 << 16; pos = w[pos]!, n++) {
+      if (pos !== first) dynamic.push(pos);
     }
   }
-  const notFree = dynamic.filter((c) => st.freeSize(c) !== st.unitSize);
+  const freeOf = (c: number): number => w[c + C.FREE_SIZE]!;
+  const seqOf = (c: number): number => w[c + C.SEQ]!;
+  const notFree = dynamic.filter((c) => freeOf(c) !== unitSize);
   if (notFree.length) {
-    problems.push(`${notFree.length} chunk(s) still hold allocations: ${notFree.map((c) => `chunk ${st.seq(c)} (${st.unitSize - st.freeSize(c)} bytes)`).join(', ')}`);
+    problems.push(`${notFree.length} chunk(s) still hold allocations: ${notFree.map((c) => `chunk ${seqOf(c)} (${unitSize - freeOf(c)} bytes)`).join(', ')}`);
   } else if (dynamic.length > 1) {
     // 2.6.35 reclaims only when a free empties a second chunk: a chunk emptied
     // by the allocation path itself (populate failed, or a racing free made
@@ -39,16 +43,16 @@ export function leakCheck(k: CheckTarget, notes?: string[]): string[] {
     // leak when a reclaim request is outstanding: schedule_work was called and
     // no run of the work started after it.
     const unserved = k.wq.unserved(WORK_RECLAIM);
-    const list = `chunks ${dynamic.map((c) => st.seq(c)).join(', ')}`;
+    const list = `chunks ${dynamic.map(seqOf).join(', ')}`;
     if (unserved > 0) problems.push(`${dynamic.length} fully free chunks left (${list}) although reclaim was requested: ${unserved} schedule_work call(s) never followed by a run of the work`);
     else notes?.push(`${dynamic.length} fully free chunks left (${list}), emptied by the allocation path; no reclaim was requested`);
   }
-  const cur = w[st.h + H.NR_CUR_ALLOC]!;
+  const cur = w[L.pc + PC.NR_CUR_ALLOC]!;
   if (cur !== 0) problems.push(`nr_cur_alloc is ${cur} after everything was freed`);
 
-  let objects = (w[st.h + H.TEMP_PAGES] ? 1 : 0) + (w[st.h + H.TEMP_BITMAP] ? 1 : 0) + dynamic.length * 2;
+  let objects = (w[L.pc + PC.TEMP_PAGES] ? 1 : 0) + (w[L.pc + PC.TEMP_BITMAP] ? 1 : 0) + dynamic.length * 2;
   // (with a reserved area and no dynamic one, the first chunk is the reserved chunk)
-  for (const c of new Set([st.firstChunk, st.reservedChunk])) if (c && st.mapAlloc(c) >= PCPU_DFL_MAP_ALLOC) objects++;
+  for (const c of new Set([first, w[L.pc + PC.RESERVED_CHUNK]!])) if (c && w[c + C.MAP_ALLOC]! >= PCPU_DFL_MAP_ALLOC) objects++;
   const heap = heapStats(st.shm).objects;
   if (heap !== objects) problems.push(`heap holds ${heap} objects, the remaining chunks account for ${objects}`);
 

@@ -24,10 +24,13 @@
 // Reads here are raw: they are the checker's, not the allocator's, and must
 // not feed the race detector.
 
-import { C, H, X, type Shm } from '../shm/layout.ts';
+import type { Shm } from '../shm/layout.ts';
+import { C } from '../percpu/records.ts';
+import { X } from '../sync/records.ts';
+import { CK } from './records.ts';
 import type { Cpu } from '../sync/cpu.ts';
 import type { PcpuState } from '../percpu/chunk.ts';
-import type { SpecHooks } from '../percpu/core.ts';
+import type { SpecHooks } from '../percpu/hooks.ts';
 import { WARN_LIMIT } from '../percpu/core.ts';
 
 export type SpecCheck = 'first-fit' | 'no-needless-chunk' | 'relocation' | 'merge' | 'reclaim-request' | 'reclaim-set' | 'warn-limit';
@@ -234,7 +237,7 @@ export class SpecChecker implements SpecHooks {
   }
 
   allocFailed(): void {
-    Atomics.add(this.w, this.shm.L.header + H.ALLOC_FAILS, 1);
+    Atomics.add(this.w, this.shm.L.ck + CK.ALLOC_FAILS, 1);
   }
 }
 
@@ -243,8 +246,8 @@ export class SpecChecker implements SpecHooks {
  * warn_limit and the warnings printed. Returns the complaint or ''.
  */
 export function warnLimitProblem(shm: Shm, exact: boolean, entities: number): string {
-  const w = shm.w, h = shm.L.header;
-  const fails = w[h + H.ALLOC_FAILS]!, warns = w[h + H.FAIL_WARNS]!;
+  const w = shm.w, h = shm.L.ck;
+  const fails = w[h + CK.ALLOC_FAILS]!, warns = w[h + CK.FAIL_WARNS]!;
   const want = Math.min(fails, WARN_LIMIT);
   if (exact ? warns === want : warns >= want && warns <= WARN_LIMIT + entities - 1) return '';
   return `${fails} allocation${fails === 1 ? '' : 's'} failed and ${warns} "PERCPU: allocation failed" warning${warns === 1 ? ' was' : 's were'} printed; ` +

@@ -2,8 +2,8 @@
 
 import { parseArgs } from '../cli-args.ts';
 import { bench, renderBench } from '../explore/bench.ts';
-import { checkWritable, writeAtomic } from '../report/files.ts';
-import { Progress } from '../report/progress.ts';
+import { checkWritable, writeAtomic } from '../io/files.ts';
+import { Progress } from '../render/progress.ts';
 
 export async function benchCommand(argv: string[]): Promise<number> {
   const a = parseArgs(argv, { json: 'string', quick: 'flag' }, 0);

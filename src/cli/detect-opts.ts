@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { UsageError, type ArgSpec } from '../cli-args.ts';
 import { parseSizes, type SizeMix } from '../../scenarios/lib/sizes.ts';
-import { KNOWN_ISSUES, parseSuppressions, type Suppression } from '../report/known.ts';
+import { KNOWN_ISSUES, parseSuppressions, type Suppression } from '../check/known.ts';
 import type { RunResult } from '../report/result.ts';
 
 export const DETECT_SPEC: ArgSpec = { sizes: 'string', suppressions: 'string', 'strict-known': 'flag' };

@@ -4,8 +4,8 @@ import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:
 import { resolve } from 'node:path';
 import { scenarioByName } from '../../scenarios/index.ts';
 import { UsageError, parseArgs } from '../cli-args.ts';
-import { Runner } from '../run/runner.ts';
-import { BUGS, Bug, bugByName, bugInfo } from '../percpu/inject.ts';
+import { Runner } from '../run/main/runner.ts';
+import { BUGS } from '../percpu/variants.ts';
 import { MAX_CPUS, type Backend } from '../shm/config.ts';
 import { Mode, MODE_NAMES } from '../sched/strategy.ts';
 import { parseShard, runCampaign } from '../explore/campaign.ts';
@@ -13,12 +13,12 @@ import type { CampaignConfig } from '../explore/merge.ts';
 import { quote } from '../report/errors.ts';
 import { ReproError, readRepro, reproPrograms, reproScenario } from '../explore/repro.ts';
 import { decodeSchedule } from '../sched/schedule.ts';
-import { Progress } from '../report/progress.ts';
+import { Progress } from '../render/progress.ts';
 import { scenariosFor } from './run-cmd.ts';
-import { checkDir, checkWritable, distinctOutputs, writeLockdepExports, writeOutput } from '../report/files.ts';
-import { chromeTrace, explainTimeline } from '../report/timeline.ts';
-import { commandLineOf, renderHtml } from '../report/html.ts';
-import { renderJunit, renderJunitCases, type JunitCase } from '../report/junit.ts';
+import { checkDir, checkWritable, distinctOutputs, writeLockdepExports, writeOutput } from '../io/files.ts';
+import { chromeTrace, explainTimeline } from '../render/timeline.ts';
+import { commandLineOf, renderHtml } from '../render/html.ts';
+import { renderJunit, renderJunitCases, type JunitCase } from '../render/junit.ts';
 import { reportJson, type RunResult } from '../report/result.ts';
 import type { Repro } from '../explore/repro.ts';
 import type { FuzzResult } from '../explore/fuzz.ts';
@@ -65,7 +65,7 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   if (watchdogMs < 200) throw new UsageError('--watchdog must be at least 200ms');
   const strategy = strategyOf((o.strategy as string | undefined) ?? 'portfolio');
   if (o.runs !== undefined && (o.runs as number) < 1) throw new UsageError('--runs must be at least 1');
-  const inject = o.inject ? bugByName(o.inject as string)!.bug : Bug.none;
+  const inject = (o.inject as string | undefined) ?? null;
   const jobs = (o.jobs as number | undefined) ?? 1;
   if (jobs < 1 || jobs > 64) throw new UsageError('--jobs must be in 1..64');
   const shard = o.shard === undefined ? { index: 1, count: 1 } : parseShard(o.shard as string);
@@ -132,7 +132,7 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
     }));
     const config: CampaignConfig = {
       scenarios: scenarios.map((x) => x.name), strategy: MODE_NAMES[strategy], depth, cpus, ops, seed, keepGoing, maxRuns, budgetMs,
-      inject: bugInfo(inject)?.name ?? null, backend: (o.backend as string | undefined) ?? null, sizes: (o.sizes as string | undefined) ?? null,
+      inject, backend: (o.backend as string | undefined) ?? null, sizes: (o.sizes as string | undefined) ?? null,
     };
     const doc = {
       tool: 'percpu-stress', version: VERSION, command: 'fuzz', strategy: MODE_NAMES[strategy], depth, cpus, config, shard, jobs,
@@ -150,7 +150,7 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
 }
 
 /** Re-execute a repro exactly (optionally recording its timeline). */
-export async function replayRun(runner: Runner, repro: Repro, inject: Bug, watchdogMs: number, timeline: boolean, lockdepExport = false): Promise<RunResult> {
+export async function replayRun(runner: Runner, repro: Repro, inject: string | null, watchdogMs: number, timeline: boolean, lockdepExport = false): Promise<RunResult> {
   return runner.run({
     scenario: reproScenario(repro), cpus: repro.cpus, seed: repro.seed, programs: reproPrograms(repro), strategy: Mode.replay,
     schedule: decodeSchedule(repro.schedule), depth: repro.depth, inject, backend: repro.backend ?? undefined, watchdogMs, timeline, lockdepExport,
@@ -189,7 +189,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
     if (e instanceof ReproError) throw new UsageError(e.message);
     throw e;
   }
-  const inject = a.options.inject ? bugByName(a.options.inject as string)!.bug : repro.inject ? bugByName(repro.inject)!.bug : Bug.none;
+  const inject = (a.options.inject as string | undefined) ?? repro.inject;
   const runner = new Runner();
   let signal = 0;
   const onSignal = (code: number) => (): void => {

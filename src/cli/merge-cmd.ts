@@ -4,15 +4,14 @@
 import { UsageError, parseArgs } from '../cli-args.ts';
 import { ShardError, mergeShards, readShardFile } from '../explore/merge.ts';
 import { writeRepro } from '../explore/repro.ts';
-import { checkDir, checkWritable, distinctOutputs, writeOutput } from '../report/files.ts';
-import { renderJunitCases } from '../report/junit.ts';
+import { checkDir, checkWritable, distinctOutputs, writeOutput } from '../io/files.ts';
+import { renderJunitCases } from '../render/junit.ts';
 import { VERSION } from '../version.ts';
 import { knownSummary } from './detect-opts.ts';
 import { campaignCases, renderCampaign, replayRun } from './fuzz-cmd.ts';
-import { Runner } from '../run/runner.ts';
+import { Runner } from '../run/main/runner.ts';
 import type { RunResult } from '../report/result.ts';
-import { commandLineOf, renderHtml } from '../report/html.ts';
-import { Bug, bugByName } from '../percpu/inject.ts';
+import { commandLineOf, renderHtml } from '../render/html.ts';
 
 export async function mergeCommand(argv: string[]): Promise<number> {
   const a = parseArgs(argv, { json: 'string', junit: 'string', out: 'string', quiet: 'flag', html: 'string' }, 100_000);
@@ -55,7 +54,7 @@ export async function mergeCommand(argv: string[]): Promise<number> {
     if (first && repro) {
       const runner = new Runner();
       try {
-        focus = await replayRun(runner, repro, repro.inject ? bugByName(repro.inject)!.bug : Bug.none, 5000, true, true);
+        focus = await replayRun(runner, repro, repro.inject, 5000, true, true);
       } finally {
         await runner.close();
       }

@@ -3,17 +3,17 @@
 import { SCENARIOS, scenarioByName } from '../../scenarios/index.ts';
 import { UsageError, parseArgs, type ArgSpec } from '../cli-args.ts';
 import { quote } from '../report/errors.ts';
-import { Runner, type RunResult } from '../run/runner.ts';
+import { Runner, type RunResult } from '../run/main/runner.ts';
 import { reportJson } from '../report/result.ts';
 import type { Scenario } from '../../scenarios/lib/scenario.ts';
-import { BUGS, Bug, bugByName } from '../percpu/inject.ts';
-import { renderRun } from '../report/summary.ts';
-import { renderJunit } from '../report/junit.ts';
+import { BUGS } from '../percpu/variants.ts';
+import { renderRun } from '../render/summary.ts';
+import { renderJunit } from '../render/junit.ts';
 import { isScenarioPath, loadScenarioFile } from '../explore/scenario-file.ts';
-import { chromeTrace } from '../report/timeline.ts';
-import { commandLineOf, renderHtml } from '../report/html.ts';
-import { checkDir, checkWritable, distinctOutputs, writeLockdepExports, writeOutput } from '../report/files.ts';
-import { Progress } from '../report/progress.ts';
+import { chromeTrace } from '../render/timeline.ts';
+import { commandLineOf, renderHtml } from '../render/html.ts';
+import { checkDir, checkWritable, distinctOutputs, writeLockdepExports, writeOutput } from '../io/files.ts';
+import { Progress } from '../render/progress.ts';
 import { MAX_CPUS, type Backend } from '../shm/config.ts';
 import { VERSION } from '../version.ts';
 import { Mode } from '../sched/strategy.ts';
@@ -53,7 +53,7 @@ export interface RunCommand {
   durationMs: number;
   ops: number;
   backend: Backend | undefined;
-  inject: Bug;
+  inject: string | null;
   json: string | undefined;
   junit: string | undefined;
   quiet: boolean;
@@ -131,7 +131,7 @@ export function parseRun(argv: string[], defaults: Partial<RunCommand> = {}): Ru
   return {
     scenarios, cpus, seeds,
     durationMs: ops || durationMs ? durationMs : 0, ops: ops || durationMs ? ops : 2000,
-    backend: o.backend as Backend | undefined, inject: o.inject ? bugByName(o.inject as string)!.bug : Bug.none,
+    backend: o.backend as Backend | undefined, inject: (o.inject as string | undefined) ?? null,
     json, junit,
     quiet: o.quiet === true, watchdogMs, strategy, depth, schedule, detect: parseDetect(o), traceOut, verbose: o.verbose === true,
     lockdepOut: o['lockdep-out'] === undefined ? undefined : checkDir(o['lockdep-out'] as string, '--lockdep-out'), html,
@@ -227,7 +227,7 @@ export function listCommand(argv: string[]): number {
   for (const s of SCENARIOS) out += `  ${s.name.padEnd(18)} ${s.description}\n`;
   out += '\nhistorical bugs (--inject NAME):\n';
   for (const b of BUGS) {
-    out += `  ${b.name.padEnd(24)} ${b.commit || '(classic)'}\n  ${''.padEnd(24)} ${b.summary}\n  ${''.padEnd(24)} exposed best by: ${b.scenario}; caught as: ${b.expect.join(', ')}\n`;
+    out += `  ${b.name.padEnd(24)} ${b.commit ? `${b.commit} ${b.subject}` : `(classic) ${b.subject}`}\n  ${''.padEnd(24)} ${b.summary}\n  ${''.padEnd(24)} exposed best by: ${b.scenario}; caught as: ${b.expect.join(', ')}\n`;
   }
   out += knownIssuesText();
   out += '\nsize mixes (--sizes NAME, or a list SIZE[:ALIGN],...):\n';

@@ -4,7 +4,7 @@
 import { createReadStream, openSync, fstatSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { UsageError, parseArgs } from '../cli-args.ts';
-import { TraceReplay } from '../run/trace.ts';
+import { TraceReplay } from '../run/main/trace.ts';
 
 /** stdout with few writes: answers are gathered up to 64 KiB. */
 class Out {

@@ -5,10 +5,10 @@
 // historical bug under each strategy.
 
 import { availableParallelism, cpus as osCpus } from 'node:os';
-import { Runner } from '../run/runner.ts';
+import { Runner } from '../run/main/runner.ts';
 import { SCENARIOS, scenarioByName } from '../../scenarios/index.ts';
 import { benchMix } from '../../scenarios/bench-mix.ts';
-import { BUGS, Bug } from '../percpu/inject.ts';
+import { BUGS } from '../percpu/variants.ts';
 import { Mode, MODE_NAMES } from '../sched/strategy.ts';
 import { fuzz } from './fuzz.ts';
 import { runCampaign } from './campaign.ts';
@@ -183,7 +183,7 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
         const c0 = Date.now();
         const res = await runCampaign([runner, ...extra], {
           scenarios: [...SCENARIOS], budgetMs: 600_000, shrinkBudgetMs: 0, strategy: Mode.portfolio, depth: 3, cpus: 3, ops: 0, seed: 1,
-          keepGoing: true, outDir: '', inject: Bug.none, writeRepro: false, maxRuns: runs,
+          keepGoing: true, outDir: '', inject: null, writeRepro: false, maxRuns: runs,
         });
         campaign.push({ jobs, runs: res.runs, runsPerSec: res.runs / ((Date.now() - c0) / 1000) });
       } finally {
@@ -196,7 +196,7 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
       o.onStep?.(`coverage curve (${feedback ? 'feedback' : 'no feedback'})`);
       const res = await fuzz(runner, {
         scenarios: [...SCENARIOS], budgetMs: 600_000, shrinkBudgetMs: 0, strategy: Mode.portfolio, depth: 3, cpus: 3, ops: 0, seed: 1,
-        keepGoing: true, outDir: '', inject: Bug.none, writeRepro: false, maxRuns: Math.max(12, o.controlledRuns * 2),
+        keepGoing: true, outDir: '', inject: null, writeRepro: false, maxRuns: Math.max(12, o.controlledRuns * 2),
         feedback, measureCoverage: true,
       });
       coverage.push({ feedback, curve: res.coverage!.curve });
@@ -209,7 +209,7 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
         for (let seed = 1; seed <= o.seeds; seed++) {
           const res = await fuzz(runner, {
             scenarios: [scenarioByName(bug.scenario)!], budgetMs: o.detectCapMs, shrinkBudgetMs: 0, strategy: mode, depth: 3, cpus: 3,
-            ops: mode === Mode.os ? 2000 : 0, seed, keepGoing: false, outDir: '', inject: bug.bug, writeRepro: false, watchdogMs: 1000,
+            ops: mode === Mode.os ? 2000 : 0, seed, keepGoing: false, outDir: '', inject: bug.name, writeRepro: false, watchdogMs: 1000,
           });
           const f = res.findings[0];
           samples.push({ runs: f ? f.run : res.runs, seconds: (f ? f.detectMs : res.ms) / 1000, found: !!f });

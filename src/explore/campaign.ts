@@ -6,7 +6,7 @@
 // the parts is the unsharded campaign, and merging them gives its findings.
 
 import { rmSync } from 'node:fs';
-import type { Runner } from '../run/runner.ts';
+import type { Runner } from '../run/main/runner.ts';
 import { fuzz, residualRisk, smaller, type FuzzFinding, type FuzzOptions, type FuzzResult } from './fuzz.ts';
 
 export interface Shard {

@@ -3,9 +3,9 @@
 // file; after clean PCT runs the residual risk for a depth-d bug is known.
 
 import { rmSync } from 'node:fs';
-import type { Runner, RunResult } from '../run/runner.ts';
+import type { Runner, RunResult } from '../run/main/runner.ts';
 import type { Scenario } from '../../scenarios/lib/scenario.ts';
-import { Bug, bugInfo } from '../percpu/inject.ts';
+import { bugByName } from '../percpu/variants.ts';
 import type { Violation, ViolationKind } from '../report/violation.ts';
 import type { Backend } from '../shm/config.ts';
 import { Mode, MODE_NAMES } from '../sched/strategy.ts';
@@ -16,7 +16,7 @@ import { makeRepro, sizeOf, writeRepro, type ReproSize } from './repro.ts';
 import { decodeSchedule } from '../sched/schedule.ts';
 import { COV_BITS_PER_KIND, COV_KINDS, COV_WORDS } from '../shm/coverage.ts';
 import type { SizeMix } from '../../scenarios/lib/sizes.ts';
-import type { Suppression } from '../report/known.ts';
+import type { Suppression } from '../check/known.ts';
 
 export interface FuzzOptions {
   scenarios: Scenario[];
@@ -30,7 +30,7 @@ export interface FuzzOptions {
   seed: number;
   keepGoing: boolean;
   outDir: string;
-  inject: Bug;
+  inject: string | null;
   backend?: Backend | undefined;
   /** Stop after this many runs (0: only the time budget counts). */
   maxRuns?: number;
@@ -189,14 +189,14 @@ export function residualRisk(cleanRuns: number, n: number, k: number, d: number)
 }
 
 /** Which violation a shrink must keep: the injected bug's expected kind if it showed, else the first. */
-export function targetKind(r: RunResult, inject: Bug): ViolationKind {
-  const expect = bugInfo(inject)?.expect ?? [];
+export function targetKind(r: RunResult, inject: string | null): ViolationKind {
+  const expect = (inject ? bugByName(inject)?.expect : undefined) ?? [];
   const counting = r.violations.filter((v) => !v.suppressed && !v.known);
   return (counting.find((v) => expect.includes(v.kind)) ?? counting[0] ?? r.violations[0]!).kind;
 }
 
 function scenarioOf(o: FuzzOptions, i: number): Scenario {
-  const best = bugInfo(o.inject)?.scenario;
+  const best = o.inject ? bugByName(o.inject)?.scenario : undefined;
   const favourite = best ? o.scenarios.find((s) => s.name === best) : undefined;
   // with an injected bug, every other run goes to the scenario that exposes it best
   if (favourite && o.scenarios.length > 1 && i % 2 === 0) return favourite;
@@ -329,7 +329,7 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
     if (prev && !smaller(minimal, prev.minimal)) continue;
     const scheduleStr = final.schedule ?? '';
     const repro = makeRepro({
-      scenario: s, cpus: minimalPrograms.length, seed: reproSeed, backend: o.backend, inject: bugInfo(o.inject)?.name ?? null,
+      scenario: s, cpus: minimalPrograms.length, seed: reproSeed, backend: o.backend, inject: o.inject,
       strategy: MODE_NAMES[mode], depth, programs: minimalPrograms, schedule: scheduleStr, violation, original, minimal,
     });
     const finding: FuzzFinding = {

@@ -2,7 +2,7 @@
 // campaign (`fuzz --shard i/n --json F` on each CI machine), check that they
 // belong together, and combine them as if the campaign had run in one piece.
 
-import { readJsonFile } from '../report/files.ts';
+import { readJsonFile } from '../io/files.ts';
 import { VERSION } from '../version.ts';
 import { quote } from '../report/errors.ts';
 import type { Violation } from '../report/violation.ts';

@@ -8,17 +8,17 @@ import { externalPath, scenarioByName } from '../../scenarios/index.ts';
 import type { Scenario } from '../../scenarios/lib/scenario.ts';
 import { loadScenarioFile } from './scenario-file.ts';
 import { Op, RESERVED, programFromJson, programToJson, OP_WORDS } from '../../scenarios/lib/program.ts';
-import { BUGS, bugByName } from '../percpu/inject.ts';
+import { BUGS, bugByName } from '../percpu/variants.ts';
 import type { Violation, ViolationKind } from '../report/violation.ts';
 import { decodeSchedule, ScheduleError, switchesOf } from '../sched/schedule.ts';
 import { MODE_NAMES } from '../sched/strategy.ts';
 import { PCPU_MIN_UNIT_SIZE, type Backend } from '../shm/config.ts';
 import { quote } from '../report/errors.ts';
-import { VIOLATION_KINDS } from '../report/known.ts';
+import { VIOLATION_KIND_SET as VIOLATION_KINDS } from '../report/violation.ts';
 import { VERSION } from '../version.ts';
-import { readJsonFile, writeAtomic } from '../report/files.ts';
+import { readJsonFile, writeAtomic } from '../io/files.ts';
 import { planMachine } from '../run/machine.ts';
-import { scenarioConfig } from '../run/runner.ts';
+import { scenarioConfig } from '../run/main/runner.ts';
 
 export interface Repro {
   tool: 'percpu-stress';

@@ -4,7 +4,7 @@
 // prefix, then fewer context switches), replaying. A candidate is kept only
 // if the same kind of violation comes back. Shrinking has its own budget.
 
-import type { Runner, RunOptions, RunResult } from '../run/runner.ts';
+import type { Runner, RunOptions, RunResult } from '../run/main/runner.ts';
 import type { ViolationKind } from '../report/violation.ts';
 import { Op, OP_WORDS } from '../../scenarios/lib/program.ts';
 import { Mode } from '../sched/strategy.ts';

@@ -2,7 +2,7 @@
 // /proc/lockdep-style listing (each class with its usage, forward and
 // backward dependency counts, and the classes it was taken before).
 
-import { MAX_CLASSES } from '../shm/layout.ts';
+import { MAX_CLASSES } from './records.ts';
 import { lockName } from '../sync/locks.ts';
 import type { Lockdep } from './lockdep.ts';
 

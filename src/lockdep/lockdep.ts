@@ -21,7 +21,8 @@
 // fact takes the graph lock, a raw lock lockdep itself does not track.
 // Each report is made once per run (per kind and pair of classes).
 
-import { CHAIN_WORDS, LD, MAX_CHAIN, MAX_CHAINS, MAX_CLASSES, type Shm } from '../shm/layout.ts';
+import type { Shm } from '../shm/layout.ts';
+import { CHAIN_WORDS, LD, MAX_CHAIN, MAX_CHAINS, MAX_CLASSES } from './records.ts';
 import type { Cpu, LockdepHooks } from '../sync/cpu.ts';
 import { lockName } from '../sync/locks.ts';
 import { siteName } from '../sync/sites.ts';

@@ -7,7 +7,8 @@
 // These are the raw operations: no lockdep, no sleeping, no failure
 // injection. The per-CPU context wraps them into the kernel's API.
 
-import { H, HEAP_ALLOC, HEAP_CLASSES, HEAP_FREE, HO, POISON_FREE, type Shm } from '../shm/layout.ts';
+import type { Shm } from '../shm/layout.ts';
+import { MM, HEAP_ALLOC, HEAP_CLASSES, HEAP_FREE, HO, POISON_FREE } from './records.ts';
 import { rawLock, rawUnlock } from '../sync/raw.ts';
 
 /** What a heap object is, recorded in its header for reports and checks. */
@@ -35,9 +36,9 @@ export function sizeClass(bytes: number): number {
 export function heapInit(shm: Shm): void {
   const { w, L } = shm;
   w.fill(0, L.heap, L.heapArena);
-  w[L.header + H.HEAP_TOP] = L.heapArena;
-  w[L.header + H.HEAP_LIVE_OBJS] = 0;
-  w[L.header + H.HEAP_LIVE_BYTES] = 0;
+  w[L.mm + MM.HEAP_TOP] = L.heapArena;
+  w[L.mm + MM.HEAP_LIVE_OBJS] = 0;
+  w[L.mm + MM.HEAP_LIVE_BYTES] = 0;
 }
 
 export const HEAP_EXHAUSTED = 0;
@@ -54,7 +55,7 @@ export function heapAlloc(shm: Shm, bytes: number, tag: Tag): number {
   const cls = sizeClass(bytes);
   if (cls >= HEAP_CLASSES) return HEAP_EXHAUSTED;
   const words = (16 << cls) >> 2;
-  const lockAt = L.header + H.HEAP_LOCK;
+  const lockAt = L.mm + MM.HEAP_LOCK;
   rawLock(w, lockAt);
   const headAt = L.heapClasses + cls * 2;
   let obj = w[headAt]!;
@@ -71,20 +72,20 @@ export function heapAlloc(shm: Shm, bytes: number, tag: Tag): number {
       }
     }
   } else {
-    const top = w[L.header + H.HEAP_TOP]!;
+    const top = w[L.mm + MM.HEAP_TOP]!;
     if (top + HO.SIZE + words > L.heapArena + L.heapWords) {
       rawUnlock(w, lockAt);
       return HEAP_EXHAUSTED;
     }
     obj = top;
-    w[L.header + H.HEAP_TOP] = top + HO.SIZE + words;
+    w[L.mm + MM.HEAP_TOP] = top + HO.SIZE + words;
   }
   w[obj + HO.STATE] = HEAP_ALLOC;
   w[obj + HO.CLASS] = cls;
   w[obj + HO.BYTES] = bytes;
   w[obj + HO.TAG_OR_NEXT] = tag;
-  w[L.header + H.HEAP_LIVE_OBJS]!++;
-  w[L.header + H.HEAP_LIVE_BYTES] = w[L.header + H.HEAP_LIVE_BYTES]! + bytes;
+  w[L.mm + MM.HEAP_LIVE_OBJS]!++;
+  w[L.mm + MM.HEAP_LIVE_BYTES] = w[L.mm + MM.HEAP_LIVE_BYTES]! + bytes;
   rawUnlock(w, lockAt);
   const p = obj + HO.SIZE;
   w.fill(0, p, p + words);
@@ -100,7 +101,7 @@ export function heapFree(shm: Shm, p: number): number {
   const { w, L } = shm;
   const obj = p - HO.SIZE;
   if (obj < L.heapArena || obj >= L.heapArena + L.heapWords) return FREE_INVALID;
-  const lockAt = L.header + H.HEAP_LOCK;
+  const lockAt = L.mm + MM.HEAP_LOCK;
   rawLock(w, lockAt);
   const state = w[obj + HO.STATE];
   if (state !== HEAP_ALLOC) {
@@ -109,8 +110,8 @@ export function heapFree(shm: Shm, p: number): number {
   }
   const cls = w[obj + HO.CLASS]!;
   const words = (16 << cls) >> 2;
-  w[L.header + H.HEAP_LIVE_OBJS]!--;
-  w[L.header + H.HEAP_LIVE_BYTES] = w[L.header + H.HEAP_LIVE_BYTES]! - w[obj + HO.BYTES]!;
+  w[L.mm + MM.HEAP_LIVE_OBJS]!--;
+  w[L.mm + MM.HEAP_LIVE_BYTES] = w[L.mm + MM.HEAP_LIVE_BYTES]! - w[obj + HO.BYTES]!;
   w[obj + HO.STATE] = HEAP_FREE;
   w[obj + HO.TAG_OR_NEXT] = 0;
   w.fill(POISON_FREE, p, p + words);
@@ -150,5 +151,5 @@ export function heapPayloadWords(shm: Shm, p: number): number {
 
 export function heapStats(shm: Shm): { objects: number; bytes: number } {
   const { w, L } = shm;
-  return { objects: w[L.header + H.HEAP_LIVE_OBJS]!, bytes: w[L.header + H.HEAP_LIVE_BYTES]! };
+  return { objects: w[L.mm + MM.HEAP_LIVE_OBJS]!, bytes: w[L.mm + MM.HEAP_LIVE_BYTES]! };
 }

@@ -142,15 +142,15 @@ export function freeVmArea(cpu: Cpu, base: number, span: number, pageShift: numb
   cpu.leave();
 }
 
-/** map_kernel_range_noflush() for one page; false when injected to fail. */
-export function mapPage(cpu: Cpu, addr: number, pfn: number, pageShift: number): boolean {
-  if (failShould(cpu.host.shm, FailSite.map_pages)) return false;
+/** map_kernel_range_noflush() for one page: 0, -ENOMEM (a failure injected here), or -EBUSY (a live PTE is in the way). */
+export function mapPage(cpu: Cpu, addr: number, pfn: number, pageShift: number): number {
+  if (failShould(cpu.host.shm, FailSite.map_pages)) return -12;
   const old = vmToPfn(cpu.host.shm, addr, pageShift);
   if (old >= 0) {
     // vmap_pte_range: WARN_ON(!pte_none(*pte)) and -EBUSY, never a silent overwrite
     cpu.report('kernel-bug', 'WARNING: at mm/vmalloc.c:vmap_pte_range()',
-      `WARN_ON(!pte_none(*pte)): ${addr.toString(16).padStart(8, '0')} is still mapped to pfn ${old}; mapping fails with -EBUSY`, false);
-    return false;
+      `WARN_ON(!pte_none(*pte)): ${addr.toString(16).padStart(8, '0')} is still mapped to pfn ${old}; mapping fails with -EBUSY`, false, { addr, pfn: old });
+    return -16;
   }
-  return vmMapPage(cpu.host.shm, addr, pfn, pageShift);
+  return vmMapPage(cpu.host.shm, addr, pfn, pageShift) ? 0 : -12;
 }

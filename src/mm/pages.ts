@@ -3,9 +3,8 @@
 // contents in the byte region. Next-fit allocation delays reuse; freed pages
 // are filled with PAGE_POISON and checked when handed out again.
 
-import {
-  H, PAGE_ALLOCATED, PAGE_BOOTMEM, PAGE_FREED, PAGE_NEVER_USED, PAGE_POISON, PG, type Shm,
-} from '../shm/layout.ts';
+import type { Shm } from '../shm/layout.ts';
+import { MM, PAGE_ALLOCATED, PAGE_BOOTMEM, PAGE_FREED, PAGE_NEVER_USED, PAGE_POISON, PG } from './records.ts';
 import { rawLock, rawUnlock } from '../sync/raw.ts';
 
 const POISON_WORD = (PAGE_POISON * 0x01010101) | 0;
@@ -19,7 +18,7 @@ const POISON_WORD = (PAGE_POISON * 0x01010101) | 0;
 export function pagesInit(shm: Shm, from = 0): void {
   const { w, L } = shm;
   const words = pageSizeOf(shm) >> 2;
-  const hwm = Math.min(Math.max(w[L.header + H.PAGE_HWM]!, w[L.header + H.PAGE_CURSOR]!), L.nrPages);
+  const hwm = Math.min(Math.max(w[L.mm + MM.PAGE_HWM]!, w[L.mm + MM.PAGE_CURSOR]!), L.nrPages);
   for (let pfn = from; pfn < hwm; pfn++) {
     const d = L.pageDesc + pfn * PG.SIZE;
     if (w[d] === PAGE_NEVER_USED) continue;
@@ -27,9 +26,9 @@ export function pagesInit(shm: Shm, from = 0): void {
     for (let i = at; i < at + words; i++) w[i] = 0;
     for (let i = 0; i < PG.SIZE; i++) w[d + i] = 0;
   }
-  w[L.header + H.PAGE_CURSOR] = from;
-  w[L.header + H.PAGE_HWM] = from;
-  w[L.header + H.PAGES_USED] = 0;
+  w[L.mm + MM.PAGE_CURSOR] = from;
+  w[L.mm + MM.PAGE_HWM] = from;
+  w[L.mm + MM.PAGES_USED] = 0;
 }
 
 export function pageSizeOf(shm: Shm): number {
@@ -50,8 +49,8 @@ export const PAGES_EXHAUSTED = -1;
 export function pageAlloc(shm: Shm, order: number, out: { poisonBroken: number }): number {
   const { w, L } = shm;
   const n = 1 << order;
-  rawLock(w, L.header + H.PAGE_LOCK);
-  const start = w[L.header + H.PAGE_CURSOR]!;
+  rawLock(w, L.mm + MM.PAGE_LOCK);
+  const start = w[L.mm + MM.PAGE_CURSOR]!;
   let found = -1;
   for (let k = 0; k < L.nrPages && found < 0; k++) {
     const pfn = (start + k) % L.nrPages;
@@ -64,7 +63,7 @@ export function pageAlloc(shm: Shm, order: number, out: { poisonBroken: number }
     if (i === n) found = pfn;
   }
   if (found < 0) {
-    rawUnlock(w, L.header + H.PAGE_LOCK);
+    rawUnlock(w, L.mm + MM.PAGE_LOCK);
     return PAGES_EXHAUSTED;
   }
   out.poisonBroken = -1;
@@ -75,10 +74,10 @@ export function pageAlloc(shm: Shm, order: number, out: { poisonBroken: number }
     w[d + PG.INDEX] = 0;
     w[d + PG.ORDER] = i === 0 ? order : -1;
   }
-  w[L.header + H.PAGE_CURSOR] = (found + n) % L.nrPages;
-  if (found + n > w[L.header + H.PAGE_HWM]!) w[L.header + H.PAGE_HWM] = found + n;
-  w[L.header + H.PAGES_USED] = w[L.header + H.PAGES_USED]! + n;
-  rawUnlock(w, L.header + H.PAGE_LOCK);
+  w[L.mm + MM.PAGE_CURSOR] = (found + n) % L.nrPages;
+  if (found + n > w[L.mm + MM.PAGE_HWM]!) w[L.mm + MM.PAGE_HWM] = found + n;
+  w[L.mm + MM.PAGES_USED] = w[L.mm + MM.PAGES_USED]! + n;
+  rawUnlock(w, L.mm + MM.PAGE_LOCK);
   return found;
 }
 
@@ -98,11 +97,11 @@ export function pageFree(shm: Shm, pfn: number, order: number): number {
   const { w, b, L } = shm;
   const n = 1 << order;
   if (pfn < 0 || pfn + n > L.nrPages) return PFREE_BAD;
-  rawLock(w, L.header + H.PAGE_LOCK);
+  rawLock(w, L.mm + MM.PAGE_LOCK);
   for (let i = 0; i < n; i++) {
     const st = w[L.pageDesc + (pfn + i) * PG.SIZE];
     if (st !== PAGE_ALLOCATED) {
-      rawUnlock(w, L.header + H.PAGE_LOCK);
+      rawUnlock(w, L.mm + MM.PAGE_LOCK);
       return st === PAGE_FREED || st === PAGE_NEVER_USED ? PFREE_DOUBLE : PFREE_BAD;
     }
   }
@@ -114,19 +113,19 @@ export function pageFree(shm: Shm, pfn: number, order: number): number {
   }
   const at = pageByteOffset(shm, pfn);
   b.fill(PAGE_POISON, at, at + n * pageSizeOf(shm));
-  w[L.header + H.PAGES_USED] = w[L.header + H.PAGES_USED]! - n;
-  rawUnlock(w, L.header + H.PAGE_LOCK);
+  w[L.mm + MM.PAGES_USED] = w[L.mm + MM.PAGES_USED]! - n;
+  rawUnlock(w, L.mm + MM.PAGE_LOCK);
   return PFREE_OK;
 }
 
 /** Reserve pages for boot memory (the embedded first chunk): never freed. */
 export function pageReserveBoot(shm: Shm, n: number): number {
   const { w, L } = shm;
-  const start = w[L.header + H.PAGE_CURSOR]!;
+  const start = w[L.mm + MM.PAGE_CURSOR]!;
   if (start + n > L.nrPages) return PAGES_EXHAUSTED;
   for (let i = 0; i < n; i++) w[L.pageDesc + (start + i) * PG.SIZE] = PAGE_BOOTMEM;
-  w[L.header + H.PAGE_CURSOR] = start + n;
-  if (start + n > w[L.header + H.PAGE_HWM]!) w[L.header + H.PAGE_HWM] = start + n;
+  w[L.mm + MM.PAGE_CURSOR] = start + n;
+  if (start + n > w[L.mm + MM.PAGE_HWM]!) w[L.mm + MM.PAGE_HWM] = start + n;
   return start;
 }
 
@@ -143,5 +142,5 @@ export function setPageIndex(shm: Shm, pfn: number, chunk: number): void {
 }
 
 export function pagesUsed(shm: Shm): number {
-  return shm.w[shm.L.header + H.PAGES_USED]!;
+  return shm.w[shm.L.mm + MM.PAGES_USED]!;
 }

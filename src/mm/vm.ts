@@ -2,29 +2,30 @@
 // space for chunks (pcpu_get_vm_areas) and a flat page table from vmalloc
 // addresses to page frames (map_kernel_range / vmalloc_to_page).
 
-import { H, type Shm } from '../shm/layout.ts';
+import type { Shm } from '../shm/layout.ts';
+import { MM } from './records.ts';
 import { rawLock, rawUnlock } from '../sync/raw.ts';
 
 export function vmInit(shm: Shm): void {
   const { w, L } = shm;
   w.fill(0, L.pte, L.pte + L.vmPages);
   w.fill(0, L.vmSlotMap, L.vmSlotMap + L.vmSlots);
-  w[L.header + H.VM_SLOTS_USED] = 0;
+  w[L.mm + MM.VM_SLOTS_USED] = 0;
 }
 
 /** Reserve one slot of address space; returns its base address or 0. */
 export function vmGetArea(shm: Shm): number {
   const { w, L } = shm;
-  rawLock(w, L.header + H.VM_LOCK);
+  rawLock(w, L.mm + MM.VM_LOCK);
   for (let s = 0; s < L.vmSlots; s++) {
     if (w[L.vmSlotMap + s] === 0) {
       w[L.vmSlotMap + s] = 1;
-      w[L.header + H.VM_SLOTS_USED]!++;
-      rawUnlock(w, L.header + H.VM_LOCK);
+      w[L.mm + MM.VM_SLOTS_USED]!++;
+      rawUnlock(w, L.mm + MM.VM_LOCK);
       return L.vmBase + s * L.vmSlotSpan;
     }
   }
-  rawUnlock(w, L.header + H.VM_LOCK);
+  rawUnlock(w, L.mm + MM.VM_LOCK);
   return 0;
 }
 
@@ -33,16 +34,16 @@ export function vmFreeArea(shm: Shm, base: number): boolean {
   const { w, L } = shm;
   const s = (base - L.vmBase) / L.vmSlotSpan;
   if (!Number.isInteger(s) || s < 0 || s >= L.vmSlots) return false;
-  rawLock(w, L.header + H.VM_LOCK);
+  rawLock(w, L.mm + MM.VM_LOCK);
   const was = w[L.vmSlotMap + s];
   w[L.vmSlotMap + s] = 0;
-  if (was) w[L.header + H.VM_SLOTS_USED]!--;
-  rawUnlock(w, L.header + H.VM_LOCK);
+  if (was) w[L.mm + MM.VM_SLOTS_USED]!--;
+  rawUnlock(w, L.mm + MM.VM_LOCK);
   return was === 1;
 }
 
 export function vmSlotsUsed(shm: Shm): number {
-  return shm.w[shm.L.header + H.VM_SLOTS_USED]!;
+  return shm.w[shm.L.mm + MM.VM_SLOTS_USED]!;
 }
 
 function pteIndex(shm: Shm, addr: number, pageShift: number): number {

@@ -3,7 +3,7 @@
 // fault and touching a freed page is a use-after-free, as on real hardware
 // with the kernel's debugging options on.
 
-import { PAGE_ALLOCATED, PAGE_BOOTMEM, PAGE_FREED } from '../shm/layout.ts';
+import { PAGE_ALLOCATED, PAGE_BOOTMEM, PAGE_FREED } from '../mm/records.ts';
 import { pageState } from '../mm/pages.ts';
 import { vmToPfn } from '../mm/vm.ts';
 import type { Cpu } from '../sync/cpu.ts';

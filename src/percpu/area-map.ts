@@ -60,22 +60,20 @@ function bug(cpu: Cpu, fn: string, cond: string): never {
  * must have room for the extra entries.
  */
 export function splitBlock(st: PcpuState, cpu: Cpu, chunk: number, i: number, head: number, tail: number): void {
-  const w = st.w;
-  st.touchEntries(chunk, true);
   const nrExtra = (head ? 1 : 0) + (tail ? 1 : 0);
   const used = st.mapUsed(chunk);
   if (st.mapAlloc(chunk) < used + nrExtra) bug(cpu, 'pcpu_split_block', 'chunk->map_alloc < chunk->map_used + nr_extra');
   const m = st.map(chunk);
-  for (let j = used - 1; j >= i; j--) w[m + j + nrExtra] = w[m + j]!;
+  st.moveEntries(chunk, m, i + nrExtra, i, used - i);
   st.setMapUsed(chunk, used + nrExtra);
   if (head) {
-    w[m + i + 1] = w[m + i]! - head;
-    w[m + i] = head;
+    st.setEntry(chunk, m, i + 1, st.entry(chunk, m, i) - head);
+    st.setEntry(chunk, m, i, head);
     i++;
   }
   if (tail) {
-    w[m + i] = w[m + i]! - tail;
-    w[m + i + 1] = tail;
+    st.setEntry(chunk, m, i, st.entry(chunk, m, i) - tail);
+    st.setEntry(chunk, m, i + 1, tail);
   }
 }
 
@@ -85,54 +83,53 @@ export function splitBlock(st: PcpuState, cpu: Cpu, chunk: number, i: number, he
  * scanned) and relocates the chunk.
  */
 export function allocArea(st: PcpuState, cpu: Cpu, chunk: number, size: number, align: number): number {
-  const w = st.w;
   cpu.enter(F.pcpu_alloc_area);
   st.assertLocks(cpu, PCPU_LOCK);
   const oslot = chunkSlot(st, chunk);
   const m = st.map(chunk);
-  st.touchEntries(chunk, false);
   let maxContig = 0;
   // map_used does not change while the loop scans (the split returns at once)
   const used = st.mapUsed(chunk);
-  for (let i = 0, off = 0; i < used; off += Math.abs(w[m + i++]!)) {
+  for (let i = 0, off = 0; i < used; off += Math.abs(st.entry(chunk, m, i++))) {
     const isLast = i + 1 === used;
     let head = ((off + align - 1) & ~(align - 1)) - off;
     if (i === 0 && head !== 0) bug(cpu, 'pcpu_alloc_area', 'i == 0 && head != 0');
-    const cur = w[m + i]!;
+    const cur = st.entry(chunk, m, i);
     if (cur < 0) continue;
     if (cur < head + size) {
       maxContig = Math.max(cur, maxContig);
       continue;
     }
     // A small head, or one next to a free block, joins the previous block.
-    if (head && (head < INT_SIZE || w[m + i - 1]! > 0)) {
-      if (w[m + i - 1]! > 0) {
-        w[m + i - 1] = w[m + i - 1]! + head;
+    if (head && (head < INT_SIZE || st.entry(chunk, m, i - 1) > 0)) {
+      const prev = st.entry(chunk, m, i - 1);
+      if (prev > 0) {
+        st.setEntry(chunk, m, i - 1, prev + head);
       } else {
-        w[m + i - 1] = w[m + i - 1]! - head;
+        st.setEntry(chunk, m, i - 1, prev - head);
         st.setFreeSize(chunk, st.freeSize(chunk) - head);
       }
-      w[m + i] = w[m + i]! - head;
+      st.setEntry(chunk, m, i, cur - head);
       off += head;
       head = 0;
     }
     // A tail too small to hold an int stays inside the allocation.
-    let tail = w[m + i]! - head - size;
+    let tail = st.entry(chunk, m, i) - head - size;
     if (tail < INT_SIZE) tail = 0;
     if (head || tail) {
       splitBlock(st, cpu, chunk, i, head, tail);
       if (head) {
         i++;
         off += head;
-        maxContig = Math.max(w[m + i - 1]!, maxContig);
+        maxContig = Math.max(st.entry(chunk, m, i - 1), maxContig);
       }
-      if (tail) maxContig = Math.max(w[m + i + 1]!, maxContig);
+      if (tail) maxContig = Math.max(st.entry(chunk, m, i + 1), maxContig);
     }
     if (isLast) st.setContigHint(chunk, maxContig); // fully scanned
     else st.setContigHint(chunk, Math.max(st.contigHint(chunk), maxContig));
-    st.setFreeSize(chunk, st.freeSize(chunk) - w[m + i]!);
-    st.touchEntries(chunk, true);
-    w[m + i] = -w[m + i]!;
+    const got = st.entry(chunk, m, i);
+    st.setFreeSize(chunk, st.freeSize(chunk) - got);
+    st.setEntry(chunk, m, i, -got);
     chunkRelocate(st, chunk, oslot);
     cpu.leave();
     return off;
@@ -145,34 +142,33 @@ export function allocArea(st: PcpuState, cpu: Cpu, chunk: number, size: number, 
 
 /** pcpu_free_area: free the area at `freeme`, merging with free neighbours. */
 export function freeArea(st: PcpuState, cpu: Cpu, chunk: number, freeme: number): void {
-  const w = st.w;
   cpu.enter(F.pcpu_free_area);
   st.assertLocks(cpu, PCPU_LOCK);
   const oslot = chunkSlot(st, chunk);
   const m = st.map(chunk);
-  st.touchEntries(chunk, true);
   let i = 0;
   let off = 0;
   const used0 = st.mapUsed(chunk);
-  for (; i < used0; off += Math.abs(w[m + i++]!)) if (off === freeme) break;
+  for (; i < used0; off += Math.abs(st.entry(chunk, m, i++))) if (off === freeme) break;
   if (off !== freeme) bug(cpu, 'pcpu_free_area', `off != freeme (${freeme} is not the start of an area)`);
-  if (w[m + i]! > 0) bug(cpu, 'pcpu_free_area', `chunk->map[i] > 0 (area at ${freeme} is already free)`);
-  w[m + i] = -w[m + i]!;
-  st.setFreeSize(chunk, st.freeSize(chunk) + w[m + i]!);
+  const e = st.entry(chunk, m, i);
+  if (e > 0) bug(cpu, 'pcpu_free_area', `chunk->map[i] > 0 (area at ${freeme} is already free)`);
+  st.setEntry(chunk, m, i, -e);
+  st.setFreeSize(chunk, st.freeSize(chunk) - e);
   let used = st.mapUsed(chunk);
-  if (i > 0 && w[m + i - 1]! >= 0) {
-    w[m + i - 1] = w[m + i - 1]! + w[m + i]!;
+  if (i > 0 && st.entry(chunk, m, i - 1) >= 0) {
+    st.setEntry(chunk, m, i - 1, st.entry(chunk, m, i - 1) + st.entry(chunk, m, i));
     used--;
-    for (let j = i; j < used; j++) w[m + j] = w[m + j + 1]!;
+    st.moveEntries(chunk, m, i, i + 1, used - i);
     i--;
   }
-  if (i + 1 < used && w[m + i + 1]! >= 0) {
-    w[m + i] = w[m + i]! + w[m + i + 1]!;
+  if (i + 1 < used && st.entry(chunk, m, i + 1) >= 0) {
+    st.setEntry(chunk, m, i, st.entry(chunk, m, i) + st.entry(chunk, m, i + 1));
     used--;
-    for (let j = i + 1; j < used; j++) w[m + j] = w[m + j + 1]!;
+    st.moveEntries(chunk, m, i + 1, i + 2, used - i - 1);
   }
   st.setMapUsed(chunk, used);
-  st.setContigHint(chunk, Math.max(w[m + i]!, st.contigHint(chunk)));
+  st.setContigHint(chunk, Math.max(st.entry(chunk, m, i), st.contigHint(chunk)));
   chunkRelocate(st, chunk, oslot);
   cpu.leave();
 }

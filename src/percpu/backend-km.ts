@@ -2,20 +2,21 @@
 // contiguous run of pages allocated up front, so populate and depopulate do
 // nothing. All units must be in one group.
 
-import { C } from '../shm/layout.ts';
 import type { Cpu } from '../sync/cpu.ts';
 import { F } from '../sync/sites.ts';
 import { allocPages, freePages } from '../mm/kernel-api.ts';
-import { setPageIndex } from '../mm/pages.ts';
 import { MUTEX, PCPU_LOCK, type PcpuState } from './chunk.ts';
 import type { ChunkBackend, ChunkRecords } from './backend.ts';
+import type { Percpu } from './core.ts';
 
 export class KmBackend implements ChunkBackend {
   private readonly order: number;
   private readonly nrPages: number;
+  private readonly st: PcpuState;
 
-  constructor(private readonly st: PcpuState, private readonly rec: ChunkRecords) {
-    this.nrPages = st.groupSize(0) >>> st.pageShift;
+  constructor(private readonly p: Percpu, private readonly rec: ChunkRecords) {
+    this.st = p.st;
+    this.nrPages = this.st.groupSize(0) >>> this.st.pageShift;
     this.order = 32 - Math.clz32(Math.max(this.nrPages - 1, 0)); // order_base_2
   }
 
@@ -24,8 +25,9 @@ export class KmBackend implements ChunkBackend {
    * memory a previous user left behind (a known issue, km-unzeroed; later
    * kernels clear the area in pcpu_alloc for every backend).
    */
-  populate(cpu: Cpu): number {
+  populate(cpu: Cpu, chunk: number, off: number, size: number): number {
     this.st.assertLocks(cpu, MUTEX, PCPU_LOCK);
+    this.p.known?.kmHandedOut(cpu, chunk, off, size);
     return 0;
   }
 
@@ -45,10 +47,8 @@ export class KmBackend implements ChunkBackend {
       cpu.leave();
       return 0;
     }
-    this.st.touchPageChunk(true);
-    for (let i = 0; i < this.nrPages; i++) setPageIndex(this.st.shm, pfn + i, chunk);
-    this.st.w[chunk + C.DATA] = pfn + 1;
-    this.st.w[chunk + C.BASE_ADDR] = this.st.L.linBase + pfn * this.st.pageSize - this.st.groupOffset(0);
+    for (let i = 0; i < this.nrPages; i++) this.st.setPageChunk(pfn + i, chunk);
+    this.st.setCreated(chunk, pfn + 1, this.st.L.linBase + pfn * this.st.pageSize - this.st.groupOffset(0));
     cpu.leave();
     return chunk;
   }
@@ -56,7 +56,7 @@ export class KmBackend implements ChunkBackend {
   destroy(cpu: Cpu, chunk: number): void {
     cpu.enter(F.pcpu_destroy_chunk);
     this.st.assertLocks(cpu, MUTEX, PCPU_LOCK);
-    const pfn = this.st.w[chunk + C.DATA]! - 1;
+    const pfn = this.st.data(chunk) - 1;
     if (pfn >= 0) freePages(cpu, pfn, this.order);
     this.rec.freeChunk(cpu, chunk);
     cpu.leave();

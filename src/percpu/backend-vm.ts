@@ -5,22 +5,29 @@
 // (pcpu_alloc_mutex). A single-owner check on that buffer catches a caller
 // that does not do its job.
 
-import { C, H } from '../shm/layout.ts';
 import type { Cpu } from '../sync/cpu.ts';
 import { F } from '../sync/sites.ts';
 import { Tag } from '../mm/heap.ts';
 import { allocPages, freePages, freeVmArea, getVmArea, mapPage } from '../mm/kernel-api.ts';
-import { setPageIndex } from '../mm/pages.ts';
 import { vmToPfn, vmUnmapPage } from '../mm/vm.ts';
 import { MUTEX, PCPU_LOCK, type PcpuState } from './chunk.ts';
-import { ENOMEM, type ChunkBackend, type ChunkRecords } from './backend.ts';
+import { ENOMEM, type ChunkBackend, type ChunkRecords, type VmPages } from './backend.ts';
+import type { Percpu } from './core.ts';
 import { memAlloc } from './mem.ts';
 import { translate } from './access.ts';
 
-export class VmBackend implements ChunkBackend {
-  constructor(private readonly st: PcpuState, private readonly rec: ChunkRecords) {}
+export class VmBackend implements ChunkBackend, VmPages {
+  readonly st: PcpuState;
+  constructor(readonly p: Percpu, readonly rec: ChunkRecords) {
+    this.st = p.st;
+  }
 
-  private pageIdx(cpuNr: number, page: number): number {
+  get known(): Percpu['known'] {
+    return this.p.known;
+  }
+
+  /** Index of (cpu, page) in the temp pages array. */
+  pageIdx(cpuNr: number, page: number): number {
     return this.st.unitMap(cpuNr) * this.st.unitPages + page;
   }
 
@@ -29,43 +36,40 @@ export class VmBackend implements ChunkBackend {
    * (a copy of the chunk's). Allocated on first use, never freed.
    */
   private getPagesAndBitmap(cpu: Cpu, chunk: number, mayAlloc: boolean): number {
-    const st = this.st, w = st.w, h = st.h;
+    const st = this.st;
     cpu.enter(F.pcpu_get_pages_and_bitmap);
+    st.assertLocks(cpu, MUTEX);
     const pagesWords = st.nrUnits * st.unitPages;
-    if (w[h + H.TEMP_PAGES] === 0 || w[h + H.TEMP_BITMAP] === 0) {
-      if (mayAlloc && w[h + H.TEMP_PAGES] === 0) w[h + H.TEMP_PAGES] = memAlloc(cpu, st, pagesWords * 4, Tag.TEMP_PAGES);
-      if (mayAlloc && w[h + H.TEMP_BITMAP] === 0) w[h + H.TEMP_BITMAP] = memAlloc(cpu, st, st.L.bitmapWords * 4, Tag.TEMP_BITMAP);
-      if (w[h + H.TEMP_PAGES] === 0 || w[h + H.TEMP_BITMAP] === 0) {
+    if (st.tempPages() === 0 || st.tempBitmap() === 0) {
+      if (mayAlloc && st.tempPages() === 0) st.setTempPages(memAlloc(cpu, st, pagesWords * 4, Tag.TEMP_PAGES));
+      if (mayAlloc && st.tempBitmap() === 0) st.setTempBitmap(memAlloc(cpu, st, st.L.bitmapWords * 4, Tag.TEMP_BITMAP));
+      if (st.tempPages() === 0 || st.tempBitmap() === 0) {
         cpu.leave();
         return 0;
       }
     }
-    st.assertLocks(cpu, MUTEX);
-    st.touchTemp(true);
-    const owner = Atomics.compareExchange(w, h + H.TEMP_OWNER, 0, cpu.id + 1);
+    const owner = st.claimTemp(cpu.id);
     if (owner !== 0) {
       cpu.report('temp-buffer-race', 'BUG: percpu: temp pages array and bitmap used by two CPUs at once',
         `${cpu.name} wants the shared populate buffer while ${owner - 1 < st.nrCpus ? `cpu${owner - 1}` : 'kworker/0:1'} is using it; ` +
         'its exclusion is the caller\'s job (pcpu_alloc_mutex)');
     }
-    const pages = w[h + H.TEMP_PAGES]!;
-    const bitmap = w[h + H.TEMP_BITMAP]!;
-    for (let i = pages; i < pages + pagesWords; i++) w[i] = 0;
-    st.touchPopulated(chunk, false);
-    for (let i = 0; i < st.L.bitmapWords; i++) w[bitmap + i] = w[chunk + C.POPULATED + i]!;
+    const pages = st.tempPages();
+    st.clearTempPages(pages, pagesWords);
+    st.populatedToTemp(chunk, st.tempBitmap());
     cpu.leave();
     return pages;
   }
 
   private putPagesAndBitmap(cpu: Cpu): void {
-    Atomics.compareExchange(this.st.w, this.st.h + H.TEMP_OWNER, cpu.id + 1, 0);
+    this.st.releaseTemp(cpu.id);
   }
 
   private freePagesRange(cpu: Cpu, pages: number, start: number, end: number): void {
     cpu.enter(F.pcpu_free_pages);
     for (let c = 0; c < this.st.nrCpus; c++) {
       for (let i = start; i < end; i++) {
-        const pfn = this.st.w[pages + this.pageIdx(c, i)]! - 1;
+        const pfn = this.st.tempPage(pages, this.pageIdx(c, i)) - 1;
         if (pfn >= 0) freePages(cpu, pfn, 0);
       }
     }
@@ -77,7 +81,7 @@ export class VmBackend implements ChunkBackend {
     for (let c = 0; c < this.st.nrCpus; c++) {
       for (let i = start; i < end; i++) {
         const pfn = allocPages(cpu, 0);
-        this.st.w[pages + this.pageIdx(c, i)] = pfn + 1;
+        this.st.setTempPage(pages, this.pageIdx(c, i), pfn + 1);
         if (pfn < 0) {
           this.freePagesRange(cpu, pages, start, end);
           cpu.leave();
@@ -97,39 +101,12 @@ export class VmBackend implements ChunkBackend {
         const addr = this.rec.chunkAddr(chunk, c, i);
         const pfn = vmToPfn(st.shm, addr, st.pageShift);
         if (pfn < 0) cpu.report('kernel-bug', 'WARNING: at mm/percpu-vm.c:pcpu_unmap_pages', `WARN_ON(!page): no page mapped at ${addr.toString(16)}`, false);
-        st.w[pages + this.pageIdx(c, i)] = pfn + 1;
+        st.setTempPage(pages, this.pageIdx(c, i), pfn + 1);
         vmUnmapPage(st.shm, addr, st.pageShift);
       }
     }
-    for (let i = start; i < end; i++) st.setBit(bitmap, i, false);
+    for (let i = start; i < end; i++) st.setTempBit(bitmap, i, false);
     cpu.leave();
-  }
-
-  private mapPages(cpu: Cpu, chunk: number, pages: number, bitmap: number, start: number, end: number): number {
-    const st = this.st;
-    cpu.enter(F.pcpu_map_pages);
-    for (let c = 0; c < st.nrCpus; c++) {
-      for (let i = start; i < end; i++) {
-        const pfn = st.w[pages + this.pageIdx(c, i)]! - 1;
-        if (!mapPage(cpu, this.rec.chunkAddr(chunk, c, i), pfn, st.pageShift)) {
-          // as 2.6.35: undo the CPUs before the failing one only; the failing
-          // CPU's pages mapped so far stay mapped (a known issue: the error
-          // path then frees pages that are still mapped there)
-          for (let t = 0; t < c; t++) {
-            for (let j = start; j < end; j++) vmUnmapPage(st.shm, this.rec.chunkAddr(chunk, t, j), st.pageShift);
-          }
-          cpu.leave();
-          return ENOMEM;
-        }
-      }
-    }
-    st.touchPageChunk(true);
-    for (let i = start; i < end; i++) {
-      for (let c = 0; c < st.nrCpus; c++) setPageIndex(st.shm, st.w[pages + this.pageIdx(c, i)]! - 1, chunk);
-      st.setBit(bitmap, i, true);
-    }
-    cpu.leave();
-    return 0;
   }
 
   populate(cpu: Cpu, chunk: number, off: number, size: number): number {
@@ -138,10 +115,8 @@ export class VmBackend implements ChunkBackend {
     const pageEnd = (off + size + st.pageSize - 1) >>> st.pageShift;
     cpu.enter(F.pcpu_populate_chunk);
     st.assertLocks(cpu, MUTEX, PCPU_LOCK);
-    st.touchPopulated(chunk, false);
-    const bm = chunk + C.POPULATED;
     // quick path: every page already there
-    const first = st.nextBit(bm, pageEnd, pageStart, false);
+    const first = st.nextPopulated(chunk, pageEnd, pageStart, false);
     if (first < pageEnd) {
       if (st.immutable(chunk)) cpu.report('kernel-bug', 'WARNING: at mm/percpu-vm.c:pcpu_populate_chunk', 'WARN_ON(chunk->immutable)', false);
       const pages = this.getPagesAndBitmap(cpu, chunk, true);
@@ -149,47 +124,46 @@ export class VmBackend implements ChunkBackend {
         cpu.leave();
         return ENOMEM;
       }
-      const bitmap = st.w[st.h + H.TEMP_BITMAP]!;
+      const bitmap = st.tempBitmap();
       let freeEnd = pageStart;
       let unmapEnd = pageStart;
       let rc = 0;
-      for (let rs = st.nextBit(bm, pageEnd, pageStart, false); rs < pageEnd; ) {
-        const re = st.nextBit(bm, pageEnd, rs + 1, true);
+      for (let rs = st.nextPopulated(chunk, pageEnd, pageStart, false); rs < pageEnd; ) {
+        const re = st.nextPopulated(chunk, pageEnd, rs + 1, true);
         rc = this.allocPagesRange(cpu, pages, rs, re);
         if (rc) break;
         freeEnd = re;
         cpu.point(); // between populate steps
-        rs = st.nextBit(bm, pageEnd, re + 1, false);
+        rs = st.nextPopulated(chunk, pageEnd, re + 1, false);
       }
       if (!rc) {
-        for (let rs = st.nextBit(bm, pageEnd, pageStart, false); rs < pageEnd; ) {
-          const re = st.nextBit(bm, pageEnd, rs + 1, true);
-          rc = this.mapPages(cpu, chunk, pages, bitmap, rs, re);
+        for (let rs = st.nextPopulated(chunk, pageEnd, pageStart, false); rs < pageEnd; ) {
+          const re = st.nextPopulated(chunk, pageEnd, rs + 1, true);
+          rc = this.p.ops.mapPages(this, cpu, chunk, pages, bitmap, rs, re);
           if (rc) break;
           unmapEnd = re;
           cpu.point();
-          rs = st.nextBit(bm, pageEnd, re + 1, false);
+          rs = st.nextPopulated(chunk, pageEnd, re + 1, false);
         }
         if (rc) {
-          for (let rs = st.nextBit(bm, unmapEnd, pageStart, false); rs < unmapEnd; ) {
-            const re = st.nextBit(bm, unmapEnd, rs + 1, true);
+          for (let rs = st.nextPopulated(chunk, unmapEnd, pageStart, false); rs < unmapEnd; ) {
+            const re = st.nextPopulated(chunk, unmapEnd, rs + 1, true);
             this.unmapPages(cpu, chunk, pages, bitmap, rs, re);
-            rs = st.nextBit(bm, unmapEnd, re + 1, false);
+            rs = st.nextPopulated(chunk, unmapEnd, re + 1, false);
           }
         }
       }
       if (rc) {
-        for (let rs = st.nextBit(bm, freeEnd, pageStart, false); rs < freeEnd; ) {
-          const re = st.nextBit(bm, freeEnd, rs + 1, true);
+        for (let rs = st.nextPopulated(chunk, freeEnd, pageStart, false); rs < freeEnd; ) {
+          const re = st.nextPopulated(chunk, freeEnd, rs + 1, true);
           this.freePagesRange(cpu, pages, rs, re);
-          rs = st.nextBit(bm, freeEnd, re + 1, false);
+          rs = st.nextPopulated(chunk, freeEnd, re + 1, false);
         }
         this.putPagesAndBitmap(cpu);
         cpu.leave();
         return rc;
       }
-      st.touchPopulated(chunk, true);
-      for (let i = 0; i < st.L.bitmapWords; i++) st.w[bm + i] = st.w[bitmap + i]!; // commit the new bitmap
+      st.populatedFromTemp(chunk, bitmap); // commit the new bitmap
       this.putPagesAndBitmap(cpu);
     }
     // clear the area in every unit
@@ -202,33 +176,30 @@ export class VmBackend implements ChunkBackend {
     const st = this.st;
     const pageStart = off >>> st.pageShift;
     const pageEnd = (off + size + st.pageSize - 1) >>> st.pageShift;
-    const bm = chunk + C.POPULATED;
     cpu.enter(F.pcpu_depopulate_chunk);
     st.assertLocks(cpu, MUTEX, PCPU_LOCK);
-    st.touchPopulated(chunk, false);
     // quick path: nothing populated
-    if (st.nextBit(bm, pageEnd, pageStart, true) >= pageEnd) {
+    if (st.nextPopulated(chunk, pageEnd, pageStart, true) >= pageEnd) {
       cpu.leave();
       return;
     }
     if (st.immutable(chunk)) cpu.report('kernel-bug', 'WARNING: at mm/percpu-vm.c:pcpu_depopulate_chunk', 'WARN_ON(chunk->immutable)', false);
     const pages = this.getPagesAndBitmap(cpu, chunk, false);
     if (pages === 0) cpu.report('kernel-bug', 'kernel BUG at mm/percpu-vm.c:pcpu_depopulate_chunk!', 'BUG_ON(!pages)');
-    const bitmap = st.w[st.h + H.TEMP_BITMAP]!;
-    for (let rs = st.nextBit(bm, pageEnd, pageStart, true); rs < pageEnd; ) {
-      const re = st.nextBit(bm, pageEnd, rs + 1, false);
+    const bitmap = st.tempBitmap();
+    for (let rs = st.nextPopulated(chunk, pageEnd, pageStart, true); rs < pageEnd; ) {
+      const re = st.nextPopulated(chunk, pageEnd, rs + 1, false);
       this.unmapPages(cpu, chunk, pages, bitmap, rs, re);
       cpu.point();
-      rs = st.nextBit(bm, pageEnd, re + 1, true);
+      rs = st.nextPopulated(chunk, pageEnd, re + 1, true);
     }
-    for (let rs = st.nextBit(bm, pageEnd, pageStart, true); rs < pageEnd; ) {
-      const re = st.nextBit(bm, pageEnd, rs + 1, false);
+    for (let rs = st.nextPopulated(chunk, pageEnd, pageStart, true); rs < pageEnd; ) {
+      const re = st.nextPopulated(chunk, pageEnd, rs + 1, false);
       this.freePagesRange(cpu, pages, rs, re);
       cpu.point();
-      rs = st.nextBit(bm, pageEnd, re + 1, true);
+      rs = st.nextPopulated(chunk, pageEnd, re + 1, true);
     }
-    st.touchPopulated(chunk, true);
-    for (let i = 0; i < st.L.bitmapWords; i++) st.w[bm + i] = st.w[bitmap + i]!;
+    st.populatedFromTemp(chunk, bitmap);
     this.putPagesAndBitmap(cpu);
     cpu.leave();
   }
@@ -247,8 +218,7 @@ export class VmBackend implements ChunkBackend {
       cpu.leave();
       return 0;
     }
-    this.st.w[chunk + C.DATA] = base;
-    this.st.w[chunk + C.BASE_ADDR] = base - this.st.groupOffset(0);
+    this.st.setCreated(chunk, base, base - this.st.groupOffset(0));
     cpu.leave();
     return chunk;
   }
@@ -256,7 +226,7 @@ export class VmBackend implements ChunkBackend {
   destroy(cpu: Cpu, chunk: number): void {
     cpu.enter(F.pcpu_destroy_chunk);
     this.st.assertLocks(cpu, MUTEX, PCPU_LOCK);
-    const base = this.st.w[chunk + C.DATA]!;
+    const base = this.st.data(chunk);
     if (base) freeVmArea(cpu, base, this.st.L.vmSlotSpan, this.st.pageShift);
     this.rec.freeChunk(cpu, chunk);
     cpu.leave();
@@ -265,6 +235,37 @@ export class VmBackend implements ChunkBackend {
   addrToPfn(addr: number): number {
     return vmToPfn(this.st.shm, addr, this.st.pageShift);
   }
+}
+
+/**
+ * pcpu_map_pages as 2.6.35 has it: map every CPU's pages of [start, end);
+ * on a failure, unmap the CPUs before the failing one only. The failing
+ * CPU's pages mapped so far stay mapped (a known issue: the error path then
+ * frees pages that are still mapped there, and the next populate of that
+ * range maps over live PTEs).
+ */
+export function mapPages(b: VmPages, cpu: Cpu, chunk: number, pages: number, bitmap: number, start: number, end: number): number {
+  const st = b.st;
+  cpu.enter(F.pcpu_map_pages);
+  for (let c = 0; c < st.nrCpus; c++) {
+    for (let i = start; i < end; i++) {
+      const err = mapPage(cpu, b.rec.chunkAddr(chunk, c, i), st.tempPage(pages, b.pageIdx(c, i)) - 1, st.pageShift);
+      if (err) {
+        for (let t = 0; t < c; t++) {
+          for (let j = start; j < end; j++) vmUnmapPage(st.shm, b.rec.chunkAddr(chunk, t, j), st.pageShift);
+        }
+        b.known?.mapPagesLeftMapped(cpu, chunk, c, start, i, err);
+        cpu.leave();
+        return ENOMEM;
+      }
+    }
+  }
+  for (let i = start; i < end; i++) {
+    for (let c = 0; c < st.nrCpus; c++) st.setPageChunk(st.tempPage(pages, b.pageIdx(c, i)) - 1, chunk);
+    st.setTempBit(bitmap, i, true);
+  }
+  cpu.leave();
+  return 0;
 }
 
 /** memset(addr, 0, size) through the page tables: a hole is a page fault. */
@@ -276,7 +277,7 @@ export function clearRange(st: PcpuState, cpu: Cpu, addr: number, size: number):
     const at = translate(st, a);
     if (at < 0) {
       cpu.report('page-fault', `BUG: unable to handle kernel paging request at ${a.toString(16).padStart(8, '0')}`,
-        'IP: memset in pcpu_populate_chunk: no page behind the area being cleared');
+        'IP: memset: no page behind the area being cleared');
     }
     st.shm.b.fill(0, at, at + (pageEnd - a));
     a = pageEnd;

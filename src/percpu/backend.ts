@@ -3,6 +3,8 @@
 // CONFIG_NEED_PER_CPU_KM). The core never knows which one it talks to.
 
 import type { Cpu } from '../sync/cpu.ts';
+import type { PcpuState } from './chunk.ts';
+import type { MechanismHooks } from './hooks.ts';
 
 export interface ChunkBackend {
   /** Populate and clear [off, off+size) in every unit. CONTEXT: pcpu_alloc_mutex; may sleep. */
@@ -23,6 +25,16 @@ export interface ChunkRecords {
   freeChunk(cpu: Cpu, chunk: number): void;
   /** Address of page `page` of `chunk` in the unit of `cpuNr`. */
   chunkAddr(chunk: number, cpuNr: number, page: number): number;
+}
+
+/** What pcpu_map_pages needs of percpu-vm (src/percpu/backend-vm.ts is the one). */
+export interface VmPages {
+  readonly st: PcpuState;
+  readonly rec: ChunkRecords;
+  /** The known issues' mechanism recorder, or null. */
+  readonly known: MechanismHooks | null;
+  /** Index of (cpu, page) in the temp pages array. */
+  pageIdx(cpuNr: number, page: number): number;
 }
 
 export const ENOMEM = -12;

@@ -1,5 +1,12 @@
-// Accessors for the allocator's shared state: the mm/percpu.c globals in the
-// header, chunk records, and the slot lists.
+// The one accessor module of the allocator's shared state: mm/percpu.c's
+// globals, chunk records, area maps, populated bitmaps, the temp buffer,
+// the slot lists and page->index. Every read and write the allocator makes
+// goes through a method here, and every method that touches a field the
+// locking rules cover names it to the checker first (src/race/fields.ts
+// says which lock guards what). What is not checked is declared so, with
+// its reason: the boot-time constants (written once before any CPU runs,
+// __read_mostly in the kernel) and the fields of a chunk that never change
+// once it exists (its base address, data, sequence number).
 //
 // A chunk is a word index into shared memory: the payload of a heap object
 // (dynamic chunks, kzalloc'ed like the kernel's) or a bootmem record (the
@@ -9,23 +16,29 @@
 // like list_for_each_entry, which is what makes a walk that strays into
 // another list detectable (it reaches a head that is not its own).
 
-import { C, H, type Layout, type Shm } from '../shm/layout.ts';
+import type { Layout, Shm } from '../shm/layout.ts';
+import { C, PC } from './records.ts';
+import { PG } from '../mm/records.ts';
 import { Fld, type RaceChecker } from '../race/race.ts';
 import type { Cpu } from '../sync/cpu.ts';
 
 export class PcpuState {
   readonly w: Int32Array;
   readonly L: Layout;
+  /** The allocator's header block. */
   readonly h: number;
   readonly pageSize: number;
   readonly pageShift: number;
   readonly nrCpus: number;
-  // boot-time constants (the kernel's __read_mostly variables)
+  // boot-time constants (the kernel's __read_mostly variables): not checked, never written after boot
   unitSize = 0;
   unitPages = 0;
   nrSlots = 0;
   nrUnits = 0;
   nrGroups = 0;
+  firstChunk = 0;
+  reservedChunk = 0;
+  reservedLimit = 0;
   /**
    * The lock-discipline and race checker (checks on), or null. Every access
    * to a shared field below goes through it while a CPU is inside the
@@ -36,7 +49,7 @@ export class PcpuState {
   constructor(readonly shm: Shm, pageSize: number, nrCpus: number) {
     this.w = shm.w;
     this.L = shm.L;
-    this.h = shm.L.header;
+    this.h = shm.L.pc;
     this.pageSize = pageSize;
     this.pageShift = 31 - Math.clz32(pageSize);
     this.nrCpus = nrCpus;
@@ -45,22 +58,17 @@ export class PcpuState {
   /** Re-read the boot-time constants after setupFirstChunk wrote them. */
   attach(): void {
     const w = this.w, h = this.h;
-    this.unitSize = w[h + H.UNIT_SIZE]!;
-    this.unitPages = w[h + H.UNIT_PAGES]!;
-    this.nrSlots = w[h + H.NR_SLOTS]!;
-    this.nrUnits = w[h + H.NR_UNITS]!;
-    this.nrGroups = w[h + H.NR_GROUPS]!;
+    this.unitSize = w[h + PC.UNIT_SIZE]!;
+    this.unitPages = w[h + PC.UNIT_PAGES]!;
+    this.nrSlots = w[h + PC.NR_SLOTS]!;
+    this.nrUnits = w[h + PC.NR_UNITS]!;
+    this.nrGroups = w[h + PC.NR_GROUPS]!;
+    this.firstChunk = w[h + PC.FIRST_CHUNK]!;
+    this.reservedChunk = w[h + PC.RESERVED_CHUNK]!;
+    this.reservedLimit = w[h + PC.RESERVED_LIMIT]!;
   }
 
-  get firstChunk(): number {
-    return this.w[this.h + H.FIRST_CHUNK]!;
-  }
-  get reservedChunk(): number {
-    return this.w[this.h + H.RESERVED_CHUNK]!;
-  }
-  get reservedLimit(): number {
-    return this.w[this.h + H.RESERVED_LIMIT]!;
-  }
+  // ---- boot-time tables (read-only after boot) ----------------------------
   unitMap(cpu: number): number {
     return this.w[this.L.unitMap + cpu]!;
   }
@@ -73,69 +81,64 @@ export class PcpuState {
   groupSize(g: number): number {
     return this.w[this.L.groupSize + g]!;
   }
-
-  // ---- chunk fields (checked: see src/race) -------------------------------
-  private chk(c: number, f: Fld, write: boolean): void {
-    const k = this.ck!;
-    if (k.cpu !== null && (this.w[c] !== c || c === this.w[this.h + H.RESERVED_CHUNK])) k.access(c, f, write);
+  /** pcpu_base_addr. */
+  baseAddrGlobal(): number {
+    return this.w[this.h + PC.BASE_ADDR]!;
   }
+  /** __per_cpu_end - __per_cpu_start. */
+  staticSize(): number {
+    return this.w[this.h + PC.STATIC_SIZE]!;
+  }
+
+  // ---- chunk fields (checked) ------------------------------------------------
   freeSize(c: number): number {
-    if (this.ck !== null) this.chk(c, Fld.FREE_SIZE, false);
+    if (this.ck !== null) this.ck.chunkAccess(c, Fld.FREE_SIZE, false);
     return this.w[c + C.FREE_SIZE]!;
   }
   setFreeSize(c: number, v: number): void {
-    if (this.ck !== null) this.chk(c, Fld.FREE_SIZE, true);
+    if (this.ck !== null) this.ck.chunkAccess(c, Fld.FREE_SIZE, true);
     this.w[c + C.FREE_SIZE] = v;
   }
   contigHint(c: number): number {
-    if (this.ck !== null) this.chk(c, Fld.CONTIG_HINT, false);
+    if (this.ck !== null) this.ck.chunkAccess(c, Fld.CONTIG_HINT, false);
     return this.w[c + C.CONTIG_HINT]!;
   }
   setContigHint(c: number, v: number): void {
-    if (this.ck !== null) this.chk(c, Fld.CONTIG_HINT, true);
+    if (this.ck !== null) this.ck.chunkAccess(c, Fld.CONTIG_HINT, true);
     this.w[c + C.CONTIG_HINT] = v;
   }
-  /** Immutable once the chunk exists. */
-  baseAddr(c: number): number {
-    return this.w[c + C.BASE_ADDR]!;
-  }
   mapUsed(c: number): number {
-    if (this.ck !== null) this.chk(c, Fld.MAP_USED, false);
+    if (this.ck !== null) this.ck.chunkAccess(c, Fld.MAP_USED, false);
     return this.w[c + C.MAP_USED]!;
   }
   setMapUsed(c: number, v: number): void {
-    if (this.ck !== null) this.chk(c, Fld.MAP_USED, true);
+    if (this.ck !== null) this.ck.chunkAccess(c, Fld.MAP_USED, true);
     this.w[c + C.MAP_USED] = v;
   }
   mapAlloc(c: number): number {
-    if (this.ck !== null) this.chk(c, Fld.MAP, false);
+    if (this.ck !== null) this.ck.chunkAccess(c, Fld.MAP, false);
     return this.w[c + C.MAP_ALLOC]!;
   }
   map(c: number): number {
-    if (this.ck !== null) this.chk(c, Fld.MAP, false);
+    if (this.ck !== null) this.ck.chunkAccess(c, Fld.MAP, false);
     return this.w[c + C.MAP]!;
   }
-  /** Install a new map (pcpu_extend_area_map). */
+  /** Install a new map (pcpu_extend_area_map, a new chunk). */
   setMap(c: number, map: number, alloc: number): void {
-    if (this.ck !== null) this.chk(c, Fld.MAP, true);
+    if (this.ck !== null) this.ck.chunkAccess(c, Fld.MAP, true);
     this.w[c + C.MAP] = map;
     this.w[c + C.MAP_ALLOC] = alloc;
   }
-  /** The map entries as a whole were read (or written) by the current function. */
-  touchEntries(c: number, write: boolean): void {
-    if (this.ck !== null) this.chk(c, Fld.ENTRIES, write);
+
+  // ---- chunk fields that never change once the chunk exists (not checked) ----
+  // They are written only by the chunk's creator while the chunk is private
+  // (see setCreated), and every later reader learned the chunk through a
+  // checked access (a slot list, page->index, a lookup under pcpu_lock).
+  baseAddr(c: number): number {
+    return this.w[c + C.BASE_ADDR]!;
   }
-  /** The populated bitmap was read (or written) by the current function. */
-  touchPopulated(c: number, write: boolean): void {
-    if (this.ck !== null) this.chk(c, Fld.POPULATED, write);
-  }
-  /** The shared temp pages array and bitmap were read (or written). */
-  touchTemp(write: boolean): void {
-    if (this.ck !== null) this.ck.access(0, Fld.TEMP, write);
-  }
-  /** A page's back-pointer to its chunk was read (or written). */
-  touchPageChunk(write: boolean): void {
-    if (this.ck !== null) this.ck.access(0, Fld.PAGE_CHUNK, write);
+  data(c: number): number {
+    return this.w[c + C.DATA]!;
   }
   immutable(c: number): boolean {
     return this.w[c + C.IMMUTABLE] !== 0;
@@ -143,28 +146,165 @@ export class PcpuState {
   seq(c: number): number {
     return this.w[c + C.SEQ]!;
   }
-  /** The map as a plain array (reports, traces, tests). */
-  mapArray(c: number): number[] {
-    const m = this.w[c + C.MAP]!;
-    return Array.from(this.w.subarray(m, m + this.w[c + C.MAP_USED]!));
+  /** The backend's data and the base address of a chunk being created (its creator owns it). */
+  setCreated(c: number, data: number, baseAddr: number): void {
+    this.w[c + C.DATA] = data;
+    this.w[c + C.BASE_ADDR] = baseAddr;
+  }
+  /** The creation number of a chunk being linked (still private to its creator). */
+  setSeq(c: number, seq: number): void {
+    this.w[c + C.SEQ] = seq;
+  }
+  /** A new chunk's record, claimed by its creator (an entity, or -1 at boot): private until it is linked. */
+  claimChunk(c: number, owner: number): void {
+    this.w[c + C.OWNER] = owner + 1;
   }
 
-  // ---- populated bitmap ----------------------------------------------------
+  // ---- map entries (checked, per access) -----------------------------------------------
+  /** map[i] of chunk c, whose map is at m. */
+  entry(c: number, m: number, i: number): number {
+    if (this.ck !== null) this.ck.chunkAccess(c, Fld.ENTRIES, false);
+    return this.w[m + i]!;
+  }
+  setEntry(c: number, m: number, i: number, v: number): void {
+    if (this.ck !== null) this.ck.chunkAccess(c, Fld.ENTRIES, true);
+    this.w[m + i] = v;
+  }
+  /** memmove of n entries from map[from] to map[to] (one read and one write of the entries). */
+  moveEntries(c: number, m: number, to: number, from: number, n: number): void {
+    if (this.ck !== null) {
+      this.ck.chunkAccess(c, Fld.ENTRIES, false);
+      this.ck.chunkAccess(c, Fld.ENTRIES, true);
+    }
+    if (n > 0) this.w.copyWithin(m + to, m + from, m + from + n);
+  }
+  /** memcpy of chunk c's first n entries into `dst`, memory the caller just allocated and nobody else sees. */
+  copyEntriesOut(c: number, m: number, dst: number, n: number): void {
+    if (this.ck !== null) this.ck.chunkAccess(c, Fld.ENTRIES, false);
+    if (n > 0) this.w.copyWithin(dst, m, m + n);
+  }
+  /** A fresh map's first entry, before the map is installed (nobody else sees it). */
+  initMap(map: number, first: number): void {
+    this.w[map] = first;
+  }
+
+  // ---- the populated bitmap (checked) ------------------------------------------------
   populated(c: number, page: number): boolean {
+    if (this.ck !== null) this.ck.chunkAccess(c, Fld.POPULATED, false);
     return ((this.w[c + C.POPULATED + (page >>> 5)]! >>> (page & 31)) & 1) !== 0;
   }
-  /** find_next_bit / find_next_zero_bit over a bitmap at word index `bm`. */
-  nextBit(bm: number, end: number, from: number, set: boolean): number {
-    for (let i = from; i < end; i++) {
-      const bit = ((this.w[bm + (i >>> 5)]! >>> (i & 31)) & 1) !== 0;
-      if (bit === set) return i;
-    }
-    return end;
+  /** find_next_bit / find_next_zero_bit over chunk c's populated bitmap. */
+  nextPopulated(c: number, end: number, from: number, set: boolean): number {
+    if (this.ck !== null) this.ck.chunkAccess(c, Fld.POPULATED, false);
+    return nextBit(this.w, c + C.POPULATED, end, from, set);
   }
-  setBit(bm: number, i: number, v: boolean): void {
-    const at = bm + (i >>> 5);
-    if (v) this.w[at] = this.w[at]! | (1 << (i & 31));
-    else this.w[at] = this.w[at]! & ~(1 << (i & 31));
+  /** bitmap_copy(temp bitmap, chunk->populated). */
+  populatedToTemp(c: number, bitmap: number): void {
+    if (this.ck !== null) {
+      this.ck.chunkAccess(c, Fld.POPULATED, false);
+      this.ck.access(0, Fld.TEMP, true);
+    }
+    const bm = c + C.POPULATED;
+    for (let i = 0; i < this.L.bitmapWords; i++) this.w[bitmap + i] = this.w[bm + i]!;
+  }
+  /** bitmap_copy(chunk->populated, temp bitmap): commit what populate or depopulate did. */
+  populatedFromTemp(c: number, bitmap: number): void {
+    if (this.ck !== null) {
+      this.ck.access(0, Fld.TEMP, false);
+      this.ck.chunkAccess(c, Fld.POPULATED, true);
+    }
+    const bm = c + C.POPULATED;
+    for (let i = 0; i < this.L.bitmapWords; i++) this.w[bm + i] = this.w[bitmap + i]!;
+  }
+
+  // ---- the temp pages array and bitmap (checked) ----------------------------------
+  tempPages(): number {
+    if (this.ck !== null) this.ck.access(0, Fld.TEMP, false);
+    return this.w[this.h + PC.TEMP_PAGES]!;
+  }
+  tempBitmap(): number {
+    if (this.ck !== null) this.ck.access(0, Fld.TEMP, false);
+    return this.w[this.h + PC.TEMP_BITMAP]!;
+  }
+  setTempPages(p: number): void {
+    if (this.ck !== null) this.ck.access(0, Fld.TEMP, true);
+    this.w[this.h + PC.TEMP_PAGES] = p;
+  }
+  setTempBitmap(p: number): void {
+    if (this.ck !== null) this.ck.access(0, Fld.TEMP, true);
+    this.w[this.h + PC.TEMP_BITMAP] = p;
+  }
+  /** pages[i]: the pfn + 1 of a page being populated or depopulated (0: none). */
+  tempPage(pages: number, i: number): number {
+    if (this.ck !== null) this.ck.access(0, Fld.TEMP, false);
+    return this.w[pages + i]!;
+  }
+  setTempPage(pages: number, i: number, v: number): void {
+    if (this.ck !== null) this.ck.access(0, Fld.TEMP, true);
+    this.w[pages + i] = v;
+  }
+  /** memset(pages, 0, n words). */
+  clearTempPages(pages: number, n: number): void {
+    if (this.ck !== null) this.ck.access(0, Fld.TEMP, true);
+    this.w.fill(0, pages, pages + n);
+  }
+  setTempBit(bitmap: number, i: number, v: boolean): void {
+    if (this.ck !== null) this.ck.access(0, Fld.TEMP, true);
+    setBit(this.w, bitmap, i, v);
+  }
+  /**
+   * The single-owner check on the temp buffer (instrumentation, not kernel
+   * state): claim it for `entity`; returns who held it (entity + 1) or 0.
+   */
+  claimTemp(entity: number): number {
+    return Atomics.compareExchange(this.w, this.h + PC.TEMP_OWNER, 0, entity + 1);
+  }
+  releaseTemp(entity: number): void {
+    Atomics.compareExchange(this.w, this.h + PC.TEMP_OWNER, entity + 1, 0);
+  }
+
+  // ---- page->index, the page -> chunk back-pointer (checked: rules) ---------------
+  pageChunk(pfn: number): number {
+    if (this.ck !== null) this.ck.access(0, Fld.PAGE_CHUNK, false);
+    return this.w[this.L.pageDesc + pfn * PG.SIZE + PG.INDEX]!;
+  }
+  setPageChunk(pfn: number, chunk: number): void {
+    if (this.ck !== null) this.ck.access(0, Fld.PAGE_CHUNK, true);
+    this.w[this.L.pageDesc + pfn * PG.SIZE + PG.INDEX] = chunk;
+  }
+
+  // ---- pcpu_alloc's warn_limit (declared: no lock, see src/race/fields.ts) --------
+  warnLimit(): number {
+    if (this.ck !== null) this.ck.access(0, Fld.WARN_LIMIT, false);
+    return this.w[this.h + PC.WARN_LIMIT]!;
+  }
+  setWarnLimit(v: number): void {
+    if (this.ck !== null) this.ck.access(0, Fld.WARN_LIMIT, true);
+    this.w[this.h + PC.WARN_LIMIT] = v;
+  }
+
+  // ---- percpu_stats and the chunk counters (checked: pcpu_lock) -------------------
+  stat(f: PC): number {
+    if (this.ck !== null) this.ck.access(0, Fld.STATS, false);
+    return this.w[this.h + f]!;
+  }
+  setStat(f: PC, v: number): void {
+    if (this.ck !== null) this.ck.access(0, Fld.STATS, true);
+    this.w[this.h + f] = v;
+  }
+  /** Count one more of `f`; returns the new value. */
+  bump(f: PC, by = 1): number {
+    if (this.ck !== null) this.ck.access(0, Fld.STATS, true);
+    return (this.w[this.h + f] = this.w[this.h + f]! + by);
+  }
+
+  /**
+   * The harness's own counters (chunks created and destroyed, reclaim runs,
+   * creation numbers): instrumentation, not kernel state, so atomic and not
+   * checked. Returns the value before.
+   */
+  harnessCount(f: PC): number {
+    return Atomics.add(this.w, this.h + f, 1);
   }
 
   // ---- slots -----------------------------------------------------------------
@@ -214,11 +354,14 @@ export class PcpuState {
     this.w[node] = next;
     this.w[node + 1] = prev;
     this.w[prev] = node;
+    // on a list, the chunk is shared
+    this.w[node + C.OWNER] = 0;
   }
-  /** list_del_init: unlink a chunk from its slot list. */
-  listDelInit(node: number): void {
+  /** list_del_init: unlink a chunk from its slot list; it now belongs to whoever unlinked it. */
+  listDelInit(node: number, by: number): void {
     this.listDel(node);
     this.initListHead(node);
+    this.w[node + C.OWNER] = by + 1;
   }
   /** list_move: unlink and add right after `head`. */
   listMove(node: number, head: number): void {
@@ -230,6 +373,27 @@ export class PcpuState {
     this.listDel(node);
     this.insertBetween(node, this.w[head + 1]!, head);
   }
+
+  /** The map as a plain array, read raw (reports and tests, never the allocator). */
+  mapArray(c: number): number[] {
+    const m = this.w[c + C.MAP]!;
+    return Array.from(this.w.subarray(m, m + this.w[c + C.MAP_USED]!));
+  }
+}
+
+/** find_next_bit / find_next_zero_bit over a bitmap at word index `bm`. */
+export function nextBit(w: Int32Array, bm: number, end: number, from: number, set: boolean): number {
+  for (let i = from; i < end; i++) {
+    const bit = ((w[bm + (i >>> 5)]! >>> (i & 31)) & 1) !== 0;
+    if (bit === set) return i;
+  }
+  return end;
+}
+
+export function setBit(w: Int32Array, bm: number, i: number, v: boolean): void {
+  const at = bm + (i >>> 5);
+  if (v) w[at] = w[at]! | (1 << (i & 31));
+  else w[at] = w[at]! & ~(1 << (i & 31));
 }
 
 /** fls(): the 1-based index of the most significant set bit, 0 for 0. */

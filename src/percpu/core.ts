@@ -12,55 +12,77 @@
 // be using a chunk with only the mutex held) and destroys them with the
 // mutex still held.
 //
+// The functions below are 2.6.35's, bugs included. They are reached through
+// a table of function pointers (PcpuOps below), which is how a machine
+// boots a historical bug (src/percpu/history/) or a later kernel's fix
+// (src/percpu/later/) instead: each variant is its own file, beside the
+// port, never a switch inside it. The Percpu class holds the state and the
+// helpers those functions share.
+//
 // Every function states its CONTEXT, and checks what it can: lock
 // operations, might-sleep points and allocations go through the CPU
 // context, which enforces the rules and is where controlled runs switch CPUs.
 
-import { C, CHUNK_SHADOW_WORDS, H } from '../shm/layout.ts';
+import { PC } from './records.ts';
 import type { Cpu } from '../sync/cpu.ts';
 import { Lock } from '../sync/locks.ts';
 import { F } from '../sync/sites.ts';
 import { Tag, heapFreed, heapInArena, heapLive } from '../mm/heap.ts';
 import { kfree, kzalloc } from '../mm/kernel-api.ts';
-import { pageIndex } from '../mm/pages.ts';
 import { vmToPfn } from '../mm/vm.ts';
-import { MUTEX, PCPU_LOCK, PcpuState } from './chunk.ts';
+import { MUTEX, PCPU_LOCK, type PcpuState } from './chunk.ts';
 import { PCPU_DFL_MAP_ALLOC, allocArea, chunkRelocate, freeArea, needToExtend, sizeToSlot } from './area-map.ts';
-import type { ChunkBackend, ChunkRecords } from './backend.ts';
-import { Bug } from './inject.ts';
+import type { ChunkBackend, ChunkRecords, VmPages } from './backend.ts';
+import type { Workqueue } from '../workqueue/workqueue.ts';
+import type { MechanismHooks, SpecHooks, WorkHooks } from './hooks.ts';
 import { memAlloc, memFree } from './mem.ts';
 import { PCPU_MIN_UNIT_SIZE } from '../shm/config.ts';
+import { PHYS_CHUNK, PHYS_LINEAR, PHYS_VMALLOC } from '../check/records.ts';
 
 export const WARN_LIMIT = 10;
 
-/** Hooks the workqueue provides to the allocator. */
-export interface WorkHooks {
-  /** schedule_work(&pcpu_reclaim_work); never sleeps. */
-  scheduleReclaim(cpu: Cpu): void;
-}
+export type { SpecHooks, WorkHooks, MechanismHooks } from './hooks.ts';
 
 /**
- * The specification checker's hooks (src/check/spec.ts), called where a
- * 2.6.35 rule applies; null when checks are off.
+ * The allocator's operations as a table of function pointers, the kernel's
+ * own way of choosing an implementation at boot. A machine boots 2.6.35's
+ * table (src/percpu/variants.ts BASELINE), or the same table with one
+ * historical bug's pre-fix functions (history/) or later kernels' fixes
+ * (later/) in place. Nothing in the port tests which variant is running.
  */
-export interface SpecHooks {
-  beforeAlloc(cpu: Cpu, chunk: number, size: number, align: number): void;
-  afterAlloc(cpu: Cpu, chunk: number, size: number, align: number, off: number): void;
-  beforeFree(cpu: Cpu, chunk: number): void;
-  afterFree(cpu: Cpu, chunk: number, off: number): void;
-  noChunkFits(cpu: Cpu, size: number, align: number): void;
-  chunkCreated(cpu: Cpu, chunk: number): void;
-  freeBegin(cpu: Cpu): void;
-  freeEnd(cpu: Cpu, chunk: number): void;
-  reclaimBegin(): void;
-  reclaimEnd(cpu: Cpu, destroyed: readonly number[]): void;
-  allocFailed(): void;
+export interface PcpuOps {
+  /** pcpu_alloc */
+  alloc(p: Percpu, cpu: Cpu, size: number, align: number, reserved: boolean): number;
+  /** The spin_lock flavour pcpu_alloc and pcpu_extend_area_map take pcpu_lock with (returns the flags to restore). */
+  lockIndex(p: Percpu, cpu: Cpu): number;
+  unlockIndex(p: Percpu, cpu: Cpu, flags: number): void;
+  /**
+   * pcpu_alloc's populate step: 0 or an error. 2.6.35 leaves clearing the
+   * area to the backend (percpu-vm clears, percpu-km does not).
+   */
+  populateArea(p: Percpu, cpu: Cpu, chunk: number, off: number, size: number): number;
+  /** pcpu_extend_area_map */
+  extendAreaMap(p: Percpu, cpu: Cpu, chunk: number, newAlloc: number): number;
+  /** free_percpu */
+  free(p: Percpu, cpu: Cpu, ptr: number): void;
+  /** pcpu_reclaim (the work function) */
+  reclaim(p: Percpu, cpu: Cpu): number[];
+  /** per_cpu_ptr_to_phys */
+  perCpuPtrToPhys(p: Percpu, cpu: Cpu, addr: number): number;
+  /** pcpu_addr_in_first_chunk: does per_cpu_ptr_to_phys take `addr` for the first chunk's? */
+  addrInFirstChunk(p: Percpu, addr: number): boolean;
+  /** pcpu_map_pages (percpu-vm) */
+  mapPages(b: VmPages, cpu: Cpu, chunk: number, pages: number, bitmap: number, start: number, end: number): number;
+  /** process_one_work (the events workqueue's worker): run `fn` if the work is pending; returns whether it ran. */
+  processOneWork(wq: Workqueue, kworker: Cpu, work: number, fn: (cpu: Cpu) => void): boolean;
 }
+
 
 export class Percpu implements ChunkRecords {
   readonly st: PcpuState;
   backend!: ChunkBackend;
-  inject: Bug = Bug.none;
+  /** The functions this machine runs: 2.6.35's, or a variant's (src/percpu/variants.ts). */
+  ops!: PcpuOps;
   /** The err string of the last failed pcpuAlloc on this thread. */
   lastError = '';
   /** Did the last freePercpu call schedule_work? */
@@ -72,45 +94,104 @@ export class Percpu implements ChunkRecords {
   indexCheck: ((cpu: Cpu, chunk: number) => void) | null = null;
   /** Specification checks (checks on), or null. */
   spec: SpecHooks | null = null;
+  /** The known issues' mechanism recorder (checks on), or null. */
+  known: MechanismHooks | null = null;
 
-  constructor(st: PcpuState, private readonly work: WorkHooks) {
+  constructor(st: PcpuState, readonly work: WorkHooks) {
     this.st = st;
   }
 
-  attach(backend: ChunkBackend): void {
+  attach(backend: ChunkBackend, ops: PcpuOps): void {
     this.st.attach();
     this.backend = backend;
-    this.inject = this.st.w[this.st.h + H.INJECT]! as Bug;
+    this.ops = ops;
   }
 
   chunkAddr(chunk: number, cpuNr: number, page: number): number {
     return this.st.baseAddr(chunk) + this.st.unitOffset(cpuNr) + page * this.st.pageSize;
   }
 
+  // ---- entry points: the checker learns which CPU is inside ----------------------
+  /**
+   * pcpu_alloc: `size` bytes aligned at `align` in every unit; returns the
+   * percpu pointer (an address in unit 0's space) or 0 with lastError set.
+   * CONTEXT: may sleep (takes pcpu_alloc_mutex, allocates GFP_KERNEL).
+   */
+  pcpuAlloc(cpu: Cpu, size: number, align: number, reserved: boolean): number {
+    const ck = this.st.ck;
+    if (ck === null) return this.ops.alloc(this, cpu, size, align, reserved);
+    const outer = ck.cpu;
+    ck.cpu = cpu;
+    try {
+      return this.ops.alloc(this, cpu, size, align, reserved);
+    } finally {
+      ck.cpu = outer;
+    }
+  }
+
+  /** free_percpu: free the area at `ptr`. CONTEXT: any, including hardirq. */
+  freePercpu(cpu: Cpu, ptr: number): void {
+    this.lastFreeScheduled = false;
+    if (ptr === 0) return;
+    const ck = this.st.ck;
+    if (ck === null) return this.ops.free(this, cpu, ptr);
+    const outer = ck.cpu;
+    ck.cpu = cpu;
+    try {
+      this.ops.free(this, cpu, ptr);
+    } finally {
+      ck.cpu = outer;
+    }
+  }
+
+  /**
+   * pcpu_reclaim, the work function. CONTEXT: workqueue (process context,
+   * may sleep). Returns the creation numbers of the destroyed chunks, in
+   * destruction order.
+   */
+  reclaim(cpu: Cpu): number[] {
+    const ck = this.st.ck;
+    if (ck === null) return this.ops.reclaim(this, cpu);
+    const outer = ck.cpu;
+    ck.cpu = cpu;
+    try {
+      return this.ops.reclaim(this, cpu);
+    } finally {
+      ck.cpu = outer;
+    }
+  }
+
+  /** per_cpu_ptr_to_phys(). */
+  perCpuPtrToPhys(cpu: Cpu, addr: number): number {
+    return this.ops.perCpuPtrToPhys(this, cpu, addr);
+  }
+
   // ---- chunk records ----------------------------------------------------------
-  /** pcpu_alloc_chunk: an empty chunk record and its first map. May sleep. */
+  /** pcpu_alloc_chunk: an empty chunk record and its first map, private to `cpu` until linked. May sleep. */
   allocChunk(cpu: Cpu): number {
-    const st = this.st, w = st.w;
-    const chunk = kzalloc(cpu, (C.POPULATED + st.L.bitmapWords + CHUNK_SHADOW_WORDS) * 4, Tag.CHUNK);
+    const st = this.st;
+    const chunk = kzalloc(cpu, st.L.chunkWords * 4, Tag.CHUNK);
     if (chunk === 0) return 0;
+    st.claimChunk(chunk, cpu.id);
     const map = memAlloc(cpu, st, PCPU_DFL_MAP_ALLOC * 4, Tag.MAP);
     if (map === 0) {
       kfree(cpu, chunk);
       return 0;
     }
-    w[chunk + C.MAP] = map;
-    w[chunk + C.MAP_ALLOC] = PCPU_DFL_MAP_ALLOC;
-    w[map] = st.unitSize;
-    w[chunk + C.MAP_USED] = 1;
+    st.initMap(map, st.unitSize);
+    st.setMap(chunk, map, PCPU_DFL_MAP_ALLOC);
+    st.setMapUsed(chunk, 1);
     st.initListHead(chunk);
-    w[chunk + C.FREE_SIZE] = st.unitSize;
-    w[chunk + C.CONTIG_HINT] = st.unitSize;
+    st.setFreeSize(chunk, st.unitSize);
+    st.setContigHint(chunk, st.unitSize);
     return chunk;
   }
 
   /** pcpu_free_chunk: the record and its map. */
   freeChunk(cpu: Cpu, chunk: number): void {
-    memFree(cpu, this.st, this.st.map(chunk), this.st.mapAlloc(chunk) * 4);
+    const st = this.st;
+    memFree(cpu, st, st.map(chunk), st.mapAlloc(chunk) * 4);
+    st.ck?.chunkDestroyed(chunk);
     kfree(cpu, chunk);
   }
 
@@ -118,7 +199,7 @@ export class Percpu implements ChunkRecords {
    * Is `chunk` still a chunk? A freed record is a use-after-free (what KASAN
    * would report on the first access); anything else is list corruption.
    */
-  checkChunk(cpu: Cpu, chunk: number, what: string): void {
+  checkChunk(cpu: Cpu, chunk: number, what: string, walkSlot = -1): void {
     const st = this.st;
     if (chunk === st.firstChunk || chunk === st.reservedChunk) return;
     if (heapLive(st.shm, chunk, Tag.CHUNK)) return;
@@ -128,11 +209,12 @@ export class Percpu implements ChunkRecords {
     }
     const slot = st.headSlot(chunk);
     cpu.report('list-corruption', slot >= 0 ? `BUG: list walk in ${what} reached the head of pcpu_slot[${slot}]` : `BUG: unable to handle kernel paging request in ${what}`,
-      slot >= 0 ? 'a list head was taken for a chunk: the walk left the list it started on' : `w[${chunk}] is not a chunk${heapInArena(st.shm, chunk) ? ' (heap object of another type)' : ''}`);
+      slot >= 0 ? `a list head was taken for a chunk: the walk ${walkSlot >= 0 ? `of pcpu_slot[${walkSlot}] ` : ''}left the list it started on` : `w[${chunk}] is not a chunk${heapInArena(st.shm, chunk) ? ' (heap object of another type)' : ''}`,
+      true, { head: slot, walkSlot });
   }
 
   // ---- the area map, as the specification checker watches it ---------------
-  private areaAlloc(cpu: Cpu, chunk: number, size: number, align: number): number {
+  areaAlloc(cpu: Cpu, chunk: number, size: number, align: number): number {
     const spec = this.spec;
     if (spec === null) return allocArea(this.st, cpu, chunk, size, align);
     spec.beforeAlloc(cpu, chunk, size, align);
@@ -141,7 +223,7 @@ export class Percpu implements ChunkRecords {
     return off;
   }
 
-  private areaFree(cpu: Cpu, chunk: number, off: number): void {
+  areaFree(cpu: Cpu, chunk: number, off: number): void {
     const spec = this.spec;
     if (spec === null) return freeArea(this.st, cpu, chunk, off);
     spec.beforeFree(cpu, chunk);
@@ -149,262 +231,56 @@ export class Percpu implements ChunkRecords {
     spec.afterFree(cpu, chunk, off);
   }
 
-  // ---- area map extension ---------------------------------------------------
-  /**
-   * pcpu_extend_area_map: grow the map to `newAlloc` entries.
-   * CONTEXT: pcpu_alloc_mutex held, pcpu_lock NOT held; takes pcpu_lock.
-   * Returns 0, or -ENOMEM.
-   */
-  extendAreaMap(cpu: Cpu, chunk: number, newAlloc: number): number {
-    const st = this.st, w = st.w;
-    cpu.enter(F.pcpu_extend_area_map);
-    st.assertLocks(cpu, MUTEX, PCPU_LOCK);
-    const newSize = newAlloc * 4;
-    let neu = memAlloc(cpu, st, newSize, Tag.MAP);
-    if (neu === 0) {
-      cpu.leave();
-      return -12;
-    }
-    const flags = this.lockIndex(cpu);
-    this.checkChunk(cpu, chunk, 'pcpu_extend_area_map');
-    let old = 0;
-    let oldSize = 0;
-    const oldAlloc = st.mapAlloc(chunk);
-    if (newAlloc > oldAlloc) {
-      oldSize = oldAlloc * 4;
-      const m = st.map(chunk);
-      st.touchEntries(chunk, false);
-      for (let i = 0; i < oldAlloc; i++) w[neu + i] = w[m + i]!;
-      // a map shorter than the default is a first chunk's static map: never freed
-      if (oldAlloc >= PCPU_DFL_MAP_ALLOC) old = m;
-      st.setMap(chunk, neu, newAlloc);
-      neu = 0;
-    }
-    if (this.inject === Bug.extend_free_under_lock) {
-      memFree(cpu, st, old, oldSize);
-      memFree(cpu, st, neu, newSize);
-      this.unlockIndex(cpu, flags);
-    } else {
-      this.unlockIndex(cpu, flags);
-      // freeing may vfree(), which takes an irq-unsafe lock: not under pcpu_lock
-      if (old) memFree(cpu, st, old, oldSize);
-      if (neu) memFree(cpu, st, neu, newSize);
-    }
-    cpu.leave();
-    return 0;
+  /** The new chunk becomes visible: numbered, counted, put on its slot list. CONTEXT: pcpu_lock. */
+  linkNewChunk(cpu: Cpu, chunk: number): void {
+    const st = this.st;
+    st.setSeq(chunk, st.harnessCount(PC.CHUNK_SEQ));
+    st.harnessCount(PC.CHUNKS_CREATED);
+    const n = st.bump(PC.NR_CHUNKS);
+    if (n > st.stat(PC.NR_MAX_CHUNKS)) st.setStat(PC.NR_MAX_CHUNKS, n);
+    chunkRelocate(st, chunk, -1);
+    this.spec?.chunkCreated(cpu, chunk);
   }
 
-  /** pcpu_lock as pcpu_alloc takes it: irqsave (or a historical variant). */
-  private lockIndex(cpu: Cpu): number {
-    switch (this.inject) {
-      case Bug.alloc_plain_spinlock:
-        cpu.spinLock(Lock.pcpu_lock);
-        return 0;
-      case Bug.alloc_irq_restore:
-        cpu.spinLockIrq(Lock.pcpu_lock);
-        return 0;
-      default:
-        return cpu.spinLockIrqSave(Lock.pcpu_lock);
-    }
-  }
-
-  private unlockIndex(cpu: Cpu, flags: number): void {
-    switch (this.inject) {
-      case Bug.alloc_plain_spinlock:
-        cpu.spinUnlock(Lock.pcpu_lock);
-        return;
-      case Bug.alloc_irq_restore:
-        cpu.spinUnlockIrq(Lock.pcpu_lock);
-        return;
-      default:
-        cpu.spinUnlockIrqRestore(Lock.pcpu_lock, flags);
-    }
-  }
-
-  // ---- allocation --------------------------------------------------------------
-  /**
-   * pcpu_alloc: `size` bytes aligned at `align` in every unit; returns the
-   * percpu pointer (an address in unit 0's space) or 0 with lastError set.
-   * CONTEXT: may sleep (takes pcpu_alloc_mutex, allocates GFP_KERNEL).
-   */
-  pcpuAlloc(cpu: Cpu, size: number, align: number, reserved: boolean): number {
-    const ck = this.st.ck;
-    if (ck === null) return this.alloc(cpu, size, align, reserved);
-    const outer = ck.cpu;
-    ck.cpu = cpu;
-    try {
-      return this.alloc(cpu, size, align, reserved);
-    } finally {
-      ck.cpu = outer;
-    }
-  }
-
-  private alloc(cpu: Cpu, size: number, align: number, reserved: boolean): number {
-    const st = this.st, w = st.w;
-    if (!size || size > PCPU_MIN_UNIT_SIZE || align > st.pageSize) {
-      this.lastError = `illegal size (${size}) or align (${align}) for percpu allocation`;
-      cpu.host.printk(cpu, `WARNING: at mm/percpu.c:pcpu_alloc()\n${this.lastError}`);
-      return 0;
-    }
-    cpu.enter(F.pcpu_alloc);
-    cpu.mutexLock(Lock.pcpu_alloc_mutex);
-    let flags = this.lockIndex(cpu);
-    let chunk = 0;
-    let off = -1;
-    let err = '';
-
-    search: if (reserved && st.reservedChunk !== 0) {
-      // reserved allocations come only from the reserved chunk
-      chunk = st.reservedChunk;
-      if (size > st.contigHint(chunk)) {
-        err = 'alloc from reserved chunk failed';
-        break search;
-      }
-      for (let newAlloc = needToExtend(st, chunk); newAlloc; newAlloc = needToExtend(st, chunk)) {
-        this.unlockIndex(cpu, flags);
-        if (this.extendAreaMap(cpu, chunk, newAlloc) < 0) {
-          return this.fail(cpu, size, align, 'failed to extend area map of reserved chunk');
-        }
-        flags = this.lockIndex(cpu);
-      }
-      off = this.areaAlloc(cpu, chunk, size, align);
-      if (off < 0) err = 'alloc from reserved chunk failed';
-    } else {
-      restart: for (;;) {
-        for (let slot = sizeToSlot(st, size); slot < st.nrSlots; slot++) {
-          const head = st.slotHead(slot);
-          let guard = st.L.vmSlots * 2 + 8;
-          for (let pos = st.next(head); pos !== head; pos = st.next(pos)) {
-            if (--guard < 0) cpu.report('list-corruption', `BUG: list walk of pcpu_slot[${slot}] does not come back to its head`, 'the slot list is corrupted (a cycle that misses its head)');
-            chunk = pos;
-            this.checkChunk(cpu, chunk, 'pcpu_alloc');
-            if (size > st.contigHint(chunk)) continue;
-            const newAlloc = needToExtend(st, chunk);
-            if (newAlloc) {
-              this.unlockIndex(cpu, flags);
-              if (this.extendAreaMap(cpu, chunk, newAlloc) < 0) {
-                return this.fail(cpu, size, align, 'failed to extend area map');
-              }
-              flags = this.lockIndex(cpu);
-              // pcpu_lock was dropped: the walk must start over
-              if (this.inject !== Bug.extend_no_restart) continue restart;
-              this.checkChunk(cpu, chunk, 'pcpu_alloc');
-            }
-            off = this.areaAlloc(cpu, chunk, size, align);
-            if (off >= 0) break search;
-          }
-        }
-        // no space left anywhere: make a new chunk, with only the mutex held
-        this.spec?.noChunkFits(cpu, size, align);
-        this.unlockIndex(cpu, flags);
-        chunk = this.backend.create(cpu);
-        if (chunk === 0) return this.fail(cpu, size, align, 'failed to allocate new chunk');
-        flags = this.lockIndex(cpu);
-        w[chunk + C.SEQ] = w[st.h + H.CHUNK_SEQ]!++;
-        w[st.h + H.CHUNKS_CREATED]!++;
-        w[st.h + H.NR_CHUNKS]!++;
-        if (w[st.h + H.NR_CHUNKS]! > w[st.h + H.NR_MAX_CHUNKS]!) w[st.h + H.NR_MAX_CHUNKS] = w[st.h + H.NR_CHUNKS]!;
-        chunkRelocate(st, chunk, -1);
-        this.spec?.chunkCreated(cpu, chunk);
-      }
-    }
-    if (off < 0) {
-      this.unlockIndex(cpu, flags);
-      return this.fail(cpu, size, align, err);
-    }
-    this.statsAlloc(size);
-    this.indexCheck?.(cpu, chunk);
-    this.unlockIndex(cpu, flags);
-
-    // populate, map and clear with only the mutex held
-    this.checkChunk(cpu, chunk, 'pcpu_populate_chunk');
-    if (this.backend.populate(cpu, chunk, off, size)) {
-      flags = this.lockIndex(cpu);
-      this.areaFree(cpu, chunk, off);
-      this.statsFree();
-      this.unlockIndex(cpu, flags);
-      return this.fail(cpu, size, align, 'failed to populate');
-    }
+  /** pcpu_alloc's failure exit: drop the mutex, print within warn_limit. */
+  fail(cpu: Cpu, size: number, align: number, err: string): number {
+    const st = this.st;
     cpu.mutexUnlock(Lock.pcpu_alloc_mutex);
-    cpu.leave();
-    this.lastError = '';
-    return st.baseAddr(chunk) + off;
-  }
-
-  private fail(cpu: Cpu, size: number, align: number, err: string): number {
-    const st = this.st, w = st.w;
-    cpu.mutexUnlock(Lock.pcpu_alloc_mutex);
+    this.known?.walkDone(cpu);
     cpu.leave();
     this.lastError = err;
     this.spec?.allocFailed();
-    const left = w[st.h + H.WARN_LIMIT]!;
+    const left = st.warnLimit();
     if (left > 0) {
-      w[st.h + H.WARN_LIMIT] = left - 1;
+      st.setWarnLimit(left - 1);
       cpu.host.printk(cpu, `PERCPU: allocation failed, size=${size} align=${align}, ${err}`);
       if (left === 1) cpu.host.printk(cpu, 'PERCPU: limit reached, disable warning');
     }
     return 0;
   }
 
-  private statsAlloc(size: number): void {
-    const w = this.st.w, h = this.st.h;
-    w[h + H.NR_ALLOC]!++;
-    const cur = ++w[h + H.NR_CUR_ALLOC]!;
-    if (cur > w[h + H.NR_MAX_ALLOC]!) w[h + H.NR_MAX_ALLOC] = cur;
-    if (w[h + H.MIN_ALLOC_SIZE] === 0 || size < w[h + H.MIN_ALLOC_SIZE]!) w[h + H.MIN_ALLOC_SIZE] = size;
-    if (size > w[h + H.MAX_ALLOC_SIZE]!) w[h + H.MAX_ALLOC_SIZE] = size;
+  /** percpu_stats on an allocation. CONTEXT: pcpu_lock. */
+  statsAlloc(size: number): void {
+    const st = this.st;
+    st.bump(PC.NR_ALLOC);
+    const cur = st.bump(PC.NR_CUR_ALLOC);
+    if (cur > st.stat(PC.NR_MAX_ALLOC)) st.setStat(PC.NR_MAX_ALLOC, cur);
+    const min = st.stat(PC.MIN_ALLOC_SIZE);
+    if (min === 0 || size < min) st.setStat(PC.MIN_ALLOC_SIZE, size);
+    if (size > st.stat(PC.MAX_ALLOC_SIZE)) st.setStat(PC.MAX_ALLOC_SIZE, size);
   }
 
-  private statsFree(): void {
-    const w = this.st.w, h = this.st.h;
-    w[h + H.NR_DEALLOC]!++;
-    w[h + H.NR_CUR_ALLOC]!--;
+  /** percpu_stats on a free. CONTEXT: pcpu_lock. */
+  statsFree(): void {
+    this.st.bump(PC.NR_DEALLOC);
+    this.st.bump(PC.NR_CUR_ALLOC, -1);
   }
 
-  // ---- free ------------------------------------------------------------------------
   /**
    * pcpu_chunk_addr_search: first/reserved chunk by address range, any
    * other through the page -> chunk back-pointer.
    * CONTEXT: pcpu_lock.
    */
-  /**
-   * per_cpu_ptr_to_phys() as 2.6.35 has it: an address counts as the first
-   * chunk's only within unit 0's range (pcpu_addr_in_first_chunk), and the
-   * page-based paths return the page's address without the offset in the
-   * page. Returns -1 where the kernel would compute from a NULL page
-   * (vmalloc_to_page of an address vmalloc space does not map).
-   */
-  perCpuPtrToPhys(cpu: Cpu, addr: number): number {
-    const st = this.st;
-    const L = st.L;
-    cpu.enter(F.per_cpu_ptr_to_phys);
-    try {
-      const firstStart = st.baseAddr(st.firstChunk);
-      let pfn: number;
-      if (addr >= firstStart && addr < firstStart + st.unitSize) {
-        if (addr < L.vmBase) return addr - L.linBase; // __pa()
-        pfn = vmToPfn(st.shm, addr, st.pageShift); // vmalloc_to_page()
-      } else {
-        pfn = this.backend.addrToPfn(addr); // pcpu_addr_to_page()
-      }
-      return pfn < 0 ? -1 : pfn * st.pageSize; // page_to_phys(), no offset_in_page()
-    } finally {
-      cpu.leave();
-    }
-  }
-
-  /** is_kernel_percpu_address(): inside some CPU's copy of the static percpu area (2.6.35: static variables only). */
-  isKernelPercpuAddress(addr: number): boolean {
-    const st = this.st;
-    const base = st.w[st.h + H.BASE_ADDR]!;
-    const staticSize = st.w[st.h + H.STATIC_SIZE]!;
-    for (let c = 0; c < st.nrCpus; c++) {
-      const start = base + st.unitOffset(c);
-      if (addr >= start && addr < start + staticSize) return true;
-    }
-    return false;
-  }
-
   chunkAddrSearch(cpu: Cpu, addr: number): number {
     const st = this.st;
     st.assertLocks(cpu, PCPU_LOCK);
@@ -421,119 +297,275 @@ export class Percpu implements ChunkRecords {
       cpu.report('page-fault', `BUG: unable to handle kernel NULL pointer dereference in pcpu_chunk_addr_search`,
         `no page behind percpu address ${addr.toString(16).padStart(8, '0')} (unit address ${a.toString(16)}): freed twice or never allocated?`);
     }
-    st.touchPageChunk(false);
-    return pageIndex(st.shm, pfn);
+    return st.pageChunk(pfn);
   }
 
-  /**
-   * free_percpu: free the area at `ptr`.
-   * CONTEXT: any, including hardirq: pcpu_lock with irqsave only.
-   */
-  freePercpu(cpu: Cpu, ptr: number): void {
-    this.lastFreeScheduled = false;
-    if (ptr === 0) return;
-    const ck = this.st.ck;
-    if (ck === null) return this.free(cpu, ptr);
-    const outer = ck.cpu;
-    ck.cpu = cpu;
-    try {
-      this.free(cpu, ptr);
-    } finally {
-      ck.cpu = outer;
-    }
-  }
-
-  private free(cpu: Cpu, ptr: number): void {
+  /** is_kernel_percpu_address(): inside some CPU's copy of the static percpu area (2.6.35: static variables only). */
+  isKernelPercpuAddress(addr: number): boolean {
     const st = this.st;
-    cpu.enter(F.free_percpu);
-    const single = this.inject === Bug.single_mutex;
-    let flags = 0;
-    if (single) cpu.mutexLock(Lock.pcpu_alloc_mutex);
-    else flags = cpu.spinLockIrqSave(Lock.pcpu_lock);
-    const chunk = this.chunkAddrSearch(cpu, ptr);
-    this.checkChunk(cpu, chunk, 'free_percpu');
-    this.spec?.freeBegin(cpu);
-    this.areaFree(cpu, chunk, ptr - st.baseAddr(chunk));
-    this.statsFree();
-    // more than one fully free chunk: wake the grim reaper
-    if (st.freeSize(chunk) === st.unitSize) {
-      const head = st.slotHead(st.nrSlots - 1);
-      for (let pos = st.next(head); pos !== head; pos = st.next(pos)) {
-        if (pos !== chunk) {
-          this.lastFreeScheduled = true;
-          this.work.scheduleReclaim(cpu);
-          break;
+    const base = st.baseAddrGlobal();
+    const staticSize = st.staticSize();
+    for (let c = 0; c < st.nrCpus; c++) {
+      const start = base + st.unitOffset(c);
+      if (addr >= start && addr < start + staticSize) return true;
+    }
+    return false;
+  }
+}
+
+// ---- the 2.6.35 functions ---------------------------------------------------------
+
+/** pcpu_lock as pcpu_alloc and pcpu_extend_area_map take it: irqsave. */
+export function lockIndex(_p: Percpu, cpu: Cpu): number {
+  return cpu.spinLockIrqSave(Lock.pcpu_lock);
+}
+
+export function unlockIndex(_p: Percpu, cpu: Cpu, flags: number): void {
+  cpu.spinUnlockIrqRestore(Lock.pcpu_lock, flags);
+}
+
+/**
+ * pcpu_extend_area_map: grow the map to `newAlloc` entries.
+ * CONTEXT: pcpu_alloc_mutex held, pcpu_lock NOT held; takes pcpu_lock.
+ * Returns 0, or -ENOMEM.
+ */
+export function extendAreaMap(p: Percpu, cpu: Cpu, chunk: number, newAlloc: number): number {
+  const st = p.st;
+  cpu.enter(F.pcpu_extend_area_map);
+  st.assertLocks(cpu, MUTEX, PCPU_LOCK);
+  const newSize = newAlloc * 4;
+  let neu = memAlloc(cpu, st, newSize, Tag.MAP);
+  if (neu === 0) {
+    cpu.leave();
+    return -12;
+  }
+  const flags = p.ops.lockIndex(p, cpu);
+  p.checkChunk(cpu, chunk, 'pcpu_extend_area_map');
+  let old = 0;
+  let oldSize = 0;
+  const oldAlloc = st.mapAlloc(chunk);
+  if (newAlloc > oldAlloc) {
+    oldSize = oldAlloc * 4;
+    const m = st.map(chunk);
+    st.copyEntriesOut(chunk, m, neu, oldAlloc);
+    // a map shorter than the default is a first chunk's static map: never freed
+    if (oldAlloc >= PCPU_DFL_MAP_ALLOC) old = m;
+    st.setMap(chunk, neu, newAlloc);
+    neu = 0;
+  }
+  p.ops.unlockIndex(p, cpu, flags);
+  // freeing may vfree(), which takes an irq-unsafe lock: not under pcpu_lock
+  if (old) memFree(cpu, st, old, oldSize);
+  if (neu) memFree(cpu, st, neu, newSize);
+  cpu.leave();
+  return 0;
+}
+
+/** pcpu_alloc (see Percpu.pcpuAlloc). */
+export function pcpuAlloc(p: Percpu, cpu: Cpu, size: number, align: number, reserved: boolean): number {
+  const st = p.st;
+  if (!size || size > PCPU_MIN_UNIT_SIZE || align > st.pageSize) {
+    p.lastError = `illegal size (${size}) or align (${align}) for percpu allocation`;
+    cpu.host.printk(cpu, `WARNING: at mm/percpu.c:pcpu_alloc()\n${p.lastError}`);
+    return 0;
+  }
+  cpu.enter(F.pcpu_alloc);
+  cpu.mutexLock(Lock.pcpu_alloc_mutex);
+  let flags = p.ops.lockIndex(p, cpu);
+  let chunk = 0;
+  let off = -1;
+  let err = '';
+
+  search: if (reserved && st.reservedChunk !== 0) {
+    // reserved allocations come only from the reserved chunk
+    chunk = st.reservedChunk;
+    if (size > st.contigHint(chunk)) {
+      err = 'alloc from reserved chunk failed';
+      break search;
+    }
+    for (let newAlloc = needToExtend(st, chunk); newAlloc; newAlloc = needToExtend(st, chunk)) {
+      p.ops.unlockIndex(p, cpu, flags);
+      if (p.ops.extendAreaMap(p, cpu, chunk, newAlloc) < 0) return p.fail(cpu, size, align, 'failed to extend area map of reserved chunk');
+      flags = p.ops.lockIndex(p, cpu);
+    }
+    off = p.areaAlloc(cpu, chunk, size, align);
+    if (off < 0) err = 'alloc from reserved chunk failed';
+  } else {
+    restart: for (;;) {
+      for (let slot = sizeToSlot(st, size); slot < st.nrSlots; slot++) {
+        const head = st.slotHead(slot);
+        let guard = st.L.vmSlots * 2 + 8;
+        for (let pos = st.next(head); pos !== head; pos = st.next(pos)) {
+          if (--guard < 0) cpu.report('list-corruption', `BUG: list walk of pcpu_slot[${slot}] does not come back to its head`, 'the slot list is corrupted (a cycle that misses its head)');
+          chunk = pos;
+          p.checkChunk(cpu, chunk, 'pcpu_alloc', slot);
+          if (size > st.contigHint(chunk)) continue;
+          const newAlloc = needToExtend(st, chunk);
+          if (newAlloc) {
+            p.ops.unlockIndex(p, cpu, flags);
+            if (p.ops.extendAreaMap(p, cpu, chunk, newAlloc) < 0) return p.fail(cpu, size, align, 'failed to extend area map');
+            flags = p.ops.lockIndex(p, cpu);
+            // pcpu_lock was dropped: the walk must start over
+            continue restart;
+          }
+          off = p.areaAlloc(cpu, chunk, size, align);
+          if (off >= 0) break search;
+          p.known?.walkScanFailed(cpu, chunk, slot);
         }
       }
-    }
-    this.spec?.freeEnd(cpu, chunk);
-    this.indexCheck?.(cpu, chunk);
-    if (single) cpu.mutexUnlock(Lock.pcpu_alloc_mutex);
-    else cpu.spinUnlockIrqRestore(Lock.pcpu_lock, flags);
-    cpu.leave();
-  }
-
-  // ---- reclaim ---------------------------------------------------------------------
-  /**
-   * pcpu_reclaim, the work function: unlink every fully free chunk but the
-   * first on the last slot list, then depopulate and destroy them.
-   * CONTEXT: workqueue (process context, may sleep). Returns the creation
-   * numbers of the destroyed chunks, in destruction order.
-   */
-  reclaim(cpu: Cpu): number[] {
-    const ck = this.st.ck;
-    if (ck === null) return this.reclaimWork(cpu);
-    const outer = ck.cpu;
-    ck.cpu = cpu;
-    try {
-      return this.reclaimWork(cpu);
-    } finally {
-      ck.cpu = outer;
+      // no space left anywhere: make a new chunk, with only the mutex held
+      p.spec?.noChunkFits(cpu, size, align);
+      p.ops.unlockIndex(p, cpu, flags);
+      chunk = p.backend.create(cpu);
+      if (chunk === 0) return p.fail(cpu, size, align, 'failed to allocate new chunk');
+      flags = p.ops.lockIndex(p, cpu);
+      p.linkNewChunk(cpu, chunk);
     }
   }
+  if (off < 0) {
+    p.ops.unlockIndex(p, cpu, flags);
+    return p.fail(cpu, size, align, err);
+  }
+  p.statsAlloc(size);
+  p.indexCheck?.(cpu, chunk);
+  p.ops.unlockIndex(p, cpu, flags);
+  p.known?.walkDone(cpu);
 
-  private reclaimWork(cpu: Cpu): number[] {
-    const st = this.st, w = st.w;
-    cpu.enter(F.pcpu_reclaim);
-    const inj = this.inject;
-    if (inj === Bug.reclaim_lock_inversion) {
-      cpu.spinLockIrq(Lock.pcpu_lock);
-      cpu.mutexLock(Lock.pcpu_alloc_mutex);
-    } else {
-      if (inj !== Bug.reclaim_no_mutex) cpu.mutexLock(Lock.pcpu_alloc_mutex);
-      cpu.spinLockIrq(Lock.pcpu_lock);
-    }
-    w[st.h + H.RECLAIM_RUNS]!++;
-    this.spec?.reclaimBegin();
-    // the private todo list (a local LIST_HEAD): list_move puts each at its head
-    const todo: number[] = [];
+  // populate, map and clear with only the mutex held
+  p.checkChunk(cpu, chunk, 'pcpu_populate_chunk');
+  if (p.ops.populateArea(p, cpu, chunk, off, size)) {
+    flags = p.ops.lockIndex(p, cpu);
+    p.areaFree(cpu, chunk, off);
+    p.statsFree();
+    p.ops.unlockIndex(p, cpu, flags);
+    return p.fail(cpu, size, align, 'failed to populate');
+  }
+  cpu.mutexUnlock(Lock.pcpu_alloc_mutex);
+  cpu.leave();
+  p.lastError = '';
+  return st.baseAddr(chunk) + off;
+}
+
+/** free_percpu (see Percpu.freePercpu). CONTEXT: any, including hardirq: pcpu_lock with irqsave only. */
+export function freePercpu(p: Percpu, cpu: Cpu, ptr: number): void {
+  const st = p.st;
+  cpu.enter(F.free_percpu);
+  const flags = cpu.spinLockIrqSave(Lock.pcpu_lock);
+  const chunk = p.chunkAddrSearch(cpu, ptr);
+  p.checkChunk(cpu, chunk, 'free_percpu');
+  p.spec?.freeBegin(cpu);
+  p.areaFree(cpu, chunk, ptr - st.baseAddr(chunk));
+  p.statsFree();
+  // more than one fully free chunk: wake the grim reaper
+  if (st.freeSize(chunk) === st.unitSize) {
     const head = st.slotHead(st.nrSlots - 1);
-    const firstEntry = st.next(head);
-    for (let pos = firstEntry, n = st.next(pos); pos !== head; pos = n, n = st.next(pos)) {
-      this.checkChunk(cpu, pos, 'pcpu_reclaim');
-      if (st.immutable(pos)) cpu.report('kernel-bug', 'WARNING: at mm/percpu.c:pcpu_reclaim()', 'WARN_ON(chunk->immutable)', false);
-      if (pos === firstEntry) continue; // spare the first one
-      // list_move(&chunk->list, &todo): unlink and push at the todo head
-      st.listDelInit(pos);
-      todo.unshift(pos);
-      w[st.h + H.NR_CHUNKS]!--;
+    for (let pos = st.next(head); pos !== head; pos = st.next(pos)) {
+      if (pos !== chunk) {
+        p.lastFreeScheduled = true;
+        p.work.scheduleReclaim(cpu);
+        break;
+      }
     }
-    if (inj === Bug.reclaim_lock_inversion) {
-      cpu.spinUnlockIrq(Lock.pcpu_lock);
+  }
+  p.spec?.freeEnd(cpu, chunk);
+  p.indexCheck?.(cpu, chunk);
+  cpu.spinUnlockIrqRestore(Lock.pcpu_lock, flags);
+  cpu.leave();
+}
+
+/**
+ * pcpu_reclaim: unlink every fully free chunk but the first on the last
+ * slot list, then depopulate and destroy them with pcpu_alloc_mutex held.
+ */
+export function pcpuReclaim(p: Percpu, cpu: Cpu): number[] {
+  cpu.enter(F.pcpu_reclaim);
+  cpu.mutexLock(Lock.pcpu_alloc_mutex);
+  cpu.spinLockIrq(Lock.pcpu_lock);
+  const todo = reclaimUnlink(p, cpu);
+  cpu.spinUnlockIrq(Lock.pcpu_lock);
+  const destroyed = reclaimDestroy(p, cpu, todo);
+  cpu.mutexUnlock(Lock.pcpu_alloc_mutex);
+  p.spec?.reclaimEnd(cpu, destroyed);
+  cpu.leave();
+  return destroyed;
+}
+
+/**
+ * pcpu_reclaim's first half: move every fully free chunk but the first on
+ * the last slot list to a private todo list (list_move: each at its head).
+ * CONTEXT: pcpu_lock (and, in 2.6.35, pcpu_alloc_mutex).
+ */
+export function reclaimUnlink(p: Percpu, cpu: Cpu): number[] {
+  const st = p.st;
+  st.harnessCount(PC.RECLAIM_RUNS);
+  p.spec?.reclaimBegin();
+  const todo: number[] = [];
+  const head = st.slotHead(st.nrSlots - 1);
+  const firstEntry = st.next(head);
+  for (let pos = firstEntry, n = st.next(pos); pos !== head; pos = n, n = st.next(pos)) {
+    p.checkChunk(cpu, pos, 'pcpu_reclaim');
+    if (st.immutable(pos)) cpu.report('kernel-bug', 'WARNING: at mm/percpu.c:pcpu_reclaim()', 'WARN_ON(chunk->immutable)', false);
+    if (pos === firstEntry) continue; // spare the first one
+    st.listDelInit(pos, cpu.id);
+    todo.unshift(pos);
+    st.bump(PC.NR_CHUNKS, -1);
+  }
+  return todo;
+}
+
+/** pcpu_reclaim's second half: depopulate and destroy the unlinked chunks. */
+export function reclaimDestroy(p: Percpu, cpu: Cpu, todo: readonly number[]): number[] {
+  const st = p.st;
+  const destroyed: number[] = [];
+  for (const chunk of todo) {
+    destroyed.push(st.seq(chunk));
+    p.backend.depopulate(cpu, chunk, 0, st.unitSize);
+    p.backend.destroy(cpu, chunk);
+    st.harnessCount(PC.CHUNKS_DESTROYED);
+  }
+  return destroyed;
+}
+
+/** pcpu_alloc's populate step: the backend populates (and, percpu-vm only, clears). */
+export function populateArea(p: Percpu, cpu: Cpu, chunk: number, off: number, size: number): number {
+  return p.backend.populate(cpu, chunk, off, size);
+}
+
+/** pcpu_addr_in_first_chunk as 2.6.35 has it: unit 0's range only. */
+export function addrInFirstChunk(p: Percpu, addr: number): boolean {
+  const st = p.st;
+  const firstStart = st.baseAddr(st.firstChunk);
+  return addr >= firstStart && addr < firstStart + st.unitSize;
+}
+
+/**
+ * per_cpu_ptr_to_phys() as 2.6.35 has it: an address counts as the first
+ * chunk's only within unit 0's range (pcpu_addr_in_first_chunk), and the
+ * page-based paths return the page's address without the offset in the
+ * page. Returns -1 where the kernel would compute from a NULL page
+ * (vmalloc_to_page of an address vmalloc space does not map).
+ */
+export function perCpuPtrToPhys(p: Percpu, cpu: Cpu, addr: number): number {
+  const st = p.st;
+  const L = st.L;
+  cpu.enter(F.per_cpu_ptr_to_phys);
+  try {
+    let pfn: number;
+    let path: number;
+    if (p.ops.addrInFirstChunk(p, addr)) {
+      if (addr < L.vmBase) {
+        p.known?.physPath(cpu, addr, PHYS_LINEAR, (addr - L.linBase) >> st.pageShift);
+        return addr - L.linBase; // __pa()
+      }
+      pfn = vmToPfn(st.shm, addr, st.pageShift); // vmalloc_to_page()
+      path = PHYS_VMALLOC;
     } else {
-      cpu.spinUnlockIrq(Lock.pcpu_lock);
-      if (inj === Bug.reclaim_early_unlock) cpu.mutexUnlock(Lock.pcpu_alloc_mutex);
+      pfn = p.backend.addrToPfn(addr); // pcpu_addr_to_page()
+      path = PHYS_CHUNK;
     }
-    const destroyed: number[] = [];
-    for (const chunk of todo) {
-      destroyed.push(st.seq(chunk));
-      this.backend.depopulate(cpu, chunk, 0, st.unitSize);
-      this.backend.destroy(cpu, chunk);
-      w[st.h + H.CHUNKS_DESTROYED]!++;
-    }
-    if (inj !== Bug.reclaim_early_unlock && inj !== Bug.reclaim_no_mutex) cpu.mutexUnlock(Lock.pcpu_alloc_mutex);
-    this.spec?.reclaimEnd(cpu, destroyed);
+    p.known?.physPath(cpu, addr, path, pfn);
+    return pfn < 0 ? -1 : pfn * st.pageSize; // page_to_phys(), no offset_in_page()
+  } finally {
     cpu.leave();
-    return destroyed;
   }
 }

@@ -7,13 +7,15 @@
 //
 // CONTEXT: boot, on the main thread, before any CPU runs.
 
-import { C, CHUNK_SHADOW_WORDS, H, type Shm } from '../shm/layout.ts';
+import type { Shm } from '../shm/layout.ts';
+import { C, PC } from './records.ts';
+import { MM } from '../mm/records.ts';
 import type { Config } from '../shm/config.ts';
 import { pageReserveBoot } from '../mm/pages.ts';
 import { vmGetArea, vmMapPage } from '../mm/vm.ts';
 import { NR_CPUS, dumpAllocInfo, verifyAllocInfo, type AllocInfo } from './alloc-info.ts';
 import { sizeToSlotRaw, chunkRelocate } from './area-map.ts';
-import type { PcpuState } from './chunk.ts';
+import { setBit, type PcpuState } from './chunk.ts';
 
 /** The byte the static area of unit `cpu` holds at offset `off` (the copied __per_cpu_load). */
 export function staticByte(off: number): number {
@@ -21,16 +23,16 @@ export function staticByte(off: number): number {
 }
 
 function bootAlloc(shm: Shm, words: number): number {
-  const at = shm.w[shm.L.header + H.BOOT_TOP]!;
+  const at = shm.w[shm.L.mm + MM.BOOT_TOP]!;
   if (at + words > shm.L.boot + shm.L.bootWords) throw new RangeError('bootmem region exhausted');
-  shm.w[shm.L.header + H.BOOT_TOP] = at + words;
+  shm.w[shm.L.mm + MM.BOOT_TOP] = at + words;
   return at;
 }
 
 /** Boot pages for `bytes`, aligned to `align`; returns their linear address. */
 function bootPages(shm: Shm, cfg: Config, bytes: number, align: number): number {
   const per = align / cfg.pageSize;
-  const cursor = shm.w[shm.L.header + H.PAGE_CURSOR]!;
+  const cursor = shm.w[shm.L.mm + MM.PAGE_CURSOR]!;
   const skip = (per - (cursor % per)) % per;
   if (skip) pageReserveBoot(shm, skip);
   const pfn = pageReserveBoot(shm, Math.ceil(bytes / cfg.pageSize));
@@ -48,7 +50,7 @@ function copyStatic(shm: Shm, cfg: Config, unitAddr: number, staticSize: number,
  * lines in the kernel's order: the PERCPU: line, then the pcpu-alloc dump.
  */
 export function setupFirstChunk(st: PcpuState, cfg: Config, ai: AllocInfo): string[] {
-  const { shm, w, h, L } = st;
+  const { shm, w, h, L } = st; // h: the allocator's header block
   verifyAllocInfo(cfg, ai);
   const log: string[] = [];
   const sizeSum = ai.staticSize + ai.reservedSize + ai.dynSize;
@@ -101,21 +103,21 @@ export function setupFirstChunk(st: PcpuState, cfg: Config, ai: AllocInfo): stri
     }
     unit += gi.nrUnits;
   });
-  w[h + H.NR_UNITS] = unit;
-  w[h + H.NR_GROUPS] = ai.groups.length;
-  w[h + H.FIRST_UNIT_CPU] = firstUnitCpu;
-  w[h + H.LAST_UNIT_CPU] = lastUnitCpu;
-  w[h + H.UNIT_PAGES] = ai.unitSize / cfg.pageSize;
-  w[h + H.UNIT_SIZE] = ai.unitSize;
-  w[h + H.NR_SLOTS] = sizeToSlotRaw(ai.unitSize) + 2;
-  w[h + H.BASE_ADDR] = base;
-  w[h + H.STATIC_SIZE] = ai.staticSize;
-  w[h + H.BOOT_TOP] = L.boot;
+  w[h + PC.NR_UNITS] = unit;
+  w[h + PC.NR_GROUPS] = ai.groups.length;
+  w[h + PC.FIRST_UNIT_CPU] = firstUnitCpu;
+  w[h + PC.LAST_UNIT_CPU] = lastUnitCpu;
+  w[h + PC.UNIT_PAGES] = ai.unitSize / cfg.pageSize;
+  w[h + PC.UNIT_SIZE] = ai.unitSize;
+  w[h + PC.NR_SLOTS] = sizeToSlotRaw(ai.unitSize) + 2;
+  w[h + PC.BASE_ADDR] = base;
+  w[h + PC.STATIC_SIZE] = ai.staticSize;
+  w[L.mm + MM.BOOT_TOP] = L.boot;
   st.attach();
   for (let s = 0; s < st.nrSlots; s++) st.initListHead(st.slotHead(s));
 
   // the static chunk: static + reserved (or + dynamic) area
-  const chunkWords = C.POPULATED + L.bitmapWords + CHUNK_SHADOW_WORDS;
+  const chunkWords = L.chunkWords;
   const newChunk = (seq: number): number => {
     const c = bootAlloc(shm, chunkWords);
     w.fill(0, c, c + chunkWords);
@@ -125,7 +127,7 @@ export function setupFirstChunk(st: PcpuState, cfg: Config, ai: AllocInfo): stri
     w[c + C.MAP_ALLOC] = 2;
     w[c + C.IMMUTABLE] = 1;
     w[c + C.SEQ] = seq;
-    for (let p = 0; p < st.unitPages; p++) st.setBit(c + C.POPULATED, p, true);
+    for (let p = 0; p < st.unitPages; p++) setBit(w, c + C.POPULATED, p, true);
     return c;
   };
   const push = (c: number, v: number): void => {
@@ -136,8 +138,8 @@ export function setupFirstChunk(st: PcpuState, cfg: Config, ai: AllocInfo): stri
   const schunk = newChunk(0);
   if (ai.reservedSize) {
     w[schunk + C.FREE_SIZE] = ai.reservedSize;
-    w[h + H.RESERVED_CHUNK] = schunk;
-    w[h + H.RESERVED_LIMIT] = ai.staticSize + ai.reservedSize;
+    w[h + PC.RESERVED_CHUNK] = schunk;
+    w[h + PC.RESERVED_LIMIT] = ai.staticSize + ai.reservedSize;
   } else {
     w[schunk + C.FREE_SIZE] = dyn;
     dyn = 0; // the static chunk covers the dynamic area
@@ -151,13 +153,14 @@ export function setupFirstChunk(st: PcpuState, cfg: Config, ai: AllocInfo): stri
     dchunk = newChunk(seq++);
     w[dchunk + C.FREE_SIZE] = dyn;
     w[dchunk + C.CONTIG_HINT] = dyn;
-    push(dchunk, -w[h + H.RESERVED_LIMIT]!);
+    push(dchunk, -w[h + PC.RESERVED_LIMIT]!);
     push(dchunk, dyn);
   }
-  w[h + H.FIRST_CHUNK] = dchunk || schunk;
-  w[h + H.CHUNK_SEQ] = seq;
-  w[h + H.NR_CHUNKS] = 1;
-  w[h + H.NR_MAX_CHUNKS] = 1;
+  w[h + PC.FIRST_CHUNK] = dchunk || schunk;
+  w[h + PC.CHUNK_SEQ] = seq;
+  w[h + PC.NR_CHUNKS] = 1;
+  w[h + PC.NR_MAX_CHUNKS] = 1;
+  st.attach(); // the first and reserved chunks are known now
   chunkRelocate(st, dchunk || schunk, -1);
   return log;
 }

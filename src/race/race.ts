@@ -1,72 +1,54 @@
 // Lock discipline and data races on the allocator's shared state.
 //
-// Two checkers share one table of the shared fields of mm/percpu.c, each
-// declared once with the locks that protect it:
+// Two checkers share one table of the shared fields (src/race/fields.ts):
 //
 // - lock rules (what lockdep_assert_held and the CONTEXT comments say): a
 //   read needs one of the field's read locks, a write all of its write
-//   locks, held in the accessing context (process context or the interrupt
-//   being handled; a lock held by the interrupted context does not count).
-//   This needs no particular interleaving: a missing lock shows on every run
+//   locks, held in the accessing context (the task, or the interrupt being
+//   handled; a lock held by the interrupted context does not count). This
+//   needs no particular interleaving: a missing lock shows on every run
 //   that reaches the access.
 // - a happens-before race detector in the manner of KCSAN's reports and
-//   FastTrack's epochs: vector clocks per entity, passed along by lock
-//   release/acquire, completions, interrupts raised and taken, and work
-//   scheduled and run; two accesses to a field by different entities, at
-//   least one a write, with no happens-before between them, are a data race.
-//   The shadow keeps the last write and the last read of each field (a read
+//   FastTrack's epochs. Clocks are kept per context: every CPU has a task
+//   context and an interrupt context, so a handler races with the code it
+//   interrupted unless that code had irqs off. Clocks pass along lock
+//   release/acquire, completions, local_irq_disable/enable against the
+//   CPU's own handlers, each raised interrupt (its own clock, the raiser's
+//   at the moment it raised it), and work requests served by a run of the
+//   work (a real pending -> running transition), and from finished runs to
+//   flush_work. Two accesses to a field by different contexts, at least one
+//   a write, with no happens-before between them, are a data race. The
+//   shadow keeps the last write and the last read of each field (a read
 //   epoch, not a read vector clock: cheaper, and it can miss a race between
 //   two older reads and a write, never invent one).
 //
-// Chunk fields are tracked per chunk; a chunk on no slot list (being created
-// or being destroyed) is private to its creator or reclaimer and not checked,
-// like Eraser's exclusive state. The reserved chunk is never on a list and is
-// always shared. Nothing is checked while the system boots.
+// Chunk fields are tracked per chunk. A chunk on no slot list has an owner
+// (src/percpu/records.ts, C.OWNER: its creator until it is linked, its
+// reclaimer once it is unlinked); the owner's task accesses it privately and
+// is not checked, every other context is. A destroyed chunk is dead: any
+// access to it is a use-after-free, reported before anything reads its
+// (poisoned) record. Nothing is checked while the system boots.
 
-import { C, CHUNK_SHADOW_WORDS, H, MAX_LOCKS, MAX_OPS, SYSTEM_RUNNING, X, X_OPS, type Shm } from '../shm/layout.ts';
+import type { Shm } from '../shm/layout.ts';
+import { RUN, SYSTEM_RUNNING } from '../run/records.ts';
+import { C } from '../percpu/records.ts';
+import { HEAP_ALLOC, HO } from '../mm/records.ts';
+import { CK, GRAVE_WORDS, MAX_GRAVE } from '../check/records.ts';
+import { IRQ_QUEUE, MAX_LOCKS, MAX_OPS, X, X_OPS } from '../sync/records.ts';
+import { MAX_WORKS } from '../workqueue/records.ts';
+import { CHUNK_SHADOW_WORDS } from './records.ts';
 import { Cov, covSet } from '../shm/coverage.ts';
-import { Lock, lockName } from '../sync/locks.ts';
+import { lockName } from '../sync/locks.ts';
 import { siteName } from '../sync/sites.ts';
-import type { Cpu, SyncHooks } from '../sync/cpu.ts';
+import type { Cpu } from '../sync/cpu.ts';
+import type { SyncHooks } from '../sync/hooks.ts';
+import { CHUNK_FIELDS, FIELDS, FIRST_GLOBAL, Fld } from './fields.ts';
 
-/** The shared fields. Chunk fields come first, in their shadow order. */
-export enum Fld {
-  MAP, MAP_USED, FREE_SIZE, CONTIG_HINT, ENTRIES, POPULATED, // per chunk
-  SLOTS, TEMP, // global
-  PAGE_CHUNK, // per page: rules only (published to frees through the returned pointer)
-  NR,
-}
+export { Fld, FIELDS } from './fields.ts';
 
-const M = 1 << Lock.pcpu_alloc_mutex;
-const P = 1 << Lock.pcpu_lock;
-
-interface FieldRule {
-  name: string;
-  /** Any one of these locks allows a read (0: no rule). */
-  read: number;
-  /** All of these locks are needed to write. */
-  write: number;
-  /** Tracked by the race detector. */
-  race: boolean;
-}
-
-/** The one place that says which lock protects what (2.6.35's rules). */
-export const FIELDS: readonly FieldRule[] = [
-  { name: 'pcpu_chunk.map/map_alloc', read: P, write: P | M, race: true }, // extension holds both
-  { name: 'pcpu_chunk.map_used', read: P, write: P, race: true },
-  { name: 'pcpu_chunk.free_size', read: P, write: P, race: true },
-  { name: 'pcpu_chunk.contig_hint', read: P, write: P, race: true },
-  { name: 'pcpu_chunk.map[]', read: P, write: P, race: true },
-  { name: 'pcpu_chunk.populated', read: M, write: M, race: true },
-  { name: 'pcpu_slot[] lists', read: P, write: P, race: true },
-  { name: 'pcpu temp pages array and bitmap', read: M, write: M, race: true },
-  { name: 'page->index (pcpu_chunk back-pointer)', read: P | M, write: M, race: false },
-];
-
-const CHUNK_FIELDS = Fld.POPULATED + 1;
 if (CHUNK_FIELDS * 4 > CHUNK_SHADOW_WORDS) throw new Error('chunk shadow too small');
 
-/** Shadow words per field: [write clock, write tid|frames, read clock, read tid|frames]. */
+/** Shadow words per field: [write clock, write ctx|frames, read clock, read ctx|frames]. */
 const SW = 4;
 
 function masksText(mask: number, all: boolean): string {
@@ -99,21 +81,40 @@ function framesText(f: number): string[] {
 export class RaceChecker implements SyncHooks {
   cpu: Cpu | null = null;
   private readonly w: Int32Array;
+  /** Entities, and clock components (a task and an interrupt context per entity). */
   private readonly E: number;
+  private readonly V: number;
   private readonly vc: number;
   private readonly globals: number;
   private readonly shadowOff: number;
-  private readonly h: number;
-  /** (field, site, write) triples already reported in this run. */
-  private readonly reported = new Set<number>();
+  private readonly run: number;
+  private readonly arenaLo: number;
+  private readonly arenaHi: number;
+  // first rows of each kind of sync object
+  private readonly lockRow: number;
+  private readonly flagRow: number;
+  private readonly workRow: number;
+  private readonly doneRow: number;
+  private readonly irqRow: number;
+  /** Reports already made in this run (each distinct violation once). */
+  private readonly reported = new Set<string>();
 
   constructor(readonly shm: Shm) {
+    const L = shm.L;
     this.w = shm.w;
-    this.E = shm.L.nrEntities;
-    this.vc = shm.L.vc;
-    this.globals = shm.L.raceGlobals;
-    this.shadowOff = C.POPULATED + shm.L.bitmapWords;
-    this.h = shm.L.header;
+    this.E = L.nrEntities;
+    this.V = L.vcWidth;
+    this.vc = L.vc;
+    this.globals = L.raceGlobals;
+    this.shadowOff = C.POPULATED + L.bitmapWords;
+    this.run = L.run;
+    this.arenaLo = L.heapArena + HO.SIZE;
+    this.arenaHi = L.heapArena + L.heapWords;
+    this.lockRow = this.V;
+    this.flagRow = this.lockRow + MAX_LOCKS;
+    this.workRow = this.flagRow + this.E;
+    this.doneRow = this.workRow + MAX_WORKS;
+    this.irqRow = this.doneRow + MAX_WORKS;
   }
 
   /** A new run: report again what the last run reported. */
@@ -123,76 +124,132 @@ export class RaceChecker implements SyncHooks {
   }
 
   private running(): boolean {
-    return this.w[this.h + H.SYSTEM_STATE] === SYSTEM_RUNNING;
+    return this.w[this.run + RUN.SYSTEM_STATE] === SYSTEM_RUNNING;
   }
 
   // ---- vector clocks --------------------------------------------------------
-  private row(obj: number): number {
-    return this.vc + obj * this.E;
+  /** The clock component of what runs on `cpu` now: its task, or its interrupt handler. */
+  ctx(cpu: Cpu): number {
+    return cpu.inIrq() ? this.E + cpu.id : cpu.id;
   }
-  /** The sync object of a lock, an irq queue or a work item. */
-  lockObj(lock: number): number {
-    return this.E + lock;
+  private row(r: number): number {
+    return this.vc + r * this.V;
   }
-  irqObj(target: number): number {
-    return this.E + MAX_LOCKS + target;
+  /** The context's clock joins row `r`. */
+  private join(me: number, r: number): void {
+    const w = this.w, a = this.row(me), o = this.row(r);
+    for (let i = 0; i < this.V; i++) if (w[o + i]! > w[a + i]!) w[a + i] = w[o + i]!;
   }
-  workObj(work: number): number {
-    return 2 * this.E + MAX_LOCKS + work;
+  /** Row `r` becomes the context's clock, which then ticks. */
+  private publish(me: number, r: number): void {
+    const w = this.w, a = this.row(me), o = this.row(r);
+    w[a + me]!++;
+    for (let i = 0; i < this.V; i++) w[o + i] = w[a + i]!;
+  }
+  /** The context's clock joins into row `r` (many may signal it), and ticks. */
+  private publishJoin(me: number, r: number): void {
+    const w = this.w, a = this.row(me), o = this.row(r);
+    w[a + me]!++;
+    for (let i = 0; i < this.V; i++) if (w[a + i]! > w[o + i]!) w[o + i] = w[a + i]!;
+  }
+  private clear(r: number): void {
+    this.w.fill(0, this.row(r), this.row(r) + this.V);
   }
 
-  /** Acquire: the entity's clock joins the object's. */
-  acquire(cpu: Cpu, obj: number): void {
-    const w = this.w, me = this.row(cpu.id), o = this.row(obj);
-    for (let i = 0; i < this.E; i++) if (w[o + i]! > w[me + i]!) w[me + i] = w[o + i]!;
+  lockAcquired(cpu: Cpu, lock: number): void {
+    this.join(this.ctx(cpu), this.lockRow + lock);
   }
-  /** Release of a lock: the object takes the entity's clock, which then ticks. */
-  release(cpu: Cpu, obj: number): void {
-    const w = this.w, me = this.row(cpu.id), o = this.row(obj);
-    w[me + cpu.id]!++;
-    for (let i = 0; i < this.E; i++) w[o + i] = w[me + i]!;
+  lockReleased(cpu: Cpu, lock: number): void {
+    this.publish(this.ctx(cpu), this.lockRow + lock);
   }
-  /** Release into an object many may signal (a completion, an irq queue, a work item). */
-  releaseJoin(cpu: Cpu, obj: number): void {
-    const w = this.w, me = this.row(cpu.id), o = this.row(obj);
-    w[me + cpu.id]!++;
-    for (let i = 0; i < this.E; i++) if (w[me + i]! > w[o + i]!) w[o + i] = w[me + i]!;
+  completed(cpu: Cpu, c: number): void {
+    this.publishJoin(this.ctx(cpu), this.lockRow + c);
+  }
+  completionWaited(cpu: Cpu, c: number): void {
+    this.join(this.ctx(cpu), this.lockRow + c);
+  }
+  irqFlag(cpu: Cpu, disable: boolean): void {
+    // the task's irqs-off sections and its CPU's handlers exclude each other, like a lock
+    if (disable) this.join(cpu.id, this.flagRow + cpu.id);
+    else this.publish(cpu.id, this.flagRow + cpu.id);
+  }
+  irqRaised(cpu: Cpu, target: number, slot: number): void {
+    this.publish(this.ctx(cpu), this.irqRow + target * IRQ_QUEUE + slot);
+  }
+  irqEnter(cpu: Cpu, slot: number): void {
+    const me = this.E + cpu.id;
+    this.join(me, this.irqRow + cpu.id * IRQ_QUEUE + slot);
+    this.join(me, this.flagRow + cpu.id);
+  }
+  irqExit(cpu: Cpu): void {
+    this.publish(this.E + cpu.id, this.flagRow + cpu.id);
+  }
+  workRequested(cpu: Cpu, work: number): void {
+    this.publishJoin(this.ctx(cpu), this.workRow + work);
+  }
+  workStarted(cpu: Cpu, work: number): void {
+    const me = this.ctx(cpu);
+    this.join(me, this.workRow + work);
+    // the requests this run serves are behind it; later ones are for a later run
+    this.clear(this.workRow + work);
+  }
+  workEnded(cpu: Cpu, work: number): void {
+    this.publishJoin(this.ctx(cpu), this.doneRow + work);
+  }
+  workFlushed(cpu: Cpu, work: number): void {
+    this.join(this.ctx(cpu), this.doneRow + work);
   }
 
   // ---- accesses --------------------------------------------------------------
   /** Shadow of a chunk field or a global. */
   private shadow(obj: number, f: Fld): number {
-    return f < CHUNK_FIELDS ? obj + this.shadowOff + f * SW : this.globals + (f - Fld.SLOTS) * SW;
+    return f < CHUNK_FIELDS ? obj + this.shadowOff + f * SW : this.globals + (f - FIRST_GLOBAL) * SW;
   }
 
-  /** A read (`write` false) or write of field `f` of `obj` (a chunk, page or 0) by the current CPU. */
+  /**
+   * An access to field `f` of chunk `c` by the current CPU: a dead chunk is
+   * a use-after-free; a private one is its owner's; anything else is
+   * checked.
+   */
+  chunkAccess(c: number, f: Fld, write: boolean): void {
+    const cpu = this.cpu;
+    if (cpu === null || !this.running()) return;
+    const w = this.w;
+    if (c >= this.arenaLo && c < this.arenaHi && (w[c - HO.SIZE + HO.STATE] !== HEAP_ALLOC)) this.deadChunk(cpu, c, f, write);
+    const owner = w[c + C.OWNER]!;
+    if (owner !== 0 && owner === this.ctx(cpu) + 1) return;
+    this.access(c, f, write);
+  }
+
+  /** A read (`write` false) or write of field `f` of `obj` (a chunk, or 0 for a global or a page) by the current CPU. */
   access(obj: number, f: Fld, write: boolean): void {
     const cpu = this.cpu;
     if (cpu === null || !this.running()) return;
     const w = this.w;
     const rule = FIELDS[f]!;
     const mask = w[cpu.x + X.LOCKMASK]!;
-    if (write ? (mask & rule.write) !== rule.write : rule.read !== 0 && (mask & rule.read) === 0) this.ruleBroken(cpu, f, write);
+    if (write ? (mask & rule.write) !== rule.write : rule.read !== 0 && (mask & rule.read) === 0) this.ruleBroken(cpu, f, write, mask);
     if (!rule.race) return;
     const sh = this.shadow(obj, f);
-    const me = this.row(cpu.id);
-    const clock = w[me + cpu.id]! + 1;
-    const mine = cpu.id + 1;
-    // same epoch as this entity's last access of the same kind: nothing new to check
+    const c = this.ctx(cpu);
+    const me = this.row(c);
+    const clock = w[me + c]! + 1;
+    const mine = c + 1;
+    // same epoch as this context's last access of the same kind: nothing new to check
     if (write ? w[sh] === clock && (w[sh + 1]! & 0xff) === mine : (w[sh + 2] === clock && (w[sh + 3]! & 0xff) === mine) || (w[sh] === clock && (w[sh + 1]! & 0xff) === mine)) return;
     const lw = w[sh + 1]!;
-    // novelty feedback: which function's write (on this entity or another) this read observed
-    if (!write && lw !== 0 && w[this.h + H.COVERAGE] !== 0) covSet(w, this.shm.L, Cov.READS_FROM, f, (lw >>> 8) & 0xff, cpu.site(), (lw & 0xff) - 1 === cpu.id ? 1 : 0);
+    // novelty feedback: which function's write (on this context or another) this read observed
+    if (!write && lw !== 0 && w[this.run + RUN.COVERAGE] !== 0) covSet(w, this.shm.L, Cov.READS_FROM, f, (lw >>> 8) & 0xff, cpu.site(), (lw & 0xff) === mine ? 1 : 0);
     if (lw !== 0) {
       const u = (lw & 0xff) - 1;
-      if (u !== cpu.id && w[sh]! > w[me + u]!) this.race(cpu, obj, f, write, true, lw);
+      if (u !== c && w[sh]! > w[me + u]!) this.race(cpu, obj, f, write, true, lw);
     }
     const tag = mine | (frames(w, cpu.x) << 8);
     if (write) {
       const lr = w[sh + 3]!;
       if (lr !== 0) {
         const u = (lr & 0xff) - 1;
-        if (u !== cpu.id && w[sh + 2]! > w[me + u]!) this.race(cpu, obj, f, write, false, lr);
+        if (u !== c && w[sh + 2]! > w[me + u]!) this.race(cpu, obj, f, write, false, lr);
       }
       w[sh] = clock;
       w[sh + 1] = tag;
@@ -202,9 +259,11 @@ export class RaceChecker implements SyncHooks {
     }
   }
 
-  /** Is `chunk` shared (on a slot list, or the reserved chunk)? */
-  shared(chunk: number, reserved: number): boolean {
-    return this.w[chunk] !== chunk || chunk === reserved;
+  /** Once per run and distinct violation: `key` names what is distinct about it. */
+  private once(key: string): boolean {
+    if (this.reported.has(key)) return false;
+    this.reported.add(key);
+    return true;
   }
 
   /**
@@ -216,25 +275,21 @@ export class RaceChecker implements SyncHooks {
     const mask = this.w[cpu.x + X.LOCKMASK]!;
     if ((mask & held) === held && (mask & notHeld) === 0) return;
     const site = cpu.site();
-    const key = -1 - site;
-    if (this.reported.has(key)) return;
-    this.reported.add(key);
     const missing = held & ~mask, extra = mask & notHeld;
+    if (!this.once(`ctx:${site}:${missing}:${extra}`)) return;
     const what = missing ? `lockdep_assert_held(&${lockName(31 - Math.clz32(missing & -missing))})` : `${masksText(extra, true)} held`;
     cpu.report('lock-discipline', `WARNING: at mm/percpu.c:${siteName(site)}(): ${what}`,
       `${siteName(site)} runs with ${masksText(mask, true)} held; its CONTEXT needs ${masksText(held, true)}${notHeld ? ` and not ${masksText(notHeld, false)}` : ''}`,
       false, { field: null, function: siteName(site), need: masksText(held, true), forbid: masksText(notHeld, false) });
   }
 
-  private ruleBroken(cpu: Cpu, f: Fld, write: boolean): void {
+  private ruleBroken(cpu: Cpu, f: Fld, write: boolean, mask: number): void {
     const site = cpu.site();
-    const key = (site << 8) | (f << 1) | (write ? 1 : 0);
-    if (this.reported.has(key)) return;
-    this.reported.add(key);
     const rule = FIELDS[f]!;
+    const missing = write ? rule.write & ~mask : rule.read;
+    if (!this.once(`rule:${site}:${f}:${write ? 1 : 0}:${missing}:${cpu.inIrq() ? 1 : 0}`)) return;
     const fn = siteName(site);
-    const mask = this.w[cpu.x + X.LOCKMASK]!;
-    const need = write ? masksText(rule.write & ~mask, true) : masksText(rule.read, false);
+    const need = write ? masksText(missing, true) : masksText(rule.read, false);
     cpu.report('lock-discipline', 'WARNING: suspicious percpu data access',
       `mm/percpu.c:${fn}: ${write ? 'write to' : 'read of'} ${rule.name} without ${need}!\n\n` +
       `${rule.name} is protected by ${masksText(rule.read, false)} for reads and ${masksText(rule.write, true)} for writes.\n` +
@@ -242,22 +297,52 @@ export class RaceChecker implements SyncHooks {
       false, { field: rule.name, function: fn, access: write ? 'write' : 'read', need, held: masksText(mask, true) }, true);
   }
 
+  /** Who a context is, for a report. */
+  private ctxName(c: number): { task: string; on: number } {
+    const n = this.E - 1;
+    if (c < this.E) return { task: c < n ? `cpu${c}` : 'kworker/0:1', on: c };
+    return { task: `cpu${c - this.E} (hardirq)`, on: c - this.E };
+  }
+
   private race(cpu: Cpu, obj: number, f: Fld, write: boolean, otherWrite: boolean, otherTag: number): void {
     const other = (otherTag & 0xff) - 1;
     const otherFrames = framesText(otherTag >>> 8);
     const mine = frames(this.w, cpu.x);
-    const key = 0x40000000 | (f << 24) | ((otherTag >>> 8) & 0xff) << 8 | (mine & 0xff);
-    if (this.reported.has(key)) return;
-    this.reported.add(key);
+    const a = otherFrames[0] ?? '?', b = siteName(mine & 0xff);
+    if (!this.once(`race:${f}:${a}:${b}:${write ? 1 : 0}:${otherWrite ? 1 : 0}`)) return;
     const rule = FIELDS[f]!;
     const where = f < CHUNK_FIELDS ? `${rule.name} of chunk w[${obj}]` : rule.name;
-    const a = otherFrames[0] ?? '?', b = siteName(mine & 0xff);
-    const otherName = other < cpu.host.nrCpus ? `cpu${other}` : 'kworker/0:1';
+    const o = this.ctxName(other), me = this.ctxName(this.ctx(cpu));
     cpu.report('data-race', `BUG: KCSAN: data-race in ${a < b ? `${a} / ${b}` : `${b} / ${a}`}`,
-      `${otherWrite ? 'write' : 'read'} to ${where} of 4 bytes by task ${otherName} on cpu ${other}:\n` +
+      `${otherWrite ? 'write' : 'read'} to ${where} of 4 bytes by task ${o.task} on cpu ${o.on}:\n` +
       otherFrames.map((s) => ` ${s}\n`).join('') +
-      `\n${write ? 'write' : 'read'} to ${where} of 4 bytes by task ${cpu.name} on cpu ${cpu.id}:\n` +
-      ' (stack below)\n\nno happens-before between the two accesses: no common lock, completion, interrupt or work item orders them\n',
-      false, { field: rule.name, functions: [a, b], entities: [other, cpu.id] });
+      `\n${write ? 'write' : 'read'} to ${where} of 4 bytes by task ${me.task} on cpu ${me.on}:\n` +
+      ' (stack below)\n\nno happens-before between the two accesses: no common lock, completion, irqs-off section, interrupt or work item orders them\n',
+      false, { field: rule.name, functions: [a, b], entities: [o.on, me.on], contexts: [other, this.ctx(cpu)] });
+  }
+
+  /** Note a chunk about to be destroyed (its record is freed right after), so a later use can name it. */
+  chunkDestroyed(c: number): void {
+    const w = this.w, L = this.shm.L;
+    const n = Atomics.add(w, L.ck + CK.GRAVE_LEN, 1);
+    const at = L.grave + (n % MAX_GRAVE) * GRAVE_WORDS;
+    w[at] = c;
+    w[at + 1] = w[c + C.SEQ]!;
+  }
+
+  private deadChunk(cpu: Cpu, c: number, f: Fld, write: boolean): never {
+    const w = this.w, L = this.shm.L;
+    let seq = -1;
+    const n = w[L.ck + CK.GRAVE_LEN]!;
+    for (let i = n - 1; i >= Math.max(0, n - MAX_GRAVE) && seq < 0; i--) {
+      const at = L.grave + (i % MAX_GRAVE) * GRAVE_WORDS;
+      if (w[at] === c) seq = w[at + 1]!;
+    }
+    const name = seq >= 0 ? `chunk #${seq} (w[${c}])` : `the pcpu_chunk at w[${c}]`;
+    cpu.report('use-after-free', `BUG: KASAN: use-after-free in ${siteName(cpu.site())}`,
+      `${write ? 'Write' : 'Read'} of ${FIELDS[f]!.name} of ${name} by ${cpu.name}: the chunk was destroyed (freed by pcpu_destroy_chunk) and is still in use`,
+      true, { chunk: seq, field: FIELDS[f]!.name });
+    throw new Error('unreachable');
   }
 }
+

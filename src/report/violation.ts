@@ -1,35 +1,41 @@
 // A violation is data: what went wrong, where, and the kernel-style text a
-// developer expects. Checkers produce them; report/ renders them; the CLI
-// only chooses the exit code.
+// developer expects. Checkers produce them; src/render/ renders them; the
+// CLI only chooses the exit code.
 
-export type ViolationKind =
-  | 'invariant' // area map / slot list / chunk invariants (BUG_ON territory)
-  | 'list-corruption' // a list walk left its list (crossed into another head)
-  | 'use-after-free' // freed chunk, map or page touched
-  | 'page-fault' // unpopulated or unmapped percpu page touched
-  | 'page-double-free' // a page freed twice (Bad page state)
-  | 'temp-buffer-race' // the shared populate buffer used by two owners
-  | 'shadow' // a live allocation's stamp overwritten
-  | 'uninitialized' // a fresh area not zeroed
-  | 'lock-discipline' // a shared field accessed without its lock, or a CONTEXT assertion broken
-  | 'data-race' // two entities touched a field with no happens-before between them (KCSAN)
-  | 'spec' // the allocator did something 2.6.35 does not do (its policy, not its consistency)
-  | 'sleep-in-atomic' // might_sleep in atomic context
-  | 'irq-state' // a callee changed the caller's irq state
-  | 'irqs-enabled-early' // irqs enabled during the early-boot phase
-  | 'lockdep-circular'
-  | 'lockdep-recursive'
-  | 'lockdep-inconsistent'
-  | 'lockdep-irq-unsafe-order'
-  | 'lockdep-irq-inversion'
-  | 'lockdep-bad-unlock'
-  | 'bad-unlock' // mutex unlocked by a non-owner
-  | 'spinlock-recursion'
-  | 'deadlock'
-  | 'hang'
-  | 'leak'
-  | 'kernel-bug' // a BUG_ON/WARN in the allocator itself
-  | 'crash'; // an exception the harness did not expect
+/** Every kind of finding, declared once (the type, repro checks and suppressions all use this list). */
+export const VIOLATION_KINDS = [
+  'invariant', // area map / slot list / chunk invariants (BUG_ON territory)
+  'list-corruption', // a list walk left its list (crossed into another head)
+  'use-after-free', // freed chunk, map or page touched
+  'page-fault', // unpopulated or unmapped percpu page touched
+  'page-double-free', // a page freed twice (Bad page state)
+  'temp-buffer-race', // the shared populate buffer used by two owners
+  'shadow', // a live allocation's stamp overwritten
+  'uninitialized', // a fresh area not zeroed
+  'lock-discipline', // a shared field accessed without its lock, or a CONTEXT assertion broken
+  'data-race', // two contexts touched a field with no happens-before between them (KCSAN)
+  'spec', // the allocator did something 2.6.35 does not do (its policy, not its consistency)
+  'sleep-in-atomic', // might_sleep in atomic context
+  'irq-state', // a callee changed the caller's irq state
+  'irqs-enabled-early', // irqs enabled during the early-boot phase
+  'lockdep-circular',
+  'lockdep-recursive',
+  'lockdep-inconsistent',
+  'lockdep-irq-unsafe-order',
+  'lockdep-irq-inversion',
+  'lockdep-bad-unlock',
+  'bad-unlock', // a lock unlocked by a non-owner
+  'spinlock-recursion',
+  'deadlock',
+  'hang',
+  'leak',
+  'kernel-bug', // a BUG_ON/WARN in the allocator itself
+  'crash', // an exception the harness did not expect
+] as const;
+
+export type ViolationKind = (typeof VIOLATION_KINDS)[number];
+
+export const VIOLATION_KIND_SET: ReadonlySet<string> = new Set<string>(VIOLATION_KINDS);
 
 export interface HeldLockInfo {
   lock: string;
@@ -41,16 +47,22 @@ export interface Violation {
   cpu: number; // entity: a CPU, or the kworker (= number of CPUs)
   step: number;
   title: string; // the first line, kernel's words
-  /** The known issue of the 2.6.35 baseline this matches (src/report/known.ts). */
-  known?: string;
-  /** Acknowledged by a suppression. */
-  suppressed?: boolean;
   text: string; // the whole splat
   held: HeldLockInfo[];
   stack: string[]; // operation stack, innermost first
   fatal: boolean;
   /** The report's sections as data (lockdep: locks, chain, scenario ...). */
   details?: Record<string, unknown>;
+  /** The known issue whose mechanism fired for this very finding (src/check/known.ts), when one did. */
+  mechanism?: string;
+  /** Classified as that known issue of the 2.6.35 baseline (it does not fail a run). */
+  known?: string;
+  /** How it was proven known: its fix, switched on in a replay, made it go away; or (free-running, trace) its mechanism only. */
+  knownProof?: 'fix-verified' | 'mechanism';
+  /** Why a finding whose mechanism fired still counts (e.g. its fix did not make it go away). */
+  notKnown?: string;
+  /** Acknowledged by a suppression. */
+  suppressed?: boolean;
 }
 
 /** Thrown to unwind a CPU after a fatal violation (the emulated BUG()). */
@@ -71,3 +83,8 @@ export const FATAL_KINDS: ReadonlySet<ViolationKind> = new Set<ViolationKind>([
   'invariant', 'list-corruption', 'use-after-free', 'page-fault', 'page-double-free', 'temp-buffer-race',
   'shadow', 'spinlock-recursion', 'deadlock', 'hang', 'leak', 'kernel-bug', 'crash',
 ]);
+
+/** Does a finding count against the run (not known, not suppressed)? */
+export function counts(v: Violation): boolean {
+  return !v.suppressed && v.known === undefined;
+}

@@ -2,17 +2,23 @@
 // layout (plain data that travels to worker threads), the boot sequence that
 // initializes the shared memory (main thread, once per run), and the
 // per-thread Kernel object that wraps the shared memory with the allocator,
-// the workqueue, the checkers and one CPU context per emulated CPU.
+// the workqueue, the checkers and one CPU context per emulated CPU. Both
+// sides of run/ use this file (see src/run/README.md).
 
 import { makeConfig, type Config } from '../shm/config.ts';
-import { allocShm, computeLayout, H, LK, PG, X, X_SIZE, SYSTEM_BOOTING, SYSTEM_RUNNING, viewShm, type Layout, type Shm } from '../shm/layout.ts';
+import { allocShm, computeLayout, viewShm, type Layout, type Shm } from '../shm/layout.ts';
+import { RUN, SYSTEM_BOOTING, SYSTEM_RUNNING, SCRATCH_WORDS } from './records.ts';
+import { PC } from '../percpu/records.ts';
+import { MM, PG } from '../mm/records.ts';
+import { LK, MAX_LOCKS, SY, X, X_SIZE } from '../sync/records.ts';
+import { CK } from '../check/records.ts';
 import { allocInfoFor, type AllocInfo } from '../percpu/alloc-info.ts';
 import { PcpuState } from '../percpu/chunk.ts';
 import { Percpu, WARN_LIMIT } from '../percpu/core.ts';
 import { VmBackend } from '../percpu/backend-vm.ts';
 import { KmBackend } from '../percpu/backend-km.ts';
 import { setupFirstChunk } from '../percpu/first-chunk.ts';
-import { Bug } from '../percpu/inject.ts';
+import { opsFor } from '../percpu/variants.ts';
 import { heapInit } from '../mm/heap.ts';
 import { pagesInit } from '../mm/pages.ts';
 import { vmInit } from '../mm/vm.ts';
@@ -20,9 +26,9 @@ import { failConfigure, type FailSpec } from '../mm/fail.ts';
 import { Cpu, CpuState, type CpuHost, type LockdepHooks, type SchedHooks, type SyncHooks } from '../sync/cpu.ts';
 import { RaceChecker } from '../race/race.ts';
 import { SpecChecker } from '../check/spec.ts';
+import { MechanismRecorder, attributeMechanism } from '../check/known.ts';
 import { Lockdep } from '../lockdep/lockdep.ts';
 import { FIRST_COMPLETION, NR_LOCKS } from '../sync/locks.ts';
-import { MAX_LOCKS, SCRATCH_WORDS } from '../shm/layout.ts';
 import { WORK_RECLAIM, Workqueue } from '../workqueue/workqueue.ts';
 import type { Violation } from '../report/violation.ts';
 
@@ -39,7 +45,10 @@ export function planMachine(partial: Partial<Config> = {}): MachineSpec {
 }
 
 export interface BootOptions {
-  inject?: Bug;
+  /** The historical bug to boot (its number in src/percpu/variants.ts BUGS, 0: none). */
+  bug?: number;
+  /** The later fixes to boot (a bit per entry of FIXES). */
+  fixes?: number;
   fail?: FailSpec;
   /** Stay in the early-boot phase (irqs off on the boot CPU, might_sleep quiet). */
   booting?: boolean;
@@ -79,12 +88,12 @@ function copyOut(w: Int32Array, from: number, n: number): Int32Array {
 
 function firstBoot(spec: MachineSpec, shm: Shm): BootImage {
   const { w, L } = shm;
-  w[L.header + H.PAGE_HWM] = L.nrPages;
+  w[L.mm + MM.PAGE_HWM] = L.nrPages;
   pagesInit(shm);
   w.fill(0, 0, L.schedRec);
   w.fill(0, L.scratch, L.heapArena);
   w.fill(0, L.boot, L.pageDesc);
-  w[L.header + H.MAGIC] = 0x70637075;
+  w[L.run + RUN.MAGIC] = 0x70637075;
   // no CPU runs before its thread picks its task up (the watchdog counts nothing before the start barrier)
   for (let e = 0; e < L.nrEntities; e++) w[L.cpus + e * X_SIZE + X.STATE] = CpuState.idle;
   for (let l = 0; l < MAX_LOCKS; l++) w[L.locks + l * LK.SIZE + LK.CLASS] = l;
@@ -94,7 +103,7 @@ function firstBoot(spec: MachineSpec, shm: Shm): BootImage {
   vmInit(shm);
   const st = new PcpuState(shm, spec.cfg.pageSize, spec.cfg.cpus);
   const log = setupFirstChunk(st, spec.cfg, structuredClone(spec.ai));
-  const bootPages = w[L.header + H.PAGE_CURSOR]!;
+  const bootPages = w[L.mm + MM.PAGE_CURSOR]!;
   const pageWords = spec.cfg.pageSize >> 2;
   return {
     spec, log, bootPages,
@@ -130,24 +139,24 @@ export function bootMachine(spec: MachineSpec, shm: Shm, opts: BootOptions = {})
     for (let i = 0; i < SCRATCH_WORDS; i++) w[L.scratch + i] = 0;
     heapInit(shm);
   }
-  const h = L.header;
-  w[h + H.PAGE_CURSOR] = img.bootPages;
-  w[h + H.PAGE_HWM] = img.bootPages;
-  w[h + H.SYSTEM_STATE] = opts.booting ? SYSTEM_BOOTING : SYSTEM_RUNNING;
-  w[h + H.EARLY_BOOT_IRQS_DISABLED] = opts.booting ? 1 : 0;
+  w[L.mm + MM.PAGE_CURSOR] = img.bootPages;
+  w[L.mm + MM.PAGE_HWM] = img.bootPages;
+  w[L.run + RUN.SYSTEM_STATE] = opts.booting ? SYSTEM_BOOTING : SYSTEM_RUNNING;
+  w[L.run + RUN.EARLY_BOOT_IRQS_DISABLED] = opts.booting ? 1 : 0;
   // the boot CPU runs the early-boot phase with irqs off
   if (opts.booting) w[L.cpus + X.IRQS_OFF] = 1;
-  w[h + H.WARN_LIMIT] = WARN_LIMIT;
-  w[h + H.INJECT] = opts.inject ?? Bug.none;
-  w[h + H.BROKEN_LOCK] = opts.brokenLock === undefined ? 0 : opts.brokenLock + 1;
+  w[L.pc + PC.WARN_LIMIT] = WARN_LIMIT;
+  w[L.pc + PC.BUG] = opts.bug ?? 0;
+  w[L.pc + PC.FIX] = opts.fixes ?? 0;
+  w[L.sy + SY.BROKEN_LOCK] = opts.brokenLock === undefined ? 0 : opts.brokenLock + 1;
   failConfigure(shm, opts.fail ?? {});
   return img.log.slice();
 }
 
 /** Leave the early-boot phase: start_kernel enables irqs, the system runs. */
 export function finishBoot(shm: Shm): void {
-  shm.w[shm.L.header + H.EARLY_BOOT_IRQS_DISABLED] = 0;
-  shm.w[shm.L.header + H.SYSTEM_STATE] = SYSTEM_RUNNING;
+  shm.w[shm.L.run + RUN.EARLY_BOOT_IRQS_DISABLED] = 0;
+  shm.w[shm.L.run + RUN.SYSTEM_STATE] = SYSTEM_RUNNING;
 }
 
 export function newShm(spec: MachineSpec): Shm {
@@ -159,7 +168,7 @@ export interface KernelOptions {
   timing?: boolean;
   /** Lock validation (default on). */
   lockdep?: boolean;
-  /** Lock-discipline, race and specification checks (default on). */
+  /** Lock-discipline, race, specification and known-issue checks (default on). */
   checks?: boolean;
   sched?: SchedHooks | null;
 }
@@ -173,8 +182,11 @@ export class Kernel implements CpuHost {
   lockdep: LockdepHooks | null;
   sched: SchedHooks | null;
   race: SyncHooks | null = null;
+  /** Attribute reports to the known issues' mechanisms (checks on). */
+  private attributing = false;
   /** This thread's lock-discipline and race checker (src/race). */
   readonly raceChecker: RaceChecker;
+  readonly mechanisms: MechanismRecorder;
   private specChecker: SpecChecker | null = null;
   timing: boolean;
   strictCapacity: boolean;
@@ -191,16 +203,18 @@ export class Kernel implements CpuHost {
     this.timing = opts.timing ?? false;
     this.strictCapacity = opts.strictCapacity ?? false;
     this.st = new PcpuState(this.shm, spec.cfg.pageSize, spec.cfg.cpus);
-    this.wq = new Workqueue(this.shm, () => this.pcpu.inject);
+    this.wq = new Workqueue(this.shm);
     this.pcpu = new Percpu(this.st, { scheduleReclaim: (cpu) => void this.wq.scheduleWork(cpu, WORK_RECLAIM) });
     this.raceChecker = new RaceChecker(this.shm);
+    this.mechanisms = new MechanismRecorder(this.shm, this.st.pageShift);
     this.attach();
     this.setChecks(opts.checks !== false);
   }
 
   /**
-   * Turn the lock-discipline, race and specification checks on or off for
-   * the next run on this thread (and forget what the last run reported).
+   * Turn the lock-discipline, race, specification and known-issue checks on
+   * or off for the next run on this thread (and forget what the last run
+   * reported).
    */
   setChecks(on: boolean): void {
     this.raceChecker.reset();
@@ -209,13 +223,18 @@ export class Kernel implements CpuHost {
     this.specChecker ??= new SpecChecker(this);
     this.specChecker.reset();
     this.pcpu.spec = on ? this.specChecker : null;
+    this.pcpu.known = on ? this.mechanisms : null;
+    this.attributing = on;
   }
 
-  /** Re-read boot-time state (after bootMachine ran for a new run). */
+  /** Re-read boot-time state (after bootMachine ran for a new run): the constants and the variant booted. */
   attach(): void {
     this.st.attach();
-    const backend = this.spec.cfg.backend === 'km' ? new KmBackend(this.st, this.pcpu) : new VmBackend(this.st, this.pcpu);
-    this.pcpu.attach(backend);
+    const w = this.shm.w, pc = this.shm.L.pc;
+    const ops = opsFor(w[pc + PC.BUG]!, w[pc + PC.FIX]!);
+    const backend = this.spec.cfg.backend === 'km' ? new KmBackend(this.pcpu, this.pcpu) : new VmBackend(this.pcpu, this.pcpu);
+    this.pcpu.attach(backend, ops);
+    this.wq.processOneWork = ops.processOneWork;
     this.violations.length = 0;
     this.log.length = 0;
   }
@@ -234,13 +253,19 @@ export class Kernel implements CpuHost {
     return this.cpu(this.spec.L.kworker);
   }
 
+  attribute(cpu: Cpu, v: Violation): void {
+    if (!this.attributing) return;
+    const id = attributeMechanism(this.shm, cpu, v);
+    if (id) v.mechanism = id;
+  }
+
   onViolation(v: Violation): void {
     this.violations.push(v);
-    if (v.fatal) Atomics.store(this.shm.w, this.shm.L.header + H.STOP, 1);
+    if (v.fatal) Atomics.store(this.shm.w, this.shm.L.run + RUN.STOP, 1);
   }
 
   printk(cpu: Cpu, line: string): void {
-    if (line.startsWith('PERCPU: allocation failed')) Atomics.add(this.shm.w, this.shm.L.header + H.FAIL_WARNS, 1);
+    if (line.startsWith('PERCPU: allocation failed')) Atomics.add(this.shm.w, this.shm.L.ck + CK.FAIL_WARNS, 1);
     this.log.push(`[${cpu.name}] ${line}`);
   }
 

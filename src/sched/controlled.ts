@@ -10,7 +10,10 @@
 // No runnable entity while some are not done is a deadlock, reported with
 // the wait-for cycle.
 
-import { EV, H, LK, SC, X, X_SIZE, type Shm } from '../shm/layout.ts';
+import type { Shm } from '../shm/layout.ts';
+import { EV, RUN } from '../run/records.ts';
+import { LK, X, X_SIZE } from '../sync/records.ts';
+import { SC } from './records.ts';
 import { CpuState, timelineEvent, type Cpu, type SchedHooks } from '../sync/cpu.ts';
 import { lockName } from '../sync/locks.ts';
 import { StopRun } from '../report/violation.ts';
@@ -36,7 +39,7 @@ export class ControlledScheduler implements SchedHooks, Choice {
     this.w = shm.w;
     this.L = shm.L;
     this.sc = shm.L.sched;
-    this.h = shm.L.header;
+    this.h = shm.L.run;
     this.entities = shm.L.nrEntities;
     this.n = this.entities - 1;
     this.runnable = new Int32Array(this.entities);
@@ -62,8 +65,8 @@ export class ControlledScheduler implements SchedHooks, Choice {
       case CpuState.spinning:
         return w[this.L.locks + w[x + X.WAIT_LOCK]! * LK.SIZE + LK.STATE] === 0;
       case CpuState.idle:
-        if (e === this.n) return this.wq.pending(WORK_RECLAIM) || w[this.h + H.CPUS_EXITED]! >= this.n;
-        return this.canIrq(e) || (w[this.h + H.CPUS_DONE]! >= this.n && w[x + X.IRQ_TAIL] === w[x + X.IRQ_HEAD]);
+        if (e === this.n) return this.wq.pending(WORK_RECLAIM) || w[this.h + RUN.CPUS_EXITED]! >= this.n;
+        return this.canIrq(e) || (w[this.h + RUN.CPUS_DONE]! >= this.n && w[x + X.IRQ_TAIL] === w[x + X.IRQ_HEAD]);
       default:
         return false;
     }
@@ -88,7 +91,7 @@ export class ControlledScheduler implements SchedHooks, Choice {
     this.record(a);
     if (e !== me) {
       this.w[this.sc + SC.SWITCHES]!++;
-      if (this.w[this.h + H.EVLOG] !== 0) timelineEvent(this.shm, me, EV.SWITCH, e);
+      if (this.w[this.h + RUN.EVLOG] !== 0) timelineEvent(this.shm, me, EV.SWITCH, e);
     }
     if (a & 1) this.w[this.sc + SC.IRQS]!++;
     return a;
@@ -111,7 +114,7 @@ export class ControlledScheduler implements SchedHooks, Choice {
 
   // ---- token -------------------------------------------------------------------------
   private stopped(): boolean {
-    return Atomics.load(this.w, this.h + H.STOP) !== 0;
+    return Atomics.load(this.w, this.h + RUN.STOP) !== 0;
   }
 
   /** Give the token to `e` (with an interrupt grant) and, unless exiting, wait to get it back. */
@@ -164,8 +167,8 @@ export class ControlledScheduler implements SchedHooks, Choice {
       body += `${name(e, this.n)}: ${CpuState[w[x + X.STATE]!] ?? '?'}, ${w[x + X.IRQ_TAIL]! - w[x + X.IRQ_HEAD]!} irqs pending, irqs ${w[x + X.IRQS_OFF] ? 'off' : 'on'}\n`;
       if (e !== cpu.id) body += cpu.host.cpu(e).heldSection();
     }
-    body += `CPUs done ${w[this.h + H.CPUS_DONE]}, exited ${w[this.h + H.CPUS_EXITED]}, reclaim work ${this.wq.pending(WORK_RECLAIM) ? 'pending' : 'idle'}\n`;
-    Atomics.store(w, this.h + H.STOP, 1);
+    body += `CPUs done ${w[this.h + RUN.CPUS_DONE]}, exited ${w[this.h + RUN.CPUS_EXITED]}, reclaim work ${this.wq.pending(WORK_RECLAIM) ? 'pending' : 'idle'}\n`;
+    Atomics.store(w, this.h + RUN.STOP, 1);
     for (let e = 0; e < this.entities; e++) Atomics.notify(w, this.L.schedWake + e);
     cpu.report('deadlock', 'INFO: deadlock detected: no runnable CPU', body, true, { cycle, waits });
     throw new StopRun();
@@ -193,7 +196,7 @@ export class ControlledScheduler implements SchedHooks, Choice {
   point(cpu: Cpu): boolean {
     const w = this.w;
     if (this.stopped()) throw new StopRun();
-    if (w[this.h + H.RUN_GO] === 0) return false; // early boot: only the boot CPU exists
+    if (w[this.h + RUN.RUN_GO] === 0) return false; // early boot: only the boot CPU exists
     const step = ++w[this.sc + SC.STEP]!;
     if (step > w[this.sc + SC.MAX_STEPS]!) {
       cpu.report('hang', `percpu-stress: no completion after ${step - 1} scheduling points`, 'the controlled run exceeded its step budget (a livelock, or a budget too small for the programs)');

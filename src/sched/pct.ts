@@ -5,7 +5,8 @@
 // depth d among n entities and k steps is found with probability at least
 // 1/(n * k^(d-1)) per run.
 
-import { MAX_CHANGE_POINTS, SC, type Layout } from '../shm/layout.ts';
+import type { Layout } from '../shm/layout.ts';
+import { MAX_CHANGE_POINTS, SC } from './records.ts';
 import { rngBelow, rngSeed } from '../shm/rng.ts';
 import { Mode, withIrq, type Choice, type Strategy, type StrategyOptions } from './strategy.ts';
 

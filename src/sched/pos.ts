@@ -12,7 +12,9 @@
 // (X.PENDING, set by the lock operations before their scheduling point);
 // other points are events with no known resource, which race with nothing.
 
-import { SC, X, X_SIZE, type Layout } from '../shm/layout.ts';
+import type { Layout } from '../shm/layout.ts';
+import { SC } from './records.ts';
+import { X, X_SIZE } from '../sync/records.ts';
 import { rngBelow, rngSeed } from '../shm/rng.ts';
 import { Mode, withIrq, type Choice, type Strategy, type StrategyOptions } from './strategy.ts';
 

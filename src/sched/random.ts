@@ -1,7 +1,8 @@
 // Random strategy: at every scheduling point, a uniformly random runnable
 // CPU (or the kworker), and half of the time a pending interrupt first.
 
-import { SC, type Layout } from '../shm/layout.ts';
+import type { Layout } from '../shm/layout.ts';
+import { SC } from './records.ts';
 import { rngSeed } from '../shm/rng.ts';
 import { Mode, withIrq, type Choice, type Strategy, type StrategyOptions } from './strategy.ts';
 

@@ -3,7 +3,8 @@
 // counted as a divergence; past the end, the fallback decides (stay on the
 // current entity while it can run: no further preemptions).
 
-import { SC, type Layout } from '../shm/layout.ts';
+import type { Layout } from '../shm/layout.ts';
+import { SC } from './records.ts';
 import { Mode, fallback, type Choice, type Strategy, type StrategyOptions } from './strategy.ts';
 
 export const replayStrategy: Strategy = {

@@ -1,7 +1,8 @@
 // Main-thread side of controlled runs: set the scheduler's shared state up
 // before the CPUs start and read the recorded schedule afterwards.
 
-import { SC, type Shm } from '../shm/layout.ts';
+import type { Shm } from '../shm/layout.ts';
+import { SC } from './records.ts';
 import { Mode, type StrategyOptions } from './strategy.ts';
 import { strategyFor } from './strategies.ts';
 import type { Schedule } from './schedule.ts';

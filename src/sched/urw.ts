@@ -8,7 +8,9 @@
 // scheduling points (StrategyOptions.entitySteps, from its program length
 // and the campaign's measured steps per op) minus the points it has passed.
 
-import { SC, X, X_SIZE, type Layout } from '../shm/layout.ts';
+import type { Layout } from '../shm/layout.ts';
+import { SC } from './records.ts';
+import { X, X_SIZE } from '../sync/records.ts';
 import { rngSeed } from '../shm/rng.ts';
 import { Mode, withIrq, type Choice, type Strategy, type StrategyOptions } from './strategy.ts';
 

@@ -9,7 +9,8 @@
 // new slot), and operations that overlap on different entities (a map
 // extension or populate on one while another frees or reclaims).
 
-import { COV_WORDS_LAYOUT, H, type Layout } from './layout.ts';
+import { COV_WORDS_LAYOUT, type Layout } from './layout.ts';
+import { RUN } from '../run/records.ts';
 
 export enum Cov { EDGE, READS_FROM, SLOT, OVERLAP }
 export const COV_KINDS = ['lockdep edges', 'reads-from pairs', 'slot transitions', 'overlapping operations'] as const;
@@ -35,7 +36,7 @@ export function covSet(w: Int32Array, L: Layout, kind: Cov, a: number, b: number
 }
 
 export function covOn(w: Int32Array, L: Layout): boolean {
-  return w[L.header + H.COVERAGE] !== 0;
+  return w[L.run + RUN.COVERAGE] !== 0;
 }
 
 /** The set bits of a run's bitmap. */

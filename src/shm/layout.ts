@@ -3,143 +3,22 @@
 // All shared state is 32-bit words in one Int32Array (`w`), except page
 // frame contents, which are bytes (`b`). A "pointer" is a word index into
 // `w` (heap objects, list nodes) or an emulated kernel virtual address
-// (percpu areas). Records are fixed-size; their field offsets are the
-// constants below, and each record type has one accessor module that uses
-// them. Nothing else computes an offset.
+// (percpu areas). Each subsystem declares its own records in its records.ts
+// (the header block it needs, the shape of its records); this file only
+// composes them into regions and computes their offsets. Nothing else
+// computes an offset.
 
 import { ConfigError, type Config } from './config.ts';
 import type { AllocInfo } from './geometry.ts';
-
-// ---- global header ---------------------------------------------------------
-export enum H {
-  MAGIC, RUN_GEN, SYSTEM_STATE, STOP, STOP_REASON,
-  // allocator globals (mm/percpu.c statics)
-  FIRST_CHUNK, RESERVED_CHUNK, RESERVED_LIMIT, NR_SLOTS, UNIT_SIZE, UNIT_PAGES,
-  NR_UNITS, NR_GROUPS, BASE_ADDR, CHUNK_SEQ, WARN_LIMIT, TEMP_PAGES, TEMP_BITMAP,
-  TEMP_OWNER, FIRST_UNIT_CPU, LAST_UNIT_CPU,
-  // __per_cpu_end - __per_cpu_start (is_kernel_percpu_address)
-  STATIC_SIZE,
-  // percpu_stats
-  NR_ALLOC, NR_DEALLOC, NR_CUR_ALLOC, NR_MAX_ALLOC, NR_CHUNKS, NR_MAX_CHUNKS,
-  MIN_ALLOC_SIZE, MAX_ALLOC_SIZE, CHUNKS_CREATED, CHUNKS_DESTROYED, RECLAIM_RUNS,
-  // failure injection (src/mm/fail.ts)
-  FAIL_LOCK, FAIL_PROB_PPM, FAIL_SITE, FAIL_NTH, FAIL_CALLS, FAIL_RNG, FAIL_RNG1, FAIL_RNG2, FAIL_RNG3, FAIL_INJECTED,
-  // emulated memory management
-  HEAP_LOCK, HEAP_TOP, HEAP_LIVE_OBJS, HEAP_LIVE_BYTES, BOOT_TOP,
-  PAGE_LOCK, PAGE_CURSOR, PAGES_USED, PAGE_HWM, VM_LOCK, VM_SLOTS_USED,
-  // injected historical bug (src/percpu/inject.ts), checks switches
-  INJECT, CHECKS, SHADOW_SEQ, IRQFREE_COUNT,
-  // specification checks: failed allocations that count against warn_limit, warnings printed
-  ALLOC_FAILS, FAIL_WARNS,
-  // early-boot state for the irq check
-  EARLY_BOOT_IRQS_DISABLED,
-  // run lifecycle: start barrier, completion counts, watchdog verdict
-  RUN_READY, RUN_GO, CPUS_DONE, CPUS_EXITED,
-  // test-only: lock index + 1 of a lock whose acquire does not exclude
-  BROKEN_LOCK,
-  // the timeline (controlled runs asked for one): on, and events appended so far
-  EVLOG, EV_LEN,
-  // coverage for novelty feedback (src/shm/coverage.ts): on
-  COVERAGE,
-  COUNT,
-}
-
-export const SYSTEM_BOOTING = 0;
-export const SYSTEM_RUNNING = 1;
-
-// ---- chunk record (payload of a heap object tagged CHUNK, or bootmem) ------
-export enum C {
-  LIST_NEXT, LIST_PREV, FREE_SIZE, CONTIG_HINT, BASE_ADDR, MAP_USED, MAP_ALLOC,
-  MAP, DATA, IMMUTABLE, SEQ, POPULATED, // populated bitmap words follow
-}
-
-/** Words after a chunk's populated bitmap: the race detector's shadow of its fields (src/race). */
-export const CHUNK_SHADOW_WORDS = 24;
-/** Shadow of the allocator's global shared variables (the slot lists, the temp buffer). */
-export const RACE_GLOBAL_WORDS = 8;
-
-// ---- heap object header (words before the payload) -------------------------
-export enum HO { STATE, CLASS, BYTES, TAG_OR_NEXT, SIZE }
-export const HEAP_ALLOC = 0x0a110c;
-export const HEAP_FREE = 0x0f7ee0;
-export const POISON_FREE = 0x6b6b6b6b; // slab's POISON_FREE byte, four times
-export const PAGE_POISON = 0xaa;
-
-// ---- page descriptor --------------------------------------------------------
-export enum PG { STATE, INDEX, ORDER, SIZE }
-export const PAGE_NEVER_USED = 0;
-export const PAGE_ALLOCATED = 1;
-export const PAGE_FREED = 2;
-export const PAGE_BOOTMEM = 3;
-
-// ---- lock record ----------------------------------------------------------
-export enum LK { STATE, OWNER, CLASS, ACQUIRED, CONTENDED, HOLD_START, MAX_HOLD, WAITERS, SIZE }
-
-// ---- per-CPU context ------------------------------------------------------
-export const MAX_HELD = 24;
-export const MAX_OPS = 24;
-export const IRQ_QUEUE = 64;
-export enum HL { LOCK, SITE, IRQ_CTX, FLAGS, SIZE }
-export enum X {
-  PREEMPT, IRQS_OFF, HELD_DEPTH, OP_DEPTH, STEPS, STATE, WAIT_LOCK, CUR_OP,
-  IRQ_HEAD, IRQ_TAIL, IRQ_LOCK, IRQS_TAKEN, WAKE, SPIN_LOCK, IRQ_GRANT,
-  /** bit per lock held in the current context (process or the irq being handled) */
-  LOCKMASK,
-  /** schedule_work calls made by this context (the reclaim-request spec check) */
-  WORK_REQS,
-  /** lock index + 1 this entity is about to take (0: no lock operation pending); POS reads it */
-  PENDING,
-  HELD, // MAX_HELD * HL.SIZE words
-}
-export const X_OPS = X.HELD + MAX_HELD * HL.SIZE;
-export const X_IRQS = X_OPS + MAX_OPS;
-export const IRQ_ENTRY = 4; // [kind, arg0, arg1, arg2]
-export const X_SIZE = X_IRQS + IRQ_QUEUE * IRQ_ENTRY;
-
-// ---- lockdep ---------------------------------------------------------------
-export const MAX_CLASSES = 16;
-export const MAX_CHAINS = 128;
-export const MAX_CHAIN = 8;
-export const CHAIN_WORDS = 3 + MAX_CHAIN;
-export enum LD { GRAPH_LOCK, REPORTS, DISABLED, SIZE }
-
-// ---- workqueue ------------------------------------------------------------
-export const MAX_WORKS = 4;
-export enum WK { PENDING, RUNNING, RUNS, QUEUED, LOST, SCHED_SEQ, START_SEQ, SIZE }
-export enum WQ { WAKE, FLUSH_SEQ, DONE_SEQ, SIZE }
-
-// ---- scheduler (controlled mode) -----------------------------------------
-export enum SC { TOKEN, MODE, STEP, SWITCHES, RNG0, RNG1, RNG2, RNG3, DEPTH, CHANGES_DONE, EXPECTED_STEPS, REC_LEN, REC_OVERFLOW, REPLAY_POS, REPLAY_LEFT, REPLAY_LEN, DIVERGED, MAX_STEPS, PREEMPTIONS, IRQS, POS_RES, SIZE }
-export const MAX_CHANGE_POINTS = 16;
-
-export const MAX_LOCKS = 16;
-export const SCRATCH_WORDS = 64;
-
-// ---- the runner's control block (its own small SharedArrayBuffer) ------------
-// The main thread starts a run by writing its descriptor here and bumping
-// GEN; every pool thread (a long-lived session) plays its entity and
-// reports back through its result record and DONE. See src/run/session.ts.
-export enum CT {
-  GEN, CMD, MACHINE, ENTITIES, MODE, SCENARIO, SEED, OPS, DURATION_MS, FLAGS, READY, DONE, THREADS,
-  /** words of the size mix at CT_SIZES ([size, align] pairs; 0: the scenario's own sizes) */
-  SIZES_LEN,
-  HEADER,
-}
-export const CMD_RUN = 1;
-export const CMD_EXIT = 2;
-export const CTF_CHECKS = 1;
-export const CTF_TIMING = 2;
-export const CTF_PROGRAMS = 4;
-export const MAX_ENTITIES = 65;
-/** Per entity: [offset, length] of its program in the program buffer, in words. */
-export const CT_PROG = CT.HEADER;
-/** Per thread: the result record of the last run. */
-export enum RS { OPS, ALLOC, FREE, IRQFREE, IRQS_HANDLED, FAILED, TOUCHES, CHECKS, OOPS, STOPPED, RECLAIM_RUNS, ACTIVE_MS, MESSAGES, SIZE }
-/** A size mix: up to MAX_SIZE_PAIRS [size, align] pairs. */
-export const MAX_SIZE_PAIRS = 32;
-export const CT_SIZES = CT_PROG + MAX_ENTITIES * 2;
-export const CT_RES = CT_SIZES + MAX_SIZE_PAIRS * 2;
-export const CT_WORDS = CT_RES + MAX_ENTITIES * RS.SIZE;
+import { RUN, EV_CAP, EV_WORDS, SCRATCH_WORDS } from '../run/records.ts';
+import { PC, C } from '../percpu/records.ts';
+import { MM, HO, HEAP_CLASSES, PG } from '../mm/records.ts';
+import { SY, X_SIZE, MAX_LOCKS, LK } from '../sync/records.ts';
+import { LD, MAX_CLASSES, MAX_CHAINS, CHAIN_WORDS } from '../lockdep/records.ts';
+import { WK, WQ, MAX_WORKS } from '../workqueue/records.ts';
+import { SC, MAX_CHANGE_POINTS } from '../sched/records.ts';
+import { CK, KX, MAX_UNWIND, UNWIND_WORDS, MAX_GRAVE, GRAVE_WORDS } from '../check/records.ts';
+import { CHUNK_SHADOW_WORDS, RACE_GLOBAL_WORDS, raceClockRows, raceContexts } from '../race/records.ts';
 
 export interface Layout {
   words: number;
@@ -150,8 +29,16 @@ export interface Layout {
   unitPages: number;
   nrUnits: number;
   bitmapWords: number;
-  // region bases, in words
+  /** Words of a chunk record: fields, populated bitmap, race shadow. */
+  chunkWords: number;
+  // header blocks, one per subsystem (`header` is the first)
   header: number;
+  run: number;
+  pc: number;
+  mm: number;
+  sy: number;
+  ck: number;
+  // region bases, in words
   unitMap: number; // cpu -> unit
   unitOff: number; // cpu -> unit offset
   groupOff: number;
@@ -159,6 +46,12 @@ export interface Layout {
   slots: number; // nrSlots list heads of 2 words
   locks: number;
   cpus: number; // nrEntities * X_SIZE
+  /** Per entity: the known issues' mechanism records (KX). */
+  known: number;
+  /** map-pages-unwind records. */
+  unwind: number;
+  /** Destroyed chunks (src/check/records.ts). */
+  grave: number;
   lockdep: number;
   ldUsage: number; // per class usage bits
   ldUsageSite: number; // per class * 4 usage bits: site
@@ -172,8 +65,9 @@ export interface Layout {
   ldChains: number; // distinct lock chains: [hash, irqctx, len, classes x MAX_CHAIN]
   works: number;
   wq: number;
-  /** vector clocks of the race detector: (2 * nrEntities + MAX_LOCKS + MAX_WORKS) rows of nrEntities words */
+  /** The race detector's vector clocks (src/race/records.ts): raceClockRows rows of raceContexts words. */
   vc: number;
+  vcWidth: number;
   raceGlobals: number;
   sched: number;
   schedPrio: number; // per entity
@@ -204,17 +98,9 @@ export interface Layout {
   vmBase: number;
 }
 
-export const HEAP_CLASSES = 24;
-
 /** Words of the coverage bitmap (4 kinds x 2^14 bits; src/shm/coverage.ts). */
 export const COV_WORDS_LAYOUT = 2048;
 
-/** Timeline events kept (a ring: the newest this many). */
-export const EV_CAP = 1 << 15;
-/** Words per timeline event: step, entity, kind (EV), argument. */
-export const EV_WORDS = 4;
-/** Timeline event kinds (src/report/timeline.ts renders them). */
-export enum EV { ENTER = 1, LEAVE, ACQUIRE, RELEASE, WAIT, SWITCH, REPORT }
 export const LIN_BASE = 0x01000000;
 export const VM_BASE = 0x40000000;
 
@@ -235,7 +121,13 @@ export function computeLayout(cfg: Config, ai: AllocInfo, recCap = 1 << 16): Lay
     top += n;
     return at;
   };
-  const header = take(H.COUNT);
+  // the header: one block per subsystem
+  const run = take(RUN.SIZE);
+  const pc = take(PC.SIZE);
+  const mm = take(MM.SIZE);
+  const sy = take(SY.SIZE);
+  const ck = take(CK.SIZE);
+  const header = run;
   const unitMap = take(cfg.cpus);
   const unitOff = take(cfg.cpus);
   const groupOff = take(cfg.cpus);
@@ -243,6 +135,9 @@ export function computeLayout(cfg: Config, ai: AllocInfo, recCap = 1 << 16): Lay
   const slots = take(nrSlots * 2);
   const locks = take(MAX_LOCKS * LK.SIZE);
   const cpus = take(nrEntities * X_SIZE);
+  const known = take(nrEntities * KX.SIZE);
+  const unwind = take(MAX_UNWIND * UNWIND_WORDS);
+  const grave = take(MAX_GRAVE * GRAVE_WORDS);
   const lockdep = take(LD.SIZE);
   const ldUsage = take(MAX_CLASSES);
   const ldUsageSite = take(MAX_CLASSES * 4);
@@ -256,8 +151,8 @@ export function computeLayout(cfg: Config, ai: AllocInfo, recCap = 1 << 16): Lay
   const ldChains = take(MAX_CHAINS * CHAIN_WORDS);
   const works = take(MAX_WORKS * WK.SIZE);
   const wq = take(WQ.SIZE);
-  // the race detector's vector clocks: one row per entity, then per lock, per irq queue, per work item
-  const vc = take((2 * nrEntities + MAX_LOCKS + MAX_WORKS) * nrEntities);
+  const vcWidth = raceContexts(nrEntities);
+  const vc = take(raceClockRows(nrEntities) * vcWidth);
   const raceGlobals = take(RACE_GLOBAL_WORDS);
   const sched = take(SC.SIZE);
   const schedPrio = take(nrEntities);
@@ -272,14 +167,14 @@ export function computeLayout(cfg: Config, ai: AllocInfo, recCap = 1 << 16): Lay
 
   // Heap: chunk records and area maps. The largest map is one entry per
   // 4-byte area of a unit; vmalloc'ed maps come from the same arena.
-  const chunkWords = C.POPULATED + bitmapWords + CHUNK_SHADOW_WORDS + HO.SIZE;
+  const chunkWords = C.POPULATED + bitmapWords + CHUNK_SHADOW_WORDS;
   const maxMapBytes = ai.unitSize + 64;
-  const heapBytes = cfg.heapBytes || Math.max(1 << 20, cfg.maxChunks * (chunkWords * 4 + 4096) + 8 * maxMapBytes + nrUnits * unitPages * 4 * 2);
+  const heapBytes = cfg.heapBytes || Math.max(1 << 20, cfg.maxChunks * ((chunkWords + HO.SIZE) * 4 + 4096) + 8 * maxMapBytes + nrUnits * unitPages * 4 * 2);
   const heapWords = align(heapBytes / 4, 16);
   const heap = take(HEAP_CLASSES * 2 + 4);
   const heapClasses = heap + 4;
   const heapArena = take(heapWords);
-  const bootWords = 2 * (C.POPULATED + bitmapWords + CHUNK_SHADOW_WORDS) + 64;
+  const bootWords = 2 * chunkWords + 64;
   const boot = take(bootWords);
 
   const vmSpanBytes = align(Math.max(...ai.groups.map((g) => g.baseOffset + g.nrUnits * ai.unitSize)), ai.atomSize);
@@ -301,9 +196,10 @@ export function computeLayout(cfg: Config, ai: AllocInfo, recCap = 1 << 16): Lay
   const pageData = align(top * 4, cfg.pageSize);
   if (LIN_BASE + pageDataBytes > VM_BASE) throw new ConfigError('too many page frames for the emulated linear map: lower pages or maxChunks');
   return {
-    words: top, bytes: pageData + pageDataBytes, nrEntities, kworker: cfg.cpus, nrSlots, unitPages, nrUnits, bitmapWords,
-    header, unitMap, unitOff, groupOff, groupSize, slots, locks, cpus, lockdep, ldUsage, ldUsageSite, ldUsageCpu,
-    ldDeps, ldDepSite, ldDepCpu, ldDepPrevSite, ldDepStep, ldReported, ldChains, works, wq, vc, raceGlobals, sched, schedPrio, schedWake, schedChange, schedRec, schedRecCap: recCap, schedReplay, scratch, evlog, cov,
+    words: top, bytes: pageData + pageDataBytes, nrEntities, kworker: cfg.cpus, nrSlots, unitPages, nrUnits, bitmapWords, chunkWords,
+    header, run, pc, mm, sy, ck, unitMap, unitOff, groupOff, groupSize, slots, locks, cpus, known, unwind, grave, lockdep, ldUsage, ldUsageSite, ldUsageCpu,
+    ldDeps, ldDepSite, ldDepCpu, ldDepPrevSite, ldDepStep, ldReported, ldChains, works, wq, vc, vcWidth, raceGlobals, sched, schedPrio, schedWake, schedChange,
+    schedRec, schedRecCap: recCap, schedReplay, scratch, evlog, cov,
     heap, heapClasses, heapArena, heapWords, boot, bootWords, pageDesc, nrPages, pte, vmPages, vmSlotSpan, vmSlots,
     vmSlotMap, pageData, linBase: LIN_BASE, vmBase: VM_BASE,
   };

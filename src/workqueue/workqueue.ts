@@ -6,21 +6,31 @@
 // While a work function runs, the worker holds the lockdep maps of the
 // workqueue and of the work item, as the kernel does; flush_work takes the
 // item's map too, which is how lockdep sees flush-under-lock deadlocks.
+//
+// The work item's words are bits the kernel sets and clears atomically
+// (test_and_set_bit, clear_bit): they are read and written with Atomics
+// here, and are not among the fields the lock rules cover.
 
-import { WK, WQ, X, type Shm } from '../shm/layout.ts';
+import type { Shm } from '../shm/layout.ts';
+import { WK, WQ } from './records.ts';
+import { X } from '../sync/records.ts';
 import type { Cpu } from '../sync/cpu.ts';
 import { Lock } from '../sync/locks.ts';
 import { F } from '../sync/sites.ts';
-import { Bug } from '../percpu/inject.ts';
+import { rawLock, rawUnlock } from '../sync/raw.ts';
 
 export const WORK_RECLAIM = 0;
+
+export type ProcessOneWork = (wq: Workqueue, kworker: Cpu, work: number, fn: (cpu: Cpu) => void) => boolean;
 
 export class Workqueue {
   private readonly w: Int32Array;
   private readonly works: number;
   private readonly wq: number;
+  /** process_one_work as this machine booted it (PcpuOps, src/percpu/core.ts). */
+  processOneWork: ProcessOneWork = processOneWork;
 
-  constructor(shm: Shm, private readonly inject: () => Bug) {
+  constructor(shm: Shm) {
     this.w = shm.w;
     this.works = shm.L.works;
     this.wq = shm.L.wq;
@@ -39,60 +49,67 @@ export class Workqueue {
   runs(work: number): number {
     return this.w[this.at(work, WK.RUNS)]!;
   }
+  lost(work: number): number {
+    return this.w[this.at(work, WK.LOST)]!;
+  }
   /** schedule_work calls not followed by the start of a run (a lost request if the work is idle). */
   unserved(work: number): number {
     return this.w[this.at(work, WK.SCHED_SEQ)]! - this.w[this.at(work, WK.START_SEQ)]!;
+  }
+  /** Set one of the work item's bits (process_one_work's own updates). */
+  setWord(work: number, field: WK, v: number): void {
+    Atomics.store(this.w, this.at(work, field), v);
+  }
+  /**
+   * A run starts (the worker holds the item's word, see begin()): every
+   * request made before this point is served by it.
+   */
+  started(kworker: Cpu, work: number): void {
+    Atomics.store(this.w, this.at(work, WK.START_SEQ), Atomics.load(this.w, this.at(work, WK.SCHED_SEQ)));
+    kworker.host.race?.workStarted(kworker, work);
+  }
+  /** The item's word is held: its bits and the clock of its requests change together. */
+  begin(work: number): void {
+    rawLock(this.w, this.at(work, WK.LOCK));
+  }
+  end(work: number): void {
+    rawUnlock(this.w, this.at(work, WK.LOCK));
+  }
+  /** A run ended: count it and wake whoever flushes. */
+  finished(kworker: Cpu, work: number): void {
+    kworker.host.race?.workEnded(kworker, work);
+    Atomics.add(this.w, this.at(work, WK.RUNS), 1);
+    Atomics.store(this.w, this.at(work, WK.RUNNING), 0);
+    Atomics.add(this.w, this.wq + WQ.DONE_SEQ, 1);
+    Atomics.notify(this.w, this.wq + WQ.DONE_SEQ);
   }
 
   /** schedule_work: returns true when this call queued the work. */
   scheduleWork(cpu: Cpu, work: number): boolean {
     cpu.enter(F.schedule_work);
     cpu.w[cpu.x + X.WORK_REQS]!++;
-    const race = cpu.host.race;
-    if (race !== null) race.releaseJoin(cpu, race.workObj(work));
+    this.begin(work);
     Atomics.add(this.w, this.at(work, WK.SCHED_SEQ), 1);
     const queued = Atomics.compareExchange(this.w, this.at(work, WK.PENDING), 0, 1) === 0;
+    const running = this.running(work);
+    // the request's clock goes to the next run to start (test_and_set_bit is a full barrier, failed or not)
+    cpu.host.race?.workRequested(cpu, work);
+    this.end(work);
     if (queued) {
       Atomics.add(this.w, this.at(work, WK.QUEUED), 1);
       Atomics.add(this.w, this.wq + WQ.WAKE, 1);
       Atomics.notify(this.w, this.wq + WQ.WAKE, 1);
-    } else if (this.running(work) && this.inject() === Bug.workqueue_lost_wakeup) {
+    } else if (running) {
+      // pending and already running: no run is left to serve this request
       Atomics.add(this.w, this.at(work, WK.LOST), 1);
     }
     cpu.leave();
     return queued;
   }
 
-  /**
-   * process_one_work on the worker's context: run `fn` if the work is
-   * pending. Returns whether it ran.
-   */
+  /** Run `fn` on the worker's context if the work is pending. Returns whether it ran. */
   runIfPending(kworker: Cpu, work: number, fn: (cpu: Cpu) => void): boolean {
-    const pendingAt = this.at(work, WK.PENDING);
-    if (Atomics.load(this.w, pendingAt) === 0) return false;
-    const lost = this.inject() === Bug.workqueue_lost_wakeup;
-    kworker.enter(F.process_one_work);
-    Atomics.store(this.w, this.at(work, WK.RUNNING), 1);
-    if (!lost) Atomics.store(this.w, pendingAt, 0); // clear pending, then run
-    // every request made before this point is served by this run
-    Atomics.store(this.w, this.at(work, WK.START_SEQ), Atomics.load(this.w, this.at(work, WK.SCHED_SEQ)));
-    const race = kworker.host.race;
-    if (race !== null) race.acquire(kworker, race.workObj(work));
-    kworker.lockMapAcquire(Lock.wq_events);
-    kworker.lockMapAcquire(Lock.pcpu_reclaim_work);
-    try {
-      fn(kworker);
-    } finally {
-      kworker.lockMapRelease(Lock.pcpu_reclaim_work);
-      kworker.lockMapRelease(Lock.wq_events);
-      if (lost) Atomics.store(this.w, pendingAt, 0); // the bug: cleared after the run
-      Atomics.store(this.w, this.at(work, WK.RUNNING), 0);
-      Atomics.add(this.w, this.at(work, WK.RUNS), 1);
-      Atomics.add(this.w, this.wq + WQ.DONE_SEQ, 1);
-      Atomics.notify(this.w, this.wq + WQ.DONE_SEQ);
-      kworker.leave();
-    }
-    return true;
+    return this.processOneWork(this, kworker, work, fn);
   }
 
   /** The worker's wake word: wait on it while no work is pending. */
@@ -114,6 +131,29 @@ export class Workqueue {
     cpu.lockMapAcquire(Lock.pcpu_reclaim_work);
     cpu.lockMapRelease(Lock.pcpu_reclaim_work);
     while (this.pending(work) || this.running(work)) waitOnce();
+    cpu.host.race?.workFlushed(cpu, work);
     cpu.leave();
   }
+}
+
+/** process_one_work: clear the pending bit, then run the function. */
+export function processOneWork(wq: Workqueue, kworker: Cpu, work: number, fn: (cpu: Cpu) => void): boolean {
+  if (!wq.pending(work)) return false;
+  kworker.enter(F.process_one_work);
+  wq.begin(work);
+  wq.setWord(work, WK.RUNNING, 1);
+  wq.setWord(work, WK.PENDING, 0);
+  wq.started(kworker, work);
+  wq.end(work);
+  kworker.lockMapAcquire(Lock.wq_events);
+  kworker.lockMapAcquire(Lock.pcpu_reclaim_work);
+  try {
+    fn(kworker);
+  } finally {
+    kworker.lockMapRelease(Lock.pcpu_reclaim_work);
+    kworker.lockMapRelease(Lock.wq_events);
+    wq.finished(kworker, work);
+    kworker.leave();
+  }
+  return true;
 }

@@ -1,0 +1,28 @@
+// Shared records of the emulated memory managers: their header block
+// (failure injection, heap, page allocator, vmalloc space), heap object
+// headers and page descriptors.
+
+export enum MM {
+  // failure injection (src/mm/fail.ts)
+  FAIL_LOCK, FAIL_PROB_PPM, FAIL_SITE, FAIL_NTH, FAIL_CALLS, FAIL_RNG, FAIL_RNG1, FAIL_RNG2, FAIL_RNG3, FAIL_INJECTED,
+  // heap and bootmem
+  HEAP_LOCK, HEAP_TOP, HEAP_LIVE_OBJS, HEAP_LIVE_BYTES, BOOT_TOP,
+  // page frames and vmalloc space
+  PAGE_LOCK, PAGE_CURSOR, PAGES_USED, PAGE_HWM, VM_LOCK, VM_SLOTS_USED,
+  SIZE,
+}
+
+/** Heap object header (words before the payload). */
+export enum HO { STATE, CLASS, BYTES, TAG_OR_NEXT, SIZE }
+export const HEAP_ALLOC = 0x0a110c;
+export const HEAP_FREE = 0x0f7ee0;
+export const POISON_FREE = 0x6b6b6b6b; // slab's POISON_FREE byte, four times
+export const HEAP_CLASSES = 24;
+
+/** Page descriptor. INDEX is page->index, which percpu uses as the page -> chunk back-pointer. */
+export enum PG { STATE, INDEX, ORDER, SIZE }
+export const PAGE_NEVER_USED = 0;
+export const PAGE_ALLOCATED = 1;
+export const PAGE_FREED = 2;
+export const PAGE_BOOTMEM = 3;
+export const PAGE_POISON = 0xaa;

@@ -1,0 +1,33 @@
+// The allocator's shared records: mm/percpu.c's globals (the __read_mostly
+// boot constants, the temp buffer, warn_limit, the percpu_stats counters)
+// and struct pcpu_chunk. Declarations only: src/shm/layout.ts places them,
+// src/percpu/chunk.ts is their one accessor module.
+
+export enum PC {
+  FIRST_CHUNK, RESERVED_CHUNK, RESERVED_LIMIT, NR_SLOTS, UNIT_SIZE, UNIT_PAGES,
+  NR_UNITS, NR_GROUPS, BASE_ADDR, FIRST_UNIT_CPU, LAST_UNIT_CPU,
+  /** __per_cpu_end - __per_cpu_start (is_kernel_percpu_address) */
+  STATIC_SIZE,
+  /** Creation number of the next chunk (reports name chunks by it). */
+  CHUNK_SEQ,
+  /** pcpu_alloc's static warn_limit. */
+  WARN_LIMIT,
+  /** pcpu_get_pages_and_bitmap's static pages array and bitmap, and who is using them. */
+  TEMP_PAGES, TEMP_BITMAP, TEMP_OWNER,
+  /** percpu_stats (under pcpu_lock). */
+  NR_ALLOC, NR_DEALLOC, NR_CUR_ALLOC, NR_MAX_ALLOC, NR_CHUNKS, NR_MAX_CHUNKS, MIN_ALLOC_SIZE, MAX_ALLOC_SIZE,
+  CHUNKS_CREATED, CHUNKS_DESTROYED, RECLAIM_RUNS,
+  /** The variant booted (src/percpu/variants.ts): a historical bug and a later fix, by number (0: none). */
+  BUG, FIX,
+  SIZE,
+}
+
+/**
+ * struct pcpu_chunk. OWNER is the harness's: the entity + 1 that holds the
+ * chunk privately while it is on no slot list (its creator until it is
+ * linked, its reclaimer once it is unlinked), 0 while it is shared.
+ */
+export enum C {
+  LIST_NEXT, LIST_PREV, FREE_SIZE, CONTIG_HINT, BASE_ADDR, MAP_USED, MAP_ALLOC,
+  MAP, DATA, IMMUTABLE, SEQ, OWNER, POPULATED, // populated bitmap words follow
+}

@@ -1,0 +1,253 @@
+// The HTML report (--html): one self-contained file that works offline --
+// inline CSS and SVG, no fetches. The verdict; per scenario run its counts
+// and percpu_stats; each violation's text; an SVG timeline of the failing
+// interleaving around the violation (what each CPU was running, the locks
+// it held or waited for, interrupts, the violation); the lockdep dependency
+// graph as SVG with the edges of the offending cycle or irq inversion
+// highlighted; and the exact command to replay it.
+
+import type { RunResult } from '../report/result.ts';
+import type { Timeline } from '../report/timeline.ts';
+import { entityName } from '../report/timeline.ts';
+import type { Violation } from '../report/violation.ts';
+
+export interface HtmlFinding {
+  title: string;
+  signature?: string;
+  strategy?: string;
+  occurrences?: number;
+  reproPath?: string;
+  replay?: string;
+}
+
+export interface HtmlReport {
+  /** What produced it: "run", "fuzz", "replay", "merge". */
+  command: string;
+  /** The command line, as typed. */
+  commandLine: string;
+  verdict: 'clean' | 'violation' | 'known issues only' | 'interrupted' | 'incomplete' | 'reproduced' | 'different' | 'not reproduced';
+  /** Lines under the verdict (runs, residual risk...). */
+  summary: string[];
+  runs?: readonly RunResult[];
+  findings?: readonly HtmlFinding[];
+  /** The run whose interleaving and lockdep graph are drawn (a failing one, with its timeline). */
+  focus?: RunResult;
+  /** The command that replays the focus run. */
+  replay?: string;
+}
+
+function esc(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+// ---- the timeline ----
+
+interface Span {
+  entity: number;
+  name: string;
+  kind: 'op' | 'irq' | 'lock' | 'wait';
+  start: number;
+  end: number;
+  depth: number;
+  open: boolean;
+}
+
+/** Function spans, lock holds and waits of a timeline; spans still open end at `last`. */
+export function timelineSpans(t: Timeline, last: number): Span[] {
+  const spans: Span[] = [];
+  const stacks: { name: string; start: number }[][] = Array.from({ length: t.cpus + 1 }, () => []);
+  const held = new Map<string, { entity: number; name: string; start: number; kind: 'lock' | 'wait' }>();
+  for (const ev of t.events) {
+    const st = stacks[ev.entity]!;
+    if (ev.kind === 'enter') st.push({ name: ev.name, start: ev.step });
+    else if (ev.kind === 'leave') {
+      const f = st.pop();
+      if (f) spans.push({ entity: ev.entity, name: f.name, kind: f.name === 'handle_irq' ? 'irq' : 'op', start: f.start, end: ev.step, depth: st.length, open: false });
+    } else if (ev.kind === 'wait') held.set(`w${ev.entity}:${ev.name}`, { entity: ev.entity, name: ev.name, start: ev.step, kind: 'wait' });
+    else if (ev.kind === 'acquire') {
+      const w = held.get(`w${ev.entity}:${ev.name}`);
+      if (w) {
+        held.delete(`w${ev.entity}:${ev.name}`);
+        spans.push({ entity: ev.entity, name: ev.name, kind: 'wait', start: w.start, end: ev.step, depth: 0, open: false });
+      }
+      held.set(`h${ev.entity}:${ev.name}`, { entity: ev.entity, name: ev.name, start: ev.step, kind: 'lock' });
+    } else if (ev.kind === 'release') {
+      const h = held.get(`h${ev.entity}:${ev.name}`);
+      if (h) {
+        held.delete(`h${ev.entity}:${ev.name}`);
+        spans.push({ entity: ev.entity, name: ev.name, kind: 'lock', start: h.start, end: ev.step, depth: 0, open: false });
+      }
+    }
+  }
+  for (const [e, st] of stacks.entries()) st.forEach((f, d) => spans.push({ entity: e, name: f.name, kind: f.name === 'handle_irq' ? 'irq' : 'op', start: f.start, end: last, depth: d, open: true }));
+  for (const h of held.values()) spans.push({ entity: h.entity, name: h.name, kind: h.kind, start: h.start, end: last, depth: 0, open: true });
+  return spans;
+}
+
+const STEP_W = 22;
+const ROW_H = 96;
+const LEFT = 92;
+const LOCK_COLORS = ['#d97706', '#2563eb', '#7c3aed', '#059669', '#db2777', '#0891b2', '#65a30d', '#dc2626'];
+
+/** An SVG of the steps [from, to] of a timeline: a row per entity, the violation marked. */
+export function timelineSvg(t: Timeline, v: Violation | undefined, o: { before?: number; after?: number } = {}): string {
+  const lastStep = t.events.length ? t.events[t.events.length - 1]!.step : 0;
+  const center = v ? v.step : lastStep;
+  const from = Math.max(0, center - (o.before ?? 30));
+  const to = Math.max(from + 1, Math.min(Math.max(lastStep, center), center + (o.after ?? 4)));
+  const x = (step: number): number => LEFT + (step - from) * STEP_W;
+  const width = x(to + 1) + 20;
+  const rows = t.cpus + 1;
+  const height = 40 + rows * ROW_H + 20;
+  const lockNames = [...new Set(t.events.filter((e) => e.kind === 'acquire' || e.kind === 'wait').map((e) => e.name))];
+  const color = (n: string): string => LOCK_COLORS[lockNames.indexOf(n) % LOCK_COLORS.length]!;
+  const parts: string[] = [];
+  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" id="timeline" class="timeline" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="interleaving of steps ${from} to ${to}">`);
+  // the step axis
+  for (let s = from; s <= to; s++) {
+    if ((s - from) % 5 === 0) {
+      parts.push(`<line x1="${x(s)}" y1="28" x2="${x(s)}" y2="${height - 16}" stroke="#e5e7eb"/>`);
+      parts.push(`<text x="${x(s)}" y="20" font-size="10" text-anchor="middle" fill="#6b7280">${s}</text>`);
+    }
+  }
+  for (let e = 0; e < rows; e++) {
+    const y0 = 36 + e * ROW_H;
+    parts.push(`<text x="8" y="${y0 + 18}" font-size="12" font-weight="600" class="entity">${esc(entityName(e, t.cpus))}</text>`);
+    parts.push(`<line x1="${LEFT}" y1="${y0 + ROW_H - 6}" x2="${width - 20}" y2="${y0 + ROW_H - 6}" stroke="#d1d5db"/>`);
+  }
+  const spans = timelineSpans(t, Math.max(lastStep, center));
+  for (const sp of spans) {
+    if (sp.end < from || sp.start > to) continue;
+    const a = x(Math.max(sp.start, from));
+    const b = x(Math.min(sp.end, to) + 1);
+    const y0 = 36 + sp.entity * ROW_H;
+    const title = `<title>${esc(`${sp.kind === 'lock' ? 'holds ' : sp.kind === 'wait' ? 'waits for ' : ''}${sp.name}: steps ${sp.start}-${sp.end}${sp.open ? ' (unfinished)' : ''}`)}</title>`;
+    if (sp.kind === 'op' || sp.kind === 'irq') {
+      const y = y0 + 4 + Math.min(sp.depth, 4) * 11;
+      const fill = sp.kind === 'irq' ? '#fca5a5' : ['#bfdbfe', '#c7d2fe', '#ddd6fe', '#e9d5ff', '#f5d0fe'][Math.min(sp.depth, 4)]!;
+      parts.push(`<g class="span ${sp.kind}"><rect x="${a}" y="${y}" width="${Math.max(2, b - a - 1)}" height="10" rx="2" fill="${fill}" stroke="#6b7280" stroke-width="0.5"/>${title}`);
+      if (b - a > 60) parts.push(`<text x="${a + 3}" y="${y + 8}" font-size="8">${esc(sp.name)}</text>`);
+      parts.push('</g>');
+    } else {
+      const li = lockNames.indexOf(sp.name);
+      const y = y0 + 62 + (li % 3) * 8;
+      const dash = sp.kind === 'wait' ? ' stroke-dasharray="3 2"' : '';
+      parts.push(`<g class="${sp.kind === 'wait' ? 'lock-wait' : 'lock-hold'}"><line x1="${a}" y1="${y}" x2="${b}" y2="${y}" stroke="${color(sp.name)}" stroke-width="5"${dash}/>${title}</g>`);
+    }
+  }
+  // context switches: a small arrow from the entity that gives the token to the one that takes it
+  for (const ev of t.events) {
+    if (ev.kind !== 'switch' || ev.step < from || ev.step > to) continue;
+    const xs = x(ev.step) + STEP_W / 2;
+    parts.push(`<line class="switch" x1="${xs}" y1="${36 + ev.entity * ROW_H + ROW_H / 2}" x2="${xs}" y2="${36 + ev.to! * ROW_H + ROW_H / 2}" stroke="#9ca3af" stroke-width="1" marker-end="url(#arrow)"/>`);
+  }
+  if (v) {
+    const xv = x(v.step) + STEP_W / 2;
+    parts.push(`<g id="violation-marker"><line x1="${xv}" y1="28" x2="${xv}" y2="${height - 16}" stroke="#dc2626" stroke-width="2"/><text x="${xv + 4}" y="${36 + v.cpu * ROW_H + 56}" font-size="11" fill="#dc2626" font-weight="700">${esc(v.title.slice(0, 80))}</text></g>`);
+  }
+  parts.push('<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#9ca3af"/></marker></defs>');
+  parts.push('</svg>');
+  const legend = lockNames.map((n) => `<span class="key"><span class="swatch" style="background:${color(n)}"></span>${esc(n)}</span>`).join(' ');
+  return `<p class="legend">steps ${from}–${to}${t.lost ? ` (${t.lost} older events not kept)` : ''}. Bars: the functions each entity was in (nested by depth; red: the hardirq handler). Lines: locks held (solid) and waited for (dashed): ${legend || 'none'}. Grey arrows: context switches. Red line: the violation.</p>${parts.join('')}`;
+}
+
+// ---- the lockdep graph ----
+
+export function lockdepSvg(graph: NonNullable<RunResult['lockdepExport']>['graph'], v: Violation | undefined): string {
+  const n = graph.nodes.length;
+  const size = 620;
+  const r = 200;
+  const cx = size / 2, cy = size / 2;
+  const pos = new Map(graph.nodes.map((node, i) => [node.name, { x: cx + r * Math.cos((2 * Math.PI * i) / Math.max(n, 1) - Math.PI / 2), y: cy + r * Math.sin((2 * Math.PI * i) / Math.max(n, 1) - Math.PI / 2) }]));
+  // the classes the report names, as lockdep prints them: "(pcpu_lock){-.+.}"
+  const hot = new Set(v ? graph.nodes.filter((node) => v.text.includes(`(${node.name}){`)).map((node) => node.name) : []);
+  const parts: string[] = [`<svg xmlns="http://www.w3.org/2000/svg" id="lockdep-graph" class="graph" width="${size}" height="${size}" viewBox="0 0 ${size} ${size}" role="img" aria-label="lockdep dependency graph">`];
+  parts.push('<defs><marker id="dep" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M 0 0 L 10 5 L 0 10 z" fill="#374151"/></marker><marker id="dep-hot" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M 0 0 L 10 5 L 0 10 z" fill="#dc2626"/></marker></defs>');
+  for (const e of graph.edges) {
+    const a = pos.get(e.from), b = pos.get(e.to);
+    if (!a || !b) continue;
+    // stop short of the node's box
+    const dx = b.x - a.x, dy = b.y - a.y;
+    const len = Math.hypot(dx, dy) || 1;
+    const k = 38 / len;
+    const isHot = hot.has(e.from) && hot.has(e.to);
+    parts.push(`<line class="edge${isHot ? ' hot' : ''}" x1="${a.x + dx * k}" y1="${a.y + dy * k}" x2="${b.x - dx * k}" y2="${b.y - dy * k}" stroke="${isHot ? '#dc2626' : '#374151'}" stroke-width="${isHot ? 3 : 1.2}" marker-end="url(#${isHot ? 'dep-hot' : 'dep'})"><title>${esc(`${e.from} -> ${e.to} (first seen in ${e.at})`)}</title></line>`);
+  }
+  // the dependency the report is about, which lockdep refused to add: held -> wanted
+  const wanted = v ? /trying to acquire lock:\n \((.+)\)\{[^}]*\}/.exec(v.text)?.[1] : undefined;
+  const holding = v ? /already holding lock:\n \((.+)\)\{[^}]*\}/.exec(v.text)?.[1] : undefined;
+  if (wanted && holding && pos.has(wanted) && pos.has(holding)) {
+    const a = pos.get(holding)!, b = pos.get(wanted)!;
+    const dx = b.x - a.x, dy = b.y - a.y;
+    const k = 38 / (Math.hypot(dx, dy) || 1);
+    parts.push(`<line class="edge hot attempted" x1="${a.x + dx * k}" y1="${a.y + dy * k}" x2="${b.x - dx * k}" y2="${b.y - dy * k}" stroke="#dc2626" stroke-width="3" stroke-dasharray="6 4" marker-end="url(#dep-hot)"><title>${esc(`${holding} -> ${wanted}: the dependency this report is about (not added)`)}</title></line>`);
+  }
+  for (const node of graph.nodes) {
+    const p = pos.get(node.name)!;
+    const isHot = hot.has(node.name);
+    const w = Math.max(70, node.name.length * 7 + 12);
+    parts.push(`<g class="node${isHot ? ' hot' : ''}"><rect x="${p.x - w / 2}" y="${p.y - 16}" width="${w}" height="32" rx="4" fill="${isHot ? '#fee2e2' : '#f9fafb'}" stroke="${isHot ? '#dc2626' : '#6b7280'}"/><text x="${p.x}" y="${p.y - 2}" font-size="11" text-anchor="middle">${esc(node.name)}</text><text x="${p.x}" y="${p.y + 11}" font-size="9" text-anchor="middle" fill="#6b7280">${esc(node.usage)}</text></g>`);
+  }
+  parts.push('</svg>');
+  return parts.join('');
+}
+
+// ---- the page ----
+
+const CSS = `body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#111827;max-width:1400px}
+h1{font-size:20px;margin:0 0 8px}h2{font-size:16px;margin:24px 0 8px;border-bottom:1px solid #e5e7eb;padding-bottom:4px}
+.verdict{display:inline-block;padding:4px 10px;border-radius:4px;font-weight:700;color:#fff}
+.v-clean{background:#059669}.v-bad{background:#dc2626}.v-other{background:#d97706}
+pre{background:#f3f4f6;padding:10px;overflow:auto;font-size:12px;border-radius:4px}
+table{border-collapse:collapse;margin:6px 0}td,th{border:1px solid #e5e7eb;padding:3px 8px;text-align:right}th{background:#f9fafb}td:first-child,th:first-child{text-align:left}
+.legend{color:#4b5563;font-size:12px}.key{white-space:nowrap;margin-right:8px}.swatch{display:inline-block;width:12px;height:6px;margin-right:4px;vertical-align:middle}
+.scroll{overflow-x:auto;border:1px solid #e5e7eb}code{background:#f3f4f6;padding:1px 4px;border-radius:3px}`;
+
+function verdictClass(v: HtmlReport['verdict']): string {
+  return v === 'clean' || v === 'known issues only' || v === 'not reproduced' ? 'v-clean' : v === 'violation' || v === 'reproduced' || v === 'different' ? 'v-bad' : 'v-other';
+}
+
+function runTable(runs: readonly RunResult[]): string {
+  const head = '<tr><th>scenario</th><th>verdict</th><th>cpus</th><th>seed</th><th>strategy</th><th>alloc</th><th>free</th><th>irq-free</th><th>failed</th><th>chunks created</th><th>destroyed</th><th>nr_alloc</th><th>nr_dealloc</th><th>nr_cur_alloc</th><th>nr_max_alloc</th><th>nr_chunks</th><th>nr_max_chunks</th><th>min_alloc_size</th><th>max_alloc_size</th></tr>';
+  const rows = runs.map((r) => `<tr><td>${esc(r.scenario)}</td><td>${esc(r.status)}</td><td>${r.cpus}</td><td>${r.seed}</td><td>${esc(r.strategy)}</td><td>${r.ops.alloc}</td><td>${r.ops.free}</td><td>${r.ops.irqsHandled}</td><td>${r.ops.failed}</td><td>${r.chunksCreated}</td><td>${r.chunksDestroyed}</td>` +
+    `<td>${r.stats.nr_alloc}</td><td>${r.stats.nr_dealloc}</td><td>${r.stats.nr_cur_alloc}</td><td>${r.stats.nr_max_alloc}</td><td>${r.stats.nr_chunks}</td><td>${r.stats.nr_max_chunks}</td><td>${r.stats.min_alloc_size}</td><td>${r.stats.max_alloc_size}</td></tr>`);
+  return `<table id="runs">${head}${rows.join('')}</table><p class="legend">The last eight columns are the kernel's <code>percpu_stats</code> at the end of each run.</p>`;
+}
+
+export function renderHtml(r: HtmlReport): string {
+  const out: string[] = [];
+  out.push(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>percpu-stress ${esc(r.command)}: ${esc(r.verdict)}</title><style>${CSS}</style></head><body>`);
+  out.push(`<h1>percpu-stress ${esc(r.command)}</h1><p><span class="verdict ${verdictClass(r.verdict)}" id="verdict">${esc(r.verdict)}</span></p>`);
+  out.push(`<p><code>${esc(r.commandLine)}</code></p>`);
+  if (r.summary.length) out.push(`<ul>${r.summary.map((l) => `<li>${esc(l)}</li>`).join('')}</ul>`);
+  if (r.findings?.length) {
+    out.push('<h2>Findings</h2><table id="findings"><tr><th>violation</th><th>signature</th><th>found by</th><th>failing runs</th><th>repro</th></tr>');
+    for (const f of r.findings) out.push(`<tr><td>${esc(f.title)}</td><td>${esc(f.signature ?? '')}</td><td>${esc(f.strategy ?? '')}</td><td>${f.occurrences ?? ''}</td><td>${f.replay ? `<code>${esc(f.replay)}</code>` : esc(f.reproPath ?? '')}</td></tr>`);
+    out.push('</table>');
+  }
+  if (r.runs?.length) out.push(`<h2>Runs</h2><div class="scroll">${runTable(r.runs)}</div>`);
+  const f = r.focus;
+  if (f) {
+    const v = f.violations.find((x) => !x.known && !x.suppressed) ?? f.violations[0];
+    out.push(`<h2>The failing run: ${esc(f.scenario)}, seed ${f.seed}, ${f.cpus} CPUs</h2>`);
+    if (r.replay) out.push(`<p>Replay it exactly: <code id="replay-command">${esc(r.replay)}</code></p>`);
+    out.push('<h2>The interleaving around the violation</h2>');
+    out.push(f.timeline ? `<div class="scroll">${timelineSvg(f.timeline, v)}</div>` : '<p>(a free-running run has no step order to draw: replay a repro, or run with --strategy)</p>');
+    if (f.lockdepExport) {
+      out.push('<h2>The lockdep dependency graph</h2><p class="legend">An arrow A → B: B was taken while A was held. Red: the classes the lockdep report names and the dependencies between them (the cycle, or the irq-safe → irq-unsafe edge); dashed: the dependency the report is about, which lockdep did not add.</p>');
+      out.push(lockdepSvg(f.lockdepExport.graph, f.violations.find((x) => x.kind.startsWith('lockdep')) ?? v));
+    }
+    out.push('<h2>The reports</h2>');
+    f.violations.forEach((x, i) => out.push(`<details${i === 0 ? ' open' : ''}><summary>${esc(x.title)}</summary><pre class="violation">${esc(x.text)}</pre></details>`));
+  }
+  out.push(`<p class="legend">percpu-stress report; every number above is from the run itself. Steps are scheduling steps, not time.</p>`);
+  // written into the page once it is laid out: how big the drawings came out (the browser test reads it)
+  out.push(`<script>(function(){var s=[['timeline','#timeline'],['graph','#lockdep-graph']];var o=[];for(var i=0;i<s.length;i++){var e=document.querySelector(s[i][1]);if(!e)continue;var b=e.getBBox();o.push(s[i][0]+':'+Math.round(b.width)+'x'+Math.round(b.height)+':'+e.querySelectorAll('rect,line').length);}document.body.setAttribute('data-rendered',o.join(' '));})();</script>`);
+  out.push('</body></html>\n');
+  return out.join('\n');
+}
+
+/** The command line as typed, for the report (arguments with spaces quoted). */
+export function commandLineOf(argv: readonly string[]): string {
+  return ['npx percpu-stress', ...argv.map((a) => (/^[\w./:=@,+-]+$/.test(a) ? a : JSON.stringify(a)))].join(' ');
+}

@@ -1,0 +1,467 @@
+// The runner: runs of a scenario on real threads. Every pool thread holds
+// one long-lived session (src/run/session.ts); a run is started and ended
+// through the control block in shared memory, so a run costs no piscina
+// round trip and no copy of the machine spec or the programs. The runner
+// boots the machine's shared memory, writes the programs of a controlled run
+// into the program buffer, watches the run (src/run/watchdog.ts), and after
+// it checks the quiescent state. Nothing here outlives its budget: a run that
+// cannot finish in time ends incomplete, and threads that do not stop when
+// told are terminated.
+
+import { MessageChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { CpuPool } from './pool.ts';
+import { Kernel, bootMachine, newShm, planMachine, type MachineSpec } from '../machine.ts';
+import type { Scenario } from '../../../scenarios/lib/scenario.ts';
+import { generatePrograms } from '../../../scenarios/lib/scenario.ts';
+import type { SizeMix } from '../../../scenarios/lib/sizes.ts';
+import { externalPath, scenarioId } from '../../../scenarios/index.ts';
+import type { RunReport, SessionMessage } from '../messages.ts';
+import { newCounters, type LockStats, type RunResult, type RunStatus } from '../../report/result.ts';
+import type { Shm } from '../../shm/layout.ts';
+import { CMD_EXIT, CMD_RUN, CT, CT_PROG, CT_RES, CT_SIZES, CT_WORDS, CTF_CHECKS, CTF_PROGRAMS, CTF_TIMING, MAX_ENTITIES, RS } from '../control.ts';
+import { MAX_SIZE_PAIRS } from '../../../scenarios/lib/sizes.ts';
+import { RUN } from '../records.ts';
+import { LK, X, X_SIZE } from '../../sync/records.ts';
+import { MAX_CLASSES } from '../../lockdep/records.ts';
+import { SC } from '../../sched/records.ts';
+import { Lock, lockName } from '../../sync/locks.ts';
+import { CpuState } from '../../sync/cpu.ts';
+import { bugId } from '../../percpu/variants.ts';
+import type { Backend, Config } from '../../shm/config.ts';
+import { readTimeline, startTimeline } from './timeline.ts';
+import { Lockdep } from '../../lockdep/lockdep.ts';
+import { COV_WORDS, Cov, covBits, covSet } from '../../shm/coverage.ts';
+import { lockdepChains, lockdepDot, lockdepProc } from '../../lockdep/export.ts';
+import type { Violation } from '../../report/violation.ts';
+import { InvariantChecker } from '../../check/invariants.ts';
+import { leakCheck } from '../../check/leak.ts';
+import { warnLimitProblem } from '../../check/spec.ts';
+import { classify, type Suppression } from '../../check/known.ts';
+import { invariantViolation, leakViolation } from '../../check/verdict.ts';
+import { stateHash } from '../../check/state-hash.ts';
+import { chunkCounters, percpuStats } from '../../percpu/stats.ts';
+import { Mode, MODE_NAMES } from '../../sched/strategy.ts';
+import { encodeSchedule, type Schedule } from '../../sched/schedule.ts';
+import { initSched, recordedSchedule, STEPS_PER_OP } from '../../sched/setup.ts';
+import { STOP_BUDGET, STOP_INTERRUPT, STOP_TERMINATE, Watchdog } from './watchdog.ts';
+
+export type { RunResult, LockStats } from '../../report/result.ts';
+
+export interface RunOptions {
+  scenario: Scenario;
+  cpus: number;
+  seed: number;
+  /** Ops per CPU (default when no duration: 2000; controlled: 40). */
+  ops?: number;
+  /** Free-running: run this long (start-up included). */
+  durationMs?: number;
+  /** The absolute time (Date.now()) by which the run must end, start-up and epilogue included. */
+  deadline?: number;
+  backend?: Backend;
+  /** A historical bug to boot instead of 2.6.35 (its name, src/percpu/variants.ts). */
+  inject?: string | null;
+  /** Later fixes to boot (a bit per entry of FIXES; fix-verification replays). */
+  fixes?: number;
+  checks?: boolean;
+  /** A running CPU that passes no scheduling point for this much host time is a soft lockup (default 5000 ms). */
+  watchdogMs?: number;
+  /** Explicit per-CPU programs (controlled runs, replay, tests). */
+  programs?: Int32Array[];
+  /** Test-only: a lock whose acquire does not exclude. */
+  brokenLock?: Lock;
+  onProgress?: (fraction: number) => void;
+  /** Scheduling (default os: free running). */
+  strategy?: Mode;
+  /** PCT depth (default 3). */
+  depth?: number;
+  /** The schedule to follow (replay). */
+  schedule?: Schedule;
+  /** Controlled runs: scheduling points before a run counts as a livelock. */
+  maxSteps?: number;
+  /** PCT: expected scheduling points of a run (default: estimated from the ops). */
+  expectedSteps?: number;
+  /** A size mix replacing the scenarios' standard sizes. */
+  sizes?: SizeMix;
+  /** Acknowledged findings (see src/report/known.ts). */
+  suppressions?: readonly Suppression[];
+  /** Known issues of the baseline count as violations unless suppressed. */
+  strictKnown?: boolean;
+  /** Controlled runs: record the timeline (RunResult.timeline). */
+  timeline?: boolean;
+  /** Export the lockdep graph, /proc/lockdep and /proc/lockdep_chains (RunResult.lockdep). */
+  lockdepExport?: boolean;
+  /** Record coverage for novelty feedback (RunResult.coverage). */
+  coverage?: boolean;
+}
+
+/** The run's coverage bits, the lockdep edges (with both classes' irq usage) added from the graph. */
+function runCoverage(shm: Shm): number[] {
+  const ld = new Lockdep(shm);
+  for (const e of ld.edges()) covSet(shm.w, shm.L, Cov.EDGE, e.from, e.to, ld.usage(e.from), ld.usage(e.to));
+  return covBits(shm.w, shm.L);
+}
+
+function lockdepFiles(ld: Lockdep): NonNullable<RunResult['lockdepExport']> {
+  const classes: number[] = [];
+  for (let c = 0; c < MAX_CLASSES; c++) if (ld.usage(c) !== 0) classes.push(c);
+  return {
+    dot: lockdepDot(ld), proc: lockdepProc(ld), chains: lockdepChains(ld),
+    graph: {
+      nodes: classes.map((c) => ({ name: lockName(c), usage: ld.usageString(c) })),
+      edges: ld.edges().map((e) => ({ from: lockName(e.from), to: lockName(e.to), at: `${e.site} on cpu${e.cpu}` })),
+    },
+  };
+}
+
+/** Ops per CPU generated for a free-running --duration run of a scenario loaded from a file (it ends when they do). */
+export const EXTERNAL_DURATION_OPS = 20_000;
+
+/** Most scheduling points a controlled run may take (the step counter is a 32-bit word). */
+export const MAX_STEP_BUDGET = 0x7fff_0000;
+/** Scheduling points allowed per op before a controlled run counts as a livelock. */
+export const STEPS_PER_OP_BUDGET = 2000;
+/** Time the threads get to stop after being told, before they are terminated. */
+const GRACE_MS = 3000;
+/** After the run's own deadline: the epilogue (freeing, interrupts, reclaim) and the quiescence checks. */
+export const EPILOGUE_MS = 2000;
+
+export function scenarioConfig(s: Scenario, cpus: number, seed: number, backend?: Backend): Partial<Config> {
+  const cfg = s.config(cpus, seed);
+  if (backend === 'km' && cfg.backend !== 'km') {
+    // km cannot serve NUMA groups or the page first chunk: the closest km machine
+    return { ...cfg, backend: 'km', firstChunk: 'embed', nodes: undefined } as Partial<Config>;
+  }
+  return backend ? { ...cfg, backend } : cfg;
+}
+
+interface Machine {
+  id: number;
+  spec: MachineSpec;
+  shm: Shm;
+  kernel: Kernel;
+  registered: boolean;
+}
+
+interface ThreadResult {
+  counters: ReturnType<typeof newCounters>;
+  oops: boolean;
+  stopped: boolean;
+  reclaimRuns: number;
+  activeMs: number;
+  violations: Violation[];
+  log: string[];
+}
+
+export class Runner {
+  private pool: CpuPool | null = null;
+  private threads = 0;
+  private readonly ctlSab = new SharedArrayBuffer(CT_WORDS * 4);
+  private readonly ctl = new Int32Array(this.ctlSab);
+  private ports: MessagePort[] = [];
+  private sessions: Promise<unknown>[] = [];
+  private sessionError: Error | null = null;
+  private readonly machines = new Map<string, Machine>();
+  private nextMachine = 1;
+  private programs = new Int32Array(new SharedArrayBuffer(4 * 4096));
+  private programsRegistered = false;
+  private active: Shm | null = null;
+  private interrupted = false;
+  /** Threads terminated because they did not stop when told (over the runner's life). */
+  terminations = 0;
+
+  /** Stop the run in progress (SIGINT/SIGTERM) and refuse further runs: they end interrupted at once. */
+  interrupt(): void {
+    this.interrupted = true;
+    if (this.active) {
+      const w = this.active.w, h = this.active.L.run;
+      if (Atomics.compareExchange(w, h + RUN.STOP, 0, STOP_INTERRUPT) === 0) w[h + RUN.STOP_REASON] = STOP_INTERRUPT;
+    }
+  }
+
+  get wasInterrupted(): boolean {
+    return this.interrupted;
+  }
+
+  private machineFor(spec: MachineSpec): Machine {
+    const key = JSON.stringify(spec);
+    let m = this.machines.get(key);
+    if (!m) {
+      if (this.machines.size >= 16) {
+        // keep memory bounded: forget the oldest machine (threads drop it with their next session)
+        const [oldKey] = this.machines.keys();
+        this.machines.delete(oldKey!);
+      }
+      const shm = newShm(spec);
+      m = { id: this.nextMachine++, spec, shm, kernel: new Kernel(spec, shm), registered: false };
+      this.machines.set(key, m);
+    }
+    return m;
+  }
+
+  private post(msg: SessionMessage): void {
+    for (const p of this.ports) p.postMessage(msg);
+  }
+
+  /** Enough threads, each running a session; a bigger pool replaces a smaller one. */
+  private async ensureThreads(n: number): Promise<void> {
+    if (this.pool && this.threads >= n && !this.sessionError) return;
+    await this.stopSessions();
+    const threads = Math.max(n, this.threads);
+    this.pool = await CpuPool.create(threads);
+    this.threads = threads;
+    this.sessionError = null;
+    this.ctl.fill(0);
+    this.ports = [];
+    this.sessions = [];
+    for (let t = 0; t < threads; t++) {
+      const { port1, port2 } = new MessageChannel();
+      this.ports.push(port1);
+      this.sessions.push(this.pool.session({ kind: 'session', ctl: this.ctlSab, thread: t, port: port2 }).catch((e: unknown) => {
+        this.sessionError ??= e instanceof Error ? e : new Error(String(e));
+      }));
+    }
+    for (const m of this.machines.values()) m.registered = false;
+    this.programsRegistered = false;
+  }
+
+  private async stopSessions(terminate = false): Promise<void> {
+    if (!this.pool) return;
+    if (!terminate && !this.sessionError) {
+      this.ctl[CT.CMD] = CMD_EXIT;
+      Atomics.store(this.ctl, CT.DONE, 0);
+      Atomics.add(this.ctl, CT.GEN, 1);
+      Atomics.notify(this.ctl, CT.GEN);
+      const exited = await Promise.race([Promise.all(this.sessions).then(() => true), new Promise<false>((r) => setTimeout(() => r(false), GRACE_MS).unref())]);
+      if (!exited) this.terminations++;
+    }
+    await this.pool.close();
+    for (const p of this.ports) p.close();
+    this.pool = null;
+    this.ports = [];
+    this.sessions = [];
+  }
+
+  /** Write the programs of a controlled run into the program buffer (grown, and re-sent, when too small). */
+  private writePrograms(programs: Int32Array[]): void {
+    const total = programs.reduce((n, p) => n + p.length, 0);
+    if (total > this.programs.length) {
+      let words = this.programs.length;
+      while (words < total) words *= 2;
+      this.programs = new Int32Array(new SharedArrayBuffer(words * 4));
+      this.programsRegistered = false;
+    }
+    if (!this.programsRegistered) {
+      this.post({ type: 'programs', sab: this.programs.buffer as SharedArrayBuffer });
+      this.programsRegistered = true;
+    }
+    let at = 0;
+    for (let e = 0; e < MAX_ENTITIES; e++) {
+      const p = programs[e];
+      this.ctl[CT_PROG + e * 2] = at;
+      this.ctl[CT_PROG + e * 2 + 1] = p ? p.length : 0;
+      if (p) {
+        this.programs.set(p, at);
+        at += p.length;
+      }
+    }
+  }
+
+  async run(o: RunOptions): Promise<RunResult> {
+    const t0 = Date.now();
+    const m = this.machineFor(planMachine(scenarioConfig(o.scenario, o.cpus, o.seed, o.backend)));
+    const spec = m.spec;
+    const shm = m.shm;
+    const bootLog = bootMachine(spec, shm, { bug: bugId(o.inject), fixes: o.fixes ?? 0, fail: o.scenario.fail?.(o.seed), booting: !!o.scenario.boot, brokenLock: o.brokenLock });
+    const mode = o.strategy ?? Mode.os;
+    const controlled = mode !== Mode.os;
+    const ops = o.durationMs && !controlled ? 0 : o.ops ?? (controlled ? 40 : 2000);
+    const checks = o.checks ?? true;
+    // a scenario loaded from a file exists only on this thread: its programs are generated here, even free-running
+    const external = externalPath(o.scenario) !== undefined;
+    const programs = o.programs ?? (controlled || external ? generatePrograms(o.scenario, o.cpus, o.seed, ops || EXTERNAL_DURATION_OPS, o.sizes) : undefined);
+    if (controlled) {
+      const totalOps = programs!.reduce((n, p) => n + p.length / 4, 0);
+      const maxSteps = o.maxSteps ?? Math.max(200_000, totalOps * STEPS_PER_OP_BUDGET);
+      if (maxSteps > MAX_STEP_BUDGET) throw new RangeError(`a step budget of ${maxSteps} does not fit the 32-bit step counter`);
+      const expectedSteps = o.expectedSteps ?? Math.max(100, totalOps * STEPS_PER_OP);
+      // URW: each CPU's share of the expected steps follows its program's length; the kworker gets an even share
+      const entitySteps = programs!.map((p) => (expectedSteps * (p.length / 4)) / Math.max(1, totalOps));
+      entitySteps.push(expectedSteps / spec.L.nrEntities);
+      initSched(shm, mode, { seed: o.seed, entities: spec.L.nrEntities, depth: o.depth ?? 3, expectedSteps, entitySteps }, maxSteps, o.schedule);
+    } else {
+      initSched(shm, Mode.os, { seed: o.seed, entities: spec.L.nrEntities, depth: 1, expectedSteps: 1 }, 0);
+    }
+    if (controlled && o.timeline) startTimeline(shm);
+    if (o.coverage) {
+      shm.w.fill(0, shm.L.cov, shm.L.cov + COV_WORDS);
+      shm.w[shm.L.run + RUN.COVERAGE] = 1;
+    }
+    if (controlled) {
+      // every CPU is runnable from the first step on, whenever its thread picks the run up
+      for (let e = 0; e < o.cpus; e++) shm.w[shm.L.cpus + e * X_SIZE + X.STATE] = CpuState.running;
+    }
+    if (this.interrupted) return this.finish(o, m, [], null, bootLog, 0, STOP_INTERRUPT);
+    await this.ensureThreads(o.cpus + 1);
+    if (!m.registered) {
+      this.post({ type: 'machine', id: m.id, spec, sab: shm.sab });
+      m.registered = true;
+    }
+    if (programs) this.writePrograms(programs);
+    // the run's own time: what is left of the deadline once the threads are up
+    const deadline = o.deadline ?? (o.durationMs && !controlled ? t0 + o.durationMs : 0);
+    const durationMs = o.durationMs && !controlled ? Math.max(1, (deadline || t0 + o.durationMs) - Date.now()) : 0;
+    const budgetEnd = deadline ? deadline + EPILOGUE_MS : t0 + 120_000 + ops * o.cpus * 2;
+    const c = this.ctl;
+    c[CT.CMD] = CMD_RUN;
+    c[CT.MACHINE] = m.id;
+    c[CT.ENTITIES] = o.cpus + 1;
+    c[CT.MODE] = mode;
+    c[CT.SCENARIO] = scenarioId(o.scenario);
+    c[CT.SEED] = o.seed | 0;
+    c[CT.OPS] = ops;
+    c[CT.DURATION_MS] = durationMs;
+    const sizes = o.sizes ?? null;
+    c[CT.SIZES_LEN] = sizes ? Math.min(sizes.length, MAX_SIZE_PAIRS * 2) : 0;
+    if (sizes) for (let i = 0; i < c[CT.SIZES_LEN]!; i++) c[CT_SIZES + i] = sizes[i]!;
+    c[CT.FLAGS] = (checks ? CTF_CHECKS : 0) | (controlled ? 0 : CTF_TIMING) | (programs ? CTF_PROGRAMS : 0);
+    Atomics.store(c, CT.DONE, 0);
+    const watch = new Watchdog(m.kernel, { limitMs: o.watchdogMs ?? 5000, budgetEnd, controlled, onProgress: o.onProgress, deadline, t0 });
+    this.active = shm;
+    watch.start();
+    Atomics.add(c, CT.GEN, 1);
+    Atomics.notify(c, CT.GEN);
+    let results: ThreadResult[];
+    let terminated = false;
+    try {
+      terminated = !(await this.waitDone(watch));
+      results = terminated ? [] : this.collect(o.cpus + 1);
+    } finally {
+      watch.stop();
+      this.active = null;
+    }
+    if (terminated) {
+      watch.stopRun(STOP_TERMINATE);
+      await this.stopSessions(true);
+    }
+    return this.finish(o, m, results, watch, bootLog, Date.now() - t0, shm.w[shm.L.run + RUN.STOP_REASON]!, terminated);
+  }
+
+  /** Wait for every thread to report; false when they had to be terminated. */
+  private async waitDone(watch: Watchdog): Promise<boolean> {
+    const c = this.ctl;
+    for (;;) {
+      const done = Atomics.load(c, CT.DONE);
+      if (done >= this.threads) return true;
+      if (this.sessionError) return false;
+      if (watch.stopAt && Date.now() - watch.stopAt > GRACE_MS) return false;
+      const r = Atomics.waitAsync(c, CT.DONE, done, 100);
+      if (r.async) await r.value;
+    }
+  }
+
+  private collect(entities: number): ThreadResult[] {
+    const c = this.ctl;
+    const out: ThreadResult[] = [];
+    for (let t = 0; t < entities; t++) {
+      const r = CT_RES + t * RS.SIZE;
+      const res: ThreadResult = {
+        counters: {
+          ops: c[r + RS.OPS]!, alloc: c[r + RS.ALLOC]!, free: c[r + RS.FREE]!, irqfree: c[r + RS.IRQFREE]!,
+          irqsHandled: c[r + RS.IRQS_HANDLED]!, failed: c[r + RS.FAILED]!, touches: c[r + RS.TOUCHES]!, checks: c[r + RS.CHECKS]!,
+        },
+        oops: c[r + RS.OOPS] === 1, stopped: c[r + RS.STOPPED] === 1, reclaimRuns: c[r + RS.RECLAIM_RUNS]!, activeMs: c[r + RS.ACTIVE_MS]!,
+        violations: [], log: [],
+      };
+      if (c[r + RS.MESSAGES]) {
+        const gen = Atomics.load(c, CT.GEN);
+        for (let msg = receiveMessageOnPort(this.ports[t]!); msg; msg = receiveMessageOnPort(this.ports[t]!)) {
+          const rep = msg.message as RunReport;
+          if (rep.gen !== gen) continue; // from an earlier run that was cut short
+          res.violations = rep.violations;
+          res.log = rep.log;
+          break;
+        }
+      }
+      out.push(res);
+    }
+    return out;
+  }
+
+  private finish(o: RunOptions, m: Machine, results: ThreadResult[], watch: Watchdog | null, bootLog: string[], ms: number, stopReason: number, terminated = false): RunResult {
+    const k = m.kernel;
+    k.attach();
+    const w = k.shm.w;
+    const h = k.shm.L.run;
+    const counters = chunkCounters(k.shm);
+    const violations: Violation[] = [];
+    if (watch?.hang) violations.push(watch.hang);
+    for (const r of results) violations.push(...r.violations);
+    const stop = w[h + RUN.STOP]!;
+    let checksRun = results.reduce((s, r) => s + r.counters.checks, 0);
+    const notes: string[] = [];
+    if (stop === 0 && results.length) {
+      // quiescence: every CPU freed what it held and the reclaim work was flushed
+      const failures = new InvariantChecker(k).checkAll();
+      checksRun++;
+      if (failures.length) violations.push(invariantViolation(failures, -1, 0, ' at quiescence'));
+      const leaks = leakCheck(k, notes);
+      if (leaks.length) violations.push(leakViolation(leaks, -1, 0, 'every CPU freed everything, the reclaim work was flushed'));
+      if (o.checks !== false) {
+        const warn = warnLimitProblem(k.shm, (o.strategy ?? Mode.os) !== Mode.os, k.shm.L.nrEntities);
+        if (warn) {
+          const title = 'percpu: warn-limit: the allocator departs from 2.6.35';
+          violations.push({ kind: 'spec', cpu: -1, step: 0, title, text: `${title}\n${warn}\n`, held: [], stack: ['pcpu_alloc'], fatal: false, details: { check: 'warn-limit' } });
+        }
+      }
+    }
+    if (terminated) notes.push(`the worker threads did not stop within ${GRACE_MS / 1000} s of being told and were terminated`);
+    if (watch && watch.hostStallMs > 1000) notes.push(`the host itself stalled for ${(watch.hostStallMs / 1000).toFixed(1)} s during the run (watchdog timer lag); that time was not counted against any CPU`);
+    const ops = newCounters();
+    for (const r of results) for (const key of Object.keys(ops) as (keyof typeof ops)[]) ops[key] += r.counters[key];
+    const locks: LockStats[] = [Lock.pcpu_alloc_mutex, Lock.pcpu_lock, Lock.vmap_area_lock, Lock.caller_lock].map((l) => {
+      const r = k.shm.L.locks + l * LK.SIZE;
+      return { lock: lockName(l), acquisitions: w[r + LK.ACQUIRED]!, contentions: w[r + LK.CONTENDED]!, longestHoldUs: w[r + LK.MAX_HOLD]! };
+    });
+    const mode = o.strategy ?? Mode.os;
+    const controlled = mode !== Mode.os;
+    const sc = k.shm.L.sched;
+    const unique = dedupe(violations);
+    const counts = classify(unique, o);
+    let status: RunStatus = 'clean';
+    if (counts) status = 'violation';
+    else if (stopReason === STOP_INTERRUPT) status = 'interrupted';
+    else if (stopReason === STOP_BUDGET || stopReason === STOP_TERMINATE || terminated) status = 'incomplete';
+    else if (unique.length) status = 'known';
+    if (status === 'incomplete' && stopReason === STOP_BUDGET) notes.push('the run did not finish within its time budget (the host is too slow for it, or the budget too small): nothing was found, and nothing is proven');
+    return {
+      scenario: o.scenario.name, seed: o.seed, cpus: o.cpus, backend: m.spec.cfg.backend, inject: o.inject ?? null,
+      status,
+      // a controlled run is a pure function of its inputs: no wall-clock numbers in it
+      ms: controlled ? 0 : ms, activeMs: controlled ? 0 : Math.max(0, ...results.map((r) => r.activeMs)), ops,
+      chunksCreated: counters.created, chunksDestroyed: counters.destroyed, reclaimRuns: counters.reclaimRuns,
+      locks, checks: checksRun, violations: unique, stats: percpuStats(k.shm), bootLog,
+      log: results.flatMap((r) => r.log), notes: controlled ? notes.filter((n) => !n.startsWith('the host itself')) : notes,
+      strategy: MODE_NAMES[mode], steps: controlled ? w[sc + SC.STEP]! : 0, switches: controlled ? w[sc + SC.SWITCHES]! : 0,
+      schedule: controlled ? encodeSchedule(recordedSchedule(k.shm)) : null, diverged: mode === Mode.replay ? w[sc + SC.DIVERGED]! : 0,
+      stateHash: stateHash(k),
+      ...(controlled && o.timeline ? { timeline: readTimeline(k.shm, o.cpus) } : {}),
+      ...(o.lockdepExport ? { lockdepExport: lockdepFiles(new Lockdep(k.shm)) } : {}),
+      ...(o.coverage ? { coverage: runCoverage(k.shm) } : {}),
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.stopSessions();
+  }
+}
+
+/** Non-fatal reports can repeat across CPUs: keep the first of each title and mechanism (a known issue's report does not hide a new bug's with the same title). */
+function dedupe(vs: Violation[]): Violation[] {
+  const seen = new Set<string>();
+  return vs.filter((v) => {
+    const key = `${v.kind}\n${v.title}\n${v.mechanism ?? ''}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}

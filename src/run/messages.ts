@@ -1,0 +1,50 @@
+// What crosses the thread boundary besides the control block
+// (src/run/control.ts): the tasks a pool thread is given, the messages a
+// session receives, and what a thread sends back. Plain data only: custom
+// error classes cross threads as plain Error, so violations travel as data.
+
+import type { MessagePort } from 'node:worker_threads';
+import type { MachineSpec } from './machine.ts';
+import type { Violation } from '../report/violation.ts';
+
+/** A thread's long-lived session (src/run/thread/session.ts). */
+export interface SessionTask {
+  kind: 'session';
+  ctl: SharedArrayBuffer;
+  thread: number;
+  port: MessagePort;
+}
+
+/** One locking self-test program (src/run/thread/selftest.ts). */
+export interface SelftestTask {
+  kind: 'selftest';
+  sab: SharedArrayBuffer;
+  spec: MachineSpec;
+  cpu: number;
+  program: string;
+  args: number[];
+}
+
+export type CpuTask = SelftestTask | SessionTask;
+
+export interface CpuTaskResult {
+  cpu: number;
+  violations: Violation[];
+  log: string[];
+  values: number[];
+  oops: boolean;
+  stopped: boolean;
+}
+
+/** Messages to a session: a machine to attach, the program buffer. */
+export type SessionMessage =
+  | { type: 'machine'; id: number; spec: MachineSpec; sab: SharedArrayBuffer }
+  | { type: 'programs'; sab: SharedArrayBuffer };
+
+/** What a thread sends back after a run that produced violations or kernel log lines. */
+export interface RunReport {
+  gen: number;
+  thread: number;
+  violations: Violation[];
+  log: string[];
+}
