@@ -6,13 +6,18 @@
 // applies, with pcpu_lock held where the rule talks about the index:
 //
 //   first-fit       pcpu_alloc_area takes the first block that holds the
-//                   aligned request (map[i] >= head + size), nothing else;
+//                   aligned request (map[i] >= head + size), nothing else,
+//                   and leaves the map, free_size and contig_hint as 2.6.35
+//                   does (a small head joins the block before it, a tail
+//                   under 4 bytes stays inside the area, contig_hint is the
+//                   largest block seen when the scan reached the end);
 //   no-needless-chunk  a new chunk is made only when no chunk on a walked
 //                   slot list with contig_hint >= size had such a block;
 //   relocation      a chunk whose slot goes up is put at the head of its new
 //                   list, one going down at the tail, one staying is not moved;
 //                   a new chunk starts at the head of its list;
-//   merge           a freed area is merged with its free neighbours;
+//   merge           a freed area is merged with its free neighbours, and
+//                   free_size and contig_hint follow;
 //   reclaim-request a free that leaves its chunk fully free requests reclaim
 //                   exactly when another fully free chunk is on the last list;
 //   reclaim-set     pcpu_reclaim destroys every chunk on the last slot list
@@ -55,6 +60,15 @@ export class SpecChecker implements SpecHooks {
   private onext = 0;
   private workReqs = 0;
   private readonly reclaimExpect: number[] = [];
+  // the model of the area map: the map before an operation, and what 2.6.35 makes of it
+  private snap = new Int32Array(64);
+  private model = new Int32Array(64);
+  private snapLen = 0;
+  private modelLen = 0;
+  private oFree = 0;
+  private oContig = 0;
+  private mFree = 0;
+  private mContig = 0;
 
   constructor(k: { st: PcpuState; shm: Shm }) {
     this.st = k.st;
@@ -91,6 +105,127 @@ export class SpecChecker implements SpecHooks {
       off += e < 0 ? -e : e;
     }
     return -1;
+  }
+
+  // ---- the area map, restated on a copy --------------------------------------
+  private snapshot(c: number): void {
+    const w = this.w, m = w[c + C.MAP]!, used = w[c + C.MAP_USED]!;
+    if (this.snap.length < used + 2) {
+      this.snap = new Int32Array(used * 2 + 2);
+      this.model = new Int32Array(used * 2 + 2);
+    }
+    for (let i = 0; i < used; i++) this.snap[i] = w[m + i]!;
+    this.snapLen = used;
+    this.oFree = w[c + C.FREE_SIZE]!;
+    this.oContig = w[c + C.CONTIG_HINT]!;
+  }
+
+  /** Insert `v` at index i of the model (length modelLen). */
+  private insert(i: number, v: number): void {
+    const d = this.model;
+    for (let j = this.modelLen; j > i; j--) d[j] = d[j - 1]!;
+    d[i] = v;
+    this.modelLen++;
+  }
+
+  private remove(i: number): void {
+    const d = this.model;
+    for (let j = i; j + 1 < this.modelLen; j++) d[j] = d[j + 1]!;
+    this.modelLen--;
+  }
+
+  /** pcpu_alloc_area's effect on the snapshot, from the rules: the offset (or -1); the model holds the map after it. */
+  private modelAlloc(size: number, align: number): number {
+    const a = this.snap, d = this.model, n = this.snapLen;
+    d.set(a.subarray(0, n));
+    this.modelLen = n;
+    this.mFree = this.oFree;
+    let max = 0;
+    for (let i = 0, off = 0; i < n; off += Math.abs(a[i]!), i++) {
+      const last = i + 1 === n;
+      let head = ((off + align - 1) & ~(align - 1)) - off;
+      const cur = a[i]!;
+      if (cur < 0) continue;
+      if (cur < head + size) {
+        max = Math.max(cur, max);
+        continue;
+      }
+      let at = i;
+      let start = off;
+      // a head under 4 bytes, or next to a free block, joins the block before it
+      if (head && (head < INT_SIZE || d[at - 1]! > 0)) {
+        if (d[at - 1]! > 0) d[at - 1] = d[at - 1]! + head;
+        else {
+          d[at - 1] = d[at - 1]! - head;
+          this.mFree -= head;
+        }
+        d[at] = d[at]! - head;
+        start += head;
+        head = 0;
+      }
+      // a tail under 4 bytes stays inside the area
+      let tail = d[at]! - head - size;
+      if (tail < INT_SIZE) tail = 0;
+      if (head) {
+        d[at] = d[at]! - head;
+        this.insert(at, head);
+        at++;
+        start += head;
+        max = Math.max(head, max);
+      }
+      if (tail) {
+        d[at] = d[at]! - tail;
+        this.insert(at + 1, tail);
+        max = Math.max(tail, max);
+      }
+      this.mContig = last ? max : Math.max(this.oContig, max);
+      this.mFree -= d[at]!;
+      d[at] = -d[at]!;
+      return start;
+    }
+    this.mContig = max;
+    return -1;
+  }
+
+  /** pcpu_free_area's effect on the snapshot, from the rules; false when `off` starts no allocated area. */
+  private modelFree(off: number): boolean {
+    const d = this.model;
+    d.set(this.snap.subarray(0, this.snapLen));
+    this.modelLen = this.snapLen;
+    let i = 0;
+    for (let at = 0; i < this.modelLen && at !== off; i++) at += Math.abs(d[i]!);
+    if (i >= this.modelLen || d[i]! >= 0) return false;
+    d[i] = -d[i]!;
+    this.mFree = this.oFree + d[i]!;
+    if (i > 0 && d[i - 1]! >= 0) {
+      d[i - 1] = d[i - 1]! + d[i]!;
+      this.remove(i);
+      i--;
+    }
+    if (i + 1 < this.modelLen && d[i + 1]! >= 0) {
+      d[i] = d[i]! + d[i + 1]!;
+      this.remove(i + 1);
+    }
+    this.mContig = Math.max(d[i]!, this.oContig);
+    return true;
+  }
+
+  /** How the chunk's map, free_size and contig_hint differ from the model ('' when they do not). */
+  private diffModel(c: number): string {
+    const w = this.w, m = w[c + C.MAP]!, used = w[c + C.MAP_USED]!;
+    const got: string[] = [];
+    let first = -1;
+    for (let i = 0; i < Math.max(used, this.modelLen); i++) {
+      if (first < 0 && (i >= used || i >= this.modelLen || w[m + i] !== this.model[i])) first = i;
+    }
+    if (first >= 0) {
+      const from = Math.max(0, first - 2);
+      const show = (xs: ArrayLike<number>, n: number): string => Array.from({ length: Math.min(n, first + 3) - from }, (_, k) => xs[from + k]).join(', ');
+      got.push(`map[${from}..]: 2.6.35 gives [${show(this.model, this.modelLen)}] (${this.modelLen} entries), the chunk has [${show(w.subarray(m, m + used), used)}] (${used} entries)`);
+    }
+    if (w[c + C.FREE_SIZE] !== this.mFree) got.push(`free_size ${w[c + C.FREE_SIZE]}, 2.6.35 gives ${this.mFree}`);
+    if (w[c + C.CONTIG_HINT] !== this.mContig) got.push(`contig_hint ${w[c + C.CONTIG_HINT]}, 2.6.35 gives ${this.mContig}`);
+    return got.join('; ');
   }
 
   private fail(cpu: Cpu, check: SpecCheck, what: string): void {
@@ -137,7 +272,8 @@ export class SpecChecker implements SpecHooks {
 
   // ---- hooks (pcpu_lock held) ------------------------------------------------
   beforeAlloc(_cpu: Cpu, c: number, size: number, align: number): void {
-    this.expectOff = this.firstFit(c, size, align);
+    this.snapshot(c);
+    this.expectOff = this.modelAlloc(size, align);
     this.capturePlace(c);
   }
 
@@ -145,15 +281,23 @@ export class SpecChecker implements SpecHooks {
     if (off !== this.expectOff) {
       this.fail(cpu, 'first-fit', `pcpu_alloc_area(${this.chunkName(c)}, size ${size}, align ${align}) returned ${off}; ` +
         `first fit in the map before the call gives ${this.expectOff} (the first free block with map[i] >= head + size)`);
+    } else {
+      const diff = this.diffModel(c);
+      if (diff) this.fail(cpu, 'first-fit', `pcpu_alloc_area(${this.chunkName(c)}, size ${size}, align ${align}) returned ${off} as 2.6.35 does, but left the chunk unlike it: ${diff}`);
     }
     this.checkPlace(cpu, c, 'pcpu_alloc_area', this.oslot);
   }
 
   beforeFree(_cpu: Cpu, c: number): void {
+    this.snapshot(c);
     this.capturePlace(c);
   }
 
   afterFree(cpu: Cpu, c: number, off: number): void {
+    if (this.modelFree(off)) {
+      const diff = this.diffModel(c);
+      if (diff) this.fail(cpu, 'merge', `pcpu_free_area(${this.chunkName(c)}, ${off}) left the chunk unlike 2.6.35: ${diff}`);
+    }
     const w = this.w, m = w[c + C.MAP]!, used = w[c + C.MAP_USED]!;
     let i = 0, at = 0;
     for (; i < used; i++) {

@@ -71,6 +71,8 @@ export interface RunResult {
   steps: number;
   switches: number;
   schedule: string | null;
+  /** The schedule outgrew its recording: it does not replay the run whole. */
+  scheduleOverflow?: boolean;
   /** Replay: recorded decisions that no longer applied. */
   diverged: number;
   /** A hash of the final allocator state (see check/state-hash.ts). */

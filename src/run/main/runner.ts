@@ -26,7 +26,7 @@ import { MAX_CLASSES } from '../../lockdep/records.ts';
 import { SC } from '../../sched/records.ts';
 import { Lock, lockName } from '../../sync/locks.ts';
 import { CpuState } from '../../sync/cpu.ts';
-import { bugId } from '../../percpu/variants.ts';
+import { bugId, conflicts, fixBit, fixFor } from '../../percpu/variants.ts';
 import type { Backend, Config } from '../../shm/config.ts';
 import { readTimeline, startTimeline } from './timeline.ts';
 import { Lockdep } from '../../lockdep/lockdep.ts';
@@ -41,7 +41,7 @@ import { invariantViolation, leakViolation } from '../../check/verdict.ts';
 import { stateHash } from '../../check/state-hash.ts';
 import { chunkCounters, percpuStats } from '../../percpu/stats.ts';
 import { Mode, MODE_NAMES } from '../../sched/strategy.ts';
-import { encodeSchedule, type Schedule } from '../../sched/schedule.ts';
+import { decodeSchedule, encodeSchedule, type Schedule } from '../../sched/schedule.ts';
 import { initSched, recordedSchedule, STEPS_PER_OP } from '../../sched/setup.ts';
 import { STOP_BUDGET, STOP_INTERRUPT, STOP_TERMINATE, Watchdog } from './watchdog.ts';
 
@@ -92,6 +92,8 @@ export interface RunOptions {
   lockdepExport?: boolean;
   /** Record coverage for novelty feedback (RunResult.coverage). */
   coverage?: boolean;
+  /** Replay controlled runs whose findings a known issue claims, with its fix (default true). */
+  verifyKnown?: boolean;
 }
 
 /** The run's coverage bits, the lockdep edges (with both classes' irq usage) added from the graph. */
@@ -266,7 +268,57 @@ export class Runner {
     }
   }
 
+  /**
+   * One run, with the verdict every command shares: a controlled run whose
+   * findings a known issue's mechanism claims is replayed once more with
+   * the later kernels' fixes of those issues switched on, and a finding is
+   * called known only if that replay no longer shows it.
+   */
   async run(o: RunOptions): Promise<RunResult> {
+    const { result, programs } = await this.runOnce(o);
+    if (o.verifyKnown !== false && programs && result.schedule !== null && result.violations.some((v) => v.mechanism !== undefined && v.notKnown === undefined)) {
+      await this.verifyKnown(o, result, programs);
+    }
+    return result;
+  }
+
+  /** Replay `r` with the fixes of every mechanism its findings name; settle which findings are known. */
+  private async verifyKnown(o: RunOptions, r: RunResult, programs: Int32Array[]): Promise<void> {
+    const claimed = r.violations.filter((v) => v.mechanism !== undefined && v.notKnown === undefined);
+    let fixes = 0;
+    const fixName = new Map<string, string>();
+    for (const v of claimed) {
+      const fix = fixFor(v.mechanism!);
+      if (!fix) {
+        v.notKnown = 'no fix of this known issue exists to verify it with';
+        continue;
+      }
+      fixes |= fixBit(fix);
+      fixName.set(v.mechanism!, fix.name);
+    }
+    const pending = claimed.filter((v) => v.notKnown === undefined);
+    const names = [...new Set(pending.map((v) => fixName.get(v.mechanism!)!))].join(', ');
+    let why = '';
+    if (r.scheduleOverflow) why = `its schedule was too long to record whole, so it could not be replayed with the fix (${names})`;
+    else if (conflicts(bugId(o.inject), fixes)) why = `its fix (${names}) replaces a function the injected bug ${o.inject} replaces too, so it could not be verified`;
+    if (!why && pending.length) {
+      const again = await this.runOnce({
+        ...o, programs, strategy: Mode.replay, schedule: decodeSchedule(r.schedule!), fixes: (o.fixes ?? 0) | fixes,
+        timeline: false, lockdepExport: false, coverage: false, onProgress: undefined,
+      });
+      const res = again.result;
+      if (res.status === 'incomplete' || res.status === 'interrupted') why = `the replay with its fix (${names}) did not finish`;
+      for (const v of pending) {
+        if (why) continue;
+        if (res.violations.some((x) => x.kind === v.kind && x.title === v.title)) v.notKnown = `replayed with ${fixName.get(v.mechanism!)} switched on, it is still there`;
+        else v.knownProof = 'fix-verified';
+      }
+    }
+    if (why) for (const v of pending) v.notKnown = why;
+    if (classify(r.violations, o)) r.status = 'violation';
+  }
+
+  private async runOnce(o: RunOptions): Promise<{ result: RunResult; programs: Int32Array[] | undefined }> {
     const t0 = Date.now();
     const m = this.machineFor(planMachine(scenarioConfig(o.scenario, o.cpus, o.seed, o.backend)));
     const spec = m.spec;
@@ -300,7 +352,7 @@ export class Runner {
       // every CPU is runnable from the first step on, whenever its thread picks the run up
       for (let e = 0; e < o.cpus; e++) shm.w[shm.L.cpus + e * X_SIZE + X.STATE] = CpuState.running;
     }
-    if (this.interrupted) return this.finish(o, m, [], null, bootLog, 0, STOP_INTERRUPT);
+    if (this.interrupted) return { result: this.finish(o, m, [], null, bootLog, 0, STOP_INTERRUPT), programs };
     await this.ensureThreads(o.cpus + 1);
     if (!m.registered) {
       this.post({ type: 'machine', id: m.id, spec, sab: shm.sab });
@@ -343,7 +395,7 @@ export class Runner {
       watch.stopRun(STOP_TERMINATE);
       await this.stopSessions(true);
     }
-    return this.finish(o, m, results, watch, bootLog, Date.now() - t0, shm.w[shm.L.run + RUN.STOP_REASON]!, terminated);
+    return { result: this.finish(o, m, results, watch, bootLog, Date.now() - t0, shm.w[shm.L.run + RUN.STOP_REASON]!, terminated), programs };
   }
 
   /** Wait for every thread to report; false when they had to be terminated. */
@@ -442,7 +494,7 @@ export class Runner {
       locks, checks: checksRun, violations: unique, stats: percpuStats(k.shm), bootLog,
       log: results.flatMap((r) => r.log), notes: controlled ? notes.filter((n) => !n.startsWith('the host itself')) : notes,
       strategy: MODE_NAMES[mode], steps: controlled ? w[sc + SC.STEP]! : 0, switches: controlled ? w[sc + SC.SWITCHES]! : 0,
-      schedule: controlled ? encodeSchedule(recordedSchedule(k.shm)) : null, diverged: mode === Mode.replay ? w[sc + SC.DIVERGED]! : 0,
+      schedule: controlled ? encodeSchedule(recordedSchedule(k.shm)) : null, scheduleOverflow: controlled && w[sc + SC.REC_OVERFLOW] !== 0, diverged: mode === Mode.replay ? w[sc + SC.DIVERGED]! : 0,
       stateHash: stateHash(k),
       ...(controlled && o.timeline ? { timeline: readTimeline(k.shm, o.cpus) } : {}),
       ...(o.lockdepExport ? { lockdepExport: lockdepFiles(new Lockdep(k.shm)) } : {}),
