@@ -1,4 +1,4 @@
-import { builder, spice, stdMix, type Scenario } from './lib/scenario.ts';
+import { builder, spice, stdMix, sundries, type Scenario } from './lib/scenario.ts';
 
 export const allocFreeStorm: Scenario = {
   name: 'alloc-free-storm',
@@ -11,7 +11,7 @@ export const allocFreeStorm: Scenario = {
         x.touchRandom();
         return true;
       }
-      return spice(x, ctx, 0.01, 0.05);
+      return sundries(x, 0.03) || spice(x, ctx, 0.01, 0.05);
     });
     return b.build();
   },

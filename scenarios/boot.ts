@@ -1,4 +1,5 @@
-import { builder, spice, stdMix, type Scenario } from './lib/scenario.ts';
+import { builder, spice, stdMix, sundries, type Scenario } from './lib/scenario.ts';
+import { Lock } from '../src/sync/locks.ts';
 import { ProgramBuilder } from './lib/program.ts';
 import type { Config } from '../src/shm/config.ts';
 
@@ -34,7 +35,17 @@ export const boot: Scenario = {
   },
   program(ctx) {
     const b = builder(this.name, ctx);
-    stdMix(b, ctx.ops, 48, (x) => spice(x, ctx, 0.02, 0.1));
+    // the other CPUs start once CPU 0 has finished its first allocations (an initcall they depend on)
+    if (ctx.batch === 0 && ctx.cpus > 1) {
+      if (ctx.cpu === 0) {
+        for (let i = 0; i < 3; i++) b.alloc(b.pick([8, 64, 512] as const), 8);
+        b.complete(Lock.completion_a);
+      } else {
+        b.wait(Lock.completion_a);
+      }
+    }
+    stdMix(b, ctx.ops, 48, (x) => sundries(x, 0.08) || spice(x, ctx, 0.02, 0.1));
     return b.build();
   },
+  minOps: 4,
 };

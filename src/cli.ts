@@ -72,8 +72,9 @@ function single(argv: string[], defaults: { ops: number }): number {
   const ops = (a.options.ops as number | undefined) ?? defaults.ops;
   if (ops < 1) throw new UsageError('--ops must be at least 1');
   const r: SingleResult = runSingle({ seed, ops, backend: (a.options.backend as 'vm' | 'km' | undefined) ?? 'vm' });
+  const failing = classify(r.violations);
   process.stdout.write(renderSingle(r, { seed, ops, quiet: a.options.quiet === true }));
-  return classify(r.violations) ? 1 : 0;
+  return failing ? 1 : 0;
 }
 
 const COMMANDS: Record<string, Command> = {

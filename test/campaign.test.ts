@@ -17,7 +17,7 @@ function cli(args: string[]): { code: number | null; out: string; err: string } 
 
 interface Doc {
   runs: number; cleanRuns: number; cleanPctRuns: number; known: Record<string, number>; byStrategy: Record<string, number>;
-  findings: { signature: string; occurrences: number; run: number; reproPath: string }[];
+  findings: { signature: string; occurrences: number; run: number; firstRun: number; reproPath: string }[];
 }
 
 /** What must not depend on how the campaign was split. */
@@ -25,7 +25,8 @@ function outcome(d: Doc): unknown {
   return {
     runs: d.runs, clean: d.cleanRuns, cleanPct: d.cleanPctRuns, known: d.known,
     strategies: Object.entries(d.byStrategy).sort(),
-    findings: d.findings.map((f) => [f.signature, f.occurrences, f.run]).sort(),
+    // which run's shrink gave the smallest repro may depend on the split; the first failing run of each signature does not
+    findings: d.findings.map((f) => [f.signature, f.occurrences, f.firstRun]).sort(),
   };
 }
 

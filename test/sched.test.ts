@@ -12,7 +12,7 @@ import { Mode } from '../src/sched/strategy.ts';
 import { decodeSchedule, encodeSchedule, ScheduleError, switchesOf } from '../src/sched/schedule.ts';
 import { shrink } from '../src/explore/shrink.ts';
 import { generatePrograms } from '../scenarios/lib/scenario.ts';
-import { fuzz, residualRisk } from '../src/explore/fuzz.ts';
+import { fuzz, residualRisk, signatureOf } from '../src/explore/fuzz.ts';
 import { Op } from '../scenarios/lib/program.ts';
 import { Lock } from '../src/sync/locks.ts';
 
@@ -61,7 +61,7 @@ test.serial('shrinking makes a failure smaller and it still fails', async (t) =>
   const base = { scenario, cpus: 3, seed: 9, strategy: Mode.pct, depth: 3, inject: 'reclaim-lock-inversion', expectedSteps: 1000 };
   const first = await shared().run({ ...base, programs });
   t.true(first.violations.some((v) => v.kind === 'lockdep-circular'));
-  const sh = await shrink({ runner: shared(), base, programs, target: 'lockdep-circular', budgetMs: 15_000 });
+  const sh = await shrink({ runner: shared(), base, programs, target: signatureOf(first.violations.find((v) => v.kind === 'lockdep-circular')!), budgetMs: 15_000 });
   const before = programs.reduce((n, p) => n + p.length, 0);
   const after = sh.programs.reduce((n, p) => n + p.length, 0);
   t.true(after < before, `${before / 4} ops -> ${after / 4}`);
@@ -124,7 +124,7 @@ test.serial('fuzz writes a repro that replay reproduces exactly, every time, and
     [(r: Record<string, unknown>) => ((r.programs as number[][][])[0]![0] = [3, 0, 99, 0]), /interrupt aimed at cpu99, the repro has \d+ CPUs/],
     [(r: Record<string, unknown>) => ((r.violation as { kind: string }).kind = 'banana'), /violation\.kind: unknown kind "banana"/],
     [(r: Record<string, unknown>) => (r.scenario = 'x'.repeat(100_000) + '\u0007'), /unknown scenario "x{40}…"/],
-    [(r: Record<string, unknown>) => (r.programs = [[[99, 0, 0, 0]]]), /unknown code 99/],
+    [(r: Record<string, unknown>) => (r.programs = Array.from({ length: r.cpus as number }, () => [[99, 0, 0, 0]])), /unknown code 99/],
     [(r: Record<string, unknown>) => (r.cpus = 0), /cpus must be 1\.\.64/],
   ] as [(r: Record<string, unknown>) => void, RegExp][]) {
     const copy = structuredClone(repro);

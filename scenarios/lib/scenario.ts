@@ -59,6 +59,22 @@ export function spice(b: ProgramBuilder, ctx: ScenarioContext, bigRate: number, 
   return false;
 }
 
+/**
+ * The rest of the program language, now and then: a touch of a live area
+ * (its stamps checked in every copy), a few scheduling points of delay, a
+ * burst of small counters allocated at once and freed again later. Every op
+ * thus runs on every machine shape the scenarios boot.
+ */
+export function sundries(b: ProgramBuilder, rate: number): boolean {
+  const r = b.rng();
+  if (r >= rate) return false;
+  if (r < rate * 0.4) b.touchRandom();
+  else if (r < rate * 0.7) b.delay(1 + b.int(4));
+  else if (r < rate * 0.85) b.burst(2 + b.int(6), b.pick([4, 8, 16] as const), 4);
+  else b.unburst(1 + b.int(4));
+  return true;
+}
+
 export function stdMix(b: ProgramBuilder, ops: number, maxLive: number, extra?: (b: ProgramBuilder) => boolean): void {
   while (b.length < ops) {
     if (extra?.(b)) continue;

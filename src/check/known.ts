@@ -219,11 +219,13 @@ export function attributeMechanism(shm: Shm, cpu: Cpu, v: Violation): string | u
     }
     case 'spec': {
       if (d.check !== 'per_cpu_ptr_to_phys' || d.addr !== w[x + KX.PHYS_ADDR]) return undefined;
-      if (w[x + KX.PHYS_FIRST_MISS] === 1) return 'ptr-to-phys-first-chunk';
       const path = w[x + KX.PHYS_PATH], pfn = w[x + KX.PHYS_PFN]!;
       const pageSize = (shm.b.length - L.pageData) / L.nrPages;
       const truth = d.truth as number, got = d.got as number;
+      // the page path found the right page and only the offset in it was dropped (whichever path led there)
       if ((path === PHYS_CHUNK || path === PHYS_VMALLOC) && pfn >= 0 && pfn === Math.floor(truth / pageSize) && got === pfn * pageSize) return 'ptr-to-phys-offset';
+      // a first-chunk address taken down pcpu_addr_to_page, which found no page or the wrong one
+      if (w[x + KX.PHYS_FIRST_MISS] === 1) return 'ptr-to-phys-first-chunk';
       return undefined;
     }
     default:

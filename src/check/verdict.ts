@@ -12,7 +12,7 @@ export function failureLines(f: InvariantFailure[]): string {
 /** `when` qualifies the moment, e.g. " at quiescence". */
 export function invariantViolation(f: InvariantFailure[], cpu: number, step: number, when = ''): Violation {
   const title = `percpu: invariant violated${when}: ${f[0]!.invariant}`;
-  return { kind: 'invariant', cpu, step, title, text: `${title}\n${failureLines(f)}`, held: [], stack: [], fatal: true };
+  return { kind: 'invariant', cpu, step, title, text: `${title}\n${failureLines(f)}`, held: [], stack: [], fatal: true, details: { invariant: f[0]!.invariant } };
 }
 
 /** `how` says what preceded the check, e.g. "every CPU freed everything". */

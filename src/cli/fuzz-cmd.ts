@@ -18,7 +18,8 @@ import { scenariosFor } from './run-cmd.ts';
 import { checkDir, checkWritable, distinctOutputs, writeLockdepExports, writeOutput } from '../io/files.ts';
 import { chromeTrace, explainTimeline } from '../render/timeline.ts';
 import { commandLineOf, renderHtml } from '../render/html.ts';
-import { renderJunit, renderJunitCases, type JunitCase } from '../render/junit.ts';
+import { renderJunit, renderJunitCases } from '../render/junit.ts';
+import { campaignCases, renderCampaign } from '../render/campaign.ts';
 import { reportJson, type RunResult } from '../report/result.ts';
 import type { Repro } from '../explore/repro.ts';
 import type { FuzzResult } from '../explore/fuzz.ts';
@@ -123,7 +124,7 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
     });
     if (!writeOutput(html, doc, '--html')) return 2;
   }
-  if (junit && !writeOutput(junit, renderJunitCases(campaignCases(scenarios.map((x) => x.name), res, `${MODE_NAMES[strategy]}, cpus=${cpus}`, stop)), '--junit')) return 2;
+  if (junit && !writeOutput(junit, renderJunitCases(campaignCases(scenarios.map((x) => x.name), res, `${MODE_NAMES[strategy]}, cpus=${cpus}`, { interrupted: stop }), 'percpu-stress', res.ms / 1000), '--junit')) return 2;
   if (json) {
     const findings = res.findings.map((f) => ({
       ...f, violation: { kind: f.violation.kind, title: f.violation.title, cpu: f.violation.cpu, step: f.violation.step, text: f.violation.text },
@@ -236,46 +237,3 @@ export async function replayCommand(argv: string[]): Promise<number> {
   return r.status === 'violation' ? 4 : r.status === 'incomplete' ? 5 : 0;
 }
 
-/** The findings and totals of a campaign (fuzz, or merged shards), as a person reads them. */
-export function renderCampaign(res: FuzzResult, o: { quiet: boolean; portfolio: boolean; entities: number; depth: number }): string {
-  const depth = o.depth;
-  let out = '';
-  for (const f of res.findings) {
-    if (!o.quiet) out += `\n${f.violation.text}\n`;
-    else out += `\n${f.violation.title}\n`;
-    out += `found by run ${f.run} (${f.scenario}, seed ${f.seed}, ${f.strategy}) after ${(f.detectMs / 1000).toFixed(2)} s\n`;
-    out += `signature: ${f.signature}${f.occurrences > 1 ? ` (${f.occurrences} failing runs; the repro is the smallest shrunk)` : ''}\n`;
-    out += `shrunk in ${f.shrinkRuns} runs: ${f.original.cpus} CPUs, ${f.original.ops} ops, ${f.original.switches} context switches -> ${f.minimal.cpus} CPUs, ${f.minimal.ops} ops, ${f.minimal.switches} context switches\n`;
-    out += `schedule: ${f.schedule}\nrepro: ${f.reproPath}\nreplay with:\n  npx percpu-stress replay ${f.reproPath}\n`;
-  }
-  out += `\n${res.runs} runs in ${(res.ms / 1000).toFixed(1)} s (${(res.runs / Math.max(res.ms / 1000, 0.001)).toFixed(1)} runs/s), ${res.findings.length} failing\n`;
-  if (o.portfolio || res.byStrategy.mutation) out += `strategies: ${Object.entries(res.byStrategy).map(([k, v]) => `${k} ${v}`).join(', ')} runs\n`;
-  if (res.coverage) {
-    const c = res.coverage;
-    out += `coverage: ${c.bits} distinct events (${COV_KINDS.map((k, i) => `${k} ${c.byKind[i]}`).join(', ')}); corpus: ${c.corpus} runs that covered something new\n`;
-  }
-  if (res.residualRisk !== null) {
-    const n = o.entities;
-    const k = Math.round(res.meanSteps);
-    const perRun = n * Math.pow(k, depth - 1);
-    const pct = res.residualRisk * 100;
-    out += `residual risk: ${res.cleanPctRuns} clean PCT runs at depth ${depth}. A bug that needs ${depth} events in one particular order ` +
-      `(PCT depth ${depth}) and that these programs can reach is hit by each run with probability at least 1 in ${Math.round(perRun).toLocaleString('en-US')} ` +
-      `(n = ${n} entities incl. the kworker, k = ${k} steps per run: 1/(n*k^${depth - 1})); after these runs such a bug would still be hidden ` +
-      `with probability at most ${pct < 0.01 ? pct.toExponential(2) : pct.toFixed(2)}%. It says nothing about deeper bugs or code the programs do not reach; ` +
-      `more runs (--budget, --runs), shorter runs (--ops: smaller k) or a smaller --depth make it tighter.\n`;
-  }
-  return out;
-}
-
-/** JUnit cases of a campaign: one per scenario fuzzed, failed by its first finding. */
-export function campaignCases(scenarios: readonly string[], res: FuzzResult, what: string, interrupted: boolean): JunitCase[] {
-  return scenarios.map((name) => {
-    const f = res.findings.find((x) => x.scenario === name);
-    return {
-      classname: `percpu-stress.fuzz.${name}`, name: `fuzz ${name} (${what})`,
-      ...(f ? { failure: { message: f.violation.title, type: f.violation.kind, text: `${f.violation.text}\nrepro: ${f.reproPath}` } } : interrupted ? { skipped: 'interrupted' } : {}),
-      out: `${res.runs} runs in the campaign`,
-    };
-  });
-}

@@ -8,7 +8,8 @@ import { checkDir, checkWritable, distinctOutputs, writeOutput } from '../io/fil
 import { renderJunitCases } from '../render/junit.ts';
 import { VERSION } from '../version.ts';
 import { knownSummary } from './detect-opts.ts';
-import { campaignCases, renderCampaign, replayRun } from './fuzz-cmd.ts';
+import { replayRun } from './fuzz-cmd.ts';
+import { campaignCases, renderCampaign } from '../render/campaign.ts';
 import { Runner } from '../run/main/runner.ts';
 import type { RunResult } from '../report/result.ts';
 import { commandLineOf, renderHtml } from '../render/html.ts';
@@ -45,7 +46,7 @@ export async function mergeCommand(argv: string[]): Promise<number> {
     const doc = { tool: 'percpu-stress', version: VERSION, command: 'merge', config: c, shards: a.positional.length, missing: m.missing, partial: m.partial, ...m.result };
     ok = writeOutput(json, JSON.stringify(doc, null, 2) + '\n', '--json') && ok;
   }
-  if (junit) ok = writeOutput(junit, renderJunitCases(campaignCases(c.scenarios, m.result, `${c.strategy}, cpus=${c.cpus}, merged`, m.partial)), '--junit') && ok;
+  if (junit) ok = writeOutput(junit, renderJunitCases(campaignCases(c.scenarios, m.result, `${c.strategy}, cpus=${c.cpus}, merged`, { interrupted: false, ...(m.missing.length ? { reason: `not run: shards ${m.missing.join(', ')} of the campaign are missing from the merge` } : {}) }), 'percpu-stress', m.result.ms / 1000), '--junit') && ok;
   if (html) {
     // the first finding's minimal run, replayed once with its timeline and lockdep graph for the drawings
     let focus: RunResult | undefined;

@@ -7,7 +7,7 @@
 
 import { rmSync } from 'node:fs';
 import type { Runner } from '../run/main/runner.ts';
-import { fuzz, residualRisk, smaller, type FuzzFinding, type FuzzOptions, type FuzzResult } from './fuzz.ts';
+import { fuzz, smaller, worstResidual, type FuzzFinding, type FuzzOptions, type FuzzResult, type ScenarioTally } from './fuzz.ts';
 
 export interface Shard {
   /** 1-based */
@@ -42,18 +42,35 @@ function better(a: FuzzFinding, b: FuzzFinding): boolean {
   return a.run < b.run;
 }
 
+/** Per-scenario tallies summed (k: the largest range counted anywhere). */
+export function sumTallies(parts: readonly Record<string, ScenarioTally>[]): Record<string, ScenarioTally> {
+  const out: Record<string, ScenarioTally> = {};
+  for (const p of parts) {
+    for (const [name, t] of Object.entries(p)) {
+      const o = (out[name] ??= { runs: 0, byStrategy: {}, cleanPct: 0, k: 0, outgrown: 0 });
+      o.runs += t.runs;
+      o.cleanPct += t.cleanPct;
+      o.outgrown += t.outgrown;
+      o.k = Math.max(o.k, t.k);
+      for (const [k, v] of Object.entries(t.byStrategy)) o.byStrategy[k] = (o.byStrategy[k] ?? 0) + v;
+    }
+  }
+  return out;
+}
+
 /**
  * Combine the results of jobs or shards of one campaign: runs, clean runs,
- * strategies and known issues are summed; findings are grouped by signature
- * (the smallest repro kept, the occurrences summed) under --keep-going, and
- * otherwise only the lowest-numbered failing run counts, as in a campaign
- * run in one piece; the residual risk is recomputed over all clean PCT runs.
- * Repro files of the findings not kept are removed.
+ * strategies, scenarios and known issues are summed; findings are grouped
+ * by signature under --keep-going (the smallest repro kept whole, with the
+ * provenance of the run that produced it; the occurrences summed; the first
+ * failing run remembered apart), and otherwise only the lowest-numbered
+ * failing run counts, as in a campaign run in one piece; the residual risk
+ * is recomputed per scenario. Repro files of the findings not kept are
+ * removed.
  */
 export function mergeResults(parts: readonly FuzzResult[], o: { keepGoing: boolean; entities: number; depth: number; keepFiles?: boolean }): FuzzResult {
   const runs = parts.reduce((n, p) => n + p.runs, 0);
   const steps = parts.reduce((n, p) => n + p.meanSteps * p.runs, 0);
-  const cleanPctRuns = parts.reduce((n, p) => n + p.cleanPctRuns, 0);
   const sum = (pick: (p: FuzzResult) => Record<string, number>): Record<string, number> => {
     const out: Record<string, number> = {};
     for (const p of parts) for (const [k, v] of Object.entries(pick(p))) out[k] = (out[k] ?? 0) + v;
@@ -63,20 +80,15 @@ export function mergeResults(parts: readonly FuzzResult[], o: { keepGoing: boole
   let kept: FuzzFinding[];
   if (o.keepGoing) {
     const bySig = new Map<string, FuzzFinding>();
-    const count = new Map<string, number>();
-    const first = new Map<string, FuzzFinding>();
     for (const f of all) {
-      count.set(f.signature, (count.get(f.signature) ?? 0) + f.occurrences);
       const b = bySig.get(f.signature);
       if (!b || better(f, b)) bySig.set(f.signature, f);
-      const e = first.get(f.signature);
-      if (!e || f.run < e.run) first.set(f.signature, f);
     }
     kept = [...bySig.values()].map((f) => {
-      const e = first.get(f.signature)!;
-      // found first by the earliest run; the repro is the smallest
-      return { ...f, run: e.run, detectMs: e.detectMs, strategy: e.strategy, occurrences: count.get(f.signature)! };
-    }).sort((a, b) => a.run - b.run);
+      const same = all.filter((x) => x.signature === f.signature);
+      const first = same.reduce((a, x) => (x.firstRun < a.firstRun ? x : a));
+      return { ...f, firstRun: first.firstRun, firstDetectMs: first.firstDetectMs, occurrences: same.reduce((n, x) => n + x.occurrences, 0) };
+    }).sort((a, b) => a.firstRun - b.firstRun);
   } else {
     const lowest = all.reduce<FuzzFinding | undefined>((b, f) => (!b || f.run < b.run ? f : b), undefined);
     kept = lowest ? [lowest] : [];
@@ -84,10 +96,12 @@ export function mergeResults(parts: readonly FuzzResult[], o: { keepGoing: boole
   const keepPaths = new Set(kept.map((f) => f.reproPath));
   if (!o.keepFiles) for (const f of all) if (f.reproPath && !keepPaths.has(f.reproPath)) rmSync(f.reproPath, { force: true });
   const meanSteps = runs ? steps / runs : 0;
+  const byScenario = sumTallies(parts.map((p) => p.byScenario));
   return {
     runs, cleanRuns: parts.reduce((n, p) => n + p.cleanRuns, 0), ms: Math.max(0, ...parts.map((p) => p.ms)), findings: kept, meanSteps,
-    residualRisk: cleanPctRuns > 0 ? residualRisk(cleanPctRuns, o.entities, meanSteps, o.depth) : null,
-    cleanPctRuns, byStrategy: sum((p) => p.byStrategy), known: sum((p) => p.known),
+    ...worstResidual(byScenario, o.entities, o.depth, kept.length > 0),
+    cleanPctRuns: Object.values(byScenario).reduce((n, t) => n + t.cleanPct, 0),
+    byStrategy: sum((p) => p.byStrategy), byScenario, known: sum((p) => p.known),
     // feedback campaigns run in one piece (the CLI refuses --jobs and --shard with --feedback)
     ...(parts.length === 1 && parts[0]!.coverage ? { coverage: parts[0]!.coverage } : {}),
   };

@@ -1,12 +1,19 @@
-// Fuzzing: many short runs with derived seeds on the reused pool, until a
-// violation (or the budget). A failure is shrunk and written as a repro
-// file; after clean PCT runs the residual risk for a depth-d bug is known.
+// Fuzzing: many short controlled runs with derived seeds on the reused
+// pool, until a violation (or the budget). A failure is shrunk and written
+// as a repro file; after clean PCT runs the residual risk for a depth-d bug
+// is known, per scenario.
+//
+// A run's scenario, seed and strategy depend only on its number (jobs and
+// shards partition the numbers), and the rotation reaches every (scenario,
+// strategy, depth) pair equally: in every block of scenarios x strategies
+// runs, each pair once.
 
 import { rmSync } from 'node:fs';
 import type { Runner, RunResult } from '../run/main/runner.ts';
 import type { Scenario } from '../../scenarios/lib/scenario.ts';
 import { bugByName } from '../percpu/variants.ts';
 import type { Violation, ViolationKind } from '../report/violation.ts';
+import { counts } from '../report/violation.ts';
 import type { Backend } from '../shm/config.ts';
 import { Mode, MODE_NAMES } from '../sched/strategy.ts';
 import { STEPS_PER_OP } from '../sched/setup.ts';
@@ -17,6 +24,9 @@ import { decodeSchedule } from '../sched/schedule.ts';
 import { COV_BITS_PER_KIND, COV_KINDS, COV_WORDS } from '../shm/coverage.ts';
 import type { SizeMix } from '../../scenarios/lib/sizes.ts';
 import type { Suppression } from '../check/known.ts';
+import { signatureOf } from './signature.ts';
+
+export { signatureOf } from './signature.ts';
 
 export interface FuzzOptions {
   scenarios: Scenario[];
@@ -30,6 +40,7 @@ export interface FuzzOptions {
   seed: number;
   keepGoing: boolean;
   outDir: string;
+  /** A historical bug to boot (its name), or null. */
   inject: string | null;
   backend?: Backend | undefined;
   /** Stop after this many runs (0: only the time budget counts). */
@@ -38,7 +49,7 @@ export interface FuzzOptions {
   writeRepro?: boolean;
   /** Free-running runs: the watchdog (default 5 s). */
   watchdogMs?: number;
-  onRun?: (runs: number, elapsedMs: number) => void;
+  onRun?: (runs: number, elapsedMs: number, failing: number) => void;
   /** Asked before each run and each shrink step: stop now (a signal). */
   shouldStop?: () => boolean;
   /** A size mix replacing the scenarios' standard sizes. */
@@ -48,7 +59,6 @@ export interface FuzzOptions {
   /**
    * This loop makes runs offset, offset + stride, offset + 2*stride... of
    * the campaign (jobs and shards partition the run numbers; default 0, 1).
-   * A run's scenario, seed and strategy depend only on its number.
    */
   offset?: number;
   stride?: number;
@@ -56,13 +66,15 @@ export interface FuzzOptions {
   limit?: { maxIndex: number };
   /**
    * Novelty feedback: record each run's coverage, keep the (programs, seed,
-   * schedule) of runs that covered something new in a corpus, and make every
-   * other run a mutation of a corpus entry (the schedule replayed with two
+   * schedule) of runs that covered something new in a corpus, and make some
+   * other runs a mutation of a corpus entry (the schedule replayed with two
    * adjacent slices swapped, a preemption moved, or cut short).
    */
   feedback?: boolean;
   /** Record coverage (and its curve) without feeding it back: the baseline a feedback campaign is compared with. */
   measureCoverage?: boolean;
+  /** The absolute time (Date.now()) by which every run must have ended (the campaign's budget, start-up included). */
+  deadline?: number;
 }
 
 /** One entry of the feedback corpus: a run that covered something new. */
@@ -111,49 +123,98 @@ export function mutateSchedule(sched: readonly number[], r: number): number[] {
 }
 
 export interface FuzzFinding {
+  /** Where the repro comes from: the run that produced it (its number, scenario, seed and strategy). */
   scenario: string;
   seed: number;
   run: number;
+  strategy: string;
+  /** Milliseconds from the start of fuzzing to the failing run that produced the repro. */
+  detectMs: number;
+  /** The first failing run with this signature, and when it came (it may not be the repro's). */
+  firstRun: number;
+  firstDetectMs: number;
   violation: Violation;
   reproPath: string;
   original: ReproSize;
   minimal: ReproSize;
   schedule: string;
   shrinkRuns: number;
-  /** Milliseconds from the start of fuzzing to the first failing run. */
-  detectMs: number;
+  /** Why shrinking did not finish, if it failed (the repro is then the original failing run's). */
+  shrinkError?: string;
   /** What groups findings under --keep-going: kind, lock classes held, function. */
   signature: string;
   /** Failing runs with this signature (the repro is of the smallest one shrunk). */
   occurrences: number;
-  /** The strategy of the run that found it (with its depth for PCT): under the portfolio, which one found it. */
-  strategy: string;
 }
 
-/** The portfolio's rotation: PCT at depths 3, 2, 1 (3: the requested depth), POS, URW and a random walk, run by run. */
+/** The portfolio's rotation: PCT at depths 3, 2, 1 (3: the requested depth), POS, URW and a random walk. */
 const PORTFOLIO: readonly (readonly [Mode, number])[] = [[Mode.pct, 0], [Mode.pos, 0], [Mode.urw, 0], [Mode.pct, 2], [Mode.random, 0], [Mode.pct, 1]];
 
-/** The strategy and PCT depth of run number `run` of a campaign. */
-export function strategyForRun(o: { strategy: Mode; depth: number }, run: number): { mode: Mode; depth: number } {
-  if (o.strategy !== Mode.portfolio) return { mode: o.strategy, depth: o.depth };
-  const [mode, d] = PORTFOLIO[run % PORTFOLIO.length]!;
-  return { mode, depth: d || o.depth };
+/** The strategies (with PCT depths) a campaign rotates through. */
+export function strategiesOf(o: { strategy: Mode; depth: number }): { mode: Mode; depth: number }[] {
+  if (o.strategy !== Mode.portfolio) return [{ mode: o.strategy, depth: o.depth }];
+  return PORTFOLIO.map(([mode, d]) => ({ mode, depth: d || o.depth }));
+}
+
+export interface RunPlan {
+  scenario: number;
+  mode: Mode;
+  depth: number;
+}
+
+/**
+ * What run number `run` of a campaign does: its scenario (an index) and its
+ * strategy. Every block of scenarios x strategies runs makes each pair once
+ * (scenario = run mod S, strategy shifted by the scenario within the
+ * block); with an injected bug, every other run goes to the scenario that
+ * exposes it best, under every strategy in turn, and the runs between them
+ * make the pairs of every scenario.
+ */
+export function planRun(o: { strategy: Mode; depth: number; scenarios: readonly Scenario[]; inject?: string | null }, run: number): RunPlan {
+  const strategies = strategiesOf(o);
+  const P = strategies.length;
+  const S = o.scenarios.length;
+  const best = o.inject ? bugByName(o.inject)?.scenario : undefined;
+  const favourite = best && S > 1 ? o.scenarios.findIndex((s) => s.name === best) : -1;
+  let scenario: number, strategy: number;
+  if (favourite >= 0 && run % 2 === 0) {
+    scenario = favourite;
+    strategy = (run / 2) % P;
+  } else {
+    const j = favourite >= 0 ? (run - 1) / 2 : run;
+    const pair = j % (S * P);
+    scenario = pair % S;
+    strategy = (Math.floor(pair / S) + scenario) % P;
+  }
+  return { scenario, ...strategies[strategy]! };
+}
+
+/** The strategy and PCT depth of run number `run` of a campaign over these scenarios. */
+export function strategyForRun(o: { strategy: Mode; depth: number; scenarios?: readonly Scenario[] }, run: number): { mode: Mode; depth: number } {
+  const { mode, depth } = planRun({ ...o, scenarios: o.scenarios ?? [{ name: '', description: '', config: () => ({}), program: () => new Int32Array(0) }] }, run);
+  return { mode, depth };
 }
 
 export function strategyLabel(mode: Mode, depth: number): string {
   return mode === Mode.pct ? `pct/d${depth}` : MODE_NAMES[mode];
 }
 
-/** A violation's signature: its kind, the lock classes held (sorted) and the function it was reported in. */
-export function signatureOf(v: Violation): string {
-  // the class name only: "(pcpu_lock){-.+.}" -> "pcpu_lock" (the usage bits vary with the run)
-  const locks = [...new Set(v.held.map((h) => h.lock.replace(/\{[^}]*\}$/, '').replace(/^\((.*)\)$/, '$1')))].sort().join(',');
-  return `${v.kind} [${locks}] ${v.stack[0] ?? '?'}`;
-}
-
 /** Is repro size `a` smaller than `b`: fewer ops, then fewer context switches, then fewer CPUs. */
 export function smaller(a: ReproSize, b: ReproSize): boolean {
   return a.ops < b.ops || (a.ops === b.ops && (a.switches < b.switches || (a.switches === b.switches && a.cpus < b.cpus)));
+}
+
+/** What a campaign did with one scenario. */
+export interface ScenarioTally {
+  runs: number;
+  /** Runs per strategy (PCT per depth; "mutation" for feedback runs). */
+  byStrategy: Record<string, number>;
+  /** Clean PCT runs at the requested depth whose run stayed inside the range PCT drew its change points from. */
+  cleanPct: number;
+  /** The largest range of steps PCT drew change points from among those runs (k of the bound). */
+  k: number;
+  /** PCT runs that outgrew their range even after a recalibrated rerun (not counted). */
+  outgrown: number;
 }
 
 export interface FuzzResult {
@@ -162,15 +223,19 @@ export interface FuzzResult {
   ms: number;
   findings: FuzzFinding[];
   meanSteps: number;
-  /** PCT runs at the requested depth only: the probability that a depth-d bug survived every clean one. */
+  /** The worst scenario's residual risk for a depth-d bug, or null (no counted PCT run, or the campaign failed). */
   residualRisk: number | null;
-  /** Clean PCT runs at the requested depth (what residualRisk counts). */
+  /** Which scenario that is, and its inputs. */
+  residual: { scenario: string; cleanPct: number; k: number } | null;
+  /** Clean PCT runs at the requested depth, counted, over all scenarios. */
   cleanPctRuns: number;
   /** Runs per strategy (PCT per depth; "mutation" for feedback runs). */
   byStrategy: Record<string, number>;
+  /** Runs per scenario and strategy, and the residual risk's inputs per scenario. */
+  byScenario: Record<string, ScenarioTally>;
   /** Feedback campaigns: coverage bits set by any run, per kind, and the corpus. */
   coverage?: { bits: number; byKind: number[]; corpus: number; curve: { runs: number; bits: number; corpus: number }[] };
-  /** Known issues of the baseline met (fuzzing goes on past them): id -> runs. */
+  /** Known issues of the baseline met (fuzzing goes on past them): id -> runs that met it. */
   known: Record<string, number>;
 }
 
@@ -188,19 +253,34 @@ export function residualRisk(cleanRuns: number, n: number, k: number, d: number)
   return Math.pow(1 - p, cleanRuns);
 }
 
-/** Which violation a shrink must keep: the injected bug's expected kind if it showed, else the first. */
-export function targetKind(r: RunResult, inject: string | null): ViolationKind {
-  const expect = (inject ? bugByName(inject)?.expect : undefined) ?? [];
-  const counting = r.violations.filter((v) => !v.suppressed && !v.known);
-  return (counting.find((v) => expect.includes(v.kind)) ?? counting[0] ?? r.violations[0]!).kind;
+/** The worst scenario's residual risk (or null), from per-scenario tallies. */
+export function worstResidual(byScenario: Record<string, ScenarioTally>, entities: number, depth: number, failing: boolean): Pick<FuzzResult, 'residualRisk' | 'residual'> {
+  if (failing) return { residualRisk: null, residual: null };
+  let worst: FuzzResult['residual'] = null;
+  let risk: number | null = null;
+  for (const [name, t] of Object.entries(byScenario)) {
+    // a scenario PCT never ran proves nothing about it: the claim is void
+    const r = t.cleanPct > 0 ? residualRisk(t.cleanPct, entities, t.k, depth) : 1;
+    if (risk === null || r > risk) {
+      risk = r;
+      worst = { scenario: name, cleanPct: t.cleanPct, k: t.k };
+    }
+  }
+  return worst && worst.cleanPct > 0 ? { residualRisk: risk, residual: worst } : { residualRisk: null, residual: worst };
 }
 
-function scenarioOf(o: FuzzOptions, i: number): Scenario {
-  const best = o.inject ? bugByName(o.inject)?.scenario : undefined;
-  const favourite = best ? o.scenarios.find((s) => s.name === best) : undefined;
-  // with an injected bug, every other run goes to the scenario that exposes it best
-  if (favourite && o.scenarios.length > 1 && i % 2 === 0) return favourite;
-  return o.scenarios[Math.floor(i / (favourite && o.scenarios.length > 1 ? 2 : 1)) % o.scenarios.length]!;
+/** Which violation a finding is about: the injected bug's expected kind if it showed, else the first that counts. */
+export function targetViolation(r: RunResult, inject: string | null): Violation {
+  const expect: readonly ViolationKind[] = (inject ? bugByName(inject)?.expect : undefined) ?? [];
+  const counting = r.violations.filter(counts);
+  return counting.find((v) => expect.includes(v.kind)) ?? counting[0] ?? r.violations[0]!;
+}
+
+/** Range multiplier over the calibrated run length: PCT draws change points over the whole run. */
+const RANGE_MARGIN = 1.5;
+
+function tally(byScenario: Record<string, ScenarioTally>, name: string): ScenarioTally {
+  return (byScenario[name] ??= { runs: 0, byStrategy: {}, cleanPct: 0, k: 0, outgrown: 0 });
 }
 
 export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> {
@@ -208,24 +288,32 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
   const findings: FuzzFinding[] = [];
   let runs = 0;
   let clean = 0;
-  let cleanPct = 0;
   let steps = 0;
   const byStrategy: Record<string, number> = {};
+  const byScenario: Record<string, ScenarioTally> = {};
   const known: Record<string, number> = {};
   const offset = o.offset ?? 0;
   const stride = o.stride ?? 1;
   const limit = o.limit ?? { maxIndex: Infinity };
-  // scheduling points per op of each scenario, from one calibration run (a pure
-  // function of the campaign's options, so every job and shard gets the same k)
+  const deadline = o.deadline ?? t0 + o.budgetMs;
+  // scheduling points per op of each scenario, from calibration runs (a pure function of the
+  // campaign's options, so every job and shard gets the same ranges)
   const perOp = new Map<string, number>();
   const calibrate = async (s: Scenario, ops: number): Promise<number> => {
-    const known = perOp.get(s.name);
-    if (known !== undefined) return known;
-    const cs = deriveSeed(o.seed, 0x40000000 + o.scenarios.indexOf(s));
-    const programs = generatePrograms(s, o.cpus, cs, ops, o.sizes);
-    const c = await runner.run({ scenario: s, cpus: o.cpus, seed: cs, strategy: Mode.random, depth: 1, backend: o.backend, ops, programs, watchdogMs: o.watchdogMs, sizes: o.sizes });
-    const total = programs.reduce((n, p) => n + p.length / 4, 0);
-    const v = c.steps > 0 && total > 0 ? c.steps / total : STEPS_PER_OP;
+    const have = perOp.get(s.name);
+    if (have !== undefined) return have;
+    let most = 0;
+    for (const mode of [Mode.random, Mode.pct]) {
+      const cs = deriveSeed(o.seed, 0x40000000 + o.scenarios.indexOf(s) * 2 + mode);
+      const programs = generatePrograms(s, o.cpus, cs, ops, o.sizes);
+      const c = await runner.run({
+        scenario: s, cpus: o.cpus, seed: cs, strategy: mode, depth: 1, backend: o.backend, ops, programs, watchdogMs: o.watchdogMs, sizes: o.sizes,
+        inject: o.inject, verifyKnown: false, deadline,
+      });
+      const total = programs.reduce((n, p) => n + p.length / 4, 0);
+      if (c.steps > 0 && total > 0) most = Math.max(most, c.steps / total);
+    }
+    const v = most > 0 ? most : STEPS_PER_OP;
     perOp.set(s.name, v);
     return v;
   };
@@ -234,32 +322,38 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
   let bits = 0;
   const corpus: CorpusEntry[] = [];
   const curve: { runs: number; bits: number; corpus: number }[] = [];
+  const failing = (): number => findings.length;
   for (let k = 0; ; k++) {
     const index = offset + stride * k;
-    if (Date.now() - t0 >= o.budgetMs || (o.maxRuns && index >= o.maxRuns) || index > limit.maxIndex || o.shouldStop?.()) break;
-    // feedback: every other run mutates a corpus entry's schedule instead of a fresh seed
-    // (which runs mutate is drawn per run number, so that the portfolio's rotation still reaches every strategy)
+    if (Date.now() >= deadline || (o.maxRuns && index >= o.maxRuns) || index > limit.maxIndex || o.shouldStop?.()) break;
+    // feedback: a quarter of the runs mutate a corpus entry's schedule instead of taking a fresh seed
+    // (which runs mutate is drawn per run number, so that the rotation still reaches every pair)
     const coin = deriveSeed(o.seed ^ 0x2545f491, index);
     const parent = o.feedback && corpus.length > 0 && (coin & 3) === 3 ? corpus[(coin >>> 2) % corpus.length]! : null;
-    const s = parent ? parent.scenario : scenarioOf(o, index);
+    const plan = planRun(o, index);
+    const s = parent ? parent.scenario : o.scenarios[plan.scenario]!;
     const seed = parent ? parent.seed : deriveSeed(o.seed, index);
-    const picked = strategyForRun(o, index);
-    const mode = parent ? Mode.replay : picked.mode;
-    const depth = picked.depth;
+    const mode = parent ? Mode.replay : plan.mode;
+    const depth = plan.depth;
     const controlled = mode !== Mode.os;
     // --ops never cuts a directed scenario's set-up short (its completions would never come)
     const ops = parent ? parent.ops : o.ops ? Math.max(o.ops, s.minOps ?? 0) : s.fuzzOps || 30;
     const programs = parent ? parent.programs : generatePrograms(s, o.cpus, seed, ops, o.sizes);
     const totalOps = programs.reduce((n, p) => n + p.length / 4, 0);
-    const expectedSteps = controlled ? Math.max(50, Math.round((await calibrate(s, ops)) * totalOps)) : undefined;
+    const range = controlled ? Math.max(50, Math.round((await calibrate(s, ops)) * totalOps * RANGE_MARGIN)) : undefined;
     const base = {
-      scenario: s, cpus: o.cpus, seed, strategy: mode, depth, inject: o.inject, backend: o.backend, expectedSteps, ops,
-      watchdogMs: o.watchdogMs, sizes: o.sizes, suppressions: o.suppressions, strictKnown: o.strictKnown,
+      scenario: s, cpus: o.cpus, seed, strategy: mode, depth, inject: o.inject, backend: o.backend, expectedSteps: range, ops,
+      watchdogMs: o.watchdogMs, sizes: o.sizes, suppressions: o.suppressions, strictKnown: o.strictKnown, deadline,
       ...(parent ? { schedule: mutateSchedule(parent.schedule, deriveSeed(o.seed ^ 0x68e31da4, index)) } : {}),
     };
     const recordCov = o.feedback === true || o.measureCoverage === true;
-    const r = await runner.run({ ...base, programs, coverage: recordCov });
+    let r = await runner.run({ ...base, programs, coverage: recordCov });
     runs++;
+    const label = parent ? 'mutation' : strategyLabel(mode, depth);
+    const t = tally(byScenario, s.name);
+    t.runs++;
+    t.byStrategy[label] = (t.byStrategy[label] ?? 0) + 1;
+    byStrategy[label] = (byStrategy[label] ?? 0) + 1;
     if (recordCov && r.coverage) {
       let fresh = 0;
       for (const b of r.coverage) {
@@ -273,34 +367,49 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
       if (o.feedback && fresh > 0 && controlled && r.schedule !== null) corpus.push({ scenario: s, seed, ops, programs, schedule: decodeSchedule(r.schedule) });
       curve.push({ runs, bits, corpus: corpus.length });
     }
-    const label = parent ? 'mutation' : strategyLabel(mode, depth);
-    byStrategy[label] = (byStrategy[label] ?? 0) + 1;
-    o.onRun?.(runs, Date.now() - t0);
     if (controlled && r.steps) steps += r.steps;
-    for (const v of r.violations) if (v.known && !v.suppressed) known[v.known] = (known[v.known] ?? 0) + 1;
+    for (const id of new Set(r.violations.filter((v) => v.known && !v.suppressed).map((v) => v.known!))) known[id] = (known[id] ?? 0) + 1;
     if (r.status === 'interrupted') break;
+    // PCT's bound holds for a run only if its change points could fall anywhere in it:
+    // a clean run that outgrew its range is made again with a range that covers it. A run
+    // that met only known issues counts when none of them stopped it (it checked everything).
+    const checkedAll = (x: RunResult): boolean => x.status === 'clean' || (x.status === 'known' && !x.violations.some((v) => v.fatal));
+    const countsForRisk = mode === Mode.pct && depth === o.depth;
+    if (countsForRisk && checkedAll(r) && r.steps > range!) {
+      const wider = Math.round(r.steps * RANGE_MARGIN);
+      const again = await runner.run({ ...base, programs, expectedSteps: wider });
+      if (again.status === 'violation') r = again;
+      else if (checkedAll(again) && again.steps <= wider) {
+        t.cleanPct++;
+        t.k = Math.max(t.k, wider);
+      } else t.outgrown++;
+    } else if (countsForRisk && checkedAll(r)) {
+      t.cleanPct++;
+      t.k = Math.max(t.k, range!);
+    }
+    o.onRun?.(runs, Date.now() - t0, failing());
     if (r.status !== 'violation') {
       // a run that met only known issues did not check everything it would have: not clean
-      if (r.status === 'clean') {
-        clean++;
-        // the residual-risk bound holds for PCT runs at the requested depth only
-        if (mode === Mode.pct && depth === o.depth) cleanPct++;
-      }
+      if (r.status === 'clean') clean++;
       continue;
     }
     const detectMs = Date.now() - t0;
-    const target = targetKind(r, o.inject);
-    const signature = signatureOf(r.violations.find((v) => v.kind === target) ?? r.violations[0]!);
+    const target = targetViolation(r, o.inject);
+    const signature = signatureOf(target);
     const original = sizeOf(programs, r.schedule ? decodeSchedule(r.schedule) : []);
     // --keep-going: one finding per signature; a later failing run is shrunk only if it could give a smaller repro
     const prev = findings.find((f) => f.signature === signature);
     if (prev) {
       prev.occurrences++;
+      if (index + 1 < prev.firstRun) {
+        prev.firstRun = index + 1;
+        prev.firstDetectMs = detectMs;
+      }
       if (!smaller(original, prev.minimal) || o.writeRepro === false) continue;
     }
+    const stamp = { scenario: s.name, seed, run: index + 1, strategy: label, detectMs, firstRun: prev?.firstRun ?? index + 1, firstDetectMs: prev?.firstDetectMs ?? detectMs };
     if (o.writeRepro === false) {
-      const violation = r.violations.find((v) => v.kind === target)!;
-      findings.push({ scenario: s.name, seed, run: index + 1, violation, reproPath: '', original, minimal: original, schedule: r.schedule ?? '', shrinkRuns: 0, detectMs, signature, occurrences: 1, strategy: label });
+      findings.push({ ...stamp, violation: target, reproPath: '', original, minimal: original, schedule: r.schedule ?? '', shrinkRuns: 0, signature, occurrences: 1 });
       if (!o.keepGoing) {
         limit.maxIndex = Math.min(limit.maxIndex, index);
         break;
@@ -312,19 +421,21 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
     let final = r;
     let shrinkRuns = 0;
     let reproSeed = seed;
+    let shrinkError: string | undefined;
     if (controlled && !o.shouldStop?.()) {
       try {
-        const sh = await shrink({ runner, base, programs, target, budgetMs: o.shrinkBudgetMs });
+        const sh = await shrink({ runner, base: { ...base, deadline: Date.now() + o.shrinkBudgetMs }, programs, target: signature, budgetMs: o.shrinkBudgetMs, verifyKnown: target.mechanism !== undefined });
         minimalPrograms = sh.programs;
         schedule = sh.schedule;
         final = sh.result;
         shrinkRuns = sh.runs;
         reproSeed = sh.seed;
-      } catch {
-        // keep the original failure when it does not reproduce
+      } catch (e) {
+        // the repro is the original failing run: it still replays
+        shrinkError = (e as Error).message;
       }
     }
-    const violation = final.violations.find((v) => v.kind === target) ?? final.violations[0]!;
+    const violation = final.violations.find((v) => counts(v) && signatureOf(v) === signature) ?? target;
     const minimal = sizeOf(minimalPrograms, schedule);
     if (prev && !smaller(minimal, prev.minimal)) continue;
     const scheduleStr = final.schedule ?? '';
@@ -333,13 +444,13 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
       strategy: MODE_NAMES[mode], depth, programs: minimalPrograms, schedule: scheduleStr, violation, original, minimal,
     });
     const finding: FuzzFinding = {
-      scenario: s.name, seed, run: index + 1, violation, reproPath: writeRepro(o.outDir, repro), original, minimal,
-      schedule: scheduleStr, shrinkRuns, detectMs, signature, occurrences: 1, strategy: label,
+      ...stamp, violation, reproPath: writeRepro(o.outDir, repro), original, minimal, schedule: scheduleStr, shrinkRuns, signature,
+      occurrences: prev?.occurrences ?? 1, ...(shrinkError ? { shrinkError } : {}),
     };
     if (prev) {
-      // the smaller repro replaces the earlier one of the same signature
+      // the smaller repro replaces the earlier one of the same signature, its provenance with it
       if (prev.reproPath !== finding.reproPath) rmSync(prev.reproPath, { force: true });
-      Object.assign(prev, { ...finding, run: prev.run, detectMs: prev.detectMs, occurrences: prev.occurrences, strategy: prev.strategy });
+      findings[findings.indexOf(prev)] = finding;
     } else {
       findings.push(finding);
     }
@@ -349,10 +460,11 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
     }
   }
   const meanSteps = runs ? steps / runs : 0;
+  const cleanPctRuns = Object.values(byScenario).reduce((n, t) => n + t.cleanPct, 0);
   return {
     runs, cleanRuns: clean, ms: Date.now() - t0, findings, meanSteps,
-    residualRisk: cleanPct > 0 ? residualRisk(cleanPct, o.cpus + 1, meanSteps, o.depth) : null,
-    cleanPctRuns: cleanPct, byStrategy,
+    ...worstResidual(byScenario, o.cpus + 1, o.depth, findings.length > 0),
+    cleanPctRuns, byStrategy, byScenario,
     ...(o.feedback || o.measureCoverage ? { coverage: { bits, byKind, corpus: corpus.length, curve } } : {}),
     known,
   };

@@ -7,7 +7,7 @@ import { VERSION } from '../version.ts';
 import { quote } from '../report/errors.ts';
 import type { Violation } from '../report/violation.ts';
 import { mergeResults, type Shard } from './campaign.ts';
-import type { FuzzFinding, FuzzResult } from './fuzz.ts';
+import type { FuzzFinding, FuzzResult, ScenarioTally } from './fuzz.ts';
 import { checkRepro, type Repro } from './repro.ts';
 
 /** What makes two shards part of the same campaign. */
@@ -68,10 +68,19 @@ export function readShardFile(file: string): ShardFile {
     findings.push({ ...(f as unknown as FuzzFinding), violation: { held: [], stack: [], fatal: false, cpu: 0, step: 0, ...v } as Violation });
     repros.push(f.repro === null || f.repro === undefined ? null : checkRepro(f.repro as Repro, `${where}.repro`));
   }
-  const obj = (v: unknown): Record<string, number> => (typeof v === 'object' && v !== null ? (v as Record<string, number>) : {});
+  const counts = (v: unknown, what: string): Record<string, number> => {
+    need(typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every(isCount), `${file}: ${what}: expected counts by name`);
+    return v as Record<string, number>;
+  };
+  const byScenario: Record<string, ScenarioTally> = {};
+  need(typeof d.byScenario === 'object' && d.byScenario !== null && !Array.isArray(d.byScenario), `${file}: byScenario: expected an object`);
+  for (const [name, t] of Object.entries(d.byScenario as Record<string, Record<string, unknown>>)) {
+    need(typeof t === 'object' && t !== null && isCount(t.runs) && isCount(t.cleanPct) && isCount(t.k) && isCount(t.outgrown), `${file}: byScenario.${name.slice(0, 40)}: expected runs, cleanPct, k and outgrown counts`);
+    byScenario[name] = { runs: t.runs as number, cleanPct: t.cleanPct as number, k: t.k as number, outgrown: t.outgrown as number, byStrategy: counts(t.byStrategy, `byScenario.${name.slice(0, 40)}.byStrategy`) };
+  }
   const result: FuzzResult = {
     runs: d.runs as number, cleanRuns: d.cleanRuns as number, cleanPctRuns: d.cleanPctRuns as number, ms: d.ms as number, meanSteps: d.meanSteps as number,
-    findings, residualRisk: null, byStrategy: obj(d.byStrategy), known: obj(d.known),
+    findings, residualRisk: null, residual: null, byStrategy: counts(d.byStrategy, 'byStrategy'), byScenario, known: counts(d.known, 'known'),
   };
   return { file, config: c, shard: s, partial: d.partial === true, result, repros };
 }

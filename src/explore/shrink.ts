@@ -2,10 +2,12 @@
 // first the programs (whole CPUs, then delta debugging over operations),
 // re-running under the same strategy and seed; then the schedule (a shorter
 // prefix, then fewer context switches), replaying. A candidate is kept only
-// if the same kind of violation comes back. Shrinking has its own budget.
+// if the same finding comes back: the same signature (kind, lock classes,
+// function), counting -- a candidate whose violation is a known issue or
+// suppressed is not the bug being shrunk. Shrinking has its own budget.
 
 import type { Runner, RunOptions, RunResult } from '../run/main/runner.ts';
-import type { ViolationKind } from '../report/violation.ts';
+import { findingWith } from './signature.ts';
 import { Op, OP_WORDS } from '../../scenarios/lib/program.ts';
 import { Mode } from '../sched/strategy.ts';
 import { decodeSchedule, switchesOf, type Schedule } from '../sched/schedule.ts';
@@ -14,8 +16,11 @@ export interface ShrinkInput {
   runner: Runner;
   base: RunOptions; // scenario, seed, strategy, depth, inject, backend, expectedSteps
   programs: Int32Array[];
-  target: ViolationKind;
+  /** The finding's signature (src/explore/signature.ts). */
+  target: string;
   budgetMs: number;
+  /** Verify known issues in candidates (needed when the finding's own mechanism fired but its fix did not remove it). */
+  verifyKnown?: boolean;
 }
 
 export interface ShrinkOutput {
@@ -27,8 +32,8 @@ export interface ShrinkOutput {
   runs: number;
 }
 
-function hit(r: RunResult, target: ViolationKind): boolean {
-  return r.violations.some((v) => v.kind === target);
+function hit(r: RunResult, target: string): boolean {
+  return findingWith(r, target) !== undefined;
 }
 
 /** Drop CPU j; its interrupt frees' targets move down, frees aimed at it become local. */
@@ -75,7 +80,7 @@ export async function shrink(i: ShrinkInput): Promise<ShrinkOutput> {
   let seed = i.base.seed;
   const tryPrograms = async (programs: Int32Array[], s = seed): Promise<RunResult | null> => {
     runs++;
-    const r = await i.runner.run({ ...i.base, seed: s, cpus: programs.length, programs });
+    const r = await i.runner.run({ ...i.base, verifyKnown: i.verifyKnown ?? false, seed: s, cpus: programs.length, programs });
     return hit(r, i.target) ? r : null;
   };
   let programs = i.programs;
@@ -123,7 +128,7 @@ export async function shrink(i: ShrinkInput): Promise<ShrinkOutput> {
   let schedule = decodeSchedule(last.schedule ?? '');
   const tryReplay = async (s: Schedule): Promise<RunResult | null> => {
     runs++;
-    const r = await i.runner.run({ ...i.base, seed, cpus: programs.length, programs, strategy: Mode.replay, schedule: s });
+    const r = await i.runner.run({ ...i.base, verifyKnown: i.verifyKnown ?? false, seed, cpus: programs.length, programs, strategy: Mode.replay, schedule: s });
     return hit(r, i.target) ? r : null;
   };
   let replayed = await tryReplay(schedule);
@@ -166,7 +171,7 @@ export async function shrink(i: ShrinkInput): Promise<ShrinkOutput> {
     const candPrograms = dropCpu(programs, j);
     const candSchedule = dropEntity(schedule, j);
     runs++;
-    const r = await i.runner.run({ ...i.base, seed, cpus: candPrograms.length, programs: candPrograms, strategy: Mode.replay, schedule: candSchedule });
+    const r = await i.runner.run({ ...i.base, verifyKnown: i.verifyKnown ?? false, seed, cpus: candPrograms.length, programs: candPrograms, strategy: Mode.replay, schedule: candSchedule });
     if (hit(r, i.target) && r.schedule !== null) {
       programs = candPrograms;
       schedule = decodeSchedule(r.schedule);

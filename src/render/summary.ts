@@ -2,6 +2,7 @@
 // words and in the kernel's percpu_stats words.
 
 import type { PercpuStats, RunResult, SingleResult } from '../report/result.ts';
+import { counts } from '../report/violation.ts';
 
 export function renderStats(s: PercpuStats): string {
   const rows: [string, number][] = [
@@ -19,11 +20,13 @@ export function renderSingle(r: SingleResult, o: { seed: number; ops: number; qu
   out += `  chunks: ${r.chunksCreated} created, ${r.chunksDestroyed} destroyed; reclaim runs: ${r.reclaimRuns}\n`;
   out += `  invariant checks: ${r.checks}\n`;
   out += renderStats(r.stats);
-  if (r.violations.length === 0) {
-    out += 'result: clean\n';
+  const counting = r.violations.filter(counts);
+  const known = [...new Set(r.violations.filter((v) => v.known !== undefined).map((v) => v.known!))];
+  for (const v of r.violations) out += `\n${v.known !== undefined ? `[known issue ${v.known} of the 2.6.35 baseline: its mechanism fired]\n` : v.suppressed ? '[suppressed]\n' : ''}${v.text}`;
+  if (counting.length === 0) {
+    out += known.length ? `result: clean apart from known issues (${known.join(', ')})\n` : 'result: clean\n';
   } else {
-    for (const v of r.violations) out += '\n' + v.text;
-    out += `\nresult: ${r.violations.length} violation${r.violations.length > 1 ? 's' : ''}; re-run with: npx percpu-stress single --seed ${o.seed} --ops ${o.ops}\n`;
+    out += `\nresult: ${counting.length} violation${counting.length > 1 ? 's' : ''}${known.length ? `, and known issues (${known.join(', ')})` : ''}; re-run with: npx percpu-stress single --seed ${o.seed} --ops ${o.ops}\n`;
   }
   return out;
 }

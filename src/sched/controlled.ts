@@ -151,16 +151,20 @@ export class ControlledScheduler implements SchedHooks, Choice {
     const w = this.w;
     let body = 'no CPU can run: every CPU that is not done waits for a lock held by another\n';
     const waits: string[] = [];
+    const waitLocks = new Set<string>();
     for (let e = 0; e < this.entities; e++) {
       const x = this.L.cpus + e * X_SIZE;
       const st = w[x + X.STATE];
       if (st !== CpuState.blocked && st !== CpuState.spinning) continue;
       const lock = w[x + X.WAIT_LOCK]!;
       const owner = w[this.L.locks + lock * LK.SIZE + LK.OWNER]! - 1;
+      waitLocks.add(lockName(lock));
       waits.push(`${name(e, this.n)} ${st === CpuState.blocked ? 'sleeps on' : 'spins on'} ${lockName(lock)} held by ${owner < 0 ? 'nobody' : name(owner, this.n)}`);
     }
     body += waits.map((l) => ` ${l}\n`).join('');
-    const cycle = this.cycle(cpu.id);
+    // the cycle, from whichever waiting entity is on it (not only the one that noticed)
+    let cycle: string | null = null;
+    for (let e = cpu.id, n = 0; n < this.entities && !cycle; n++, e = (e + 1) % this.entities) cycle = this.cycle(e);
     if (cycle) body += `wait-for cycle: ${cycle}\n`;
     for (let e = 0; e < this.entities; e++) {
       const x = this.L.cpus + e * X_SIZE;
@@ -170,7 +174,7 @@ export class ControlledScheduler implements SchedHooks, Choice {
     body += `CPUs done ${w[this.h + RUN.CPUS_DONE]}, exited ${w[this.h + RUN.CPUS_EXITED]}, reclaim work ${this.wq.pending(WORK_RECLAIM) ? 'pending' : 'idle'}\n`;
     Atomics.store(w, this.h + RUN.STOP, 1);
     for (let e = 0; e < this.entities; e++) Atomics.notify(w, this.L.schedWake + e);
-    cpu.report('deadlock', 'INFO: deadlock detected: no runnable CPU', body, true, { cycle, waits });
+    cpu.report('deadlock', 'INFO: deadlock detected: no runnable CPU', body, true, { cycle, waits, waitLocks: [...waitLocks].sort() });
     throw new StopRun();
   }
 

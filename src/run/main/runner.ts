@@ -305,6 +305,8 @@ export class Runner {
       const again = await this.runOnce({
         ...o, programs, strategy: Mode.replay, schedule: decodeSchedule(r.schedule!), fixes: (o.fixes ?? 0) | fixes,
         timeline: false, lockdepExport: false, coverage: false, onProgress: undefined,
+        // deciding the verdict of a run that happened: no budget but its own watchdog and step budget
+        deadline: undefined, durationMs: undefined,
       });
       const res = again.result;
       if (res.status === 'incomplete' || res.status === 'interrupted') why = `the replay with its fix (${names}) did not finish`;
@@ -326,7 +328,8 @@ export class Runner {
     const bootLog = bootMachine(spec, shm, { bug: bugId(o.inject), fixes: o.fixes ?? 0, fail: o.scenario.fail?.(o.seed), booting: !!o.scenario.boot, brokenLock: o.brokenLock });
     const mode = o.strategy ?? Mode.os;
     const controlled = mode !== Mode.os;
-    const ops = o.durationMs && !controlled ? 0 : o.ops ?? (controlled ? 40 : 2000);
+    // a directed set-up is never cut short: its completions would never come
+    const ops = o.durationMs && !controlled ? 0 : Math.max(o.ops ?? (controlled ? 40 : 2000), o.programs ? 0 : o.scenario.minOps ?? 0);
     const checks = o.checks ?? true;
     // a scenario loaded from a file exists only on this thread: its programs are generated here, even free-running
     const external = externalPath(o.scenario) !== undefined;

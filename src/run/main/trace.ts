@@ -20,7 +20,7 @@
 // allocator fails requests the way the kernel does on a machine that size
 // (pcpu_alloc's "PERCPU: allocation failed" path), and a note says so.
 
-import { Oops } from '../../report/violation.ts';
+import { Oops, type Violation } from '../../report/violation.ts';
 import { CapacityExceeded } from '../../mm/kernel-api.ts';
 import { ConfigError, DEFAULTS } from '../../shm/config.ts';
 import { Kernel, bootMachine, newShm, planMachine, type MachineSpec } from '../machine.ts';
@@ -45,8 +45,10 @@ export interface TraceResult {
   lines: string[];
   /** Set when the input went bad at some line: output stops before it. */
   inputError?: string;
-  /** Set when the allocator hit a violation (kernel BUG, list corruption...). */
+  /** Set when the allocator hit a violation (kernel BUG, list corruption...): its text. */
   violation?: string;
+  /** The violation as data (its mechanism, if a known issue's fired), for the one verdict every command shares. */
+  found?: Violation;
   /** Things the user should know that are not errors (stderr). */
   notes: string[];
   /** How many times the emulated machine was rebuilt bigger. */
@@ -212,8 +214,10 @@ function hash32(s: string): number {
   return h | 0;
 }
 
+type TraceEnd = { inputError?: string; violation?: string; found?: Violation };
+
 class Outcome extends Error {
-  constructor(readonly result: { inputError?: string; violation?: string }) {
+  constructor(readonly result: TraceEnd) {
     super('trace stopped');
   }
 }
@@ -240,7 +244,7 @@ export class TraceReplay {
   private unmatchedFrees = 0;
   private reportedViolations = 0;
   readonly notes: string[] = [];
-  private done: { inputError?: string; violation?: string } | null = null;
+  private done: TraceEnd | null = null;
 
   /** How many times the machine was rebuilt bigger. */
   grown = 0;
@@ -272,7 +276,7 @@ export class TraceReplay {
   }
 
   /** End of input: the final state line, or the reason the replay stopped. */
-  finish(): { inputError?: string; violation?: string } {
+  finish(): TraceEnd {
     if (!this.done) {
       try {
         this.emit(stateLine(this.kernel().st));
@@ -450,14 +454,15 @@ export class TraceReplay {
         line = `{"op":"reclaim","destroyed":[${k.runReclaimIfPending().join(',')}]}`;
       }
     } catch (e) {
-      if (e instanceof Oops) throw new Outcome({ violation: e.violation.text });
+      if (e instanceof Oops) throw new Outcome({ violation: e.violation.text, found: e.violation });
       throw e;
     }
     k.log.length = 0;
     if (k.violations.length > this.reportedViolations) {
       // a non-fatal report (a WARN, a specification check): print it after the answer
       this.emit(line);
-      throw new Outcome({ violation: k.violations[this.reportedViolations]!.text });
+      const v = k.violations[this.reportedViolations]!;
+      throw new Outcome({ violation: v.text, found: v });
     }
     return line;
   }

@@ -262,11 +262,23 @@ function softLockup(k: Kernel, e: number, ms: number, hostStallMs: number): Viol
   };
 }
 
+/** The locks (and completions) the waiting entities wait for, sorted. */
+function waitLocksOf(k: Kernel): string[] {
+  const w = k.shm.w, L = k.shm.L;
+  const out = new Set<string>();
+  for (let e = 0; e < L.nrEntities; e++) {
+    const x = k.cpu(e).x;
+    const st = w[x + X.STATE];
+    if (st === CpuState.blocked || st === CpuState.spinning) out.add(lockName(w[x + X.WAIT_LOCK]!));
+  }
+  return [...out].sort();
+}
+
 function freeRunningDeadlock(k: Kernel, waits: string): Violation {
   const cycle = waitCycle(k);
   const title = 'INFO: deadlock detected: every waiting CPU waits for a CPU that cannot go on';
   let body = `${waits.split('\n').map((l) => ` ${l}\n`).join('')}`;
   if (cycle) body += `wait-for cycle: ${cycle}\n`;
   body += 'the same waits were seen on two consecutive watchdog ticks with no CPU making progress\n';
-  return { kind: 'deadlock', cpu: -1, step: 0, title, text: `${title}\n${body}${allCpus(k)}`, held: [], stack: [], fatal: true, details: { cycle, waits: waits.split('\n') } };
+  return { kind: 'deadlock', cpu: -1, step: 0, title, text: `${title}\n${body}${allCpus(k)}`, held: [], stack: [], fatal: true, details: { cycle, waits: waits.split('\n'), waitLocks: waitLocksOf(k) } };
 }

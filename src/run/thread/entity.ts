@@ -66,7 +66,7 @@ export function installIndexCheck(k: Kernel, runner: CpuProgramRunner, checks: b
   k.pcpu.indexCheck = (c, chunk) => {
     counters.checks++;
     const f = checker.checkChunk(chunk, [], false);
-    if (f.length) c.report('invariant', `percpu: invariant violated: ${f[0]!.invariant}`, failureLines(f).trimEnd());
+    if (f.length) c.report('invariant', `percpu: invariant violated: ${f[0]!.invariant}`, failureLines(f).trimEnd(), undefined, { invariant: f[0]!.invariant });
   };
 }
 
