@@ -143,9 +143,9 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   }
   if (res.findings.length) return 1;
   if (stop) return signal || 130;
-  if (res.runs === 0) {
-    process.stderr.write('percpu-stress: fuzz: no run completed within the budget: nothing was checked\n');
-    return 2;
+  if (res.runs - res.incompleteRuns === 0) {
+    process.stderr.write('percpu-stress: fuzz: no run finished within the budget: nothing was checked (a longer --budget, or fewer --ops)\n');
+    return 5;
   }
   return 0;
 }

@@ -3,7 +3,7 @@
 import { SCENARIOS, scenarioByName } from '../../scenarios/index.ts';
 import { UsageError, parseArgs, type ArgSpec } from '../cli-args.ts';
 import { quote } from '../report/errors.ts';
-import { Runner, type RunResult } from '../run/main/runner.ts';
+import { EPILOGUE_MS, Runner, type RunResult } from '../run/main/runner.ts';
 import { reportJson } from '../report/result.ts';
 import type { Scenario } from '../../scenarios/lib/scenario.ts';
 import { BUGS } from '../percpu/variants.ts';
@@ -165,13 +165,18 @@ export async function runCommand(c: RunCommand): Promise<number> {
   const jobs = c.seeds.flatMap((seed) => c.scenarios.map((s) => ({ s, seed })));
   const perScenarioMs = c.durationMs ? Math.max(100, Math.floor(c.durationMs / jobs.length)) : 0;
   const t0 = Date.now();
+  // --duration is the budget of the whole command: run i ends by its slot's absolute end, so a
+  // slow start (threads, the first boot) is made up by the runs after it; the last slot leaves
+  // room for the last epilogue and the report
+  const reserve = Math.min(EPILOGUE_MS, c.durationMs * 0.05);
+  const slotEnd = (i: number): number => t0 + Math.round(((i + 1) * (c.durationMs - reserve)) / jobs.length);
   try {
     for (const [i, { s, seed }] of jobs.entries()) {
       if (interrupted) break;
       const label = `${i + 1}/${jobs.length} ${s.name} (seed ${seed})`;
       progress.update(label, 0);
       const r = await runner.run({
-        scenario: s, cpus: c.cpus, seed, ops: c.ops || undefined, durationMs: perScenarioMs || undefined,
+        scenario: s, cpus: c.cpus, seed, ops: c.ops || undefined, durationMs: perScenarioMs || undefined, deadline: c.durationMs ? slotEnd(i) : undefined,
         backend: c.backend, inject: c.inject, watchdogMs: c.watchdogMs, onProgress: (f) => progress.update(label, f),
         strategy: c.strategy, depth: c.depth, schedule: c.schedule, sizes: c.detect.sizes, suppressions: c.detect.suppressions,
         strictKnown: c.detect.strictKnown, timeline: c.traceOut !== undefined || (c.html !== undefined && c.strategy !== Mode.os),

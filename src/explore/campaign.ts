@@ -98,7 +98,7 @@ export function mergeResults(parts: readonly FuzzResult[], o: { keepGoing: boole
   const meanSteps = runs ? steps / runs : 0;
   const byScenario = sumTallies(parts.map((p) => p.byScenario));
   return {
-    runs, cleanRuns: parts.reduce((n, p) => n + p.cleanRuns, 0), ms: Math.max(0, ...parts.map((p) => p.ms)), findings: kept, meanSteps,
+    runs, cleanRuns: parts.reduce((n, p) => n + p.cleanRuns, 0), incompleteRuns: parts.reduce((n, p) => n + p.incompleteRuns, 0), ms: Math.max(0, ...parts.map((p) => p.ms)), findings: kept, meanSteps,
     ...worstResidual(byScenario, o.entities, o.depth, kept.length > 0),
     cleanPctRuns: Object.values(byScenario).reduce((n, t) => n + t.cleanPct, 0),
     byStrategy: sum((p) => p.byStrategy), byScenario, known: sum((p) => p.known),

@@ -220,6 +220,8 @@ export interface ScenarioTally {
 export interface FuzzResult {
   runs: number;
   cleanRuns: number;
+  /** Runs cut by the budget (or a watchdog that saw no progress it could count): they prove nothing. */
+  incompleteRuns: number;
   ms: number;
   findings: FuzzFinding[];
   meanSteps: number;
@@ -288,6 +290,7 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
   const findings: FuzzFinding[] = [];
   let runs = 0;
   let clean = 0;
+  let incomplete = 0;
   let steps = 0;
   const byStrategy: Record<string, number> = {};
   const byScenario: Record<string, ScenarioTally> = {};
@@ -370,6 +373,7 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
     if (controlled && r.steps) steps += r.steps;
     for (const id of new Set(r.violations.filter((v) => v.known && !v.suppressed).map((v) => v.known!))) known[id] = (known[id] ?? 0) + 1;
     if (r.status === 'interrupted') break;
+    if (r.status === 'incomplete') incomplete++;
     // PCT's bound holds for a run only if its change points could fall anywhere in it:
     // a clean run that outgrew its range is made again with a range that covers it. A run
     // that met only known issues counts when none of them stopped it (it checked everything).
@@ -462,7 +466,7 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
   const meanSteps = runs ? steps / runs : 0;
   const cleanPctRuns = Object.values(byScenario).reduce((n, t) => n + t.cleanPct, 0);
   return {
-    runs, cleanRuns: clean, ms: Date.now() - t0, findings, meanSteps,
+    runs, cleanRuns: clean, incompleteRuns: incomplete, ms: Date.now() - t0, findings, meanSteps,
     ...worstResidual(byScenario, o.cpus + 1, o.depth, findings.length > 0),
     cleanPctRuns, byStrategy, byScenario,
     ...(o.feedback || o.measureCoverage ? { coverage: { bits, byKind, corpus: corpus.length, curve } } : {}),

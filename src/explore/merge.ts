@@ -53,7 +53,7 @@ export function readShardFile(file: string): ShardFile {
   need(typeof c === 'object' && c !== null && Array.isArray(c.scenarios) && typeof c.strategy === 'string', `${file}: config: missing (written by an older fuzz?)`);
   const s = d.shard as Shard | undefined;
   need(typeof s === 'object' && s !== null && isCount(s.index) && isCount(s.count) && s.index >= 1 && s.index <= s.count, `${file}: shard: expected {index, count} with 1 <= index <= count`);
-  for (const k of ['runs', 'cleanRuns', 'cleanPctRuns', 'ms'] as const) need(isCount(d[k]), `${file}: ${k}: expected a count, got ${quote(String(d[k]))}`);
+  for (const k of ['runs', 'cleanRuns', 'incompleteRuns', 'cleanPctRuns', 'ms'] as const) need(isCount(d[k]), `${file}: ${k}: expected a count, got ${quote(String(d[k]))}`);
   need(typeof d.meanSteps === 'number' && d.meanSteps >= 0, `${file}: meanSteps: expected a number`);
   need(Array.isArray(d.findings), `${file}: findings: expected a list`);
   const findings: FuzzFinding[] = [];
@@ -79,7 +79,7 @@ export function readShardFile(file: string): ShardFile {
     byScenario[name] = { runs: t.runs as number, cleanPct: t.cleanPct as number, k: t.k as number, outgrown: t.outgrown as number, byStrategy: counts(t.byStrategy, `byScenario.${name.slice(0, 40)}.byStrategy`) };
   }
   const result: FuzzResult = {
-    runs: d.runs as number, cleanRuns: d.cleanRuns as number, cleanPctRuns: d.cleanPctRuns as number, ms: d.ms as number, meanSteps: d.meanSteps as number,
+    runs: d.runs as number, cleanRuns: d.cleanRuns as number, incompleteRuns: d.incompleteRuns as number, cleanPctRuns: d.cleanPctRuns as number, ms: d.ms as number, meanSteps: d.meanSteps as number,
     findings, residualRisk: null, residual: null, byStrategy: counts(d.byStrategy, 'byStrategy'), byScenario, known: counts(d.known, 'known'),
   };
   return { file, config: c, shard: s, partial: d.partial === true, result, repros };

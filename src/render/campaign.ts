@@ -67,7 +67,8 @@ export function renderCampaign(res: FuzzResult, o: { quiet: boolean; portfolio: 
     out += `schedule: ${f.schedule || '(none)'}\n`;
     if (f.reproPath) out += `repro: ${f.reproPath}\nreplay with:\n  npx percpu-stress replay ${f.reproPath}\n`;
   }
-  out += `\n${plural(res.runs, 'run')} in ${(res.ms / 1000).toFixed(1)} s (${(res.runs / Math.max(res.ms / 1000, 0.001)).toFixed(1)} runs/s), ${res.findings.length} failing\n`;
+  out += `\n${plural(res.runs, 'run')} in ${(res.ms / 1000).toFixed(1)} s (${(res.runs / Math.max(res.ms / 1000, 0.001)).toFixed(1)} runs/s), ${res.findings.length} failing` +
+    `${res.incompleteRuns ? `, ${res.incompleteRuns} could not finish within the budget (they prove nothing)` : ''}\n`;
   if (o.portfolio || res.byStrategy.mutation) out += `strategies: ${strategyCounts(res.byStrategy)}\n`;
   if (o.verbose || Object.keys(res.byScenario).length > 1) out += pairsText(res);
   if (res.coverage) {

@@ -71,6 +71,7 @@ export function renderRun(r: RunResult, h: RunHeader, verbose: boolean): string 
     if (r.schedule !== null) out += `  schedule: ${r.schedule}\n  final state hash: ${r.stateHash}\n`;
     out += renderStats(r.stats).replace(/^/gm, '  ').replace(/ +$/, '');
   }
+  if (r.cpuStates) out += `  could not finish within its budget; the CPUs then:\n${r.cpuStates.replace(/^/gm, '    ').trimEnd()}\n`;
   const shown = verbose ? r.violations : r.violations.filter((v) => !v.known && !v.suppressed);
   for (const v of shown) {
     const mark = v.known ? `[known issue ${v.known} of the 2.6.35 baseline${v.suppressed ? ', suppressed' : ''}]\n` : v.suppressed ? '[suppressed]\n' : '';

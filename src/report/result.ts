@@ -77,6 +77,8 @@ export interface RunResult {
   diverged: number;
   /** A hash of the final allocator state (see check/state-hash.ts). */
   stateHash: string;
+  /** A run that reached its time budget: what every CPU was doing then. */
+  cpuStates?: string;
   /** Controlled runs asked for it: who ran what, step by step (not in JSON reports). */
   timeline?: Timeline;
   /** Asked for (--lockdep-out): the dependency graph as DOT, /proc/lockdep and /proc/lockdep_chains. */

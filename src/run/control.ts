@@ -11,6 +11,8 @@ export enum CT {
   GEN, CMD, MACHINE, ENTITIES, MODE, SCENARIO, SEED, OPS, DURATION_MS, FLAGS, READY, DONE, THREADS,
   /** words of the size mix at CT_SIZES ([size, align] pairs; 0: the scenario's own sizes) */
   SIZES_LEN,
+  /** ops at the start of each CPU's program that a deadline never cuts (a directed set-up: its completions must come) */
+  SETUP_OPS,
   HEADER,
 }
 export const CMD_RUN = 1;

@@ -159,8 +159,15 @@ export function finishBoot(shm: Shm): void {
   shm.w[shm.L.run + RUN.SYSTEM_STATE] = SYSTEM_RUNNING;
 }
 
-export function newShm(spec: MachineSpec): Shm {
-  return allocShm(spec.L);
+/**
+ * The shared memory of a new machine: a fresh buffer, or a spare one
+ * (large enough) whose first `dirty` bytes a machine used before, cleared.
+ * Nothing else is touched: pages never written stay out of the resident set.
+ */
+export function newShm(spec: MachineSpec, spare?: SharedArrayBuffer, dirty = spare?.byteLength ?? 0): Shm {
+  if (!spare) return allocShm(spec.L);
+  if (dirty > 0) new Uint8Array(spare, 0, Math.min(dirty, spec.L.bytes)).fill(0);
+  return viewShm(spare, spec.L);
 }
 
 export interface KernelOptions {

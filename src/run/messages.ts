@@ -39,6 +39,7 @@ export interface CpuTaskResult {
 /** Messages to a session: a machine to attach, the program buffer. */
 export type SessionMessage =
   | { type: 'machine'; id: number; spec: MachineSpec; sab: SharedArrayBuffer }
+  | { type: 'forget'; id: number }
   | { type: 'programs'; sab: SharedArrayBuffer };
 
 /** What a thread sends back after a run that produced violations or kernel log lines. */

@@ -185,10 +185,10 @@ export function computeLayout(cfg: Config, ai: AllocInfo, recCap = 1 << 16): Lay
     throw new ConfigError(`the emulated vmalloc space cannot hold ${cfg.maxChunks} chunks of ${vmSlotSpan} bytes: lower maxChunks or the CPU count`);
   }
   const firstChunkPages = Math.ceil(vmSpanBytes / cfg.pageSize);
-  // enough for every chunk fully populated, but at most 256 MiB of page frames:
+  // enough for every chunk fully populated, but at most 192 MiB of page frames:
   // past that the emulated machine runs out of memory like a real one
   const wanted = firstChunkPages + cfg.maxChunks * nrUnits * unitPages + 16;
-  const nrPages = cfg.pages || Math.min(wanted, Math.max(firstChunkPages + 4096, (256 << 20) / cfg.pageSize));
+  const nrPages = cfg.pages || Math.min(wanted, Math.max(firstChunkPages + 4096, (192 << 20) / cfg.pageSize));
   const pageDesc = take(nrPages * PG.SIZE);
   const pte = take(vmPages);
   const vmSlotMap = take(vmSlots);
@@ -218,6 +218,7 @@ export function allocShm(L: Layout): Shm {
   return viewShm(sab, L);
 }
 
+/** Views of exactly the layout's bytes (the buffer may be larger: a reused one). */
 export function viewShm(sab: SharedArrayBuffer, L: Layout): Shm {
-  return { sab, w: new Int32Array(sab), b: new Uint8Array(sab), L };
+  return { sab, w: new Int32Array(sab, 0, L.bytes >> 2), b: new Uint8Array(sab, 0, L.bytes), L };
 }

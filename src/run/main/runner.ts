@@ -43,7 +43,7 @@ import { chunkCounters, percpuStats } from '../../percpu/stats.ts';
 import { Mode, MODE_NAMES } from '../../sched/strategy.ts';
 import { decodeSchedule, encodeSchedule, type Schedule } from '../../sched/schedule.ts';
 import { initSched, recordedSchedule, STEPS_PER_OP } from '../../sched/setup.ts';
-import { STOP_BUDGET, STOP_INTERRUPT, STOP_TERMINATE, Watchdog } from './watchdog.ts';
+import { STOP_BUDGET, STOP_INTERRUPT, STOP_TERMINATE, Watchdog, allCpus } from './watchdog.ts';
 
 export type { RunResult, LockStats } from '../../report/result.ts';
 
@@ -122,10 +122,26 @@ export const EXTERNAL_DURATION_OPS = 20_000;
 export const MAX_STEP_BUDGET = 0x7fff_0000;
 /** Scheduling points allowed per op before a controlled run counts as a livelock. */
 export const STEPS_PER_OP_BUDGET = 2000;
+/** Shared memory the runner keeps machines in, at most (the one a run needs is always made). */
+export const MACHINE_BYTES = 256 << 20;
 /** Time the threads get to stop after being told, before they are terminated. */
 const GRACE_MS = 3000;
-/** After the run's own deadline: the epilogue (freeing, interrupts, reclaim) and the quiescence checks. */
-export const EPILOGUE_MS = 2000;
+/**
+ * A free-running timed run's programs stop at its deadline; then its
+ * epilogue (every CPU frees what it holds, the pending interrupts and the
+ * reclaim work run) and the quiescence checks must fit in this much more.
+ */
+export const EPILOGUE_MS = 1000;
+
+/**
+ * The time budget of a run given by its op count (--ops): 30 s, plus 0.5 ms
+ * per op of every entity -- some fifty times what an op costs with every
+ * check on, on a host whose cores run several CPUs each. A run still going
+ * then ends as "could not finish" (exit 5), with the state of every CPU.
+ */
+export function opsBudgetMs(ops: number, entities: number): number {
+  return 30_000 + ops * entities * 0.5;
+}
 
 export function scenarioConfig(s: Scenario, cpus: number, seed: number, backend?: Backend): Partial<Config> {
   const cfg = s.config(cpus, seed);
@@ -184,19 +200,39 @@ export class Runner {
     return this.interrupted;
   }
 
+  /**
+   * The machine for a spec, booted once and kept for the next run with the
+   * same spec. Memory stays bounded: past MACHINE_BYTES (or 16 machines),
+   * the least recently used are forgotten here and by every thread.
+   */
   private machineFor(spec: MachineSpec): Machine {
     const key = JSON.stringify(spec);
     let m = this.machines.get(key);
-    if (!m) {
-      if (this.machines.size >= 16) {
-        // keep memory bounded: forget the oldest machine (threads drop it with their next session)
-        const [oldKey] = this.machines.keys();
-        this.machines.delete(oldKey!);
-      }
-      const shm = newShm(spec);
-      m = { id: this.nextMachine++, spec, shm, kernel: new Kernel(spec, shm), registered: false };
+    if (m) {
+      // most recently used last
+      this.machines.delete(key);
       this.machines.set(key, m);
+      return m;
     }
+    let bytes = spec.L.bytes;
+    for (const x of this.machines.values()) bytes += x.shm.sab.byteLength;
+    const freed: { sab: SharedArrayBuffer; used: number }[] = [];
+    for (const [oldKey, old] of this.machines) {
+      if (bytes <= MACHINE_BYTES && this.machines.size < 16) break;
+      this.machines.delete(oldKey);
+      bytes -= old.shm.sab.byteLength;
+      if (old.registered) this.post({ type: 'forget', id: old.id });
+      freed.push({ sab: old.shm.sab, used: old.spec.L.bytes });
+    }
+    // a forgotten machine's buffer serves the new one when it is large enough (freeing it is up to
+    // the garbage collector of every thread, which may take its time)
+    // a big machine gets a buffer of the whole allowance, so that the next big one reuses it rather
+    // than leaving the old one as garbage (shared buffers are freed late)
+    const reuse = freed.filter((b) => b.sab.byteLength >= spec.L.bytes).sort((a, b) => a.sab.byteLength - b.sab.byteLength)[0];
+    const fresh = !reuse && spec.L.bytes > MACHINE_BYTES / 4 && spec.L.bytes < MACHINE_BYTES ? new SharedArrayBuffer(MACHINE_BYTES) : undefined;
+    const shm = reuse ? newShm(spec, reuse.sab, reuse.used) : newShm(spec, fresh, 0);
+    m = { id: this.nextMachine++, spec, shm, kernel: new Kernel(spec, shm), registered: false };
+    this.machines.set(key, m);
     return m;
   }
 
@@ -365,7 +401,8 @@ export class Runner {
     // the run's own time: what is left of the deadline once the threads are up
     const deadline = o.deadline ?? (o.durationMs && !controlled ? t0 + o.durationMs : 0);
     const durationMs = o.durationMs && !controlled ? Math.max(1, (deadline || t0 + o.durationMs) - Date.now()) : 0;
-    const budgetEnd = deadline ? deadline + EPILOGUE_MS : t0 + 120_000 + ops * o.cpus * 2;
+    // a controlled run is cut at its deadline like any other (then it proves nothing: incomplete)
+    const budgetEnd = deadline ? deadline + (controlled ? 0 : EPILOGUE_MS) : t0 + opsBudgetMs(ops || EXTERNAL_DURATION_OPS, o.cpus + 1);
     const c = this.ctl;
     c[CT.CMD] = CMD_RUN;
     c[CT.MACHINE] = m.id;
@@ -375,6 +412,7 @@ export class Runner {
     c[CT.SEED] = o.seed | 0;
     c[CT.OPS] = ops;
     c[CT.DURATION_MS] = durationMs;
+    c[CT.SETUP_OPS] = o.scenario.minOps ?? 0;
     const sizes = o.sizes ?? null;
     c[CT.SIZES_LEN] = sizes ? Math.min(sizes.length, MAX_SIZE_PAIRS * 2) : 0;
     if (sizes) for (let i = 0; i < c[CT.SIZES_LEN]!; i++) c[CT_SIZES + i] = sizes[i]!;
@@ -487,7 +525,11 @@ export class Runner {
     else if (stopReason === STOP_INTERRUPT) status = 'interrupted';
     else if (stopReason === STOP_BUDGET || stopReason === STOP_TERMINATE || terminated) status = 'incomplete';
     else if (unique.length) status = 'known';
-    if (status === 'incomplete' && stopReason === STOP_BUDGET) notes.push('the run did not finish within its time budget (the host is too slow for it, or the budget too small): nothing was found, and nothing is proven');
+    let cpuStates: string | undefined;
+    if (status === 'incomplete' && stopReason === STOP_BUDGET) {
+      notes.push('the run did not finish within its time budget (the host is too slow for it, or the budget too small): nothing was found, and nothing is proven');
+      cpuStates = allCpus(k).replace(/^\n/, '');
+    }
     return {
       scenario: o.scenario.name, seed: o.seed, cpus: o.cpus, backend: m.spec.cfg.backend, inject: o.inject ?? null,
       status,
@@ -499,6 +541,7 @@ export class Runner {
       strategy: MODE_NAMES[mode], steps: controlled ? w[sc + SC.STEP]! : 0, switches: controlled ? w[sc + SC.SWITCHES]! : 0,
       schedule: controlled ? encodeSchedule(recordedSchedule(k.shm)) : null, scheduleOverflow: controlled && w[sc + SC.REC_OVERFLOW] !== 0, diverged: mode === Mode.replay ? w[sc + SC.DIVERGED]! : 0,
       stateHash: stateHash(k),
+      ...(cpuStates ? { cpuStates } : {}),
       ...(controlled && o.timeline ? { timeline: readTimeline(k.shm, o.cpus) } : {}),
       ...(o.lockdepExport ? { lockdepExport: lockdepFiles(new Lockdep(k.shm)) } : {}),
       ...(o.coverage ? { coverage: runCoverage(k.shm) } : {}),

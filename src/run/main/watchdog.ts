@@ -132,7 +132,6 @@ export class Watchdog {
 
   private tickFree(credited: number): void {
     const n = this.L.nrEntities;
-    let moved = false;
     for (let e = 0; e < n; e++) {
       const cpu = this.k.cpu(e);
       const steps = cpu.steps();
@@ -140,7 +139,6 @@ export class Watchdog {
       if (steps !== this.steps[e]) {
         this.steps[e] = steps;
         this.stalled[e] = 0;
-        moved = true;
         continue;
       }
       if (state !== CpuState.running) {
@@ -154,8 +152,8 @@ export class Watchdog {
         return;
       }
     }
-    // waits that can never end: the same picture twice in a row, nobody moving
-    const sig = moved ? '' : deadlockSignature(this.k);
+    // waits that can never end: the same picture twice in a row, none of those involved moving
+    const sig = deadlockSignature(this.k);
     if (sig && sig === this.waitSignature) {
       this.hang = freeRunningDeadlock(this.k, sig);
       this.stopRun(STOP_HANG);
@@ -170,42 +168,54 @@ function name(k: Kernel, e: number): string {
 }
 
 /**
- * The waits of a free-running run that cannot end, as a stable text: a
- * cycle of lock waits, or a wait for a lock or completion that no CPU still
- * running its program can give. '' when every wait can still end.
+ * The waits of a free-running run that can never end, as a stable text
+ * that includes the step counts of the entities involved ('' when every
+ * wait can still end). A wait can never end when the lock's owner waits
+ * itself and can never go on (a cycle, or a chain that ends in one), when
+ * the owner's program is over (it will never release it), or when it waits
+ * for a completion that no CPU able to go on is left to complete. What the
+ * other CPUs do meanwhile does not matter: an idle CPU passing scheduling
+ * points, or one working on, cannot end such a wait.
  */
 export function deadlockSignature(k: Kernel): string {
   const w = k.shm.w, L = k.shm.L;
   const n = L.nrEntities;
-  const waits: string[] = [];
-  let hopeless = false;
-  for (let e = 0; e < n; e++) {
-    const x = k.cpu(e).x;
-    const st = w[x + X.STATE];
-    if (st !== CpuState.blocked && st !== CpuState.spinning) continue;
-    const lock = w[x + X.WAIT_LOCK]!;
-    if (lock >= FIRST_COMPLETION) {
-      // a completion: hopeless when every other CPU has finished its program
-      let someoneLeft = false;
-      for (let o = 0; o < k.nrCpus; o++) {
-        if (o === e) continue;
-        const os = w[k.cpu(o).x + X.STATE];
-        if (os !== CpuState.idle && os !== CpuState.done) someoneLeft = true;
-      }
-      if (w[L.locks + lock * LK.SIZE + LK.STATE] === 0) return '';
-      waits.push(`${name(k, e)} waits for ${lockName(lock)}, which no CPU left can complete`);
-      if (!someoneLeft) hopeless = true;
-      continue;
+  const memo = new Int8Array(n); // 0 unknown, 1 stuck, 2 can go on, 3 being decided
+  const stateOf = (e: number): number => w[k.cpu(e).x + X.STATE]!;
+  const waiting = (e: number): boolean => stateOf(e) === CpuState.blocked || stateOf(e) === CpuState.spinning;
+  const over = (e: number): boolean => stateOf(e) === CpuState.idle || stateOf(e) === CpuState.done;
+  const stuck = (e: number): boolean => {
+    if (memo[e] === 3) return true; // back at an entity being decided: a cycle of waits
+    if (memo[e] !== 0) return memo[e] === 1;
+    if (!waiting(e)) {
+      memo[e] = 2;
+      return false;
     }
-    const owner = w[L.locks + lock * LK.SIZE + LK.OWNER]! - 1;
-    if (owner < 0) return ''; // free now: the waiter will get it
-    const os = w[k.cpu(owner).x + X.STATE];
-    waits.push(`${name(k, e)} ${st === CpuState.blocked ? 'sleeps on' : 'spins on'} ${lockName(lock)} held by ${name(k, owner)}`);
-    if (os === CpuState.done || os === CpuState.idle) hopeless = true;
+    memo[e] = 3;
+    const lock = w[k.cpu(e).x + X.WAIT_LOCK]!;
+    let verdict: boolean;
+    if (lock >= FIRST_COMPLETION) {
+      // done already, or someone not stuck may still complete it
+      verdict = w[L.locks + lock * LK.SIZE + LK.STATE] !== 0;
+      for (let o = 0; o < k.nrCpus && verdict; o++) if (o !== e && !over(o) && !stuck(o)) verdict = false;
+    } else {
+      const owner = w[L.locks + lock * LK.SIZE + LK.OWNER]! - 1;
+      // held by this very CPU (the context an interrupt handler interrupted, or the waiter itself): never released
+      verdict = owner >= 0 && (owner === e || over(owner) || stuck(owner));
+    }
+    memo[e] = verdict ? 1 : 2;
+    return verdict;
+  };
+  const lines: string[] = [];
+  for (let e = 0; e < n; e++) {
+    if (!stuck(e)) continue;
+    const x = k.cpu(e).x;
+    const lock = w[x + X.WAIT_LOCK]!;
+    const what = lock >= FIRST_COMPLETION ? `waits for ${lockName(lock)}, which no CPU left able to go on can complete`
+      : `${stateOf(e) === CpuState.blocked ? 'sleeps on' : 'spins on'} ${lockName(lock)} held by ${name(k, w[L.locks + lock * LK.SIZE + LK.OWNER]! - 1)}`;
+    lines.push(`${name(k, e)} ${what} [${k.cpu(e).steps()} steps]`);
   }
-  if (!waits.length) return '';
-  if (!hopeless && !waitCycle(k)) return '';
-  return waits.join('\n');
+  return lines.join('\n');
 }
 
 /** A cycle entity -> lock -> owner -> ... among waiting entities, as text, or null. */
@@ -274,11 +284,12 @@ function waitLocksOf(k: Kernel): string[] {
   return [...out].sort();
 }
 
-function freeRunningDeadlock(k: Kernel, waits: string): Violation {
+function freeRunningDeadlock(k: Kernel, sig: string): Violation {
   const cycle = waitCycle(k);
-  const title = 'INFO: deadlock detected: every waiting CPU waits for a CPU that cannot go on';
+  const waits = sig.replace(/ \[\d+ steps\]/g, '');
+  const title = 'INFO: deadlock detected: CPUs wait for what no CPU can give';
   let body = `${waits.split('\n').map((l) => ` ${l}\n`).join('')}`;
   if (cycle) body += `wait-for cycle: ${cycle}\n`;
-  body += 'the same waits were seen on two consecutive watchdog ticks with no CPU making progress\n';
+  body += 'the same waits were seen on two consecutive watchdog ticks, with none of these CPUs passing a scheduling point in between\n';
   return { kind: 'deadlock', cpu: -1, step: 0, title, text: `${title}\n${body}${allCpus(k)}`, held: [], stack: [], fatal: true, details: { cycle, waits: waits.split('\n'), waitLocks: waitLocksOf(k) } };
 }

@@ -68,13 +68,14 @@ export class CpuProgramRunner {
     cpu.leave();
   }
 
-  /** Run ops [from, to) of a program; returns the index reached. */
-  run(prog: Int32Array, slots: Int32Array, from = 0, to = prog.length / OP_WORDS): number {
+  /** Run ops [from, to) of a program, stopping early at `deadline` (Date.now(), 0: none); returns the index reached. */
+  run(prog: Int32Array, slots: Int32Array, from = 0, to = prog.length / OP_WORDS, deadline = 0): number {
     const cpu = this.cpu;
     const w = cpu.w;
     const curOp = cpu.x + X.CUR_OP;
     const c = this.counters;
     for (let i = from; i < to; i++) {
+      if (deadline !== 0 && (i & 63) === 0 && Date.now() >= deadline) return i;
       w[curOp] = i;
       const o = i * OP_WORDS;
       const code = prog[o]!;

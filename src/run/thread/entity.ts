@@ -34,6 +34,8 @@ export interface CpuPart {
   checks: boolean;
   /** A size mix replacing the scenario's standard sizes. */
   sizes?: Int32Array;
+  /** Ops at the start of the program a deadline never cuts (a directed set-up). */
+  setupOps: number;
 }
 
 export interface PartResult {
@@ -113,20 +115,26 @@ export function playCpu(k: Kernel, runner: CpuProgramRunner, part: CpuPart, res:
   w[cpu.x + X.STATE] = CpuState.running;
   const t0 = Date.now();
   const deadline = part.durationMs ? t0 + part.durationMs : 0;
+  // a directed set-up is never cut by the deadline (the other CPUs wait for what it completes)
+  const runUntil = (prog: Int32Array, len: number, setup: number): boolean => {
+    const head = Math.min(len, setup);
+    if (head) runner.run(prog, runner.slots, 0, head);
+    return runner.run(prog, runner.slots, head, len, deadline) === len;
+  };
   if (part.program && deadline) {
-    // a free-running timed run of given programs (a scenario from a file): stop between batches at the deadline
-    const n = part.program.length / OP_WORDS;
-    for (let from = 0; from < n && Date.now() < deadline; from += BATCH) runner.run(part.program, runner.slots, from, Math.min(n, from + BATCH));
+    // a free-running timed run of given programs (a scenario from a file): stop at the deadline
+    runUntil(part.program, part.program.length / OP_WORDS, part.setupOps);
   } else if (part.program) {
     runner.run(part.program, runner.slots);
   } else {
     for (let batch = 0, done = 0; part.ops === 0 || done < part.ops; batch++) {
-      if (deadline && Date.now() >= deadline) break;
-      const n = part.ops === 0 ? BATCH : Math.min(BATCH, part.ops - done);
+      const setup = batch === 0 ? part.setupOps : 0;
+      if (!setup && deadline && Date.now() >= deadline) break;
+      const n = part.ops === 0 ? Math.max(BATCH, setup) : Math.min(BATCH, part.ops - done);
       const prog = part.scenario.program({ cpu: part.cpu, cpus: nCpus, seed: part.seed, ops: n, batch, sizes: part.sizes });
       const len = Math.min(n, prog.length / OP_WORDS);
       if (len === 0) break; // a directed scenario: its program is finite
-      runner.run(prog, runner.slots, 0, len);
+      if (!runUntil(prog, len, setup)) break;
       done += len;
     }
   }

@@ -46,7 +46,7 @@ export function runSession(task: SessionTask): number {
   const machines = new Map<number, Attached>();
   let programs: Int32Array | null = null;
   const res: PartResult = { reclaimRuns: 0, activeMs: 0 };
-  const part: CpuPart = { cpu: me, scenario: null!, seed: 0, ops: 0, durationMs: 0, program: null, checks: true };
+  const part: CpuPart = { cpu: me, scenario: null!, seed: 0, ops: 0, durationMs: 0, program: null, checks: true, setupOps: 0 };
   let seen = 0;
   let runs = 0;
   for (;;) {
@@ -57,6 +57,8 @@ export function runSession(task: SessionTask): number {
       if (msg.type === 'machine') {
         const k = new Kernel(msg.spec, msg.sab);
         machines.set(msg.id, { k, lockdep: k.lockdep as Lockdep, runner: null, scheds: new Map() });
+      } else if (msg.type === 'forget') {
+        machines.delete(msg.id);
       } else {
         programs = new Int32Array(msg.sab);
       }
@@ -110,6 +112,7 @@ function playPart(ctl: Int32Array, me: number, m: Attached, programs: Int32Array
       part.seed = ctl[CT.SEED]! >>> 0;
       part.ops = ctl[CT.OPS]!;
       part.durationMs = ctl[CT.DURATION_MS]!;
+      part.setupOps = ctl[CT.SETUP_OPS]!;
       part.checks = checks;
       part.program = null;
       const nSizes = ctl[CT.SIZES_LEN]!;
