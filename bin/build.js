@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = join(ROOT, 'dist');
 const STAMP = join(DIST, 'build.json');
-const SOURCE_DIRS = ['src', 'workers', 'scenarios'];
+const SOURCE_DIRS = ['src', 'workers', 'scenarios', 'schemas'];
 const ENTRIES = { cli: 'src/cli.ts', 'cpu-worker': 'workers/cpu.ts' };
 
 function sourceFiles() {
@@ -30,7 +30,7 @@ function sourceFiles() {
     for (const name of readdirSync(dir).sort()) {
       const p = join(dir, name);
       if (statSync(p).isDirectory()) walk(p);
-      else if (name.endsWith('.ts')) out.push(p);
+      else if (name.endsWith('.ts') || name.endsWith('.json')) out.push(p);
     }
   };
   for (const d of SOURCE_DIRS) if (existsSync(join(ROOT, d))) walk(join(ROOT, d));

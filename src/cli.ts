@@ -1,13 +1,13 @@
-// The `percpu-stress` command. It parses arguments, calls into run/ and
-// report/, renders, and chooses the exit code: 0 clean, 1 violation found,
-// 2 bad input. It never prints a stack trace for bad input and never leaves
-// a half-written output file.
+// The `percpu-stress` command: finds the command, parses its options from
+// its spec (src/cli/commands.ts), runs it and chooses the exit code (the
+// table in commands.ts, documented in --help and docs/cli.md). Bad input is
+// one line on stderr and exit 2, never a stack trace.
 
-import { ConfigError } from './shm/config.ts';
+import { COMMANDS, EXIT_CODES, HELP_CMD, LIST, SINGLE, START, RUN } from './cli/commands.ts';
+import { parse, renderHelp, usageLine, type Command, type Spec } from './cli/options.ts';
 import { traceCommand } from './cli/trace-cmd.ts';
-import { UsageError, parseArgs, type ArgSpec } from './cli-args.ts';
-import { quote } from './report/errors.ts';
-import { runSingle, type SingleResult } from './run/main/single.ts';
+import { UsageError, inputErrorOf, quote } from './report/errors.ts';
+import { runSingle } from './run/main/single.ts';
 import { renderSingle } from './render/summary.ts';
 import { listCommand, parseRun, runCommand } from './cli/run-cmd.ts';
 import { fuzzCommand, replayCommand } from './cli/fuzz-cmd.ts';
@@ -16,108 +16,82 @@ import { mergeCommand } from './cli/merge-cmd.ts';
 import { classify } from './check/known.ts';
 import { VERSION } from './version.ts';
 
-const HELP = `percpu-stress: a concurrency stress harness for the Linux percpu allocator (2.6.35)
+export function exitCodesText(): string {
+  return `exit codes:\n${EXIT_CODES.map(([c, what]) => `  ${String(c).padStart(3)}  ${what}`).join('\n')}`;
+}
 
-usage:
-  percpu-stress start                      the default job (npm start): run all, 20 s budget
-  percpu-stress run <scenario|all|FILE> [--cpus N] [--seed S | --seeds 1..5] [--duration D | --ops N]
-                    [--backend vm|km] [--inject BUG] [--watchdog D]
-                    [--strategy os|random|pct|pos|urw] [--depth d] [--schedule STRING]
-                    [--sizes MIX] [--suppressions FILE] [--strict-known]
-                    [--json FILE] [--junit FILE] [--trace-out FILE] [--html FILE]
-                    [--lockdep-out DIR] [--quiet | --verbose]
-                                            seeded race scenarios on real threads
-  percpu-stress list                       scenarios, historical bugs, known issues, size mixes
-  percpu-stress fuzz [scenario|all|FILE] [--budget D] [--strategy portfolio|pct|pos|urw|random|os] [--depth d]
-                     [--cpus N] [--ops N] [--seed S] [--keep-going] [--out DIR]
-                     [--inject BUG] [--shrink-budget D] [--runs N] [--watchdog D]
-                     [--sizes MIX] [--suppressions FILE] [--strict-known] [--json FILE] [--trace-out FILE]
-                     [--jobs N] [--shard i/n] [--feedback] [--junit FILE] [--html FILE] [--quiet]
-                                            many short controlled runs; shrink and write a repro
-  percpu-stress merge FILES... [--json FILE] [--junit FILE] [--html FILE] [--out DIR] [--quiet]
-                                            combine the --json results of fuzz --shard i/n
-  percpu-stress replay <repro.json> [--inject BUG] [--watchdog D] [--explain [--all]] [--trace-out FILE]
-                       [--html FILE] [--lockdep-out DIR] [--json FILE] [--junit FILE] [--backend vm|km] [--quiet]
-                                            re-execute a repro exactly
-  percpu-stress bench [--json FILE] [--quick]
-                                            throughput, scheduling speed, time to detect each bug
-  percpu-stress single [--seed S] [--ops N] [--backend vm|km]
-                                            seeded single-CPU run with the invariant checker
-  percpu-stress trace [FILE]               replay percpu requests on one CPU, streamed: JSON lines or
-                                            the kernel's percpu tracepoint text (stdin by default)
-  percpu-stress help                       this text; <command> --help for one command, --version
+/** `percpu-stress help`: every command with its one line, and the exit codes. */
+export function mainHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => usageLine(c as Command<Spec>).length)) + 2;
+  const lines = COMMANDS.map((c) => `  ${usageLine(c as Command<Spec>).padEnd(width)}${c.summary}`);
+  return `percpu-stress ${VERSION}: a concurrency stress harness for the Linux percpu allocator (2.6.35)\n\ncommands:\n${lines.join('\n')}\n\n` +
+    `percpu-stress <command> --help describes a command and its options; --version prints the version.\n\n${exitCodesText()}\n`;
+}
 
-durations: 500ms, 20s, 2m; --duration is the budget of the whole command,
-split evenly across its scenarios
+export function commandHelp(cmd: Command<Spec>): string {
+  return renderHelp(cmd, `${exitCodesText()}\n\nmore: percpu-stress help, docs/cli.md`);
+}
 
-exit codes: 0 clean (known issues of the 2.6.35 baseline and suppressed findings
-do not count), 1 violation found (replay: the recorded one again), 2 bad input
-or an output file that could not be written, 3 internal error, 4 replay ended
-with a different violation, 5 a run could not finish in its budget (nothing
-proven), 130 interrupted (SIGINT), 143 terminated (SIGTERM); both after a
-partial report`;
-
-type Command = (argv: string[]) => Promise<number> | number;
-
-const SINGLE_SPEC: ArgSpec = {
-  seed: 'int',
-  ops: 'int',
-  backend: ['vm', 'km'],
-  quiet: 'flag',
-};
-
-function single(argv: string[], defaults: { ops: number }): number {
-  const a = parseArgs(argv, SINGLE_SPEC, 0);
-  const seed = (a.options.seed as number | undefined) ?? 1;
-  const ops = (a.options.ops as number | undefined) ?? defaults.ops;
-  if (ops < 1) throw new UsageError('--ops must be at least 1');
-  const r: SingleResult = runSingle({ seed, ops, backend: (a.options.backend as 'vm' | 'km' | undefined) ?? 'vm' });
+function single(argv: string[]): number {
+  const { o } = parse(SINGLE, argv);
+  const seed = o.seed ?? 1;
+  const ops = o.ops ?? 20000;
+  const r = runSingle({ seed, ops, backend: o.backend ?? 'vm' });
   const failing = classify(r.violations);
-  process.stdout.write(renderSingle(r, { seed, ops, quiet: a.options.quiet === true }));
+  process.stdout.write(renderSingle(r, { seed, ops, quiet: o.quiet === true }));
   return failing ? 1 : 0;
 }
 
-const COMMANDS: Record<string, Command> = {
-  trace: traceCommand,
-  single: (argv) => single(argv, { ops: 20000 }),
-  start: (argv) => runCommand(parseRun(argv, { scenarios: [], durationMs: 20_000 })),
-  run: (argv) => runCommand(parseRun(argv)),
-  list: listCommand,
+const RUNNERS: Record<string, (argv: string[]) => Promise<number> | number> = {
+  start: (argv) => runCommand(parseRun(START, argv, { durationMs: 20_000, all: true })),
+  run: (argv) => runCommand(parseRun(RUN, argv)),
   fuzz: fuzzCommand,
   replay: replayCommand,
-  bench: benchCommand,
   merge: mergeCommand,
-  help: () => {
-    process.stdout.write(HELP + '\n');
+  list: (argv) => {
+    parse(LIST, argv);
+    return listCommand();
+  },
+  trace: traceCommand,
+  single,
+  bench: benchCommand,
+  help: (argv) => {
+    const { positional } = parse(HELP_CMD, argv);
+    const name = positional[0];
+    if (name === undefined) process.stdout.write(mainHelp());
+    else {
+      const cmd = COMMANDS.find((c) => c.name === name);
+      if (!cmd) throw new UsageError(`help: unknown command ${quote(name)} (try: percpu-stress help)`);
+      process.stdout.write(commandHelp(cmd as Command<Spec>));
+    }
     return 0;
   },
 };
 
-/** The usage block of one command, cut from HELP (one source for both). */
-export function commandHelp(name: string): string {
-  const lines = HELP.split('\n');
-  const start = lines.findIndex((l) => l.startsWith(`  percpu-stress ${name} `) || l === `  percpu-stress ${name}`);
-  if (start < 0) return HELP;
-  let end = start + 1;
-  while (end < lines.length && lines[end]!.startsWith('      ')) end++;
-  const tail = HELP.slice(HELP.indexOf('\ndurations:'));
-  return `usage:\n${lines.slice(start, end).join('\n')}\n${tail}\n\nmore: README.md, or percpu-stress help`;
-}
-
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h') return COMMANDS.help!([]);
+  if (name === undefined || name === '--help' || name === '-h') return RUNNERS.help!([]);
   if (name === '--version' || name === '-V' || name === 'version') {
     process.stdout.write(`percpu-stress ${VERSION} (Linux 2.6.35 percpu semantics), Node ${process.version}\n`);
     return 0;
   }
-  if (COMMANDS[name] && (rest.includes('--help') || rest.includes('-h'))) {
-    process.stdout.write(commandHelp(name) + '\n');
+  const cmd = COMMANDS.find((c) => c.name === name);
+  if (!cmd) throw new UsageError(`unknown command ${quote(name)} (try: percpu-stress help)`);
+  // --help anywhere before a lone "--" asks for the command's help
+  const end = rest.indexOf('--');
+  if ((end < 0 ? rest : rest.slice(0, end)).some((a) => a === '--help' || a === '-h')) {
+    process.stdout.write(commandHelp(cmd as Command<Spec>));
     return 0;
   }
-  const cmd = COMMANDS[name];
-  if (!cmd) throw new UsageError(`unknown command ${quote(name)} (try: percpu-stress help)`);
-  return cmd(rest);
+  return RUNNERS[name]!(rest);
+}
+
+// a reader that goes away (`| head -1`) is not an error: what is left of the output is dropped and
+// the command ends with its own verdict
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+  });
 }
 
 main(process.argv.slice(2)).then(
@@ -125,8 +99,9 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (e: unknown) => {
-    if (e instanceof UsageError || e instanceof ConfigError) {
-      process.stderr.write(`percpu-stress: ${e.message}\n`);
+    const msg = inputErrorOf(e);
+    if (msg !== null) {
+      process.stderr.write(`percpu-stress: ${msg}\n`);
       process.exitCode = 2;
       return;
     }

@@ -3,7 +3,8 @@
 import test from 'ava';
 import { ConfigError, makeConfig } from '../src/shm/config.ts';
 import { planMachine } from '../src/run/machine.ts';
-import { parseArgs, parseDuration, UsageError } from '../src/cli-args.ts';
+import { choice, duration, flag, int, parse, parseDuration } from '../src/cli/options.ts';
+import { UsageError } from '../src/report/errors.ts';
 
 const BAD: [string, object, RegExp][] = [
   ['no CPUs', { cpus: 0 }, /cpus must be an integer in \[1, 64\]/],
@@ -36,16 +37,29 @@ test('defaults describe a 4-CPU vm machine with the kernel module reserve', (t) 
   t.is(spec.ai.reservedSize, 8192);
 });
 
-test('CLI arguments: types and unknown options are checked', (t) => {
-  const spec = { seed: 'int', backend: ['vm', 'km'], quiet: 'flag', duration: 'duration' } as const;
-  t.deepEqual(parseArgs(['--seed', '7', '--backend=km', '--quiet', 'x'], spec, 1), { options: { seed: 7, backend: 'km', quiet: true }, positional: ['x'] });
-  t.throws(() => parseArgs(['--seed', 'x'], spec, 0), { instanceOf: UsageError, message: /--seed must be a non-negative integer/ });
-  t.throws(() => parseArgs(['--backend', 'nope'], spec, 0), { message: /--backend must be one of vm, km/ });
-  t.throws(() => parseArgs(['--bogus'], spec, 0), { message: /unknown option "--bogus"/ });
-  t.throws(() => parseArgs(['--seed'], spec, 0), { message: /--seed needs a value/ });
-  t.throws(() => parseArgs(['a', 'b'], spec, 1), { message: /unexpected argument "b"/ });
+test('CLI arguments: parsed against a typed spec; types, bounds, repeats and unknown options are one-line errors', (t) => {
+  const cmd = {
+    name: 'demo', args: '[x]', maxPositional: 1, summary: '', description: '',
+    options: { seed: int('s', { default: '1' }), cpus: int('c', { min: 1, max: 64 }), backend: choice('b', ['vm', 'km'] as const), quiet: flag('q'), duration: duration('d', { min: 100 }) },
+  };
+  const r = parse(cmd, ['--seed', '7', '--backend=km', '--quiet', 'x', '--duration', '2m']);
+  t.deepEqual(r, { o: { seed: 7, backend: 'km', quiet: true, duration: 120000 }, positional: ['x'] });
+  // typed: seed is a number, backend one of its choices
+  const seed: number | undefined = r.o.seed;
+  const backend: 'vm' | 'km' | undefined = r.o.backend;
+  t.is(seed! + 1, 8);
+  t.is(backend, 'km');
+  t.throws(() => parse(cmd, ['--seed', 'x']), { instanceOf: UsageError, message: /--seed must be a non-negative integer/ });
+  t.throws(() => parse(cmd, ['--cpus', '65']), { message: /--cpus must be in 1\.\.64, got 65/ });
+  t.throws(() => parse(cmd, ['--backend', 'nope']), { message: /--backend must be one of vm, km/ });
+  t.throws(() => parse(cmd, ['--bogus']), { message: /unknown option "--bogus" for demo/ });
+  t.throws(() => parse(cmd, ['--seed']), { message: /--seed needs a value/ });
+  t.throws(() => parse(cmd, ['--seed', '--quiet']), { message: /--seed needs a value/ });
+  t.throws(() => parse(cmd, ['--quiet=yes']), { message: /--quiet takes no value/ });
+  t.throws(() => parse(cmd, ['--seed', '1', '--seed=2']), { message: /--seed given twice/ });
+  t.throws(() => parse(cmd, ['a', 'b']), { message: /unexpected argument "b"/ });
+  t.throws(() => parse(cmd, ['--duration', '50ms']), { message: /--duration must be at least 100ms/ });
   t.is(parseDuration('20s'), 20000);
-  t.is(parseDuration('2m'), 120000);
   t.is(parseDuration('500ms'), 500);
-  t.throws(() => parseDuration('soon'), { message: /bad duration 'soon'/ });
+  t.throws(() => parseDuration('soon', '--budget'), { message: /--budget: bad duration "soon"/ });
 });

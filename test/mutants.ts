@@ -78,7 +78,7 @@ export const MUTANTS: readonly Mutant[] = [
 /** A built copy of the project with the mutant's change in it; returns its directory. */
 export function buildMutant(m: Mutant): string {
   const dir = mkdtempSync(join(tmpdir(), `percpu-mutant-${m.name}-`));
-  for (const d of ['src', 'scenarios', 'workers', 'bin']) cpSync(join(ROOT, d), join(dir, d), { recursive: true });
+  for (const d of ['src', 'scenarios', 'schemas', 'workers', 'bin']) cpSync(join(ROOT, d), join(dir, d), { recursive: true });
   for (const f of ['package.json', 'tsconfig.json']) cpSync(join(ROOT, f), join(dir, f));
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
   const path = join(dir, m.file);

@@ -80,7 +80,7 @@ const BAD_FLAGS: [string[], RegExp][] = [
   [['run', 'all', '--cpus', '0'], /--cpus must be in 1\.\.64/],
   [['run', 'all', '--cpus', 'many'], /--cpus must be a non-negative integer/],
   [['run', 'all', '--ops', '5', '--duration', '1s'], /--duration and --ops exclude each other/],
-  [['run', 'all', '--duration', 'soon'], /bad duration 'soon'/],
+  [['run', 'all', '--duration', 'soon'], /--duration: bad duration "soon"/],
   [['run', 'all', '--backend', 'zz'], /--backend must be one of vm, km/],
   [['run', 'all', '--inject', 'nope'], /--inject must be one of reclaim-early-unlock/],
   [['run', 'all', '--json', '/nonexistent/dir/out.json'], /--json: cannot write to \/nonexistent\/dir/],
@@ -90,13 +90,13 @@ const BAD_FLAGS: [string[], RegExp][] = [
   [['run', 'irq-free', '--strategy', 'pct', '--duration', '1s'], /controlled runs .* take --ops, not --duration/],
   [['run', 'irq-free', '--strategy', 'dfs'], /--strategy must be one of os, random, pct/],
   [['fuzz', 'all', '--depth', '0'], /--depth must be in 1\.\.17/],
-  [['fuzz', 'all', '--out', '/nonexistent'], /--out: \/nonexistent is not a directory/],
+  [['fuzz', 'all', '--out', '/nonexistent'], /--out: \/nonexistent is not a writable directory/],
   [['fuzz', 'nope'], /unknown scenario "nope"/],
   [['replay'], /replay: which repro file\?/],
   [['replay', '/nonexistent.json'], /cannot read \/nonexistent.json: ENOENT/],
   [['bench', '--json', '/nonexistent/b.json'], /--json: cannot write to \/nonexistent/],
-  [['run', 'all', '--seeds', '5..1'], /--seeds: bad range '5\.\.1'/],
-  [['run', 'all', '--seeds', 'x'], /--seeds: bad seed list 'x'/],
+  [['run', 'all', '--seeds', '5..1'], /--seeds: bad range "5\.\.1"/],
+  [['run', 'all', '--seeds', 'x'], /--seeds: bad seed list "x"/],
   [['run', 'all', '--seed', '1', '--seeds', '1..2'], /--seed and --seeds exclude each other/],
 ];
 
@@ -135,7 +135,7 @@ test('a violation exits 1, prints the report, the seed and the command to re-run
   t.is(r.code, 1, r.err);
   t.regex(r.out, /WARNING: Interrupts were enabled early\nDEBUG_LOCKS_WARN_ON\(early_boot_irqs_disabled\)/);
   t.regex(r.out, /percpu: pcpu_alloc\(\) returned with irqs enabled; the caller had them disabled/);
-  t.regex(r.out, /seed 1; re-run with:\n  npx percpu-stress run boot --cpus 2 --seed 1 --ops 100 --inject alloc-irq-restore\n/);
+  t.regex(r.out, /seed 1; re-run with:\n  npx percpu-stress run boot --cpus 2 --inject alloc-irq-restore --seed 1 --ops 100\n/);
   t.regex(readFileSync(junit, 'utf8'), /<failure message="WARNING: Interrupts were enabled early" type="irqs-enabled-early">/);
 });
 
@@ -173,9 +173,17 @@ test('the default output is a line per scenario; --verbose adds the tables; --qu
 
 test('re-run hints paste as they are: a schedule when there is one, the strategy otherwise, never an empty --schedule', async (t) => {
   const { rerunCommand, parseRun } = await import('../src/cli/run-cmd.ts');
-  const c = parseRun(['irq-free', '--strategy', 'pct', '--ops', '20', '--cpus', '2']);
+  const { RUN } = await import('../src/cli/commands.ts');
+  const c = parseRun(RUN, ['irq-free', '--strategy', 'pct', '--ops', '20', '--cpus', '2']);
+  const s = c.scenarios[0]!;
   const base = { scenario: 'irq-free', cpus: 2, seed: 1, inject: null, strategy: 'pct' } as unknown as Parameters<typeof rerunCommand>[1];
-  t.is(rerunCommand(c, { ...base, schedule: 'AgQ' }, 0), 'npx percpu-stress run irq-free --cpus 2 --seed 1 --ops 20 --schedule AgQ');
-  t.is(rerunCommand(c, { ...base, schedule: '' }, 0), 'npx percpu-stress run irq-free --cpus 2 --seed 1 --ops 20 --strategy pct --depth 3');
-  t.is(rerunCommand(c, { ...base, schedule: null }, 0), 'npx percpu-stress run irq-free --cpus 2 --seed 1 --ops 20');
+  t.is(rerunCommand(c, { ...base, schedule: 'AgQ' }, s, 0), 'npx percpu-stress run irq-free --cpus 2 --seed 1 --ops 20 --schedule AgQ');
+  t.is(rerunCommand(c, { ...base, schedule: '' }, s, 0), 'npx percpu-stress run irq-free --cpus 2 --seed 1 --ops 20 --strategy pct --depth 3');
+  const free = rerunCommand(c, { ...base, schedule: null }, s, 0).split('\n');
+  t.is(free[0], 'npx percpu-stress run irq-free --cpus 2 --seed 1 --ops 20');
+  t.regex(free[1]!, /the same programs again; free-running, the interleaving is the OS's/);
+  t.is(free[2], '  a repro that replays exactly comes from fuzz: npx percpu-stress fuzz irq-free --cpus 2');
+  // what changes the verdict goes into the hint
+  const d = parseRun(RUN, ['irq-free', '--cpus', '2', '--sizes', 'tiny', '--strict-known', '--watchdog', '2s', '--backend', 'km']);
+  t.is(rerunCommand(d, { ...base, schedule: null }, s, 0).split('\n')[0], 'npx percpu-stress run irq-free --cpus 2 --backend km --watchdog 2000ms --sizes tiny --strict-known --seed 1 --ops 2000');
 });

@@ -39,8 +39,8 @@ const BAD: [string, string, RegExp][] = [
   ['none.ts', 'export const x = 1;', /exports no scenario/],
   ['name.ts', GOOD(`export default { name: 'Bad Name', description: 'd', config: (cpus: number) => ({ cpus }), ${PROGRAM} } as Scenario;`), /name: expected 1-40 lower-case letters/],
   ['builtin.ts', GOOD(`export default { name: 'irq-free', description: 'd', config: (cpus: number) => ({ cpus }), ${PROGRAM} } as Scenario;`), /name: "irq-free" is a built-in scenario/],
-  ['throws.ts', GOOD(`export default { name: 'x', description: 'd', config: (cpus: number) => ({ cpus }), program() { throw new Error('oops'); } } as Scenario;`), /trying it threw: oops/],
-  ['array.ts', GOOD(`export default { name: 'x', description: 'd', config: (cpus: number) => ({ cpus }), program() { return [1, 2]; } } as unknown as Scenario;`), /program\(\) must return an Int32Array/],
+  ['throws.ts', GOOD(`export default { name: 'x', description: 'd', config: (cpus: number) => ({ cpus }), program() { throw new Error('oops'); } } as Scenario;`), /program\(cpu 0 of 2, seed 1, 20 ops\) threw: oops/],
+  ['array.ts', GOOD(`export default { name: 'x', description: 'd', config: (cpus: number) => ({ cpus }), program() { return [1, 2]; } } as unknown as Scenario;`), /program\(cpu 0 of 2, seed 1, 20 ops\) must return an Int32Array/],
   ['boot.ts', GOOD(`export default { name: 'x', description: 'd', config: (cpus: number) => ({ cpus }), boot: () => new Int32Array(0), ${PROGRAM} } as Scenario;`), /boot: early-boot programs/],
 ];
 

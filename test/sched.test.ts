@@ -117,15 +117,15 @@ test.serial('fuzz writes a repro that replay reproduces exactly, every time, and
   const repro = JSON.parse(readFileSync(f.reproPath, 'utf8')) as Record<string, unknown>;
   for (const [mutate, pattern] of [
     [(r: Record<string, unknown>) => (r.scenario = 'nope'), /unknown scenario "nope"/],
-    [(r: Record<string, unknown>) => (r.schedule = '###'), /schedule: a schedule is base64url text/],
+    [(r: Record<string, unknown>) => (r.schedule = '###'), /schedule must match pattern/],
     [(r: Record<string, unknown>) => (r.schedule = encodeSchedule([50 << 1, 3])), /schedule: names entity 50, the repro has \d+ CPUs/],
     [(r: Record<string, unknown>) => (r.version = '9.0.0'), /version: written by percpu-stress "9\.0\.0"/],
-    [(r: Record<string, unknown>) => ((r.programs as number[][][])[0]![0] = [1, 0, 2 ** 40, 8]), /programs\[0\] op 0: a value does not fit in 32 bits/],
-    [(r: Record<string, unknown>) => ((r.programs as number[][][])[0]![0] = [3, 0, 99, 0]), /interrupt aimed at cpu99, the repro has \d+ CPUs/],
-    [(r: Record<string, unknown>) => ((r.violation as { kind: string }).kind = 'banana'), /violation\.kind: unknown kind "banana"/],
-    [(r: Record<string, unknown>) => (r.scenario = 'x'.repeat(100_000) + '\u0007'), /unknown scenario "x{40}…"/],
+    [(r: Record<string, unknown>) => ((r.programs as number[][][])[0]![0] = [1, 0, 2 ** 40, 8]), /programs\[0\]\[0\]\[2\] must be <= 2147483647/],
+    [(r: Record<string, unknown>) => ((r.programs as number[][][])[0]![0] = [3, 0, 99, 0]), /programs\[0\]: op 0 \(irqfree s0 -> cpu99\): aims at cpu99, the machine has \d+ CPUs/],
+    [(r: Record<string, unknown>) => ((r.violation as { kind: string }).kind = 'banana'), /violation\.kind must be one of "invariant"/],
+    [(r: Record<string, unknown>) => (r.scenario = 'x'.repeat(100_000) + '\u0007'), /scenario must match pattern/],
     [(r: Record<string, unknown>) => (r.programs = Array.from({ length: r.cpus as number }, () => [[99, 0, 0, 0]])), /unknown code 99/],
-    [(r: Record<string, unknown>) => (r.cpus = 0), /cpus must be 1\.\.64/],
+    [(r: Record<string, unknown>) => (r.cpus = 0), /cpus must be >= 1/],
   ] as [(r: Record<string, unknown>) => void, RegExp][]) {
     const copy = structuredClone(repro);
     mutate(copy);

@@ -7,6 +7,7 @@
 
 import seedrandom from 'seedrandom';
 import { Lock } from '../../src/sync/locks.ts';
+import { PCPU_MIN_UNIT_SIZE } from '../../src/shm/config.ts';
 
 export enum Op {
   /** [ALLOC, slot, size, align | RESERVED] */
@@ -186,26 +187,82 @@ export function programToJson(p: Int32Array): number[][] {
   return out;
 }
 
-export function programFromJson(ops: unknown, where: string): Int32Array {
+/** Iterations one delay op may ask for (a scheduling point each). */
+export const MAX_DELAY = 1_000_000;
+/** The largest area an alloc op may ask for (pcpu_alloc refuses more than a unit anyway). */
+export const MAX_ALLOC_SIZE = PCPU_MIN_UNIT_SIZE * 64;
+
+const SLOT_OPS: ReadonlySet<number> = new Set([Op.alloc, Op.free, Op.irqfree, Op.touch, Op.phys]);
+
+/** Why an alloc's or a burst's size and align words are wrong, or null. */
+function areaError(size: number, flags: number): string | null {
+  if (!(size >= 1 && size <= MAX_ALLOC_SIZE)) return `size ${size} is outside 1..${MAX_ALLOC_SIZE}`;
+  const align = flags & 0xffff;
+  if ((flags & ~(RESERVED | 0xffff)) !== 0) return `align word ${flags} has bits other than the align and RESERVED`;
+  if (align < 1 || (align & (align - 1)) !== 0) return `align ${align} is not a power of two`;
+  return null;
+}
+
+/** Why op i of a program cannot run on a machine of `cpus` CPUs, or null. */
+function opError(p: Int32Array, i: number, cpus: number): string | null {
+  const o = i * OP_WORDS;
+  const code = p[o]!, a = p[o + 1]!, b = p[o + 2]!, c = p[o + 3]!;
+  if (!(code in OP_NAMES)) return `unknown code ${code}`;
+  if (SLOT_OPS.has(code) && !(a >= 0 && a < MAX_SLOTS)) return `names slot ${a}, outside 0..${MAX_SLOTS - 1}`;
+  const unused = (...words: number[]): string | null => (words.some((x) => x !== 0) ? `${OP_NAMES[code]} takes fewer words: the unused ones must be 0` : null);
+  switch (code) {
+    case Op.alloc:
+      return areaError(b, c);
+    case Op.free:
+      return b === FREE_PROCESS || b === FREE_IRQSAVE || b === FREE_PREEMPT_OFF ? unused(c) : `free context ${b} is not ${FREE_PROCESS}, ${FREE_IRQSAVE} or ${FREE_PREEMPT_OFF}`;
+    case Op.irqfree:
+    case Op.phys:
+      return b >= 0 && b < cpus ? unused(c) : `aims at cpu${b}, the machine has ${cpus} CPUs (0..${cpus - 1})`;
+    case Op.touch:
+    case Op.stuck:
+      return code === Op.stuck ? unused(a, b, c) : unused(b, c);
+    case Op.delay:
+      return a >= 0 && a <= MAX_DELAY ? unused(b, c) : `a delay is 0..${MAX_DELAY} scheduling points, got ${a}`;
+    case Op.burst:
+      return a >= 0 && a <= MAX_BURST ? areaError(b, c) : `a burst is 0..${MAX_BURST} areas, got ${a}`;
+    case Op.unburst:
+      return a >= 0 && a <= MAX_BURST ? unused(b, c) : `an unburst is 0..${MAX_BURST} areas, got ${a}`;
+    case Op.wait:
+    case Op.complete:
+      return a >= Lock.completion_a && a <= Lock.completion_b ? unused(b, c) : `only completions (${Lock.completion_a}..${Lock.completion_b}) can be waited for and completed, got ${a}`;
+    case Op.lock:
+    case Op.unlock:
+      return a >= Lock.test_a && a <= Lock.test_irq_lock ? unused(b, c) : `only the test locks (${Lock.test_a}..${Lock.test_irq_lock}) can be named, got ${a}`;
+  }
+  return null;
+}
+
+/**
+ * Check a program op by op against what the CPU threads run (every code,
+ * slot, size, align, context, target, count and lock or completion id):
+ * throws a TypeError naming the first bad op. Every program a run gets from
+ * outside (a repro, a scenario file) goes through here first.
+ */
+export function checkProgram(p: Int32Array, cpus: number, where: string): void {
+  if (p.length % OP_WORDS !== 0) throw new TypeError(`${where}: ${p.length} words is not a whole number of ${OP_WORDS}-word ops`);
+  for (let i = 0; i < p.length / OP_WORDS; i++) {
+    const why = opError(p, i, cpus);
+    if (why) throw new TypeError(`${where}: op ${i} (${describeOp(p, i)}): ${why}`);
+  }
+}
+
+/** A program from JSON ([[op, a, b, c], ...]), checked op by op for a machine of `cpus` CPUs. */
+export function programFromJson(ops: unknown, where: string, cpus: number): Int32Array {
   if (!Array.isArray(ops)) throw new TypeError(`${where}: a program must be an array of ops`);
   const out = new Int32Array(ops.length * OP_WORDS);
   ops.forEach((op, i) => {
     if (!Array.isArray(op) || op.length !== OP_WORDS || !op.every((x) => Number.isSafeInteger(x))) {
       throw new TypeError(`${where}: op ${i} must be [op, a, b, c] integers`);
     }
-    if (!(op[0] in OP_NAMES)) throw new TypeError(`${where}: op ${i} has unknown code ${op[0]}`);
-    if ((op[0] === Op.alloc || op[0] === Op.free || op[0] === Op.irqfree || op[0] === Op.touch || op[0] === Op.phys) && (op[1] < 0 || op[1] >= MAX_SLOTS)) {
-      throw new TypeError(`${where}: op ${i} names slot ${op[1]}, outside 0..${MAX_SLOTS - 1}`);
-    }
-    if (op[0] === Op.burst && !(op[1] >= 0 && op[1] <= MAX_BURST)) throw new TypeError(`${where}: op ${i}: a burst is 0..${MAX_BURST} areas`);
-    if ((op[0] === Op.wait || op[0] === Op.complete) && !(op[1] >= Lock.completion_a && op[1] <= Lock.completion_b)) {
-      throw new TypeError(`${where}: op ${i}: only completions (${Lock.completion_a}..${Lock.completion_b}) can be waited for`);
-    }
-    if ((op[0] === Op.lock || op[0] === Op.unlock) && !(op[1] >= Lock.test_a && op[1] <= Lock.test_irq_lock)) {
-      throw new TypeError(`${where}: op ${i}: only the test locks (${Lock.test_a}..${Lock.test_irq_lock}) can be named`);
-    }
+    if (!op.every((x: number) => x >= -0x80000000 && x <= 0x7fffffff)) throw new TypeError(`${where}: op ${i}: a value does not fit in 32 bits`);
     out.set(op as number[], i * OP_WORDS);
   });
+  checkProgram(out, cpus, where);
   return out;
 }
 
@@ -238,7 +295,9 @@ export function describeOp(p: Int32Array, i: number): string {
       return `unlock ${a}`;
     case Op.phys:
       return `per_cpu_ptr_to_phys s${a} of cpu${b}`;
-    default:
+    case Op.delay:
       return `delay ${a}`;
+    default:
+      return `op ${code}`;
   }
 }

@@ -1,14 +1,16 @@
 // `percpu-stress bench` (npm run bench).
 
-import { parseArgs } from '../cli-args.ts';
 import { bench, renderBench } from '../explore/bench.ts';
-import { checkWritable, writeAtomic } from '../io/files.ts';
+import { Outputs } from '../io/outputs.ts';
 import { Progress } from '../render/progress.ts';
+import { BENCH } from './commands.ts';
+import { parse } from './options.ts';
 
 export async function benchCommand(argv: string[]): Promise<number> {
-  const a = parseArgs(argv, { json: 'string', quick: 'flag' }, 0);
-  const json = checkWritable((a.options.json as string | undefined) ?? 'bench.json', '--json');
-  const quick = a.options.quick === true;
+  const { o } = parse(BENCH, argv);
+  const outputs = new Outputs();
+  const json = outputs.add('--json', o.json ?? 'bench.json')!;
+  const quick = o.quick === true;
   const progress = new Progress();
   const r = await bench({
     throughputMs: quick ? 200 : 3000, cpuCounts: [1, 2, 4, 8], seeds: quick ? 1 : 5, detectCapMs: quick ? 1000 : 6000,
@@ -16,7 +18,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   });
   progress.clear();
   process.stdout.write(renderBench(r));
-  writeAtomic(json, JSON.stringify(r, null, 2) + '\n');
-  process.stdout.write(`results written to ${json}\n`);
+  if (!outputs.writeAll([[json, () => JSON.stringify(r, null, 2) + '\n']])) return 2;
+  process.stdout.write(`results written to ${json.given}\n`);
   return 0;
 }

@@ -2,23 +2,26 @@
 // `fuzz`: the size mix, suppressions and whether known issues count.
 
 import { readFileSync } from 'node:fs';
-import { UsageError, type ArgSpec } from '../cli-args.ts';
+import { UsageError } from '../report/errors.ts';
+import { checkSchema } from '../io/schema.ts';
 import { parseSizes, type SizeMix } from '../../scenarios/lib/sizes.ts';
 import { KNOWN_ISSUES, parseSuppressions, type Suppression } from '../check/known.ts';
 import type { RunResult } from '../report/result.ts';
 
-export const DETECT_SPEC: ArgSpec = { sizes: 'string', suppressions: 'string', 'strict-known': 'flag' };
-
 export interface DetectOptions {
   sizes: SizeMix | undefined;
+  /** The --sizes text as given (for re-run hints and campaign configs). */
+  sizesText: string | undefined;
   suppressions: Suppression[];
+  /** The --suppressions file as given. */
+  suppressionsFile: string | undefined;
   strictKnown: boolean;
 }
 
-export function parseDetect(o: Record<string, number | string | boolean>): DetectOptions {
+export function parseDetect(o: { sizes?: string; suppressions?: string; 'strict-known'?: true }): DetectOptions {
   let suppressions: Suppression[] = [];
   if (o.suppressions !== undefined) {
-    const file = o.suppressions as string;
+    const file = o.suppressions;
     let text: string;
     try {
       text = readFileSync(file, 'utf8');
@@ -26,8 +29,26 @@ export function parseDetect(o: Record<string, number | string | boolean>): Detec
       throw new UsageError(`--suppressions: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
     suppressions = parseSuppressions(text, file);
+    checkSchema('suppressions', suppressions.map(({ kind, pattern, line }) => ({ kind, pattern, line })), file, (why) => new UsageError(why));
   }
-  return { sizes: o.sizes === undefined ? undefined : parseSizes(o.sizes as string), suppressions, strictKnown: o['strict-known'] === true };
+  return {
+    sizes: o.sizes === undefined ? undefined : parseSizes(o.sizes), sizesText: o.sizes, suppressions, suppressionsFile: o.suppressions,
+    strictKnown: o['strict-known'] === true,
+  };
+}
+
+/** The options of a re-run hint that change what counts as a finding. */
+export function detectHint(d: DetectOptions): string {
+  let s = '';
+  if (d.sizesText !== undefined) s += ` --sizes ${shellWord(d.sizesText)}`;
+  if (d.suppressionsFile !== undefined) s += ` --suppressions ${shellWord(d.suppressionsFile)}`;
+  if (d.strictKnown) s += ' --strict-known';
+  return s;
+}
+
+/** A word a shell reads back as it is. */
+export function shellWord(s: string): string {
+  return /^[A-Za-z0-9_./:,=+@%-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 /** "known issues met: walk-escape (3 runs) - see `percpu-stress list`" or ''. */

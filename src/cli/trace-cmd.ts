@@ -3,10 +3,12 @@
 
 import { createReadStream, openSync, fstatSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { UsageError, parseArgs } from '../cli-args.ts';
+import { UsageError } from '../report/errors.ts';
 import { TraceReplay } from '../run/main/trace.ts';
 import { classify } from '../check/known.ts';
-import { DETECT_SPEC, parseDetect } from './detect-opts.ts';
+import { parseDetect } from './detect-opts.ts';
+import { TRACE } from './commands.ts';
+import { parse } from './options.ts';
 
 /** stdout with few writes: answers are gathered up to 64 KiB. */
 class Out {
@@ -14,10 +16,9 @@ class Out {
   private bytes = 0;
   closed = false;
   constructor() {
+    // the reader went away (`| head`): stop writing, not an error of ours (cli.ts ignores the EPIPE itself)
     process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-      // the reader went away (`| head`): stop writing, not an error of ours
       if (e.code === 'EPIPE') this.closed = true;
-      else throw e;
     });
   }
   line(s: string): void {
@@ -34,9 +35,9 @@ class Out {
 }
 
 export async function traceCommand(argv: string[]): Promise<number> {
-  const a = parseArgs(argv, { ...DETECT_SPEC }, 1);
-  const detect = parseDetect(a.options);
-  const file = a.positional[0];
+  const { o, positional } = parse(TRACE, argv);
+  const detect = parseDetect(o);
+  const file = positional[0];
   let fd = 0;
   if (file !== undefined && file !== '-') {
     try {

@@ -102,6 +102,7 @@ export function mergeResults(parts: readonly FuzzResult[], o: { keepGoing: boole
     ...worstResidual(byScenario, o.entities, o.depth, kept.length > 0),
     cleanPctRuns: Object.values(byScenario).reduce((n, t) => n + t.cleanPct, 0),
     byStrategy: sum((p) => p.byStrategy), byScenario, known: sum((p) => p.known),
+    ...(parts.some((p) => p.inputError !== undefined) ? { inputError: parts.find((p) => p.inputError !== undefined)!.inputError! } : {}),
     // feedback campaigns run in one piece (the CLI refuses --jobs and --shard with --feedback)
     ...(parts.length === 1 && parts[0]!.coverage ? { coverage: parts[0]!.coverage } : {}),
   };

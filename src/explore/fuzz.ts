@@ -14,6 +14,7 @@ import type { Scenario } from '../../scenarios/lib/scenario.ts';
 import { bugByName } from '../percpu/variants.ts';
 import type { Violation, ViolationKind } from '../report/violation.ts';
 import { counts } from '../report/violation.ts';
+import { inputErrorOf } from '../report/errors.ts';
 import type { Backend } from '../shm/config.ts';
 import { Mode, MODE_NAMES } from '../sched/strategy.ts';
 import { STEPS_PER_OP } from '../sched/setup.ts';
@@ -239,6 +240,8 @@ export interface FuzzResult {
   coverage?: { bits: number; byKind: number[]; corpus: number; curve: { runs: number; bits: number; corpus: number }[] };
   /** Known issues of the baseline met (fuzzing goes on past them): id -> runs that met it. */
   known: Record<string, number>;
+  /** The campaign stopped on bad input met mid-way (a scenario file that threw or looped for one seed): its message. */
+  inputError?: string;
 }
 
 /** The seed of run i: spread over the 32-bit space (splitmix32). */
@@ -291,6 +294,7 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
   let runs = 0;
   let clean = 0;
   let incomplete = 0;
+  let inputError: string | null = null;
   let steps = 0;
   const byStrategy: Record<string, number> = {};
   const byScenario: Record<string, ScenarioTally> = {};
@@ -329,144 +333,152 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
   for (let k = 0; ; k++) {
     const index = offset + stride * k;
     if (Date.now() >= deadline || (o.maxRuns && index >= o.maxRuns) || index > limit.maxIndex || o.shouldStop?.()) break;
-    // feedback: a quarter of the runs mutate a corpus entry's schedule instead of taking a fresh seed
-    // (which runs mutate is drawn per run number, so that the rotation still reaches every pair)
-    const coin = deriveSeed(o.seed ^ 0x2545f491, index);
-    const parent = o.feedback && corpus.length > 0 && (coin & 3) === 3 ? corpus[(coin >>> 2) % corpus.length]! : null;
-    const plan = planRun(o, index);
-    const s = parent ? parent.scenario : o.scenarios[plan.scenario]!;
-    const seed = parent ? parent.seed : deriveSeed(o.seed, index);
-    const mode = parent ? Mode.replay : plan.mode;
-    const depth = plan.depth;
-    const controlled = mode !== Mode.os;
-    // --ops never cuts a directed scenario's set-up short (its completions would never come)
-    const ops = parent ? parent.ops : o.ops ? Math.max(o.ops, s.minOps ?? 0) : s.fuzzOps || 30;
-    const programs = parent ? parent.programs : generatePrograms(s, o.cpus, seed, ops, o.sizes);
-    const totalOps = programs.reduce((n, p) => n + p.length / 4, 0);
-    const range = controlled ? Math.max(50, Math.round((await calibrate(s, ops)) * totalOps * RANGE_MARGIN)) : undefined;
-    const base = {
-      scenario: s, cpus: o.cpus, seed, strategy: mode, depth, inject: o.inject, backend: o.backend, expectedSteps: range, ops,
-      watchdogMs: o.watchdogMs, sizes: o.sizes, suppressions: o.suppressions, strictKnown: o.strictKnown, deadline,
-      ...(parent ? { schedule: mutateSchedule(parent.schedule, deriveSeed(o.seed ^ 0x68e31da4, index)) } : {}),
-    };
-    const recordCov = o.feedback === true || o.measureCoverage === true;
-    let r = await runner.run({ ...base, programs, coverage: recordCov });
-    runs++;
-    const label = parent ? 'mutation' : strategyLabel(mode, depth);
-    const t = tally(byScenario, s.name);
-    t.runs++;
-    t.byStrategy[label] = (t.byStrategy[label] ?? 0) + 1;
-    byStrategy[label] = (byStrategy[label] ?? 0) + 1;
-    if (recordCov && r.coverage) {
-      let fresh = 0;
-      for (const b of r.coverage) {
-        if (seen[b]) continue;
-        seen[b] = 1;
-        fresh++;
-        byKind[Math.floor(b / COV_BITS_PER_KIND)]!++;
+    try {
+      // feedback: a quarter of the runs mutate a corpus entry's schedule instead of taking a fresh seed
+      // (which runs mutate is drawn per run number, so that the rotation still reaches every pair)
+      const coin = deriveSeed(o.seed ^ 0x2545f491, index);
+      const parent = o.feedback && corpus.length > 0 && (coin & 3) === 3 ? corpus[(coin >>> 2) % corpus.length]! : null;
+      const plan = planRun(o, index);
+      const s = parent ? parent.scenario : o.scenarios[plan.scenario]!;
+      const seed = parent ? parent.seed : deriveSeed(o.seed, index);
+      const mode = parent ? Mode.replay : plan.mode;
+      const depth = plan.depth;
+      const controlled = mode !== Mode.os;
+      // --ops never cuts a directed scenario's set-up short (its completions would never come)
+      const ops = parent ? parent.ops : o.ops ? Math.max(o.ops, s.minOps ?? 0) : s.fuzzOps || 30;
+      const programs = parent ? parent.programs : generatePrograms(s, o.cpus, seed, ops, o.sizes);
+      const totalOps = programs.reduce((n, p) => n + p.length / 4, 0);
+      const range = controlled ? Math.max(50, Math.round((await calibrate(s, ops)) * totalOps * RANGE_MARGIN)) : undefined;
+      const base = {
+        scenario: s, cpus: o.cpus, seed, strategy: mode, depth, inject: o.inject, backend: o.backend, expectedSteps: range, ops,
+        watchdogMs: o.watchdogMs, sizes: o.sizes, suppressions: o.suppressions, strictKnown: o.strictKnown, deadline,
+        ...(parent ? { schedule: mutateSchedule(parent.schedule, deriveSeed(o.seed ^ 0x68e31da4, index)) } : {}),
+      };
+      const recordCov = o.feedback === true || o.measureCoverage === true;
+      let r = await runner.run({ ...base, programs, coverage: recordCov });
+      runs++;
+      const label = parent ? 'mutation' : strategyLabel(mode, depth);
+      const t = tally(byScenario, s.name);
+      t.runs++;
+      t.byStrategy[label] = (t.byStrategy[label] ?? 0) + 1;
+      byStrategy[label] = (byStrategy[label] ?? 0) + 1;
+      if (recordCov && r.coverage) {
+        let fresh = 0;
+        for (const b of r.coverage) {
+          if (seen[b]) continue;
+          seen[b] = 1;
+          fresh++;
+          byKind[Math.floor(b / COV_BITS_PER_KIND)]!++;
+        }
+        bits += fresh;
+        // the corpus grows only on new coverage
+        if (o.feedback && fresh > 0 && controlled && r.schedule !== null) corpus.push({ scenario: s, seed, ops, programs, schedule: decodeSchedule(r.schedule) });
+        curve.push({ runs, bits, corpus: corpus.length });
       }
-      bits += fresh;
-      // the corpus grows only on new coverage
-      if (o.feedback && fresh > 0 && controlled && r.schedule !== null) corpus.push({ scenario: s, seed, ops, programs, schedule: decodeSchedule(r.schedule) });
-      curve.push({ runs, bits, corpus: corpus.length });
-    }
-    if (controlled && r.steps) steps += r.steps;
-    for (const id of new Set(r.violations.filter((v) => v.known && !v.suppressed).map((v) => v.known!))) known[id] = (known[id] ?? 0) + 1;
-    if (r.status === 'interrupted') break;
-    if (r.status === 'incomplete') incomplete++;
-    // PCT's bound holds for a run only if its change points could fall anywhere in it:
-    // a clean run that outgrew its range is made again with a range that covers it. A run
-    // that met only known issues counts when none of them stopped it (it checked everything).
-    const checkedAll = (x: RunResult): boolean => x.status === 'clean' || (x.status === 'known' && !x.violations.some((v) => v.fatal));
-    const countsForRisk = mode === Mode.pct && depth === o.depth;
-    if (countsForRisk && checkedAll(r) && r.steps > range!) {
-      const wider = Math.round(r.steps * RANGE_MARGIN);
-      const again = await runner.run({ ...base, programs, expectedSteps: wider });
-      if (again.status === 'violation') r = again;
-      else if (checkedAll(again) && again.steps <= wider) {
+      if (controlled && r.steps) steps += r.steps;
+      for (const id of new Set(r.violations.filter((v) => v.known && !v.suppressed).map((v) => v.known!))) known[id] = (known[id] ?? 0) + 1;
+      if (r.status === 'interrupted') break;
+      if (r.status === 'incomplete') incomplete++;
+      // PCT's bound holds for a run only if its change points could fall anywhere in it:
+      // a clean run that outgrew its range is made again with a range that covers it. A run
+      // that met only known issues counts when none of them stopped it (it checked everything).
+      const checkedAll = (x: RunResult): boolean => x.status === 'clean' || (x.status === 'known' && !x.violations.some((v) => v.fatal));
+      const countsForRisk = mode === Mode.pct && depth === o.depth;
+      if (countsForRisk && checkedAll(r) && r.steps > range!) {
+        const wider = Math.round(r.steps * RANGE_MARGIN);
+        const again = await runner.run({ ...base, programs, expectedSteps: wider });
+        if (again.status === 'violation') r = again;
+        else if (checkedAll(again) && again.steps <= wider) {
+          t.cleanPct++;
+          t.k = Math.max(t.k, wider);
+        } else t.outgrown++;
+      } else if (countsForRisk && checkedAll(r)) {
         t.cleanPct++;
-        t.k = Math.max(t.k, wider);
-      } else t.outgrown++;
-    } else if (countsForRisk && checkedAll(r)) {
-      t.cleanPct++;
-      t.k = Math.max(t.k, range!);
-    }
-    o.onRun?.(runs, Date.now() - t0, failing());
-    if (r.status !== 'violation') {
-      // a run that met only known issues did not check everything it would have: not clean
-      if (r.status === 'clean') clean++;
-      continue;
-    }
-    const detectMs = Date.now() - t0;
-    const target = targetViolation(r, o.inject);
-    const signature = signatureOf(target);
-    const original = sizeOf(programs, r.schedule ? decodeSchedule(r.schedule) : []);
-    // --keep-going: one finding per signature; a later failing run is shrunk only if it could give a smaller repro
-    const prev = findings.find((f) => f.signature === signature);
-    if (prev) {
-      prev.occurrences++;
-      if (index + 1 < prev.firstRun) {
-        prev.firstRun = index + 1;
-        prev.firstDetectMs = detectMs;
+        t.k = Math.max(t.k, range!);
       }
-      if (!smaller(original, prev.minimal) || o.writeRepro === false) continue;
-    }
-    const stamp = { scenario: s.name, seed, run: index + 1, strategy: label, detectMs, firstRun: prev?.firstRun ?? index + 1, firstDetectMs: prev?.firstDetectMs ?? detectMs };
-    if (o.writeRepro === false) {
-      findings.push({ ...stamp, violation: target, reproPath: '', original, minimal: original, schedule: r.schedule ?? '', shrinkRuns: 0, signature, occurrences: 1 });
+      o.onRun?.(runs, Date.now() - t0, failing());
+      if (r.status !== 'violation') {
+        // a run that met only known issues did not check everything it would have: not clean
+        if (r.status === 'clean') clean++;
+        continue;
+      }
+      const detectMs = Date.now() - t0;
+      const target = targetViolation(r, o.inject);
+      const signature = signatureOf(target);
+      const original = sizeOf(programs, r.schedule ? decodeSchedule(r.schedule) : []);
+      // --keep-going: one finding per signature; a later failing run is shrunk only if it could give a smaller repro
+      const prev = findings.find((f) => f.signature === signature);
+      if (prev) {
+        prev.occurrences++;
+        if (index + 1 < prev.firstRun) {
+          prev.firstRun = index + 1;
+          prev.firstDetectMs = detectMs;
+        }
+        if (!smaller(original, prev.minimal) || o.writeRepro === false) continue;
+      }
+      const stamp = { scenario: s.name, seed, run: index + 1, strategy: label, detectMs, firstRun: prev?.firstRun ?? index + 1, firstDetectMs: prev?.firstDetectMs ?? detectMs };
+      if (o.writeRepro === false) {
+        findings.push({ ...stamp, violation: target, reproPath: '', original, minimal: original, schedule: r.schedule ?? '', shrinkRuns: 0, signature, occurrences: 1 });
+        if (!o.keepGoing) {
+          limit.maxIndex = Math.min(limit.maxIndex, index);
+          break;
+        }
+        continue;
+      }
+      let minimalPrograms = programs;
+      let schedule = r.schedule ? decodeSchedule(r.schedule) : [];
+      let final = r;
+      let shrinkRuns = 0;
+      let reproSeed = seed;
+      let shrinkError: string | undefined;
+      if (controlled && !o.shouldStop?.()) {
+        try {
+          const sh = await shrink({ runner, base: { ...base, deadline: Date.now() + o.shrinkBudgetMs }, programs, target: signature, budgetMs: o.shrinkBudgetMs, verifyKnown: target.mechanism !== undefined });
+          minimalPrograms = sh.programs;
+          schedule = sh.schedule;
+          final = sh.result;
+          shrinkRuns = sh.runs;
+          reproSeed = sh.seed;
+        } catch (e) {
+          // the repro is the original failing run: it still replays
+          shrinkError = (e as Error).message;
+        }
+      }
+      const violation = final.violations.find((v) => counts(v) && signatureOf(v) === signature) ?? target;
+      const minimal = sizeOf(minimalPrograms, schedule);
+      if (prev && !smaller(minimal, prev.minimal)) continue;
+      const scheduleStr = final.schedule ?? '';
+      const repro = makeRepro({
+        scenario: s, cpus: minimalPrograms.length, seed: reproSeed, backend: o.backend, inject: o.inject,
+        strategy: MODE_NAMES[mode], depth, programs: minimalPrograms, schedule: scheduleStr, violation, original, minimal,
+      });
+      const finding: FuzzFinding = {
+        ...stamp, violation, reproPath: writeRepro(o.outDir, repro), original, minimal, schedule: scheduleStr, shrinkRuns, signature,
+        occurrences: prev?.occurrences ?? 1, ...(shrinkError ? { shrinkError } : {}),
+      };
+      if (prev) {
+        // the smaller repro replaces the earlier one of the same signature, its provenance with it
+        if (prev.reproPath !== finding.reproPath) rmSync(prev.reproPath, { force: true });
+        findings[findings.indexOf(prev)] = finding;
+      } else {
+        findings.push(finding);
+      }
       if (!o.keepGoing) {
         limit.maxIndex = Math.min(limit.maxIndex, index);
         break;
       }
-      continue;
-    }
-    let minimalPrograms = programs;
-    let schedule = r.schedule ? decodeSchedule(r.schedule) : [];
-    let final = r;
-    let shrinkRuns = 0;
-    let reproSeed = seed;
-    let shrinkError: string | undefined;
-    if (controlled && !o.shouldStop?.()) {
-      try {
-        const sh = await shrink({ runner, base: { ...base, deadline: Date.now() + o.shrinkBudgetMs }, programs, target: signature, budgetMs: o.shrinkBudgetMs, verifyKnown: target.mechanism !== undefined });
-        minimalPrograms = sh.programs;
-        schedule = sh.schedule;
-        final = sh.result;
-        shrinkRuns = sh.runs;
-        reproSeed = sh.seed;
-      } catch (e) {
-        // the repro is the original failing run: it still replays
-        shrinkError = (e as Error).message;
-      }
-    }
-    const violation = final.violations.find((v) => counts(v) && signatureOf(v) === signature) ?? target;
-    const minimal = sizeOf(minimalPrograms, schedule);
-    if (prev && !smaller(minimal, prev.minimal)) continue;
-    const scheduleStr = final.schedule ?? '';
-    const repro = makeRepro({
-      scenario: s, cpus: minimalPrograms.length, seed: reproSeed, backend: o.backend, inject: o.inject,
-      strategy: MODE_NAMES[mode], depth, programs: minimalPrograms, schedule: scheduleStr, violation, original, minimal,
-    });
-    const finding: FuzzFinding = {
-      ...stamp, violation, reproPath: writeRepro(o.outDir, repro), original, minimal, schedule: scheduleStr, shrinkRuns, signature,
-      occurrences: prev?.occurrences ?? 1, ...(shrinkError ? { shrinkError } : {}),
-    };
-    if (prev) {
-      // the smaller repro replaces the earlier one of the same signature, its provenance with it
-      if (prev.reproPath !== finding.reproPath) rmSync(prev.reproPath, { force: true });
-      findings[findings.indexOf(prev)] = finding;
-    } else {
-      findings.push(finding);
-    }
-    if (!o.keepGoing) {
-      limit.maxIndex = Math.min(limit.maxIndex, index);
+    } catch (e) {
+      // a scenario file that throws or loops for one seed: the campaign stops here, its report kept
+      inputError = inputErrorOf(e);
+      if (inputError === null) throw e;
+      limit.maxIndex = -1;
       break;
     }
   }
   const meanSteps = runs ? steps / runs : 0;
   const cleanPctRuns = Object.values(byScenario).reduce((n, t) => n + t.cleanPct, 0);
   return {
-    runs, cleanRuns: clean, incompleteRuns: incomplete, ms: Date.now() - t0, findings, meanSteps,
+    runs, cleanRuns: clean, incompleteRuns: incomplete, ms: Date.now() - t0, findings, meanSteps, ...(inputError !== null ? { inputError } : {}),
     ...worstResidual(byScenario, o.cpus + 1, o.depth, findings.length > 0),
     cleanPctRuns, byStrategy, byScenario,
     ...(o.feedback || o.measureCoverage ? { coverage: { bits, byKind, corpus: corpus.length, curve } } : {}),

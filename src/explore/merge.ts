@@ -3,6 +3,7 @@
 // belong together, and combine them as if the campaign had run in one piece.
 
 import { readJsonFile } from '../io/files.ts';
+import { checkSchema } from '../io/schema.ts';
 import { VERSION } from '../version.ts';
 import { quote } from '../report/errors.ts';
 import type { Violation } from '../report/violation.ts';
@@ -48,6 +49,7 @@ const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isS
 export function readShardFile(file: string): ShardFile {
   const d = readJsonFile(file, (why) => new ShardError(why)) as Record<string, unknown>;
   need(typeof d === 'object' && d !== null && d.tool === 'percpu-stress' && d.command === 'fuzz', `${file}: not the JSON result of percpu-stress fuzz`);
+  checkSchema('shard', d, file, (why) => new ShardError(why));
   need(typeof d.version === 'string' && d.version.split('.')[0] === VERSION.split('.')[0], `${file}: version: written by percpu-stress ${quote(String(d.version))}, this is ${VERSION}`);
   const c = d.config as CampaignConfig | undefined;
   need(typeof c === 'object' && c !== null && Array.isArray(c.scenarios) && typeof c.strategy === 'string', `${file}: config: missing (written by an older fuzz?)`);

@@ -7,16 +7,17 @@ import { join } from 'node:path';
 import { externalPath, scenarioByName } from '../../scenarios/index.ts';
 import type { Scenario } from '../../scenarios/lib/scenario.ts';
 import { loadScenarioFile } from './scenario-file.ts';
-import { Op, RESERVED, programFromJson, programToJson, OP_WORDS } from '../../scenarios/lib/program.ts';
+import { OP_WORDS, programFromJson, programToJson } from '../../scenarios/lib/program.ts';
 import { BUGS, bugByName } from '../percpu/variants.ts';
 import type { Violation, ViolationKind } from '../report/violation.ts';
 import { decodeSchedule, ScheduleError, switchesOf } from '../sched/schedule.ts';
 import { MODE_NAMES } from '../sched/strategy.ts';
-import { PCPU_MIN_UNIT_SIZE, type Backend } from '../shm/config.ts';
+import type { Backend } from '../shm/config.ts';
 import { quote } from '../report/errors.ts';
 import { VIOLATION_KIND_SET as VIOLATION_KINDS } from '../report/violation.ts';
 import { VERSION } from '../version.ts';
 import { readJsonFile, writeAtomic } from '../io/files.ts';
+import { checkSchema } from '../io/schema.ts';
 import { planMachine } from '../run/machine.ts';
 import { scenarioConfig } from '../run/main/runner.ts';
 
@@ -93,7 +94,9 @@ function need<T>(cond: T, msg: string): asserts cond {
 
 /** Read and validate a repro file. */
 export function readRepro(file: string): Repro {
-  return checkRepro(readJsonFile(file, (why) => new ReproError(why)) as Repro, file);
+  const data = readJsonFile(file, (why) => new ReproError(why));
+  checkSchema('repro', data, file, (why) => new ReproError(why));
+  return checkRepro(data as Repro, file);
 }
 
 /** Validate a parsed repro, field by field (`file` names it in the one-line error). */
@@ -122,22 +125,10 @@ export function checkRepro(r: Repro, file: string): Repro {
   need(Number.isInteger(r.depth) && r.depth >= 1 && r.depth <= 17, `${file}: depth must be 1..17`);
   need(Array.isArray(r.programs) && r.programs.length === r.cpus, `${file}: programs must list one program per CPU`);
   r.programs.forEach((p, i) => {
-    let prog: Int32Array;
     try {
-      prog = programFromJson(p, `programs[${i}]`);
+      programFromJson(p, `programs[${i}]`, r.cpus);
     } catch (e) {
       throw new ReproError(`${file}: ${(e as Error).message}`);
-    }
-    for (let j = 0; j < prog.length / OP_WORDS; j++) {
-      const [code, , b, c] = [prog[j * OP_WORDS]!, prog[j * OP_WORDS + 1]!, prog[j * OP_WORDS + 2]!, prog[j * OP_WORDS + 3]!];
-      const raw = (p as unknown as number[][])[j]!;
-      need(raw.every((x) => x >= -0x80000000 && x <= 0x7fffffff), `${file}: programs[${i}] op ${j}: a value does not fit in 32 bits`);
-      if (code === Op.alloc) {
-        const align = c & ~RESERVED;
-        need(b >= 1 && b <= PCPU_MIN_UNIT_SIZE * 64, `${file}: programs[${i}] op ${j}: alloc size ${b} is outside 1..${PCPU_MIN_UNIT_SIZE * 64}`);
-        need(align >= 1 && (align & (align - 1)) === 0 && (c & ~(RESERVED | 0xffff)) === 0, `${file}: programs[${i}] op ${j}: alloc align ${align} is not a power of two`);
-      }
-      if (code === Op.irqfree) need(b >= 0 && b < r.cpus, `${file}: programs[${i}] op ${j}: interrupt aimed at cpu${b}, the repro has ${r.cpus} CPUs`);
     }
   });
   need(typeof r.schedule === 'string', `${file}: schedule must be a string`);
@@ -157,5 +148,5 @@ export function checkRepro(r: Repro, file: string): Repro {
 }
 
 export function reproPrograms(r: Repro): Int32Array[] {
-  return r.programs.map((p, i) => programFromJson(p, `program of cpu${i}`));
+  return r.programs.map((p, i) => programFromJson(p, `program of cpu${i}`, r.cpus));
 }

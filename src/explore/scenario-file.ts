@@ -1,20 +1,109 @@
 // Scenarios from a file: `percpu-stress run ./my-scenario.ts`. The file has
 // the shape of the built-in scenarios (scenarios/*.ts) and exports one as
 // its default export (or as `scenario`). It is bundled with esbuild (the
-// build tool the project already uses) into one CommonJS module in a
-// temporary directory and loaded on the main thread; its programs are
-// generated there and handed to the CPU threads like a repro's.
+// build tool the project already uses) into one CommonJS module and loaded
+// in a thread of its own, never on the main thread: the main thread calls
+// its config(), fail() and program() through a synchronous channel with a
+// time limit, so a file that loops for ever, throws for one seed or returns
+// garbage is bad input (one line, exit 2), not a hang or a crash. Every
+// program it returns is checked op by op (checkProgram) before a CPU thread
+// sees it.
 
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { buildSync } from 'esbuild';
 import { SCENARIOS, registerExternal, scenarioByName } from '../../scenarios/index.ts';
-import type { Scenario } from '../../scenarios/lib/scenario.ts';
-import { OP_WORDS } from '../../scenarios/lib/program.ts';
-import { UsageError } from '../report/errors.ts';
-import { quote } from '../report/errors.ts';
+import type { Scenario, ScenarioContext } from '../../scenarios/lib/scenario.ts';
+
+type FailSpec = ReturnType<NonNullable<Scenario['fail']>>;
+import { checkProgram } from '../../scenarios/lib/program.ts';
+import type { Config } from '../shm/config.ts';
+import { UsageError, quote } from '../report/errors.ts';
+
+/** How long one call into a scenario file (loading it, config(), program(), fail()) may take. */
+export const SCENARIO_CALL_LIMIT_MS = 10_000;
+
+let callDeadline = 0;
+/** The command's own end (Date.now() ms, 0: none): a call into a scenario file never outlasts it. */
+export function setScenarioDeadline(t: number): void {
+  callDeadline = t;
+}
+
+// The loader thread's code: plain CommonJS, evaluated as is (no build step, no TypeScript loader).
+const HOST = `
+const { workerData } = require('node:worker_threads');
+const { port, flag } = workerData;
+let s = null;
+const firstLine = (e) => String(e && e.message !== undefined ? e.message : e).split('\\n')[0];
+function answer(m) {
+  if (m.op === 'load') {
+    let mod;
+    try { mod = require(m.file); } catch (e) { return { error: 'loading it threw: ' + firstLine(e) }; }
+    s = mod && (mod.default !== undefined ? mod.default : mod.scenario);
+    if (typeof s !== 'object' || s === null) return { error: 'exports no scenario (export default { name, description, config, program })' };
+    const t = (k) => typeof s[k];
+    return { value: { name: s.name, description: s.description, fuzzOps: s.fuzzOps, minOps: s.minOps,
+      config: t('config'), program: t('program'), fail: t('fail'), boot: t('boot') } };
+  }
+  try {
+    const v = m.op === 'config' ? s.config(m.cpus, m.seed) : m.op === 'fail' ? s.fail(m.seed) : s.program(m.ctx);
+    return { value: v };
+  } catch (e) {
+    return { error: 'threw: ' + firstLine(e) };
+  }
+}
+port.on('message', (m) => {
+  let r = answer(m);
+  try { port.postMessage(r); } catch (e) { port.postMessage({ error: 'returned something that cannot be passed on (' + firstLine(e) + ')' }); }
+  Atomics.store(flag, 0, 1);
+  Atomics.notify(flag, 0);
+});
+`;
+
+type Request =
+  | { op: 'load'; file: string }
+  | { op: 'config'; cpus: number; seed: number }
+  | { op: 'fail'; seed: number }
+  | { op: 'program'; ctx: ScenarioContext };
+
+/** One scenario file in its own thread, called synchronously. */
+class Host {
+  private readonly port: MessagePort;
+  private readonly flag = new Int32Array(new SharedArrayBuffer(4));
+  private readonly worker: Worker;
+  private dead = false;
+
+  constructor(private readonly arg: string) {
+    const { port1, port2 } = new MessageChannel();
+    this.port = port1;
+    this.worker = new Worker(HOST, {
+      eval: true, workerData: { port: port2, flag: this.flag }, transferList: [port2],
+      resourceLimits: { maxOldGenerationSizeMb: 512 }, stdout: false, stderr: false, execArgv: [],
+    });
+    // a scenario thread never keeps the process alive, and its crash is reported by the call that waits for it
+    this.worker.unref();
+    this.worker.on('error', () => {});
+  }
+
+  call(req: Request, what: string): unknown {
+    if (this.dead) bad(this.arg, `${what}: the scenario's thread was stopped after an earlier call did not return`);
+    Atomics.store(this.flag, 0, 0);
+    this.port.postMessage(req);
+    const left = callDeadline ? Math.max(1, callDeadline - Date.now()) : Infinity;
+    const limit = Math.min(SCENARIO_CALL_LIMIT_MS, left);
+    const r = Atomics.wait(this.flag, 0, 0, limit);
+    const msg = receiveMessageOnPort(this.port)?.message as { value?: unknown; error?: string } | undefined;
+    if (r === 'timed-out' || !msg) {
+      this.dead = true;
+      void this.worker.terminate();
+      bad(this.arg, `${what} did not return within ${(limit / 1000).toFixed(1)} s${limit < SCENARIO_CALL_LIMIT_MS ? ' (what was left of the budget)' : ''}: an endless loop, or out of memory`);
+    }
+    if (msg.error !== undefined) bad(this.arg, `${what} ${msg.error}`);
+    return msg.value;
+  }
+}
 
 const loaded = new Map<string, Scenario>();
 
@@ -25,6 +114,20 @@ export function isScenarioPath(arg: string): boolean {
 
 function bad(path: string, why: string): never {
   throw new UsageError(`scenario file ${path}: ${why}`);
+}
+
+function compile(arg: string, path: string, out: string): void {
+  try {
+    buildSync({ entryPoints: [path], bundle: true, platform: 'node', format: 'cjs', outfile: out, logLevel: 'silent', target: 'node20' });
+  } catch (e) {
+    const first = (e as { errors?: { text: string; location?: { line: number; column: number } | null }[] }).errors?.[0];
+    bad(arg, first ? `${first.location ? `line ${first.location.line}: ` : ''}${first.text}` : 'does not compile');
+  }
+}
+
+interface Shape {
+  name: unknown; description: unknown; fuzzOps: unknown; minOps: unknown;
+  config: string; program: string; fail: string; boot: string;
 }
 
 /** Load, check and register the scenario a file exports (once per path). */
@@ -40,48 +143,57 @@ export function loadScenarioFile(arg: string): Scenario {
   }
   const dir = mkdtempSync(join(tmpdir(), 'percpu-scenario-'));
   const out = join(dir, 'scenario.cjs');
-  let mod: Record<string, unknown>;
+  const host = new Host(arg);
+  let shape: Shape;
   try {
-    try {
-      buildSync({ entryPoints: [path], bundle: true, platform: 'node', format: 'cjs', outfile: out, logLevel: 'silent', target: 'node20' });
-    } catch (e) {
-      const first = (e as { errors?: { text: string; location?: { line: number; column: number } | null }[] }).errors?.[0];
-      bad(arg, first ? `${first.location ? `line ${first.location.line}: ` : ''}${first.text}` : 'does not compile');
-    }
-    try {
-      mod = createRequire(import.meta.url)(out) as Record<string, unknown>;
-    } catch (e) {
-      bad(arg, `loading it threw: ${(e as Error).message?.split('\n')[0] ?? String(e)}`);
-    }
+    compile(arg, path, out);
+    shape = host.call({ op: 'load', file: out }, 'loading it') as Shape;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const s = (mod.default ?? mod.scenario) as Partial<Scenario> | undefined;
-  if (typeof s !== 'object' || s === null) bad(arg, 'exports no scenario (export default { name, description, config, program })');
-  if (typeof s.name !== 'string' || !/^[a-z0-9][a-z0-9-]{0,39}$/.test(s.name)) bad(arg, `name: expected 1-40 lower-case letters, digits and dashes, got ${quote(String(s.name))}`);
-  if (scenarioByName(s.name) || SCENARIOS.some((b) => b.name === s.name)) bad(arg, `name: ${quote(s.name)} is a built-in scenario`);
-  if (typeof s.description !== 'string' || s.description.length === 0) bad(arg, 'description: expected a one-line description');
-  if (typeof s.config !== 'function') bad(arg, 'config: expected a function (cpus, seed) => machine config');
-  if (typeof s.program !== 'function') bad(arg, 'program: expected a function (ctx) => Int32Array');
-  if (s.boot !== undefined) bad(arg, 'boot: early-boot programs run on the CPU threads and are for built-in scenarios only');
-  if (s.fail !== undefined && typeof s.fail !== 'function') bad(arg, 'fail: expected a function (seed) => failure injection spec');
+  const name = shape.name;
+  if (typeof name !== 'string' || !/^[a-z0-9][a-z0-9-]{0,39}$/.test(name)) bad(arg, `name: expected 1-40 lower-case letters, digits and dashes, got ${quote(String(name))}`);
+  if (scenarioByName(name) || SCENARIOS.some((b) => b.name === name)) bad(arg, `name: ${quote(name)} is a built-in scenario`);
+  if (typeof shape.description !== 'string' || shape.description.length === 0) bad(arg, 'description: expected a one-line description');
+  if (shape.config !== 'function') bad(arg, 'config: expected a function (cpus, seed) => machine config');
+  if (shape.program !== 'function') bad(arg, 'program: expected a function (ctx) => Int32Array');
+  if (shape.boot !== 'undefined') bad(arg, 'boot: early-boot programs run on the CPU threads and are for built-in scenarios only');
+  if (shape.fail !== 'undefined' && shape.fail !== 'function') bad(arg, 'fail: expected a function (seed) => failure injection spec');
   for (const k of ['fuzzOps', 'minOps'] as const) {
-    const v = s[k];
-    if (v !== undefined && (!Number.isSafeInteger(v) || v < 1 || v > 100_000)) bad(arg, `${k}: expected an integer in 1..100000, got ${quote(String(v))}`);
+    const v = shape[k];
+    if (v !== undefined && (!Number.isSafeInteger(v) || (v as number) < 1 || (v as number) > 100_000)) bad(arg, `${k}: expected an integer in 1..100000, got ${quote(String(v))}`);
   }
+  const sc: Scenario = {
+    name, description: shape.description,
+    ...(shape.fuzzOps !== undefined ? { fuzzOps: shape.fuzzOps as number } : {}),
+    ...(shape.minOps !== undefined ? { minOps: shape.minOps as number } : {}),
+    config(cpus: number, seed: number): Partial<Config> {
+      const cfg = host.call({ op: 'config', cpus, seed }, `config(${cpus}, ${seed})`);
+      if (typeof cfg !== 'object' || cfg === null || Array.isArray(cfg)) bad(arg, `config(${cpus}, ${seed}) returned no object`);
+      return cfg as Partial<Config>;
+    },
+    program(ctx: ScenarioContext): Int32Array {
+      const what = `program(cpu ${ctx.cpu} of ${ctx.cpus}, seed ${ctx.seed}, ${ctx.ops} ops)`;
+      const p = host.call({ op: 'program', ctx }, what);
+      if (!(p instanceof Int32Array)) bad(arg, `${what} must return an Int32Array of 4-word ops (use the ProgramBuilder of scenarios/lib)`);
+      try {
+        checkProgram(p, ctx.cpus, what);
+      } catch (e) {
+        bad(arg, (e as Error).message);
+      }
+      return p;
+    },
+    ...(shape.fail === 'function' ? {
+      fail(seed: number): FailSpec {
+        const f = host.call({ op: 'fail', seed }, `fail(${seed})`);
+        if (typeof f !== 'object' || f === null) bad(arg, `fail(${seed}) returned no object`);
+        return f as FailSpec;
+      },
+    } : {}),
+  };
   // try it once: the config and a short program of each of two CPUs
-  try {
-    const cfg = s.config(2, 1);
-    if (typeof cfg !== 'object' || cfg === null) bad(arg, 'config(2, 1) returned no object');
-    for (const cpu of [0, 1]) {
-      const p = s.program.call(s, { cpu, cpus: 2, seed: 1, ops: 20, batch: 0 });
-      if (!(p instanceof Int32Array) || p.length % OP_WORDS !== 0) bad(arg, `program() must return an Int32Array of ${OP_WORDS}-word ops (use the ProgramBuilder of scenarios/lib)`);
-    }
-  } catch (e) {
-    if (e instanceof UsageError) throw e;
-    bad(arg, `trying it threw: ${(e as Error).message?.split('\n')[0] ?? String(e)}`);
-  }
-  const sc = s as Scenario;
+  sc.config(2, 1);
+  for (const cpu of [0, 1]) sc.program({ cpu, cpus: 2, seed: 1, ops: 20, batch: 0 });
   registerExternal(sc, path);
   loaded.set(path, sc);
   return sc;

@@ -91,7 +91,7 @@ export function campaignCases(scenarios: readonly string[], res: FuzzResult, wha
   const perCase = secs / Math.max(1, scenarios.length);
   for (const f of res.findings) {
     cases.push({
-      classname: `percpu-stress.fuzz.${f.scenario}`, name: `${f.signature} (${what})`, time: 0,
+      classname: `percpu-stress.fuzz.${f.scenario}`, name: `${f.scenario}: ${f.signature} (${what})`, time: 0,
       failure: { message: f.violation.title, type: f.violation.kind, text: `${f.violation.text}\nfound by run ${f.run} (${f.scenario}, seed ${f.seed}, ${f.strategy})\nrepro: ${f.reproPath}\nreplay with: npx percpu-stress replay ${f.reproPath}` },
       out: `${f.occurrences} failing run(s) with this signature`,
     });

@@ -25,7 +25,7 @@ export interface HtmlReport {
   command: string;
   /** The command line, as typed. */
   commandLine: string;
-  verdict: 'clean' | 'violation' | 'known issues only' | 'interrupted' | 'incomplete' | 'reproduced' | 'different' | 'not reproduced';
+  verdict: 'clean' | 'violation' | 'known issues only' | 'interrupted' | 'incomplete' | 'reproduced' | 'different' | 'not reproduced' | 'bad input';
   /** Lines under the verdict (runs, residual risk...). */
   summary: string[];
   runs?: readonly RunResult[];

@@ -1,3 +1,5 @@
+import { ConfigError } from '../shm/config.ts';
+
 // Bad input of any kind (flags, scenario files, repro files, trace input,
 // output paths): the CLI prints its message as one line and exits 2.
 export class UsageError extends Error {}
@@ -6,4 +8,9 @@ export class UsageError extends Error {}
 export function quote(s: unknown): string {
   const str = String(s);
   return JSON.stringify(str.length > 40 ? `${str.slice(0, 40)}…` : str);
+}
+
+/** The message of an error that is the user's input's fault (exit 2), or null for one of ours. */
+export function inputErrorOf(e: unknown): string | null {
+  return e instanceof UsageError || e instanceof ConfigError ? e.message : null;
 }

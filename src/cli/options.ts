@@ -1,0 +1,190 @@
+// One typed option spec per command: the same declarations parse argv (with
+// node:util's parseArgs, Node's own parser), check and convert each value,
+// and render --help and docs/cli.md, so the three cannot disagree. A value
+// comes back with the type its declaration gives it; nothing is read back
+// from an untyped record.
+
+import { parseArgs } from 'node:util';
+import { UsageError, quote } from '../report/errors.ts';
+
+export interface Opt<T> {
+  readonly kind: 'value' | 'flag';
+  /** What a value looks like in help: N, D, FILE, DIR, one|two. */
+  readonly placeholder: string;
+  readonly help: string;
+  /** The default as help shows it ('' when the option is off by default). */
+  readonly default: string;
+  readonly convert: (raw: string, flag: string) => T;
+}
+
+interface Common {
+  /** The default as help shows it. */
+  default?: string;
+  placeholder?: string;
+}
+
+/** "30s", "2m", "500ms" or a plain number of seconds, in milliseconds. */
+export function parseDuration(v: string, flag = 'duration'): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(v);
+  if (!m) throw new UsageError(`${flag}: bad duration ${quote(v)} (use e.g. 500ms, 20s, 2m)`);
+  const n = Number(m[1]);
+  const unit = m[2] ?? 's';
+  const ms = Math.round(unit === 'ms' ? n : unit === 's' ? n * 1000 : n * 60000);
+  if (!Number.isSafeInteger(ms) || ms > 2 ** 31 - 1) throw new UsageError(`${flag}: ${quote(v)} is longer than 24 days`);
+  return ms;
+}
+
+export function int(help: string, o: Common & { min?: number; max?: number } = {}): Opt<number> {
+  const min = o.min ?? 0;
+  const max = o.max ?? Number.MAX_SAFE_INTEGER;
+  return {
+    kind: 'value', placeholder: o.placeholder ?? 'N', help, default: o.default ?? '',
+    convert(raw, flag) {
+      if (!/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw))) throw new UsageError(`${flag} must be a non-negative integer, got ${quote(raw)}`);
+      const n = Number(raw);
+      if (n < min || n > max) {
+        throw new UsageError(max === Number.MAX_SAFE_INTEGER ? `${flag} must be at least ${min}, got ${n}` : `${flag} must be in ${min}..${max.toLocaleString('en-US')}, got ${n}`);
+      }
+      return n;
+    },
+  };
+}
+
+export function duration(help: string, o: Common & { min: number }): Opt<number> {
+  return {
+    kind: 'value', placeholder: o.placeholder ?? 'D', help, default: o.default ?? '',
+    convert(raw, flag) {
+      const ms = parseDuration(raw, flag);
+      if (ms < o.min) throw new UsageError(`${flag} must be at least ${o.min}ms, got ${quote(raw)}`);
+      return ms;
+    },
+  };
+}
+
+export function str(help: string, o: Common = {}): Opt<string> {
+  return {
+    kind: 'value', placeholder: o.placeholder ?? 'STRING', help, default: o.default ?? '',
+    convert(raw, flag) {
+      if (raw === '') throw new UsageError(`${flag} needs a value`);
+      return raw;
+    },
+  };
+}
+
+export function choice<C extends string>(help: string, choices: readonly C[], o: Common = {}): Opt<C> {
+  return {
+    kind: 'value', placeholder: o.placeholder ?? choices.join('|'), help, default: o.default ?? '',
+    convert(raw, flag) {
+      if (!(choices as readonly string[]).includes(raw)) throw new UsageError(`${flag} must be one of ${choices.join(', ')}, got ${quote(raw)}`);
+      return raw as C;
+    },
+  };
+}
+
+export function flag(help: string): Opt<true> {
+  return { kind: 'flag', placeholder: '', help, default: '', convert: () => true };
+}
+
+export type Spec = Record<string, Opt<unknown>>;
+export type Values<S extends Spec> = { -readonly [K in keyof S]?: S[K] extends Opt<infer T> ? T : never };
+
+export interface Command<S extends Spec> {
+  name: string;
+  /** Positional arguments as usage shows them, e.g. "<scenario|all|FILE>". */
+  args: string;
+  /** How many positional arguments it takes at most. */
+  maxPositional: number;
+  /** One line for the command list. */
+  summary: string;
+  /** A paragraph for its own help. */
+  description: string;
+  options: S;
+  /** Lines after the options (what durations look like, what a default depends on). */
+  notes?: readonly string[];
+}
+
+export interface Parsed<S extends Spec> {
+  o: Values<S>;
+  positional: string[];
+}
+
+/** Parse argv against a command's spec: unknown, repeated, valueless or badly typed options are one-line usage errors. */
+export function parse<S extends Spec>(cmd: Command<S>, argv: string[]): Parsed<S> {
+  const options: Record<string, { type: 'string' | 'boolean' }> = {};
+  for (const [name, opt] of Object.entries(cmd.options)) options[name] = { type: opt.kind === 'flag' ? 'boolean' : 'string' };
+  let r;
+  try {
+    r = parseArgs({ args: argv, options, strict: true, allowPositionals: true, tokens: true });
+  } catch (e) {
+    throw new UsageError(parseError(e as NodeJS.ErrnoException, cmd));
+  }
+  const seen = new Set<string>();
+  for (const t of r.tokens) {
+    if (t.kind !== 'option') continue;
+    if (seen.has(t.name)) throw new UsageError(`--${t.name} given twice`);
+    seen.add(t.name);
+    // parseArgs takes "--cpus --seed" as --cpus with the value "--seed": refuse a value that looks like an option
+    if (t.value !== undefined && t.inlineValue === false && t.value.startsWith('--')) throw new UsageError(`--${t.name} needs a value`);
+  }
+  if (r.positionals.length > cmd.maxPositional) {
+    throw new UsageError(`unexpected argument ${quote(r.positionals[cmd.maxPositional])}${cmd.maxPositional === 0 ? ` (${cmd.name} takes none)` : ''}`);
+  }
+  const o: Record<string, unknown> = {};
+  for (const [name, raw] of Object.entries(r.values)) {
+    const opt = cmd.options[name]!;
+    o[name] = opt.convert(typeof raw === 'string' ? raw : '', `--${name}`);
+  }
+  return { o: o as Values<S>, positional: r.positionals };
+}
+
+function parseError(e: NodeJS.ErrnoException, cmd: Command<Spec>): string {
+  const m = /'(-[^' ]*)/.exec(e.message);
+  const name = m?.[1] ?? '';
+  switch (e.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `unknown option ${quote(name)} for ${cmd.name} (try: percpu-stress ${cmd.name} --help)`;
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      return /does not take an argument/.test(e.message) ? `${name} takes no value` : `${name} needs a value`;
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+      return `unexpected argument`;
+    default:
+      return e.message.split('\n')[0]!;
+  }
+}
+
+/** "  --cpus N        what it is (default 4)" lines, aligned. */
+function optionLines(s: Spec): string[] {
+  const heads = Object.entries(s).map(([name, opt]) => `--${name}${opt.placeholder ? ` ${opt.placeholder}` : ''}`);
+  const width = Math.min(28, Math.max(...heads.map((h) => h.length)) + 2);
+  return Object.values(s).map((opt, i) => {
+    const head = heads[i]!;
+    const text = `${opt.help}${opt.default ? ` (default: ${opt.default})` : ''}`;
+    return head.length + 2 > width ? `  ${head}\n  ${''.padEnd(width)}${text}` : `  ${head.padEnd(width)}${text}`;
+  });
+}
+
+export function usageLine(cmd: Command<Spec>): string {
+  return `percpu-stress ${cmd.name}${cmd.args ? ` ${cmd.args}` : ''}${Object.keys(cmd.options).length ? ' [options]' : ''}`;
+}
+
+/** A command's --help. */
+export function renderHelp(cmd: Command<Spec>, footer: string): string {
+  let out = `usage: ${usageLine(cmd)}\n\n${cmd.description}\n`;
+  if (Object.keys(cmd.options).length) out += `\noptions:\n${optionLines(cmd.options).join('\n')}\n`;
+  if (cmd.notes?.length) out += `\n${cmd.notes.join('\n')}\n`;
+  return `${out}\n${footer}\n`;
+}
+
+/** A command's section of docs/cli.md. */
+export function renderMarkdown(cmd: Command<Spec>): string {
+  let out = `## ${cmd.name}\n\n\`${usageLine(cmd)}\`\n\n${cmd.description}\n`;
+  if (Object.keys(cmd.options).length) {
+    out += '\n| option | what | default |\n|---|---|---|\n';
+    for (const [name, opt] of Object.entries(cmd.options)) {
+      const head = `--${name}${opt.placeholder ? ` ${opt.placeholder}` : ''}`.replace(/\|/g, '\\|');
+      out += `| \`${head}\` | ${opt.help.replace(/\|/g, '\\|')} | ${opt.default || '-'} |\n`;
+    }
+  }
+  if (cmd.notes?.length) out += `\n${cmd.notes.join('\n')}\n`;
+  return out;
+}
