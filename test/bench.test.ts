@@ -6,8 +6,14 @@ import { bench, renderBench } from '../src/explore/bench.ts';
 import { BUGS } from '../src/percpu/variants.ts';
 
 test('bench measures throughput, controlled scheduling, lockdep cost and detection of every bug', async (t) => {
-  const r = await bench({ throughputMs: 150, cpuCounts: [1, 2], seeds: 1, detectCapMs: 600, controlledRuns: 2, startupCpus: [2] });
+  // counts, never time windows: every measurement runs a fixed number of ops or runs, however slow the host
+  const r = await bench({
+    throughputOps: 2000, cpuCounts: [1, 2], seeds: 1, detectCapMs: 60_000, detectMaxRuns: 3, controlledRuns: 2, startupCpus: [2], memory: { cpus: 4, ops: 5 },
+  });
   t.deepEqual(r.throughput.map((x) => x.cpus), [1, 2]);
+  t.deepEqual(r.throughput.map((x) => [x.opsChecks, x.opsNoChecks]), [[2000, 2000], [2000, 2000]]);
+  t.deepEqual([r.memory.cpus, r.memory.runs], [4, 14]);
+  t.true(r.memory.peakRssMiB > 0);
   for (const row of r.throughput) {
     t.true(row.opsPerSecChecks > 0 && row.opsPerSecNoChecks > 0 && row.lockAcqPerSec > 0);
     t.true(Number.isFinite(row.checkCost));
@@ -22,12 +28,15 @@ test('bench measures throughput, controlled scheduling, lockdep cost and detecti
   t.deepEqual(r.startup.map((s) => s.cpus), [2]);
   t.true(r.startup[0]!.wallMs > 0 && r.startup[0]!.cpuMs > 0 && r.peakRssMiB > 0);
   t.is(r.detection.length, BUGS.length * 5);
+  // each attempt stopped at its run cap or at a finding, not at a clock
+  for (const d of r.detection) for (const x of d.samples) t.true(x.found || x.runs === 3, `${d.bug}/${d.strategy}: ${x.runs} runs`);
   t.true(r.machine.cores >= 1);
   const text = renderBench(r);
   t.regex(text, /^percpu-stress \S+ bench on \d+ cores/);
   t.regex(text, /Throughput, free-running/);
   t.regex(text, /Controlled mode/);
   t.regex(text, /Start-up: .*\n +2 CPUs: [\d,]+ ms wall, [\d,]+ ms CPU/);
+  t.regex(text, /memory: every scenario once at 4 CPUs \(5 ops each\): peak RSS \d+ MiB/);
   t.regex(text, /Detection: runs and seconds to the first detection/);
   for (const b of BUGS) t.true(text.includes(b.name));
 });

@@ -17,8 +17,12 @@ import { Lock } from '../sync/locks.ts';
 import { VERSION } from '../version.ts';
 
 export interface BenchOptions {
-  /** Seconds per throughput measurement. */
-  throughputMs: number;
+  /** Ops per throughput measurement (all CPUs together): a count, so that a slow host measures slowly, never nothing. */
+  throughputOps: number;
+  /** The memory measurement: every scenario once at this many CPUs, with this many ops per CPU. */
+  memory: { cpus: number; ops: number };
+  /** Detection: a cap in runs on each attempt (besides detectCapMs). */
+  detectMaxRuns: number;
   cpuCounts: number[];
   /** Detection: seeds per bug and strategy, and the cap of one detection attempt. */
   seeds: number;
@@ -31,6 +35,9 @@ export interface BenchOptions {
 
 export interface ThroughputRow {
   cpus: number;
+  /** Ops the two measurements ran (checks on, checks off). */
+  opsChecks: number;
+  opsNoChecks: number;
   opsPerSecChecks: number;
   opsPerSecNoChecks: number;
   /** checks-off throughput / checks-on throughput */
@@ -70,7 +77,9 @@ export interface BenchResult {
   controlled: { strategy: string; ops: number; runs: number; runsPerSec: number; stepsPerSec: number; switchesPerSec: number }[];
   lockdepNsPerPair: { with: number; without: number; withRaceClocks: number };
   startup: StartupRow[];
-  /** Peak resident set of the bench process (every thread), MiB. */
+  /** The first phase: every scenario once at memory.cpus CPUs; the process's peak resident set (every thread) right after it, MiB. */
+  memory: { cpus: number; opsPerCpu: number; runs: number; peakRssMiB: number };
+  /** Peak resident set of the bench process (every thread) at its end, MiB. */
   peakRssMiB: number;
   detection: DetectionRow[];
   ms: number;
@@ -87,14 +96,15 @@ function cpuMsSince(c0: NodeJS.CpuUsage): number {
   return (d.user + d.system) / 1000;
 }
 
-async function throughput(runner: Runner, cpus: number, ms: number, checks: boolean): Promise<{ ops: number; locks: number; perCpuSec: number }> {
+async function throughput(runner: Runner, cpus: number, totalOps: number, checks: boolean): Promise<{ done: number; ops: number; locks: number; perCpuSec: number }> {
   const c0 = process.cpuUsage();
-  const r = await runner.run({ scenario: benchMix, cpus, seed: 1, durationMs: ms, checks });
+  const r = await runner.run({ scenario: benchMix, cpus, seed: 1, ops: Math.max(1, Math.round(totalOps / cpus)), checks });
   const cpuMs = cpuMsSince(c0);
-  if (r.status === 'violation') throw new Error(`bench run not clean: ${r.violations[0]!.title}`);
+  if (r.status !== 'clean') throw new Error(`bench run not clean: ${r.status}${r.violations[0] ? `: ${r.violations[0].title}` : ''}`);
   const ops = r.ops.alloc + r.ops.free + r.ops.irqsHandled;
   const locks = r.locks.reduce((s, l) => s + l.acquisitions, 0);
-  return { ops: (ops * 1000) / r.activeMs, locks: (locks * 1000) / r.activeMs, perCpuSec: (ops * 1000) / Math.max(cpuMs, 1) };
+  const ms = Math.max(r.activeMs, 1);
+  return { done: r.ops.ops, ops: (ops * 1000) / ms, locks: (locks * 1000) / ms, perCpuSec: (ops * 1000) / Math.max(cpuMs, 1) };
 }
 
 /** Start-up: a new runner (threads, machine, boot) and a 1-op run at `cpus` CPUs. */
@@ -138,15 +148,28 @@ const DETECT_MODES = [Mode.pct, Mode.pos, Mode.urw, Mode.random, Mode.os] as con
 
 export async function bench(o: BenchOptions): Promise<BenchResult> {
   const t0 = Date.now();
+  // memory first, so that the process's peak resident set right after it is this phase's
+  o.onStep?.(`memory: every scenario at ${o.memory.cpus} CPUs`);
+  const memRunner = new Runner();
+  let memRuns = 0;
+  try {
+    for (const s of SCENARIOS) {
+      await memRunner.run({ scenario: s, cpus: o.memory.cpus, seed: 1, ops: o.memory.ops });
+      memRuns++;
+    }
+  } finally {
+    await memRunner.close();
+  }
+  const memory = { cpus: o.memory.cpus, opsPerCpu: o.memory.ops, runs: memRuns, peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024) };
   const runner = new Runner();
   try {
     const rows: ThroughputRow[] = [];
     for (const cpus of o.cpuCounts) {
       o.onStep?.(`throughput at ${cpus} CPU${cpus > 1 ? 's' : ''}`);
-      const on = await throughput(runner, cpus, o.throughputMs, true);
-      const off = await throughput(runner, cpus, o.throughputMs, false);
+      const on = await throughput(runner, cpus, o.throughputOps, true);
+      const off = await throughput(runner, cpus, o.throughputOps, false);
       rows.push({
-        cpus, opsPerSecChecks: Math.round(on.ops), opsPerSecNoChecks: Math.round(off.ops), checkCost: off.ops / on.ops, lockAcqPerSec: Math.round(on.locks),
+        cpus, opsChecks: on.done, opsNoChecks: off.done, opsPerSecChecks: Math.round(on.ops), opsPerSecNoChecks: Math.round(off.ops), checkCost: off.ops / on.ops, lockAcqPerSec: Math.round(on.locks),
         opsPerCpuSecChecks: Math.round(on.perCpuSec), opsPerCpuSecNoChecks: Math.round(off.perCpuSec),
       });
     }
@@ -209,7 +232,7 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
         for (let seed = 1; seed <= o.seeds; seed++) {
           const res = await fuzz(runner, {
             scenarios: [scenarioByName(bug.scenario)!], budgetMs: o.detectCapMs, shrinkBudgetMs: 0, strategy: mode, depth: 3, cpus: 3,
-            ops: mode === Mode.os ? 2000 : 0, seed, keepGoing: false, outDir: '', inject: bug.name, writeRepro: false, watchdogMs: 1000,
+            ops: mode === Mode.os ? 2000 : 0, seed, keepGoing: false, outDir: '', inject: bug.name, writeRepro: false, watchdogMs: 1000, maxRuns: o.detectMaxRuns,
           });
           const f = res.findings[0];
           samples.push({ runs: f ? f.run : res.runs, seconds: (f ? f.detectMs : res.ms) / 1000, found: !!f });
@@ -227,7 +250,7 @@ export async function bench(o: BenchOptions): Promise<BenchResult> {
     return {
       tool: 'percpu-stress', version: VERSION,
       machine: { cores: availableParallelism(), cpuModel: info?.model ?? 'unknown', node: process.version, platform: `${process.platform}/${process.arch}` },
-      throughput: rows, controlled, campaign, coverage, lockdepNsPerPair, startup: startups, peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024), detection, ms: Date.now() - t0,
+      throughput: rows, controlled, campaign, coverage, lockdepNsPerPair, startup: startups, memory, peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024), detection, ms: Date.now() - t0,
     };
   } finally {
     await runner.close();
@@ -250,7 +273,8 @@ export function renderBench(r: BenchResult): string {
     `${r.lockdepNsPerPair.withRaceClocks.toFixed(0)} ns with lockdep and the race detector's clocks\n\n`;
   out += 'Start-up: new worker threads, machine and boot, to the end of a 1-op run\n';
   for (const s of r.startup) out += `${String(s.cpus).padStart(5)} CPUs: ${fmt(s.wallMs)} ms wall, ${fmt(s.cpuMs)} ms CPU\n`;
-  out += `peak RSS of the bench process: ${r.peakRssMiB} MiB\n\n`;
+  out += `memory: every scenario once at ${r.memory.cpus} CPUs (${r.memory.opsPerCpu} ops each): peak RSS ${r.memory.peakRssMiB} MiB (all threads)\n`;
+  out += `peak RSS of the bench process at its end: ${r.peakRssMiB} MiB\n\n`;
   out += 'Controlled mode (irq-free, 3 CPUs + kworker)\n';
   out += `${'strategy'.padEnd(10)}${'ops'.padStart(6)}${'runs/s'.padStart(10)}${'points/s'.padStart(13)}${'switches/s'.padStart(13)}\n`;
   for (const c of r.controlled) out += `${c.strategy.padEnd(10)}${String(c.ops).padStart(6)}${c.runsPerSec.toFixed(1).padStart(10)}${fmt(c.stepsPerSec).padStart(13)}${fmt(c.switchesPerSec).padStart(13)}\n`;

@@ -6,6 +6,7 @@
 
 import { Piscina } from 'piscina';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 import { ensureBuilt, DIST_DIR } from '../../../bin/build.js';
 import type { CpuTask, CpuTaskResult, SessionTask } from '../messages.ts';
 
@@ -60,6 +61,8 @@ export class CpuPool {
   }
 
   private static make(threads: number): Piscina {
+    // V8 flags are the process's: threads made from now on can collect on demand when a machine is forgotten
+    setFlagsFromString('--expose-gc');
     return new Piscina({
       filename: WORKER_FILE, minThreads: threads, maxThreads: threads, idleTimeout: Infinity,
       concurrentTasksPerWorker: 1, maxQueue: 'auto', execArgv: workerExecArgv(), resourceLimits: WORKER_LIMITS,

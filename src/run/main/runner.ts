@@ -18,6 +18,8 @@ import { externalPath, scenarioId } from '../../../scenarios/index.ts';
 import type { RunReport, SessionMessage } from '../messages.ts';
 import { newCounters, type LockStats, type RunResult, type RunStatus } from '../../report/result.ts';
 import type { Shm } from '../../shm/layout.ts';
+import { MM } from '../../mm/records.ts';
+import { pageSizeOf } from '../../mm/pages.ts';
 import { CMD_EXIT, CMD_RUN, CT, CT_PROG, CT_RES, CT_SIZES, CT_WORDS, CTF_CHECKS, CTF_PROGRAMS, CTF_TIMING, MAX_ENTITIES, RS } from '../control.ts';
 import { MAX_SIZE_PAIRS } from '../../../scenarios/lib/sizes.ts';
 import { RUN } from '../records.ts';
@@ -124,6 +126,18 @@ export const MAX_STEP_BUDGET = 0x7fff_0000;
 export const STEPS_PER_OP_BUDGET = 2000;
 /** Shared memory the runner keeps machines in, at most (the one a run needs is always made). */
 export const MACHINE_BYTES = 256 << 20;
+
+/**
+ * The bytes of a machine's buffer that can be non-zero: everything below the
+ * page frames, and the frames below the high-water mark (a boot clears the
+ * frames the last run used; frames above the mark were never written since).
+ * A buffer handed to the next machine is cleared this far, no further, so
+ * that pages no run wrote stay out of the resident set.
+ */
+function usedBytes(shm: Shm): number {
+  const hwm = Math.min(shm.L.nrPages, Math.max(shm.w[shm.L.mm + MM.PAGE_HWM]!, shm.w[shm.L.mm + MM.PAGE_CURSOR]!));
+  return Math.min(shm.L.bytes, shm.L.pageData + hwm * pageSizeOf(shm));
+}
 /** Time the threads get to stop after being told, before they are terminated. */
 const GRACE_MS = 3000;
 /**
@@ -222,7 +236,7 @@ export class Runner {
       this.machines.delete(oldKey);
       bytes -= old.shm.sab.byteLength;
       if (old.registered) this.post({ type: 'forget', id: old.id });
-      freed.push({ sab: old.shm.sab, used: old.spec.L.bytes });
+      freed.push({ sab: old.shm.sab, used: usedBytes(old.shm) });
     }
     // a forgotten machine's buffer serves the new one when it is large enough (freeing it is up to
     // the garbage collector of every thread, which may take its time)

@@ -59,6 +59,10 @@ export function runSession(task: SessionTask): number {
         machines.set(msg.id, { k, lockdep: k.lockdep as Lockdep, runner: null, scheds: new Map() });
       } else if (msg.type === 'forget') {
         machines.delete(msg.id);
+        // a thread that allocates nothing rarely collects: the forgotten machine's objects (and its
+        // hold on the shared buffer) go now, not when the heap happens to fill (gc is there when the
+        // pool exposed it, see run/main/pool.ts)
+        (globalThis as { gc?: () => void }).gc?.();
       } else {
         programs = new Int32Array(msg.sab);
       }
