@@ -15,45 +15,77 @@ function cli(args: string[]): { code: number | null; out: string; err: string } 
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
-interface Ev { name: string; ph: string; ts: number; pid: number; tid: number; id?: string; cat?: string; args?: Record<string, unknown> }
+interface Ev { name: string; ph: string; ts: number; dur?: number; pid: number; tid: number; id?: number; bp?: string; s?: string; cat?: string; args?: Record<string, unknown> }
 
-/** Every structural rule of the Trace Event format the viewers rely on; returns the problems. */
+/**
+ * The rules by which Perfetto's JSON importer and Chrome DevTools' trace
+ * engine load a file whole; returns every rule broken. Slices are complete
+ * (X) events that nest on their track (no partial overlap); a flow's id is a
+ * number (string ids are read as hex and dropped otherwise), it starts
+ * once and ends once, and both ends fall inside a slice on their own track
+ * (else the importer drops the arrow); every track is named.
+ */
 function validate(doc: { traceEvents: Ev[] }, entities: number): string[] {
   const bad: string[] = [];
-  const phases = new Set(['B', 'E', 'b', 'e', 'i', 's', 'f', 'M']);
-  const stacks = new Map<number, string[]>();
-  const async = new Map<string, string>();
-  const flows = new Map<string, number>();
-  const named = new Set<number>();
-  let lastTs = -1;
+  const phases = new Set(['X', 'i', 's', 'f', 'M']);
+  const tracks = new Map<string, Ev[]>();
+  const named = new Set<string>();
+  const trackOf = (e: Ev): string => `${e.pid}/${e.tid}`;
   for (const [i, e] of doc.traceEvents.entries()) {
     if (!phases.has(e.ph)) bad.push(`event ${i}: phase ${e.ph}`);
-    if (e.pid !== 1 || !Number.isInteger(e.tid) || e.tid < 0 || e.tid >= entities) bad.push(`event ${i}: pid/tid ${e.pid}/${e.tid}`);
+    if (!Number.isInteger(e.pid) || e.pid < 1 || e.pid > entities || !Number.isInteger(e.tid) || e.tid < 0) bad.push(`event ${i}: pid/tid ${e.pid}/${e.tid}`);
     if (!Number.isFinite(e.ts) || e.ts < 0) bad.push(`event ${i}: ts ${e.ts}`);
     if (e.ph === 'M') {
-      if (e.name === 'thread_name') named.add(e.tid);
+      if (e.name === 'thread_name') named.add(trackOf(e));
       continue;
     }
-    if (e.ts < lastTs) bad.push(`event ${i}: ts ${e.ts} goes back from ${lastTs}`);
-    lastTs = e.ts;
-    const st = stacks.get(e.tid) ?? [];
-    stacks.set(e.tid, st);
-    if (e.ph === 'B') st.push(e.name);
-    if (e.ph === 'E' && st.pop() !== e.name) bad.push(`event ${i}: E ${e.name} closes nothing open on tid ${e.tid}`);
-    if (e.ph === 'b') {
-      if (async.has(e.id!)) bad.push(`event ${i}: async ${e.id} opened twice`);
-      async.set(e.id!, e.name);
+    if (e.ph === 'X') {
+      if (!Number.isInteger(e.dur) || e.dur! < 1) bad.push(`event ${i}: X ${e.name} has dur ${e.dur}`);
+      tracks.set(trackOf(e), [...(tracks.get(trackOf(e)) ?? []), e]);
     }
-    if (e.ph === 'e' && async.get(e.id!) !== e.name) bad.push(`event ${i}: e ${e.id} closes nothing open`);
-    if (e.ph === 'e') async.delete(e.id!);
-    if (e.ph === 's') flows.set(e.id!, e.tid);
-    if (e.ph === 'f' && !flows.has(e.id!)) bad.push(`event ${i}: flow end ${e.id} without start`);
   }
-  for (const [tid, st] of stacks) if (st.length) bad.push(`tid ${tid}: ${st.length} spans never closed`);
-  if (async.size) bad.push(`${async.size} async spans never closed`);
-  for (let t = 0; t < entities; t++) if (!named.has(t)) bad.push(`tid ${t} has no thread_name`);
+  for (const [track, xs] of tracks) {
+    if (!named.has(track)) bad.push(`track ${track} has no thread_name`);
+    const sorted = [...xs].sort((a, b) => a.ts - b.ts || b.dur! - a.dur!);
+    const open: Ev[] = [];
+    for (const x of sorted) {
+      while (open.length && open[open.length - 1]!.ts + open[open.length - 1]!.dur! <= x.ts) open.pop();
+      const parent = open[open.length - 1];
+      if (parent && x.ts + x.dur! > parent.ts + parent.dur!) bad.push(`track ${track}: ${x.name} [${x.ts}, ${x.ts + x.dur!}) overlaps ${parent.name} [${parent.ts}, ${parent.ts + parent.dur!}) without nesting`);
+      open.push(x);
+    }
+  }
+  const inSlice = (e: Ev): boolean => (tracks.get(trackOf(e)) ?? []).some((x) => x.ts <= e.ts && e.ts < x.ts + x.dur!);
+  const starts = new Map<number, Ev>();
+  const ends = new Map<number, Ev>();
+  for (const e of doc.traceEvents) {
+    if (e.ph !== 's' && e.ph !== 'f') continue;
+    if (typeof e.id !== 'number' || !Number.isInteger(e.id)) {
+      bad.push(`flow ${String(e.id)}: the id is not a number`);
+      continue;
+    }
+    const m = e.ph === 's' ? starts : ends;
+    if (m.has(e.id)) bad.push(`flow ${e.id}: two ${e.ph} events`);
+    m.set(e.id, e);
+    if (e.ph === 'f' && e.bp !== 'e') bad.push(`flow ${e.id}: f without bp "e" binds to the next slice, not the enclosing one`);
+    if (!inSlice(e)) bad.push(`flow ${e.id}: its ${e.ph} at ${e.ts} is inside no slice of track ${trackOf(e)}`);
+  }
+  for (const id of starts.keys()) if (!ends.has(id)) bad.push(`flow ${id}: never ends`);
+  for (const id of ends.keys()) if (!starts.has(id)) bad.push(`flow ${id}: never starts`);
   return bad;
 }
+
+test('the trace checker is not vacuous: B/E events, string flow ids, flow ends outside slices and crossing slices are refused', (t) => {
+  const name = (pid: number, tid: number): Ev => ({ name: 'thread_name', ph: 'M', ts: 0, pid, tid, args: { name: 'x' } });
+  const ok: Ev[] = [name(1, 1), name(2, 1), { name: 'a', ph: 'X', ts: 0, dur: 10, pid: 1, tid: 1 }, { name: 'b', ph: 'X', ts: 10, dur: 10, pid: 2, tid: 1 },
+    { name: 'c', ph: 's', ts: 9, id: 1, pid: 1, tid: 1 }, { name: 'c', ph: 'f', bp: 'e', ts: 10, id: 1, pid: 2, tid: 1 }];
+  t.deepEqual(validate({ traceEvents: ok }, 2), []);
+  t.regex(validate({ traceEvents: [...ok, { name: 'x', ph: 'B', ts: 1, pid: 1, tid: 1 }] }, 2).join(), /phase B/);
+  t.regex(validate({ traceEvents: ok.map((e) => (e.id ? { ...e, id: 'switch:1' as unknown as number } : e)) }, 2).join(), /the id is not a number/);
+  t.regex(validate({ traceEvents: ok.map((e) => (e.ph === 's' ? { ...e, ts: 10 } : e)) }, 2).join(), /its s at 10 is inside no slice/);
+  t.regex(validate({ traceEvents: ok.map((e) => (e.ph === 'f' ? { ...e, ts: 9 } : e)) }, 2).join(), /its f at 9 is inside no slice/);
+  t.regex(validate({ traceEvents: [...ok, { name: 'z', ph: 'X', ts: 5, dur: 10, pid: 1, tid: 1 }] }, 2).join(), /overlaps a .* without nesting/);
+});
 
 test('fuzz --trace-out writes valid Trace Event JSON of the minimal failing run; replay writes the same file', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'percpu-tl-'));
@@ -65,10 +97,14 @@ test('fuzz --trace-out writes valid Trace Event JSON of the minimal failing run;
   t.deepEqual(validate(doc, entities), []);
   const evs = doc.traceEvents;
   // operations, lock holds, context switches and the violation are all there
-  t.true(evs.some((e) => e.ph === 'B' && e.name === 'pcpu_alloc'));
-  t.true(evs.some((e) => e.ph === 'B' && e.name === 'pcpu_reclaim' && e.tid === entities - 1));
-  t.true(evs.some((e) => e.ph === 'b' && e.name === 'holds pcpu_alloc_mutex'));
-  t.true(evs.some((e) => e.ph === 's') && evs.some((e) => e.ph === 'f'));
+  t.true(evs.some((e) => e.ph === 'X' && e.name === 'pcpu_alloc'));
+  t.true(evs.some((e) => e.ph === 'X' && e.name === 'pcpu_reclaim' && e.pid === entities));
+  // lock spans on the tracks of the CPU that held them (a lock track inside its process)
+  const holds = evs.filter((e) => e.ph === 'X' && e.name === 'holds pcpu_alloc_mutex');
+  t.true(holds.length > 0);
+  for (const h of holds) t.true(evs.some((m) => m.ph === 'M' && m.name === 'thread_name' && m.pid === h.pid && m.tid === h.tid && /: pcpu_alloc_mutex$/.test(m.args!.name as string)));
+  t.true(evs.filter((e) => e.ph === 's').length > 0);
+  t.is(evs.filter((e) => e.ph === 's').length, evs.filter((e) => e.ph === 'f').length);
   const v = evs.filter((e) => e.ph === 'i' && e.cat === 'violation');
   t.true(v.length >= 1);
   t.regex(v.map((e) => e.name).join('\n'), /possible circular locking dependency|sleeping function called from invalid context/);

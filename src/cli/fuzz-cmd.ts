@@ -231,7 +231,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
   const written = outputs.writeAll([
     [traceOut, () => (r.timeline ? timelineJson(r, file) : null)],
     [json, () => JSON.stringify({ tool: 'percpu-stress', version: VERSION, command: 'replay', repro: file, outcome, partial: signal !== 0, result: r }, reportJson, 2) + '\n'],
-    [junit, () => renderJunitCases(cases(), 'percpu-stress', (r.ms || r.activeMs) / 1000)],
+    [junit, () => renderJunitCases(cases(), 'percpu-stress', r.wallMs / 1000)],
     [ktap, () => renderKtapCases('percpu-stress replay', cases(), { partial: signal ? 'interrupted' : null })],
     [html, () => renderHtml({
       command: 'replay', commandLine: commandLineOf(process.argv.slice(2)),

@@ -33,7 +33,8 @@ export function renderJunitCases(cases: JunitCase[], suite = 'percpu-stress', su
   const failures = cases.filter((c) => c.failure).length;
   const skipped = cases.filter((c) => c.skipped !== undefined && !c.failure).length;
   const time = seconds(suiteSeconds ?? cases.reduce((n, c) => n + c.time, 0));
-  let out = `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="${esc(suite)}" tests="${cases.length}" failures="${failures}" errors="0" skipped="${skipped}" time="${time}">\n`;
+  // (testsuites carries no skipped count: the Jenkins schema has none there; each testsuite has it)
+  let out = `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="${esc(suite)}" tests="${cases.length}" failures="${failures}" errors="0" time="${time}">\n`;
   out += `  <testsuite name="${esc(suite)}" tests="${cases.length}" failures="${failures}" errors="0" skipped="${skipped}" time="${time}">\n`;
   for (const c of cases) {
     out += `    <testcase classname="${esc(c.classname)}" name="${esc(c.name)}" time="${seconds(c.time)}">\n`;
@@ -49,7 +50,7 @@ export function renderJunitCases(cases: JunitCase[], suite = 'percpu-stress', su
 export function runCases(r: RunResult, o: { confirmed?: Violation; what?: string } = {}): JunitCase[] {
   const name = `${r.scenario} (cpus=${r.cpus} seed=${r.seed}${r.inject ? ` inject=${r.inject}` : ''}${o.what ? ` ${o.what}` : ''})`;
   const classname = `percpu-stress.${r.scenario}`;
-  const time = (r.ms || r.activeMs) / 1000;
+  const time = r.wallMs / 1000;
   const out = `${r.ops.alloc} alloc, ${r.ops.free} free, ${r.ops.irqsHandled} irq-free; ${r.chunksCreated} chunks created, ${r.chunksDestroyed} destroyed`;
   const cases: JunitCase[] = [];
   const bySig = new Map<string, Violation[]>();

@@ -104,12 +104,15 @@ export function explainTimeline(t: Timeline, violations: readonly Violation[], o
 /** A Trace Event (the subset this file writes). */
 export interface TraceEvent {
   name: string;
-  ph: 'B' | 'E' | 'b' | 'e' | 'i' | 's' | 'f' | 'M';
+  ph: 'X' | 'i' | 's' | 'f' | 'M';
   ts: number;
+  /** X: the slice's length (at least 1). */
+  dur?: number;
   pid: number;
   tid: number;
   cat?: string;
-  id?: string;
+  /** Flows: a number (Perfetto's importer takes string ids only as hex). */
+  id?: number;
   s?: 'g' | 'p' | 't';
   bp?: 'e';
   args?: Record<string, unknown>;
@@ -118,92 +121,159 @@ export interface TraceEvent {
 /** Microseconds of viewer time per scheduling step (events within a step are 1 us apart). */
 export const TS_PER_STEP = 1000;
 
+/** The tracks of one entity (a CPU or the kworker), a process of its own in the viewer. */
+export const TRACK_FUNCTIONS = 1;
+export const TRACK_ON_CPU = 2;
+/** Lock tracks: TRACK_LOCKS + the lock's number in the trace's list of locks. */
+export const TRACK_LOCKS = 10;
+
 /**
- * Chrome Trace Event JSON of a timeline: one thread per CPU and one for the
- * kworker; a B/E span per function (pcpu_alloc, free_percpu, pcpu_reclaim,
- * populate, map extension, the hardirq handler...); lock holds and lock
- * waits as async spans on the entity's track; each context switch as a flow
- * arrow; the violation as a global instant event. Spans still open when the
- * run stopped are closed at its last step with `unfinished: true`.
+ * Chrome Trace Event JSON of a timeline, as Perfetto's JSON importer and
+ * Chrome DevTools load it whole: each CPU (and the kworker) is a process
+ * with its own tracks: its functions (pcpu_alloc, free_percpu, pcpu_reclaim,
+ * populate, map extension, the hardirq handler... as complete `X` slices,
+ * nested), when it is on the CPU (a slice per turn, the context-switch flow
+ * arrows going from the end of one turn to the start of the next, numeric
+ * ids, both ends inside their slices), and one track per lock it waited for
+ * or held. Every event has its own timestamp (strictly increasing), so no
+ * two slices of a track share an edge ambiguously. The violation is an
+ * instant on its CPU's function track. Slices still open when the run
+ * stopped end at its last step with `unfinished: true`.
  */
 export function chromeTrace(t: Timeline, violations: readonly Violation[], meta: Record<string, unknown> = {}): { traceEvents: TraceEvent[]; displayTimeUnit: 'ms'; otherData: Record<string, unknown> } {
   const out: TraceEvent[] = [];
-  const pid = 1;
-  out.push({ name: 'process_name', ph: 'M', ts: 0, pid, tid: 0, args: { name: 'percpu-stress machine (ts: 1 ms = 1 scheduling step)' } });
+  const pidOf = (e: number): number => e + 1;
+  const lockNames: string[] = [];
+  const lockTrack = (name: string): number => {
+    let i = lockNames.indexOf(name);
+    if (i < 0) i = lockNames.push(name) - 1;
+    return TRACK_LOCKS + i;
+  };
   for (let e = 0; e <= t.cpus; e++) {
-    out.push({ name: 'thread_name', ph: 'M', ts: 0, pid, tid: e, args: { name: entityName(e, t.cpus) } });
-    out.push({ name: 'thread_sort_index', ph: 'M', ts: 0, pid, tid: e, args: { sort_index: e } });
+    const pid = pidOf(e);
+    const who = entityName(e, t.cpus);
+    out.push({ name: 'process_name', ph: 'M', ts: 0, pid, tid: 0, args: { name: who } });
+    out.push({ name: 'process_sort_index', ph: 'M', ts: 0, pid, tid: 0, args: { sort_index: e } });
+    out.push({ name: 'thread_name', ph: 'M', ts: 0, pid, tid: TRACK_FUNCTIONS, args: { name: `${who}: functions` } });
+    out.push({ name: 'thread_sort_index', ph: 'M', ts: 0, pid, tid: TRACK_FUNCTIONS, args: { sort_index: 0 } });
+    out.push({ name: 'thread_name', ph: 'M', ts: 0, pid, tid: TRACK_ON_CPU, args: { name: `${who}: on the CPU` } });
+    out.push({ name: 'thread_sort_index', ph: 'M', ts: 0, pid, tid: TRACK_ON_CPU, args: { sort_index: 1 } });
   }
-  const stacks: string[][] = Array.from({ length: t.cpus + 1 }, () => []);
-  // async spans open per entity: lock holds and waits, keyed by span id
-  const open = new Map<string, { name: string; tid: number; cat: string }>();
-  let lastStep = -1;
-  let sub = 0;
-  let flows = 0;
+  const slices: TraceEvent[] = [];
+  const x = (name: string, cat: string, pid: number, tid: number, start: number, end: number, args?: Record<string, unknown>): void => {
+    slices.push({ name, cat, ph: 'X', ts: start, dur: Math.max(1, end - start), pid, tid, ...(args ? { args } : {}) });
+  };
+  // open slices: functions per entity, turns on the CPU per entity, waits and holds per (entity, lock)
+  const fnStack: { name: string; start: number }[][] = Array.from({ length: t.cpus + 1 }, () => []);
+  const turn: (number | null)[] = Array.from({ length: t.cpus + 1 }, () => null);
+  const lockStack = new Map<string, { name: string; cat: string; start: number; tid: number; pid: number }[]>();
+  const key = (e: number, lock: string): string => `${e}\0${lock}`;
   let ts = 0;
+  let lastStep = -1;
   const at = (step: number): number => {
-    if (step !== lastStep) {
-      lastStep = step;
-      sub = 0;
-    } else sub = Math.min(sub + 1, TS_PER_STEP - 1);
-    ts = Math.max(ts, step * TS_PER_STEP + sub);
+    lastStep = Math.max(lastStep, step);
+    ts = Math.max(ts + 1, step * TS_PER_STEP);
     return ts;
   };
+  const onCpu = (e: number, now: number): void => {
+    if (turn[e] === null) turn[e] = now;
+  };
+  let flows = 0;
   for (const ev of t.events) {
-    const tid = ev.entity;
+    const e = ev.entity;
+    const pid = pidOf(e);
     switch (ev.kind) {
-      case 'enter':
-        stacks[tid]!.push(ev.name);
-        out.push({ name: ev.name, cat: ev.name === 'handle_irq' ? 'irq' : 'op', ph: 'B', ts: at(ev.step), pid, tid });
+      case 'enter': {
+        const now = at(ev.step);
+        onCpu(e, now);
+        fnStack[e]!.push({ name: ev.name, start: now });
         break;
+      }
       case 'leave': {
-        // a leave whose enter is older than the ring has no span to close
-        if (stacks[tid]!.length === 0) break;
-        stacks[tid]!.pop();
-        out.push({ name: ev.name, cat: ev.name === 'handle_irq' ? 'irq' : 'op', ph: 'E', ts: at(ev.step), pid, tid });
+        // a leave whose enter is older than the ring has no slice to close
+        const f = fnStack[e]!.pop();
+        if (f) x(f.name, f.name === 'handle_irq' ? 'irq' : 'op', pid, TRACK_FUNCTIONS, f.start, at(ev.step));
         break;
       }
       case 'wait': {
-        const id = `wait:${tid}:${ev.name}`;
-        open.set(id, { name: `waits for ${ev.name}`, tid, cat: 'lock-wait' });
-        out.push({ name: `waits for ${ev.name}`, cat: 'lock-wait', ph: 'b', id, ts: at(ev.step), pid, tid });
+        const now = at(ev.step);
+        onCpu(e, now);
+        const k = key(e, ev.name);
+        const st = lockStack.get(k) ?? [];
+        st.push({ name: `waits for ${ev.name}`, cat: 'lock-wait', start: now, tid: lockTrack(ev.name), pid });
+        lockStack.set(k, st);
         break;
       }
       case 'acquire': {
-        const wid = `wait:${tid}:${ev.name}`;
-        const s = at(ev.step);
-        if (open.delete(wid)) out.push({ name: `waits for ${ev.name}`, cat: 'lock-wait', ph: 'e', id: wid, ts: s, pid, tid });
-        const id = `hold:${tid}:${ev.name}`;
-        open.set(id, { name: `holds ${ev.name}`, tid, cat: 'lock' });
-        out.push({ name: `holds ${ev.name}`, cat: 'lock', ph: 'b', id, ts: s, pid, tid, args: { mutex: !!ev.mutex } });
+        const now = at(ev.step);
+        onCpu(e, now);
+        const k = key(e, ev.name);
+        const st = lockStack.get(k) ?? [];
+        const top = st[st.length - 1];
+        if (top?.cat === 'lock-wait') {
+          st.pop();
+          x(top.name, top.cat, top.pid, top.tid, top.start, now);
+        }
+        st.push({ name: `holds ${ev.name}`, cat: 'lock', start: now + 1, tid: lockTrack(ev.name), pid });
+        lockStack.set(k, st);
         break;
       }
       case 'release': {
-        const id = `hold:${tid}:${ev.name}`;
-        if (!open.delete(id)) break;
-        out.push({ name: `holds ${ev.name}`, cat: 'lock', ph: 'e', id, ts: at(ev.step), pid, tid });
+        const st = lockStack.get(key(e, ev.name));
+        const top = st?.[st.length - 1];
+        if (!top || top.cat !== 'lock') break;
+        st!.pop();
+        x(top.name, top.cat, top.pid, top.tid, top.start, at(ev.step));
         break;
       }
       case 'report':
-        break; // the violations themselves are written below, as global instants
+        break; // the violations themselves are written below
       case 'switch': {
-        const id = `switch:${flows++}`;
-        const s = at(ev.step);
-        out.push({ name: 'context switch', cat: 'sched', ph: 's', id, ts: s, pid, tid });
-        out.push({ name: 'context switch', cat: 'sched', ph: 'f', bp: 'e', id, ts: at(ev.step), pid, tid: ev.to! });
+        const to = ev.to!;
+        // the outgoing turn ends just after the flow leaves it; the incoming one starts where the flow lands
+        const leave = at(ev.step);
+        onCpu(e, leave);
+        x('on the CPU', 'sched', pid, TRACK_ON_CPU, turn[e]!, leave + 1);
+        turn[e] = null;
+        const land = at(ev.step);
+        if (turn[to] !== null) x('on the CPU', 'sched', pidOf(to), TRACK_ON_CPU, turn[to]!, land);
+        turn[to] = land;
+        const id = ++flows;
+        out.push({ name: 'context switch', cat: 'sched', ph: 's', id, ts: leave, pid, tid: TRACK_ON_CPU });
+        out.push({ name: 'context switch', cat: 'sched', ph: 'f', bp: 'e', id, ts: land, pid: pidOf(to), tid: TRACK_ON_CPU });
         break;
       }
     }
   }
   const endStep = Math.max(lastStep, ...violations.map((v) => v.step));
+  const instants: TraceEvent[] = [];
   for (const v of violations) {
-    out.push({ name: v.title, cat: 'violation', ph: 'i', s: 'g', ts: at(Math.max(v.step, lastStep)), pid, tid: v.cpu, args: { kind: v.kind, step: v.step, text: v.text } });
+    const where = v.cpu >= 0 && v.cpu <= t.cpus ? { pid: pidOf(v.cpu), tid: TRACK_FUNCTIONS, s: 't' as const } : { pid: 1, tid: TRACK_FUNCTIONS, s: 'g' as const };
+    instants.push({ name: v.title, cat: 'violation', ph: 'i', ts: at(Math.max(v.step, lastStep)), ...where, args: { kind: v.kind, step: v.step, text: v.text } });
   }
-  const closeAt = at(endStep);
-  for (const [id, o] of open) out.push({ name: o.name, cat: o.cat, ph: 'e', id, ts: closeAt, pid, tid: o.tid, args: { unfinished: true } });
+  const closeAt = at(endStep) + 1;
+  const unfinished = { unfinished: true };
+  for (const st of lockStack.values()) while (st.length) {
+    const o = st.pop()!;
+    x(o.name, o.cat, o.pid, o.tid, o.start, closeAt, unfinished);
+  }
   for (let e = 0; e <= t.cpus; e++) {
-    const st = stacks[e]!;
-    while (st.length) out.push({ name: st.pop()!, cat: 'op', ph: 'E', ts: closeAt, pid, tid: e, args: { unfinished: true } });
+    const st = fnStack[e]!;
+    while (st.length) {
+      const f = st.pop()!;
+      x(f.name, 'op', pidOf(e), TRACK_FUNCTIONS, f.start, closeAt, unfinished);
+    }
+    if (turn[e] !== null) x('on the CPU', 'sched', pidOf(e), TRACK_ON_CPU, turn[e]!, closeAt + 1);
   }
+  lockNames.forEach((name, i) => {
+    for (let e = 0; e <= t.cpus; e++) {
+      if (!slices.some((sl) => sl.pid === pidOf(e) && sl.tid === TRACK_LOCKS + i)) continue;
+      out.push({ name: 'thread_name', ph: 'M', ts: 0, pid: pidOf(e), tid: TRACK_LOCKS + i, args: { name: `${entityName(e, t.cpus)}: ${name}` } });
+      out.push({ name: 'thread_sort_index', ph: 'M', ts: 0, pid: pidOf(e), tid: TRACK_LOCKS + i, args: { sort_index: 2 + i } });
+    }
+  });
+  // slices in time order (a parent before its children: the longer first at one start)
+  slices.sort((a, b) => a.ts - b.ts || b.dur! - a.dur!);
+  out.push(...slices, ...instants);
   return { traceEvents: out, displayTimeUnit: 'ms', otherData: { ...meta, lostEvents: t.lost, timestamps: 'scheduling steps x 1000 (not wall time)' } };
 }

@@ -51,7 +51,10 @@ export interface RunResult {
   backend: Backend;
   inject: string | null;
   status: RunStatus;
+  /** Free-running runs: wall time from the start of the run; 0 for controlled runs (whose reports depend on nothing but their inputs). */
   ms: number;
+  /** Wall time of the run, start-up included, controlled or not (for the reports CI reads; never part of a verdict). */
+  wallMs: number;
   /** Free-running runs: the longest time a CPU spent on its program (no pool start-up in it). */
   activeMs: number;
   ops: CpuCounters;

@@ -548,7 +548,7 @@ export class Runner {
       scenario: o.scenario.name, seed: o.seed, cpus: o.cpus, backend: m.spec.cfg.backend, inject: o.inject ?? null,
       status,
       // a controlled run is a pure function of its inputs: no wall-clock numbers in it
-      ms: controlled ? 0 : ms, activeMs: controlled ? 0 : Math.max(0, ...results.map((r) => r.activeMs)), ops,
+      ms: controlled ? 0 : ms, wallMs: ms, activeMs: controlled ? 0 : Math.max(0, ...results.map((r) => r.activeMs)), ops,
       chunksCreated: counters.created, chunksDestroyed: counters.destroyed, reclaimRuns: counters.reclaimRuns,
       locks, checks: checksRun, violations: unique, stats: percpuStats(k.shm), bootLog,
       log: results.flatMap((r) => r.log), notes: controlled ? notes.filter((n) => !n.startsWith('the host itself')) : notes,
