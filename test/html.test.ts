@@ -39,6 +39,23 @@ test('the HTML report is one self-contained file with the verdict, the timeline,
   t.regex(html, /<code id="replay-command">npx percpu-stress replay \S+repro-[0-9a-f]+\.json<\/code>/);
   t.regex(html, /class="edge hot/);
   t.regex(html, /WARNING: possible circular locking dependency detected/);
+  // the refused dependency is an arrow of its own: a curve, dashed, labelled, on no other edge's line
+  const refused = /<path class="edge hot attempted" d="M ([\d.]+) ([\d.]+) Q ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+)"[^>]*stroke-dasharray/.exec(html);
+  t.truthy(refused, 'a dashed curve for the refused edge');
+  const [sx, sy, mx, my, ex, ey] = refused!.slice(1).map(Number) as [number, number, number, number, number, number];
+  // the curve bows away from the chord between its ends
+  const chord = Math.hypot(ex - sx, ey - sy);
+  const off = Math.abs((ex - sx) * (sy - my) - (sx - mx) * (ey - sy)) / chord;
+  t.true(off > 20, `bowed by ${off.toFixed(0)} px`);
+  for (const m of html.matchAll(/<line class="edge[^"]*" x1="([\d.]+)" y1="([\d.]+)" x2="([\d.]+)" y2="([\d.]+)"/g)) {
+    const [x1, y1, x2, y2] = m.slice(1).map(Number) as [number, number, number, number];
+    t.false(Math.hypot(x1 - sx, y1 - sy) < 1 && Math.hypot(x2 - ex, y2 - ey) < 1, 'not drawn over an existing edge');
+  }
+  t.regex(html, /<text class="refused-label"[^>]*>refused: \S+ → \S+<\/text>/);
+  // the finding's own splat is open, and the page is laid out for 1280 px
+  t.regex(html, /<details open class="finding"><summary>WARNING: possible circular locking dependency detected/);
+  t.regex(html, /max-width:1280px/);
+  t.notRegex(html, /The failing run: .*known issues/);
   // offline: nothing is fetched
   t.notRegex(html, /(src|href)="https?:/);
 });
@@ -53,16 +70,19 @@ if (bin === null) {
     const dom = chromium(bin, url, ['--dump-dom']);
     t.is(dom.code, 0, dom.err.slice(-2000));
     // the page measured its own drawings once laid out: "timeline:WxH:shapes graph:WxH:shapes"
-    const m = /data-rendered="timeline:(\d+)x(\d+):(\d+) graph:(\d+)x(\d+):(\d+)"/.exec(dom.out);
+    const m = /data-rendered="timeline:(\d+)x(\d+):(\d+):(\d+) graph:(\d+)x(\d+):(\d+):(\d+)"/.exec(dom.out);
     t.truthy(m, dom.out.slice(0, 500));
-    const [tw, th, tn, gw, gh, gn] = m!.slice(1).map(Number) as [number, number, number, number, number, number];
+    const [tw, th, tn, tover, gw, gh, gn, gover] = m!.slice(1).map(Number) as [number, number, number, number, number, number, number, number];
+    // no label reaches past its drawing
+    t.is(tover, 0, 'timeline labels outside the timeline');
+    t.is(gover, 0, 'graph labels outside the graph');
     t.true(tw > 300 && th > 100 && tn > 20, `timeline ${tw}x${th}, ${tn} shapes`);
     t.true(gw > 100 && gh > 100 && gn >= 4, `graph ${gw}x${gh}, ${gn} shapes`);
     t.regex(dom.out, /<g id="violation-marker">/);
     t.regex(dom.out, /<line class="edge hot/);
     mkdirSync(ARTIFACTS, { recursive: true });
     const png = join(ARTIFACTS, 'report.png');
-    const shot = chromium(bin, url, [`--screenshot=${png}`, '--window-size=1400,1600']);
+    const shot = chromium(bin, url, [`--screenshot=${png}`, '--window-size=1280,1600']);
     t.is(shot.code, 0, shot.err.slice(-2000));
     const bytes = readFileSync(png);
     t.deepEqual([...bytes.subarray(1, 4)], [0x50, 0x4e, 0x47]); // "PNG"

@@ -107,7 +107,7 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
       return renderHtml({
         command: 'fuzz', commandLine: commandLineOf(process.argv.slice(2)), verdict: res.findings.length ? 'violation' : stop ? 'interrupted' : res.inputError !== undefined ? 'bad input' : 'clean', summary,
         findings: res.findings.map((f) => ({ title: f.violation.title, signature: f.signature, strategy: f.strategy, occurrences: f.occurrences, reproPath: f.reproPath, replay: `npx percpu-stress replay ${f.reproPath}` })),
-        ...(traced ? { focus: traced, replay: `npx percpu-stress replay ${res.findings[0]!.reproPath}` } : {}),
+        ...(traced ? { focus: traced, replay: `npx percpu-stress replay ${res.findings[0]!.reproPath}`, focusViolation: traced.violations.find((v) => v.kind === res.findings[0]!.violation.kind) } : {}),
       });
     }],
     [junit, () => renderJunitCases(cases(), 'percpu-stress', res.ms / 1000)],
@@ -236,7 +236,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
     [html, () => renderHtml({
       command: 'replay', commandLine: commandLineOf(process.argv.slice(2)),
       verdict: outcome === 'reproduced' ? 'reproduced' : outcome === 'different' ? 'different' : outcome === 'clean' ? 'not reproduced' : outcome,
-      summary: [out.trim().split('\n').pop()!], runs: [r], focus: r, replay: `npx percpu-stress replay ${file}`,
+      summary: [out.trim().split('\n').pop()!], runs: [r], focus: r, replay: `npx percpu-stress replay ${file}`, ...(same ? { focusViolation: same } : {}),
     })],
   ]);
   const lockdepOk = lockdepOut === undefined || writeFilesInto(lockdepOut, '--lockdep-out', lockdepFiles(r));

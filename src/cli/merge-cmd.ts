@@ -75,7 +75,7 @@ export async function mergeCommand(argv: string[]): Promise<number> {
       return renderHtml({
         command: 'merge', commandLine: commandLineOf(process.argv.slice(2)), verdict: m.result.findings.length ? 'violation' : m.partial ? 'incomplete' : 'clean', summary,
         findings: m.result.findings.map((f) => ({ title: f.violation.title, signature: f.signature, strategy: f.strategy, occurrences: f.occurrences, reproPath: f.reproPath, replay: `npx percpu-stress replay ${f.reproPath}` })),
-        ...(focus && first ? { focus, replay: `npx percpu-stress replay ${first.reproPath}` } : {}),
+        ...(focus && first ? { focus, replay: `npx percpu-stress replay ${first.reproPath}`, focusViolation: focus.violations.find((v) => v.kind === first.violation.kind) } : {}),
       });
     }],
   ]);

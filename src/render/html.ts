@@ -32,6 +32,8 @@ export interface HtmlReport {
   findings?: readonly HtmlFinding[];
   /** The run whose interleaving and lockdep graph are drawn (a failing one, with its timeline). */
   focus?: RunResult;
+  /** The violation the report is about (the finding, or the one a replay confirmed); else the run's first that counts. */
+  focusViolation?: Violation;
   /** The command that replays the focus run. */
   replay?: string;
 }
@@ -126,7 +128,7 @@ export function timelineSvg(t: Timeline, v: Violation | undefined, o: { before?:
       const y = y0 + 4 + Math.min(sp.depth, 4) * 11;
       const fill = sp.kind === 'irq' ? '#fca5a5' : ['#bfdbfe', '#c7d2fe', '#ddd6fe', '#e9d5ff', '#f5d0fe'][Math.min(sp.depth, 4)]!;
       parts.push(`<g class="span ${sp.kind}"><rect x="${a}" y="${y}" width="${Math.max(2, b - a - 1)}" height="10" rx="2" fill="${fill}" stroke="#6b7280" stroke-width="0.5"/>${title}`);
-      if (b - a > 60) parts.push(`<text x="${a + 3}" y="${y + 8}" font-size="8">${esc(sp.name)}</text>`);
+      if (b - a > 30) parts.push(`<text x="${a + 3}" y="${y + 8}" font-size="8">${esc(fitText(sp.name, b - a - 6, 8))}</text>`);
       parts.push('</g>');
     } else {
       const li = lockNames.indexOf(sp.name);
@@ -143,12 +145,24 @@ export function timelineSvg(t: Timeline, v: Violation | undefined, o: { before?:
   }
   if (v) {
     const xv = x(v.step) + STEP_W / 2;
-    parts.push(`<g id="violation-marker"><line x1="${xv}" y1="28" x2="${xv}" y2="${height - 16}" stroke="#dc2626" stroke-width="2"/><text x="${xv + 4}" y="${36 + v.cpu * ROW_H + 56}" font-size="11" fill="#dc2626" font-weight="700">${esc(v.title.slice(0, 80))}</text></g>`);
+    // the label names the finding's violation and stays inside the drawing: on the side of the line with more room, cut to fit
+    const right = width - xv - 8, left = xv - 8;
+    const room = Math.max(right, left);
+    const label = fitText(v.title, room, 11);
+    const ty = 36 + Math.max(0, v.cpu) * ROW_H + 56;
+    const tx = right >= left ? xv + 4 : xv - 4;
+    parts.push(`<g id="violation-marker"><line x1="${xv}" y1="28" x2="${xv}" y2="${height - 16}" stroke="#dc2626" stroke-width="2"/><text x="${tx}" y="${ty}" font-size="11" fill="#dc2626" font-weight="700" text-anchor="${right >= left ? 'start' : 'end'}">${esc(label)}<title>${esc(v.title)}</title></text></g>`);
   }
   parts.push('<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#9ca3af"/></marker></defs>');
   parts.push('</svg>');
   const legend = lockNames.map((n) => `<span class="key"><span class="swatch" style="background:${color(n)}"></span>${esc(n)}</span>`).join(' ');
   return `<p class="legend">steps ${from}–${to}${t.lost ? ` (${t.lost} older events not kept)` : ''}. Bars: the functions each entity was in (nested by depth; red: the hardirq handler). Lines: locks held (solid) and waited for (dashed): ${legend || 'none'}. Grey arrows: context switches. Red line: the violation.</p>${parts.join('')}`;
+}
+
+/** A label cut (with an ellipsis) to what `px` pixels hold at this font size (0.62 em per character, bold sans). */
+function fitText(text: string, px: number, fontSize: number): string {
+  const fits = Math.max(4, Math.floor(px / (fontSize * 0.62)));
+  return text.length <= fits ? text : `${text.slice(0, fits - 1)}…`;
 }
 
 // ---- the lockdep graph ----
@@ -174,13 +188,28 @@ export function lockdepSvg(graph: NonNullable<RunResult['lockdepExport']>['graph
     parts.push(`<line class="edge${isHot ? ' hot' : ''}" x1="${a.x + dx * k}" y1="${a.y + dy * k}" x2="${b.x - dx * k}" y2="${b.y - dy * k}" stroke="${isHot ? '#dc2626' : '#374151'}" stroke-width="${isHot ? 3 : 1.2}" marker-end="url(#${isHot ? 'dep-hot' : 'dep'})"><title>${esc(`${e.from} -> ${e.to} (first seen in ${e.at})`)}</title></line>`);
   }
   // the dependency the report is about, which lockdep refused to add: held -> wanted
+  const refused: string[] = [];
   const wanted = v ? /trying to acquire lock:\n \((.+)\)\{[^}]*\}/.exec(v.text)?.[1] : undefined;
   const holding = v ? /already holding lock:\n \((.+)\)\{[^}]*\}/.exec(v.text)?.[1] : undefined;
   if (wanted && holding && pos.has(wanted) && pos.has(holding)) {
+    // its own arrow, never on top of the edge back (which lockdep has): bowed out to one side, dashed, labelled
     const a = pos.get(holding)!, b = pos.get(wanted)!;
     const dx = b.x - a.x, dy = b.y - a.y;
-    const k = 38 / (Math.hypot(dx, dy) || 1);
-    parts.push(`<line class="edge hot attempted" x1="${a.x + dx * k}" y1="${a.y + dy * k}" x2="${b.x - dx * k}" y2="${b.y - dy * k}" stroke="#dc2626" stroke-width="3" stroke-dasharray="6 4" marker-end="url(#dep-hot)"><title>${esc(`${holding} -> ${wanted}: the dependency this report is about (not added)`)}</title></line>`);
+    const len = Math.hypot(dx, dy) || 1;
+    const k = 38 / len;
+    const sx = a.x + dx * k, sy = a.y + dy * k, ex = b.x - dx * k, ey = b.y - dy * k;
+    // the control point: off the middle, perpendicular to the chord, by a third of its length
+    const bow = Math.max(40, len / 3);
+    const mx = (a.x + b.x) / 2 - (dy / len) * bow, my = (a.y + b.y) / 2 + (dx / len) * bow;
+    // the label just beyond the curve's apex (t = 1/2), on a white halo, drawn over the nodes
+    const ax = (sx + 2 * mx + ex) / 4, ay = (sy + 2 * my + ey) / 4;
+    const lx = ax - (dy / len) * 16, ly = ay + (dx / len) * 16;
+    const label = `refused: ${holding} → ${wanted}`;
+    const half = (label.length * 10 * 0.62) / 2;
+    const tx = Math.min(size - 4 - half, Math.max(4 + half, lx));
+    const ty = Math.min(size - 6, Math.max(14, ly + 4));
+    refused.push(`<g class="refused"><path class="edge hot attempted" d="M ${sx.toFixed(1)} ${sy.toFixed(1)} Q ${mx.toFixed(1)} ${my.toFixed(1)} ${ex.toFixed(1)} ${ey.toFixed(1)}" fill="none" stroke="#dc2626" stroke-width="3" stroke-dasharray="6 4" marker-end="url(#dep-hot)"><title>${esc(`${holding} -> ${wanted}: the dependency this report is about (lockdep refused to add it)`)}</title></path>` +
+      `<text class="refused-label" x="${tx.toFixed(1)}" y="${ty.toFixed(1)}" font-size="10" text-anchor="middle" fill="#dc2626" font-weight="700" stroke="#fff" stroke-width="3" paint-order="stroke">${esc(label)}</text></g>`);
   }
   for (const node of graph.nodes) {
     const p = pos.get(node.name)!;
@@ -188,13 +217,14 @@ export function lockdepSvg(graph: NonNullable<RunResult['lockdepExport']>['graph
     const w = Math.max(70, node.name.length * 7 + 12);
     parts.push(`<g class="node${isHot ? ' hot' : ''}"><rect x="${p.x - w / 2}" y="${p.y - 16}" width="${w}" height="32" rx="4" fill="${isHot ? '#fee2e2' : '#f9fafb'}" stroke="${isHot ? '#dc2626' : '#6b7280'}"/><text x="${p.x}" y="${p.y - 2}" font-size="11" text-anchor="middle">${esc(node.name)}</text><text x="${p.x}" y="${p.y + 11}" font-size="9" text-anchor="middle" fill="#6b7280">${esc(node.usage)}</text></g>`);
   }
+  parts.push(...refused);
   parts.push('</svg>');
   return parts.join('');
 }
 
 // ---- the page ----
 
-const CSS = `body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#111827;max-width:1400px}
+const CSS = `body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#111827;max-width:1280px}
 h1{font-size:20px;margin:0 0 8px}h2{font-size:16px;margin:24px 0 8px;border-bottom:1px solid #e5e7eb;padding-bottom:4px}
 .verdict{display:inline-block;padding:4px 10px;border-radius:4px;font-weight:700;color:#fff}
 .v-clean{background:#059669}.v-bad{background:#dc2626}.v-other{background:#d97706}
@@ -228,8 +258,9 @@ export function renderHtml(r: HtmlReport): string {
   if (r.runs?.length) out.push(`<h2>Runs</h2><div class="scroll">${runTable(r.runs)}</div>`);
   const f = r.focus;
   if (f) {
-    const v = f.violations.find((x) => !x.known && !x.suppressed) ?? f.violations[0];
-    out.push(`<h2>The failing run: ${esc(f.scenario)}, seed ${f.seed}, ${f.cpus} CPUs</h2>`);
+    const v = (r.focusViolation && f.violations.includes(r.focusViolation) ? r.focusViolation : undefined) ?? f.violations.find((x) => !x.known && !x.suppressed) ?? f.violations[0];
+    const what = f.status === 'violation' ? 'The failing run' : f.status === 'known' ? 'The run (known issues of 2.6.35 only: it did not fail)' : 'The run';
+    out.push(`<h2>${what}: ${esc(f.scenario)}, seed ${f.seed}, ${f.cpus} CPUs</h2>`);
     if (r.replay) out.push(`<p>Replay it exactly: <code id="replay-command">${esc(r.replay)}</code></p>`);
     out.push('<h2>The interleaving around the violation</h2>');
     out.push(f.timeline ? `<div class="scroll">${timelineSvg(f.timeline, v)}</div>` : '<p>(a free-running run has no step order to draw: replay a repro, or run with --strategy)</p>');
@@ -238,11 +269,13 @@ export function renderHtml(r: HtmlReport): string {
       out.push(lockdepSvg(f.lockdepExport.graph, f.violations.find((x) => x.kind.startsWith('lockdep')) ?? v));
     }
     out.push('<h2>The reports</h2>');
-    f.violations.forEach((x, i) => out.push(`<details${i === 0 ? ' open' : ''}><summary>${esc(x.title)}</summary><pre class="violation">${esc(x.text)}</pre></details>`));
+    // the finding's own report open, the others a click away
+    f.violations.forEach((x) => out.push(`<details${x === v ? ' open class="finding"' : ''}><summary>${esc(x.title)}${x.known ? ` (known issue ${esc(x.known)}${x.knownProof === 'fix-verified' ? ', fix-verified' : ''})` : ''}</summary><pre class="violation">${esc(x.text)}</pre></details>`));
   }
   out.push(`<p class="legend">percpu-stress report; every number above is from the run itself. Steps are scheduling steps, not time.</p>`);
   // written into the page once it is laid out: how big the drawings came out (the browser test reads it)
-  out.push(`<script>(function(){var s=[['timeline','#timeline'],['graph','#lockdep-graph']];var o=[];for(var i=0;i<s.length;i++){var e=document.querySelector(s[i][1]);if(!e)continue;var b=e.getBBox();o.push(s[i][0]+':'+Math.round(b.width)+'x'+Math.round(b.height)+':'+e.querySelectorAll('rect,line').length);}document.body.setAttribute('data-rendered',o.join(' '));})();</script>`);
+  // and how many of their labels reach past their own drawing's edge (none should)
+  out.push(`<script>(function(){var s=[['timeline','#timeline'],['graph','#lockdep-graph']];var o=[];for(var i=0;i<s.length;i++){var e=document.querySelector(s[i][1]);if(!e)continue;var b=e.getBBox();var r=e.getBoundingClientRect();var over=0;var ts=e.querySelectorAll('text');for(var j=0;j<ts.length;j++){var q=ts[j].getBoundingClientRect();if(q.left<r.left-0.5||q.right>r.right+0.5||q.top<r.top-0.5||q.bottom>r.bottom+0.5)over++;}o.push(s[i][0]+':'+Math.round(b.width)+'x'+Math.round(b.height)+':'+e.querySelectorAll('rect,line,path').length+':'+over);}document.body.setAttribute('data-rendered',o.join(' '));})();</script>`);
   out.push('</body></html>\n');
   return out.join('\n');
 }
