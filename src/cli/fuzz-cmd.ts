@@ -17,7 +17,7 @@ import { chromeTrace, explainTimeline } from '../render/timeline.ts';
 import { commandLineOf, renderHtml } from '../render/html.ts';
 import { renderJunit, renderJunitCases, runCases } from '../render/junit.ts';
 import { renderKtapCases } from '../render/ktap.ts';
-import { campaignCases, renderCampaign } from '../render/campaign.ts';
+import { campaignCases, plural, renderCampaign } from '../render/campaign.ts';
 import { reportJson, type RunResult } from '../report/result.ts';
 import { planMachine } from '../run/machine.ts';
 import { MAX_STEP_BUDGET, STEPS_PER_OP_BUDGET, scenarioConfig } from '../run/main/runner.ts';
@@ -80,7 +80,7 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
       scenarios, budgetMs: stop ? 0 : budgetMs, shrinkBudgetMs, strategy, depth, cpus, ops, deadline: t0 + budgetMs,
       seed, keepGoing, outDir, inject, backend: o.backend, maxRuns, ...detect, watchdogMs, feedback,
       shouldStop: () => stop,
-      onRun: (_runs, ms, failing) => progress.update(`${++done} runs, ${(ms / 1000).toFixed(1)} of ${(budgetMs / 1000).toFixed(0)} s${failing ? `, ${failing} failing` : ''}`, ms / budgetMs),
+      onRun: (_runs, ms, failing) => progress.update(`fuzz: ${plural(++done, 'run')}, ${(ms / 1000).toFixed(1)} of ${(budgetMs / 1000).toFixed(0)} s${failing ? `, ${failing} failing` : ''}`, ms / budgetMs),
     }, shard);
     // the timeline of the first finding's minimal run: replay its repro once more, recording
     const first = res.findings[0];
@@ -94,8 +94,8 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   const partial = stop ? 'interrupted' : res.inputError !== undefined ? `stopped on bad input: ${res.inputError}` : null;
   let out = renderCampaign(res, { quiet, portfolio: strategy === Mode.portfolio, entities: cpus + 1, depth });
   out += knownSummary(res.known);
-  if (stop) out += `(interrupted: ${res.runs} runs were made; the report is partial)\n`;
-  else if (res.inputError !== undefined) out += `(stopped on bad input after ${res.runs} runs; the report is partial)\n`;
+  if (stop) out += `(interrupted after ${plural(res.runs, 'run')}; the report is partial)\n`;
+  else if (res.inputError !== undefined) out += `(stopped on bad input after ${plural(res.runs, 'run')}; the report is partial)\n`;
   if (traceOut && !res.findings.length) out += '--trace-out: nothing failed, so no timeline was written\n';
   process.stdout.write(out);
   const what = `${MODE_NAMES[strategy]}, cpus=${cpus}`;

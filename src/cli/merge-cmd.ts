@@ -12,7 +12,7 @@ import { UsageError } from '../report/errors.ts';
 import { VERSION } from '../version.ts';
 import { knownSummary } from './detect-opts.ts';
 import { replayRun } from './fuzz-cmd.ts';
-import { campaignCases, renderCampaign } from '../render/campaign.ts';
+import { campaignCases, plural, renderCampaign } from '../render/campaign.ts';
 import { Runner } from '../run/main/runner.ts';
 import type { RunResult } from '../report/result.ts';
 import { commandLineOf, renderHtml } from '../render/html.ts';
@@ -42,7 +42,7 @@ export async function mergeCommand(argv: string[]): Promise<number> {
     f.reproPath = r ? writeRepro(outDir, r) : '';
   });
   const total = m.missing.length + positional.length;
-  let out = `merged ${positional.length} of ${total} shards (${c.strategy}, seed ${c.seed}, ${c.cpus} CPUs)\n`;
+  let out = `merged ${positional.length} of ${plural(total, 'shard')} (${c.strategy}, seed ${c.seed}, ${plural(c.cpus, 'CPU')})\n`;
   out += renderCampaign(m.result, { quiet: o.quiet === true, portfolio: c.strategy === 'portfolio', entities: c.cpus + 1, depth: c.depth });
   out += knownSummary(m.result.known);
   const why = m.missing.length ? `${m.missing.length === 1 ? 'shard' : 'shards'} ${m.missing.join(', ')} of ${total} ${m.missing.length === 1 ? 'is' : 'are'} missing` : m.partial ? 'some shards were interrupted' : null;

@@ -30,7 +30,8 @@ export interface BenchOptions {
   controlledRuns: number;
   /** CPU counts whose start-up (new threads to the end of a 1-op run) is measured. */
   startupCpus: number[];
-  onStep?: (what: string) => void;
+  /** Before each step: what it measures, and the fraction of the steps done. */
+  onStep?: (what: string, fraction?: number) => void;
 }
 
 export interface ThroughputRow {
@@ -146,8 +147,12 @@ function lockPairCost(): { with: number; without: number; withRaceClocks: number
 /** The strategies the detection table compares, a column each. */
 const DETECT_MODES = [Mode.pct, Mode.pos, Mode.urw, Mode.random, Mode.os] as const;
 
-export async function bench(o: BenchOptions): Promise<BenchResult> {
+export async function bench(opts: BenchOptions): Promise<BenchResult> {
   const t0 = Date.now();
+  // every step named, and counted for the progress line
+  const total = 1 + opts.cpuCounts.length + 1 + opts.startupCpus.length + 3 + 2 + 2 + BUGS.length * DETECT_MODES.length;
+  let step = 0;
+  const o: BenchOptions = { ...opts, onStep: (what) => opts.onStep?.(`bench step ${++step} of ${total}: ${what}`, (step - 1) / total) };
   // memory first, so that the process's peak resident set right after it is this phase's
   o.onStep?.(`memory: every scenario at ${o.memory.cpus} CPUs`);
   const memRunner = new Runner();

@@ -6,7 +6,8 @@ import type { FuzzResult } from '../explore/fuzz.ts';
 import { COV_KINDS } from '../shm/coverage.ts';
 import type { JunitCase } from './junit.ts';
 
-function plural(n: number, one: string, many = `${one}s`): string {
+/** "1 run", "2 runs", "1,000 context switches". */
+export function plural(n: number, one: string, many = `${one}s`): string {
   return `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
 }
 
@@ -57,7 +58,8 @@ export function pairsText(res: FuzzResult): string {
 export function renderCampaign(res: FuzzResult, o: { quiet: boolean; portfolio: boolean; entities: number; depth: number; verbose?: boolean }): string {
   let out = '';
   for (const f of res.findings) {
-    out += `\n${o.quiet ? `${f.violation.title}\n` : f.violation.text}`;
+    // blocks apart by one blank line, none before the first
+    out += `${out ? '\n' : ''}${o.quiet ? `${f.violation.title}\n` : f.violation.text}`;
     if (!out.endsWith('\n')) out += '\n';
     out += `found by run ${f.run} (${f.scenario}, seed ${f.seed}, ${f.strategy}) after ${(f.detectMs / 1000).toFixed(2)} s\n`;
     if (f.firstRun !== f.run) out += `first seen by run ${f.firstRun} after ${(f.firstDetectMs / 1000).toFixed(2)} s (the repro is of run ${f.run}, the smallest shrunk)\n`;
@@ -67,7 +69,7 @@ export function renderCampaign(res: FuzzResult, o: { quiet: boolean; portfolio: 
     out += `schedule: ${f.schedule || '(none)'}\n`;
     if (f.reproPath) out += `repro: ${f.reproPath}\nreplay with:\n  npx percpu-stress replay ${f.reproPath}\n`;
   }
-  out += `\n${plural(res.runs, 'run')} in ${(res.ms / 1000).toFixed(1)} s (${(res.runs / Math.max(res.ms / 1000, 0.001)).toFixed(1)} runs/s), ${res.findings.length} failing` +
+  out += `${out ? '\n' : ''}${plural(res.runs, 'run')} in ${(res.ms / 1000).toFixed(1)} s (${(res.runs / Math.max(res.ms / 1000, 0.001)).toFixed(1)} runs/s), ${res.findings.length} failing` +
     `${res.incompleteRuns ? `, ${res.incompleteRuns} could not finish within the budget (they prove nothing)` : ''}\n`;
   if (o.portfolio || res.byStrategy.mutation) out += `strategies: ${strategyCounts(res.byStrategy)}\n`;
   if (o.verbose || Object.keys(res.byScenario).length > 1) out += pairsText(res);
@@ -106,7 +108,7 @@ export function campaignCases(scenarios: readonly string[], res: FuzzResult, wha
       continue;
     }
     if (res.findings.some((f) => f.scenario === name)) continue;
-    cases.push({ classname: `percpu-stress.fuzz.${name}`, name: `fuzz ${name} (${what})`, time: perCase, out: `${t.runs} runs: ${strategyCounts(t.byStrategy)}` });
+    cases.push({ classname: `percpu-stress.fuzz.${name}`, name: `fuzz ${name} (${what})`, time: perCase, out: `${plural(t.runs, 'run')}: ${strategyCounts(t.byStrategy)}` });
   }
   return cases;
 }

@@ -6,6 +6,7 @@
 // graph as SVG with the edges of the offending cycle or irq inversion
 // highlighted; and the exact command to replay it.
 
+import { plural } from './campaign.ts';
 import type { RunResult } from '../report/result.ts';
 import type { Timeline } from '../report/timeline.ts';
 import { entityName } from '../report/timeline.ts';
@@ -260,7 +261,7 @@ export function renderHtml(r: HtmlReport): string {
   if (f) {
     const v = (r.focusViolation && f.violations.includes(r.focusViolation) ? r.focusViolation : undefined) ?? f.violations.find((x) => !x.known && !x.suppressed) ?? f.violations[0];
     const what = f.status === 'violation' ? 'The failing run' : f.status === 'known' ? 'The run (known issues of 2.6.35 only: it did not fail)' : 'The run';
-    out.push(`<h2>${what}: ${esc(f.scenario)}, seed ${f.seed}, ${f.cpus} CPUs</h2>`);
+    out.push(`<h2>${what}: ${esc(f.scenario)}, seed ${f.seed}, ${plural(f.cpus, 'CPU')}</h2>`);
     if (r.replay) out.push(`<p>Replay it exactly: <code id="replay-command">${esc(r.replay)}</code></p>`);
     out.push('<h2>The interleaving around the violation</h2>');
     out.push(f.timeline ? `<div class="scroll">${timelineSvg(f.timeline, v)}</div>` : '<p>(a free-running run has no step order to draw: replay a repro, or run with --strategy)</p>');

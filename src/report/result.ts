@@ -110,6 +110,7 @@ export interface SingleResult {
 }
 
 /** JSON.stringify replacer for reports: timelines and lockdep exports have files of their own. */
+// wallMs stays out too: a controlled run's JSON is the same, byte for byte, for the same seed
 export function reportJson(key: string, value: unknown): unknown {
-  return key === 'timeline' || key === 'lockdepExport' ? undefined : value;
+  return key === 'timeline' || key === 'lockdepExport' || key === 'wallMs' ? undefined : value;
 }

@@ -15,7 +15,7 @@ import { EV, RUN } from '../run/records.ts';
 import { LK, X, X_SIZE } from '../sync/records.ts';
 import { SC } from './records.ts';
 import { CpuState, timelineEvent, type Cpu, type SchedHooks } from '../sync/cpu.ts';
-import { lockName } from '../sync/locks.ts';
+import { FIRST_COMPLETION, lockName } from '../sync/locks.ts';
 import { StopRun } from '../report/violation.ts';
 import { rngBelow } from '../shm/rng.ts';
 import { WORK_RECLAIM, type Workqueue } from '../workqueue/workqueue.ts';
@@ -149,7 +149,7 @@ export class ControlledScheduler implements SchedHooks, Choice {
   /** Nothing can run. Report the wait-for cycle (fatal on this CPU). */
   private deadlock(cpu: Cpu): never {
     const w = this.w;
-    let body = 'no CPU can run: every CPU that is not done waits for a lock held by another\n';
+    let body = 'no CPU can run: every CPU that is not done waits, for a lock or a completion nobody left can give it\n';
     const waits: string[] = [];
     const waitLocks = new Set<string>();
     for (let e = 0; e < this.entities; e++) {
@@ -159,7 +159,9 @@ export class ControlledScheduler implements SchedHooks, Choice {
       const lock = w[x + X.WAIT_LOCK]!;
       const owner = w[this.L.locks + lock * LK.SIZE + LK.OWNER]! - 1;
       waitLocks.add(lockName(lock));
-      waits.push(`${name(e, this.n)} ${st === CpuState.blocked ? 'sleeps on' : 'spins on'} ${lockName(lock)} held by ${owner < 0 ? 'nobody' : name(owner, this.n)}`);
+      // a completion has no holder: it waits for a complete() no CPU still to run will do
+      const held = lock >= FIRST_COMPLETION ? '(a completion: nobody still running completes it)' : `held by ${owner < 0 ? 'nobody' : name(owner, this.n)}`;
+      waits.push(`${name(e, this.n)} ${lock >= FIRST_COMPLETION ? 'waits for' : st === CpuState.blocked ? 'sleeps on' : 'spins on'} ${lockName(lock)} ${held}`);
     }
     body += waits.map((l) => ` ${l}\n`).join('');
     // the cycle, from whichever waiting entity is on it (not only the one that noticed)
