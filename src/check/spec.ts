@@ -61,9 +61,7 @@ export class SpecChecker implements SpecHooks {
   private workReqs = 0;
   private readonly reclaimExpect: number[] = [];
   // the model of the area map: the map before an operation, and what 2.6.35 makes of it
-  private snap = new Int32Array(64);
   private model = new Int32Array(64);
-  private snapLen = 0;
   private modelLen = 0;
   private oFree = 0;
   private oContig = 0;
@@ -110,12 +108,12 @@ export class SpecChecker implements SpecHooks {
   // ---- the area map, restated on a copy --------------------------------------
   private snapshot(c: number): void {
     const w = this.w, m = w[c + C.MAP]!, used = w[c + C.MAP_USED]!;
-    if (this.snap.length < used + 2) {
-      this.snap = new Int32Array(used * 2 + 2);
-      this.model = new Int32Array(used * 2 + 2);
-    }
-    for (let i = 0; i < used; i++) this.snap[i] = w[m + i]!;
-    this.snapLen = used;
+    if (this.model.length < used + 2) this.model = new Int32Array(used * 2 + 2);
+    // the map before the call, copied once into the model, which the rules then change in place
+    // (element by element: a subarray view would be an allocation per operation)
+    const d = this.model;
+    for (let i = 0; i < used; i++) d[i] = w[m + i]!;
+    this.modelLen = used;
     this.oFree = w[c + C.FREE_SIZE]!;
     this.oContig = w[c + C.CONTIG_HINT]!;
   }
@@ -136,9 +134,8 @@ export class SpecChecker implements SpecHooks {
 
   /** pcpu_alloc_area's effect on the snapshot, from the rules: the offset (or -1); the model holds the map after it. */
   private modelAlloc(size: number, align: number): number {
-    const a = this.snap, d = this.model, n = this.snapLen;
-    d.set(a.subarray(0, n));
-    this.modelLen = n;
+    // the scan reads entries before any is changed: the map before the call
+    const d = this.model, a = d, n = this.modelLen;
     this.mFree = this.oFree;
     let max = 0;
     for (let i = 0, off = 0; i < n; off += Math.abs(a[i]!), i++) {
@@ -190,8 +187,6 @@ export class SpecChecker implements SpecHooks {
   /** pcpu_free_area's effect on the snapshot, from the rules; false when `off` starts no allocated area. */
   private modelFree(off: number): boolean {
     const d = this.model;
-    d.set(this.snap.subarray(0, this.snapLen));
-    this.modelLen = this.snapLen;
     let i = 0;
     for (let at = 0; i < this.modelLen && at !== off; i++) at += Math.abs(d[i]!);
     if (i >= this.modelLen || d[i]! >= 0) return false;
@@ -214,10 +209,15 @@ export class SpecChecker implements SpecHooks {
   private diffModel(c: number): string {
     const w = this.w, m = w[c + C.MAP]!, used = w[c + C.MAP_USED]!;
     const got: string[] = [];
-    let first = -1;
-    for (let i = 0; i < Math.max(used, this.modelLen); i++) {
-      if (first < 0 && (i >= used || i >= this.modelLen || w[m + i] !== this.model[i])) first = i;
+    let first = used === this.modelLen ? -1 : Math.min(used, this.modelLen);
+    const d = this.model;
+    for (let i = 0, n = Math.min(used, this.modelLen); i < n; i++) {
+      if (w[m + i] !== d[i]) {
+        first = i;
+        break;
+      }
     }
+    if (first < 0 && w[c + C.FREE_SIZE] === this.mFree && w[c + C.CONTIG_HINT] === this.mContig) return '';
     if (first >= 0) {
       const from = Math.max(0, first - 2);
       const show = (xs: ArrayLike<number>, n: number): string => Array.from({ length: Math.min(n, first + 3) - from }, (_, k) => xs[from + k]).join(', ');
@@ -295,9 +295,13 @@ export class SpecChecker implements SpecHooks {
 
   afterFree(cpu: Cpu, c: number, off: number): void {
     if (this.modelFree(off)) {
+      // the whole map against the model: merged as 2.6.35 merges, nothing else changed
       const diff = this.diffModel(c);
       if (diff) this.fail(cpu, 'merge', `pcpu_free_area(${this.chunkName(c)}, ${off}) left the chunk unlike 2.6.35: ${diff}`);
+      this.checkPlace(cpu, c, 'pcpu_free_area', this.oslot);
+      return;
     }
+    // off started no allocated area before the call: what the map holds there now
     const w = this.w, m = w[c + C.MAP]!, used = w[c + C.MAP_USED]!;
     let i = 0, at = 0;
     for (; i < used; i++) {

@@ -190,7 +190,7 @@ export const LIST: Command<Record<string, never>> = {
 
 export const HELP_CMD: Command<Record<string, never>> = {
   name: 'help', args: '[command]', maxPositional: 1,
-  summary: 'this list, or one command\'s help (as <command> --help)',
+  summary: 'this list, or one command\'s help (the same as COMMAND --help)',
   description: 'Print the command list, or the help of one command.',
   options: {},
 };

@@ -219,9 +219,11 @@ export async function replayCommand(argv: string[]): Promise<number> {
   }
   const same = r.violations.find((v) => v.kind === repro.violation.kind);
   let out = quiet ? '' : r.violations.map((v) => v.text).join('\n');
-  if (same && same.step === repro.violation.step) out += `\nreproduced: ${same.kind} at step ${same.step}, as recorded\n`;
-  else if (same) out += `\nreproduced ${same.kind}, at step ${same.step} (recorded: step ${repro.violation.step})\n`;
-  else out += `\ndid not reproduce ${repro.violation.kind}${r.violations.length ? ` (got ${r.violations.map((v) => v.kind).join(', ')})` : ': the run was clean'}\n`;
+  // the verdict line, a blank line after the reports (none when there are none)
+  if (out) out += out.endsWith('\n') ? '\n' : '\n\n';
+  if (same && same.step === repro.violation.step) out += `reproduced: ${same.kind} at step ${same.step}, as recorded\n`;
+  else if (same) out += `reproduced ${same.kind}, at step ${same.step} (recorded: step ${repro.violation.step})\n`;
+  else out += `did not reproduce ${repro.violation.kind}${r.violations.length ? ` (got ${r.violations.map((v) => v.kind).join(', ')})` : ': the run was clean'}\n`;
   if (r.diverged) out += `${r.diverged} recorded decisions no longer applied\n`;
   if (signal) out += '(interrupted: the replay did not finish)\n';
   if (o.explain && r.timeline) out += `\nthe interleaving${o.all ? '' : ' up to the violation'}:\n${explainTimeline(r.timeline, r.violations, { all: o.all === true })}`;

@@ -112,7 +112,9 @@ export function heapFree(shm: Shm, p: number): number {
   const words = (16 << cls) >> 2;
   w[L.mm + MM.HEAP_LIVE_OBJS]!--;
   w[L.mm + MM.HEAP_LIVE_BYTES] = w[L.mm + MM.HEAP_LIVE_BYTES]! - w[obj + HO.BYTES]!;
+  // the record is dead before the count moves: a reader that sees the count unchanged saw it alive
   w[obj + HO.STATE] = HEAP_FREE;
+  Atomics.add(w, L.mm + MM.HEAP_FREES, 1);
   w[obj + HO.TAG_OR_NEXT] = 0;
   w.fill(POISON_FREE, p, p + words);
   const headAt = L.heapClasses + cls * 2;

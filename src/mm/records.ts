@@ -7,6 +7,8 @@ export enum MM {
   FAIL_LOCK, FAIL_PROB_PPM, FAIL_SITE, FAIL_NTH, FAIL_CALLS, FAIL_RNG, FAIL_RNG1, FAIL_RNG2, FAIL_RNG3, FAIL_INJECTED,
   // heap and bootmem
   HEAP_LOCK, HEAP_TOP, HEAP_LIVE_OBJS, HEAP_LIVE_BYTES, BOOT_TOP,
+  /** Heap objects freed since boot, only ever counting up (what a cached check of a chunk must notice). */
+  HEAP_FREES,
   // page frames and vmalloc space
   PAGE_LOCK, PAGE_CURSOR, PAGES_USED, PAGE_HWM, VM_LOCK, VM_SLOTS_USED,
   SIZE,

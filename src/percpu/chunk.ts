@@ -18,7 +18,7 @@
 
 import type { Layout, Shm } from '../shm/layout.ts';
 import { C, PC } from './records.ts';
-import { PG } from '../mm/records.ts';
+import { MM, PG } from '../mm/records.ts';
 import { Fld, type RaceChecker } from '../race/race.ts';
 import type { Cpu } from '../sync/cpu.ts';
 
@@ -50,6 +50,7 @@ export class PcpuState {
     this.w = shm.w;
     this.L = shm.L;
     this.h = shm.L.pc;
+    this.heapFrees = shm.L.mm + MM.HEAP_FREES;
     this.pageSize = pageSize;
     this.pageShift = 31 - Math.clz32(pageSize);
     this.nrCpus = nrCpus;
@@ -161,13 +162,42 @@ export class PcpuState {
   }
 
   // ---- map entries (checked, per access) -----------------------------------------------
+  // A scan reads and writes one chunk's entries many times over in one context with the same
+  // locks: the checker's answer is the same for each until its generation moves (a lock, an
+  // interrupt, a completion, work, another context) or any heap object is freed (the chunk could
+  // have died): then the next access is checked in full again.
+  private readonly heapFrees: number;
+  private rdChunk = -1;
+  private rdGen = -1;
+  private rdFrees = -1;
+  private lastWriteChunk = -1;
+  private lastWriteGen = -1;
+  private lastWriteFrees = -1;
+
   /** map[i] of chunk c, whose map is at m. */
   entry(c: number, m: number, i: number): number {
-    if (this.ck !== null) this.ck.chunkAccess(c, Fld.ENTRIES, false);
+    if (this.ck !== null && (c !== this.rdChunk || this.ck.generation !== this.rdGen || this.frees() !== this.rdFrees)) {
+      const frees = this.frees();
+      this.ck.chunkAccess(c, Fld.ENTRIES, false);
+      this.rdChunk = this.ck.armed() ? c : -1;
+      this.rdGen = this.ck.generation;
+      this.rdFrees = frees;
+    }
     return this.w[m + i]!;
   }
+  // a plain read: a free another thread makes is seen at the latest at the chunk's next field
+  // access, which checks the record itself
+  private frees(): number {
+    return this.w[this.heapFrees]!;
+  }
   setEntry(c: number, m: number, i: number, v: number): void {
-    if (this.ck !== null) this.ck.chunkAccess(c, Fld.ENTRIES, true);
+    if (this.ck !== null && (c !== this.lastWriteChunk || this.ck.generation !== this.lastWriteGen || this.frees() !== this.lastWriteFrees)) {
+      const frees = this.frees();
+      this.ck.chunkAccess(c, Fld.ENTRIES, true);
+      this.lastWriteChunk = this.ck.armed() ? c : -1;
+      this.lastWriteGen = this.ck.generation;
+      this.lastWriteFrees = frees;
+    }
     this.w[m + i] = v;
   }
   /** memmove of n entries from map[from] to map[to] (one read and one write of the entries). */

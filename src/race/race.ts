@@ -48,6 +48,11 @@ export { Fld, FIELDS } from './fields.ts';
 
 if (CHUNK_FIELDS * 4 > CHUNK_SHADOW_WORDS) throw new Error('chunk shadow too small');
 
+// the rules as flat tables, for the access path
+const READ_NEEDS = Int32Array.from(FIELDS, (r) => r.read);
+const WRITE_NEEDS = Int32Array.from(FIELDS, (r) => r.write);
+const RACES = Uint8Array.from(FIELDS, (r) => (r.race ? 1 : 0));
+
 /** Shadow words per field: [write clock, write ctx|frames, read clock, read ctx|frames]. */
 const SW = 4;
 
@@ -79,7 +84,23 @@ function framesText(f: number): string[] {
  * (set by the allocator's entry points); null means "not checking".
  */
 export class RaceChecker implements SyncHooks {
-  cpu: Cpu | null = null;
+  private cur: Cpu | null = null;
+  /** The context inside the allocator now; a new one starts a new generation of cached checks. */
+  get cpu(): Cpu | null {
+    return this.cur;
+  }
+  set cpu(c: Cpu | null) {
+    this.cur = c;
+    this.gen++;
+  }
+  /** Cached checks are valid while this is unchanged (and no heap object was freed: see PcpuState.entry). */
+  get generation(): number {
+    return this.gen;
+  }
+  /** Is an access checked now (a context inside the allocator, the system running)? */
+  armed(): boolean {
+    return this.cur !== null && this.running();
+  }
   private readonly w: Int32Array;
   /** Entities, and clock components (a task and an interrupt context per entity). */
   private readonly E: number;
@@ -98,6 +119,19 @@ export class RaceChecker implements SyncHooks {
   private readonly irqRow: number;
   /** Reports already made in this run (each distinct violation once). */
   private readonly reported = new Set<string>();
+  /**
+   * The last access checked, and the generation it was checked in: every
+   * event that changes a clock (a lock, a completion, an interrupt, work)
+   * starts a new generation. The same access again in the same generation,
+   * with the same locks held, is the same-epoch case of FastTrack (nothing
+   * new to check), answered without reading the shadow: a scan of a map's
+   * entries is one check, not one per entry.
+   */
+  private gen = 1;
+  /** Per field and kind (f * 2 + write): the object, generation and locks of its last check. */
+  private readonly lastObj = new Int32Array(FIELDS.length * 2).fill(-1);
+  private readonly lastGen = new Int32Array(FIELDS.length * 2);
+  private readonly lastMask = new Int32Array(FIELDS.length * 2);
 
   constructor(readonly shm: Shm) {
     const L = shm.L;
@@ -157,46 +191,58 @@ export class RaceChecker implements SyncHooks {
   }
 
   lockAcquired(cpu: Cpu, lock: number): void {
+    this.gen++;
     this.join(this.ctx(cpu), this.lockRow + lock);
   }
   lockReleased(cpu: Cpu, lock: number): void {
+    this.gen++;
     this.publish(this.ctx(cpu), this.lockRow + lock);
   }
   completed(cpu: Cpu, c: number): void {
+    this.gen++;
     this.publishJoin(this.ctx(cpu), this.lockRow + c);
   }
   completionWaited(cpu: Cpu, c: number): void {
+    this.gen++;
     this.join(this.ctx(cpu), this.lockRow + c);
   }
   irqFlag(cpu: Cpu, disable: boolean): void {
+    this.gen++;
     // the task's irqs-off sections and its CPU's handlers exclude each other, like a lock
     if (disable) this.join(cpu.id, this.flagRow + cpu.id);
     else this.publish(cpu.id, this.flagRow + cpu.id);
   }
   irqRaised(cpu: Cpu, target: number, slot: number): void {
+    this.gen++;
     this.publish(this.ctx(cpu), this.irqRow + target * IRQ_QUEUE + slot);
   }
   irqEnter(cpu: Cpu, slot: number): void {
+    this.gen++;
     const me = this.E + cpu.id;
     this.join(me, this.irqRow + cpu.id * IRQ_QUEUE + slot);
     this.join(me, this.flagRow + cpu.id);
   }
   irqExit(cpu: Cpu): void {
+    this.gen++;
     this.publish(this.E + cpu.id, this.flagRow + cpu.id);
   }
   workRequested(cpu: Cpu, work: number): void {
+    this.gen++;
     this.publishJoin(this.ctx(cpu), this.workRow + work);
   }
   workStarted(cpu: Cpu, work: number): void {
+    this.gen++;
     const me = this.ctx(cpu);
     this.join(me, this.workRow + work);
     // the requests this run serves are behind it; later ones are for a later run
     this.clear(this.workRow + work);
   }
   workEnded(cpu: Cpu, work: number): void {
+    this.gen++;
     this.publishJoin(this.ctx(cpu), this.doneRow + work);
   }
   workFlushed(cpu: Cpu, work: number): void {
+    this.gen++;
     this.join(this.ctx(cpu), this.doneRow + work);
   }
 
@@ -215,7 +261,10 @@ export class RaceChecker implements SyncHooks {
     const cpu = this.cpu;
     if (cpu === null || !this.running()) return;
     const w = this.w;
+    // a freed chunk record is checked on every access, cached or not
     if (c >= this.arenaLo && c < this.arenaHi && (w[c - HO.SIZE + HO.STATE] !== HEAP_ALLOC)) this.deadChunk(cpu, c, f, write);
+    const k = f * 2 + (write ? 1 : 0);
+    if (this.lastObj[k] === c && this.lastGen[k] === this.gen && this.lastMask[k] === w[cpu.x + X.LOCKMASK]) return;
     const owner = w[c + C.OWNER]!;
     if (owner !== 0 && owner === this.ctx(cpu) + 1) return;
     this.access(c, f, write);
@@ -226,10 +275,15 @@ export class RaceChecker implements SyncHooks {
     const cpu = this.cpu;
     if (cpu === null || !this.running()) return;
     const w = this.w;
-    const rule = FIELDS[f]!;
     const mask = w[cpu.x + X.LOCKMASK]!;
-    if (write ? (mask & rule.write) !== rule.write : rule.read !== 0 && (mask & rule.read) === 0) this.ruleBroken(cpu, f, write, mask);
-    if (!rule.race) return;
+    const k = f * 2 + (write ? 1 : 0);
+    if (this.lastObj[k] === obj && this.lastGen[k] === this.gen && this.lastMask[k] === mask) return;
+    this.lastObj[k] = obj;
+    this.lastGen[k] = this.gen;
+    this.lastMask[k] = mask;
+    const needW = WRITE_NEEDS[f]!, needR = READ_NEEDS[f]!;
+    if (write ? (mask & needW) !== needW : needR !== 0 && (mask & needR) === 0) this.ruleBroken(cpu, f, write, mask);
+    if (RACES[f] === 0) return;
     const sh = this.shadow(obj, f);
     const c = this.ctx(cpu);
     const me = this.row(c);

@@ -69,9 +69,11 @@ export function explainTimeline(t: Timeline, violations: readonly Violation[], o
     if (ev.kind === 'report') {
       // the report, where it was made: the title of the violation it made
       const mine = violations.find((x) => x.step === ev.step && x.cpu === ev.entity && !used.has(x));
-      if (mine) used.add(mine);
+      // a report with no violation of its own is one the run kept once already (the same check, the same place): not repeated
+      if (!mine) continue;
+      used.add(mine);
       if (mine === v) vShown = true;
-      lines.push(row(ev.step, ev.entity, mine ? `!! ${mine.title}` : describe(ev, t.cpus)));
+      lines.push(row(ev.step, ev.entity, `!! ${mine.title}`));
       continue;
     }
     if (!vShown && ev.step > v!.step) {
