@@ -14,6 +14,7 @@ import { fuzzCommand, replayCommand } from './cli/fuzz-cmd.ts';
 import { benchCommand } from './cli/bench-cmd.ts';
 import { mergeCommand } from './cli/merge-cmd.ts';
 import { classify } from './check/known.ts';
+import { ScenarioBudgetError } from './explore/scenario-file.ts';
 import { VERSION } from './version.ts';
 
 export function exitCodesText(): string {
@@ -99,6 +100,11 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (e: unknown) => {
+    if (e instanceof ScenarioBudgetError) {
+      process.stderr.write(`percpu-stress: ${e.message}: nothing was proven\n`);
+      process.exitCode = 5;
+      return;
+    }
     const msg = inputErrorOf(e);
     if (msg !== null) {
       process.stderr.write(`percpu-stress: ${msg}\n`);

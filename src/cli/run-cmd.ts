@@ -10,7 +10,7 @@ import { BUGS } from '../percpu/variants.ts';
 import { renderRun } from '../render/summary.ts';
 import { renderJunit } from '../render/junit.ts';
 import { renderKtapRuns } from '../render/ktap.ts';
-import { isScenarioPath, loadScenarioFile, setScenarioDeadline } from '../explore/scenario-file.ts';
+import { ScenarioBudgetError, isScenarioPath, loadScenarioFile, setScenarioDeadline } from '../explore/scenario-file.ts';
 import { chromeTrace } from '../render/timeline.ts';
 import { commandLineOf, renderHtml } from '../render/html.ts';
 import { Outputs, resolveDir, writeFilesInto, type Target } from '../io/outputs.ts';
@@ -160,6 +160,7 @@ export async function runCommand(c: RunCommand): Promise<number> {
   let interrupted = false;
   let signal = 0;
   let inputError: string | null = null;
+  let budgetCut: string | null = null;
   const onSignal = (code: number) => (): void => {
     interrupted = true;
     signal ||= code;
@@ -193,6 +194,11 @@ export async function runCommand(c: RunCommand): Promise<number> {
           lockdepExport: c.lockdepOut !== undefined || c.html !== undefined,
         });
       } catch (e) {
+        // the budget ended inside a scenario file's call: the run could not be made (no verdict)
+        if (e instanceof ScenarioBudgetError) {
+          budgetCut = e.message;
+          break;
+        }
         // a scenario file that throws or loops for this seed: stop here, keep what ran
         inputError = inputErrorOf(e);
         if (inputError === null) throw e;
@@ -212,13 +218,13 @@ export async function runCommand(c: RunCommand): Promise<number> {
     progress.clear();
     await runner.close();
   }
-  const partial = interrupted || inputError !== null;
+  const partial = interrupted || inputError !== null || budgetCut !== null;
   const bad = results.filter((r) => r.status === 'violation');
   const incomplete = results.filter((r) => r.status === 'incomplete');
   const ops = results.reduce((s, r) => s + r.ops.alloc + r.ops.free + r.ops.irqsHandled, 0);
   const plural = (n: number, w: string): string => `${n.toLocaleString('en-US')} ${w}${n === 1 ? '' : 's'}`;
   let tail = `\n${plural(results.length, 'scenario run')}, ${bad.length} with violations${incomplete.length ? `, ${incomplete.length} could not finish` : ''}, ${plural(ops, 'operation')} in ${((Date.now() - t0) / 1000).toFixed(1)} s`;
-  tail += interrupted ? ' (interrupted: the report is partial)' : inputError !== null ? ` (stopped on bad input after ${plural(results.length, 'run')}: the report is partial)` : '';
+  tail += interrupted ? ' (interrupted: the report is partial)' : inputError !== null ? ` (stopped on bad input after ${plural(results.length, 'run')}: the report is partial)` : budgetCut !== null ? ` (the budget ended after ${plural(results.length, 'run')}: the report is partial)` : '';
   process.stdout.write(`${tail}\n${knownSummary(knownCounts(results))}`);
   const traced = bad[0] ?? results[0];
   const focus = bad[0] ?? results.find((r) => r.violations.length > 0);
@@ -232,7 +238,7 @@ export async function runCommand(c: RunCommand): Promise<number> {
     })],
     [c.json, () => JSON.stringify({ tool: 'percpu-stress', version: VERSION, command: 'run', interrupted, partial, ...(inputError !== null ? { inputError } : {}), results }, reportJson, 2) + '\n'],
     [c.junit, () => renderJunit(results)],
-    [c.ktap, () => renderKtapRuns(results, { partial: partial ? (interrupted ? 'interrupted' : `stopped on bad input: ${inputError}`) : null })],
+    [c.ktap, () => renderKtapRuns(results, { partial: partial ? (interrupted ? 'interrupted' : inputError !== null ? `stopped on bad input: ${inputError}` : budgetCut) : null })],
   ]);
   if (c.traceOut && traced?.timeline) process.stdout.write(`timeline of ${traced.scenario} (seed ${traced.seed}) written to ${c.traceOut.given}: open it in https://ui.perfetto.dev or chrome://tracing\n`);
   const lockdepOk = c.lockdepOut === undefined || writeFilesInto(c.lockdepOut, '--lockdep-out', lockdepOutputs(results));
@@ -243,6 +249,10 @@ export async function runCommand(c: RunCommand): Promise<number> {
   if (!written || !lockdepOk) return 2;
   if (bad.length) return 1;
   if (interrupted) return signal || 130;
+  if (budgetCut !== null) {
+    process.stderr.write(`percpu-stress: ${budgetCut}: the runs left could not be made (nothing proven)\n`);
+    return 5;
+  }
   return incomplete.length ? 5 : 0;
 }
 

@@ -20,6 +20,7 @@ import { Mode, MODE_NAMES } from '../sched/strategy.ts';
 import { STEPS_PER_OP } from '../sched/setup.ts';
 import { generatePrograms } from '../../scenarios/lib/scenario.ts';
 import { shrink } from './shrink.ts';
+import { ScenarioBudgetError } from './scenario-file.ts';
 import { makeRepro, sizeOf, writeRepro, type ReproSize } from './repro.ts';
 import { decodeSchedule } from '../sched/schedule.ts';
 import { COV_BITS_PER_KIND, COV_KINDS, COV_WORDS } from '../shm/coverage.ts';
@@ -468,6 +469,8 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
         break;
       }
     } catch (e) {
+      // the budget ended inside a scenario file's call: the campaign ends there, as at any budget end
+      if (e instanceof ScenarioBudgetError) break;
       // a scenario file that throws or loops for one seed: the campaign stops here, its report kept
       inputError = inputErrorOf(e);
       if (inputError === null) throw e;

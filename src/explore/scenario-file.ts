@@ -9,7 +9,7 @@
 // program it returns is checked op by op (checkProgram) before a CPU thread
 // sees it.
 
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
@@ -22,8 +22,20 @@ import { checkProgram } from '../../scenarios/lib/program.ts';
 import type { Config } from '../shm/config.ts';
 import { UsageError, quote } from '../report/errors.ts';
 
-/** How long one call into a scenario file (loading it, config(), program(), fail()) may take. */
+/**
+ * The CPU time one call into a scenario file (loading it, config(), program(),
+ * fail()) may take on its thread: CPU time, not wall time, so that a loaded
+ * host never makes a good file bad input. (Where a thread's CPU time cannot be
+ * read, Linux's /proc missing, the limit is wall time, six times longer.)
+ */
 export const SCENARIO_CALL_LIMIT_MS = 10_000;
+const WALL_FALLBACK_MS = 60_000;
+const WALL_BACKSTOP_MS = 600_000;
+/** Clock ticks per second of /proc's utime and stime (USER_HZ, 100 on every Linux ABI Node runs on). */
+const USER_HZ = 100;
+
+/** A call into a scenario file that the command's budget ended: no verdict (exit 5), not bad input. */
+export class ScenarioBudgetError extends Error {}
 
 let callDeadline = 0;
 /** The command's own end (Date.now() ms, 0: none): a call into a scenario file never outlasts it. */
@@ -35,6 +47,8 @@ export function setScenarioDeadline(t: number): void {
 const HOST = `
 const { workerData } = require('node:worker_threads');
 const { port, flag } = workerData;
+// this thread's id in /proc (its CPU time is read from there by the caller)
+try { Atomics.store(flag, 1, Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop())); } catch (e) { Atomics.store(flag, 1, -1); }
 let s = null;
 const firstLine = (e) => String(e && e.message !== undefined ? e.message : e).split('\\n')[0];
 function answer(m) {
@@ -71,7 +85,8 @@ type Request =
 /** One scenario file in its own thread, called synchronously. */
 class Host {
   private readonly port: MessagePort;
-  private readonly flag = new Int32Array(new SharedArrayBuffer(4));
+  /** [answered, the thread's /proc task id (0 until it runs, -1 if there is none)] */
+  private readonly flag = new Int32Array(new SharedArrayBuffer(8));
   private readonly worker: Worker;
   private dead = false;
 
@@ -91,17 +106,49 @@ class Host {
     if (this.dead) bad(this.arg, `${what}: the scenario's thread was stopped after an earlier call did not return`);
     Atomics.store(this.flag, 0, 0);
     this.port.postMessage(req);
-    const left = callDeadline ? Math.max(1, callDeadline - Date.now()) : Infinity;
-    const limit = Math.min(SCENARIO_CALL_LIMIT_MS, left);
-    const r = Atomics.wait(this.flag, 0, 0, limit);
+    const start = Date.now();
+    const cpu0 = this.cpuMs();
+    let answered = false;
+    for (;;) {
+      if (Atomics.wait(this.flag, 0, 0, 100) !== 'timed-out') {
+        answered = true;
+        break;
+      }
+      const cpu = this.cpuMs();
+      if (cpu === null && this.flag[1]! > 0) break; // the thread is gone: it crashed or ran out of memory
+      const used = cpu !== null && cpu0 !== null ? cpu - cpu0 : (Date.now() - start) / (WALL_FALLBACK_MS / SCENARIO_CALL_LIMIT_MS);
+      // (and a backstop in wall time, so that nothing waits for ever whatever the thread does)
+      if (used >= SCENARIO_CALL_LIMIT_MS || Date.now() - start >= WALL_BACKSTOP_MS) break;
+      if (callDeadline && Date.now() >= callDeadline) {
+        this.stop();
+        throw new ScenarioBudgetError(`scenario file ${this.arg}: ${what} was still running when the budget ended`);
+      }
+    }
     const msg = receiveMessageOnPort(this.port)?.message as { value?: unknown; error?: string } | undefined;
-    if (r === 'timed-out' || !msg) {
-      this.dead = true;
-      void this.worker.terminate();
-      bad(this.arg, `${what} did not return within ${(limit / 1000).toFixed(1)} s${limit < SCENARIO_CALL_LIMIT_MS ? ' (what was left of the budget)' : ''}: an endless loop, or out of memory`);
+    if (!answered || !msg) {
+      this.stop();
+      bad(this.arg, `${what} did not return within ${SCENARIO_CALL_LIMIT_MS / 1000} s of CPU time: an endless loop, or out of memory`);
     }
     if (msg.error !== undefined) bad(this.arg, `${what} ${msg.error}`);
     return msg.value;
+  }
+
+  private stop(): void {
+    this.dead = true;
+    void this.worker.terminate();
+  }
+
+  /** The thread's CPU time so far (ms), or null where it cannot be read. */
+  private cpuMs(): number | null {
+    const tid = this.flag[1]!;
+    if (tid <= 0) return tid === 0 ? 0 : null;
+    try {
+      const stat = readFileSync(`/proc/${process.pid}/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return ((Number(f[11]) + Number(f[12])) * 1000) / USER_HZ;
+    } catch {
+      return null;
+    }
   }
 }
 
