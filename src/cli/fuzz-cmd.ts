@@ -15,7 +15,7 @@ import { Outputs, resolveDir, writeFilesInto } from '../io/outputs.ts';
 import { lockdepFiles } from '../io/files.ts';
 import { chromeTrace, explainTimeline } from '../render/timeline.ts';
 import { commandLineOf, renderHtml } from '../render/html.ts';
-import { renderJunit, renderJunitCases, runCases } from '../render/junit.ts';
+import { renderJunitCases, runCases } from '../render/junit.ts';
 import { renderKtapCases } from '../render/ktap.ts';
 import { campaignCases, plural, renderCampaign } from '../render/campaign.ts';
 import { reportJson, type RunResult } from '../report/result.ts';
