@@ -4,7 +4,7 @@
 // written; nothing hangs.
 
 import test from 'ava';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,9 +16,20 @@ const LIB = new URL('../scenarios/lib/scenario.ts', import.meta.url).pathname;
 
 interface Out { code: number | null; out: string; err: string }
 
-function cli(args: string[], cwd = '/'): Out {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd, maxBuffer: 1 << 28 });
-  return { code: r.status, out: r.stdout, err: r.stderr };
+/**
+ * The CLI as a child process, awaited: a test waiting for it leaves the event loop free, so the
+ * results of the tests before it are reported while it runs (a synchronous spawn would hold every
+ * result of this file back until the last test ends, and a loaded host could then time AVA out).
+ */
+function cli(args: string[], cwd = '/'): Promise<Out> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '', err = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, out, err }));
+  });
 }
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'percpu-in-'));
@@ -32,16 +43,16 @@ function badInput(t: import('ava').ExecutionContext, r: Out, re: RegExp): void {
 }
 
 /** A fuzz shard with a finding, to break in different ways. */
-function shardWithFinding(dir: string): Record<string, unknown> {
+async function shardWithFinding(dir: string): Promise<Record<string, unknown>> {
   const f = join(dir, 's.json');
-  const r = cli(['fuzz', 'irq-free', '--inject', 'single-mutex', '--runs', '5', '--shard', '1/2', '--json', f, '--out', dir, '--quiet']);
+  const r = await cli(['fuzz', 'irq-free', '--inject', 'single-mutex', '--runs', '5', '--shard', '1/2', '--json', f, '--out', dir, '--quiet']);
   if (r.code !== 1) throw new Error(`fuzz: ${r.code} ${r.err}`);
   return JSON.parse(readFileSync(f, 'utf8')) as Record<string, unknown>;
 }
 
-test('merge: a bad embedded repro, a huge shard count, mistyped config, tallies and counts are exit 2 naming the field (2, 3, 4)', (t) => {
+test.serial('merge: a bad embedded repro, a huge shard count, mistyped config, tallies and counts are exit 2 naming the field (2, 3, 4)', async (t) => {
   const dir = tmp();
-  const good = shardWithFinding(dir);
+  const good = await shardWithFinding(dir);
   const cases: [string, (d: any) => void, RegExp][] = [
     ['schedule', (d) => (d.findings[0].repro.schedule = '!!'), /findings\[0\]\.repro\.schedule must match pattern/],
     ['count', (d) => (d.shard.count = 1_000_000_000), /shard\.count must be <= 100000/],
@@ -56,33 +67,33 @@ test('merge: a bad embedded repro, a huge shard count, mistyped config, tallies 
     breakIt(d);
     const f = join(dir, `bad-${name}.json`);
     writeFileSync(f, JSON.stringify(d));
-    badInput(t, cli(['merge', f, '--out', dir]), re);
+    badInput(t, await cli(['merge', f, '--out', dir]), re);
   }
 });
 
-test('a clean partial merge exits 6 unless --allow-partial, and says why in every output', (t) => {
+test.serial('a clean partial merge exits 6 unless --allow-partial, and says why in every output', async (t) => {
   const dir = tmp();
   const f = join(dir, 's.json');
-  t.is(cli(['fuzz', 'irq-free', '--runs', '4', '--shard', '1/2', '--json', f, '--out', dir, '--quiet']).code, 0);
-  const m = cli(['merge', f, '--out', dir, '--ktap', join(dir, 'm.tap'), '--junit', join(dir, 'm.xml')]);
+  t.is((await cli(['fuzz', 'irq-free', '--runs', '4', '--shard', '1/2', '--json', f, '--out', dir, '--quiet'])).code, 0);
+  const m = await cli(['merge', f, '--out', dir, '--ktap', join(dir, 'm.tap'), '--junit', join(dir, 'm.xml')]);
   t.is(m.code, 6, m.err);
   t.regex(m.out, /shard 2 of 2 is missing: the merge is partial \(exit 6; --allow-partial to accept it\)/);
   t.regex(readFileSync(join(dir, 'm.tap'), 'utf8'), /^# partial: shard 2 of 2 is missing$/m);
   t.regex(readFileSync(join(dir, 'm.xml'), 'utf8'), /<skipped message="partial merge: shard 2 of 2 is missing"\/>/);
-  t.is(cli(['merge', f, '--out', dir, '--allow-partial']).code, 0);
+  t.is((await cli(['merge', f, '--out', dir, '--allow-partial'])).code, 0);
 });
 
 const GOOD = (body: string): string => `import { builder, type Scenario } from '${LIB}';\n${body}`;
 const PROG = 'const b = builder(this.name, ctx); while (b.length < ctx.ops) b.alloc(8, 8); return b.build();';
 
-test('scenario files that throw for one seed, CPU count or op count: exit 2 with one line, what ran before it kept (5)', (t) => {
+test.serial('scenario files that throw for one seed, CPU count or op count: exit 2 with one line, what ran before it kept (5)', async (t) => {
   const dir = tmp();
   const seed = join(dir, 'seed.ts');
   writeFileSync(seed, GOOD(`export default { name: 'seedy', description: 'd', config: (cpus: number) => ({ cpus }), program(ctx) { if (ctx.seed === 2) throw new Error('not seed 2'); ${PROG} } } as Scenario;`));
-  badInput(t, cli(['run', seed, '--seed', '2', '--ops', '50']), /scenario file .*seed\.ts: program\(cpu 0 of 4, seed 2, 50 ops\) threw: not seed 2/);
+  badInput(t, await cli(['run', seed, '--seed', '2', '--ops', '50']), /scenario file .*seed\.ts: program\(cpu 0 of 4, seed 2, 50 ops\) threw: not seed 2/);
   // seeds 1 and 3 ran, seed 2 stopped the command: their reports are out, marked partial
   const json = join(dir, 'r.json');
-  const r = cli(['run', seed, '--seeds', '1..3', '--ops', '50', '--json', json]);
+  const r = await cli(['run', seed, '--seeds', '1..3', '--ops', '50', '--json', json]);
   badInput(t, r, /threw: not seed 2/);
   t.regex(r.out, /seedy: clean \(cpus 4, seed 1/);
   t.regex(r.out, /stopped on bad input after 1 run: the report is partial/);
@@ -91,34 +102,48 @@ test('scenario files that throw for one seed, CPU count or op count: exit 2 with
   t.is(doc.results.length, 1);
   const cpus = join(dir, 'cpus.ts');
   writeFileSync(cpus, GOOD(`export default { name: 'cpusy', description: 'd', config: (cpus: number) => { if (cpus === 4) throw new Error('no 4'); return { cpus }; }, program(ctx) { ${PROG} } } as Scenario;`));
-  badInput(t, cli(['run', cpus, '--cpus', '4', '--ops', '50']), /config\(4, 1\) threw: no 4/);
-  t.is(cli(['run', cpus, '--cpus', '3', '--ops', '50']).code, 0);
+  badInput(t, await cli(['run', cpus, '--cpus', '4', '--ops', '50']), /config\(4, 1\) threw: no 4/);
+  t.is((await cli(['run', cpus, '--cpus', '3', '--ops', '50'])).code, 0);
   const ops = join(dir, 'ops.ts');
   writeFileSync(ops, GOOD(`export default { name: 'opsy', description: 'd', config: (cpus: number) => ({ cpus }), program(ctx) { if (ctx.ops === 30) throw new Error('not 30'); ${PROG} } } as Scenario;`));
-  const fz = cli(['fuzz', ops, '--runs', '3']);
+  const fz = await cli(['fuzz', ops, '--runs', '3']);
   badInput(t, fz, /program\(cpu 0 of 3, seed \d+, 30 ops\) threw: not 30/);
   t.regex(fz.out, /stopped on bad input after 0 runs; the report is partial/);
 });
 
-test('scenario files that never return are stopped: after 10 s of their own CPU time (bad input), or at the budget (no verdict); nothing left running (6)', (t) => {
-  const dir = tmp();
-  const atImport = join(dir, 'import.ts');
+// Each of these burns up to 10 s of CPU time in a scenario file's thread, so each is a test of its
+// own, reported as it ends.
+const LOOPY = `export default { name: 'loopy', description: 'd', config: (cpus: number) => ({ cpus }), program(ctx) { while (ctx.seed === 2) {} ${PROG} } } as Scenario;`;
+
+test.serial('a scenario file that never returns from its import is stopped after 10 s of its own CPU time: bad input (6)', async (t) => {
+  const atImport = join(tmp(), 'import.ts');
   writeFileSync(atImport, GOOD(`for (;;) {}\nexport default { name: 'x', description: 'd', config: () => ({}), program() { return new Int32Array(0); } } as Scenario;`));
-  badInput(t, cli(['run', atImport]), /scenario file .*import\.ts: loading it did not return within 10 s of CPU time: an endless loop, or out of memory/);
-  const seed2 = join(dir, 'seed2.ts');
-  writeFileSync(seed2, GOOD(`export default { name: 'loopy', description: 'd', config: (cpus: number) => ({ cpus }), program(ctx) { while (ctx.seed === 2) {} ${PROG} } } as Scenario;`));
-  // the command's budget ends inside the call: the run cannot be made, exit 5, never a hang
-  const r = cli(['run', seed2, '--duration', '3s', '--seed', '2']);
+  badInput(t, await cli(['run', atImport]), /scenario file .*import\.ts: loading it did not return within 10 s of CPU time: an endless loop, or out of memory/);
+});
+
+test.serial('a program() that never returns for one seed: the command\'s budget ending inside the call is no verdict (exit 5), never a hang (6)', async (t) => {
+  const seed2 = join(tmp(), 'seed2.ts');
+  writeFileSync(seed2, GOOD(LOOPY));
+  const r = await cli(['run', seed2, '--duration', '3s', '--seed', '2']);
   t.is(r.code, 5, r.err);
   t.regex(r.err, /scenario file .*seed2\.ts: program\(cpu 0 of 4, seed 2, \d+ ops\) was still running when the budget ended/);
   t.regex(r.out, /the budget ended after 0 runs: the report is partial/);
-  // without a budget the CPU-time limit stops it: bad input
-  badInput(t, cli(['run', seed2, '--ops', '50', '--seed', '2']), /program\(cpu 0 of 4, seed 2, 50 ops\) did not return within 10 s of CPU time/);
-  const fz = cli(['fuzz', seed2, '--budget', '2s', '--shrink-budget', '1s', '--seed', '5']);
+});
+
+test.serial('a program() that never returns for one seed, without a budget: the CPU-time limit stops it, bad input (6)', async (t) => {
+  const seed2 = join(tmp(), 'seed2.ts');
+  writeFileSync(seed2, GOOD(LOOPY));
+  badInput(t, await cli(['run', seed2, '--ops', '50', '--seed', '2']), /program\(cpu 0 of 4, seed 2, 50 ops\) did not return within 10 s of CPU time/);
+});
+
+test.serial('fuzzing a scenario file that loops only for one seed ends at its budget (6)', async (t) => {
+  const seed2 = join(tmp(), 'seed2.ts');
+  writeFileSync(seed2, GOOD(LOOPY));
+  const fz = await cli(['fuzz', seed2, '--budget', '2s', '--shrink-budget', '1s', '--seed', '5']);
   t.true(fz.code === 0 || fz.code === 5, fz.err);
 });
 
-test('programs from scenario files are checked op by op before anything runs (7)', (t) => {
+test.serial('programs from scenario files are checked op by op before anything runs (7)', async (t) => {
   const dir = tmp();
   const cases: [string, string, RegExp][] = [
     ['op99', 'b.delay(1); const p = b.build(); p[0] = 99; return p;', /op 0 \(op 99\): unknown code 99/],
@@ -132,19 +157,19 @@ test('programs from scenario files are checked op by op before anything runs (7)
   for (const [name, body, re] of cases) {
     const f = join(dir, `${name}.ts`);
     writeFileSync(f, GOOD(`export default { name: 'p-${name}', description: 'd', config: (cpus: number) => ({ cpus }), program(ctx) { const b = builder(this.name, ctx); ${body} } } as Scenario;`));
-    badInput(t, cli(['run', f]), re);
-    badInput(t, cli(['fuzz', f, '--jobs', '2', '--runs', '4', '--out', dir]), re);
+    badInput(t, await cli(['run', f]), re);
+    badInput(t, await cli(['fuzz', f, '--jobs', '2', '--runs', '4', '--out', dir]), re);
   }
   t.false(readdirSync(dir).some((f) => f.startsWith('repro-')), 'no repro of a harness artifact');
 });
 
-test('outputs: a dangling symlink is written through, a link into a missing directory refused up front, aliases caught (8, 9)', (t) => {
+test.serial('outputs: a dangling symlink is written through, a link into a missing directory refused up front, aliases caught (8, 9)', async (t) => {
   const dir = tmp();
   const link = join(dir, 'report.json');
   symlinkSync('real/target.json', link);
   mkdirSync(join(dir, 'real'));
   for (const cmd of [['run', 'irq-free', '--cpus', '2', '--ops', '50'], ['fuzz', 'irq-free', '--runs', '2', '--out', dir]]) {
-    const r = cli([...cmd, '--json', link]);
+    const r = await cli([...cmd, '--json', link]);
     t.is(r.code, 0, r.err);
     t.true(lstatSync(link).isSymbolicLink(), 'the link is still a link');
     t.is(readlinkSync(link), 'real/target.json');
@@ -152,28 +177,28 @@ test('outputs: a dangling symlink is written through, a link into a missing dire
   }
   const nowhere = join(dir, 'nowhere.json');
   symlinkSync('missing/dir/x.json', nowhere);
-  badInput(t, cli(['run', 'irq-free', '--ops', '10', '--json', nowhere]), /--json: cannot write to .*missing\/dir \(where .*nowhere\.json points\)/);
+  badInput(t, await cli(['run', 'irq-free', '--ops', '10', '--json', nowhere]), /--json: cannot write to .*missing\/dir \(where .*nowhere\.json points\)/);
   // the same file twice: by another spelling, and through a link
   const x = join(dir, 'x.out');
   for (const cmd of [['run', 'irq-free', '--ops', '10'], ['fuzz', 'irq-free', '--runs', '1', '--out', dir], ['merge', 'whatever.json']]) {
-    badInput(t, cli([...cmd, '--json', x, '--junit', join(dir, '.', 'x.out')], dir), /--json and --junit name the same file/);
+    badInput(t, await cli([...cmd, '--json', x, '--junit', join(dir, '.', 'x.out')], dir), /--json and --junit name the same file/);
   }
   writeFileSync(x, 'old');
   symlinkSync(x, join(dir, 'alias.out'));
-  badInput(t, cli(['run', 'irq-free', '--ops', '10', '--json', x, '--ktap', join(dir, 'alias.out')]), /--json and --ktap name the same file/);
+  badInput(t, await cli(['run', 'irq-free', '--ops', '10', '--json', x, '--ktap', join(dir, 'alias.out')]), /--json and --ktap name the same file/);
   t.is(readFileSync(x, 'utf8'), 'old', 'nothing written');
 });
 
-test('every output is attempted and each failure is one line: fuzz and replay go on past /dev/full (10, 11)', (t) => {
+test.serial('every output is attempted and each failure is one line: fuzz and replay go on past /dev/full (10, 11)', async (t) => {
   const dir = tmp();
   const f = join(dir, 'f.json');
-  const r = cli(['fuzz', 'irq-free', '--inject', 'single-mutex', '--runs', '5', '--html', '/dev/full', '--json', f, '--ktap', join(dir, 'f.tap'), '--out', dir, '--quiet']);
+  const r = await cli(['fuzz', 'irq-free', '--inject', 'single-mutex', '--runs', '5', '--html', '/dev/full', '--json', f, '--ktap', join(dir, 'f.tap'), '--out', dir, '--quiet']);
   t.is(r.code, 2, r.err);
   t.is(r.err, 'percpu-stress: --html: cannot write /dev/full: ENOSPC\n');
   t.regex(r.out, /BUG: sleeping function called from invalid context/, 'the finding is on stdout');
   t.true(existsSync(f) && existsSync(join(dir, 'f.tap')));
   const repro = join(dir, readdirSync(dir).find((x) => x.startsWith('repro-'))!);
-  const rp = cli(['replay', repro, '--junit', '/dev/full', '--json', join(dir, 'r.json'), '--quiet']);
+  const rp = await cli(['replay', repro, '--junit', '/dev/full', '--json', join(dir, 'r.json'), '--quiet']);
   t.is(rp.code, 2);
   t.is(rp.err, 'percpu-stress: --junit: cannot write /dev/full: ENOSPC\n');
   t.true(existsSync(join(dir, 'r.json')));
@@ -181,29 +206,29 @@ test('every output is attempted and each failure is one line: fuzz and replay go
   const ld = join(dir, 'ld');
   mkdirSync(ld);
   for (const s of ['irq-free', 'alloc-free-storm']) for (const ext of ['lockdep', 'lockdep.dot', 'lockdep_chains']) mkdirSync(join(ld, `${s}-seed1.${ext}`));
-  const run = cli(['run', 'irq-free', '--cpus', '2', '--ops', '50', '--lockdep-out', ld]);
+  const run = await cli(['run', 'irq-free', '--cpus', '2', '--ops', '50', '--lockdep-out', ld]);
   t.is(run.code, 2);
   t.regex(run.err, /^percpu-stress: --lockdep-out: cannot write 3 of 3 files in .*ld: EISDIR\n$/);
 });
 
-test('replay refuses a repro too long to schedule, and one whose scenario now gives another machine (12, 16)', (t) => {
+test.serial('replay refuses a repro too long to schedule, and one whose scenario now gives another machine (12, 16)', async (t) => {
   const dir = tmp();
-  t.is(cli(['fuzz', 'irq-free', '--inject', 'single-mutex', '--runs', '5', '--out', dir, '--quiet']).code, 1);
+  t.is((await cli(['fuzz', 'irq-free', '--inject', 'single-mutex', '--runs', '5', '--out', dir, '--quiet'])).code, 1);
   const file = join(dir, readdirSync(dir).find((x) => x.startsWith('repro-'))!);
   const repro = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
   const long = join(dir, 'long.json');
   writeFileSync(long, JSON.stringify({ ...repro, programs: (repro.programs as unknown[]).map((p, i) => (i === 0 ? Array.from({ length: 1_100_000 }, () => [5, 0, 0, 0]) : p)) }));
-  badInput(t, cli(['replay', long]), /1,100,\d{3} ops: a controlled run of more than 1,073,\d{3} ops cannot count its steps in 32 bits/);
+  badInput(t, await cli(['replay', long]), /1,100,\d{3} ops: a controlled run of more than 1,073,\d{3} ops cannot count its steps in 32 bits/);
   const other = join(dir, 'other.json');
   writeFileSync(other, JSON.stringify({ ...repro, scenario: 'km' }));
-  badInput(t, cli(['replay', other]), /config\.\w+: the repro ran with .*, scenario km \(cpus \d, seed \d+\) now gives .*: it would replay another machine/);
+  badInput(t, await cli(['replay', other]), /config\.\w+: the repro ran with .*, scenario km \(cpus \d, seed \d+\) now gives .*: it would replay another machine/);
 });
 
-test('run --schedule naming an entity the run does not have is refused (13)', (t) => {
-  badInput(t, cli(['run', 'irq-free', '--cpus', '2', '--ops', '10', '--schedule', encodeSchedule([99 << 1, 3])]), /--schedule: names entity 99, a run of 2 CPUs has entities 0\.\.2/);
+test.serial('run --schedule naming an entity the run does not have is refused (13)', async (t) => {
+  badInput(t, await cli(['run', 'irq-free', '--cpus', '2', '--ops', '10', '--schedule', encodeSchedule([99 << 1, 3])]), /--schedule: names entity 99, a run of 2 CPUs has entities 0\.\.2/);
 });
 
-test('a reader that goes away is not a violation: run | head -1 ends with the run\'s own verdict and no stack (14)', async (t) => {
+test.serial('a reader that goes away is not a violation: run | head -1 ends with the run\'s own verdict and no stack (14)', async (t) => {
   for (const args of [['run', 'irq-free', '--cpus', '2', '--ops', '300', '--verbose'], ['list'], ['help']]) {
     const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
@@ -215,28 +240,28 @@ test('a reader that goes away is not a violation: run | head -1 ends with the ru
   }
 });
 
-test('the re-run hint of a scenario file names the file, and pastes (15)', (t) => {
-  const r = cli(['run', 'examples/scenarios/irq-burst.ts', '--inject', 'single-mutex', '--ops', '300', '--cpus', '2'], ROOT);
+test.serial('the re-run hint of a scenario file names the file, and pastes (15)', async (t) => {
+  const r = await cli(['run', 'examples/scenarios/irq-burst.ts', '--inject', 'single-mutex', '--ops', '300', '--cpus', '2'], ROOT);
   t.is(r.code, 1, r.err);
   const hint = /re-run with:\n {2}npx (percpu-stress run .*)\n/.exec(r.out)![1]!;
   t.regex(hint, /^percpu-stress run \.\/examples\/scenarios\/irq-burst\.ts --cpus 2 --inject single-mutex --seed 1 --ops 300$/);
-  const again = cli(hint.split(' ').slice(1), ROOT);
+  const again = await cli(hint.split(' ').slice(1), ROOT);
   t.not(again.code, 2, again.err);
 });
 
-test('phys programs replay, and a fuzz with --trace-out keeps its finding (1)', (t) => {
+test.serial('phys programs replay, and a fuzz with --trace-out keeps its finding (1)', async (t) => {
   const dir = tmp();
   const trace = join(dir, 't.json');
-  const r = cli(['fuzz', 'phys-lookup', '--strict-known', '--runs', '20', '--out', dir, '--trace-out', trace, '--quiet']);
+  const r = await cli(['fuzz', 'phys-lookup', '--strict-known', '--runs', '20', '--out', dir, '--trace-out', trace, '--quiet']);
   t.is(r.code, 1, r.err);
   t.regex(r.out, /repro: /);
   t.true(existsSync(trace));
   const repro = join(dir, readdirSync(dir).find((x) => x.startsWith('repro-'))!);
   t.true((JSON.parse(readFileSync(repro, 'utf8')) as { programs: number[][][] }).programs.some((p) => p.some((op) => op[0] === 13)), 'the repro holds phys ops');
-  t.is(cli(['replay', repro, '--quiet']).code, 1);
+  t.is((await cli(['replay', repro, '--quiet'])).code, 1);
 });
 
-test('every input class: bad flags, files and values are one line and exit 2 on every command', (t) => {
+test.serial('every input class: bad flags, files and values are one line and exit 2 on every command', async (t) => {
   const dir = tmp();
   const notJson = join(dir, 'n.json');
   writeFileSync(notJson, '{');
@@ -268,5 +293,5 @@ test('every input class: bad flags, files and values are one line and exit 2 on 
     [['bench', '--json', dir], /--json: .* is a directory/],
     [['nope'], /unknown command "nope"/],
   ];
-  for (const [args, re] of cases) badInput(t, cli(args), re);
+  for (const [args, re] of cases) badInput(t, await cli(args), re);
 });
