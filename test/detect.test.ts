@@ -244,19 +244,28 @@ test('spec reclaim-request and reclaim-set: a free that should wake the reaper a
   t.true(k.violations.some((v) => (v.details as { check: string }).check === 'reclaim-set'), kinds(k).join());
 });
 
-test('spec warn-limit: exact in controlled runs, bounded by the racing CPUs when free-running', (t) => {
+test('spec warn-limit: exact in controlled runs; free-running, the first ten and at most one per failure', (t) => {
   const { k } = machine({ cpus: 2 });
   const w = k.shm.w, h = k.shm.L.ck;
   w[h + CK.ALLOC_FAILS] = 14;
   w[h + CK.FAIL_WARNS] = 10;
-  t.is(warnLimitProblem(k.shm, true, 3), '');
+  t.is(warnLimitProblem(k.shm, true), '');
   w[h + CK.FAIL_WARNS] = 11;
-  t.regex(warnLimitProblem(k.shm, true, 3), /14 allocations failed and 11 .* were printed/);
-  t.is(warnLimitProblem(k.shm, false, 3), '', 'two racing CPUs may print one more');
-  w[h + CK.FAIL_WARNS] = 13;
-  t.not(warnLimitProblem(k.shm, false, 3), '');
+  t.regex(warnLimitProblem(k.shm, true), /14 allocations failed and 11 .* were printed/);
+  // a CPU preempted between its read and its write of warn_limit puts back a stale count:
+  // free-running, more may print, up to one per failure (seen: 20 warnings for 885 failures at 4 CPUs)
+  t.is(warnLimitProblem(k.shm, false), '', 'a racing CPU may print more');
+  w[h + CK.FAIL_WARNS] = 14;
+  t.is(warnLimitProblem(k.shm, false), '');
+  w[h + CK.FAIL_WARNS] = 15;
+  t.regex(warnLimitProblem(k.shm, false), /14 allocations failed and 15 .*nor more than one per failure/);
   w[h + CK.FAIL_WARNS] = 9;
-  t.not(warnLimitProblem(k.shm, false, 3), '', 'fewer than the first ten is wrong everywhere');
+  t.not(warnLimitProblem(k.shm, false), '', 'fewer than the first ten is wrong everywhere');
+  t.not(warnLimitProblem(k.shm, true), '');
+  w[h + CK.ALLOC_FAILS] = 3;
+  w[h + CK.FAIL_WARNS] = 3;
+  t.is(warnLimitProblem(k.shm, true), '', 'under ten failures, each prints');
+  t.is(warnLimitProblem(k.shm, false), '');
 });
 
 test('the faithful allocator passes every specification check over a long single-CPU run', (t) => {

@@ -514,7 +514,7 @@ export class Runner {
       const leaks = leakCheck(k, notes);
       if (leaks.length) violations.push(leakViolation(leaks, -1, 0, 'every CPU freed everything, the reclaim work was flushed'));
       if (o.checks !== false) {
-        const warn = warnLimitProblem(k.shm, (o.strategy ?? Mode.os) !== Mode.os, k.shm.L.nrEntities);
+        const warn = warnLimitProblem(k.shm, (o.strategy ?? Mode.os) !== Mode.os);
         if (warn) {
           const title = 'percpu: warn-limit: the allocator departs from 2.6.35';
           violations.push({ kind: 'spec', cpu: -1, step: 0, title, text: `${title}\n${warn}\n`, held: [], stack: ['pcpu_alloc'], fatal: false, details: { check: 'warn-limit' } });
