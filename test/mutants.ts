@@ -39,7 +39,7 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     name: 'chunk-slot-off-by-one', file: 'src/percpu/area-map.ts', what: 'pcpu_chunk_slot files chunks with 4 free bytes in slot 0',
-    from: 'if (st.freeSize(chunk) < INT_SIZE || st.contigHint(chunk) < INT_SIZE) return 0;', to: 'if (st.freeSize(chunk) <= INT_SIZE || st.contigHint(chunk) < INT_SIZE) return 0;',
+    from: 'if (free < INT_SIZE || st.contigHint(chunk) < INT_SIZE) return 0;', to: 'if (free <= INT_SIZE || st.contigHint(chunk) < INT_SIZE) return 0;',
   },
   {
     name: 'free-merge-skips-next', file: 'src/percpu/area-map.ts', what: 'pcpu_free_area does not merge with the next free block',

@@ -41,6 +41,10 @@ function fls(x: number): number {
   return x === 0 ? 0 : 32 - Math.clz32(x);
 }
 
+function pushFailure(out: InvariantFailure[], seq: number, invariant: InvariantName, message: string): void {
+  out.push({ invariant, chunk: seq, message: `chunk ${seq}: ${message}` });
+}
+
 export class InvariantChecker {
   private readonly w: Int32Array;
 
@@ -119,17 +123,15 @@ export class InvariantChecker {
    */
   checkChunk(chunk: number, out: InvariantFailure[] = [], pages = true): InvariantFailure[] {
     const w = this.w;
+    // runs after every operation: nothing here allocates unless something fails
     const seq = this.seq(chunk);
-    const fail = (invariant: InvariantName, message: string): void => {
-      out.push({ invariant, chunk: seq, message: `chunk ${seq}: ${message}` });
-    };
     const used = w[chunk + C.MAP_USED]!;
     const alloc = w[chunk + C.MAP_ALLOC]!;
     if (used > alloc) {
-      fail('map-used', `map_used ${used} > map_alloc ${alloc}`);
+      pushFailure(out, seq, 'map-used', `map_used ${used} > map_alloc ${alloc}`);
       return out;
     }
-    if (used < 1) fail('map-entries', 'empty area map');
+    if (used < 1) pushFailure(out, seq, 'map-entries', 'empty area map');
     const m = w[chunk + C.MAP]!;
     const immutable = w[chunk + C.IMMUTABLE] !== 0;
     let sum = 0;
@@ -138,44 +140,44 @@ export class InvariantChecker {
     let prevFree = false;
     for (let i = 0, off = 0; i < used; i++) {
       const e = w[m + i]!;
-      if (e === 0) fail('map-entries', `map[${i}] is zero`);
+      if (e === 0) pushFailure(out, seq, 'map-entries', `map[${i}] is zero`);
       if (e > 0) {
         free += e;
         largest = Math.max(largest, e);
-        if (prevFree) fail('adjacent-free', `map[${i - 1}] and map[${i}] are both free`);
+        if (prevFree) pushFailure(out, seq, 'adjacent-free', `map[${i - 1}] and map[${i}] are both free`);
       }
       prevFree = e > 0;
-      if (pages && e < 0 && !immutable) this.checkArea(chunk, off, -e, fail);
+      if (pages && e < 0 && !immutable) this.checkArea(chunk, off, -e, out, seq);
       sum += Math.abs(e);
       off += Math.abs(e);
     }
     const span = this.span(chunk);
-    if (sum !== span) fail('map-span', `sum of |map| is ${sum}, the chunk manages ${span} bytes`);
+    if (sum !== span) pushFailure(out, seq, 'map-span', `sum of |map| is ${sum}, the chunk manages ${span} bytes`);
     const freeSize = w[chunk + C.FREE_SIZE]!, contig = w[chunk + C.CONTIG_HINT]!;
-    if (freeSize !== free) fail('free-size', `free_size ${freeSize} but the free entries add up to ${free}`);
-    if (contig < largest) fail('contig-hint', `contig_hint ${contig} < largest free block ${largest}`);
+    if (freeSize !== free) pushFailure(out, seq, 'free-size', `free_size ${freeSize} but the free entries add up to ${free}`);
+    if (contig < largest) pushFailure(out, seq, 'contig-hint', `contig_hint ${contig} < largest free block ${largest}`);
     return out;
   }
 
   /** An allocated area must be populated and mapped in every unit (vm backend). */
-  private checkArea(chunk: number, off: number, size: number, fail: (n: InvariantName, m: string) => void): void {
+  private checkArea(chunk: number, off: number, size: number, out: InvariantFailure[], seq: number): void {
     if (this.k.spec.cfg.backend !== 'vm') return;
     const shift = this.pageShift;
     const first = off >>> shift;
     const last = (off + size - 1) >>> shift;
     for (let p = first; p <= last; p++) {
       if (!this.populatedBit(chunk, p)) {
-        fail('populated', `allocated area [${off}, ${off + size}) but page ${p} is not populated`);
+        pushFailure(out, seq, 'populated', `allocated area [${off}, ${off + size}) but page ${p} is not populated`);
         return;
       }
       for (let cpu = 0; cpu < this.k.spec.cfg.cpus; cpu++) {
         const pfn = this.pfnAt(this.chunkAddr(chunk, cpu, p));
         if (pfn < 0) {
-          fail('populated', `page ${p} is populated but not mapped for cpu${cpu}`);
+          pushFailure(out, seq, 'populated', `page ${p} is populated but not mapped for cpu${cpu}`);
           return;
         }
-        if (this.pageState(pfn) !== PAGE_ALLOCATED) fail('back-pointer', `page ${p} of cpu${cpu} maps pfn ${pfn}, which is not allocated`);
-        else if (this.pageIndex(pfn) !== chunk) fail('back-pointer', `pfn ${pfn} (page ${p} of cpu${cpu}) points to w[${this.pageIndex(pfn)}], not to its chunk`);
+        if (this.pageState(pfn) !== PAGE_ALLOCATED) pushFailure(out, seq, 'back-pointer', `page ${p} of cpu${cpu} maps pfn ${pfn}, which is not allocated`);
+        else if (this.pageIndex(pfn) !== chunk) pushFailure(out, seq, 'back-pointer', `pfn ${pfn} (page ${p} of cpu${cpu}) points to w[${this.pageIndex(pfn)}], not to its chunk`);
       }
     }
   }

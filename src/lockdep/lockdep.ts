@@ -207,8 +207,13 @@ export class Lockdep implements LockdepHooks, R.LockGraphView {
   }
 
   private markUsage(cpu: Cpu, c: number, bit: number): void {
+    // the usual case, known already: kept apart from the reporting closures below
+    if (this.w[this.L.ldUsage + c]! & bit) return;
+    this.newUsage(cpu, c, bit);
+  }
+
+  private newUsage(cpu: Cpu, c: number, bit: number): void {
     const at = this.L.ldUsage + c;
-    if (this.w[at]! & bit) return;
     rawLock(this.w, this.graphLock);
     const before = this.w[at]!;
     if (before & bit) {
@@ -240,8 +245,12 @@ export class Lockdep implements LockdepHooks, R.LockGraphView {
   }
 
   private addDep(cpu: Cpu, prev: number, next: number, prevSite: number): void {
+    if (this.w[this.L.ldDeps + prev * N + next] !== 0) return;
+    this.newDep(cpu, prev, next, prevSite);
+  }
+
+  private newDep(cpu: Cpu, prev: number, next: number, prevSite: number): void {
     const i = prev * N + next;
-    if (this.w[this.L.ldDeps + i] !== 0) return;
     rawLock(this.w, this.graphLock);
     if (this.w[this.L.ldDeps + i] !== 0) {
       rawUnlock(this.w, this.graphLock);

@@ -23,8 +23,10 @@ export function sizeToSlot(st: PcpuState, size: number): number {
 }
 
 export function chunkSlot(st: PcpuState, chunk: number): number {
-  if (st.freeSize(chunk) < INT_SIZE || st.contigHint(chunk) < INT_SIZE) return 0;
-  return sizeToSlot(st, st.freeSize(chunk));
+  // free_size read once (the kernel reads it twice, under pcpu_lock: the same value)
+  const free = st.freeSize(chunk);
+  if (free < INT_SIZE || st.contigHint(chunk) < INT_SIZE) return 0;
+  return sizeToSlot(st, free);
 }
 
 /**
@@ -90,14 +92,19 @@ export function allocArea(st: PcpuState, cpu: Cpu, chunk: number, size: number, 
   let maxContig = 0;
   // map_used does not change while the loop scans (the split returns at once)
   const used = st.mapUsed(chunk);
-  for (let i = 0, off = 0; i < used; off += Math.abs(st.entry(chunk, m, i++))) {
+  // map[i] is read once per step (the kernel reads it again for the offset: the same value, under pcpu_lock)
+  for (let i = 0, off = 0; i < used; i++) {
     const isLast = i + 1 === used;
     let head = ((off + align - 1) & ~(align - 1)) - off;
     if (i === 0 && head !== 0) bug(cpu, 'pcpu_alloc_area', 'i == 0 && head != 0');
     const cur = st.entry(chunk, m, i);
-    if (cur < 0) continue;
+    if (cur < 0) {
+      off -= cur;
+      continue;
+    }
     if (cur < head + size) {
       maxContig = Math.max(cur, maxContig);
+      off += cur;
       continue;
     }
     // A small head, or one next to a free block, joins the previous block.

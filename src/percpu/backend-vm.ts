@@ -279,7 +279,13 @@ export function clearRange(st: PcpuState, cpu: Cpu, addr: number, size: number):
       cpu.report('page-fault', `BUG: unable to handle kernel paging request at ${a.toString(16).padStart(8, '0')}`,
         'IP: memset: no page behind the area being cleared');
     }
-    st.shm.b.fill(0, at, at + (pageEnd - a));
+    clearBytes(st, at, pageEnd - a);
     a = pageEnd;
   }
+}
+
+/** memset(0) of n bytes at byte offset `at`: by words where it can (a byte fill on shared memory is a slow path). */
+function clearBytes(st: PcpuState, at: number, n: number): void {
+  if (((at | n) & 3) === 0) st.w.fill(0, at >>> 2, (at + n) >>> 2);
+  else st.shm.b.fill(0, at, at + n);
 }

@@ -22,6 +22,17 @@ import { MM, PG } from '../mm/records.ts';
 import { Fld, type RaceChecker } from '../race/race.ts';
 import type { Cpu } from '../sync/cpu.ts';
 
+const NOENTRY = (process.env.PSX ?? '').includes('noentry');
+/**
+ * memmove of n words within w. A loop, not copyWithin: on a SharedArrayBuffer
+ * copyWithin takes V8's slow path (a runtime call, element by element with
+ * relaxed atomics), several times slower for the few dozen words of a map.
+ */
+export function copyWords(w: Int32Array, to: number, from: number, n: number): void {
+  if (to < from) for (let i = 0; i < n; i++) w[to + i] = w[from + i]!;
+  else for (let i = n - 1; i >= 0; i--) w[to + i] = w[from + i]!;
+}
+
 export class PcpuState {
   readonly w: Int32Array;
   readonly L: Layout;
@@ -176,7 +187,7 @@ export class PcpuState {
 
   /** map[i] of chunk c, whose map is at m. */
   entry(c: number, m: number, i: number): number {
-    if (this.ck !== null && (c !== this.rdChunk || this.ck.generation !== this.rdGen || this.frees() !== this.rdFrees)) {
+    if (this.ck !== null && !NOENTRY && (c !== this.rdChunk || this.ck.generation !== this.rdGen || this.frees() !== this.rdFrees)) {
       const frees = this.frees();
       this.ck.chunkAccess(c, Fld.ENTRIES, false);
       this.rdChunk = this.ck.armed() ? c : -1;
@@ -191,7 +202,7 @@ export class PcpuState {
     return this.w[this.heapFrees]!;
   }
   setEntry(c: number, m: number, i: number, v: number): void {
-    if (this.ck !== null && (c !== this.lastWriteChunk || this.ck.generation !== this.lastWriteGen || this.frees() !== this.lastWriteFrees)) {
+    if (this.ck !== null && !NOENTRY && (c !== this.lastWriteChunk || this.ck.generation !== this.lastWriteGen || this.frees() !== this.lastWriteFrees)) {
       const frees = this.frees();
       this.ck.chunkAccess(c, Fld.ENTRIES, true);
       this.lastWriteChunk = this.ck.armed() ? c : -1;
@@ -206,12 +217,12 @@ export class PcpuState {
       this.ck.chunkAccess(c, Fld.ENTRIES, false);
       this.ck.chunkAccess(c, Fld.ENTRIES, true);
     }
-    if (n > 0) this.w.copyWithin(m + to, m + from, m + from + n);
+    copyWords(this.w, m + to, m + from, n);
   }
   /** memcpy of chunk c's first n entries into `dst`, memory the caller just allocated and nobody else sees. */
   copyEntriesOut(c: number, m: number, dst: number, n: number): void {
     if (this.ck !== null) this.ck.chunkAccess(c, Fld.ENTRIES, false);
-    if (n > 0) this.w.copyWithin(dst, m, m + n);
+    copyWords(this.w, dst, m, n);
   }
   /** A fresh map's first entry, before the map is installed (nobody else sees it). */
   initMap(map: number, first: number): void {

@@ -32,7 +32,7 @@
 import type { Shm } from '../shm/layout.ts';
 import { RUN, SYSTEM_RUNNING } from '../run/records.ts';
 import { C } from '../percpu/records.ts';
-import { HEAP_ALLOC, HO } from '../mm/records.ts';
+import { HEAP_ALLOC, HO, MM } from '../mm/records.ts';
 import { CK, GRAVE_WORDS, MAX_GRAVE } from '../check/records.ts';
 import { IRQ_QUEUE, MAX_LOCKS, MAX_OPS, X, X_OPS } from '../sync/records.ts';
 import { MAX_WORKS } from '../workqueue/records.ts';
@@ -132,6 +132,9 @@ export class RaceChecker implements SyncHooks {
   private readonly lastObj = new Int32Array(FIELDS.length * 2).fill(-1);
   private readonly lastGen = new Int32Array(FIELDS.length * 2);
   private readonly lastMask = new Int32Array(FIELDS.length * 2);
+  private readonly lastFrees = new Int32Array(FIELDS.length * 2);
+  /** The heap's count of frees (a chunk record can only die by one). */
+  private readonly heapFrees: number;
 
   constructor(readonly shm: Shm) {
     const L = shm.L;
@@ -144,6 +147,7 @@ export class RaceChecker implements SyncHooks {
     this.run = L.run;
     this.arenaLo = L.heapArena + HO.SIZE;
     this.arenaHi = L.heapArena + L.heapWords;
+    this.heapFrees = L.mm + MM.HEAP_FREES;
     this.lockRow = this.V;
     this.flagRow = this.lockRow + MAX_LOCKS;
     this.workRow = this.flagRow + this.E;
@@ -258,29 +262,39 @@ export class RaceChecker implements SyncHooks {
    * checked.
    */
   chunkAccess(c: number, f: Fld, write: boolean): void {
-    const cpu = this.cpu;
-    if (cpu === null || !this.running()) return;
-    const w = this.w;
-    // a freed chunk record is checked on every access, cached or not
-    if (c >= this.arenaLo && c < this.arenaHi && (w[c - HO.SIZE + HO.STATE] !== HEAP_ALLOC)) this.deadChunk(cpu, c, f, write);
-    const k = f * 2 + (write ? 1 : 0);
-    if (this.lastObj[k] === c && this.lastGen[k] === this.gen && this.lastMask[k] === w[cpu.x + X.LOCKMASK]) return;
-    const owner = w[c + C.OWNER]!;
-    if (owner !== 0 && owner === this.ctx(cpu) + 1) return;
-    this.access(c, f, write);
-  }
-
-  /** A read (`write` false) or write of field `f` of `obj` (a chunk, or 0 for a global or a page) by the current CPU. */
-  access(obj: number, f: Fld, write: boolean): void {
-    const cpu = this.cpu;
-    if (cpu === null || !this.running()) return;
+    const cpu = this.cur;
+    if (cpu === null) return;
     const w = this.w;
     const mask = w[cpu.x + X.LOCKMASK]!;
     const k = f * 2 + (write ? 1 : 0);
+    // checked already in this generation with these locks, and no heap object freed since (so the
+    // record is still alive: the heap marks a record dead before it counts the free)
+    if (this.lastObj[k] === c && this.lastGen[k] === this.gen && this.lastMask[k] === mask && this.lastFrees[k] === w[this.heapFrees]) return;
+    if (!this.running()) return;
+    if (c >= this.arenaLo && c < this.arenaHi && (w[c - HO.SIZE + HO.STATE] !== HEAP_ALLOC)) this.deadChunk(cpu, c, f, write);
+    const owner = w[c + C.OWNER]!;
+    if (owner !== 0 && owner === this.ctx(cpu) + 1) return;
+    this.check(cpu, c, f, write, mask, k);
+  }
+
+  /** A read (`write` false) or write of field `f` of `obj` (0 for a global or a page) by the current CPU. */
+  access(obj: number, f: Fld, write: boolean): void {
+    const cpu = this.cur;
+    if (cpu === null) return;
+    const mask = this.w[cpu.x + X.LOCKMASK]!;
+    const k = f * 2 + (write ? 1 : 0);
     if (this.lastObj[k] === obj && this.lastGen[k] === this.gen && this.lastMask[k] === mask) return;
+    if (!this.running()) return;
+    this.check(cpu, obj, f, write, mask, k);
+  }
+
+  /** The full check of an access not answered from the cache: the lock rules, then the race shadow. */
+  private check(cpu: Cpu, obj: number, f: Fld, write: boolean, mask: number, k: number): void {
+    const w = this.w;
     this.lastObj[k] = obj;
     this.lastGen[k] = this.gen;
     this.lastMask[k] = mask;
+    this.lastFrees[k] = w[this.heapFrees]!;
     const needW = WRITE_NEEDS[f]!, needR = READ_NEEDS[f]!;
     if (write ? (mask & needW) !== needW : needR !== 0 && (mask & needR) === 0) this.ruleBroken(cpu, f, write, mask);
     if (RACES[f] === 0) return;

@@ -42,8 +42,8 @@ export function popHeld(w: Int32Array, x: number, lock: number, irqCtx: number):
   const d = w[x + X.HELD_DEPTH]!;
   for (let i = d - 1; i >= 0; i--) {
     if (heldField(w, x, i, HL.LOCK) !== lock) continue;
-    const from = x + X.HELD + (i + 1) * HL.SIZE;
-    w.copyWithin(from - HL.SIZE, from, x + X.HELD + d * HL.SIZE);
+    // the entries above it move down one (a loop: copyWithin on shared memory is a slow runtime call)
+    for (let at = x + X.HELD + i * HL.SIZE, end = x + X.HELD + (d - 1) * HL.SIZE; at < end; at++) w[at] = w[at + HL.SIZE]!;
     w[x + X.HELD_DEPTH] = d - 1;
     remask(w, x, irqCtx);
     return true;

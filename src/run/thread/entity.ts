@@ -8,7 +8,7 @@ import { X } from '../../sync/records.ts';
 import { CpuState, type Cpu } from '../../sync/cpu.ts';
 import { F } from '../../sync/sites.ts';
 import { StopRun } from '../../report/violation.ts';
-import { InvariantChecker } from '../../check/invariants.ts';
+import { InvariantChecker, type InvariantFailure } from '../../check/invariants.ts';
 import { failureLines } from '../../check/verdict.ts';
 import { WORK_RECLAIM } from '../../workqueue/workqueue.ts';
 import { ControlledScheduler } from '../../sched/controlled.ts';
@@ -65,9 +65,11 @@ export function installIndexCheck(k: Kernel, runner: CpuProgramRunner, checks: b
   }
   const checker = new InvariantChecker(k);
   const counters = runner.counters;
+  const found: InvariantFailure[] = [];
   k.pcpu.indexCheck = (c, chunk) => {
     counters.checks++;
-    const f = checker.checkChunk(chunk, [], false);
+    if (found.length !== 0) found.length = 0;
+    const f = checker.checkChunk(chunk, found, false);
     if (f.length) c.report('invariant', `percpu: invariant violated: ${f[0]!.invariant}`, failureLines(f).trimEnd(), undefined, { invariant: f[0]!.invariant });
   };
 }
