@@ -195,6 +195,61 @@ test('spec relocation: a chunk moving down goes to the tail, a new chunk to the 
   t.true(k.violations.some((v) => (v.details as { check: string }).check === 'relocation'), kinds(k).join());
 });
 
+test('spec model: the whole map is compared, so a change far from the fit that keeps every sum is reported', (t) => {
+  const { k } = machine({ cpus: 2 });
+  const cpu = k.cpu(0);
+  const c = dynChunk(k);
+  // a map with many areas after the big one
+  for (let i = 0; i < 12; i++) k.pcpu.pcpuAlloc(cpu, 64, 8, false);
+  t.deepEqual(kinds(k), []);
+  const w = k.shm.w;
+  inside(k, 0, F.pcpu_alloc, () => {
+    const f = cpu.spinLockIrqSave(Lock.pcpu_lock);
+    specOf(k).beforeAlloc(cpu, c, 16, 8);
+    const off = allocArea(k.st, cpu, c, 16, 8);
+    // two allocated areas at the map's far end trade 8 bytes: sums, free_size and contig_hint unchanged
+    const m = w[c + C.MAP]!, used = w[c + C.MAP_USED]!;
+    const far: number[] = [];
+    for (let j = used - 1; j >= 0 && far.length < 2; j--) if (w[m + j]! <= -64) far.push(j);
+    t.is(far.length, 2);
+    w[m + far[0]!] = w[m + far[0]!]! + 8;
+    w[m + far[1]!] = w[m + far[1]!]! - 8;
+    specOf(k).afterAlloc(cpu, c, 16, 8, off);
+    cpu.spinUnlockIrqRestore(Lock.pcpu_lock, f);
+  });
+  const v = k.violations.find((x) => x.kind === 'spec');
+  t.truthy(v, kinds(k).join());
+  t.regex(v?.text ?? '', /left the chunk unlike it: map\[\d+\.\.\]/);
+});
+
+test('spec model: it agrees with the port over thousands of allocations and frees of every size and alignment (no false verdict)', (t) => {
+  const { k } = machine({ cpus: 2 });
+  const cpu = k.cpu(0);
+  // odd sizes leave heads and tails under 4 bytes; random frees merge on either side
+  let x = 12345;
+  const rnd = (n: number): number => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 8) % n;
+  const live: number[] = [];
+  let allocs = 0, frees = 0;
+  for (let i = 0; i < 4000; i++) {
+    if (live.length > 0 && (live.length > 150 || rnd(100) < 45)) {
+      const at = rnd(live.length);
+      k.pcpu.freePercpu(cpu, live[at]!);
+      live[at] = live[live.length - 1]!;
+      live.pop();
+      frees++;
+    } else {
+      const size = rnd(4) === 0 ? 1 + rnd(7) : 1 + rnd(700);
+      const p = k.pcpu.pcpuAlloc(cpu, size, 1 << rnd(7), false);
+      if (p !== 0) {
+        live.push(p);
+        allocs++;
+      }
+    }
+  }
+  t.true(allocs > 1500 && frees > 1000, `${allocs} allocations, ${frees} frees`);
+  t.deepEqual(k.violations.map((v) => `${v.kind}: ${v.title}`), []);
+});
+
 test('spec merge: a freed block left next to a free neighbour is reported', (t) => {
   const { k } = machine({ cpus: 2 });
   const cpu = k.cpu(0);
@@ -204,7 +259,7 @@ test('spec merge: a freed block left next to a free neighbour is reported', (t) 
   const off = q - k.st.baseAddr(c);
   inside(k, 0, F.free_percpu, () => {
     const f = cpu.spinLockIrqSave(Lock.pcpu_lock);
-    specOf(k).beforeFree(cpu, c);
+    specOf(k).beforeFree(cpu, c, off);
     freeArea(k.st, cpu, c, off);
     // un-merge: split the free block at `off` in two free halves
     const w = k.shm.w, m = w[c + C.MAP]!, used = w[c + C.MAP_USED]!;

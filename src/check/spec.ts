@@ -63,6 +63,8 @@ export class SpecChecker implements SpecHooks {
   // the model of the area map: the map before an operation, and what 2.6.35 makes of it
   private model = new Int32Array(64);
   private modelLen = 0;
+  /** beforeFree found an allocated area at the offset (and modelled its free). */
+  private freeModelled = false;
   private oFree = 0;
   private oContig = 0;
   private mFree = 0;
@@ -106,118 +108,124 @@ export class SpecChecker implements SpecHooks {
   }
 
   // ---- the area map, restated on a copy --------------------------------------
-  private snapshot(c: number): void {
-    const w = this.w, m = w[c + C.MAP]!, used = w[c + C.MAP_USED]!;
-    if (this.model.length < used + 2) this.model = new Int32Array(used * 2 + 2);
-    // the map before the call, copied once into the model, which the rules then change in place
-    // (element by element: a subarray view would be an allocation per operation)
-    const d = this.model;
-    for (let i = 0; i < used; i++) d[i] = w[m + i]!;
-    this.modelLen = used;
+  // The model is the map 2.6.35 leaves, built from the chunk's map before the
+  // call in one pass: each entry is copied as the rules scan it, the entries
+  // the operation rewrites are written from the rules, and the rest of the
+  // map is copied after them (shifted by the entries a split adds or a merge
+  // removes). After the call the chunk's whole map is compared with it.
+  private reserve(n: number): Int32Array {
+    if (this.model.length < n + 2) this.model = new Int32Array(n * 2 + 2);
+    return this.model;
+  }
+
+  /** pcpu_alloc_area's effect, from the rules: the offset (or -1); the model holds the map after it. */
+  private modelAlloc(c: number, size: number, align: number): number {
+    const w = this.w, m = w[c + C.MAP]!, n = w[c + C.MAP_USED]!;
+    const d = this.reserve(n);
     this.oFree = w[c + C.FREE_SIZE]!;
     this.oContig = w[c + C.CONTIG_HINT]!;
-  }
-
-  /** Insert `v` at index i of the model (length modelLen). */
-  private insert(i: number, v: number): void {
-    const d = this.model;
-    for (let j = this.modelLen; j > i; j--) d[j] = d[j - 1]!;
-    d[i] = v;
-    this.modelLen++;
-  }
-
-  private remove(i: number): void {
-    const d = this.model;
-    for (let j = i; j + 1 < this.modelLen; j++) d[j] = d[j + 1]!;
-    this.modelLen--;
-  }
-
-  /** pcpu_alloc_area's effect on the snapshot, from the rules: the offset (or -1); the model holds the map after it. */
-  private modelAlloc(size: number, align: number): number {
-    // the scan reads entries before any is changed: the map before the call
-    const d = this.model, a = d, n = this.modelLen;
     this.mFree = this.oFree;
     let max = 0;
-    for (let i = 0, off = 0; i < n; off += Math.abs(a[i]!), i++) {
-      const last = i + 1 === n;
-      let head = ((off + align - 1) & ~(align - 1)) - off;
-      const cur = a[i]!;
-      if (cur < 0) continue;
-      if (cur < head + size) {
-        max = Math.max(cur, max);
+    for (let i = 0, off = 0; i < n; i++) {
+      const cur = w[m + i]!;
+      d[i] = cur;
+      if (cur < 0) {
+        off -= cur;
         continue;
       }
-      let at = i;
+      let head = ((off + align - 1) & ~(align - 1)) - off;
+      if (cur < head + size) {
+        max = Math.max(cur, max);
+        off += cur;
+        continue;
+      }
+      // the first fit: d[0..i] hold the map up to it
+      let blk = cur;
       let start = off;
       // a head under 4 bytes, or next to a free block, joins the block before it
-      if (head && (head < INT_SIZE || d[at - 1]! > 0)) {
-        if (d[at - 1]! > 0) d[at - 1] = d[at - 1]! + head;
+      if (head && (head < INT_SIZE || d[i - 1]! > 0)) {
+        if (d[i - 1]! > 0) d[i - 1] = d[i - 1]! + head;
         else {
-          d[at - 1] = d[at - 1]! - head;
+          d[i - 1] = d[i - 1]! - head;
           this.mFree -= head;
         }
-        d[at] = d[at]! - head;
+        blk -= head;
         start += head;
         head = 0;
       }
       // a tail under 4 bytes stays inside the area
-      let tail = d[at]! - head - size;
+      let tail = blk - head - size;
       if (tail < INT_SIZE) tail = 0;
+      let at = i;
       if (head) {
-        d[at] = d[at]! - head;
-        this.insert(at, head);
-        at++;
+        d[at++] = head;
+        blk -= head;
         start += head;
         max = Math.max(head, max);
       }
       if (tail) {
-        d[at] = d[at]! - tail;
-        this.insert(at + 1, tail);
+        blk -= tail;
         max = Math.max(tail, max);
       }
-      this.mContig = last ? max : Math.max(this.oContig, max);
-      this.mFree -= d[at]!;
-      d[at] = -d[at]!;
+      d[at] = -blk;
+      this.mFree -= blk;
+      if (tail) d[++at] = tail;
+      for (let j = i + 1, k = at + 1; j < n; j++, k++) d[k] = w[m + j]!;
+      this.modelLen = n + at - i;
+      this.mContig = i + 1 === n ? max : Math.max(this.oContig, max);
       return start;
     }
+    this.modelLen = n;
     this.mContig = max;
     return -1;
   }
 
-  /** pcpu_free_area's effect on the snapshot, from the rules; false when `off` starts no allocated area. */
-  private modelFree(off: number): boolean {
-    const d = this.model;
+  /** pcpu_free_area's effect, from the rules; false when `off` starts no allocated area (no model then). */
+  private modelFree(c: number, off: number): boolean {
+    const w = this.w, m = w[c + C.MAP]!, n = w[c + C.MAP_USED]!;
+    const d = this.reserve(n);
+    this.oFree = w[c + C.FREE_SIZE]!;
+    this.oContig = w[c + C.CONTIG_HINT]!;
     let i = 0;
-    for (let at = 0; i < this.modelLen && at !== off; i++) at += Math.abs(d[i]!);
-    if (i >= this.modelLen || d[i]! >= 0) return false;
-    d[i] = -d[i]!;
-    this.mFree = this.oFree + d[i]!;
-    if (i > 0 && d[i - 1]! >= 0) {
-      d[i - 1] = d[i - 1]! + d[i]!;
-      this.remove(i);
-      i--;
+    for (let at = 0; i < n && at !== off; i++) {
+      const e = w[m + i]!;
+      d[i] = e;
+      at += e < 0 ? -e : e;
     }
-    if (i + 1 < this.modelLen && d[i + 1]! >= 0) {
-      d[i] = d[i]! + d[i + 1]!;
-      this.remove(i + 1);
-    }
-    this.mContig = Math.max(d[i]!, this.oContig);
+    if (i >= n || w[m + i]! >= 0) return false;
+    let blk = -w[m + i]!;
+    this.mFree = this.oFree + blk;
+    // merged with a free block on either side
+    let k = i;
+    if (i > 0 && d[i - 1]! >= 0) blk += d[--k]!;
+    let j = i + 1;
+    if (j < n && w[m + j]! >= 0) blk += w[m + j++]!;
+    d[k] = blk;
+    this.modelLen = k + 1 + n - j;
+    for (let t = k + 1; j < n; j++, t++) d[t] = w[m + j]!;
+    this.mContig = Math.max(blk, this.oContig);
     return true;
+  }
+
+  /** The first map index where the chunk and the model differ: -1 when the maps agree. */
+  private firstDiff(c: number): number {
+    const w = this.w, m = w[c + C.MAP]!, used = w[c + C.MAP_USED]!, n = this.modelLen;
+    const d = this.model;
+    for (let i = 0, e = Math.min(used, n); i < e; i++) if (w[m + i] !== d[i]) return i;
+    return used === n ? -1 : Math.min(used, n);
   }
 
   /** How the chunk's map, free_size and contig_hint differ from the model ('' when they do not). */
   private diffModel(c: number): string {
+    const first = this.firstDiff(c);
+    const w = this.w;
+    if (first < 0 && w[c + C.FREE_SIZE] === this.mFree && w[c + C.CONTIG_HINT] === this.mContig) return '';
+    return this.describeDiff(c, first);
+  }
+
+  private describeDiff(c: number, first: number): string {
     const w = this.w, m = w[c + C.MAP]!, used = w[c + C.MAP_USED]!;
     const got: string[] = [];
-    let first = used === this.modelLen ? -1 : Math.min(used, this.modelLen);
-    const d = this.model;
-    for (let i = 0, n = Math.min(used, this.modelLen); i < n; i++) {
-      if (w[m + i] !== d[i]) {
-        first = i;
-        break;
-      }
-    }
-    if (first < 0 && w[c + C.FREE_SIZE] === this.mFree && w[c + C.CONTIG_HINT] === this.mContig) return '';
     if (first >= 0) {
       const from = Math.max(0, first - 2);
       const show = (xs: ArrayLike<number>, n: number): string => Array.from({ length: Math.min(n, first + 3) - from }, (_, k) => xs[from + k]).join(', ');
@@ -272,8 +280,7 @@ export class SpecChecker implements SpecHooks {
 
   // ---- hooks (pcpu_lock held) ------------------------------------------------
   beforeAlloc(_cpu: Cpu, c: number, size: number, align: number): void {
-    this.snapshot(c);
-    this.expectOff = this.modelAlloc(size, align);
+    this.expectOff = this.modelAlloc(c, size, align);
     this.capturePlace(c);
   }
 
@@ -288,13 +295,13 @@ export class SpecChecker implements SpecHooks {
     this.checkPlace(cpu, c, 'pcpu_alloc_area', this.oslot);
   }
 
-  beforeFree(_cpu: Cpu, c: number): void {
-    this.snapshot(c);
+  beforeFree(_cpu: Cpu, c: number, off: number): void {
+    this.freeModelled = this.modelFree(c, off);
     this.capturePlace(c);
   }
 
   afterFree(cpu: Cpu, c: number, off: number): void {
-    if (this.modelFree(off)) {
+    if (this.freeModelled) {
       // the whole map against the model: merged as 2.6.35 merges, nothing else changed
       const diff = this.diffModel(c);
       if (diff) this.fail(cpu, 'merge', `pcpu_free_area(${this.chunkName(c)}, ${off}) left the chunk unlike 2.6.35: ${diff}`);

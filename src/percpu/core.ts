@@ -226,7 +226,7 @@ export class Percpu implements ChunkRecords {
   areaFree(cpu: Cpu, chunk: number, off: number): void {
     const spec = this.spec;
     if (spec === null) return freeArea(this.st, cpu, chunk, off);
-    spec.beforeFree(cpu, chunk);
+    spec.beforeFree(cpu, chunk, off);
     freeArea(this.st, cpu, chunk, off);
     spec.afterFree(cpu, chunk, off);
   }

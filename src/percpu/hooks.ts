@@ -16,7 +16,7 @@ export interface WorkHooks {
 export interface SpecHooks {
   beforeAlloc(cpu: Cpu, chunk: number, size: number, align: number): void;
   afterAlloc(cpu: Cpu, chunk: number, size: number, align: number, off: number): void;
-  beforeFree(cpu: Cpu, chunk: number): void;
+  beforeFree(cpu: Cpu, chunk: number, off: number): void;
   afterFree(cpu: Cpu, chunk: number, off: number): void;
   noChunkFits(cpu: Cpu, size: number, align: number): void;
   chunkCreated(cpu: Cpu, chunk: number): void;
