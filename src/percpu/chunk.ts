@@ -22,7 +22,6 @@ import { MM, PG } from '../mm/records.ts';
 import { Fld, type RaceChecker } from '../race/race.ts';
 import type { Cpu } from '../sync/cpu.ts';
 
-const NOENTRY = (process.env.PSX ?? '').includes('noentry');
 /**
  * memmove of n words within w. A loop, not copyWithin: on a SharedArrayBuffer
  * copyWithin takes V8's slow path (a runtime call, element by element with
@@ -187,7 +186,7 @@ export class PcpuState {
 
   /** map[i] of chunk c, whose map is at m. */
   entry(c: number, m: number, i: number): number {
-    if (this.ck !== null && !NOENTRY && (c !== this.rdChunk || this.ck.generation !== this.rdGen || this.frees() !== this.rdFrees)) {
+    if (this.ck !== null && (c !== this.rdChunk || this.ck.generation !== this.rdGen || this.frees() !== this.rdFrees)) {
       const frees = this.frees();
       this.ck.chunkAccess(c, Fld.ENTRIES, false);
       this.rdChunk = this.ck.armed() ? c : -1;
@@ -202,7 +201,7 @@ export class PcpuState {
     return this.w[this.heapFrees]!;
   }
   setEntry(c: number, m: number, i: number, v: number): void {
-    if (this.ck !== null && !NOENTRY && (c !== this.lastWriteChunk || this.ck.generation !== this.lastWriteGen || this.frees() !== this.lastWriteFrees)) {
+    if (this.ck !== null && (c !== this.lastWriteChunk || this.ck.generation !== this.lastWriteGen || this.frees() !== this.lastWriteFrees)) {
       const frees = this.frees();
       this.ck.chunkAccess(c, Fld.ENTRIES, true);
       this.lastWriteChunk = this.ck.armed() ? c : -1;
