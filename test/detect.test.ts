@@ -4,6 +4,7 @@
 // property on purpose (and, as a control, keeps it and sees nothing).
 
 import test from 'ava';
+import seedrandom from 'seedrandom';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -226,8 +227,8 @@ test('spec model: it agrees with the port over thousands of allocations and free
   const { k } = machine({ cpus: 2 });
   const cpu = k.cpu(0);
   // odd sizes leave heads and tails under 4 bytes; random frees merge on either side
-  let x = 12345;
-  const rnd = (n: number): number => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 8) % n;
+  const rng = seedrandom('spec-model');
+  const rnd = (n: number): number => Math.floor(rng() * n);
   const live: number[] = [];
   let allocs = 0, frees = 0;
   for (let i = 0; i < 4000; i++) {

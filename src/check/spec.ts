@@ -113,7 +113,10 @@ export class SpecChecker implements SpecHooks {
   // the operation rewrites are written from the rules, and the rest of the
   // map is copied after them (shifted by the entries a split adds or a merge
   // removes). After the call the chunk's whole map is compared with it.
-  private reserve(n: number): Int32Array {
+  /** Start a model of chunk c: room for its map and what a split adds, and its free_size and contig_hint before the call. */
+  private begin(c: number, n: number): Int32Array {
+    this.oFree = this.w[c + C.FREE_SIZE]!;
+    this.oContig = this.w[c + C.CONTIG_HINT]!;
     if (this.model.length < n + 2) this.model = new Int32Array(n * 2 + 2);
     return this.model;
   }
@@ -121,9 +124,7 @@ export class SpecChecker implements SpecHooks {
   /** pcpu_alloc_area's effect, from the rules: the offset (or -1); the model holds the map after it. */
   private modelAlloc(c: number, size: number, align: number): number {
     const w = this.w, m = w[c + C.MAP]!, n = w[c + C.MAP_USED]!;
-    const d = this.reserve(n);
-    this.oFree = w[c + C.FREE_SIZE]!;
-    this.oContig = w[c + C.CONTIG_HINT]!;
+    const d = this.begin(c, n);
     this.mFree = this.oFree;
     let max = 0;
     for (let i = 0, off = 0; i < n; i++) {
@@ -183,9 +184,7 @@ export class SpecChecker implements SpecHooks {
   /** pcpu_free_area's effect, from the rules; false when `off` starts no allocated area (no model then). */
   private modelFree(c: number, off: number): boolean {
     const w = this.w, m = w[c + C.MAP]!, n = w[c + C.MAP_USED]!;
-    const d = this.reserve(n);
-    this.oFree = w[c + C.FREE_SIZE]!;
-    this.oContig = w[c + C.CONTIG_HINT]!;
+    const d = this.begin(c, n);
     let i = 0;
     for (let at = 0; i < n && at !== off; i++) {
       const e = w[m + i]!;
