@@ -13,7 +13,7 @@ import { machine, sharedRunner } from './helpers.ts';
 import type { Kernel } from '../src/run/machine.ts';
 import type { Cpu } from '../src/sync/cpu.ts';
 import { Lock } from '../src/sync/locks.ts';
-import { F } from '../src/sync/sites.ts';
+import { F, siteName } from '../src/sync/sites.ts';
 import { C } from '../src/percpu/records.ts';
 import { CK } from '../src/check/records.ts';
 import { allocArea, freeArea } from '../src/percpu/area-map.ts';
@@ -125,6 +125,26 @@ test('race detector: writes ordered by pcpu_lock do not race; a write with no ha
   t.regex(race!.text, /by task cpu1 on cpu 1/);
 });
 
+test('race detector: the earlier side of a race is named by its three innermost functions, innermost first, at any depth', (t) => {
+  // the frames word is packed on every checked access (straight-line code): each depth has its own case
+  const stacks: F[][] = [[F.pcpu_alloc_area], [F.pcpu_alloc, F.pcpu_alloc_area], [F.pcpu_alloc, F.pcpu_alloc_area, F.pcpu_chunk_relocate],
+    [F.cpu_program, F.pcpu_alloc, F.pcpu_alloc_area, F.pcpu_chunk_relocate]];
+  for (const stack of stacks) {
+    const { k } = machine({ cpus: 2 });
+    const c = k.st.firstChunk;
+    inside(k, 0, stack[0]!, (cpu) => {
+      for (const f of stack.slice(1)) cpu.enter(f);
+      k.st.setContigHint(c, k.st.contigHint(c));
+      for (let i = 1; i < stack.length; i++) cpu.leave();
+    });
+    inside(k, 1, F.pcpu_free_area, () => k.st.setContigHint(c, 1 + k.st.contigHint(c)));
+    const race = k.violations.find((v) => v.kind === 'data-race');
+    t.truthy(race, `depth ${stack.length}: ${kinds(k).join()}`);
+    const want = stack.slice(-3).reverse().map((f) => ` ${siteName(f)}\n`).join('');
+    t.true(race!.text.includes(`by task cpu0 on cpu 0:\n${want}\n`), `depth ${stack.length}:\n${race!.text}`);
+  }
+});
+
 test('race detector: an interrupt raised after a write orders it before the handler', (t) => {
   const { k } = machine({ cpus: 2 });
   const c = k.st.firstChunk;
@@ -221,6 +241,33 @@ test('spec model: the whole map is compared, so a change far from the fit that k
   const v = k.violations.find((x) => x.kind === 'spec');
   t.truthy(v, kinds(k).join());
   t.regex(v?.text ?? '', /left the chunk unlike it: map\[\d+\.\.\]/);
+});
+
+test('spec model: a change to any one entry of the map is reported at its index (every position of the unrolled compare)', (t) => {
+  let positions = 0;
+  for (let j = 0; ; j++) {
+    const { k } = machine({ cpus: 2 });
+    const cpu = k.cpu(0);
+    const c = dynChunk(k);
+    for (let i = 0; i < 12; i++) k.pcpu.pcpuAlloc(cpu, 64, 8, false);
+    const w = k.shm.w;
+    let used = 0;
+    inside(k, 0, F.pcpu_alloc, () => {
+      const f = cpu.spinLockIrqSave(Lock.pcpu_lock);
+      specOf(k).beforeAlloc(cpu, c, 16, 8);
+      const off = allocArea(k.st, cpu, c, 16, 8);
+      const m = w[c + C.MAP]!;
+      used = w[c + C.MAP_USED]!;
+      if (j < used) w[m + j] = w[m + j]! + (w[m + j]! < 0 ? -4 : 4);
+      specOf(k).afterAlloc(cpu, c, 16, 8, off);
+      cpu.spinUnlockIrqRestore(Lock.pcpu_lock, f);
+    });
+    if (j >= used) break;
+    const v = k.violations.find((x) => x.kind === 'spec');
+    t.regex(v?.text ?? `entry ${j}: nothing reported`, new RegExp(`map\\[${Math.max(0, j - 2)}\\.\\.\\]`), `entry ${j} of ${used}`);
+    positions++;
+  }
+  t.true(positions >= 9, `${positions} entries`);
 });
 
 test('spec model: it agrees with the port over thousands of allocations and frees of every size and alignment (no false verdict)', (t) => {

@@ -48,6 +48,18 @@ function fls(x: number): number {
   return x === 0 ? 0 : 32 - Math.clz32(x);
 }
 
+/** d[to..to+n) = w[from..from+n): the untouched rest of a map, four words a step (the model's and the compare's loops run over every entry of every operation). */
+function copyIn(d: Int32Array, to: number, w: Int32Array, from: number, n: number): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    d[to + i] = w[from + i]!;
+    d[to + i + 1] = w[from + i + 1]!;
+    d[to + i + 2] = w[from + i + 2]!;
+    d[to + i + 3] = w[from + i + 3]!;
+  }
+  for (; i < n; i++) d[to + i] = w[from + i]!;
+}
+
 export class SpecChecker implements SpecHooks {
   private readonly w: Int32Array;
   private readonly st: PcpuState;
@@ -171,7 +183,7 @@ export class SpecChecker implements SpecHooks {
       d[at] = -blk;
       this.mFree -= blk;
       if (tail) d[++at] = tail;
-      for (let j = i + 1, k = at + 1; j < n; j++, k++) d[k] = w[m + j]!;
+      copyIn(d, at + 1, w, m + i + 1, n - i - 1);
       this.modelLen = n + at - i;
       this.mContig = i + 1 === n ? max : Math.max(this.oContig, max);
       return start;
@@ -201,7 +213,7 @@ export class SpecChecker implements SpecHooks {
     if (j < n && w[m + j]! >= 0) blk += w[m + j++]!;
     d[k] = blk;
     this.modelLen = k + 1 + n - j;
-    for (let t = k + 1; j < n; j++, t++) d[t] = w[m + j]!;
+    copyIn(d, k + 1, w, m + j, n - j);
     this.mContig = Math.max(blk, this.oContig);
     return true;
   }
@@ -209,9 +221,14 @@ export class SpecChecker implements SpecHooks {
   /** The first map index where the chunk and the model differ: -1 when the maps agree. */
   private firstDiff(c: number): number {
     const w = this.w, m = w[c + C.MAP]!, used = w[c + C.MAP_USED]!, n = this.modelLen;
-    const d = this.model;
-    for (let i = 0, e = Math.min(used, n); i < e; i++) if (w[m + i] !== d[i]) return i;
-    return used === n ? -1 : Math.min(used, n);
+    const d = this.model, e = Math.min(used, n);
+    let i = 0;
+    for (; i + 4 <= e; i += 4) {
+      const p = m + i;
+      if (w[p] !== d[i] || w[p + 1] !== d[i + 1] || w[p + 2] !== d[i + 2] || w[p + 3] !== d[i + 3]) break;
+    }
+    for (; i < e; i++) if (w[m + i] !== d[i]) return i;
+    return used === n ? -1 : e;
   }
 
   /** How the chunk's map, free_size and contig_hint differ from the model ('' when they do not). */

@@ -64,10 +64,13 @@ function masksText(mask: number, all: boolean): string {
 
 /** The three innermost functions of a CPU's operation stack, a byte each. */
 function frames(w: Int32Array, x: number): number {
-  const d = Math.min(w[x + X.OP_DEPTH]!, MAX_OPS);
-  let f = 0;
-  for (let i = 0; i < 3 && d - 1 - i >= 0; i++) f |= (w[x + X_OPS + d - 1 - i]! & 0xff) << (8 * i);
-  return f;
+  // straight-line: this runs on every access the cache does not answer
+  let d = w[x + X.OP_DEPTH]!;
+  if (d > MAX_OPS) d = MAX_OPS;
+  const top = x + X_OPS + d - 1;
+  if (d >= 3) return (w[top]! & 0xff) | ((w[top - 1]! & 0xff) << 8) | ((w[top - 2]! & 0xff) << 16);
+  if (d === 2) return (w[top]! & 0xff) | ((w[top - 1]! & 0xff) << 8);
+  return d === 1 ? w[top]! & 0xff : 0;
 }
 
 function framesText(f: number): string[] {
