@@ -203,8 +203,9 @@ export class SpecChecker implements SpecHooks {
       d[i] = e;
       at += e < 0 ? -e : e;
     }
-    if (i >= n || w[m + i]! >= 0) return false;
-    let blk = -w[m + i]!;
+    const area = i < n ? w[m + i]! : 0;
+    if (area >= 0) return false;
+    let blk = -area;
     this.mFree = this.oFree + blk;
     // merged with a free block on either side
     let k = i;
