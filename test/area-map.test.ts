@@ -2,7 +2,7 @@
 
 import test from 'ava';
 import { mapOf, traceMachine } from './helpers.ts';
-import { needToExtend, sizeToSlotRaw } from '../src/percpu/area-map.ts';
+import { needToExtend, sizeToSlotRaw } from '../src/percpu/2.6.35/area-map.ts';
 
 test('first fit splits the free block into the area and a free tail', (t) => {
   const k = traceMachine();

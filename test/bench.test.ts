@@ -3,7 +3,7 @@
 
 import test from 'ava';
 import { bench, renderBench } from '../src/explore/bench.ts';
-import { BUGS } from '../src/percpu/variants.ts';
+import { BUGS } from '../src/percpu/2.6.35/variants.ts';
 
 test('bench measures throughput, controlled scheduling, lockdep cost and detection of every bug', async (t) => {
   // counts, never time windows: every measurement runs a fixed number of ops or runs, however slow the host

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sharedRunner } from './helpers.ts';
 import { scenarioByName } from '../scenarios/index.ts';
-import { BUGS } from '../src/percpu/variants.ts';
+import { BUGS } from '../src/percpu/2.6.35/variants.ts';
 import { Mode } from '../src/sched/strategy.ts';
 import { fuzz } from '../src/explore/fuzz.ts';
 import { readRepro, reproPrograms } from '../src/explore/repro.ts';

@@ -16,7 +16,7 @@ import { Lock } from '../src/sync/locks.ts';
 import { F, siteName } from '../src/sync/sites.ts';
 import { C } from '../src/percpu/records.ts';
 import { CK } from '../src/check/records.ts';
-import { allocArea, freeArea } from '../src/percpu/area-map.ts';
+import { allocArea, freeArea } from '../src/percpu/2.6.35/area-map.ts';
 import { SpecChecker, warnLimitProblem } from '../src/check/spec.ts';
 import { classify, parseSuppressions } from '../src/check/known.ts';
 import type { Violation } from '../src/report/violation.ts';

@@ -18,7 +18,7 @@ import { HARDIRQ_OFFSET } from '../src/sync/irq.ts';
 import { Lock } from '../src/sync/locks.ts';
 import { Op } from '../scenarios/lib/program.ts';
 import { scenarioByName } from '../scenarios/index.ts';
-import { BUGS } from '../src/percpu/variants.ts';
+import { BUGS } from '../src/percpu/2.6.35/variants.ts';
 import type { Kernel } from '../src/run/machine.ts';
 
 const shared = sharedRunner();

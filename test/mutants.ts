@@ -25,52 +25,52 @@ export interface Mutant {
 
 export const MUTANTS: readonly Mutant[] = [
   {
-    name: 'contig-ignores-small', file: 'src/percpu/area-map.ts', what: 'a failed scan\'s contig_hint ignores free blocks smaller than the request',
+    name: 'contig-ignores-small', file: 'src/percpu/2.6.35/area-map.ts', what: 'a failed scan\'s contig_hint ignores free blocks smaller than the request',
     from: '    if (cur < head + size) {\n      maxContig = Math.max(cur, maxContig);', to: '    if (cur < head + size) {\n      if (cur >= size) maxContig = Math.max(cur, maxContig);',
   },
   {
-    name: 'vm-clears-fresh-only', file: 'src/percpu/backend-vm.ts', what: 'percpu-vm clears only areas whose pages it populated just now',
+    name: 'vm-clears-fresh-only', file: 'src/percpu/2.6.35/backend-vm.ts', what: 'percpu-vm clears only areas whose pages it populated just now',
     from: '      st.populatedFromTemp(chunk, bitmap); // commit the new bitmap\n      this.putPagesAndBitmap(cpu);\n    }\n    // clear the area in every unit\n    for (let c = 0; c < st.nrCpus; c++) clearRange(st, cpu, this.rec.chunkAddr(chunk, c, 0) + off, size);',
     to: '      st.populatedFromTemp(chunk, bitmap); // commit the new bitmap\n      this.putPagesAndBitmap(cpu);\n      for (let c = 0; c < st.nrCpus; c++) clearRange(st, cpu, this.rec.chunkAddr(chunk, c, 0) + off, size);\n    }',
   },
   {
-    name: 'bitmap-not-committed', file: 'src/percpu/backend-vm.ts', what: 'populate never commits the populated bitmap',
+    name: 'bitmap-not-committed', file: 'src/percpu/2.6.35/backend-vm.ts', what: 'populate never commits the populated bitmap',
     from: '      st.populatedFromTemp(chunk, bitmap); // commit the new bitmap\n', to: '',
   },
   {
-    name: 'chunk-slot-off-by-one', file: 'src/percpu/area-map.ts', what: 'pcpu_chunk_slot files chunks with 4 free bytes in slot 0',
+    name: 'chunk-slot-off-by-one', file: 'src/percpu/2.6.35/area-map.ts', what: 'pcpu_chunk_slot files chunks with 4 free bytes in slot 0',
     from: 'if (free < INT_SIZE || st.contigHint(chunk) < INT_SIZE) return 0;', to: 'if (free <= INT_SIZE || st.contigHint(chunk) < INT_SIZE) return 0;',
   },
   {
-    name: 'free-merge-skips-next', file: 'src/percpu/area-map.ts', what: 'pcpu_free_area does not merge with the next free block',
+    name: 'free-merge-skips-next', file: 'src/percpu/2.6.35/area-map.ts', what: 'pcpu_free_area does not merge with the next free block',
     from: '  if (i + 1 < used && st.entry(chunk, m, i + 1) >= 0) {', to: '  if (i + 1 < used && st.entry(chunk, m, i + 1) >= 0 && false) {',
   },
   {
-    name: 'reclaim-spares-none', file: 'src/percpu/core.ts', what: 'pcpu_reclaim destroys the first fully free chunk too',
+    name: 'reclaim-spares-none', file: 'src/percpu/2.6.35/core.ts', what: 'pcpu_reclaim destroys the first fully free chunk too',
     from: '    if (pos === firstEntry) continue; // spare the first one\n', to: '',
   },
   {
-    name: 'free-without-irqsave', file: 'src/percpu/core.ts', what: 'free_percpu takes pcpu_lock without disabling irqs',
+    name: 'free-without-irqsave', file: 'src/percpu/2.6.35/core.ts', what: 'free_percpu takes pcpu_lock without disabling irqs',
     from: "  cpu.enter(F.free_percpu);\n  const flags = cpu.spinLockIrqSave(Lock.pcpu_lock);", to: "  cpu.enter(F.free_percpu);\n  cpu.spinLock(Lock.pcpu_lock);\n  const flags = 0;",
   },
   {
-    name: 'stats-outside-lock', file: 'src/percpu/core.ts', what: 'pcpu_alloc counts the allocation after dropping pcpu_lock',
+    name: 'stats-outside-lock', file: 'src/percpu/2.6.35/core.ts', what: 'pcpu_alloc counts the allocation after dropping pcpu_lock',
     from: '  p.statsAlloc(size);\n  p.indexCheck?.(cpu, chunk);\n  p.ops.unlockIndex(p, cpu, flags);', to: '  p.indexCheck?.(cpu, chunk);\n  p.ops.unlockIndex(p, cpu, flags);\n  p.statsAlloc(size);',
   },
   {
-    name: 'extend-copies-short', file: 'src/percpu/core.ts', what: 'pcpu_extend_area_map copies one entry too few into the new map',
+    name: 'extend-copies-short', file: 'src/percpu/2.6.35/core.ts', what: 'pcpu_extend_area_map copies one entry too few into the new map',
     from: '    st.copyEntriesOut(chunk, m, neu, oldAlloc);', to: '    st.copyEntriesOut(chunk, m, neu, oldAlloc - 1);',
   },
   {
-    name: 'tail-kept-small', file: 'src/percpu/area-map.ts', what: 'pcpu_alloc_area keeps tails of 1-3 bytes as blocks of their own',
+    name: 'tail-kept-small', file: 'src/percpu/2.6.35/area-map.ts', what: 'pcpu_alloc_area keeps tails of 1-3 bytes as blocks of their own',
     from: '    if (tail < INT_SIZE) tail = 0;', to: '    if (tail < 1) tail = 0;',
   },
   {
-    name: 'depopulate-keeps-pages', file: 'src/percpu/backend-vm.ts', what: 'pcpu_depopulate_chunk unmaps but never frees the pages',
+    name: 'depopulate-keeps-pages', file: 'src/percpu/2.6.35/backend-vm.ts', what: 'pcpu_depopulate_chunk unmaps but never frees the pages',
     from: '      this.freePagesRange(cpu, pages, rs, re);\n      cpu.point();\n      rs = st.nextPopulated(chunk, pageEnd, re + 1, true);', to: '      cpu.point();\n      rs = st.nextPopulated(chunk, pageEnd, re + 1, true);',
   },
   {
-    name: 'reclaim-request-dropped', file: 'src/percpu/core.ts', what: 'free_percpu never schedules the reclaim work',
+    name: 'reclaim-request-dropped', file: 'src/percpu/2.6.35/core.ts', what: 'free_percpu never schedules the reclaim work',
     from: '        p.work.scheduleReclaim(cpu);\n        break;\n      }\n    }\n  }\n  p.spec?.freeEnd(cpu, chunk);', to: '        break;\n      }\n    }\n  }\n  p.spec?.freeEnd(cpu, chunk);',
   },
 ];

@@ -7,7 +7,7 @@ import test from 'ava';
 import { machine, sharedRunner } from './helpers.ts';
 import { CpuProgramRunner } from '../src/run/thread/cpu-program.ts';
 import { Op, OP_WORDS, RESERVED } from '../scenarios/lib/program.ts';
-import { fixBit, fixFor } from '../src/percpu/variants.ts';
+import { fixBit, fixFor } from '../src/percpu/2.6.35/variants.ts';
 import { perCpuPtr, translate } from '../src/percpu/access.ts';
 import { scenarioByName } from '../scenarios/index.ts';
 

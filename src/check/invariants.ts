@@ -10,7 +10,7 @@
 import { C, PC } from '../percpu/records.ts';
 import { HEAP_ALLOC, HO, PAGE_ALLOCATED, PAGE_BOOTMEM, PG } from '../mm/records.ts';
 import { Tag } from '../mm/heap.ts';
-import { staticByte } from '../percpu/first-chunk.ts';
+import { staticByte } from '../percpu/2.6.35/first-chunk.ts';
 import type { CheckTarget } from './target.ts';
 
 export type InvariantName =

@@ -14,7 +14,7 @@
 //     path that loses the offset or misses the first chunk, for this very
 //     address), and the report is attributed to it when it is made; and
 //  2. in a controlled run, replaying the run with the later kernel's fix
-//     switched on (src/percpu/later/) makes it go away ("fix-verified").
+//     switched on (src/percpu/2.6.35/later/) makes it go away ("fix-verified").
 //     A free-running run or a trace cannot be replayed: there, (1) decides.
 //
 // Anything else with the same title is a new finding and fails the run.
@@ -34,7 +34,7 @@ import { VIOLATION_KIND_SET, type Violation, type ViolationKind } from '../repor
 import { UsageError } from '../report/errors.ts';
 import type { Cpu } from '../sync/cpu.ts';
 import type { MechanismHooks } from '../percpu/hooks.ts';
-import { fixFor } from '../percpu/variants.ts';
+import { fixFor } from '../percpu/2.6.35/variants.ts';
 
 export interface KnownIssue {
   id: string;
@@ -306,7 +306,7 @@ export function classify(violations: Violation[], o: ClassifyOptions = {}): bool
   return counting;
 }
 
-/** The fix (a later kernel's, src/percpu/later/) that proves a finding of `id`. */
+/** The fix (a later kernel's, src/percpu/2.6.35/later/) that proves a finding of `id`. */
 export function fixOf(id: string): ReturnType<typeof fixFor> {
   return fixFor(id);
 }

@@ -8,7 +8,7 @@ import { C, PC } from '../percpu/records.ts';
 import { heapStats } from '../mm/heap.ts';
 import { pagesUsed } from '../mm/pages.ts';
 import { vmSlotsUsed } from '../mm/vm.ts';
-import { PCPU_DFL_MAP_ALLOC } from '../percpu/area-map.ts';
+import { PCPU_DFL_MAP_ALLOC } from '../percpu/2.6.35/area-map.ts';
 import { WORK_RECLAIM } from '../workqueue/workqueue.ts';
 import type { CheckTarget } from './target.ts';
 

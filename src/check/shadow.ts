@@ -10,7 +10,7 @@
 import type { Cpu } from '../sync/cpu.ts';
 import { perCpuPtr, readWord, translate, writeWord } from '../percpu/access.ts';
 import type { PcpuState } from '../percpu/chunk.ts';
-import type { Percpu } from '../percpu/core.ts';
+import type { Percpu } from '../percpu/2.6.35/core.ts';
 import { kmHandedOutUncleared } from './known.ts';
 
 export class ShadowStamps {

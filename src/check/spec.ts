@@ -36,7 +36,7 @@ import { CK } from './records.ts';
 import type { Cpu } from '../sync/cpu.ts';
 import type { PcpuState } from '../percpu/chunk.ts';
 import type { SpecHooks } from '../percpu/hooks.ts';
-import { WARN_LIMIT } from '../percpu/core.ts';
+import { WARN_LIMIT } from '../percpu/2.6.35/core.ts';
 
 export type SpecCheck = 'first-fit' | 'no-needless-chunk' | 'relocation' | 'merge' | 'reclaim-request' | 'reclaim-set' | 'warn-limit';
 

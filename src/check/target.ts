@@ -6,7 +6,7 @@ import type { Config } from '../shm/config.ts';
 import type { Shm } from '../shm/layout.ts';
 import type { AllocInfo } from '../percpu/alloc-info.ts';
 import type { PcpuState } from '../percpu/chunk.ts';
-import type { Percpu } from '../percpu/core.ts';
+import type { Percpu } from '../percpu/2.6.35/core.ts';
 import type { Workqueue } from '../workqueue/workqueue.ts';
 
 export interface CheckTarget {

@@ -1,7 +1,7 @@
 // Every command and its options, declared once: the parser, `--help`,
 // `percpu-stress help` and docs/cli.md all come from this table.
 
-import { BUGS } from '../percpu/variants.ts';
+import { BUGS } from '../percpu/2.6.35/variants.ts';
 import { MAX_CPUS } from '../shm/config.ts';
 import { choice, duration, flag, int, str, type Command, type Spec } from './options.ts';
 

@@ -6,7 +6,7 @@ import { UsageError, inputErrorOf, quote } from '../report/errors.ts';
 import { EPILOGUE_MS, Runner, type RunResult } from '../run/main/runner.ts';
 import { reportJson } from '../report/result.ts';
 import type { Scenario } from '../../scenarios/lib/scenario.ts';
-import { BUGS } from '../percpu/variants.ts';
+import { BUGS } from '../percpu/2.6.35/variants.ts';
 import { renderRun } from '../render/summary.ts';
 import { renderJunit } from '../render/junit.ts';
 import { renderKtapRuns } from '../render/ktap.ts';

@@ -8,7 +8,7 @@ import { availableParallelism, cpus as osCpus } from 'node:os';
 import { Runner } from '../run/main/runner.ts';
 import { SCENARIOS, scenarioByName } from '../../scenarios/index.ts';
 import { benchMix } from '../../scenarios/bench-mix.ts';
-import { BUGS } from '../percpu/variants.ts';
+import { BUGS } from '../percpu/2.6.35/variants.ts';
 import { Mode, MODE_NAMES } from '../sched/strategy.ts';
 import { fuzz } from './fuzz.ts';
 import { runCampaign } from './campaign.ts';

@@ -11,7 +11,7 @@
 import { rmSync } from 'node:fs';
 import type { Runner, RunResult } from '../run/main/runner.ts';
 import type { Scenario } from '../../scenarios/lib/scenario.ts';
-import { bugByName } from '../percpu/variants.ts';
+import { bugByName } from '../percpu/2.6.35/variants.ts';
 import type { Violation, ViolationKind } from '../report/violation.ts';
 import { counts } from '../report/violation.ts';
 import { inputErrorOf } from '../report/errors.ts';

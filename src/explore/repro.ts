@@ -8,7 +8,7 @@ import { externalPath, scenarioByName } from '../../scenarios/index.ts';
 import type { Scenario } from '../../scenarios/lib/scenario.ts';
 import { loadScenarioFile } from './scenario-file.ts';
 import { OP_WORDS, programFromJson, programToJson } from '../../scenarios/lib/program.ts';
-import { BUGS, bugByName } from '../percpu/variants.ts';
+import { BUGS, bugByName } from '../percpu/2.6.35/variants.ts';
 import type { Violation, ViolationKind } from '../report/violation.ts';
 import { decodeSchedule, ScheduleError, switchesOf } from '../sched/schedule.ts';
 import { MODE_NAMES } from '../sched/strategy.ts';

@@ -12,6 +12,7 @@ import { FailSite, failShould } from './fail.ts';
 import { FREE_DOUBLE, FREE_OK, HEAP_EXHAUSTED, TAG_NAMES, heapAlloc, heapFree, type Tag } from './heap.ts';
 import { PAGES_EXHAUSTED, PFREE_OK, pageAlloc, pageFree } from './pages.ts';
 import { vmFreeArea, vmGetArea, vmMapPage, vmToPfn, vmUnmapPage } from './vm.ts';
+import { GFP_KERNEL, gfpMaySleep } from './gfp.ts';
 
 /** The emulator itself ran out of room (not the emulated kernel). */
 export class CapacityExceeded extends Error {
@@ -32,10 +33,11 @@ function heapResult(cpu: Cpu, p: number, bytes: number, tag: Tag, fn: string): n
   return Math.abs(p);
 }
 
-/** kzalloc(size, GFP_KERNEL): may sleep. */
-export function kzalloc(cpu: Cpu, bytes: number, tag: Tag): number {
+/** kzalloc(size, gfp): may sleep when the mask allows it (GFP_KERNEL does). */
+export function kzalloc(cpu: Cpu, bytes: number, tag: Tag, gfp = GFP_KERNEL): number {
   cpu.enter(F.kzalloc);
-  cpu.mightSleep();
+  if (gfpMaySleep(gfp)) cpu.mightSleep();
+  else cpu.point();
   const p = failShould(cpu.host.shm, FailSite.kmalloc) ? 0 : heapResult(cpu, heapAlloc(cpu.host.shm, bytes, tag), bytes, tag, 'kmalloc');
   cpu.leave();
   return p;
@@ -86,10 +88,11 @@ export function vfree(cpu: Cpu, p: number): void {
 
 const pageOut = { poisonBroken: -1 };
 
-/** alloc_pages(GFP_KERNEL, order): may sleep; returns the first pfn or -1. */
-export function allocPages(cpu: Cpu, order: number): number {
+/** alloc_pages(gfp, order): may sleep when the mask allows it; returns the first pfn or -1. */
+export function allocPages(cpu: Cpu, order: number, gfp = GFP_KERNEL): number {
   cpu.enter(F.alloc_pages);
-  cpu.mightSleep();
+  if (gfpMaySleep(gfp)) cpu.mightSleep();
+  else cpu.point();
   let pfn = -1;
   if (!failShould(cpu.host.shm, FailSite.alloc_pages)) {
     pfn = pageAlloc(cpu.host.shm, order, pageOut);

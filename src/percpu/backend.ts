@@ -27,7 +27,7 @@ export interface ChunkRecords {
   chunkAddr(chunk: number, cpuNr: number, page: number): number;
 }
 
-/** What pcpu_map_pages needs of percpu-vm (src/percpu/backend-vm.ts is the one). */
+/** What pcpu_map_pages needs of percpu-vm (src/percpu/2.6.35/backend-vm.ts is the one). */
 export interface VmPages {
   readonly st: PcpuState;
   readonly rec: ChunkRecords;

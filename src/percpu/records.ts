@@ -17,7 +17,7 @@ export enum PC {
   /** percpu_stats (under pcpu_lock). */
   NR_ALLOC, NR_DEALLOC, NR_CUR_ALLOC, NR_MAX_ALLOC, NR_CHUNKS, NR_MAX_CHUNKS, MIN_ALLOC_SIZE, MAX_ALLOC_SIZE,
   CHUNKS_CREATED, CHUNKS_DESTROYED, RECLAIM_RUNS,
-  /** The variant booted (src/percpu/variants.ts): a historical bug and a later fix, by number (0: none). */
+  /** The variant booted (src/percpu/2.6.35/variants.ts): a historical bug and a later fix, by number (0: none). */
   BUG, FIX,
   SIZE,
 }

@@ -1,10 +1,10 @@
 // A variant of the 2.6.35 port: a historical bug's pre-fix functions
 // (history/) or a later kernel's fix (later/), each in a file of its own,
 // booted in place of the 2.6.35 functions through the table of
-// PcpuOps (src/percpu/core.ts). The list of variants is src/percpu/variants.ts.
+// PcpuOps (src/percpu/2.6.35/core.ts). The list of variants is src/percpu/2.6.35/variants.ts.
 
 import type { ViolationKind } from '../report/violation.ts';
-import type { PcpuOps } from './core.ts';
+import type { PcpuOps } from './2.6.35/core.ts';
 
 export interface Variant {
   /** What --inject (a bug) or a fix-verification replay (a fix) calls it. */

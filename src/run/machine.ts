@@ -14,11 +14,11 @@ import { LK, MAX_LOCKS, SY, X, X_SIZE } from '../sync/records.ts';
 import { CK } from '../check/records.ts';
 import { allocInfoFor, type AllocInfo } from '../percpu/alloc-info.ts';
 import { PcpuState } from '../percpu/chunk.ts';
-import { Percpu, WARN_LIMIT } from '../percpu/core.ts';
-import { VmBackend } from '../percpu/backend-vm.ts';
-import { KmBackend } from '../percpu/backend-km.ts';
-import { setupFirstChunk } from '../percpu/first-chunk.ts';
-import { opsFor } from '../percpu/variants.ts';
+import { Percpu, WARN_LIMIT } from '../percpu/2.6.35/core.ts';
+import { VmBackend } from '../percpu/2.6.35/backend-vm.ts';
+import { KmBackend } from '../percpu/2.6.35/backend-km.ts';
+import { setupFirstChunk } from '../percpu/2.6.35/first-chunk.ts';
+import { opsFor } from '../percpu/2.6.35/variants.ts';
 import { heapInit } from '../mm/heap.ts';
 import { pagesInit } from '../mm/pages.ts';
 import { vmInit } from '../mm/vm.ts';
@@ -45,7 +45,7 @@ export function planMachine(partial: Partial<Config> = {}): MachineSpec {
 }
 
 export interface BootOptions {
-  /** The historical bug to boot (its number in src/percpu/variants.ts BUGS, 0: none). */
+  /** The historical bug to boot (its number in src/percpu/2.6.35/variants.ts BUGS, 0: none). */
   bug?: number;
   /** The later fixes to boot (a bit per entry of FIXES). */
   fixes?: number;

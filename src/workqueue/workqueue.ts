@@ -27,7 +27,7 @@ export class Workqueue {
   private readonly w: Int32Array;
   private readonly works: number;
   private readonly wq: number;
-  /** process_one_work as this machine booted it (PcpuOps, src/percpu/core.ts). */
+  /** process_one_work as this machine booted it (PcpuOps, src/percpu/2.6.35/core.ts). */
   processOneWork: ProcessOneWork = processOneWork;
 
   constructor(shm: Shm) {

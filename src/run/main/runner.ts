@@ -28,7 +28,7 @@ import { MAX_CLASSES } from '../../lockdep/records.ts';
 import { SC } from '../../sched/records.ts';
 import { Lock, lockName } from '../../sync/locks.ts';
 import { CpuState } from '../../sync/cpu.ts';
-import { bugId, conflicts, fixBit, fixFor } from '../../percpu/variants.ts';
+import { bugId, conflicts, fixBit, fixFor } from '../../percpu/2.6.35/variants.ts';
 import type { Backend, Config } from '../../shm/config.ts';
 import { readTimeline, startTimeline } from './timeline.ts';
 import { Lockdep } from '../../lockdep/lockdep.ts';
@@ -60,7 +60,7 @@ export interface RunOptions {
   /** The absolute time (Date.now()) by which the run must end, start-up and epilogue included. */
   deadline?: number;
   backend?: Backend;
-  /** A historical bug to boot instead of 2.6.35 (its name, src/percpu/variants.ts). */
+  /** A historical bug to boot instead of 2.6.35 (its name, src/percpu/2.6.35/variants.ts). */
   inject?: string | null;
   /** Later fixes to boot (a bit per entry of FIXES; fix-verification replays). */
   fixes?: number;

@@ -3,11 +3,11 @@
 // and destroyed under pcpu_lock alone, while an allocation may be using one
 // of them with only the mutex held (extending its map, populating it).
 
-import type { Cpu } from '../../sync/cpu.ts';
-import { Lock } from '../../sync/locks.ts';
-import { F } from '../../sync/sites.ts';
+import type { Cpu } from '../../../sync/cpu.ts';
+import { Lock } from '../../../sync/locks.ts';
+import { F } from '../../../sync/sites.ts';
 import { reclaimDestroy, reclaimUnlink, type Percpu } from '../core.ts';
-import type { HistoricalBug } from '../variant.ts';
+import type { HistoricalBug } from '../../variant.ts';
 
 function pcpuReclaim(p: Percpu, cpu: Cpu): number[] {
   cpu.enter(F.pcpu_reclaim);

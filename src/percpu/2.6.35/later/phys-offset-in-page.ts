@@ -2,12 +2,12 @@
 // per_cpu_ptr_to_phys() handling of non-page-aligned addresses"): the
 // page-based paths add offset_in_page(addr) to page_to_phys().
 
-import type { Cpu } from '../../sync/cpu.ts';
-import { F } from '../../sync/sites.ts';
-import { vmToPfn } from '../../mm/vm.ts';
-import { PHYS_CHUNK, PHYS_LINEAR, PHYS_VMALLOC } from '../../check/records.ts';
+import type { Cpu } from '../../../sync/cpu.ts';
+import { F } from '../../../sync/sites.ts';
+import { vmToPfn } from '../../../mm/vm.ts';
+import { PHYS_CHUNK, PHYS_LINEAR, PHYS_VMALLOC } from '../../../check/records.ts';
 import type { Percpu } from '../core.ts';
-import type { LaterFix } from '../variant.ts';
+import type { LaterFix } from '../../variant.ts';
 
 function perCpuPtrToPhys(p: Percpu, cpu: Cpu, addr: number): number {
   const st = p.st;

@@ -2,11 +2,11 @@
 // deadlock and allow atomic free"): one mutex serialized allocation and
 // free, so free_percpu slept and could not be called from atomic context.
 
-import type { Cpu } from '../../sync/cpu.ts';
-import { Lock } from '../../sync/locks.ts';
-import { F } from '../../sync/sites.ts';
+import type { Cpu } from '../../../sync/cpu.ts';
+import { Lock } from '../../../sync/locks.ts';
+import { F } from '../../../sync/sites.ts';
 import type { Percpu } from '../core.ts';
-import type { HistoricalBug } from '../variant.ts';
+import type { HistoricalBug } from '../../variant.ts';
 
 function freePercpu(p: Percpu, cpu: Cpu, ptr: number): void {
   const st = p.st;

@@ -3,11 +3,11 @@
 // depopulation ran unprotected and raced allocations populating other
 // chunks on the one shared temp pages array and bitmap.
 
-import type { Cpu } from '../../sync/cpu.ts';
-import { Lock } from '../../sync/locks.ts';
-import { F } from '../../sync/sites.ts';
+import type { Cpu } from '../../../sync/cpu.ts';
+import { Lock } from '../../../sync/locks.ts';
+import { F } from '../../../sync/sites.ts';
 import { reclaimDestroy, reclaimUnlink, type Percpu } from '../core.ts';
-import type { HistoricalBug } from '../variant.ts';
+import type { HistoricalBug } from '../../variant.ts';
 
 function pcpuReclaim(p: Percpu, cpu: Cpu): number[] {
   cpu.enter(F.pcpu_reclaim);

@@ -2,12 +2,12 @@
 // not before (a classic): a schedule_work() made while the work runs finds
 // the bit still set, queues nothing, and the request is lost.
 
-import type { Cpu } from '../../sync/cpu.ts';
-import { Lock } from '../../sync/locks.ts';
-import { F } from '../../sync/sites.ts';
-import { WK } from '../../workqueue/records.ts';
-import type { Workqueue } from '../../workqueue/workqueue.ts';
-import type { HistoricalBug } from '../variant.ts';
+import type { Cpu } from '../../../sync/cpu.ts';
+import { Lock } from '../../../sync/locks.ts';
+import { F } from '../../../sync/sites.ts';
+import { WK } from '../../../workqueue/records.ts';
+import type { Workqueue } from '../../../workqueue/workqueue.ts';
+import type { HistoricalBug } from '../../variant.ts';
 
 function processOneWork(wq: Workqueue, kworker: Cpu, work: number, fn: (cpu: Cpu) => void): boolean {
   if (!wq.pending(work)) return false;

@@ -14,8 +14,8 @@
 //
 // The functions below are 2.6.35's, bugs included. They are reached through
 // a table of function pointers (PcpuOps below), which is how a machine
-// boots a historical bug (src/percpu/history/) or a later kernel's fix
-// (src/percpu/later/) instead: each variant is its own file, beside the
+// boots a historical bug (src/percpu/2.6.35/history/) or a later kernel's fix
+// (src/percpu/2.6.35/later/) instead: each variant is its own file, beside the
 // port, never a switch inside it. The Percpu class holds the state and the
 // helpers those functions share.
 //
@@ -23,30 +23,31 @@
 // operations, might-sleep points and allocations go through the CPU
 // context, which enforces the rules and is where controlled runs switch CPUs.
 
-import { PC } from './records.ts';
-import type { Cpu } from '../sync/cpu.ts';
-import { Lock } from '../sync/locks.ts';
-import { F } from '../sync/sites.ts';
-import { Tag, heapFreed, heapInArena, heapLive } from '../mm/heap.ts';
-import { kfree, kzalloc } from '../mm/kernel-api.ts';
-import { vmToPfn } from '../mm/vm.ts';
-import { MUTEX, PCPU_LOCK, type PcpuState } from './chunk.ts';
+import { PC } from '../records.ts';
+import type { Cpu } from '../../sync/cpu.ts';
+import { Lock } from '../../sync/locks.ts';
+import { F } from '../../sync/sites.ts';
+import { Tag } from '../../mm/heap.ts';
+import { kfree, kzalloc } from '../../mm/kernel-api.ts';
+import { vmToPfn } from '../../mm/vm.ts';
+import { MUTEX, PCPU_LOCK, type PcpuState } from '../chunk.ts';
 import { PCPU_DFL_MAP_ALLOC, allocArea, chunkRelocate, freeArea, needToExtend, sizeToSlot } from './area-map.ts';
-import type { ChunkBackend, ChunkRecords, VmPages } from './backend.ts';
-import type { Workqueue } from '../workqueue/workqueue.ts';
-import type { MechanismHooks, SpecHooks, WorkHooks } from './hooks.ts';
-import { memAlloc, memFree } from './mem.ts';
-import { PCPU_MIN_UNIT_SIZE } from '../shm/config.ts';
-import { PHYS_CHUNK, PHYS_LINEAR, PHYS_VMALLOC } from '../check/records.ts';
+import type { ChunkBackend, VmPages } from '../backend.ts';
+import { Allocator } from '../allocator.ts';
+import type { Workqueue } from '../../workqueue/workqueue.ts';
+import type { MechanismHooks, SpecHooks, WorkHooks } from '../hooks.ts';
+import { memAlloc, memFree } from '../mem.ts';
+import { PCPU_MIN_UNIT_SIZE } from '../../shm/config.ts';
+import { PHYS_CHUNK, PHYS_LINEAR, PHYS_VMALLOC } from '../../check/records.ts';
 
 export const WARN_LIMIT = 10;
 
-export type { SpecHooks, WorkHooks, MechanismHooks } from './hooks.ts';
+export type { SpecHooks, WorkHooks, MechanismHooks } from '../hooks.ts';
 
 /**
  * The allocator's operations as a table of function pointers, the kernel's
  * own way of choosing an implementation at boot. A machine boots 2.6.35's
- * table (src/percpu/variants.ts BASELINE), or the same table with one
+ * table (src/percpu/2.6.35/variants.ts BASELINE), or the same table with one
  * historical bug's pre-fix functions (history/) or later kernels' fixes
  * (later/) in place. Nothing in the port tests which variant is running.
  */
@@ -78,27 +79,19 @@ export interface PcpuOps {
 }
 
 
-export class Percpu implements ChunkRecords {
-  readonly st: PcpuState;
+export class Percpu extends Allocator {
+  readonly kernel = '2.6.35' as const;
+  protected readonly destroyer = 'reclaim';
   backend!: ChunkBackend;
-  /** The functions this machine runs: 2.6.35's, or a variant's (src/percpu/variants.ts). */
+  /** The functions this machine runs: 2.6.35's, or a variant's (src/percpu/2.6.35/variants.ts). */
   ops!: PcpuOps;
-  /** The err string of the last failed pcpuAlloc on this thread. */
-  lastError = '';
-  /** Did the last freePercpu call schedule_work? */
-  lastFreeScheduled = false;
-  /**
-   * A checker run on the chunk just changed, with pcpu_lock still held (the
-   * only moment its map is consistent while other CPUs run).
-   */
-  indexCheck: ((cpu: Cpu, chunk: number) => void) | null = null;
   /** Specification checks (checks on), or null. */
   spec: SpecHooks | null = null;
   /** The known issues' mechanism recorder (checks on), or null. */
   known: MechanismHooks | null = null;
 
   constructor(st: PcpuState, readonly work: WorkHooks) {
-    this.st = st;
+    super(st);
   }
 
   attach(backend: ChunkBackend, ops: PcpuOps): void {
@@ -107,41 +100,23 @@ export class Percpu implements ChunkRecords {
     this.ops = ops;
   }
 
-  chunkAddr(chunk: number, cpuNr: number, page: number): number {
-    return this.st.baseAddr(chunk) + this.st.unitOffset(cpuNr) + page * this.st.pageSize;
+  protected pages(): ChunkBackend {
+    return this.backend;
   }
 
-  // ---- entry points: the checker learns which CPU is inside ----------------------
-  /**
-   * pcpu_alloc: `size` bytes aligned at `align` in every unit; returns the
-   * percpu pointer (an address in unit 0's space) or 0 with lastError set.
-   * CONTEXT: may sleep (takes pcpu_alloc_mutex, allocates GFP_KERNEL).
-   */
-  pcpuAlloc(cpu: Cpu, size: number, align: number, reserved: boolean): number {
-    const ck = this.st.ck;
-    if (ck === null) return this.ops.alloc(this, cpu, size, align, reserved);
-    const outer = ck.cpu;
-    ck.cpu = cpu;
-    try {
-      return this.ops.alloc(this, cpu, size, align, reserved);
-    } finally {
-      ck.cpu = outer;
-    }
+  // ---- entry points (the base class tells the checker which CPU is inside) ----------
+  /** pcpu_alloc. CONTEXT: may sleep (takes pcpu_alloc_mutex, allocates GFP_KERNEL); 2.6.35 takes no mask. */
+  protected alloc(cpu: Cpu, size: number, align: number, reserved: boolean): number {
+    return this.ops.alloc(this, cpu, size, align, reserved);
   }
 
-  /** free_percpu: free the area at `ptr`. CONTEXT: any, including hardirq. */
-  freePercpu(cpu: Cpu, ptr: number): void {
-    this.lastFreeScheduled = false;
-    if (ptr === 0) return;
-    const ck = this.st.ck;
-    if (ck === null) return this.ops.free(this, cpu, ptr);
-    const outer = ck.cpu;
-    ck.cpu = cpu;
-    try {
-      this.ops.free(this, cpu, ptr);
-    } finally {
-      ck.cpu = outer;
-    }
+  protected free(cpu: Cpu, ptr: number): void {
+    this.ops.free(this, cpu, ptr);
+  }
+
+  /** 2.6.35 owns one work item: pcpu_reclaim_work. */
+  protected runWork(cpu: Cpu): number[] {
+    return this.ops.reclaim(this, cpu);
   }
 
   /**
@@ -150,15 +125,7 @@ export class Percpu implements ChunkRecords {
    * destruction order.
    */
   reclaim(cpu: Cpu): number[] {
-    const ck = this.st.ck;
-    if (ck === null) return this.ops.reclaim(this, cpu);
-    const outer = ck.cpu;
-    ck.cpu = cpu;
-    try {
-      return this.ops.reclaim(this, cpu);
-    } finally {
-      ck.cpu = outer;
-    }
+    return this.workFn(cpu, 0, 0);
   }
 
   /** per_cpu_ptr_to_phys(). */
@@ -187,32 +154,6 @@ export class Percpu implements ChunkRecords {
     return chunk;
   }
 
-  /** pcpu_free_chunk: the record and its map. */
-  freeChunk(cpu: Cpu, chunk: number): void {
-    const st = this.st;
-    memFree(cpu, st, st.map(chunk), st.mapAlloc(chunk) * 4);
-    st.ck?.chunkDestroyed(chunk);
-    kfree(cpu, chunk);
-  }
-
-  /**
-   * Is `chunk` still a chunk? A freed record is a use-after-free (what KASAN
-   * would report on the first access); anything else is list corruption.
-   */
-  checkChunk(cpu: Cpu, chunk: number, what: string, walkSlot = -1): void {
-    const st = this.st;
-    if (chunk === st.firstChunk || chunk === st.reservedChunk) return;
-    if (heapLive(st.shm, chunk, Tag.CHUNK)) return;
-    if (heapFreed(st.shm, chunk)) {
-      cpu.report('use-after-free', `BUG: KASAN: use-after-free in ${what}`,
-        `Read of size 4 at w[${chunk}] by ${cpu.name}: the pcpu_chunk was freed (destroyed by reclaim) while still in use`);
-    }
-    const slot = st.headSlot(chunk);
-    cpu.report('list-corruption', slot >= 0 ? `BUG: list walk in ${what} reached the head of pcpu_slot[${slot}]` : `BUG: unable to handle kernel paging request in ${what}`,
-      slot >= 0 ? `a list head was taken for a chunk: the walk ${walkSlot >= 0 ? `of pcpu_slot[${walkSlot}] ` : ''}left the list it started on` : `w[${chunk}] is not a chunk${heapInArena(st.shm, chunk) ? ' (heap object of another type)' : ''}`,
-      true, { head: slot, walkSlot });
-  }
-
   // ---- the area map, as the specification checker watches it ---------------
   areaAlloc(cpu: Cpu, chunk: number, size: number, align: number): number {
     const spec = this.spec;
@@ -233,12 +174,8 @@ export class Percpu implements ChunkRecords {
 
   /** The new chunk becomes visible: numbered, counted, put on its slot list. CONTEXT: pcpu_lock. */
   linkNewChunk(cpu: Cpu, chunk: number): void {
-    const st = this.st;
-    st.setSeq(chunk, st.harnessCount(PC.CHUNK_SEQ));
-    st.harnessCount(PC.CHUNKS_CREATED);
-    const n = st.bump(PC.NR_CHUNKS);
-    if (n > st.stat(PC.NR_MAX_CHUNKS)) st.setStat(PC.NR_MAX_CHUNKS, n);
-    chunkRelocate(st, chunk, -1);
+    this.countNewChunk(chunk);
+    chunkRelocate(this.st, chunk, -1);
     this.spec?.chunkCreated(cpu, chunk);
   }
 
@@ -257,59 +194,6 @@ export class Percpu implements ChunkRecords {
       if (left === 1) cpu.host.printk(cpu, 'PERCPU: limit reached, disable warning');
     }
     return 0;
-  }
-
-  /** percpu_stats on an allocation. CONTEXT: pcpu_lock. */
-  statsAlloc(size: number): void {
-    const st = this.st;
-    st.bump(PC.NR_ALLOC);
-    const cur = st.bump(PC.NR_CUR_ALLOC);
-    if (cur > st.stat(PC.NR_MAX_ALLOC)) st.setStat(PC.NR_MAX_ALLOC, cur);
-    const min = st.stat(PC.MIN_ALLOC_SIZE);
-    if (min === 0 || size < min) st.setStat(PC.MIN_ALLOC_SIZE, size);
-    if (size > st.stat(PC.MAX_ALLOC_SIZE)) st.setStat(PC.MAX_ALLOC_SIZE, size);
-  }
-
-  /** percpu_stats on a free. CONTEXT: pcpu_lock. */
-  statsFree(): void {
-    this.st.bump(PC.NR_DEALLOC);
-    this.st.bump(PC.NR_CUR_ALLOC, -1);
-  }
-
-  /**
-   * pcpu_chunk_addr_search: first/reserved chunk by address range, any
-   * other through the page -> chunk back-pointer.
-   * CONTEXT: pcpu_lock.
-   */
-  chunkAddrSearch(cpu: Cpu, addr: number): number {
-    const st = this.st;
-    st.assertLocks(cpu, PCPU_LOCK);
-    const first = st.firstChunk;
-    const firstStart = st.baseAddr(first);
-    if (addr >= firstStart && addr < firstStart + st.unitSize) {
-      if (addr < firstStart + st.reservedLimit) return st.reservedChunk;
-      return first;
-    }
-    // the address is relative to unit 0; look it up in this CPU's unit
-    const a = addr + st.unitOffset(cpu.id < st.nrCpus ? cpu.id : 0);
-    const pfn = this.backend.addrToPfn(a);
-    if (pfn < 0) {
-      cpu.report('page-fault', `BUG: unable to handle kernel NULL pointer dereference in pcpu_chunk_addr_search`,
-        `no page behind percpu address ${addr.toString(16).padStart(8, '0')} (unit address ${a.toString(16)}): freed twice or never allocated?`);
-    }
-    return st.pageChunk(pfn);
-  }
-
-  /** is_kernel_percpu_address(): inside some CPU's copy of the static percpu area (2.6.35: static variables only). */
-  isKernelPercpuAddress(addr: number): boolean {
-    const st = this.st;
-    const base = st.baseAddrGlobal();
-    const staticSize = st.staticSize();
-    for (let c = 0; c < st.nrCpus; c++) {
-      const start = base + st.unitOffset(c);
-      if (addr >= start && addr < start + staticSize) return true;
-    }
-    return false;
   }
 }
 

@@ -2,11 +2,11 @@
 // then pcpu_alloc_mutex, the reverse of the allocation path, and sleeping on
 // the mutex with a spinlock held.
 
-import type { Cpu } from '../../sync/cpu.ts';
-import { Lock } from '../../sync/locks.ts';
-import { F } from '../../sync/sites.ts';
+import type { Cpu } from '../../../sync/cpu.ts';
+import { Lock } from '../../../sync/locks.ts';
+import { F } from '../../../sync/sites.ts';
 import { reclaimDestroy, reclaimUnlink, type Percpu } from '../core.ts';
-import type { HistoricalBug } from '../variant.ts';
+import type { HistoricalBug } from '../../variant.ts';
 
 function pcpuReclaim(p: Percpu, cpu: Cpu): number[] {
   cpu.enter(F.pcpu_reclaim);

@@ -3,13 +3,13 @@
 // carried on from that chunk instead of starting over, though a racing free
 // may have moved it to another slot list meanwhile.
 
-import type { Cpu } from '../../sync/cpu.ts';
-import { Lock } from '../../sync/locks.ts';
-import { F } from '../../sync/sites.ts';
-import { PCPU_MIN_UNIT_SIZE } from '../../shm/config.ts';
+import type { Cpu } from '../../../sync/cpu.ts';
+import { Lock } from '../../../sync/locks.ts';
+import { F } from '../../../sync/sites.ts';
+import { PCPU_MIN_UNIT_SIZE } from '../../../shm/config.ts';
 import { needToExtend, sizeToSlot } from '../area-map.ts';
 import type { Percpu } from '../core.ts';
-import type { HistoricalBug } from '../variant.ts';
+import type { HistoricalBug } from '../../variant.ts';
 
 function pcpuAlloc(p: Percpu, cpu: Cpu, size: number, align: number, reserved: boolean): number {
   const st = p.st;

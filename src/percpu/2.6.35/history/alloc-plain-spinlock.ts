@@ -2,10 +2,10 @@
 // interrupt on the same CPU that frees a percpu area then spins on the lock
 // its own CPU holds.
 
-import type { Cpu } from '../../sync/cpu.ts';
-import { Lock } from '../../sync/locks.ts';
+import type { Cpu } from '../../../sync/cpu.ts';
+import { Lock } from '../../../sync/locks.ts';
 import type { Percpu } from '../core.ts';
-import type { HistoricalBug } from '../variant.ts';
+import type { HistoricalBug } from '../../variant.ts';
 
 function lockIndex(_p: Percpu, cpu: Cpu): number {
   cpu.spinLock(Lock.pcpu_lock);

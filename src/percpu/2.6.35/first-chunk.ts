@@ -7,15 +7,15 @@
 //
 // CONTEXT: boot, on the main thread, before any CPU runs.
 
-import type { Shm } from '../shm/layout.ts';
-import { C, PC } from './records.ts';
-import { MM } from '../mm/records.ts';
-import type { Config } from '../shm/config.ts';
-import { pageReserveBoot } from '../mm/pages.ts';
-import { vmGetArea, vmMapPage } from '../mm/vm.ts';
-import { NR_CPUS, dumpAllocInfo, verifyAllocInfo, type AllocInfo } from './alloc-info.ts';
+import type { Shm } from '../../shm/layout.ts';
+import { C, PC } from '../records.ts';
+import { MM } from '../../mm/records.ts';
+import type { Config } from '../../shm/config.ts';
+import { pageReserveBoot } from '../../mm/pages.ts';
+import { vmGetArea, vmMapPage } from '../../mm/vm.ts';
+import { NR_CPUS, dumpAllocInfo, verifyAllocInfo, type AllocInfo } from '../alloc-info.ts';
 import { sizeToSlotRaw, chunkRelocate } from './area-map.ts';
-import { setBit, type PcpuState } from './chunk.ts';
+import { setBit, type PcpuState } from '../chunk.ts';
 
 /** The byte the static area of unit `cpu` holds at offset `off` (the copied __per_cpu_load). */
 export function staticByte(off: number): number {

@@ -5,16 +5,16 @@
 // (pcpu_alloc_mutex). A single-owner check on that buffer catches a caller
 // that does not do its job.
 
-import type { Cpu } from '../sync/cpu.ts';
-import { F } from '../sync/sites.ts';
-import { Tag } from '../mm/heap.ts';
-import { allocPages, freePages, freeVmArea, getVmArea, mapPage } from '../mm/kernel-api.ts';
-import { vmToPfn, vmUnmapPage } from '../mm/vm.ts';
-import { MUTEX, PCPU_LOCK, type PcpuState } from './chunk.ts';
-import { ENOMEM, type ChunkBackend, type ChunkRecords, type VmPages } from './backend.ts';
+import type { Cpu } from '../../sync/cpu.ts';
+import { F } from '../../sync/sites.ts';
+import { Tag } from '../../mm/heap.ts';
+import { allocPages, freePages, freeVmArea, getVmArea, mapPage } from '../../mm/kernel-api.ts';
+import { vmToPfn, vmUnmapPage } from '../../mm/vm.ts';
+import { MUTEX, PCPU_LOCK, type PcpuState } from '../chunk.ts';
+import { ENOMEM, type ChunkBackend, type ChunkRecords, type VmPages } from '../backend.ts';
 import type { Percpu } from './core.ts';
-import { memAlloc } from './mem.ts';
-import { translate } from './access.ts';
+import { memAlloc } from '../mem.ts';
+import { translate } from '../access.ts';
 
 export class VmBackend implements ChunkBackend, VmPages {
   readonly st: PcpuState;

@@ -3,7 +3,7 @@
 // when it lies in any CPU's unit of it, not only in unit 0's.
 
 import type { Percpu } from '../core.ts';
-import type { LaterFix } from '../variant.ts';
+import type { LaterFix } from '../../variant.ts';
 
 function addrInFirstChunk(p: Percpu, addr: number): boolean {
   const st = p.st;

@@ -2,10 +2,10 @@
 // with IRQs off"): pcpu_lock was taken with spin_lock_irq and released with
 // spin_unlock_irq, so a caller that had irqs off got them back on.
 
-import type { Cpu } from '../../sync/cpu.ts';
-import { Lock } from '../../sync/locks.ts';
+import type { Cpu } from '../../../sync/cpu.ts';
+import { Lock } from '../../../sync/locks.ts';
 import type { Percpu } from '../core.ts';
-import type { HistoricalBug } from '../variant.ts';
+import type { HistoricalBug } from '../../variant.ts';
 
 function lockIndex(_p: Percpu, cpu: Cpu): number {
   cpu.spinLockIrq(Lock.pcpu_lock);

@@ -2,10 +2,10 @@
 // replace some of them. Adding a historical bug or a later fix is one file
 // (history/ or later/) and one line here.
 
-import type { HistoricalBug, LaterFix } from './variant.ts';
+import type { HistoricalBug, LaterFix } from '../variant.ts';
 import { type PcpuOps, addrInFirstChunk, extendAreaMap, freePercpu, lockIndex, pcpuAlloc, pcpuReclaim, perCpuPtrToPhys, populateArea, unlockIndex } from './core.ts';
 import { mapPages } from './backend-vm.ts';
-import { processOneWork } from '../workqueue/workqueue.ts';
+import { processOneWork } from '../../workqueue/workqueue.ts';
 import { reclaimEarlyUnlock } from './history/reclaim-early-unlock.ts';
 import { allocIrqRestore } from './history/alloc-irq-restore.ts';
 import { extendNoRestart } from './history/extend-no-restart.ts';
@@ -21,7 +21,7 @@ import { mapPagesUnwind } from './later/map-pages-unwind.ts';
 import { physOffsetInPage } from './later/phys-offset-in-page.ts';
 import { physFirstChunkUnits } from './later/phys-first-chunk-units.ts';
 
-export type { Variant, HistoricalBug, LaterFix } from './variant.ts';
+export type { Variant, HistoricalBug, LaterFix } from '../variant.ts';
 
 /** Linux 2.6.35. */
 export const BASELINE: Readonly<PcpuOps> = {

@@ -3,12 +3,12 @@
 // the shape later kernels' unwinding takes when the mapping of one CPU can
 // fail part-way).
 
-import type { Cpu } from '../../sync/cpu.ts';
-import { F } from '../../sync/sites.ts';
-import { mapPage } from '../../mm/kernel-api.ts';
-import { vmUnmapPage } from '../../mm/vm.ts';
-import { ENOMEM, type VmPages } from '../backend.ts';
-import type { LaterFix } from '../variant.ts';
+import type { Cpu } from '../../../sync/cpu.ts';
+import { F } from '../../../sync/sites.ts';
+import { mapPage } from '../../../mm/kernel-api.ts';
+import { vmUnmapPage } from '../../../mm/vm.ts';
+import { ENOMEM, type VmPages } from '../../backend.ts';
+import type { LaterFix } from '../../variant.ts';
 
 function mapPages(b: VmPages, cpu: Cpu, chunk: number, pages: number, bitmap: number, start: number, end: number): number {
   const st = b.st;

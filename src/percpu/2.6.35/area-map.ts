@@ -5,10 +5,10 @@
 // CONTEXT for everything here: pcpu_lock held. Nothing here sleeps, locks or
 // allocates; a BUG_ON becomes a fatal 'kernel-bug' violation on `cpu`.
 
-import type { Cpu } from '../sync/cpu.ts';
-import { Cov, covOn, covSet } from '../shm/coverage.ts';
-import { F } from '../sync/sites.ts';
-import { PCPU_LOCK, fls, type PcpuState } from './chunk.ts';
+import type { Cpu } from '../../sync/cpu.ts';
+import { Cov, covOn, covSet } from '../../shm/coverage.ts';
+import { F } from '../../sync/sites.ts';
+import { PCPU_LOCK, fls, type PcpuState } from '../chunk.ts';
 
 export const PCPU_SLOT_BASE_SHIFT = 5; // 1-31 bytes share slot 1
 export const PCPU_DFL_MAP_ALLOC = 16;

@@ -2,11 +2,11 @@
 // contiguous run of pages allocated up front, so populate and depopulate do
 // nothing. All units must be in one group.
 
-import type { Cpu } from '../sync/cpu.ts';
-import { F } from '../sync/sites.ts';
-import { allocPages, freePages } from '../mm/kernel-api.ts';
-import { MUTEX, PCPU_LOCK, type PcpuState } from './chunk.ts';
-import type { ChunkBackend, ChunkRecords } from './backend.ts';
+import type { Cpu } from '../../sync/cpu.ts';
+import { F } from '../../sync/sites.ts';
+import { allocPages, freePages } from '../../mm/kernel-api.ts';
+import { MUTEX, PCPU_LOCK, type PcpuState } from '../chunk.ts';
+import type { ChunkBackend, ChunkRecords } from '../backend.ts';
 import type { Percpu } from './core.ts';
 
 export class KmBackend implements ChunkBackend {

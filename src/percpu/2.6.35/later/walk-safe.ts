@@ -5,13 +5,13 @@
 // map allocator (the bitmap allocator of 4.14 replaced it); this is the
 // fix the walk escape needs, to prove the known issue is what it says.
 
-import type { Cpu } from '../../sync/cpu.ts';
-import { Lock } from '../../sync/locks.ts';
-import { F } from '../../sync/sites.ts';
-import { PCPU_MIN_UNIT_SIZE } from '../../shm/config.ts';
+import type { Cpu } from '../../../sync/cpu.ts';
+import { Lock } from '../../../sync/locks.ts';
+import { F } from '../../../sync/sites.ts';
+import { PCPU_MIN_UNIT_SIZE } from '../../../shm/config.ts';
 import { needToExtend, sizeToSlot } from '../area-map.ts';
 import type { Percpu } from '../core.ts';
-import type { LaterFix } from '../variant.ts';
+import type { LaterFix } from '../../variant.ts';
 
 function pcpuAlloc(p: Percpu, cpu: Cpu, size: number, align: number, reserved: boolean): number {
   const st = p.st;

@@ -3,14 +3,14 @@
 // freeing a large map is vfree(), which takes the irq-unsafe
 // vmap_area_lock inside the irq-safe pcpu_lock.
 
-import type { Cpu } from '../../sync/cpu.ts';
-import { F } from '../../sync/sites.ts';
-import { Tag } from '../../mm/heap.ts';
-import { MUTEX, PCPU_LOCK } from '../chunk.ts';
+import type { Cpu } from '../../../sync/cpu.ts';
+import { F } from '../../../sync/sites.ts';
+import { Tag } from '../../../mm/heap.ts';
+import { MUTEX, PCPU_LOCK } from '../../chunk.ts';
 import { PCPU_DFL_MAP_ALLOC } from '../area-map.ts';
-import { memAlloc, memFree } from '../mem.ts';
+import { memAlloc, memFree } from '../../mem.ts';
 import type { Percpu } from '../core.ts';
-import type { HistoricalBug } from '../variant.ts';
+import type { HistoricalBug } from '../../variant.ts';
 
 function extendAreaMap(p: Percpu, cpu: Cpu, chunk: number, newAlloc: number): number {
   const st = p.st;

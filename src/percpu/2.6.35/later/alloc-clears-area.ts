@@ -3,10 +3,10 @@
 // unit, so percpu-km (whose populate does nothing) no longer hands out what
 // a previous user of the memory left behind.
 
-import type { Cpu } from '../../sync/cpu.ts';
+import type { Cpu } from '../../../sync/cpu.ts';
 import { clearRange } from '../backend-vm.ts';
 import type { Percpu } from '../core.ts';
-import type { LaterFix } from '../variant.ts';
+import type { LaterFix } from '../../variant.ts';
 
 function populateArea(p: Percpu, cpu: Cpu, chunk: number, off: number, size: number): number {
   const err = p.backend.populate(cpu, chunk, off, size);
