@@ -49,10 +49,10 @@ test('chunks are created on demand and reclaim keeps exactly one fully free chun
     scheduled.push(k.pcpu.lastFreeScheduled);
   }
   t.deepEqual(scheduled, [false, true, true, true]);
-  t.true(k.wq.pending(0));
+  t.true(k.wq.queued());
   const destroyed = k.runReclaimIfPending();
   t.is(destroyed.length, 3);
-  t.false(k.wq.pending(0));
+  t.false(k.wq.queued());
   t.deepEqual(leakCheck(k), []);
   t.deepEqual(k.runReclaimIfPending(), []);
 });

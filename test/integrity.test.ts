@@ -151,6 +151,17 @@ test('race detector: each raised interrupt carries its raiser\'s clock, not ever
   t.true(kinds(k).includes('data-race'), 'the handler of cpu1\'s interrupt is not ordered after what cpu1 did after raising it');
 });
 
+/** Run the queued work on the kworker with `fn` as its work function (what the test wants the work to do). */
+function runWorkAs(k: Kernel, fn: (cpu: Cpu) => void): void {
+  const fns = k.wq.fns;
+  k.wq.fns = { workFn: (cpu) => (fn(cpu), []), workFnName: () => 'test_workfn' };
+  try {
+    k.wq.runQueued(k.kworker);
+  } finally {
+    k.wq.fns = fns;
+  }
+}
+
 test('race detector: work requests pass their clock to the run that serves them; flush_work waits for finished runs', (t) => {
   const { k } = machine({ cpus: 2 });
   const c = k.st.firstChunk;
@@ -158,9 +169,9 @@ test('race detector: work requests pass their clock to the run that serves them;
   // cpu0 writes, then requests the work: the run that serves it is ordered after the write
   inside(k, 0, F.free_percpu, (cpu) => {
     k.st.setMapUsed(c, 3);
-    k.wq.scheduleWork(cpu, WORK_RECLAIM);
+    k.wq.scheduleWork(cpu, k.wq.work(WORK_RECLAIM));
   });
-  k.wq.runIfPending(kw, WORK_RECLAIM, (cpu) => inside(k, cpu.id, F.pcpu_reclaim, () => k.st.setMapUsed(c, 4)));
+  runWorkAs(k, (cpu) => inside(k, cpu.id, F.pcpu_reclaim, () => k.st.setMapUsed(c, 4)));
   t.false(kinds(k).includes('data-race'), kinds(k).join());
   // a write after the run started, with no new request: the next read by the worker races with it
   inside(k, 1, F.free_percpu, () => k.st.setMapUsed(c, 5));
@@ -169,9 +180,9 @@ test('race detector: work requests pass their clock to the run that serves them;
   // flush_work: after it, what the finished runs did is behind the caller
   const { k: k2 } = machine({ cpus: 2 });
   const c2 = k2.st.firstChunk;
-  inside(k2, 0, F.free_percpu, (cpu) => k2.wq.scheduleWork(cpu, WORK_RECLAIM));
-  k2.wq.runIfPending(k2.kworker, WORK_RECLAIM, (cpu) => inside(k2, cpu.id, F.pcpu_reclaim, () => k2.st.setMapUsed(c2, 6)));
-  inside(k2, 1, F.flush_work, (cpu) => k2.wq.flushWork(cpu, WORK_RECLAIM, () => {}));
+  inside(k2, 0, F.free_percpu, (cpu) => k2.wq.scheduleWork(cpu, k2.wq.work(WORK_RECLAIM)));
+  runWorkAs(k2, (cpu) => inside(k2, cpu.id, F.pcpu_reclaim, () => k2.st.setMapUsed(c2, 6)));
+  inside(k2, 1, F.flush_work, (cpu) => k2.wq.flushWork(cpu, k2.wq.work(WORK_RECLAIM), () => {}));
   inside(k2, 1, F.pcpu_free_area, () => k2.st.mapUsed(c2));
   t.false(kinds(k2).includes('data-race'), kinds(k2).join());
 });

@@ -38,7 +38,7 @@ export const MUTANTS: readonly Mutant[] = [
     from: '      st.populatedFromTemp(chunk, bitmap); // commit the new bitmap\n', to: '',
   },
   {
-    name: 'chunk-slot-off-by-one', file: 'src/percpu/2.6.35/area-map.ts', what: 'pcpu_chunk_slot files chunks with 4 free bytes in slot 0',
+    name: 'chunk-slot-off-by-one', file: 'src/percpu/slots.ts', what: 'pcpu_chunk_slot files chunks with 4 free bytes in slot 0',
     from: 'if (free < INT_SIZE || st.contigHint(chunk) < INT_SIZE) return 0;', to: 'if (free <= INT_SIZE || st.contigHint(chunk) < INT_SIZE) return 0;',
   },
   {

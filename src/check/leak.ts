@@ -42,7 +42,7 @@ export function leakCheck(k: CheckTarget, notes?: string[]): string[] {
     // room elsewhere first) waits for the next free. Extra empty chunks are a
     // leak when a reclaim request is outstanding: schedule_work was called and
     // no run of the work started after it.
-    const unserved = k.wq.unserved(WORK_RECLAIM);
+    const unserved = k.wq.unserved(k.wq.work(WORK_RECLAIM));
     const list = `chunks ${dynamic.map(seqOf).join(', ')}`;
     if (unserved > 0) problems.push(`${dynamic.length} fully free chunks left (${list}) although reclaim was requested: ${unserved} schedule_work call(s) never followed by a run of the work`);
     else notes?.push(`${dynamic.length} fully free chunks left (${list}), emptied by the allocation path; no reclaim was requested`);
@@ -69,6 +69,6 @@ export function leakCheck(k: CheckTarget, notes?: string[]): string[] {
     const slots = vmSlotsUsed(st.shm) - (k.spec.cfg.firstChunk === 'page' ? 1 : 0);
     if (slots !== dynamic.length) problems.push(`${slots} vm areas reserved for ${dynamic.length} chunks`);
   }
-  if (k.wq.pending(WORK_RECLAIM)) problems.push('the reclaim work is still pending');
+  if (k.wq.pending(k.wq.work(WORK_RECLAIM))) problems.push('the reclaim work is still pending');
   return problems;
 }

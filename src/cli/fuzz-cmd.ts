@@ -2,7 +2,7 @@
 
 import { readFileSync } from 'node:fs';
 import { Runner } from '../run/main/runner.ts';
-import type { Backend } from '../shm/config.ts';
+import { DEFAULT_KERNEL, type Backend } from '../shm/config.ts';
 import { Mode, MODE_NAMES } from '../sched/strategy.ts';
 import { parseShard, runCampaign } from '../explore/campaign.ts';
 import type { CampaignConfig } from '../explore/merge.ts';
@@ -165,7 +165,8 @@ function checkReplayable(repro: Repro, file: string, compareConfig: boolean): vo
   // the machine the repro ran on must be the one its scenario gives today: else it replays something else
   if (!compareConfig) return;
   const now = { ...planMachine(scenarioConfig(reproScenario(repro), repro.cpus, repro.seed, repro.backend ?? undefined)).cfg } as Record<string, unknown>;
-  const was = repro.config as Record<string, unknown> | undefined;
+  // repros written before the kernel was recorded ran 2.6.35
+  const was: Record<string, unknown> | undefined = repro.config === undefined ? undefined : { kernel: DEFAULT_KERNEL, ...(repro.config as Record<string, unknown>) };
   if (was === undefined) return;
   for (const k of new Set([...Object.keys(now), ...Object.keys(was)])) {
     if (JSON.stringify(now[k]) !== JSON.stringify(was[k])) {

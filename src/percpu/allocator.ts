@@ -15,18 +15,20 @@ import { GFP_KERNEL } from '../mm/gfp.ts';
 import { PCPU_LOCK, type PcpuState } from './chunk.ts';
 import type { ChunkRecords } from './backend.ts';
 import { memFree } from './mem.ts';
+import type { WorkFunctions } from '../workqueue/workqueue.ts';
 
-/** The kernels the harness ports (`--kernel`). */
-export const KERNELS = ['2.6.35', '4.1'] as const;
-export type KernelVersion = (typeof KERNELS)[number];
-export const DEFAULT_KERNEL: KernelVersion = '2.6.35';
+export { KERNELS, DEFAULT_KERNEL, type KernelVersion } from '../shm/config.ts';
+import type { KernelVersion } from '../shm/config.ts';
 
 /** What both generations' backends answer (pcpu_addr_to_page, as a page frame number). */
 export interface AddrToPfn {
   addrToPfn(addr: number): number;
 }
 
-export abstract class Allocator implements ChunkRecords {
+/** Work functions of the allocators (work->func of the items they own). */
+export enum WorkFn { pcpu_reclaim, pcpu_balance_workfn, pcpu_map_extend_workfn }
+
+export abstract class Allocator implements ChunkRecords, WorkFunctions {
   readonly st: PcpuState;
   abstract readonly kernel: KernelVersion;
   /** The err string of the last failed pcpuAlloc on this thread. */
@@ -99,6 +101,10 @@ export abstract class Allocator implements ChunkRecords {
     } finally {
       ck.cpu = outer;
     }
+  }
+
+  workFnName(fn: number): string {
+    return WorkFn[fn] ?? `work function ${fn}`;
   }
 
   /** per_cpu_ptr_to_phys(). */

@@ -17,7 +17,7 @@
 // another list detectable (it reaches a head that is not its own).
 
 import type { Layout, Shm } from '../shm/layout.ts';
-import { C, PC } from './records.ts';
+import { C, C41, PC, PC41 } from './records.ts';
 import { MM, PG } from '../mm/records.ts';
 import { Fld, type RaceChecker } from '../race/race.ts';
 import type { Cpu } from '../sync/cpu.ts';
@@ -56,10 +56,16 @@ export class PcpuState {
    */
   ck: RaceChecker | null = null;
 
+  /** 4.1 machines: where a chunk record's 4.1 fields start, and the 4.1 globals (0 on 2.6.35). */
+  private readonly cx: number;
+  private readonly px: number;
+
   constructor(readonly shm: Shm, pageSize: number, nrCpus: number) {
     this.w = shm.w;
     this.L = shm.L;
     this.h = shm.L.pc;
+    this.cx = shm.L.chunkX;
+    this.px = shm.L.pcx;
     this.heapFrees = shm.L.mm + MM.HEAP_FREES;
     this.pageSize = pageSize;
     this.pageShift = 31 - Math.clz32(pageSize);
@@ -412,6 +418,86 @@ export class PcpuState {
   listMoveTail(node: number, head: number): void {
     this.listDel(node);
     this.insertBetween(node, this.w[head + 1]!, head);
+  }
+
+  // ---- Linux 4.1's fields (only 4.1 machines have them) ----------------------------------
+  /** chunk->first_free (pcpu_lock). */
+  firstFree(c: number): number {
+    if (this.ck !== null) this.ck.chunkAccess(c, Fld.FIRST_FREE, false);
+    return this.w[c + this.cx + C41.FIRST_FREE]!;
+  }
+  setFirstFree(c: number, v: number): void {
+    if (this.ck !== null) this.ck.chunkAccess(c, Fld.FIRST_FREE, true);
+    this.w[c + this.cx + C41.FIRST_FREE] = v;
+  }
+  /** chunk->nr_populated. */
+  nrPopulated(c: number): number {
+    if (this.ck !== null) this.ck.chunkAccess(c, Fld.NR_POPULATED, false);
+    return this.w[c + this.cx + C41.NR_POPULATED]!;
+  }
+  setNrPopulated(c: number, v: number): void {
+    if (this.ck !== null) this.ck.chunkAccess(c, Fld.NR_POPULATED, true);
+    this.w[c + this.cx + C41.NR_POPULATED] = v;
+  }
+  /**
+   * bitmap_set / bitmap_clear of pages [start, start + n) in chunk->populated.
+   * The bitmap is the record's last kernel field, BITS_TO_LONGS(unit_pages)
+   * longs (Layout.bitmapWords): a bit past it is a write past the object
+   * (the harness's words follow it), reported as KASAN would and not done.
+   */
+  setPopulatedBits(cpu: Cpu, c: number, start: number, n: number, v: boolean): void {
+    if (this.ck !== null) this.ck.chunkAccess(c, Fld.POPULATED, true);
+    const bits = this.L.bitmapWords * 32;
+    if (start < 0 || start + n > bits) {
+      const bad = Math.max(start, bits);
+      cpu.report('out-of-bounds', `BUG: KASAN: slab-out-of-bounds in ${v ? 'bitmap_set' : 'bitmap_clear'}`,
+        `Write of size 8 at bit ${bad} of pcpu_chunk.populated of the chunk at w[${c}] by ${cpu.name}: the bitmap holds ${bits} bits ` +
+        `(BITS_TO_LONGS(pcpu_unit_pages = ${this.unitPages})), the write covers pages [${start}, ${start + n})`,
+        true, { chunk: c, field: 'pcpu_chunk.populated', start, end: start + n, bits });
+      return;
+    }
+    for (let i = start; i < start + n; i++) setBit(this.w, c + C.POPULATED, i, v);
+  }
+  /** The address of chunk c's embedded map_extend_work (fixed at creation: not checked). */
+  extendWork(c: number): number {
+    return c + this.cx + C41.MAP_EXTEND_WORK;
+  }
+  /** The chunk whose map_extend_work is at `work` (container_of). */
+  workChunk(work: number): number {
+    return work - this.cx - C41.MAP_EXTEND_WORK;
+  }
+  /** pcpu_nr_empty_pop_pages ("protected by pcpu_lock"). */
+  nrEmptyPopPages(): number {
+    if (this.ck !== null) this.ck.access(0, Fld.NR_EMPTY_POP_PAGES, false);
+    return this.w[this.px + PC41.NR_EMPTY_POP_PAGES]!;
+  }
+  setNrEmptyPopPages(v: number): void {
+    if (this.ck !== null) this.ck.access(0, Fld.NR_EMPTY_POP_PAGES, true);
+    this.w[this.px + PC41.NR_EMPTY_POP_PAGES] = v;
+  }
+  /** pcpu_atomic_alloc_failed (declared: no lock, see src/race/fields.ts). */
+  atomicAllocFailed(): boolean {
+    if (this.ck !== null) this.ck.access(0, Fld.ATOMIC_ALLOC_FAILED, false);
+    return this.w[this.px + PC41.ATOMIC_ALLOC_FAILED] !== 0;
+  }
+  setAtomicAllocFailed(v: boolean): void {
+    if (this.ck !== null) this.ck.access(0, Fld.ATOMIC_ALLOC_FAILED, true);
+    this.w[this.px + PC41.ATOMIC_ALLOC_FAILED] = v ? 1 : 0;
+  }
+  /** pcpu_async_enabled: __read_mostly, written once by an initcall before any CPU runs (not checked). */
+  asyncEnabled(): boolean {
+    return this.w[this.px + PC41.ASYNC_ENABLED] !== 0;
+  }
+  /** pcpu_low_unit_cpu / pcpu_high_unit_cpu: boot constants (not checked). */
+  lowUnitCpu(): number {
+    return this.w[this.px + PC41.LOW_UNIT_CPU]!;
+  }
+  highUnitCpu(): number {
+    return this.w[this.px + PC41.HIGH_UNIT_CPU]!;
+  }
+  /** The harness's count of a 4.1 work function's runs (instrumentation: atomic, not checked). */
+  harnessCount41(f: PC41): number {
+    return Atomics.add(this.w, this.px + f, 1);
   }
 
   /** The map as a plain array, read raw (reports and tests, never the allocator). */

@@ -23,6 +23,33 @@ export enum PC {
 }
 
 /**
+ * Linux 4.1's globals beyond 2.6.35's: a block of their own, laid out only
+ * on 4.1 machines (a 2.6.35 machine's memory is what it always was).
+ * LOW_UNIT_CPU/HIGH_UNIT_CPU are pcpu_low_unit_cpu and pcpu_high_unit_cpu
+ * (by unit offset; per_cpu_ptr_to_phys uses them).
+ */
+export enum PC41 {
+  /** pcpu_nr_empty_pop_pages (under pcpu_lock). */
+  NR_EMPTY_POP_PAGES,
+  /** pcpu_atomic_alloc_failed ("best effort anyway, don't worry about synchronization"). */
+  ATOMIC_ALLOC_FAILED,
+  /** pcpu_async_enabled: __read_mostly, set once by percpu_enable_async (a subsys initcall: after the early-boot phase). */
+  ASYNC_ENABLED,
+  LOW_UNIT_CPU, HIGH_UNIT_CPU,
+  /** Harness: runs of pcpu_balance_workfn, and of a map extension work. */
+  BALANCE_RUNS, EXTEND_WORK_RUNS,
+  SIZE,
+}
+
+/**
+ * 4.1's struct pcpu_chunk fields beyond 2.6.35's, after the populated
+ * bitmap and the race shadow (C41 offsets are from the chunk's extension,
+ * Layout.chunkX words into the record). MAP_EXTEND_WORK is the embedded
+ * work item (src/workqueue/records.ts WK).
+ */
+export enum C41 { FIRST_FREE, NR_POPULATED, MAP_EXTEND_WORK }
+
+/**
  * struct pcpu_chunk. OWNER is the harness's: the entity + 1 that holds the
  * chunk privately while it is on no slot list (its creator until it is
  * linked, its reclaimer once it is unlinked), 0 while it is shared.

@@ -35,23 +35,22 @@ import { C } from '../percpu/records.ts';
 import { HEAP_ALLOC, HO, MM } from '../mm/records.ts';
 import { CK, GRAVE_WORDS, MAX_GRAVE } from '../check/records.ts';
 import { IRQ_QUEUE, MAX_LOCKS, MAX_OPS, X, X_OPS } from '../sync/records.ts';
-import { MAX_WORKS } from '../workqueue/records.ts';
 import { CHUNK_SHADOW_WORDS } from './records.ts';
 import { Cov, covSet } from '../shm/coverage.ts';
 import { lockName } from '../sync/locks.ts';
 import { siteName } from '../sync/sites.ts';
 import type { Cpu } from '../sync/cpu.ts';
 import type { SyncHooks } from '../sync/hooks.ts';
-import { CHUNK_FIELDS, FIELDS, FIRST_GLOBAL, Fld } from './fields.ts';
+import { CHUNK_FIELDS, FIELDS, FIELDS_41, FIRST_GLOBAL, Fld, type FieldRule } from './fields.ts';
 
-export { Fld, FIELDS } from './fields.ts';
+export { Fld, FIELDS, FIELDS_41 } from './fields.ts';
 
 if (CHUNK_FIELDS * 4 > CHUNK_SHADOW_WORDS) throw new Error('chunk shadow too small');
 
-// the rules as flat tables, for the access path
-const READ_NEEDS = Int32Array.from(FIELDS, (r) => r.read);
-const WRITE_NEEDS = Int32Array.from(FIELDS, (r) => r.write);
-const RACES = Uint8Array.from(FIELDS, (r) => (r.race ? 1 : 0));
+/** The rule table of the kernel a machine boots. */
+export function fieldRules(kernel: string): readonly FieldRule[] {
+  return kernel === '4.1' ? FIELDS_41 : FIELDS;
+}
 
 /** Shadow words per field: [write clock, write ctx|frames, read clock, read ctx|frames]. */
 const SW = 4;
@@ -138,6 +137,11 @@ export class RaceChecker implements SyncHooks {
   private readonly lastFrees = new Int32Array(FIELDS.length * 2);
   /** The heap's count of frees (a chunk record can only die by one). */
   private readonly heapFrees: number;
+  /** The machine's kernel's rules, and as flat tables for the access path. */
+  private readonly rules: readonly FieldRule[];
+  private readonly READ_NEEDS: Int32Array;
+  private readonly WRITE_NEEDS: Int32Array;
+  private readonly RACES: Uint8Array;
 
   constructor(readonly shm: Shm) {
     const L = shm.L;
@@ -151,11 +155,15 @@ export class RaceChecker implements SyncHooks {
     this.arenaLo = L.heapArena + HO.SIZE;
     this.arenaHi = L.heapArena + L.heapWords;
     this.heapFrees = L.mm + MM.HEAP_FREES;
+    this.rules = fieldRules(L.kernel);
+    this.READ_NEEDS = Int32Array.from(this.rules, (r) => r.read);
+    this.WRITE_NEEDS = Int32Array.from(this.rules, (r) => r.write);
+    this.RACES = Uint8Array.from(this.rules, (r) => (r.race ? 1 : 0));
     this.lockRow = this.V;
     this.flagRow = this.lockRow + MAX_LOCKS;
     this.workRow = this.flagRow + this.E;
-    this.doneRow = this.workRow + MAX_WORKS;
-    this.irqRow = this.doneRow + MAX_WORKS;
+    this.doneRow = this.workRow + L.nrWorkIds;
+    this.irqRow = this.doneRow + L.nrWorkIds;
   }
 
   /** A new run: report again what the last run reported. */
@@ -298,9 +306,9 @@ export class RaceChecker implements SyncHooks {
     this.lastGen[k] = this.gen;
     this.lastMask[k] = mask;
     this.lastFrees[k] = w[this.heapFrees]!;
-    const needW = WRITE_NEEDS[f]!, needR = READ_NEEDS[f]!;
+    const needW = this.WRITE_NEEDS[f]!, needR = this.READ_NEEDS[f]!;
     if (write ? (mask & needW) !== needW : needR !== 0 && (mask & needR) === 0) this.ruleBroken(cpu, f, write, mask);
-    if (RACES[f] === 0) return;
+    if (this.RACES[f] === 0) return;
     const sh = this.shadow(obj, f);
     const c = this.ctx(cpu);
     const me = this.row(c);
@@ -356,7 +364,7 @@ export class RaceChecker implements SyncHooks {
 
   private ruleBroken(cpu: Cpu, f: Fld, write: boolean, mask: number): void {
     const site = cpu.site();
-    const rule = FIELDS[f]!;
+    const rule = this.rules[f]!;
     const missing = write ? rule.write & ~mask : rule.read;
     if (!this.once(`rule:${site}:${f}:${write ? 1 : 0}:${missing}:${cpu.inIrq() ? 1 : 0}`)) return;
     const fn = siteName(site);
@@ -381,7 +389,7 @@ export class RaceChecker implements SyncHooks {
     const mine = frames(this.w, cpu.x);
     const a = otherFrames[0] ?? '?', b = siteName(mine & 0xff);
     if (!this.once(`race:${f}:${a}:${b}:${write ? 1 : 0}:${otherWrite ? 1 : 0}`)) return;
-    const rule = FIELDS[f]!;
+    const rule = this.rules[f]!;
     const where = f < CHUNK_FIELDS ? `${rule.name} of chunk w[${obj}]` : rule.name;
     const o = this.ctxName(other), me = this.ctxName(this.ctx(cpu));
     cpu.report('data-race', `BUG: KCSAN: data-race in ${a < b ? `${a} / ${b}` : `${b} / ${a}`}`,
@@ -411,8 +419,8 @@ export class RaceChecker implements SyncHooks {
     }
     const name = seq >= 0 ? `chunk #${seq} (w[${c}])` : `the pcpu_chunk at w[${c}]`;
     cpu.report('use-after-free', `BUG: KASAN: use-after-free in ${siteName(cpu.site())}`,
-      `${write ? 'Write' : 'Read'} of ${FIELDS[f]!.name} of ${name} by ${cpu.name}: the chunk was destroyed (freed by pcpu_destroy_chunk) and is still in use`,
-      true, { chunk: seq, field: FIELDS[f]!.name });
+      `${write ? 'Write' : 'Read'} of ${this.rules[f]!.name} of ${name} by ${cpu.name}: the chunk was destroyed (freed by pcpu_destroy_chunk) and is still in use`,
+      true, { chunk: seq, field: this.rules[f]!.name });
     throw new Error('unreachable');
   }
 }

@@ -9,19 +9,20 @@
 // per queued interrupt (the clock of whoever raised it).
 
 import { IRQ_QUEUE, MAX_LOCKS } from '../sync/records.ts';
-import { MAX_WORKS } from '../workqueue/records.ts';
 
 /** Shadow words per chunk: 4 per tracked chunk field. */
 export const CHUNK_SHADOW_WORDS = 32;
-/** Shadow words of the global fields. */
-export const RACE_GLOBAL_WORDS = 16;
+/** Shadow words of the global fields (4 per raced global: 2.6.35 has four, 4.1 two more). */
+export function raceGlobalWords(kernel: string): number {
+  return kernel === '2.6.35' ? 16 : 32;
+}
 
 /** Contexts (clock components) of a machine with `entities` entities. */
 export function raceContexts(entities: number): number {
   return 2 * entities;
 }
 
-/** Clock rows: contexts, locks, irq flags, work pending and done, queued interrupts. */
-export function raceClockRows(entities: number): number {
-  return raceContexts(entities) + MAX_LOCKS + entities + 2 * MAX_WORKS + entities * IRQ_QUEUE;
+/** Clock rows: contexts, locks, irq flags, work pending and done (a row each per work id), queued interrupts. */
+export function raceClockRows(entities: number, workIds: number): number {
+  return raceContexts(entities) + MAX_LOCKS + entities + 2 * workIds + entities * IRQ_QUEUE;
 }

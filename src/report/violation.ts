@@ -7,6 +7,7 @@ export const VIOLATION_KINDS = [
   'invariant', // area map / slot list / chunk invariants (BUG_ON territory)
   'list-corruption', // a list walk left its list (crossed into another head)
   'use-after-free', // freed chunk, map or page touched
+  'out-of-bounds', // an access past the end of a heap object (KASAN's slab-out-of-bounds)
   'page-fault', // unpopulated or unmapped percpu page touched
   'page-double-free', // a page freed twice (Bad page state)
   'temp-buffer-race', // the shared populate buffer used by two owners
@@ -30,6 +31,7 @@ export const VIOLATION_KINDS = [
   'hang',
   'leak',
   'kernel-bug', // a BUG_ON/WARN in the allocator itself
+  'debug-objects', // an object freed (or reinitialized) while still in use: a queued or running work item (ODEBUG)
   'crash', // an exception the harness did not expect
 ] as const;
 
@@ -80,7 +82,7 @@ export class StopRun extends Error {
 }
 
 export const FATAL_KINDS: ReadonlySet<ViolationKind> = new Set<ViolationKind>([
-  'invariant', 'list-corruption', 'use-after-free', 'page-fault', 'page-double-free', 'temp-buffer-race',
+  'invariant', 'list-corruption', 'use-after-free', 'out-of-bounds', 'page-fault', 'page-double-free', 'temp-buffer-race',
   'shadow', 'spinlock-recursion', 'deadlock', 'hang', 'leak', 'kernel-bug', 'crash',
 ]);
 

@@ -28,7 +28,8 @@ import { RaceChecker } from '../race/race.ts';
 import { SpecChecker } from '../check/spec.ts';
 import { MechanismRecorder, attributeMechanism } from '../check/known.ts';
 import { Lockdep } from '../lockdep/lockdep.ts';
-import { FIRST_COMPLETION, NR_LOCKS } from '../sync/locks.ts';
+import { FIRST_COMPLETION, LAST_COMPLETION, Lock } from '../sync/locks.ts';
+import { WorkFn } from '../percpu/allocator.ts';
 import { WORK_RECLAIM, Workqueue } from '../workqueue/workqueue.ts';
 import type { Violation } from '../report/violation.ts';
 
@@ -98,11 +99,14 @@ function firstBoot(spec: MachineSpec, shm: Shm): BootImage {
   for (let e = 0; e < L.nrEntities; e++) w[L.cpus + e * X_SIZE + X.STATE] = CpuState.idle;
   for (let l = 0; l < MAX_LOCKS; l++) w[L.locks + l * LK.SIZE + LK.CLASS] = l;
   // completions start not done
-  for (let l = FIRST_COMPLETION; l < NR_LOCKS; l++) w[L.locks + l * LK.SIZE + LK.STATE] = 1;
+  for (let l = FIRST_COMPLETION; l <= LAST_COMPLETION; l++) w[L.locks + l * LK.SIZE + LK.STATE] = 1;
   heapInit(shm);
   vmInit(shm);
   const st = new PcpuState(shm, spec.cfg.pageSize, spec.cfg.cpus);
   const log = setupFirstChunk(st, spec.cfg, structuredClone(spec.ai));
+  // DECLARE_WORK(pcpu_reclaim_work, pcpu_reclaim)
+  const wq = new Workqueue(shm);
+  wq.initWork(wq.work(WORK_RECLAIM), WorkFn.pcpu_reclaim, Lock.pcpu_reclaim_work, WORK_RECLAIM);
   const bootPages = w[L.mm + MM.PAGE_CURSOR]!;
   const pageWords = spec.cfg.pageSize >> 2;
   return {
@@ -211,7 +215,8 @@ export class Kernel implements CpuHost {
     this.strictCapacity = opts.strictCapacity ?? false;
     this.st = new PcpuState(this.shm, spec.cfg.pageSize, spec.cfg.cpus);
     this.wq = new Workqueue(this.shm);
-    this.pcpu = new Percpu(this.st, { scheduleReclaim: (cpu) => void this.wq.scheduleWork(cpu, WORK_RECLAIM) });
+    this.pcpu = new Percpu(this.st, { scheduleReclaim: (cpu) => void this.wq.scheduleWork(cpu, this.wq.work(WORK_RECLAIM)) });
+    this.wq.fns = this.pcpu;
     this.raceChecker = new RaceChecker(this.shm);
     this.mechanisms = new MechanismRecorder(this.shm, this.st.pageShift);
     this.attach();
@@ -276,12 +281,8 @@ export class Kernel implements CpuHost {
     this.log.push(`[${cpu.name}] ${line}`);
   }
 
-  /** Run the reclaim work now on the kworker if it is pending (single-thread use). */
+  /** Run the queued work now on the kworker (single-thread use); returns the chunks it destroyed. */
   runReclaimIfPending(): number[] {
-    let destroyed: number[] = [];
-    this.wq.runIfPending(this.kworker, WORK_RECLAIM, (k) => {
-      destroyed = this.pcpu.reclaim(k);
-    });
-    return destroyed;
+    return this.wq.runQueued(this.kworker);
   }
 }

@@ -15,10 +15,10 @@ import { EV, RUN } from '../run/records.ts';
 import { LK, X, X_SIZE } from '../sync/records.ts';
 import { SC } from './records.ts';
 import { CpuState, timelineEvent, type Cpu, type SchedHooks } from '../sync/cpu.ts';
-import { FIRST_COMPLETION, lockName } from '../sync/locks.ts';
+import { isCompletion, lockName } from '../sync/locks.ts';
 import { StopRun } from '../report/violation.ts';
 import { rngBelow } from '../shm/rng.ts';
-import { WORK_RECLAIM, type Workqueue } from '../workqueue/workqueue.ts';
+import type { Workqueue } from '../workqueue/workqueue.ts';
 import type { Choice, Strategy } from './strategy.ts';
 
 const WAIT_MS = 50;
@@ -65,7 +65,7 @@ export class ControlledScheduler implements SchedHooks, Choice {
       case CpuState.spinning:
         return w[this.L.locks + w[x + X.WAIT_LOCK]! * LK.SIZE + LK.STATE] === 0;
       case CpuState.idle:
-        if (e === this.n) return this.wq.pending(WORK_RECLAIM) || w[this.h + RUN.CPUS_EXITED]! >= this.n;
+        if (e === this.n) return this.wq.queued() || w[this.h + RUN.CPUS_EXITED]! >= this.n;
         return this.canIrq(e) || (w[this.h + RUN.CPUS_DONE]! >= this.n && w[x + X.IRQ_TAIL] === w[x + X.IRQ_HEAD]);
       default:
         return false;
@@ -160,8 +160,8 @@ export class ControlledScheduler implements SchedHooks, Choice {
       const owner = w[this.L.locks + lock * LK.SIZE + LK.OWNER]! - 1;
       waitLocks.add(lockName(lock));
       // a completion has no holder: it waits for a complete() no CPU still to run will do
-      const held = lock >= FIRST_COMPLETION ? '(a completion: nobody still running completes it)' : `held by ${owner < 0 ? 'nobody' : name(owner, this.n)}`;
-      waits.push(`${name(e, this.n)} ${lock >= FIRST_COMPLETION ? 'waits for' : st === CpuState.blocked ? 'sleeps on' : 'spins on'} ${lockName(lock)} ${held}`);
+      const held = isCompletion(lock) ? '(a completion: nobody still running completes it)' : `held by ${owner < 0 ? 'nobody' : name(owner, this.n)}`;
+      waits.push(`${name(e, this.n)} ${isCompletion(lock) ? 'waits for' : st === CpuState.blocked ? 'sleeps on' : 'spins on'} ${lockName(lock)} ${held}`);
     }
     body += waits.map((l) => ` ${l}\n`).join('');
     // the cycle, from whichever waiting entity is on it (not only the one that noticed)
@@ -173,7 +173,7 @@ export class ControlledScheduler implements SchedHooks, Choice {
       body += `${name(e, this.n)}: ${CpuState[w[x + X.STATE]!] ?? '?'}, ${w[x + X.IRQ_TAIL]! - w[x + X.IRQ_HEAD]!} irqs pending, irqs ${w[x + X.IRQS_OFF] ? 'off' : 'on'}\n`;
       if (e !== cpu.id) body += cpu.host.cpu(e).heldSection();
     }
-    body += `CPUs done ${w[this.h + RUN.CPUS_DONE]}, exited ${w[this.h + RUN.CPUS_EXITED]}, reclaim work ${this.wq.pending(WORK_RECLAIM) ? 'pending' : 'idle'}\n`;
+    body += `CPUs done ${w[this.h + RUN.CPUS_DONE]}, exited ${w[this.h + RUN.CPUS_EXITED]}, ${this.wq.describe()}\n`;
     Atomics.store(w, this.h + RUN.STOP, 1);
     for (let e = 0; e < this.entities; e++) Atomics.notify(w, this.L.schedWake + e);
     cpu.report('deadlock', 'INFO: deadlock detected: no runnable CPU', body, true, { cycle, waits, waitLocks: [...waitLocks].sort() });

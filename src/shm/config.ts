@@ -3,9 +3,15 @@
 // the workers as plain data; every capacity in the layout derives from it.
 
 export type Backend = 'vm' | 'km';
+/** The kernels the harness ports, each a generation of its own (src/percpu/2.6.35/, src/percpu/4.1/). */
+export const KERNELS = ['2.6.35', '4.1'] as const;
+export type KernelVersion = (typeof KERNELS)[number];
+export const DEFAULT_KERNEL: KernelVersion = '2.6.35';
 export type FirstChunkMode = 'embed' | 'page';
 
 export interface Config {
+  /** Which kernel's allocator the machine boots. */
+  kernel: KernelVersion;
   cpus: number;
   pageSize: number;
   staticSize: number;
@@ -33,6 +39,7 @@ export const PCPU_MIN_UNIT_SIZE = 32 << 10;
 export const MAX_CPUS = 64;
 
 export const DEFAULTS: Config = {
+  kernel: DEFAULT_KERNEL,
   cpus: 4,
   pageSize: 4096,
   staticSize: 4096,
@@ -74,6 +81,7 @@ export function makeConfig(partial: Partial<Config> = {}): Config {
     if (!(k in DEFAULTS)) throw new ConfigError(`unknown config key '${k}'`);
   }
   const c: Config = { ...DEFAULTS, ...partial, nodes: [...(partial.nodes ?? DEFAULTS.nodes)] };
+  if (!(KERNELS as readonly unknown[]).includes(c.kernel)) throw new ConfigError(`kernel must be ${KERNELS.join(' or ')}, got ${JSON.stringify(c.kernel)}`);
   intIn('cpus', c.cpus, 1, MAX_CPUS);
   intIn('pageSize', c.pageSize, 256, 65536);
   if (!isPow2(c.pageSize)) throw new ConfigError(`pageSize must be a power of two, got ${c.pageSize}`);

@@ -11,16 +11,18 @@
 import { ConfigError, type Config } from './config.ts';
 import type { AllocInfo } from './geometry.ts';
 import { RUN, EV_CAP, EV_WORDS, SCRATCH_WORDS } from '../run/records.ts';
-import { PC, C } from '../percpu/records.ts';
+import { PC, C, PC41, C41 } from '../percpu/records.ts';
 import { MM, HO, HEAP_CLASSES, PG } from '../mm/records.ts';
 import { SY, X_SIZE, MAX_LOCKS, LK } from '../sync/records.ts';
 import { LD, MAX_CLASSES, MAX_CHAINS, CHAIN_WORDS } from '../lockdep/records.ts';
-import { WK, WQ, MAX_WORKS } from '../workqueue/records.ts';
+import { WK, WQ, WT, MAX_WORKS } from '../workqueue/records.ts';
 import { SC, MAX_CHANGE_POINTS } from '../sched/records.ts';
 import { CK, KX, MAX_UNWIND, UNWIND_WORDS, MAX_GRAVE, GRAVE_WORDS } from '../check/records.ts';
-import { CHUNK_SHADOW_WORDS, RACE_GLOBAL_WORDS, raceClockRows, raceContexts } from '../race/records.ts';
+import { CHUNK_SHADOW_WORDS, raceClockRows, raceContexts, raceGlobalWords } from '../race/records.ts';
 
 export interface Layout {
+  /** The kernel generation the machine boots (its records are laid out too). */
+  kernel: Config['kernel'];
   words: number;
   bytes: number;
   nrEntities: number; // CPUs plus the kworker
@@ -29,12 +31,16 @@ export interface Layout {
   unitPages: number;
   nrUnits: number;
   bitmapWords: number;
-  /** Words of a chunk record: fields, populated bitmap, race shadow. */
+  /** Words of a chunk record: fields, populated bitmap, race shadow (and 4.1's fields, from chunkX). */
   chunkWords: number;
+  /** Where 4.1's chunk fields start in a record (C41); 0 on a 2.6.35 machine. */
+  chunkX: number;
   // header blocks, one per subsystem (`header` is the first)
   header: number;
   run: number;
   pc: number;
+  /** 4.1's globals (PC41); 0 on a 2.6.35 machine. */
+  pcx: number;
   mm: number;
   sy: number;
   ck: number;
@@ -65,6 +71,9 @@ export interface Layout {
   ldChains: number; // distinct lock chains: [hash, irqctx, len, classes x MAX_CHAIN]
   works: number;
   wq: number;
+  /** The work table: a row per work id (static ones first), WT.SIZE words each. */
+  workTable: number;
+  nrWorkIds: number;
   /** The race detector's vector clocks (src/race/records.ts): raceClockRows rows of raceContexts words. */
   vc: number;
   vcWidth: number;
@@ -113,7 +122,9 @@ export function computeLayout(cfg: Config, ai: AllocInfo, recCap = 1 << 16): Lay
   const unitPages = ai.unitSize / cfg.pageSize;
   const nrUnits = ai.groups.reduce((s, g) => s + g.nrUnits, 0);
   const nrSlots = Math.max(32 - Math.clz32(ai.unitSize) - 5 + 2, 1) + 2;
-  const bitmapWords = Math.ceil(unitPages / 32);
+  // the populated bitmap in 32-bit words; 4.1's is sized as an x86_64 kernel sizes it, in 64-bit longs
+  // (BITS_TO_LONGS), so that a bitmap_set past unit_pages stays inside the record exactly when it would there
+  const bitmapWords = cfg.kernel === '4.1' ? 2 * Math.ceil(unitPages / 64) : Math.ceil(unitPages / 32);
   const nrEntities = cfg.cpus + 1;
   let top = 0;
   const take = (n: number): number => {
@@ -122,8 +133,10 @@ export function computeLayout(cfg: Config, ai: AllocInfo, recCap = 1 << 16): Lay
     return at;
   };
   // the header: one block per subsystem
+  const v41 = cfg.kernel === '4.1';
   const run = take(RUN.SIZE);
   const pc = take(PC.SIZE);
+  const pcx = v41 ? take(PC41.SIZE) : 0;
   const mm = take(MM.SIZE);
   const sy = take(SY.SIZE);
   const ck = take(CK.SIZE);
@@ -151,9 +164,12 @@ export function computeLayout(cfg: Config, ai: AllocInfo, recCap = 1 << 16): Lay
   const ldChains = take(MAX_CHAINS * CHAIN_WORDS);
   const works = take(MAX_WORKS * WK.SIZE);
   const wq = take(WQ.SIZE);
+  // 4.1: every chunk (the first and the reserved one too) embeds a map extension work item
+  const nrWorkIds = MAX_WORKS + (v41 ? cfg.maxChunks + 2 : 0);
+  const workTable = take(nrWorkIds * WT.SIZE);
   const vcWidth = raceContexts(nrEntities);
-  const vc = take(raceClockRows(nrEntities) * vcWidth);
-  const raceGlobals = take(RACE_GLOBAL_WORDS);
+  const vc = take(raceClockRows(nrEntities, nrWorkIds) * vcWidth);
+  const raceGlobals = take(raceGlobalWords(cfg.kernel));
   const sched = take(SC.SIZE);
   const schedPrio = take(nrEntities);
   const schedWake = take(nrEntities);
@@ -167,7 +183,8 @@ export function computeLayout(cfg: Config, ai: AllocInfo, recCap = 1 << 16): Lay
 
   // Heap: chunk records and area maps. The largest map is one entry per
   // 4-byte area of a unit; vmalloc'ed maps come from the same arena.
-  const chunkWords = C.POPULATED + bitmapWords + CHUNK_SHADOW_WORDS;
+  const chunkX = v41 ? C.POPULATED + bitmapWords + CHUNK_SHADOW_WORDS : 0;
+  const chunkWords = C.POPULATED + bitmapWords + CHUNK_SHADOW_WORDS + (v41 ? C41.MAP_EXTEND_WORK + WK.SIZE : 0);
   const maxMapBytes = ai.unitSize + 64;
   const heapBytes = cfg.heapBytes || Math.max(1 << 20, cfg.maxChunks * ((chunkWords + HO.SIZE) * 4 + 4096) + 8 * maxMapBytes + nrUnits * unitPages * 4 * 2);
   const heapWords = align(heapBytes / 4, 16);
@@ -196,9 +213,9 @@ export function computeLayout(cfg: Config, ai: AllocInfo, recCap = 1 << 16): Lay
   const pageData = align(top * 4, cfg.pageSize);
   if (LIN_BASE + pageDataBytes > VM_BASE) throw new ConfigError('too many page frames for the emulated linear map: lower pages or maxChunks');
   return {
-    words: top, bytes: pageData + pageDataBytes, nrEntities, kworker: cfg.cpus, nrSlots, unitPages, nrUnits, bitmapWords, chunkWords,
-    header, run, pc, mm, sy, ck, unitMap, unitOff, groupOff, groupSize, slots, locks, cpus, known, unwind, grave, lockdep, ldUsage, ldUsageSite, ldUsageCpu,
-    ldDeps, ldDepSite, ldDepCpu, ldDepPrevSite, ldDepStep, ldReported, ldChains, works, wq, vc, vcWidth, raceGlobals, sched, schedPrio, schedWake, schedChange,
+    kernel: cfg.kernel, words: top, bytes: pageData + pageDataBytes, nrEntities, kworker: cfg.cpus, nrSlots, unitPages, nrUnits, bitmapWords, chunkWords, chunkX,
+    header, run, pc, pcx, mm, sy, ck, unitMap, unitOff, groupOff, groupSize, slots, locks, cpus, known, unwind, grave, lockdep, ldUsage, ldUsageSite, ldUsageCpu,
+    ldDeps, ldDepSite, ldDepCpu, ldDepPrevSite, ldDepStep, ldReported, ldChains, works, wq, workTable, nrWorkIds, vc, vcWidth, raceGlobals, sched, schedPrio, schedWake, schedChange,
     schedRec, schedRecCap: recCap, schedReplay, scratch, evlog, cov,
     heap, heapClasses, heapArena, heapWords, boot, bootWords, pageDesc, nrPages, pte, vmPages, vmSlotSpan, vmSlots,
     vmSlotMap, pageData, linBase: LIN_BASE, vmBase: VM_BASE,

@@ -11,6 +11,10 @@ export enum F {
   schedule_work, flush_work, process_one_work, handle_irq, irq_free_percpu,
   cpu_program, boot_alloc, leak_check, percpu_access, test_body,
   per_cpu_ptr_to_phys, is_kernel_percpu_address,
+  // Linux 4.1
+  cancel_work_sync, pcpu_balance_workfn, pcpu_map_extend_workfn, pcpu_need_to_extend, pcpu_fit_in_area,
+  pcpu_chunk_populated, pcpu_chunk_depopulated, pcpu_count_occupied_pages, percpu_init_late, pcpu_get_pages,
+  pcpu_post_unmap_tlb_flush, irq_alloc_percpu, softirq_alloc_percpu, pcpu_free_area_irq,
 }
 
 export const SITE_NAMES: readonly string[] = Object.keys(F).filter((k) => Number.isNaN(Number(k)));

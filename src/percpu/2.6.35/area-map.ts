@@ -6,42 +6,14 @@
 // allocates; a BUG_ON becomes a fatal 'kernel-bug' violation on `cpu`.
 
 import type { Cpu } from '../../sync/cpu.ts';
-import { Cov, covOn, covSet } from '../../shm/coverage.ts';
 import { F } from '../../sync/sites.ts';
-import { PCPU_LOCK, fls, type PcpuState } from '../chunk.ts';
+import { PCPU_LOCK, type PcpuState } from '../chunk.ts';
+import { chunkRelocate, chunkSlot } from '../slots.ts';
 
-export const PCPU_SLOT_BASE_SHIFT = 5; // 1-31 bytes share slot 1
 export const PCPU_DFL_MAP_ALLOC = 16;
 const INT_SIZE = 4; // sizeof(int): smaller heads/tails are not worth a map entry
 
-export function sizeToSlotRaw(size: number): number {
-  return Math.max(fls(size) - PCPU_SLOT_BASE_SHIFT + 2, 1);
-}
-
-export function sizeToSlot(st: PcpuState, size: number): number {
-  return size === st.unitSize ? st.nrSlots - 1 : sizeToSlotRaw(size);
-}
-
-export function chunkSlot(st: PcpuState, chunk: number): number {
-  // free_size read once (the kernel reads it twice, under pcpu_lock: the same value)
-  const free = st.freeSize(chunk);
-  if (free < INT_SIZE || st.contigHint(chunk) < INT_SIZE) return 0;
-  return sizeToSlot(st, free);
-}
-
-/**
- * Put a chunk on the slot list its free size calls for. Moving up goes to
- * the head of the new list, moving down to its tail. The reserved chunk is
- * never on a slot list.
- */
-export function chunkRelocate(st: PcpuState, chunk: number, oslot: number): void {
-  const nslot = chunkSlot(st, chunk);
-  if (chunk !== st.reservedChunk && oslot !== nslot) {
-    if (covOn(st.w, st.L)) covSet(st.w, st.L, Cov.SLOT, oslot + 1, nslot, 0, 0);
-    if (oslot < nslot) st.listMove(chunk, st.slotHead(nslot));
-    else st.listMoveTail(chunk, st.slotHead(nslot));
-  }
-}
+export { PCPU_SLOT_BASE_SHIFT, sizeToSlotRaw, sizeToSlot, chunkSlot, chunkRelocate } from '../slots.ts';
 
 /** How long the map must grow to take one more split (0: long enough). */
 export function needToExtend(st: PcpuState, chunk: number): number {

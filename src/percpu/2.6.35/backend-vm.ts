@@ -14,7 +14,7 @@ import { MUTEX, PCPU_LOCK, type PcpuState } from '../chunk.ts';
 import { ENOMEM, type ChunkBackend, type ChunkRecords, type VmPages } from '../backend.ts';
 import type { Percpu } from './core.ts';
 import { memAlloc } from '../mem.ts';
-import { translate } from '../access.ts';
+import { clearRange } from '../access.ts';
 
 export class VmBackend implements ChunkBackend, VmPages {
   readonly st: PcpuState;
@@ -266,26 +266,4 @@ export function mapPages(b: VmPages, cpu: Cpu, chunk: number, pages: number, bit
   }
   cpu.leave();
   return 0;
-}
-
-/** memset(addr, 0, size) through the page tables: a hole is a page fault. */
-export function clearRange(st: PcpuState, cpu: Cpu, addr: number, size: number): void {
-  let a = addr;
-  const end = addr + size;
-  while (a < end) {
-    const pageEnd = Math.min(end, ((a >>> st.pageShift) + 1) << st.pageShift);
-    const at = translate(st, a);
-    if (at < 0) {
-      cpu.report('page-fault', `BUG: unable to handle kernel paging request at ${a.toString(16).padStart(8, '0')}`,
-        'IP: memset: no page behind the area being cleared');
-    }
-    clearBytes(st, at, pageEnd - a);
-    a = pageEnd;
-  }
-}
-
-/** memset(0) of n bytes at byte offset `at`: by words where it can (a byte fill on shared memory is a slow path). */
-function clearBytes(st: PcpuState, at: number, n: number): void {
-  if (((at | n) & 3) === 0) st.w.fill(0, at >>> 2, (at + n) >>> 2);
-  else st.shm.b.fill(0, at, at + n);
 }

@@ -33,8 +33,8 @@ import { vmToPfn } from '../../mm/vm.ts';
 import { MUTEX, PCPU_LOCK, type PcpuState } from '../chunk.ts';
 import { PCPU_DFL_MAP_ALLOC, allocArea, chunkRelocate, freeArea, needToExtend, sizeToSlot } from './area-map.ts';
 import type { ChunkBackend, VmPages } from '../backend.ts';
-import { Allocator } from '../allocator.ts';
-import type { Workqueue } from '../../workqueue/workqueue.ts';
+import { Allocator, WorkFn } from '../allocator.ts';
+import type { ProcessOneWork } from '../../workqueue/workqueue.ts';
 import type { MechanismHooks, SpecHooks, WorkHooks } from '../hooks.ts';
 import { memAlloc, memFree } from '../mem.ts';
 import { PCPU_MIN_UNIT_SIZE } from '../../shm/config.ts';
@@ -74,8 +74,8 @@ export interface PcpuOps {
   addrInFirstChunk(p: Percpu, addr: number): boolean;
   /** pcpu_map_pages (percpu-vm) */
   mapPages(b: VmPages, cpu: Cpu, chunk: number, pages: number, bitmap: number, start: number, end: number): number;
-  /** process_one_work (the events workqueue's worker): run `fn` if the work is pending; returns whether it ran. */
-  processOneWork(wq: Workqueue, kworker: Cpu, work: number, fn: (cpu: Cpu) => void): boolean;
+  /** process_one_work (the events workqueue's worker): run the work's function if it is pending; returns whether it ran. */
+  processOneWork: ProcessOneWork;
 }
 
 
@@ -125,7 +125,7 @@ export class Percpu extends Allocator {
    * destruction order.
    */
   reclaim(cpu: Cpu): number[] {
-    return this.workFn(cpu, 0, 0);
+    return this.workFn(cpu, WorkFn.pcpu_reclaim, 0);
   }
 
   /** per_cpu_ptr_to_phys(). */

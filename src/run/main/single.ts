@@ -95,7 +95,7 @@ export function runSingle(opts: SingleOptions): SingleResult {
         k.pcpu.freePercpu(cpu, a.ptr);
         res.ops.free++;
         check(step, chunk);
-        if (k.wq.pending(0) && rng() < 0.5) {
+        if (k.wq.queued() && rng() < 0.5) {
           res.reclaimRuns++;
           k.runReclaimIfPending();
         }
@@ -103,7 +103,7 @@ export function runSingle(opts: SingleOptions): SingleResult {
       if (fullEvery && step % fullEvery === 0) check(step, 0);
     }
     for (const a of live) k.pcpu.freePercpu(cpu, a.ptr);
-    if (k.wq.pending(0)) {
+    if (k.wq.queued()) {
       res.reclaimRuns++;
       k.runReclaimIfPending();
     }

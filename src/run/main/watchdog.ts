@@ -24,7 +24,7 @@ import { RUN } from '../records.ts';
 import { LK, X } from '../../sync/records.ts';
 import { SC } from '../../sched/records.ts';
 import { CpuState } from '../../sync/cpu.ts';
-import { FIRST_COMPLETION, lockName } from '../../sync/locks.ts';
+import { isCompletion, lockName } from '../../sync/locks.ts';
 import type { Violation } from '../../report/violation.ts';
 import type { Kernel } from '../machine.ts';
 
@@ -194,7 +194,7 @@ export function deadlockSignature(k: Kernel): string {
     memo[e] = 3;
     const lock = w[k.cpu(e).x + X.WAIT_LOCK]!;
     let verdict: boolean;
-    if (lock >= FIRST_COMPLETION) {
+    if (isCompletion(lock)) {
       // done already, or someone not stuck may still complete it
       verdict = w[L.locks + lock * LK.SIZE + LK.STATE] !== 0;
       for (let o = 0; o < k.nrCpus && verdict; o++) if (o !== e && !over(o) && !stuck(o)) verdict = false;
@@ -211,7 +211,7 @@ export function deadlockSignature(k: Kernel): string {
     if (!stuck(e)) continue;
     const x = k.cpu(e).x;
     const lock = w[x + X.WAIT_LOCK]!;
-    const what = lock >= FIRST_COMPLETION ? `waits for ${lockName(lock)}, which no CPU left able to go on can complete`
+    const what = isCompletion(lock) ? `waits for ${lockName(lock)}, which no CPU left able to go on can complete`
       : `${stateOf(e) === CpuState.blocked ? 'sleeps on' : 'spins on'} ${lockName(lock)} held by ${name(k, w[L.locks + lock * LK.SIZE + LK.OWNER]! - 1)}`;
     lines.push(`${name(k, e)} ${what} [${k.cpu(e).steps()} steps]`);
   }
@@ -231,7 +231,7 @@ function waitCycle(k: Kernel): string | null {
       const st = w[x + X.STATE];
       if (st !== CpuState.blocked && st !== CpuState.spinning) break;
       const lock = w[x + X.WAIT_LOCK]!;
-      if (lock >= FIRST_COMPLETION) break;
+      if (isCompletion(lock)) break;
       path.push(name(k, e), lockName(lock));
       e = w[L.locks + lock * LK.SIZE + LK.OWNER]! - 1;
     }

@@ -10,7 +10,6 @@ import { F } from '../../sync/sites.ts';
 import { StopRun } from '../../report/violation.ts';
 import { InvariantChecker, type InvariantFailure } from '../../check/invariants.ts';
 import { failureLines } from '../../check/verdict.ts';
-import { WORK_RECLAIM } from '../../workqueue/workqueue.ts';
 import { ControlledScheduler } from '../../sched/controlled.ts';
 import type { Scenario } from '../../../scenarios/lib/scenario.ts';
 import { OP_WORDS } from '../../../scenarios/lib/program.ts';
@@ -172,14 +171,14 @@ export function playKworker(k: Kernel, res: PartResult): void {
   for (;;) {
     if (Atomics.load(w, h + RUN.STOP) !== 0) throw new StopRun();
     const v = Atomics.load(w, wake);
-    if (k.wq.pending(WORK_RECLAIM)) {
+    if (k.wq.queued()) {
       w[cpu.x + X.STATE] = CpuState.running;
-      k.wq.runIfPending(cpu, WORK_RECLAIM, (c) => void k.pcpu.reclaim(c));
+      k.wq.runNext(cpu);
       res.reclaimRuns++;
       w[cpu.x + X.STATE] = CpuState.idle;
       continue;
     }
-    if (Atomics.load(w, h + RUN.CPUS_EXITED) >= nCpus && !k.wq.pending(WORK_RECLAIM)) break;
+    if (Atomics.load(w, h + RUN.CPUS_EXITED) >= nCpus && !k.wq.queued()) break;
     if (sched) sched.idle(cpu);
     else Atomics.wait(w, wake, v, IDLE_WAIT_MS);
   }

@@ -9,19 +9,20 @@ import { WK } from '../../../workqueue/records.ts';
 import type { Workqueue } from '../../../workqueue/workqueue.ts';
 import type { HistoricalBug } from '../../variant.ts';
 
-function processOneWork(wq: Workqueue, kworker: Cpu, work: number, fn: (cpu: Cpu) => void): boolean {
+function processOneWork(wq: Workqueue, kworker: Cpu, work: number): boolean {
   if (!wq.pending(work)) return false;
   kworker.enter(F.process_one_work);
   wq.begin(work);
   wq.setWord(work, WK.RUNNING, 1);
   wq.started(kworker, work);
   wq.end(work);
+  const cls = wq.workClass(work);
   kworker.lockMapAcquire(Lock.wq_events);
-  kworker.lockMapAcquire(Lock.pcpu_reclaim_work);
+  kworker.lockMapAcquire(cls);
   try {
-    fn(kworker);
+    wq.execute(kworker, work);
   } finally {
-    kworker.lockMapRelease(Lock.pcpu_reclaim_work);
+    kworker.lockMapRelease(cls);
     kworker.lockMapRelease(Lock.wq_events);
     // the bug: the pending bit is cleared only now
     wq.begin(work);

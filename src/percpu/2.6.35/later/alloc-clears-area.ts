@@ -4,7 +4,7 @@
 // a previous user of the memory left behind.
 
 import type { Cpu } from '../../../sync/cpu.ts';
-import { clearRange } from '../backend-vm.ts';
+import { clearRange } from '../../access.ts';
 import type { Percpu } from '../core.ts';
 import type { LaterFix } from '../../variant.ts';
 
