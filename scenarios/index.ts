@@ -15,8 +15,25 @@ import { reclaimRequeue } from './reclaim-requeue.ts';
 import { benchMix } from './bench-mix.ts';
 import { tinySizes } from './tiny-sizes.ts';
 import { physLookup } from './phys-lookup.ts';
+import { atomicContexts } from './atomic-contexts.ts';
+import { atomicExhaust } from './atomic-exhaust.ts';
+import { balanceRace } from './balance-race.ts';
+import { atomicKm } from './atomic-km.ts';
+import { oomAtomic } from './oom-atomic.ts';
+import { runsOn } from './lib/scenario.ts';
+import type { KernelVersion } from '../src/shm/config.ts';
 
-export const SCENARIOS: readonly Scenario[] = [allocFreeStorm, irqFree, reclaimRace, mapExtendRace, reserved, oom, boot, km, extendWalk, reclaimExtend, reclaimPopulate, reclaimRequeue, tinySizes, physLookup];
+/** Every scenario, in the order `run all` runs those of its kernel. */
+export const SCENARIOS: readonly Scenario[] = [
+  allocFreeStorm, irqFree, reclaimRace, mapExtendRace, reserved, oom, boot, km, extendWalk, reclaimExtend, reclaimPopulate, reclaimRequeue, tinySizes, physLookup,
+  // Linux 4.1's protocol: atomic allocations, the balance work, map extension work
+  atomicContexts, atomicExhaust, balanceRace, atomicKm, oomAtomic,
+];
+
+/** The scenarios that run on `kernel` (`run all`, `fuzz all`). */
+export function scenariosOf(kernel: KernelVersion): Scenario[] {
+  return SCENARIOS.filter((s) => runsOn(s, kernel));
+}
 
 /** Every scenario a run can name, by a small number threads agree on. */
 const BY_ID: readonly Scenario[] = [...SCENARIOS, benchMix];

@@ -25,7 +25,7 @@ export function exitCodesText(): string {
 export function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => usageLine(c as Command<Spec>).length)) + 2;
   const lines = COMMANDS.map((c) => `  ${usageLine(c as Command<Spec>).padEnd(width)}${c.summary}`);
-  return `percpu-stress ${VERSION}: a concurrency stress harness for the Linux percpu allocator (2.6.35)\n\ncommands:\n${lines.join('\n')}\n\n` +
+  return `percpu-stress ${VERSION}: a concurrency stress harness for the Linux percpu allocator (2.6.35 and 4.1)\n\ncommands:\n${lines.join('\n')}\n\n` +
     `percpu-stress <command> --help describes a command and its options; --version prints the version.\n\n${exitCodesText()}\n`;
 }
 
@@ -37,21 +37,21 @@ function single(argv: string[]): number {
   const { o } = parse(SINGLE, argv);
   const seed = o.seed ?? 1;
   const ops = o.ops ?? 20000;
-  const r = runSingle({ seed, ops, backend: o.backend ?? 'vm' });
+  const r = runSingle({ seed, ops, backend: o.backend ?? 'vm', kernel: o.kernel });
   const failing = classify(r.violations);
-  process.stdout.write(renderSingle(r, { seed, ops, quiet: o.quiet === true }));
+  process.stdout.write(renderSingle(r, { seed, ops, quiet: o.quiet === true, kernel: o.kernel }));
   return failing ? 1 : 0;
 }
 
 const RUNNERS: Record<string, (argv: string[]) => Promise<number> | number> = {
-  start: (argv) => runCommand(parseRun(START, argv, { durationMs: 20_000, all: true })),
+  start: (argv) => runCommand(parseRun(START, argv, { durationMs: 20_000, all: true, allKernels: true })),
   run: (argv) => runCommand(parseRun(RUN, argv)),
   fuzz: fuzzCommand,
   replay: replayCommand,
   merge: mergeCommand,
   list: (argv) => {
-    parse(LIST, argv);
-    return listCommand();
+    const { o } = parse(LIST, argv);
+    return listCommand(o.kernel);
   },
   trace: traceCommand,
   single,

@@ -17,6 +17,8 @@ const ROOT = new URL('..', import.meta.url).pathname;
 const EXEMPT: Record<string, string> = {
   'src/percpu/chunk.ts': 'the accessor module of the allocator\'s shared state: each method names its field to the checker before it touches it, or is declared unchecked with its reason (boot constants, fields fixed at creation, the harness\'s own counters)',
   'src/percpu/2.6.35/first-chunk.ts': 'boot: pcpu_setup_first_chunk runs on the main thread before any CPU exists',
+  'src/percpu/4.1/first-chunk.ts': 'boot: pcpu_setup_first_chunk and percpu_init_late run on the main thread before any CPU exists',
+  'src/percpu/first-chunk.ts': 'boot: the first chunk\'s placement, the same in both kernels, on the main thread before any CPU exists',
   'src/percpu/access.ts': 'the areas\' contents are their users\' data, not allocator state; the shadow stamps (src/check/shadow.ts) check them',
   'src/percpu/access.ts#clearBytes': 'memset of an area\'s contents (its user\'s data)',
   'src/percpu/stats.ts': 'percpu_stats read on the main thread after the run, at quiescence',

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { machine, sharedRunner } from './helpers.ts';
+import { machine, sharedRunner, v2635 } from './helpers.ts';
 import type { Kernel } from '../src/run/machine.ts';
 import type { Cpu } from '../src/sync/cpu.ts';
 import { Lock } from '../src/sync/locks.ts';
@@ -95,7 +95,7 @@ test('CONTEXT assertions: pcpu_alloc_area without pcpu_lock, and pcpu_depopulate
     cpu.mutexLock(Lock.pcpu_alloc_mutex);
     allocArea(k.st, cpu, c, 4, 4);
     const flags = cpu.spinLockIrqSave(Lock.pcpu_lock);
-    k.pcpu.backend.depopulate(cpu, c, 0, 4); // needs the mutex, and pcpu_lock NOT held
+    v2635(k).backend.depopulate(cpu, c, 0, 4); // needs the mutex, and pcpu_lock NOT held
     cpu.spinUnlockIrqRestore(Lock.pcpu_lock, flags);
     cpu.mutexUnlock(Lock.pcpu_alloc_mutex);
   });
@@ -168,7 +168,7 @@ test('race detector: an interrupt raised after a write orders it before the hand
 // ---- specification checks ------------------------------------------------------
 
 function specOf(k: Kernel): SpecChecker {
-  return k.pcpu.spec as SpecChecker;
+  return v2635(k).spec as SpecChecker;
 }
 
 test('spec first-fit: an offset other than 2.6.35\'s first fit is reported; the real one is not', (t) => {

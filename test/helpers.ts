@@ -4,12 +4,19 @@ import test from 'ava';
 import { Kernel, bootMachine, newShm, planMachine, type BootOptions } from '../src/run/machine.ts';
 import { Runner } from '../src/run/main/runner.ts';
 import type { Config } from '../src/shm/config.ts';
+import type { Percpu } from '../src/percpu/2.6.35/core.ts';
 
 export function machine(partial: Partial<Config> = {}, boot: BootOptions = {}): { k: Kernel; log: string[] } {
   const spec = planMachine(partial);
   const shm = newShm(spec);
   const log = bootMachine(spec, shm, boot);
   return { k: new Kernel(spec, shm), log };
+}
+
+/** A 2.6.35 machine's allocator, with its own functions and hooks (tests that reach inside the port). */
+export function v2635(k: Kernel): Percpu {
+  if (k.pcpu.kernel !== '2.6.35') throw new Error(`a ${k.pcpu.kernel} machine`);
+  return k.pcpu as Percpu;
 }
 
 /** The trace command's default first chunk: s4096 r8192 d20480 u32768 on one CPU. */

@@ -4,13 +4,13 @@
 // reported. Each test breaks the property it is about on purpose.
 
 import test from 'ava';
-import { machine } from './helpers.ts';
+import { machine, v2635 } from './helpers.ts';
 import type { Kernel } from '../src/run/machine.ts';
 import type { Cpu } from '../src/sync/cpu.ts';
 import { Lock } from '../src/sync/locks.ts';
 import { F } from '../src/sync/sites.ts';
 import { WORK_RECLAIM } from '../src/workqueue/workqueue.ts';
-import { attributeMechanism } from '../src/check/known.ts';
+import { MechanismRecorder, attributeMechanism } from '../src/check/known.ts';
 import { PHYS_CHUNK } from '../src/check/records.ts';
 
 /** Run `fn` as CPU `id` inside the allocator (where the checkers look). */
@@ -80,13 +80,13 @@ test('a destroyed chunk is dead: any later access is a use-after-free naming the
   let seq = -1;
   inside(k, 0, F.pcpu_alloc, (cpu) => {
     cpu.mutexLock(Lock.pcpu_alloc_mutex);
-    c = k.pcpu.backend.create(cpu);
+    c = v2635(k).backend.create(cpu);
     const f = cpu.spinLockIrqSave(Lock.pcpu_lock);
-    k.pcpu.linkNewChunk(cpu, c);
+    v2635(k).linkNewChunk(cpu, c);
     seq = k.st.seq(c);
     k.st.listDelInit(c, cpu.id);
     cpu.spinUnlockIrqRestore(Lock.pcpu_lock, f);
-    k.pcpu.backend.destroy(cpu, c);
+    v2635(k).backend.destroy(cpu, c);
     cpu.mutexUnlock(Lock.pcpu_alloc_mutex);
   });
   t.deepEqual(kinds(k), []);
@@ -219,7 +219,7 @@ test('warn_limit and percpu_stats are declared fields: the stats need pcpu_lock'
 test('a known issue is attributed only where its mechanism fired, for this very finding', (t) => {
   const { k } = machine({ cpus: 2 });
   const cpu = k.cpu(0);
-  const rec = k.mechanisms;
+  const rec = v2635(k).known as MechanismRecorder;
   const c = k.st.firstChunk;
   const fake = (kind: string, title: string, details: Record<string, unknown>) => ({ kind, title, details, cpu: 0, step: 0, text: '', held: [], stack: [], fatal: false }) as never;
   const walk = fake('list-corruption', 'BUG: list walk in pcpu_alloc reached the head of pcpu_slot[0]', { head: 0, walkSlot: 3 });

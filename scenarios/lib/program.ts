@@ -10,7 +10,7 @@ import { Lock } from '../../src/sync/locks.ts';
 import { PCPU_MIN_UNIT_SIZE } from '../../src/shm/config.ts';
 
 export enum Op {
-  /** [ALLOC, slot, size, align | RESERVED] */
+  /** [ALLOC, slot, size, align | RESERVED | GFP_* | CTX_*]: 4.1's mask and the context the caller allocates in (see allocFlags) */
   alloc = 1,
   /** [FREE, slot, context, 0]: context FREE_PROCESS / FREE_IRQSAVE / FREE_PREEMPT_OFF */
   free = 2,
@@ -34,10 +34,29 @@ export enum Op {
   complete = 12,
   /** [PHYS, slot, target cpu, 0]: per_cpu_ptr_to_phys() of the target's copy, checked against where the bytes really are */
   phys = 13,
+  /**
+   * [IRQALLOC, target cpu, size, align | GFP_*]: the target's interrupt handler allocates (hardirq context, as a
+   * driver's or BPF's handler does) into that CPU's pool of handler areas, freeing the pool's oldest there first when full
+   */
+  irqalloc = 14,
 }
 
 export const OP_WORDS = 4;
 export const RESERVED = 0x10000;
+/** An alloc's mask (Linux 4.1's gfp; 2.6.35 takes none and always may sleep), bits 17-19. */
+export const GFP_SHIFT = 17;
+export enum Gfp { KERNEL = 0, ATOMIC = 1, NOWAIT = 2, NOFS = 3 }
+export const GFP_WORD_NAMES: readonly string[] = ['GFP_KERNEL', 'GFP_ATOMIC', 'GFP_NOWAIT', 'GFP_NOFS'];
+/** The context an alloc is made in, bits 20-22. */
+export const CTX_SHIFT = 20;
+export enum Ctx { PROCESS = 0, IRQS_OFF = 1, SPINLOCK = 2, SOFTIRQ = 3, PREEMPT_OFF = 4 }
+export const CTX_NAMES: readonly string[] = ['', ' with irqs off', ' under spin_lock_irqsave', ' in softirq context (bh off)', ' with preemption off'];
+/** An alloc op's flags word: its align, reserved or not, the mask and the context. */
+export function allocFlags(align: number, o: { reserved?: boolean; gfp?: Gfp; ctx?: Ctx } = {}): number {
+  return align | (o.reserved ? RESERVED : 0) | ((o.gfp ?? Gfp.KERNEL) << GFP_SHIFT) | ((o.ctx ?? Ctx.PROCESS) << CTX_SHIFT);
+}
+/** Areas an interrupt handler keeps per CPU (irqalloc). */
+export const IRQ_POOL = 8;
 export const FREE_PROCESS = 0;
 export const FREE_IRQSAVE = 1; // under the caller's own spin_lock_irqsave
 export const FREE_PREEMPT_OFF = 2;
@@ -47,6 +66,7 @@ export const MAX_BURST = 1024;
 export const OP_NAMES: Record<number, string> = {
   [Op.alloc]: 'alloc', [Op.free]: 'free', [Op.irqfree]: 'irqfree', [Op.touch]: 'touch', [Op.delay]: 'delay', [Op.stuck]: 'stuck', [Op.lock]: 'lock',
   [Op.unlock]: 'unlock', [Op.burst]: 'burst', [Op.unburst]: 'unburst', [Op.wait]: 'wait', [Op.complete]: 'complete', [Op.phys]: 'phys',
+  [Op.irqalloc]: 'irqalloc',
 };
 // every op has a name: a new op cannot be written to a repro that replay then refuses
 for (const v of Object.values(Op)) if (typeof v === 'number' && !(v in OP_NAMES)) throw new Error(`op ${v} has no name`);
@@ -79,11 +99,21 @@ export class ProgramBuilder {
   }
 
   alloc(size: number, align: number, reserved = false): boolean {
+    return this.allocWith(size, allocFlags(align, { reserved }));
+  }
+
+  /** An allocation with a flags word of allocFlags (4.1's mask and the caller's context). */
+  allocWith(size: number, flags: number): boolean {
     const slot = this.free.pop();
     if (slot === undefined) return false;
     this.live.push(slot);
-    this.ops.push(Op.alloc, slot, size, align | (reserved ? RESERVED : 0));
+    this.ops.push(Op.alloc, slot, size, flags);
     return true;
+  }
+
+  /** The target's interrupt handler allocates (atomically unless `gfp` says otherwise). */
+  irqAlloc(target: number, size: number, align: number, gfp: Gfp = Gfp.ATOMIC): void {
+    this.ops.push(Op.irqalloc, target, size, align | (gfp << GFP_SHIFT));
   }
 
   /** Alloc into a tracked slot and return it (-1 when every slot is live). */
@@ -187,6 +217,9 @@ export function programToJson(p: Int32Array): number[][] {
   return out;
 }
 
+/** Which word of an op names a CPU (a target), by op code: the shrinker renumbers these when it drops a CPU. */
+export const CPU_WORD: Readonly<Partial<Record<Op, number>>> = { [Op.irqfree]: 2, [Op.phys]: 2, [Op.irqalloc]: 1 };
+
 /** Iterations one delay op may ask for (a scheduling point each). */
 export const MAX_DELAY = 1_000_000;
 /** The largest area an alloc op may ask for (pcpu_alloc refuses more than a unit anyway). */
@@ -195,13 +228,19 @@ export const MAX_ALLOC_SIZE = PCPU_MIN_UNIT_SIZE * 64;
 const SLOT_OPS: ReadonlySet<number> = new Set([Op.alloc, Op.free, Op.irqfree, Op.touch, Op.phys]);
 
 /** Why an alloc's or a burst's size and align words are wrong, or null. */
-function areaError(size: number, flags: number): string | null {
+function areaError(size: number, flags: number, extra = 0): string | null {
   if (!(size >= 1 && size <= MAX_ALLOC_SIZE)) return `size ${size} is outside 1..${MAX_ALLOC_SIZE}`;
   const align = flags & 0xffff;
-  if ((flags & ~(RESERVED | 0xffff)) !== 0) return `align word ${flags} has bits other than the align and RESERVED`;
+  if ((flags & ~(RESERVED | 0xffff | extra)) !== 0) return `align word ${flags} has bits other than the align${extra ? ', RESERVED, the mask and the context' : ' and RESERVED'}`;
   if (align < 1 || (align & (align - 1)) !== 0) return `align ${align} is not a power of two`;
+  const gfp = (flags >> GFP_SHIFT) & 7, ctx = (flags >> CTX_SHIFT) & 7;
+  if (gfp >= GFP_WORD_NAMES.length) return `mask ${gfp} is not one of ${GFP_WORD_NAMES.map((n, i) => `${i} (${n})`).join(', ')}`;
+  if (ctx >= CTX_NAMES.length) return `context ${ctx} is not 0..${CTX_NAMES.length - 1}`;
   return null;
 }
+
+const GFP_BITS = 7 << GFP_SHIFT;
+const CTX_BITS = 7 << CTX_SHIFT;
 
 /** Why op i of a program cannot run on a machine of `cpus` CPUs, or null. */
 function opError(p: Int32Array, i: number, cpus: number): string | null {
@@ -212,7 +251,9 @@ function opError(p: Int32Array, i: number, cpus: number): string | null {
   const unused = (...words: number[]): string | null => (words.some((x) => x !== 0) ? `${OP_NAMES[code]} takes fewer words: the unused ones must be 0` : null);
   switch (code) {
     case Op.alloc:
-      return areaError(b, c);
+      return areaError(b, c, GFP_BITS | CTX_BITS);
+    case Op.irqalloc:
+      return a >= 0 && a < cpus ? areaError(b, c & ~RESERVED, GFP_BITS) ?? (c & RESERVED ? 'an interrupt handler\'s allocation cannot be reserved' : null) : `aims at cpu${a}, the machine has ${cpus} CPUs (0..${cpus - 1})`;
     case Op.free:
       return b === FREE_PROCESS || b === FREE_IRQSAVE || b === FREE_PREEMPT_OFF ? unused(c) : `free context ${b} is not ${FREE_PROCESS}, ${FREE_IRQSAVE} or ${FREE_PREEMPT_OFF}`;
     case Op.irqfree:
@@ -271,8 +312,12 @@ export function describeOp(p: Int32Array, i: number): string {
   const o = i * OP_WORDS;
   const [code, a, b, c] = [p[o]!, p[o + 1]!, p[o + 2]!, p[o + 3]!];
   switch (code) {
-    case Op.alloc:
-      return `alloc s${a} size ${b} align ${c & 0xffff}${c & RESERVED ? ' reserved' : ''}`;
+    case Op.alloc: {
+      const gfp = (c >> GFP_SHIFT) & 7, ctx = (c >> CTX_SHIFT) & 7;
+      return `alloc s${a} size ${b} align ${c & 0xffff}${c & RESERVED ? ' reserved' : ''}${gfp ? ` ${GFP_WORD_NAMES[gfp]}` : ''}${CTX_NAMES[ctx] ?? ''}`;
+    }
+    case Op.irqalloc:
+      return `irqalloc cpu${a}'s handler size ${b} align ${c & 0xffff} ${GFP_WORD_NAMES[(c >> GFP_SHIFT) & 7]}`;
     case Op.free:
       return `free s${a}${b === FREE_IRQSAVE ? ' under spin_lock_irqsave' : b === FREE_PREEMPT_OFF ? ' with preemption off' : ''}`;
     case Op.irqfree:

@@ -3,7 +3,7 @@
 // one-line description. The same (scenario, cpus, seed) always yields the
 // same programs.
 
-import type { Config } from '../../src/shm/config.ts';
+import { KERNELS, type Config, type KernelVersion } from '../../src/shm/config.ts';
 import type { FailSpec } from '../../src/mm/fail.ts';
 import { OP_WORDS, ProgramBuilder } from './program.ts';
 import type { SizeMix } from './sizes.ts';
@@ -22,6 +22,8 @@ export interface ScenarioContext {
 export interface Scenario {
   name: string;
   description: string;
+  /** The kernels whose protocol it exercises (default: every kernel). */
+  kernels?: readonly KernelVersion[];
   /** Machine config for `cpus` CPUs and a seed (layouts may vary by seed). */
   config(cpus: number, seed: number): Partial<Config>;
   /** Failure injection for the run. */
@@ -34,6 +36,11 @@ export interface Scenario {
   fuzzOps?: number;
   /** The ops a run needs at least (a directed set-up whose waits need their completes). */
   minOps?: number;
+}
+
+/** Does scenario `s` run on `kernel`? */
+export function runsOn(s: Scenario, kernel: KernelVersion): boolean {
+  return (s.kernels ?? KERNELS).includes(kernel);
 }
 
 export function builder(name: string, ctx: ScenarioContext, maxSlots?: number): ProgramBuilder {

@@ -10,7 +10,7 @@
 import { C, PC } from '../percpu/records.ts';
 import { HEAP_ALLOC, HO, PAGE_ALLOCATED, PAGE_BOOTMEM, PG } from '../mm/records.ts';
 import { Tag } from '../mm/heap.ts';
-import { staticByte } from '../percpu/2.6.35/first-chunk.ts';
+import { staticByte } from '../percpu/first-chunk.ts';
 import type { CheckTarget } from './target.ts';
 
 export type InvariantName =
@@ -25,7 +25,12 @@ export type InvariantName =
   | 'map-used' // map_used <= map_alloc
   | 'populated' // every allocated area populated and mapped
   | 'back-pointer' // every mapped page points back to its chunk
-  | 'first-chunk'; // present, immutable, static area intact
+  | 'first-chunk' // present, immutable, static area intact
+  // Linux 4.1's
+  | 'first-free' // no free area below first_free
+  | 'map-sentry' // offsets rise, start at 0, the sentry ends the span in use
+  | 'nr-populated' // nr_populated counts the populated bitmap's pages, no bit past the unit
+  | 'empty-pop-pages'; // pcpu_nr_empty_pop_pages counts the empty populated pages (at quiescence)
 
 export interface InvariantFailure {
   invariant: InvariantName;
@@ -41,27 +46,27 @@ function fls(x: number): number {
   return x === 0 ? 0 : 32 - Math.clz32(x);
 }
 
-function pushFailure(out: InvariantFailure[], seq: number, invariant: InvariantName, message: string): void {
+export function pushFailure(out: InvariantFailure[], seq: number, invariant: InvariantName, message: string): void {
   out.push({ invariant, chunk: seq, message: `chunk ${seq}: ${message}` });
 }
 
 export class InvariantChecker {
-  private readonly w: Int32Array;
+  protected readonly w: Int32Array;
 
-  constructor(private readonly k: CheckTarget) {
+  constructor(protected readonly k: CheckTarget) {
     this.w = k.shm.w;
   }
 
-  private get L(): CheckTarget['shm']['L'] {
+  protected get L(): CheckTarget['shm']['L'] {
     return this.k.shm.L;
   }
-  private g(f: PC): number {
+  protected g(f: PC): number {
     return this.w[this.L.pc + f]!;
   }
-  private get unitSize(): number {
+  protected get unitSize(): number {
     return this.g(PC.UNIT_SIZE);
   }
-  private get pageShift(): number {
+  protected get pageShift(): number {
     return 31 - Math.clz32(this.k.spec.cfg.pageSize);
   }
 
@@ -81,7 +86,7 @@ export class InvariantChecker {
     return this.unitSize;
   }
 
-  private seq(c: number): number {
+  protected seq(c: number): number {
     return this.w[c + C.SEQ]!;
   }
 
@@ -93,26 +98,26 @@ export class InvariantChecker {
     return obj >= L.heapArena && obj < L.heapArena + L.heapWords && w[obj + HO.STATE] === HEAP_ALLOC && w[obj + HO.TAG_OR_NEXT] === Tag.CHUNK;
   }
 
-  private populatedBit(c: number, p: number): boolean {
+  protected populatedBit(c: number, p: number): boolean {
     return ((this.w[c + C.POPULATED + (p >>> 5)]! >>> (p & 31)) & 1) !== 0;
   }
 
   /** The pfn mapped at a vmalloc address, from the page tables, or -1. */
-  private pfnAt(addr: number): number {
+  protected pfnAt(addr: number): number {
     const L = this.L;
     const i = (addr - L.vmBase) >>> this.pageShift;
     return addr >= L.vmBase && i < L.vmPages ? this.w[L.pte + i]! - 1 : -1;
   }
 
-  private chunkAddr(c: number, cpu: number, page: number): number {
+  protected chunkAddr(c: number, cpu: number, page: number): number {
     return this.w[c + C.BASE_ADDR]! + this.w[this.L.unitOff + cpu]! + (page << this.pageShift);
   }
 
-  private pageState(pfn: number): number {
+  protected pageState(pfn: number): number {
     return this.w[this.L.pageDesc + pfn * PG.SIZE + PG.STATE]!;
   }
 
-  private pageIndex(pfn: number): number {
+  protected pageIndex(pfn: number): number {
     return this.w[this.L.pageDesc + pfn * PG.SIZE + PG.INDEX]!;
   }
 
@@ -160,7 +165,7 @@ export class InvariantChecker {
   }
 
   /** An allocated area must be populated and mapped in every unit (vm backend). */
-  private checkArea(chunk: number, off: number, size: number, out: InvariantFailure[], seq: number): void {
+  protected checkArea(chunk: number, off: number, size: number, out: InvariantFailure[], seq: number): void {
     if (this.k.spec.cfg.backend !== 'vm') return;
     const shift = this.pageShift;
     const first = off >>> shift;
@@ -234,7 +239,7 @@ export class InvariantChecker {
     return out;
   }
 
-  private checkFirstChunk(out: InvariantFailure[]): void {
+  protected checkFirstChunk(out: InvariantFailure[]): void {
     const w = this.w, L = this.L;
     const unitPages = this.g(PC.UNIT_PAGES);
     for (const c of [this.g(PC.FIRST_CHUNK), this.g(PC.RESERVED_CHUNK)]) {
@@ -266,7 +271,7 @@ export class InvariantChecker {
   }
 
   /** Every mapped page of every chunk points back to its chunk; no page is in two chunks. */
-  private checkBackPointers(onList: Map<number, number>, out: InvariantFailure[]): void {
+  protected checkBackPointers(onList: Map<number, number>, out: InvariantFailure[]): void {
     if (this.k.spec.cfg.backend !== 'vm') return;
     const unitPages = this.g(PC.UNIT_PAGES);
     for (const c of onList.keys()) {

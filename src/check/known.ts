@@ -34,7 +34,6 @@ import { VIOLATION_KIND_SET, type Violation, type ViolationKind } from '../repor
 import { UsageError } from '../report/errors.ts';
 import type { Cpu } from '../sync/cpu.ts';
 import type { MechanismHooks } from '../percpu/hooks.ts';
-import { fixFor } from '../percpu/2.6.35/variants.ts';
 
 export interface KnownIssue {
   id: string;
@@ -304,9 +303,4 @@ export function classify(violations: Violation[], o: ClassifyOptions = {}): bool
     if (!v.suppressed && (v.known === undefined || o.strictKnown)) counting = true;
   }
   return counting;
-}
-
-/** The fix (a later kernel's, src/percpu/2.6.35/later/) that proves a finding of `id`. */
-export function fixOf(id: string): ReturnType<typeof fixFor> {
-  return fixFor(id);
 }

@@ -10,7 +10,7 @@
 import type { Cpu } from '../sync/cpu.ts';
 import { perCpuPtr, readWord, translate, writeWord } from '../percpu/access.ts';
 import type { PcpuState } from '../percpu/chunk.ts';
-import type { Percpu } from '../percpu/2.6.35/core.ts';
+import type { Allocator } from '../percpu/allocator.ts';
 import { kmHandedOutUncleared } from './known.ts';
 
 export class ShadowStamps {
@@ -18,7 +18,7 @@ export class ShadowStamps {
   private unzeroedKm = false;
   private unzeroedOther = false;
 
-  constructor(private readonly st: PcpuState, private readonly pcpu: Percpu) {}
+  constructor(private readonly st: PcpuState, private readonly pcpu: Allocator) {}
 
   /** A new run. */
   reset(): void {

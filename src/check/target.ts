@@ -6,13 +6,13 @@ import type { Config } from '../shm/config.ts';
 import type { Shm } from '../shm/layout.ts';
 import type { AllocInfo } from '../percpu/alloc-info.ts';
 import type { PcpuState } from '../percpu/chunk.ts';
-import type { Percpu } from '../percpu/2.6.35/core.ts';
+import type { Allocator } from '../percpu/allocator.ts';
 import type { Workqueue } from '../workqueue/workqueue.ts';
 
 export interface CheckTarget {
   readonly shm: Shm;
   readonly st: PcpuState;
-  readonly pcpu: Percpu;
+  readonly pcpu: Allocator;
   readonly wq: Workqueue;
   readonly spec: { readonly cfg: Config; readonly ai: AllocInfo };
 }

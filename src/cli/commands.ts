@@ -1,8 +1,8 @@
 // Every command and its options, declared once: the parser, `--help`,
 // `percpu-stress help` and docs/cli.md all come from this table.
 
-import { BUGS } from '../percpu/2.6.35/variants.ts';
-import { MAX_CPUS } from '../shm/config.ts';
+import { GENERATIONS } from '../run/kernels.ts';
+import { KERNELS, MAX_CPUS } from '../shm/config.ts';
 import { choice, duration, flag, int, str, type Command, type Spec } from './options.ts';
 
 /** Ops per CPU a run may be asked for (longer runs take --duration). */
@@ -10,11 +10,13 @@ export const MAX_OPS = 10_000_000;
 /** ops x entities of a controlled run, so that its step count (up to 2000 per op) fits in 32 bits. */
 export const MAX_CONTROLLED_OPS = 1_000_000;
 
-const BUG_NAMES = BUGS.map((b) => b.name);
+/** Every kernel's historical bugs (a command checks the name against the kernel it runs). */
+const BUG_NAMES = [...new Set(Object.values(GENERATIONS).flatMap((g) => g.bugs.map((b) => b.name)))];
 
 // options several commands share, declared once
 const cpus = (dflt: string) => int('CPUs of the emulated machine, one worker thread each (the kworker runs on one more)', { min: 1, max: MAX_CPUS, default: dflt });
 const backend = choice('the first-chunk allocator: vm (pcpu_embed/vmalloc) or km (pcpu_page, kmalloc\'d chunks)', ['vm', 'km'] as const, { default: 'the scenario\'s' });
+const kernel = choice('the kernel whose allocator the machine boots: 2.6.35, or 4.1 (the 3.18-4.13 protocol: atomic allocations, the balance work, map extension work)', KERNELS, { default: '2.6.35' });
 const inject = choice('switch one historical bug on (`percpu-stress list` names them)', BUG_NAMES, { placeholder: 'BUG' });
 const watchdog = duration('a run in which no CPU makes progress for this long is a hang (a lockup or a deadlock)', { min: 200, default: '5s' });
 const depth = int('PCT\'s bug depth d: d-1 priority change points per run', { min: 1, max: 17, default: '3' });
@@ -35,6 +37,7 @@ const reports = (what: string) => ({ json: json(what), junit, ktap, html });
 const DURATIONS = 'durations: 500ms, 20s, 2m (a plain number is seconds)';
 
 const runOptions = {
+  kernel,
   cpus: cpus('4'),
   seed,
   seeds: str('a seed corpus instead of one seed: 1..5, 3,7,11 or a mix (1..3,10)', { placeholder: 'LIST' }),
@@ -71,13 +74,14 @@ export const RUN: Command<typeof runOptions> = {
 
 export const START: Command<typeof runOptions> = {
   name: 'start', args: '', maxPositional: 0,
-  summary: 'the default job (npm start): run all --duration 20s',
-  description: 'Run every scenario on a 20 s budget. It takes the options of run; --duration or --ops replace the budget.',
+  summary: 'the default job (npm start): run all --duration 20s, on both kernels',
+  description: 'Run every scenario of both kernels (2.6.35, then 4.1) on a 20 s budget, split evenly across the runs. It takes the options of run; --duration or --ops replace the budget, --kernel picks one kernel.',
   options: runOptions,
   notes: RUN_NOTES,
 };
 
 const fuzzOptions = {
+  kernel,
   budget: duration('how long to keep starting runs (shrinking a finding has its own budget)', { min: 100, default: '30s' }),
   runs: int('stop after this many runs (whichever of --runs and --budget comes first)', { min: 1 }),
   strategy: choice('the controlled schedulers to rotate through; portfolio: random, PCT at depths 1..d, POS and URW in turn', ['portfolio', 'pct', 'pos', 'urw', 'random', 'os'] as const, { default: 'portfolio' }),
@@ -111,6 +115,7 @@ export const FUZZ: Command<typeof fuzzOptions> = {
 };
 
 const replayOptions = {
+  kernel: choice('the kernel the repro must have run on (refused when it ran on another)', KERNELS, { default: 'the repro\'s' }),
   inject: choice('replay with this bug switched on instead of the repro\'s', BUG_NAMES, { placeholder: 'BUG', default: 'the repro\'s' }),
   backend,
   watchdog,
@@ -144,6 +149,7 @@ export const MERGE: Command<typeof mergeOptions> = {
 };
 
 const benchOptions = {
+  kernel,
   json: str('where to write the results', { placeholder: 'FILE', default: 'bench.json' }),
   quick: flag('one short pass of everything (a smoke test, not a measurement)'),
 } satisfies Spec;
@@ -156,6 +162,7 @@ export const BENCH: Command<typeof benchOptions> = {
 };
 
 const singleOptions = {
+  kernel,
   seed: int('the seed', { default: '1' }),
   ops: int('operations', { min: 1, max: MAX_OPS, default: '20000' }),
   backend: choice('the first-chunk allocator', ['vm', 'km'] as const, { default: 'vm' }),
@@ -170,6 +177,7 @@ export const SINGLE: Command<typeof singleOptions> = {
 };
 
 const traceOptions = {
+  kernel,
   suppressions,
   'strict-known': strictKnown,
 } satisfies Spec;
@@ -181,11 +189,13 @@ export const TRACE: Command<typeof traceOptions> = {
   options: traceOptions,
 };
 
-export const LIST: Command<Record<string, never>> = {
+const listOptions = { kernel } satisfies Spec;
+
+export const LIST: Command<typeof listOptions> = {
   name: 'list', args: '', maxPositional: 0,
   summary: 'scenarios, historical bugs, known issues, size mixes',
-  description: 'List what the other commands can name.',
-  options: {},
+  description: 'List what the other commands can name, for one kernel.',
+  options: listOptions,
 };
 
 export const HELP_CMD: Command<Record<string, never>> = {

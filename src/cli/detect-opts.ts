@@ -5,7 +5,9 @@ import { readFileSync } from 'node:fs';
 import { UsageError } from '../report/errors.ts';
 import { checkSchema } from '../io/schema.ts';
 import { parseSizes, type SizeMix } from '../../scenarios/lib/sizes.ts';
-import { KNOWN_ISSUES, parseSuppressions, type Suppression } from '../check/known.ts';
+import { parseSuppressions, type Suppression } from '../check/known.ts';
+import { GENERATIONS } from '../run/kernels.ts';
+import { DEFAULT_KERNEL, type KernelVersion } from '../shm/config.ts';
 import type { RunResult } from '../report/result.ts';
 
 export interface DetectOptions {
@@ -68,9 +70,11 @@ export function knownCounts(results: readonly RunResult[]): Record<string, numbe
   return out;
 }
 
-export function knownIssuesText(): string {
-  let out = '\nknown issues of the 2.6.35 baseline (reported, marked known, do not fail a run unless --strict-known):\n';
-  for (const k of KNOWN_ISSUES) {
+export function knownIssuesText(kernel: KernelVersion = DEFAULT_KERNEL): string {
+  const issues = GENERATIONS[kernel].knownIssues;
+  let out = `\nknown issues of the ${kernel} baseline (reported, marked known, do not fail a run unless --strict-known):\n`;
+  if (!issues.length) out += '  (none)\n';
+  for (const k of issues) {
     out += `  ${k.id.padEnd(24)} ${k.what}\n  ${''.padEnd(24)} report: ${k.report}\n  ${''.padEnd(24)} later kernels: ${k.later}\n`;
   }
   return out;

@@ -1,12 +1,13 @@
 // `percpu-stress run <scenario|all|FILE>`, `start` and `list`.
 
 import { relative } from 'node:path';
-import { SCENARIOS, externalPath, scenarioByName } from '../../scenarios/index.ts';
+import { externalPath, scenarioByName, scenariosOf } from '../../scenarios/index.ts';
+import { runsOn } from '../../scenarios/lib/scenario.ts';
 import { UsageError, inputErrorOf, quote } from '../report/errors.ts';
 import { EPILOGUE_MS, Runner, type RunResult } from '../run/main/runner.ts';
 import { reportJson } from '../report/result.ts';
 import type { Scenario } from '../../scenarios/lib/scenario.ts';
-import { BUGS } from '../percpu/2.6.35/variants.ts';
+import { GENERATIONS, bugByName } from '../run/kernels.ts';
 import { renderRun } from '../render/summary.ts';
 import { renderJunit } from '../render/junit.ts';
 import { renderKtapRuns } from '../render/ktap.ts';
@@ -16,7 +17,7 @@ import { commandLineOf, renderHtml } from '../render/html.ts';
 import { Outputs, resolveDir, writeFilesInto, type Target } from '../io/outputs.ts';
 import { lockdepFiles } from '../io/files.ts';
 import { Progress } from '../render/progress.ts';
-import type { Backend } from '../shm/config.ts';
+import { DEFAULT_KERNEL, KERNELS, type Backend, type KernelVersion } from '../shm/config.ts';
 import { VERSION } from '../version.ts';
 import { Mode } from '../sched/strategy.ts';
 import { decodeSchedule, type Schedule } from '../sched/schedule.ts';
@@ -41,6 +42,8 @@ export function parseSeeds(spec: string): number[] {
 }
 
 export interface RunCommand {
+  /** The kernels to run the scenarios on, in turn (start without --kernel: both). */
+  kernels: KernelVersion[];
   scenarios: Scenario[];
   /** The scenario argument as given (a file's path is what a re-run hint names). */
   scenarioArg: string;
@@ -69,13 +72,26 @@ export interface RunCommand {
   traceOut?: Target | undefined;
 }
 
-export function scenariosFor(name: string | undefined, cmd: string): Scenario[] {
+export function scenariosFor(name: string | undefined, cmd: string, kernels: readonly KernelVersion[] = [DEFAULT_KERNEL]): Scenario[] {
   if (name === undefined) throw new UsageError(`${cmd}: which scenario? (a name from \`npx percpu-stress list\`, a scenario file, or all)`);
-  if (name === 'all') return [...SCENARIOS];
+  if (name === 'all') return [...new Set(kernels.flatMap((k) => scenariosOf(k)))];
   if (isScenarioPath(name)) return [loadScenarioFile(name)];
   const s = scenarioByName(name);
   if (!s) throw new UsageError(`unknown scenario ${quote(name)} (try: npx percpu-stress list)`);
+  const off = kernels.find((k) => !runsOn(s, k));
+  if (off !== undefined) throw new UsageError(`scenario ${s.name} exercises ${(s.kernels ?? []).join(' and ')}'s protocol, not ${off}'s (add --kernel ${s.kernels?.[0] ?? DEFAULT_KERNEL})`);
   return [s];
+}
+
+/** --inject: a bug of every kernel the command runs. */
+export function checkInject(inject: string | undefined, kernels: readonly KernelVersion[]): void {
+  if (inject === undefined) return;
+  for (const k of kernels) {
+    if (!bugByName(k, inject)) {
+      const names = GENERATIONS[k].bugs.map((b) => b.name);
+      throw new UsageError(`--inject ${inject} is not a historical bug of ${k} (${names.length ? `its bugs: ${names.join(', ')}` : 'it has none'})`);
+    }
+  }
 }
 
 /** How a re-run hint names a scenario: a file by its path from here, a built-in one by name. */
@@ -86,8 +102,10 @@ export function scenarioWord(s: Scenario): string {
   return shellWord(rel.startsWith('..') || rel === '' ? file : `./${rel}`);
 }
 
-export function parseRun(cmd: typeof RUN, argv: string[], defaults: { durationMs?: number; all?: boolean } = {}): RunCommand {
+export function parseRun(cmd: typeof RUN, argv: string[], defaults: { durationMs?: number; all?: boolean; allKernels?: boolean } = {}): RunCommand {
   const { o, positional } = parse(cmd, argv);
+  const kernels: KernelVersion[] = o.kernel !== undefined ? [o.kernel] : defaults.allKernels ? [...KERNELS] : [DEFAULT_KERNEL];
+  checkInject(o.inject, kernels);
   const name = positional[0] ?? (defaults.all ? 'all' : undefined);
   if (o.duration !== undefined && o.ops !== undefined) throw new UsageError('--duration and --ops exclude each other');
   const cpus = o.cpus ?? 4;
@@ -117,22 +135,23 @@ export function parseRun(cmd: typeof RUN, argv: string[], defaults: { durationMs
   const traceOut = outputs.add('--trace-out', o['trace-out']);
   if (traceOut && strategy === Mode.os) throw new UsageError('--trace-out needs a controlled run (--strategy random|pct|pos|urw or --schedule): free-running threads have no step order to draw');
   const c: RunCommand = {
-    scenarios: [], scenarioArg: name ?? 'all', cpus, seeds, durationMs, ops, backend: o.backend, inject: o.inject ?? null,
+    kernels, scenarios: [], scenarioArg: name ?? 'all', cpus, seeds, durationMs, ops, backend: o.backend, inject: o.inject ?? null,
     quiet: o.quiet === true, watchdogMs: o.watchdog ?? 5000, strategy, depth: o.depth ?? 3, schedule, detect: parseDetect(o), verbose: o.verbose === true,
     lockdepOut: o['lockdep-out'] === undefined ? undefined : resolveDir(o['lockdep-out'], '--lockdep-out'), outputs, traceOut,
     json: outputs.add('--json', o.json), junit: outputs.add('--junit', o.junit), ktap: outputs.add('--ktap', o.ktap), html: outputs.add('--html', o.html),
   };
   // the scenarios last: a scenario file is loaded (in its own thread) only once every option is known to be good
-  c.scenarios = scenariosFor(name, cmd.name);
-  if (durationMs && durationMs / (seeds.length * c.scenarios.length) < 100) {
-    throw new UsageError(`--duration ${durationMs} ms split over ${seeds.length * c.scenarios.length} runs leaves under 100 ms each: give fewer seeds or a longer duration`);
+  c.scenarios = scenariosFor(name, cmd.name, kernels);
+  const runs = runJobs(c).length;
+  if (durationMs && durationMs / runs < 100) {
+    throw new UsageError(`--duration ${durationMs} ms split over ${runs} runs leaves under 100 ms each: give fewer seeds or a longer duration`);
   }
   return c;
 }
 
 /** The command that runs this run again, and for a free-running one, how to make it replayable. */
 export function rerunCommand(c: RunCommand, r: RunResult, s: Scenario, perScenarioMs: number): string {
-  let opts = ` --cpus ${r.cpus}`;
+  let opts = r.kernel !== DEFAULT_KERNEL ? ` --kernel ${r.kernel} --cpus ${r.cpus}` : ` --cpus ${r.cpus}`;
   if (c.backend) opts += ` --backend ${c.backend}`;
   if (r.inject) opts += ` --inject ${r.inject}`;
   if (c.watchdogMs !== 5000) opts += ` --watchdog ${c.watchdogMs}ms`;
@@ -169,7 +188,7 @@ export async function runCommand(c: RunCommand): Promise<number> {
   const onSigint = onSignal(130), onSigterm = onSignal(143);
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigterm);
-  const jobs = c.seeds.flatMap((seed) => c.scenarios.map((s) => ({ s, seed })));
+  const jobs = runJobs(c);
   const perScenarioMs = c.durationMs ? Math.max(100, Math.floor(c.durationMs / jobs.length)) : 0;
   const t0 = Date.now();
   if (c.durationMs) setScenarioDeadline(t0 + c.durationMs);
@@ -180,15 +199,15 @@ export async function runCommand(c: RunCommand): Promise<number> {
   const slotEnd = (i: number): number => t0 + Math.round(((i + 1) * (c.durationMs - reserve)) / jobs.length);
   const fromRun = c.strategy !== Mode.os;
   try {
-    for (const [i, { s, seed }] of jobs.entries()) {
+    for (const [i, { s, seed, kernel }] of jobs.entries()) {
       if (interrupted) break;
-      const label = `${i + 1}/${jobs.length} ${s.name} (seed ${seed})`;
+      const label = `${i + 1}/${jobs.length} ${s.name}${c.kernels.length > 1 ? ` on ${kernel}` : ''} (seed ${seed})`;
       progress.update(label, 0);
       let r: RunResult;
       try {
         r = await runner.run({
           scenario: s, cpus: c.cpus, seed, ops: c.ops || undefined, durationMs: perScenarioMs || undefined, deadline: c.durationMs ? slotEnd(i) : undefined,
-          backend: c.backend, inject: c.inject, watchdogMs: c.watchdogMs, onProgress: (f) => progress.update(label, f),
+          kernel, backend: c.backend, inject: c.inject, watchdogMs: c.watchdogMs, onProgress: (f) => progress.update(label, f),
           strategy: c.strategy, depth: c.depth, schedule: c.schedule, sizes: c.detect.sizes, suppressions: c.detect.suppressions,
           strictKnown: c.detect.strictKnown, timeline: c.traceOut !== undefined || (c.html !== undefined && fromRun),
           lockdepExport: c.lockdepOut !== undefined || c.html !== undefined,
@@ -256,16 +275,25 @@ export async function runCommand(c: RunCommand): Promise<number> {
   return incomplete.length ? 5 : 0;
 }
 
-export function listCommand(): number {
-  let out = 'scenarios:\n';
-  for (const s of SCENARIOS) out += `  ${s.name.padEnd(18)} ${s.description}\n`;
+/** The runs of a run command, in order: each kernel's scenarios (those that run on it) for each seed. */
+function runJobs(c: RunCommand): { s: Scenario; seed: number; kernel: KernelVersion }[] {
+  return c.kernels.flatMap((kernel) => c.seeds.flatMap((seed) => c.scenarios.filter((s) => runsOn(s, kernel)).map((s) => ({ s, seed, kernel }))));
+}
+
+export function listCommand(kernel: KernelVersion = DEFAULT_KERNEL): number {
+  const g = GENERATIONS[kernel];
+  let out = kernel === DEFAULT_KERNEL ? 'scenarios:\n' : `${g.title}: scenarios:\n`;
+  for (const s of scenariosOf(kernel)) out += `  ${s.name.padEnd(18)} ${s.description}\n`;
   out += '\nhistorical bugs (--inject NAME):\n';
-  for (const b of BUGS) {
-    out += `  ${b.name.padEnd(24)} ${b.commit ? `${b.commit} ${b.subject}` : `(classic) ${b.subject}`}\n  ${''.padEnd(24)} ${b.summary}\n  ${''.padEnd(24)} exposed best by: ${b.scenario}; caught as: ${b.expect.join(', ')}\n`;
+  for (const b of g.bugs) {
+    out += `  ${b.name.padEnd(24)} ${b.commit ? `${b.commit} ${b.subject}` : `(classic) ${b.subject}`}\n  ${''.padEnd(24)} ${b.summary}\n  ${''.padEnd(24)} exposed best by: ${b.scenario}; caught as: ${(b.expect ?? []).join(', ')}\n`;
   }
-  out += knownIssuesText();
+  if (!g.bugs.length) out += '  (none injectable into this kernel)\n';
+  out += knownIssuesText(kernel);
   out += '\nsize mixes (--sizes NAME, or a list SIZE[:ALIGN],...):\n';
   for (const [name, m] of Object.entries(SIZE_MIXES)) out += `  ${name.padEnd(24)} ${m.what}\n`;
+  const others = KERNELS.filter((k) => k !== kernel);
+  out += `\nother kernels: ${others.map((k) => `percpu-stress list --kernel ${k}`).join(', ')}\n`;
   process.stdout.write(out);
   return 0;
 }

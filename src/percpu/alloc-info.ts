@@ -15,8 +15,11 @@ function roundup(x: number, y: number): number {
   return Math.ceil(x / y) * y;
 }
 
-/** pcpu_calc_fc_sizes: page-align the sum and let a non-zero dyn absorb the slack. */
-function calcFcSizes(cfg: Config, staticSize: number, reservedSize: number, dyn: number): { sizeSum: number; dyn: number } {
+/** How a kernel sizes the first chunk from the static, reserved and dynamic sizes asked for. */
+export type FcSizes = (cfg: Config, staticSize: number, reservedSize: number, dyn: number) => { sizeSum: number; dyn: number };
+
+/** 2.6.35's pcpu_calc_fc_sizes: page-align the sum and let a non-zero dyn absorb the slack. */
+export function calcFcSizes(cfg: Config, staticSize: number, reservedSize: number, dyn: number): { sizeSum: number; dyn: number } {
   const sizeSum = roundup(staticSize + reservedSize + Math.max(dyn, 0), cfg.pageSize);
   return { sizeSum, dyn: dyn !== 0 ? sizeSum - staticSize - reservedSize : 0 };
 }
@@ -26,9 +29,9 @@ function calcFcSizes(cfg: Config, staticSize: number, reservedSize: number, dyn:
  * third of a unit per CPU is wasted and no more allocations than needed are
  * used (the kernel's ">=75% address space usage" rule).
  */
-export function buildAllocInfo(cfg: Config, reservedSize: number, dynIn: number, atomSize: number, useDistance: boolean): AllocInfo {
+export function buildAllocInfo(cfg: Config, reservedSize: number, dynIn: number, atomSize: number, useDistance: boolean, sizes: FcSizes = calcFcSizes): AllocInfo {
   const page = cfg.pageSize;
-  const { sizeSum, dyn } = calcFcSizes(cfg, cfg.staticSize, reservedSize, dynIn);
+  const { sizeSum, dyn } = sizes(cfg, cfg.staticSize, reservedSize, dynIn);
   const minUnitSize = Math.max(sizeSum, cfg.unitSize, PCPU_MIN_UNIT_SIZE);
   const allocSize = roundup(minUnitSize, atomSize);
   const badUpa = (upa: number): boolean => allocSize % upa !== 0 || (allocSize / upa) % page !== 0;
@@ -94,15 +97,18 @@ export function buildAllocInfo(cfg: Config, reservedSize: number, dynIn: number,
  * in one unit per CPU (what a trace's setup line means).
  */
 export function allocInfoFor(cfg: Config): AllocInfo {
-  if (cfg.unitSize !== 0) {
-    const groups = groupsOnePerUnit(cfg, cfg.unitSize);
-    return {
-      staticSize: cfg.staticSize, reservedSize: cfg.reservedSize, dynSize: Math.max(cfg.dynSize, 0),
-      unitSize: cfg.unitSize, atomSize: cfg.pageSize, allocSize: cfg.unitSize, groups,
-    };
-  }
+  if (cfg.unitSize !== 0) return pinnedAllocInfo(cfg);
   if (cfg.firstChunk === 'page') return buildAllocInfo(cfg, cfg.reservedSize, -1, cfg.pageSize, false);
   return buildAllocInfo(cfg, cfg.reservedSize, cfg.dynSize, cfg.atomSize, true);
+}
+
+/** A config that pins unitSize: exactly the given sizes, one unit per CPU (what a trace's setup line means). */
+export function pinnedAllocInfo(cfg: Config): AllocInfo {
+  const groups = groupsOnePerUnit(cfg, cfg.unitSize);
+  return {
+    staticSize: cfg.staticSize, reservedSize: cfg.reservedSize, dynSize: Math.max(cfg.dynSize, 0),
+    unitSize: cfg.unitSize, atomSize: cfg.pageSize, allocSize: cfg.unitSize, groups,
+  };
 }
 
 function groupsOnePerUnit(cfg: Config, unitSize: number): GroupInfo[] {

@@ -25,6 +25,9 @@ export interface AddrToPfn {
   addrToPfn(addr: number): number;
 }
 
+/** pcpu_alloc's static warn_limit starts at this, in both kernels. */
+export const WARN_LIMIT = 10;
+
 /** Work functions of the allocators (work->func of the items they own). */
 export enum WorkFn { pcpu_reclaim, pcpu_balance_workfn, pcpu_map_extend_workfn }
 

@@ -47,6 +47,9 @@ export enum PC41 {
  * Layout.chunkX words into the record). MAP_EXTEND_WORK is the embedded
  * work item (src/workqueue/records.ts WK).
  */
+/** 4.1's PERCPU_DYNAMIC_EARLY_SLOTS: entries of the first chunk's boot maps (smap, dmap), in boot memory. */
+export const EARLY_MAP_ENTRIES_41 = 128;
+
 export enum C41 { FIRST_FREE, NR_POPULATED, MAP_EXTEND_WORK }
 
 /**

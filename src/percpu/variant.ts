@@ -1,12 +1,12 @@
-// A variant of the 2.6.35 port: a historical bug's pre-fix functions
-// (history/) or a later kernel's fix (later/), each in a file of its own,
-// booted in place of the 2.6.35 functions through the table of
-// PcpuOps (src/percpu/2.6.35/core.ts). The list of variants is src/percpu/2.6.35/variants.ts.
+// A variant of a kernel generation's port: a historical bug's pre-fix
+// functions (history/) or a later kernel's fix (later/), each in a file of
+// its own, booted in place of the port's functions through the
+// generation's table of function pointers (`O`: src/percpu/<kernel>/core.ts
+// PcpuOps). Each generation lists its variants in its variants.ts.
 
 import type { ViolationKind } from '../report/violation.ts';
-import type { PcpuOps } from './2.6.35/core.ts';
 
-export interface Variant {
+export interface Variant<O> {
   /** What --inject (a bug) or a fix-verification replay (a fix) calls it. */
   name: string;
   /** The kernel commit that fixed the bug or that is the fix ('' for a classic bug with no one commit). */
@@ -15,21 +15,21 @@ export interface Variant {
   subject: string;
   summary: string;
   /** The functions it replaces. */
-  ops: Partial<PcpuOps>;
+  ops: Partial<O>;
   /** History: the scenario that exposes it best, and what must catch it (any of these kinds). */
   scenario?: string;
   expect?: ViolationKind[];
-  /** Later: the known issue of 2.6.35 this fix removes. */
+  /** Later: the known issue this fix removes. */
   fixes?: string;
 }
 
 /** A historical bug: where it shows best and what must catch it. */
-export interface HistoricalBug extends Variant {
+export interface HistoricalBug<O> extends Variant<O> {
   scenario: string;
   expect: ViolationKind[];
 }
 
 /** A later kernel's fix of a known issue. */
-export interface LaterFix extends Variant {
+export interface LaterFix<O> extends Variant<O> {
   fixes: string;
 }

@@ -12,7 +12,8 @@ export function renderStats(s: PercpuStats): string {
   return 'Percpu Memory Statistics\nAllocation Info:\n' + rows.map(([k, v]) => `  ${k.padEnd(16)}: ${String(v).padStart(10)}\n`).join('');
 }
 
-export function renderSingle(r: SingleResult, o: { seed: number; ops: number; quiet: boolean }): string {
+export function renderSingle(r: SingleResult, o: { seed: number; ops: number; quiet: boolean; kernel?: string }): string {
+  const kernel = o.kernel ?? '2.6.35';
   let out = '';
   if (!o.quiet) out += r.bootLog.join('\n') + '\n';
   out += `single-CPU run: seed ${o.seed}, ${o.ops} operations in ${(r.ms / 1000).toFixed(2)} s\n`;
@@ -22,11 +23,11 @@ export function renderSingle(r: SingleResult, o: { seed: number; ops: number; qu
   out += renderStats(r.stats);
   const counting = r.violations.filter(counts);
   const known = [...new Set(r.violations.filter((v) => v.known !== undefined).map((v) => v.known!))];
-  for (const v of r.violations) out += `\n${v.known !== undefined ? `[known issue ${v.known} of the 2.6.35 baseline: its mechanism fired]\n` : v.suppressed ? '[suppressed]\n' : ''}${v.text}`;
+  for (const v of r.violations) out += `\n${v.known !== undefined ? `[known issue ${v.known} of the ${kernel} baseline: its mechanism fired]\n` : v.suppressed ? '[suppressed]\n' : ''}${v.text}`;
   if (counting.length === 0) {
     out += known.length ? `result: clean apart from known issues (${known.join(', ')})\n` : 'result: clean\n';
   } else {
-    out += `\nresult: ${counting.length} violation${counting.length > 1 ? 's' : ''}${known.length ? `, and known issues (${known.join(', ')})` : ''}; re-run with: npx percpu-stress single --seed ${o.seed} --ops ${o.ops}\n`;
+    out += `\nresult: ${counting.length} violation${counting.length > 1 ? 's' : ''}${known.length ? `, and known issues (${known.join(', ')})` : ''}; re-run with: npx percpu-stress single${o.kernel && o.kernel !== '2.6.35' ? ` --kernel ${o.kernel}` : ''} --seed ${o.seed} --ops ${o.ops}\n`;
   }
   return out;
 }

@@ -2,7 +2,7 @@
 // fills them in; report/ renders them; the CLI picks the exit code.
 
 import type { Timeline } from './timeline.ts';
-import type { Backend } from '../shm/config.ts';
+import type { Backend, KernelVersion } from '../shm/config.ts';
 import type { Violation } from './violation.ts';
 
 /** Per-CPU operation counts (summed over CPUs in a RunResult). */
@@ -48,6 +48,8 @@ export interface RunResult {
   scenario: string;
   seed: number;
   cpus: number;
+  /** The kernel generation the machine booted. */
+  kernel: KernelVersion;
   backend: Backend;
   inject: string | null;
   status: RunStatus;

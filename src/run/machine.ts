@@ -12,25 +12,20 @@ import { PC } from '../percpu/records.ts';
 import { MM, PG } from '../mm/records.ts';
 import { LK, MAX_LOCKS, SY, X, X_SIZE } from '../sync/records.ts';
 import { CK } from '../check/records.ts';
-import { allocInfoFor, type AllocInfo } from '../percpu/alloc-info.ts';
+import type { AllocInfo } from '../percpu/alloc-info.ts';
 import { PcpuState } from '../percpu/chunk.ts';
-import { Percpu, WARN_LIMIT } from '../percpu/2.6.35/core.ts';
-import { VmBackend } from '../percpu/2.6.35/backend-vm.ts';
-import { KmBackend } from '../percpu/2.6.35/backend-km.ts';
-import { setupFirstChunk } from '../percpu/2.6.35/first-chunk.ts';
-import { opsFor } from '../percpu/2.6.35/variants.ts';
+import { WARN_LIMIT, type Allocator } from '../percpu/allocator.ts';
+import { PC41 } from '../percpu/records.ts';
 import { heapInit } from '../mm/heap.ts';
 import { pagesInit } from '../mm/pages.ts';
 import { vmInit } from '../mm/vm.ts';
 import { failConfigure, type FailSpec } from '../mm/fail.ts';
 import { Cpu, CpuState, type CpuHost, type LockdepHooks, type SchedHooks, type SyncHooks } from '../sync/cpu.ts';
 import { RaceChecker } from '../race/race.ts';
-import { SpecChecker } from '../check/spec.ts';
-import { MechanismRecorder, attributeMechanism } from '../check/known.ts';
 import { Lockdep } from '../lockdep/lockdep.ts';
-import { FIRST_COMPLETION, LAST_COMPLETION, Lock } from '../sync/locks.ts';
-import { WorkFn } from '../percpu/allocator.ts';
-import { WORK_RECLAIM, Workqueue } from '../workqueue/workqueue.ts';
+import { FIRST_COMPLETION, LAST_COMPLETION } from '../sync/locks.ts';
+import { Workqueue } from '../workqueue/workqueue.ts';
+import { generation, type KernelChecks, type KernelGeneration } from './kernels.ts';
 import type { Violation } from '../report/violation.ts';
 
 export interface MachineSpec {
@@ -41,7 +36,7 @@ export interface MachineSpec {
 
 export function planMachine(partial: Partial<Config> = {}): MachineSpec {
   const cfg = makeConfig(partial);
-  const ai = allocInfoFor(cfg);
+  const ai = generation(cfg.kernel).allocInfo(cfg);
   return { cfg, ai, L: computeLayout(cfg, ai) };
 }
 
@@ -103,10 +98,7 @@ function firstBoot(spec: MachineSpec, shm: Shm): BootImage {
   heapInit(shm);
   vmInit(shm);
   const st = new PcpuState(shm, spec.cfg.pageSize, spec.cfg.cpus);
-  const log = setupFirstChunk(st, spec.cfg, structuredClone(spec.ai));
-  // DECLARE_WORK(pcpu_reclaim_work, pcpu_reclaim)
-  const wq = new Workqueue(shm);
-  wq.initWork(wq.work(WORK_RECLAIM), WorkFn.pcpu_reclaim, Lock.pcpu_reclaim_work, WORK_RECLAIM);
+  const log = generation(spec.cfg.kernel).setup(st, spec.cfg, structuredClone(spec.ai), new Workqueue(shm));
   const bootPages = w[L.mm + MM.PAGE_CURSOR]!;
   const pageWords = spec.cfg.pageSize >> 2;
   return {
@@ -143,9 +135,12 @@ export function bootMachine(spec: MachineSpec, shm: Shm, opts: BootOptions = {})
     for (let i = 0; i < SCRATCH_WORDS; i++) w[L.scratch + i] = 0;
     heapInit(shm);
   }
+  // slab is up: what the kernel moves into kmalloc'ed memory now (4.1's percpu_init_late)
+  generation(spec.cfg.kernel).late(new PcpuState(shm, spec.cfg.pageSize, spec.cfg.cpus));
   w[L.mm + MM.PAGE_CURSOR] = img.bootPages;
   w[L.mm + MM.PAGE_HWM] = img.bootPages;
   w[L.run + RUN.SYSTEM_STATE] = opts.booting ? SYSTEM_BOOTING : SYSTEM_RUNNING;
+  if (L.pcx) w[L.pcx + PC41.ASYNC_ENABLED] = opts.booting ? 0 : 1;
   w[L.run + RUN.EARLY_BOOT_IRQS_DISABLED] = opts.booting ? 1 : 0;
   // the boot CPU runs the early-boot phase with irqs off
   if (opts.booting) w[L.cpus + X.IRQS_OFF] = 1;
@@ -157,9 +152,14 @@ export function bootMachine(spec: MachineSpec, shm: Shm, opts: BootOptions = {})
   return img.log.slice();
 }
 
-/** Leave the early-boot phase: start_kernel enables irqs, the system runs. */
+/**
+ * Leave the early-boot phase: start_kernel enables irqs, the initcalls run
+ * (4.1's percpu_enable_async: the allocator may use work from now on), the
+ * system runs.
+ */
 export function finishBoot(shm: Shm): void {
   shm.w[shm.L.run + RUN.EARLY_BOOT_IRQS_DISABLED] = 0;
+  if (shm.L.pcx) shm.w[shm.L.pcx + PC41.ASYNC_ENABLED] = 1;
   shm.w[shm.L.run + RUN.SYSTEM_STATE] = SYSTEM_RUNNING;
 }
 
@@ -188,8 +188,10 @@ export interface KernelOptions {
 export class Kernel implements CpuHost {
   readonly shm: Shm;
   readonly st: PcpuState;
-  readonly pcpu: Percpu;
+  readonly pcpu: Allocator;
   readonly wq: Workqueue;
+  /** The kernel generation this machine boots (src/run/kernels.ts). */
+  readonly gen: KernelGeneration;
   lockdep: LockdepHooks | null;
   sched: SchedHooks | null;
   race: SyncHooks | null = null;
@@ -197,8 +199,8 @@ export class Kernel implements CpuHost {
   private attributing = false;
   /** This thread's lock-discipline and race checker (src/race). */
   readonly raceChecker: RaceChecker;
-  readonly mechanisms: MechanismRecorder;
-  private specChecker: SpecChecker | null = null;
+  /** The specification and known-issue checks of this kernel. */
+  private readonly kernelChecks: KernelChecks;
   timing: boolean;
   strictCapacity: boolean;
   readonly nrCpus: number;
@@ -215,10 +217,11 @@ export class Kernel implements CpuHost {
     this.strictCapacity = opts.strictCapacity ?? false;
     this.st = new PcpuState(this.shm, spec.cfg.pageSize, spec.cfg.cpus);
     this.wq = new Workqueue(this.shm);
-    this.pcpu = new Percpu(this.st, { scheduleReclaim: (cpu) => void this.wq.scheduleWork(cpu, this.wq.work(WORK_RECLAIM)) });
+    this.gen = generation(spec.cfg.kernel);
+    this.pcpu = this.gen.allocator(this.st, this.wq);
     this.wq.fns = this.pcpu;
     this.raceChecker = new RaceChecker(this.shm);
-    this.mechanisms = new MechanismRecorder(this.shm, this.st.pageShift);
+    this.kernelChecks = this.gen.checks(this.pcpu, this);
     this.attach();
     this.setChecks(opts.checks !== false);
   }
@@ -232,10 +235,7 @@ export class Kernel implements CpuHost {
     this.raceChecker.reset();
     this.race = on ? this.raceChecker : null;
     this.st.ck = on ? this.raceChecker : null;
-    this.specChecker ??= new SpecChecker(this);
-    this.specChecker.reset();
-    this.pcpu.spec = on ? this.specChecker : null;
-    this.pcpu.known = on ? this.mechanisms : null;
+    this.kernelChecks.set(on);
     this.attributing = on;
   }
 
@@ -243,10 +243,7 @@ export class Kernel implements CpuHost {
   attach(): void {
     this.st.attach();
     const w = this.shm.w, pc = this.shm.L.pc;
-    const ops = opsFor(w[pc + PC.BUG]!, w[pc + PC.FIX]!);
-    const backend = this.spec.cfg.backend === 'km' ? new KmBackend(this.pcpu, this.pcpu) : new VmBackend(this.pcpu, this.pcpu);
-    this.pcpu.attach(backend, ops);
-    this.wq.processOneWork = ops.processOneWork;
+    this.gen.attach(this.pcpu, this.spec.cfg, this.wq, w[pc + PC.BUG]!, w[pc + PC.FIX]!);
     this.violations.length = 0;
     this.log.length = 0;
   }
@@ -267,7 +264,7 @@ export class Kernel implements CpuHost {
 
   attribute(cpu: Cpu, v: Violation): void {
     if (!this.attributing) return;
-    const id = attributeMechanism(this.shm, cpu, v);
+    const id = this.kernelChecks.attribute(cpu, v);
     if (id) v.mechanism = id;
   }
 

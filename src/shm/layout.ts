@@ -11,7 +11,7 @@
 import { ConfigError, type Config } from './config.ts';
 import type { AllocInfo } from './geometry.ts';
 import { RUN, EV_CAP, EV_WORDS, SCRATCH_WORDS } from '../run/records.ts';
-import { PC, C, PC41, C41 } from '../percpu/records.ts';
+import { PC, C, PC41, C41, EARLY_MAP_ENTRIES_41 } from '../percpu/records.ts';
 import { MM, HO, HEAP_CLASSES, PG } from '../mm/records.ts';
 import { SY, X_SIZE, MAX_LOCKS, LK } from '../sync/records.ts';
 import { LD, MAX_CLASSES, MAX_CHAINS, CHAIN_WORDS } from '../lockdep/records.ts';
@@ -191,7 +191,7 @@ export function computeLayout(cfg: Config, ai: AllocInfo, recCap = 1 << 16): Lay
   const heap = take(HEAP_CLASSES * 2 + 4);
   const heapClasses = heap + 4;
   const heapArena = take(heapWords);
-  const bootWords = 2 * chunkWords + 64;
+  const bootWords = 2 * chunkWords + (v41 ? 2 * EARLY_MAP_ENTRIES_41 : 64);
   const boot = take(bootWords);
 
   const vmSpanBytes = align(Math.max(...ai.groups.map((g) => g.baseOffset + g.nrUnits * ai.unitSize)), ai.atomSize);

@@ -20,7 +20,7 @@ import { LOCK_IS_MUTEX } from './locks.ts';
 import type { CpuCore, CpuHost } from './hooks.ts';
 import { heldDepth, heldField, heldLocks, heldSection, holds, popHeld, pushHeld } from './held.ts';
 import { HL } from './records.ts';
-import { HARDIRQ_OFFSET, pendingIrqs, raiseIrq, takeOneIrq } from './irq.ts';
+import { HARDIRQ_OFFSET, SOFTIRQ_DISABLE_OFFSET, pendingIrqs, raiseIrq, takeOneIrq } from './irq.ts';
 import { acquired, completionDone, completionWait, lockOwner, mutexWord, mutexWordRelease, mutexWordTry, releasing, spinWord, spinWordRelease } from './lock-word.ts';
 import { coverOverlap, OVERLAP_SITES, timelineEvent } from './instrument.ts';
 import { badUnlock, buildReport } from './splat.ts';
@@ -31,7 +31,7 @@ export { CpuState, type CpuCore, type CpuHost, type LockdepHooks, type SchedHook
 export type IrqHandler = (cpu: Cpu, kind: number, a0: number, a1: number, a2: number) => void;
 export { HARDIRQ_OFFSET } from './irq.ts';
 export { timelineEvent } from './instrument.ts';
-export { KERNEL_VERSION } from './splat.ts';
+export { kernelRelease } from './splat.ts';
 
 export class Cpu implements CpuCore {
   readonly w: Int32Array;
@@ -137,6 +137,17 @@ export class Cpu implements CpuCore {
   preemptEnable(): void {
     this.w[this.x + X.PREEMPT]!--;
     this.point();
+  }
+  /** local_bh_disable(): softirqs off, so this context counts as in_softirq() (bottom halves' context). */
+  localBhDisable(): void {
+    this.w[this.x + X.PREEMPT] = this.w[this.x + X.PREEMPT]! + SOFTIRQ_DISABLE_OFFSET;
+  }
+  localBhEnable(): void {
+    this.w[this.x + X.PREEMPT] = this.w[this.x + X.PREEMPT]! - SOFTIRQ_DISABLE_OFFSET;
+    this.point();
+  }
+  inSoftirq(): boolean {
+    return (this.w[this.x + X.PREEMPT]! & 0xff00) !== 0;
   }
   localIrqDisable(): void {
     if (this.w[this.x + X.IRQS_OFF] === 0 && !this.inIrq()) this.host.race?.irqFlag(this, true);

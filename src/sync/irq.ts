@@ -11,6 +11,8 @@ import { F } from './sites.ts';
 import type { CpuCore as Cpu } from './hooks.ts';
 
 export const HARDIRQ_OFFSET = 1 << 16;
+/** local_bh_disable's share of the preempt count (SOFTIRQ_DISABLE_OFFSET): in_softirq(), in_atomic(). */
+export const SOFTIRQ_DISABLE_OFFSET = 1 << 9;
 
 /** Queue an interrupt on `target`; false if its queue is full. */
 export function raiseIrq(cpu: Cpu, target: number, kind: number, a0: number, a1: number, a2: number): boolean {

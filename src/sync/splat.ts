@@ -8,7 +8,10 @@ import { Oops, type Violation, type ViolationKind } from '../report/violation.ts
 import { lockName } from './locks.ts';
 import type { CpuCore as Cpu } from './hooks.ts';
 
-export const KERNEL_VERSION = '2.6.35-percpu-stress';
+/** The release line a splat prints, by the kernel the machine boots (uname -r of the emulated kernel). */
+export function kernelRelease(kernel: string): string {
+  return kernel === '4.1' ? '4.1.15-percpu-stress' : '2.6.35-percpu-stress';
+}
 
 export function buildReport(cpu: Cpu, kind: ViolationKind, title: string, body: string, fatal: boolean, details: Record<string, unknown> | undefined, banner: boolean): void {
   if (cpu.logging()) cpu.event(EV.REPORT, 0);
@@ -17,7 +20,7 @@ export function buildReport(cpu: Cpu, kind: ViolationKind, title: string, body: 
   let text: string;
   if (banner) {
     const rule = (c: string): string => c.repeat(title.length);
-    text = `${rule('=')}\n${title}\n${KERNEL_VERSION}\n${rule('-')}\n${body}\n${cpu.heldSection()}\nstack backtrace:\nCPU: ${cpu.id} Comm: ${cpu.name}\n`;
+    text = `${rule('=')}\n${title}\n${kernelRelease(cpu.host.shm.L.kernel)}\n${rule('-')}\n${body}\n${cpu.heldSection()}\nstack backtrace:\nCPU: ${cpu.id} Comm: ${cpu.name}\n`;
   } else {
     text = `${title}\n${body}\n${cpu.heldSection()}Call Trace:\n`;
   }

@@ -40,7 +40,7 @@ import { memAlloc, memFree } from '../mem.ts';
 import { PCPU_MIN_UNIT_SIZE } from '../../shm/config.ts';
 import { PHYS_CHUNK, PHYS_LINEAR, PHYS_VMALLOC } from '../../check/records.ts';
 
-export const WARN_LIMIT = 10;
+export { WARN_LIMIT } from '../allocator.ts';
 
 export type { SpecHooks, WorkHooks, MechanismHooks } from '../hooks.ts';
 

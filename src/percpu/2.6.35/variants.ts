@@ -30,7 +30,7 @@ export const BASELINE: Readonly<PcpuOps> = {
 };
 
 /** The historical bug corpus (--inject NAME): each one the code before its fix. Booted as number index + 1. */
-export const BUGS: readonly HistoricalBug[] = [
+export const BUGS: readonly HistoricalBug<PcpuOps>[] = [
   reclaimEarlyUnlock,
   allocIrqRestore,
   extendNoRestart,
@@ -47,9 +47,9 @@ export const BUGS: readonly HistoricalBug[] = [
  * finding is that issue. Each replaces functions no other fix replaces, so
  * any of them boot together: a machine boots a set of them, bit (index) each.
  */
-export const FIXES: readonly LaterFix[] = [walkSafe, allocClearsArea, mapPagesUnwind, physOffsetInPage, physFirstChunkUnits];
+export const FIXES: readonly LaterFix<PcpuOps>[] = [walkSafe, allocClearsArea, mapPagesUnwind, physOffsetInPage, physFirstChunkUnits];
 
-export function bugByName(name: string): HistoricalBug | undefined {
+export function bugByName(name: string): HistoricalBug<PcpuOps> | undefined {
   return BUGS.find((b) => b.name === name);
 }
 
@@ -58,12 +58,12 @@ export function bugId(name: string | null | undefined): number {
   return name ? BUGS.findIndex((b) => b.name === name) + 1 : 0;
 }
 
-export function fixFor(knownIssue: string): LaterFix | undefined {
+export function fixFor(knownIssue: string): LaterFix<PcpuOps> | undefined {
   return FIXES.find((f) => f.fixes === knownIssue);
 }
 
 /** The bit of a fix in a set of fixes. */
-export function fixBit(v: LaterFix): number {
+export function fixBit(v: LaterFix<PcpuOps>): number {
   return 1 << FIXES.indexOf(v);
 }
 

@@ -28,16 +28,13 @@ import { MAX_CLASSES } from '../../lockdep/records.ts';
 import { SC } from '../../sched/records.ts';
 import { Lock, lockName } from '../../sync/locks.ts';
 import { CpuState } from '../../sync/cpu.ts';
-import { bugId, conflicts, fixBit, fixFor } from '../../percpu/2.6.35/variants.ts';
-import type { Backend, Config } from '../../shm/config.ts';
+import { bugId, conflicts, fixFor } from '../kernels.ts';
+import { DEFAULT_KERNEL, type Backend, type Config, type KernelVersion } from '../../shm/config.ts';
 import { readTimeline, startTimeline } from './timeline.ts';
 import { Lockdep } from '../../lockdep/lockdep.ts';
 import { COV_WORDS, Cov, covBits, covSet } from '../../shm/coverage.ts';
 import { lockdepChains, lockdepDot, lockdepProc } from '../../lockdep/export.ts';
 import type { Violation } from '../../report/violation.ts';
-import { InvariantChecker } from '../../check/invariants.ts';
-import { leakCheck } from '../../check/leak.ts';
-import { warnLimitProblem } from '../../check/spec.ts';
 import { classify, type Suppression } from '../../check/known.ts';
 import { invariantViolation, leakViolation } from '../../check/verdict.ts';
 import { stateHash } from '../../check/state-hash.ts';
@@ -60,7 +57,9 @@ export interface RunOptions {
   /** The absolute time (Date.now()) by which the run must end, start-up and epilogue included. */
   deadline?: number;
   backend?: Backend;
-  /** A historical bug to boot instead of 2.6.35 (its name, src/percpu/2.6.35/variants.ts). */
+  /** The kernel generation to boot (default 2.6.35). */
+  kernel?: KernelVersion;
+  /** A historical bug to boot instead of the kernel's own code (its name, src/percpu/2.6.35/variants.ts). */
   inject?: string | null;
   /** Later fixes to boot (a bit per entry of FIXES; fix-verification replays). */
   fixes?: number;
@@ -157,8 +156,8 @@ export function opsBudgetMs(ops: number, entities: number): number {
   return 30_000 + ops * entities * 0.5;
 }
 
-export function scenarioConfig(s: Scenario, cpus: number, seed: number, backend?: Backend): Partial<Config> {
-  const cfg = s.config(cpus, seed);
+export function scenarioConfig(s: Scenario, cpus: number, seed: number, backend?: Backend, kernel: KernelVersion = DEFAULT_KERNEL): Partial<Config> {
+  const cfg: Partial<Config> = kernel === DEFAULT_KERNEL ? s.config(cpus, seed) : { ...s.config(cpus, seed), kernel };
   if (backend === 'km' && cfg.backend !== 'km') {
     // km cannot serve NUMA groups or the page first chunk: the closest km machine
     return { ...cfg, backend: 'km', firstChunk: 'embed', nodes: undefined } as Partial<Config>;
@@ -335,22 +334,23 @@ export class Runner {
   /** Replay `r` with the fixes of every mechanism its findings name; settle which findings are known. */
   private async verifyKnown(o: RunOptions, r: RunResult, programs: Int32Array[]): Promise<void> {
     const claimed = r.violations.filter((v) => v.mechanism !== undefined && v.notKnown === undefined);
+    const kernel = o.kernel ?? DEFAULT_KERNEL;
     let fixes = 0;
     const fixName = new Map<string, string>();
     for (const v of claimed) {
-      const fix = fixFor(v.mechanism!);
-      if (!fix) {
+      const found = fixFor(kernel, v.mechanism!);
+      if (!found) {
         v.notKnown = 'no fix of this known issue exists to verify it with';
         continue;
       }
-      fixes |= fixBit(fix);
-      fixName.set(v.mechanism!, fix.name);
+      fixes |= found.bit;
+      fixName.set(v.mechanism!, found.fix.name);
     }
     const pending = claimed.filter((v) => v.notKnown === undefined);
     const names = [...new Set(pending.map((v) => fixName.get(v.mechanism!)!))].join(', ');
     let why = '';
     if (r.scheduleOverflow) why = `its schedule was too long to record whole, so it could not be replayed with the fix (${names})`;
-    else if (conflicts(bugId(o.inject), fixes)) why = `its fix (${names}) replaces a function the injected bug ${o.inject} replaces too, so it could not be verified`;
+    else if (conflicts(kernel, bugId(kernel, o.inject), fixes)) why = `its fix (${names}) replaces a function the injected bug ${o.inject} replaces too, so it could not be verified`;
     if (!why && pending.length) {
       const again = await this.runOnce({
         ...o, programs, strategy: Mode.replay, schedule: decodeSchedule(r.schedule!), fixes: (o.fixes ?? 0) | fixes,
@@ -372,10 +372,10 @@ export class Runner {
 
   private async runOnce(o: RunOptions): Promise<{ result: RunResult; programs: Int32Array[] | undefined }> {
     const t0 = Date.now();
-    const m = this.machineFor(planMachine(scenarioConfig(o.scenario, o.cpus, o.seed, o.backend)));
+    const m = this.machineFor(planMachine(scenarioConfig(o.scenario, o.cpus, o.seed, o.backend, o.kernel)));
     const spec = m.spec;
     const shm = m.shm;
-    const bootLog = bootMachine(spec, shm, { bug: bugId(o.inject), fixes: o.fixes ?? 0, fail: o.scenario.fail?.(o.seed), booting: !!o.scenario.boot, brokenLock: o.brokenLock });
+    const bootLog = bootMachine(spec, shm, { bug: bugId(spec.cfg.kernel, o.inject), fixes: o.fixes ?? 0, fail: o.scenario.fail?.(o.seed), booting: !!o.scenario.boot, brokenLock: o.brokenLock });
     const mode = o.strategy ?? Mode.os;
     const controlled = mode !== Mode.os;
     // a directed set-up is never cut short: its completions would never come
@@ -508,13 +508,13 @@ export class Runner {
     const notes: string[] = [];
     if (stop === 0 && results.length) {
       // quiescence: every CPU freed what it held and the reclaim work was flushed
-      const failures = new InvariantChecker(k).checkAll();
+      const failures = k.gen.invariants(k).checkAll();
       checksRun++;
       if (failures.length) violations.push(invariantViolation(failures, -1, 0, ' at quiescence'));
-      const leaks = leakCheck(k, notes);
+      const leaks = k.gen.leakCheck(k, notes);
       if (leaks.length) violations.push(leakViolation(leaks, -1, 0, 'every CPU freed everything, the reclaim work was flushed'));
       if (o.checks !== false) {
-        const warn = warnLimitProblem(k.shm, (o.strategy ?? Mode.os) !== Mode.os);
+        const warn = k.gen.warnLimitProblem(k.shm, (o.strategy ?? Mode.os) !== Mode.os);
         if (warn) {
           const title = 'percpu: warn-limit: the allocator departs from 2.6.35';
           violations.push({ kind: 'spec', cpu: -1, step: 0, title, text: `${title}\n${warn}\n`, held: [], stack: ['pcpu_alloc'], fatal: false, details: { check: 'warn-limit' } });
@@ -545,7 +545,7 @@ export class Runner {
       cpuStates = allCpus(k).replace(/^\n/, '');
     }
     return {
-      scenario: o.scenario.name, seed: o.seed, cpus: o.cpus, backend: m.spec.cfg.backend, inject: o.inject ?? null,
+      scenario: o.scenario.name, seed: o.seed, cpus: o.cpus, kernel: m.spec.cfg.kernel, backend: m.spec.cfg.backend, inject: o.inject ?? null,
       status,
       // a controlled run is a pure function of its inputs: no wall-clock numbers in it
       ms: controlled ? 0 : ms, wallMs: ms, activeMs: controlled ? 0 : Math.max(0, ...results.map((r) => r.activeMs)), ops,

@@ -10,18 +10,18 @@ import { Kernel, bootMachine, newShm, planMachine } from '../machine.ts';
 import { chunkCounters, percpuStats } from '../../percpu/stats.ts';
 import type { SingleResult } from '../../report/result.ts';
 export type { SingleResult } from '../../report/result.ts';
-import { InvariantChecker } from '../../check/invariants.ts';
 import { invariantViolation, leakViolation } from '../../check/verdict.ts';
 import { AreaModel } from '../../check/model.ts';
 import { ShadowStamps } from '../../check/shadow.ts';
 import { F } from '../../sync/sites.ts';
-import type { Backend } from '../../shm/config.ts';
-import { leakCheck } from '../../check/leak.ts';
+import type { Backend, KernelVersion } from '../../shm/config.ts';
 
 export interface SingleOptions {
   seed: number;
   ops: number;
   backend: Backend;
+  /** The kernel generation (default 2.6.35). */
+  kernel?: KernelVersion;
   cpus?: number;
   /** Full invariant pass every N operations (default 64; 1 = after every op). */
   fullCheckEvery?: number;
@@ -32,13 +32,13 @@ export const SIZES = [4, 8, 16, 32, 64, 128, 256, 1024, 4096] as const;
 
 export function runSingle(opts: SingleOptions): SingleResult {
   const t0 = performance.now();
-  const spec = planMachine({ cpus: opts.cpus ?? 4, backend: opts.backend, maxChunks: 256 });
+  const spec = planMachine({ cpus: opts.cpus ?? 4, backend: opts.backend, maxChunks: 256, ...(opts.kernel ? { kernel: opts.kernel } : {}) });
   const shm = newShm(spec);
   const bootLog = bootMachine(spec, shm);
   const k = new Kernel(spec, shm);
   const cpu = k.cpu(0);
   const st = k.st;
-  const checker = new InvariantChecker(k);
+  const checker = k.gen.invariants(k);
   const model = new AreaModel();
   const rng = seedrandom(String(opts.seed));
   const live: { ptr: number; size: number; stamp: number }[] = [];
@@ -108,7 +108,7 @@ export function runSingle(opts: SingleOptions): SingleResult {
       k.runReclaimIfPending();
     }
     check(opts.ops, 0);
-    const leaks = leakCheck(k);
+    const leaks = k.gen.leakCheck(k);
     if (leaks.length) k.onViolation(leakViolation(leaks, 0, opts.ops));
   } catch (e) {
     if (!(e instanceof Oops)) throw e;

@@ -11,13 +11,18 @@ import { newCounters } from '../../report/result.ts';
 import { Lock } from '../../sync/locks.ts';
 import { F } from '../../sync/sites.ts';
 import type { Kernel } from '../machine.ts';
-import { FREE_IRQSAVE, FREE_PREEMPT_OFF, MAX_BURST, MAX_SLOTS, Op, OP_WORDS, RESERVED } from '../../../scenarios/lib/program.ts';
+import { CTX_SHIFT, Ctx, FREE_IRQSAVE, FREE_PREEMPT_OFF, GFP_SHIFT, IRQ_POOL, MAX_BURST, MAX_SLOTS, Op, OP_WORDS, RESERVED } from '../../../scenarios/lib/program.ts';
+import { GFP_ATOMIC, GFP_KERNEL, GFP_NOFS, GFP_NOWAIT } from '../../mm/gfp.ts';
 import { RUN } from '../records.ts';
 import { X } from '../../sync/records.ts';
 import { StopRun } from '../../report/violation.ts';
 import { ShadowStamps } from '../../check/shadow.ts';
 
 export const IRQ_FREE = 16;
+export const IRQ_ALLOC = 17;
+
+/** A program's mask word (Gfp) as the kernel's mask. */
+const GFP_OF: readonly number[] = [GFP_KERNEL, GFP_ATOMIC, GFP_NOWAIT, GFP_NOFS];
 
 export class CpuProgramRunner {
   /** Per slot: [ptr, size, stamp]. */
@@ -26,6 +31,9 @@ export class CpuProgramRunner {
   /** The burst pool: [ptr, size, stamp] per area, used as a stack. */
   readonly burstPool = new Int32Array(MAX_BURST * 3);
   private burstTop = 0;
+  /** The areas this CPU's interrupt handler allocated (irqalloc): a ring of [ptr, size, stamp]. */
+  readonly irqPool = new Int32Array(IRQ_POOL * 3);
+  private irqNext = 0;
   readonly counters = newCounters();
   private seq = 0;
   private readonly shadow: ShadowStamps;
@@ -41,6 +49,8 @@ export class CpuProgramRunner {
     this.slots.fill(0);
     this.bootSlots.fill(0);
     this.burstTop = 0;
+    this.irqPool.fill(0);
+    this.irqNext = 0;
     this.seq = 0;
     this.shadow.reset();
     const c = this.counters;
@@ -60,12 +70,22 @@ export class CpuProgramRunner {
       'a callee must restore the irq state it was called with (spin_lock_irqsave, not spin_lock_irq)');
   }
 
-  handleIrq(cpu: Cpu, kind: number, ptr: number, size: number, stamp: number): void {
-    if (kind !== IRQ_FREE) return;
-    cpu.enter(F.irq_free_percpu);
-    this.counters.irqsHandled++;
-    this.freeChecked(cpu, ptr, size, stamp);
-    cpu.leave();
+  handleIrq(cpu: Cpu, kind: number, a0: number, a1: number, a2: number): void {
+    if (kind === IRQ_FREE) {
+      cpu.enter(F.irq_free_percpu);
+      this.counters.irqsHandled++;
+      this.freeChecked(cpu, a0, a1, a2);
+      cpu.leave();
+    } else if (kind === IRQ_ALLOC) {
+      // the handler keeps a ring of areas: the oldest is freed (here, in hardirq) to make room
+      cpu.enter(F.irq_alloc_percpu);
+      this.counters.irqsHandled++;
+      const s = this.irqNext * 3;
+      this.irqNext = (this.irqNext + 1) % IRQ_POOL;
+      if (this.irqPool[s] !== 0) this.freeSlot(this.irqPool, s);
+      this.allocInto(this.irqPool, s, a0, a1);
+      cpu.leave();
+    }
   }
 
   /** Run ops [from, to) of a program, stopping early at `deadline` (Date.now(), 0: none); returns the index reached. */
@@ -112,6 +132,12 @@ export class CpuProgramRunner {
           if (slots[s] !== 0 && this.checks) this.shadow.phys(cpu, slots[s]!, slots[s + 1]!, prog[o + 2]! % this.k.nrCpus);
           cpu.point();
           break;
+        case Op.irqalloc: {
+          // the op's words: [IRQALLOC, target, size, flags] (no slot: the handler keeps the area)
+          const target = prog[o + 1]!;
+          if (target >= this.k.nrCpus || !cpu.raiseIrq(target, IRQ_ALLOC, prog[o + 2]!, prog[o + 3]!, 0)) cpu.point();
+          break;
+        }
         case Op.delay:
           for (let n = prog[o + 1]!, x = 0; x < n; x++) cpu.point();
           break;
@@ -153,12 +179,27 @@ export class CpuProgramRunner {
     return to;
   }
 
-  /** Allocate and stamp an area into slots[s..s+3) (left 0 when the allocation fails). */
+  /**
+   * Allocate and stamp an area into slots[s..s+3) (left 0 when the allocation fails), with the
+   * op's mask, in the op's context: irqs off, under the caller's spinlock, in softirq context
+   * (bottom halves off) or with preemption off, as a driver's atomic allocation would be.
+   */
   private allocInto(slots: Int32Array, s: number, size: number, flags: number): void {
     const cpu = this.cpu;
+    const ctx = (flags >> CTX_SHIFT) & 7;
+    const gfp = GFP_OF[(flags >> GFP_SHIFT) & 7] ?? GFP_KERNEL;
+    let saved = 0;
+    if (ctx === Ctx.IRQS_OFF) saved = cpu.localIrqSave();
+    else if (ctx === Ctx.SPINLOCK) saved = cpu.spinLockIrqSave(Lock.caller_lock);
+    else if (ctx === Ctx.SOFTIRQ) cpu.localBhDisable();
+    else if (ctx === Ctx.PREEMPT_OFF) cpu.preemptDisable();
     const wasOff = cpu.irqsDisabled();
-    const ptr = this.k.pcpu.pcpuAlloc(cpu, size, flags & 0xffff, (flags & RESERVED) !== 0);
+    const ptr = this.k.pcpu.pcpuAlloc(cpu, size, flags & 0xffff, (flags & RESERVED) !== 0, gfp);
     if (cpu.irqsDisabled() !== wasOff) this.irqStateBroken(cpu, 'pcpu_alloc', wasOff);
+    if (ctx === Ctx.IRQS_OFF) cpu.localIrqRestore(saved);
+    else if (ctx === Ctx.SPINLOCK) cpu.spinUnlockIrqRestore(Lock.caller_lock, saved);
+    else if (ctx === Ctx.SOFTIRQ) cpu.localBhEnable();
+    else if (ctx === Ctx.PREEMPT_OFF) cpu.preemptEnable();
     if (ptr === 0) {
       this.counters.failed++;
       return;
@@ -195,5 +236,9 @@ export class CpuProgramRunner {
       for (let s = 0; s < slots.length; s += 3) if (slots[s] !== 0) this.freeSlot(slots, s);
     }
     while (this.burstTop > 0) this.freeSlot(this.burstPool, --this.burstTop * 3);
+    // what the interrupt handler still holds, freed with irqs off (the handler's areas are its CPU's)
+    const flags = this.cpu.localIrqSave();
+    for (let s = 0; s < this.irqPool.length; s += 3) if (this.irqPool[s] !== 0) this.freeSlot(this.irqPool, s);
+    this.cpu.localIrqRestore(flags);
   }
 }

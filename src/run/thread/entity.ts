@@ -8,7 +8,7 @@ import { X } from '../../sync/records.ts';
 import { CpuState, type Cpu } from '../../sync/cpu.ts';
 import { F } from '../../sync/sites.ts';
 import { StopRun } from '../../report/violation.ts';
-import { InvariantChecker, type InvariantFailure } from '../../check/invariants.ts';
+import type { InvariantFailure } from '../../check/invariants.ts';
 import { failureLines } from '../../check/verdict.ts';
 import { ControlledScheduler } from '../../sched/controlled.ts';
 import type { Scenario } from '../../../scenarios/lib/scenario.ts';
@@ -62,7 +62,7 @@ export function installIndexCheck(k: Kernel, runner: CpuProgramRunner, checks: b
     k.pcpu.indexCheck = null;
     return;
   }
-  const checker = new InvariantChecker(k);
+  const checker = k.gen.invariants(k);
   const counters = runner.counters;
   const found: InvariantFailure[] = [];
   k.pcpu.indexCheck = (c, chunk) => {

@@ -4,7 +4,7 @@
 
 import type { Cpu } from '../../../sync/cpu.ts';
 import { Lock } from '../../../sync/locks.ts';
-import type { Percpu } from '../core.ts';
+import type { Percpu, PcpuOps } from '../core.ts';
 import type { HistoricalBug } from '../../variant.ts';
 
 function lockIndex(_p: Percpu, cpu: Cpu): number {
@@ -16,7 +16,7 @@ function unlockIndex(_p: Percpu, cpu: Cpu, _flags: number): void {
   cpu.spinUnlockIrq(Lock.pcpu_lock);
 }
 
-export const allocIrqRestore: HistoricalBug = {
+export const allocIrqRestore: HistoricalBug<PcpuOps> = {
   name: 'alloc-irq-restore', commit: '403a91b1659c', subject: 'percpu: allow pcpu_alloc() to be called with IRQs off',
   summary: 'pcpu_alloc uses spin_lock_irq/spin_unlock_irq and returns with irqs enabled to a caller that had them off',
   scenario: 'boot', expect: ['irq-state', 'irqs-enabled-early'],

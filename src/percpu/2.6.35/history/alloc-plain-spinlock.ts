@@ -4,7 +4,7 @@
 
 import type { Cpu } from '../../../sync/cpu.ts';
 import { Lock } from '../../../sync/locks.ts';
-import type { Percpu } from '../core.ts';
+import type { Percpu, PcpuOps } from '../core.ts';
 import type { HistoricalBug } from '../../variant.ts';
 
 function lockIndex(_p: Percpu, cpu: Cpu): number {
@@ -16,7 +16,7 @@ function unlockIndex(_p: Percpu, cpu: Cpu, _flags: number): void {
   cpu.spinUnlock(Lock.pcpu_lock);
 }
 
-export const allocPlainSpinlock: HistoricalBug = {
+export const allocPlainSpinlock: HistoricalBug<PcpuOps> = {
   name: 'alloc-plain-spinlock', commit: '', subject: 'classic: spin_lock where an interrupt takes the same lock',
   summary: 'pcpu_alloc takes pcpu_lock without disabling irqs while free_percpu takes it in hardirq context',
   scenario: 'irq-free', expect: ['lockdep-inconsistent', 'spinlock-recursion', 'deadlock'],

@@ -9,7 +9,7 @@ import { Tag } from '../../../mm/heap.ts';
 import { MUTEX, PCPU_LOCK } from '../../chunk.ts';
 import { PCPU_DFL_MAP_ALLOC } from '../area-map.ts';
 import { memAlloc, memFree } from '../../mem.ts';
-import type { Percpu } from '../core.ts';
+import type { Percpu, PcpuOps } from '../core.ts';
 import type { HistoricalBug } from '../../variant.ts';
 
 function extendAreaMap(p: Percpu, cpu: Cpu, chunk: number, newAlloc: number): number {
@@ -43,7 +43,7 @@ function extendAreaMap(p: Percpu, cpu: Cpu, chunk: number, newAlloc: number): nu
   return 0;
 }
 
-export const extendFreeUnderLock: HistoricalBug = {
+export const extendFreeUnderLock: HistoricalBug<PcpuOps> = {
   name: 'extend-free-under-lock', commit: '833af8427be4', subject: 'percpu: fix pcpu_alloc() locking (part b)',
   summary: 'pcpu_extend_area_map frees the old map (vfree takes the irq-unsafe vmap_area_lock) with pcpu_lock held',
   scenario: 'map-extend-race', expect: ['lockdep-irq-unsafe-order', 'lockdep-irq-inversion'],

@@ -8,7 +8,7 @@ import { Lock } from '../../../sync/locks.ts';
 import { F } from '../../../sync/sites.ts';
 import { PCPU_MIN_UNIT_SIZE } from '../../../shm/config.ts';
 import { needToExtend, sizeToSlot } from '../area-map.ts';
-import type { Percpu } from '../core.ts';
+import type { Percpu, PcpuOps } from '../core.ts';
 import type { HistoricalBug } from '../../variant.ts';
 
 function pcpuAlloc(p: Percpu, cpu: Cpu, size: number, align: number, reserved: boolean): number {
@@ -92,7 +92,7 @@ function pcpuAlloc(p: Percpu, cpu: Cpu, size: number, align: number, reserved: b
   return st.baseAddr(chunk) + off;
 }
 
-export const extendNoRestart: HistoricalBug = {
+export const extendNoRestart: HistoricalBug<PcpuOps> = {
   name: 'extend-no-restart', commit: '833af8427be4', subject: 'percpu: fix pcpu_alloc() locking (part a)',
   summary: 'after dropping pcpu_lock to extend an area map, the slot walk goes on from a chunk a racing free may have moved',
   scenario: 'extend-walk', expect: ['list-corruption', 'invariant'],

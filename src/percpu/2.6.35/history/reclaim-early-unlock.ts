@@ -7,6 +7,7 @@ import type { Cpu } from '../../../sync/cpu.ts';
 import { Lock } from '../../../sync/locks.ts';
 import { F } from '../../../sync/sites.ts';
 import { reclaimDestroy, reclaimUnlink, type Percpu } from '../core.ts';
+import type { PcpuOps } from '../core.ts';
 import type { HistoricalBug } from '../../variant.ts';
 
 function pcpuReclaim(p: Percpu, cpu: Cpu): number[] {
@@ -22,7 +23,7 @@ function pcpuReclaim(p: Percpu, cpu: Cpu): number[] {
   return destroyed;
 }
 
-export const reclaimEarlyUnlock: HistoricalBug = {
+export const reclaimEarlyUnlock: HistoricalBug<PcpuOps> = {
   name: 'reclaim-early-unlock', commit: '971f3918a5a8', subject: 'percpu: fix pcpu_reclaim() locking',
   summary: 'pcpu_reclaim drops pcpu_alloc_mutex before depopulating, racing allocations on the shared temp pages array',
   scenario: 'reclaim-populate', expect: ['temp-buffer-race', 'page-double-free', 'use-after-free', 'lock-discipline', 'data-race'],

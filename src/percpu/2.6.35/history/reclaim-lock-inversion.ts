@@ -6,6 +6,7 @@ import type { Cpu } from '../../../sync/cpu.ts';
 import { Lock } from '../../../sync/locks.ts';
 import { F } from '../../../sync/sites.ts';
 import { reclaimDestroy, reclaimUnlink, type Percpu } from '../core.ts';
+import type { PcpuOps } from '../core.ts';
 import type { HistoricalBug } from '../../variant.ts';
 
 function pcpuReclaim(p: Percpu, cpu: Cpu): number[] {
@@ -21,7 +22,7 @@ function pcpuReclaim(p: Percpu, cpu: Cpu): number[] {
   return destroyed;
 }
 
-export const reclaimLockInversion: HistoricalBug = {
+export const reclaimLockInversion: HistoricalBug<PcpuOps> = {
   name: 'reclaim-lock-inversion', commit: '', subject: 'classic: pcpu_lock before pcpu_alloc_mutex',
   summary: 'pcpu_reclaim takes pcpu_lock before pcpu_alloc_mutex, the reverse of the allocation path',
   scenario: 'reclaim-race', expect: ['lockdep-circular', 'deadlock'],

@@ -7,6 +7,7 @@ import type { Cpu } from '../../../sync/cpu.ts';
 import { Lock } from '../../../sync/locks.ts';
 import { F } from '../../../sync/sites.ts';
 import { reclaimDestroy, reclaimUnlink, type Percpu } from '../core.ts';
+import type { PcpuOps } from '../core.ts';
 import type { HistoricalBug } from '../../variant.ts';
 
 function pcpuReclaim(p: Percpu, cpu: Cpu): number[] {
@@ -20,7 +21,7 @@ function pcpuReclaim(p: Percpu, cpu: Cpu): number[] {
   return destroyed;
 }
 
-export const reclaimNoMutex: HistoricalBug = {
+export const reclaimNoMutex: HistoricalBug<PcpuOps> = {
   name: 'reclaim-no-mutex', commit: '', subject: 'the comment above pcpu_alloc_mutex',
   summary: 'pcpu_reclaim unlinks and destroys chunks under pcpu_lock alone while an allocation still uses one with only the mutex',
   scenario: 'reclaim-extend', expect: ['use-after-free', 'lock-discipline', 'data-race'],

@@ -5,7 +5,7 @@
 import type { Cpu } from '../../../sync/cpu.ts';
 import { Lock } from '../../../sync/locks.ts';
 import { F } from '../../../sync/sites.ts';
-import type { Percpu } from '../core.ts';
+import type { Percpu, PcpuOps } from '../core.ts';
 import type { HistoricalBug } from '../../variant.ts';
 
 function freePercpu(p: Percpu, cpu: Cpu, ptr: number): void {
@@ -33,7 +33,7 @@ function freePercpu(p: Percpu, cpu: Cpu, ptr: number): void {
   cpu.leave();
 }
 
-export const singleMutex: HistoricalBug = {
+export const singleMutex: HistoricalBug<PcpuOps> = {
   name: 'single-mutex', commit: 'ccea34b5d0fb', subject: 'percpu: finer grained locking to break deadlock and allow atomic free',
   summary: 'one mutex serializes alloc and free, so free_percpu sleeps and cannot be called from atomic context',
   scenario: 'irq-free', expect: ['sleep-in-atomic'],

@@ -7,6 +7,7 @@ import { Lock } from '../../../sync/locks.ts';
 import { F } from '../../../sync/sites.ts';
 import { WK } from '../../../workqueue/records.ts';
 import type { Workqueue } from '../../../workqueue/workqueue.ts';
+import type { PcpuOps } from '../core.ts';
 import type { HistoricalBug } from '../../variant.ts';
 
 function processOneWork(wq: Workqueue, kworker: Cpu, work: number): boolean {
@@ -34,7 +35,7 @@ function processOneWork(wq: Workqueue, kworker: Cpu, work: number): boolean {
   return true;
 }
 
-export const workqueueLostWakeup: HistoricalBug = {
+export const workqueueLostWakeup: HistoricalBug<PcpuOps> = {
   name: 'workqueue-lost-wakeup', commit: '', subject: 'classic: the pending bit cleared after the work ran',
   summary: 'the work pending bit is cleared after the work function ran, so a reclaim request made meanwhile is lost',
   scenario: 'reclaim-requeue', expect: ['leak'],

@@ -5,7 +5,7 @@
 
 import type { Cpu } from '../../../sync/cpu.ts';
 import { clearRange } from '../../access.ts';
-import type { Percpu } from '../core.ts';
+import type { Percpu, PcpuOps } from '../core.ts';
 import type { LaterFix } from '../../variant.ts';
 
 function populateArea(p: Percpu, cpu: Cpu, chunk: number, off: number, size: number): number {
@@ -16,7 +16,7 @@ function populateArea(p: Percpu, cpu: Cpu, chunk: number, off: number, size: num
   return 0;
 }
 
-export const allocClearsArea: LaterFix = {
+export const allocClearsArea: LaterFix<PcpuOps> = {
   name: 'alloc-clears-area', commit: '', subject: 'pcpu_alloc clears the new area in every unit (later kernels, for every backend)',
   summary: 'pcpu_alloc clears the new area itself after populating it', fixes: 'km-unzeroed',
   ops: { populateArea },

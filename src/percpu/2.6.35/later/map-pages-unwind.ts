@@ -8,6 +8,7 @@ import { F } from '../../../sync/sites.ts';
 import { mapPage } from '../../../mm/kernel-api.ts';
 import { vmUnmapPage } from '../../../mm/vm.ts';
 import { ENOMEM, type VmPages } from '../../backend.ts';
+import type { PcpuOps } from '../core.ts';
 import type { LaterFix } from '../../variant.ts';
 
 function mapPages(b: VmPages, cpu: Cpu, chunk: number, pages: number, bitmap: number, start: number, end: number): number {
@@ -35,7 +36,7 @@ function mapPages(b: VmPages, cpu: Cpu, chunk: number, pages: number, bitmap: nu
   return 0;
 }
 
-export const mapPagesUnwind: LaterFix = {
+export const mapPagesUnwind: LaterFix<PcpuOps> = {
   name: 'map-pages-unwind-all', commit: '', subject: 'unmap the failing CPU\'s pages too on a pcpu_map_pages failure',
   summary: 'pcpu_map_pages\'s error path unmaps every page it mapped, the failing CPU\'s included', fixes: 'map-pages-unwind',
   ops: { mapPages },

@@ -2,7 +2,7 @@
 // chunk match in per_cpu_ptr_to_phys()"): an address is the first chunk's
 // when it lies in any CPU's unit of it, not only in unit 0's.
 
-import type { Percpu } from '../core.ts';
+import type { Percpu, PcpuOps } from '../core.ts';
 import type { LaterFix } from '../../variant.ts';
 
 function addrInFirstChunk(p: Percpu, addr: number): boolean {
@@ -15,7 +15,7 @@ function addrInFirstChunk(p: Percpu, addr: number): boolean {
   return false;
 }
 
-export const physFirstChunkUnits: LaterFix = {
+export const physFirstChunkUnits: LaterFix<PcpuOps> = {
   name: 'phys-first-chunk-units', commit: '', subject: 'percpu: fix first chunk match in per_cpu_ptr_to_phys()',
   summary: 'per_cpu_ptr_to_phys recognizes a first-chunk address in any CPU\'s unit', fixes: 'ptr-to-phys-first-chunk',
   ops: { addrInFirstChunk },

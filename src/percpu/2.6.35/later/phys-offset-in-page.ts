@@ -6,7 +6,7 @@ import type { Cpu } from '../../../sync/cpu.ts';
 import { F } from '../../../sync/sites.ts';
 import { vmToPfn } from '../../../mm/vm.ts';
 import { PHYS_CHUNK, PHYS_LINEAR, PHYS_VMALLOC } from '../../../check/records.ts';
-import type { Percpu } from '../core.ts';
+import type { Percpu, PcpuOps } from '../core.ts';
 import type { LaterFix } from '../../variant.ts';
 
 function perCpuPtrToPhys(p: Percpu, cpu: Cpu, addr: number): number {
@@ -34,7 +34,7 @@ function perCpuPtrToPhys(p: Percpu, cpu: Cpu, addr: number): number {
   }
 }
 
-export const physOffsetInPage: LaterFix = {
+export const physOffsetInPage: LaterFix<PcpuOps> = {
   name: 'phys-offset-in-page', commit: '', subject: 'percpu: fix per_cpu_ptr_to_phys() handling of non-page-aligned addresses',
   summary: 'per_cpu_ptr_to_phys adds offset_in_page(addr) on the page-based paths', fixes: 'ptr-to-phys-offset',
   ops: { perCpuPtrToPhys },

@@ -10,7 +10,7 @@ import { Lock } from '../../../sync/locks.ts';
 import { F } from '../../../sync/sites.ts';
 import { PCPU_MIN_UNIT_SIZE } from '../../../shm/config.ts';
 import { needToExtend, sizeToSlot } from '../area-map.ts';
-import type { Percpu } from '../core.ts';
+import type { Percpu, PcpuOps } from '../core.ts';
 import type { LaterFix } from '../../variant.ts';
 
 function pcpuAlloc(p: Percpu, cpu: Cpu, size: number, align: number, reserved: boolean): number {
@@ -98,7 +98,7 @@ function pcpuAlloc(p: Percpu, cpu: Cpu, size: number, align: number, reserved: b
   return st.baseAddr(chunk) + off;
 }
 
-export const walkSafe: LaterFix = {
+export const walkSafe: LaterFix<PcpuOps> = {
   name: 'walk-safe', commit: '', subject: 'pcpu_alloc walks each slot list with list_for_each_entry_safe',
   summary: 'the slot walk takes the next chunk before scanning this one', fixes: 'walk-escape',
   ops: { alloc: pcpuAlloc },

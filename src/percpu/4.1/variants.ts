@@ -1,0 +1,57 @@
+// The table a 4.1 machine boots from: 4.1's functions, with the backend's
+// compiled in as the kernel's build picks percpu-vm.c or percpu-km.c, and
+// the variants that replace some of them. Adding a later fix is one file
+// (later/) and one line here.
+
+import type { Backend } from '../../shm/config.ts';
+import type { HistoricalBug, LaterFix } from '../variant.ts';
+import { processOneWork } from '../../workqueue/workqueue.ts';
+import {
+  type PcpuOps, allocChunk, balanceWorkfn, extendAreaMap, freePercpu, mapExtendWorkfn, pcpuAlloc, perCpuPtrToPhys,
+} from './core.ts';
+import { allocArea, chunkDepopulated, chunkPopulated, freeArea, needToExtend } from './area-map.ts';
+import * as vm from './backend-vm.ts';
+import * as km from './backend-km.ts';
+
+export type { HistoricalBug, LaterFix } from '../variant.ts';
+
+const COMMON = {
+  alloc: pcpuAlloc, free: freePercpu, needToExtend, extendAreaMap, mapExtendWorkfn, balanceWorkfn, allocArea, freeArea,
+  chunkPopulated, chunkDepopulated, allocChunk, perCpuPtrToPhys, processOneWork,
+};
+
+/** Linux 4.1 with percpu-vm.c. */
+export const BASELINE_VM: Readonly<PcpuOps> = {
+  ...COMMON, populateChunk: vm.populateChunk, depopulateChunk: vm.depopulateChunk, createChunk: vm.createChunk, destroyChunk: vm.destroyChunk,
+  mapPages: vm.mapPages,
+};
+
+/** Linux 4.1 with percpu-km.c (pcpu_map_pages is percpu-vm's alone). */
+export const BASELINE_KM: Readonly<PcpuOps> = {
+  ...COMMON, populateChunk: km.populateChunk, depopulateChunk: km.depopulateChunk, createChunk: km.createChunk, destroyChunk: km.destroyChunk,
+  mapPages: vm.mapPages,
+};
+
+/** Historical bugs injectable into 4.1 (--inject): none yet. */
+export const BUGS: readonly HistoricalBug<PcpuOps>[] = [];
+
+/** Later kernels' fixes of 4.1's known issues, booted by fix-verification replays (a bit each). */
+export const FIXES: readonly LaterFix<PcpuOps>[] = [];
+
+export function fixFor(knownIssue: string): LaterFix<PcpuOps> | undefined {
+  return FIXES.find((f) => f.fixes === knownIssue);
+}
+
+/** The functions a 4.1 machine with `backend` boots with bug number `bug` (0: none) and the set of fixes `fixes`. */
+export function opsFor(backend: Backend, bug: number, fixes: number): PcpuOps {
+  let ops: PcpuOps = { ...(backend === 'km' ? BASELINE_KM : BASELINE_VM), ...(BUGS[bug - 1]?.ops ?? {}) };
+  FIXES.forEach((f, i) => {
+    if (fixes & (1 << i)) ops = { ...ops, ...f.ops };
+  });
+  return ops;
+}
+
+// every fix boots with every other one
+FIXES.forEach((f, i) => FIXES.forEach((g, j) => {
+  if (i < j && Object.keys(f.ops).some((k) => k in g.ops)) throw new Error(`fixes ${f.name} and ${g.name} replace the same function`);
+}));
