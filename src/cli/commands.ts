@@ -185,7 +185,7 @@ const traceOptions = {
 export const TRACE: Command<typeof traceOptions> = {
   name: 'trace', args: '[FILE]', maxPositional: 1,
   summary: 'replay recorded percpu requests on one CPU, streamed',
-  description: 'Read percpu_alloc_percpu/percpu_free_percpu requests (JSON lines, or the kernel\'s tracepoint text) from FILE or stdin (-), answer each as 2.6.35 would, and stop at the first violation. Exit 2 on a malformed line.',
+  description: 'Read percpu_alloc_percpu/percpu_free_percpu requests (JSON lines, or the kernel\'s tracepoint text) from FILE or stdin (-), answer each as the kernel (2.6.35, or --kernel 4.1) would, and stop at the first violation. Exit 2 on a malformed line.',
   options: traceOptions,
 };
 

@@ -2,15 +2,15 @@
 
 import { readFileSync } from 'node:fs';
 import { Runner } from '../run/main/runner.ts';
-import { DEFAULT_KERNEL, type Backend } from '../shm/config.ts';
+import { DEFAULT_KERNEL, type Backend, type KernelVersion } from '../shm/config.ts';
 import { Mode, MODE_NAMES } from '../sched/strategy.ts';
 import { parseShard, runCampaign } from '../explore/campaign.ts';
 import type { CampaignConfig } from '../explore/merge.ts';
 import { UsageError, quote } from '../report/errors.ts';
-import { ReproError, readRepro, reproPrograms, reproScenario, type Repro } from '../explore/repro.ts';
+import { ReproError, readRepro, reproKernel, reproPrograms, reproScenario, type Repro } from '../explore/repro.ts';
 import { decodeSchedule } from '../sched/schedule.ts';
 import { Progress } from '../render/progress.ts';
-import { scenariosFor } from './run-cmd.ts';
+import { checkInject, scenariosFor } from './run-cmd.ts';
 import { Outputs, resolveDir, writeFilesInto } from '../io/outputs.ts';
 import { lockdepFiles } from '../io/files.ts';
 import { chromeTrace, explainTimeline } from '../render/timeline.ts';
@@ -45,6 +45,8 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   const watchdogMs = o.watchdog ?? 5000;
   const strategy = Mode[o.strategy ?? 'portfolio'];
   const inject = o.inject ?? null;
+  const kernel: KernelVersion = o.kernel ?? DEFAULT_KERNEL;
+  checkInject(o.inject, [kernel]);
   const jobs = o.jobs ?? 1;
   const shard = o.shard === undefined ? { index: 1, count: 1 } : parseShard(o.shard);
   if (!shard) throw new UsageError(`--shard must be i/n with 1 <= i <= n <= 100000, got ${quote(o.shard)}`);
@@ -55,7 +57,7 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   const shrinkBudgetMs = o['shrink-budget'] ?? 20_000;
   const t0 = Date.now();
   setScenarioDeadline(t0 + budgetMs + shrinkBudgetMs);
-  const scenarios = scenariosFor(positional[0] ?? 'all', 'fuzz');
+  const scenarios = scenariosFor(positional[0] ?? 'all', 'fuzz', [kernel]);
   const runners = Array.from({ length: jobs }, () => new Runner());
   const runner = runners[0]!;
   const progress = new Progress();
@@ -78,7 +80,7 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   try {
     res = await runCampaign(runners, {
       scenarios, budgetMs: stop ? 0 : budgetMs, shrinkBudgetMs, strategy, depth, cpus, ops, deadline: t0 + budgetMs,
-      seed, keepGoing, outDir, inject, backend: o.backend, maxRuns, ...detect, watchdogMs, feedback,
+      seed, keepGoing, outDir, inject, kernel, backend: o.backend, maxRuns, ...detect, watchdogMs, feedback,
       shouldStop: () => stop,
       onRun: (_runs, ms, failing) => progress.update(`fuzz: ${plural(++done, 'run')}, ${(ms / 1000).toFixed(1)} of ${(budgetMs / 1000).toFixed(0)} s${failing ? `, ${failing} failing` : ''}`, ms / budgetMs),
     }, shard);
@@ -119,7 +121,7 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
         repro: f.reproPath ? JSON.parse(readFileSync(f.reproPath, 'utf8')) as unknown : null,
       }));
       const config: CampaignConfig = {
-        scenarios: scenarios.map((x) => x.name), strategy: MODE_NAMES[strategy], depth, cpus, ops, seed, keepGoing, maxRuns, budgetMs,
+        scenarios: scenarios.map((x) => x.name), strategy: MODE_NAMES[strategy], depth, cpus, ops, seed, kernel, keepGoing, maxRuns, budgetMs,
         inject, backend: o.backend ?? null, sizes: o.sizes ?? null,
       };
       const doc = {
@@ -147,7 +149,7 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
 export async function replayRun(runner: Runner, repro: Repro, inject: string | null, watchdogMs: number, timeline: boolean, lockdepExport = false): Promise<RunResult> {
   return runner.run({
     scenario: reproScenario(repro), cpus: repro.cpus, seed: repro.seed, programs: reproPrograms(repro), strategy: Mode.replay,
-    schedule: decodeSchedule(repro.schedule), depth: repro.depth, inject, backend: repro.backend ?? undefined, watchdogMs, timeline, lockdepExport,
+    schedule: decodeSchedule(repro.schedule), depth: repro.depth, inject, kernel: reproKernel(repro), backend: repro.backend ?? undefined, watchdogMs, timeline, lockdepExport,
   });
 }
 
@@ -164,7 +166,7 @@ function checkReplayable(repro: Repro, file: string, compareConfig: boolean): vo
   }
   // the machine the repro ran on must be the one its scenario gives today: else it replays something else
   if (!compareConfig) return;
-  const now = { ...planMachine(scenarioConfig(reproScenario(repro), repro.cpus, repro.seed, repro.backend ?? undefined)).cfg } as Record<string, unknown>;
+  const now = { ...planMachine(scenarioConfig(reproScenario(repro), repro.cpus, repro.seed, repro.backend ?? undefined, reproKernel(repro))).cfg } as Record<string, unknown>;
   // repros written before the kernel was recorded ran 2.6.35
   const was: Record<string, unknown> | undefined = repro.config === undefined ? undefined : { kernel: DEFAULT_KERNEL, ...(repro.config as Record<string, unknown>) };
   if (was === undefined) return;
@@ -197,9 +199,13 @@ export async function replayCommand(argv: string[]): Promise<number> {
     if (e instanceof ReproError) throw new UsageError(e.message);
     throw e;
   }
+  if (o.kernel !== undefined && o.kernel !== reproKernel(repro)) {
+    throw new UsageError(`${file}: kernel: the repro ran on ${reproKernel(repro)}, not ${o.kernel} (its programs and schedule belong to that kernel; drop --kernel to replay it)`);
+  }
   // --backend replays the programs on another machine on purpose
   checkReplayable(repro, file, o.backend === undefined);
   if (o.backend) repro = { ...repro, backend: o.backend as Backend };
+  checkInject(o.inject, [reproKernel(repro)]);
   const inject = o.inject ?? repro.inject;
   const runner = new Runner();
   let signal = 0;

@@ -49,7 +49,7 @@ export async function traceCommand(argv: string[]): Promise<number> {
   }
   const input = fd === 0 ? process.stdin : createReadStream('', { fd });
   const out = new Out();
-  const replay = new TraceReplay((l) => out.line(l));
+  const replay = new TraceReplay((l) => out.line(l), { kernel: o.kernel });
   const rl = createInterface({ input, crlfDelay: Infinity });
   let lineNo = 0;
   try {
@@ -75,7 +75,7 @@ export async function traceCommand(argv: string[]): Promise<number> {
     process.stderr.write(r.violation.endsWith('\n') ? r.violation : r.violation + '\n');
     // the one verdict: a known issue whose mechanism fired (a trace cannot be replayed with its fix) or a suppressed finding does not fail
     if (r.found && !classify([r.found], detect)) {
-      process.stderr.write(`percpu-stress trace: ${r.found.known ? `known issue ${r.found.known} of the 2.6.35 baseline (its mechanism fired)` : 'suppressed'}: the trace stops here, as the kernel would; --strict-known makes it fail\n`);
+      process.stderr.write(`percpu-stress trace: ${r.found.known ? `known issue ${r.found.known} of the ${o.kernel ?? '2.6.35'} baseline (its mechanism fired)` : 'suppressed'}: the trace stops here, as the kernel would; --strict-known makes it fail\n`);
       return 0;
     }
     return 1;

@@ -6,9 +6,13 @@
 
 import { availableParallelism, cpus as osCpus } from 'node:os';
 import { Runner } from '../run/main/runner.ts';
-import { SCENARIOS, scenarioByName } from '../../scenarios/index.ts';
+import { scenarioByName, scenariosOf } from '../../scenarios/index.ts';
 import { benchMix } from '../../scenarios/bench-mix.ts';
-import { BUGS } from '../percpu/2.6.35/variants.ts';
+import { GENERATIONS } from '../run/kernels.ts';
+import { DEFAULT_KERNEL } from '../shm/config.ts';
+
+const SCENARIOS = scenariosOf(DEFAULT_KERNEL);
+const BUGS = GENERATIONS[DEFAULT_KERNEL].bugs;
 import { Mode, MODE_NAMES } from '../sched/strategy.ts';
 import { fuzz } from './fuzz.ts';
 import { runCampaign } from './campaign.ts';

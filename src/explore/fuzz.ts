@@ -11,11 +11,11 @@
 import { rmSync } from 'node:fs';
 import type { Runner, RunResult } from '../run/main/runner.ts';
 import type { Scenario } from '../../scenarios/lib/scenario.ts';
-import { bugByName } from '../percpu/2.6.35/variants.ts';
+import { bugByName } from '../run/kernels.ts';
 import type { Violation, ViolationKind } from '../report/violation.ts';
 import { counts } from '../report/violation.ts';
 import { inputErrorOf } from '../report/errors.ts';
-import type { Backend } from '../shm/config.ts';
+import { DEFAULT_KERNEL, type Backend, type KernelVersion } from '../shm/config.ts';
 import { Mode, MODE_NAMES } from '../sched/strategy.ts';
 import { STEPS_PER_OP } from '../sched/setup.ts';
 import { generatePrograms } from '../../scenarios/lib/scenario.ts';
@@ -45,6 +45,8 @@ export interface FuzzOptions {
   /** A historical bug to boot (its name), or null. */
   inject: string | null;
   backend?: Backend | undefined;
+  /** The kernel generation every run boots (default 2.6.35). */
+  kernel?: KernelVersion;
   /** Stop after this many runs (0: only the time budget counts). */
   maxRuns?: number;
   /** Shrink and write a repro file for each failure (default true; the bench only times detection). */
@@ -172,11 +174,11 @@ export interface RunPlan {
  * exposes it best, under every strategy in turn, and the runs between them
  * make the pairs of every scenario.
  */
-export function planRun(o: { strategy: Mode; depth: number; scenarios: readonly Scenario[]; inject?: string | null }, run: number): RunPlan {
+export function planRun(o: { strategy: Mode; depth: number; scenarios: readonly Scenario[]; inject?: string | null; kernel?: KernelVersion }, run: number): RunPlan {
   const strategies = strategiesOf(o);
   const P = strategies.length;
   const S = o.scenarios.length;
-  const best = o.inject ? bugByName(o.inject)?.scenario : undefined;
+  const best = o.inject ? bugByName(o.kernel ?? DEFAULT_KERNEL, o.inject)?.scenario : undefined;
   const favourite = best && S > 1 ? o.scenarios.findIndex((s) => s.name === best) : -1;
   let scenario: number, strategy: number;
   if (favourite >= 0 && run % 2 === 0) {
@@ -277,7 +279,7 @@ export function worstResidual(byScenario: Record<string, ScenarioTally>, entitie
 
 /** Which violation a finding is about: the injected bug's expected kind if it showed, else the first that counts. */
 export function targetViolation(r: RunResult, inject: string | null): Violation {
-  const expect: readonly ViolationKind[] = (inject ? bugByName(inject)?.expect : undefined) ?? [];
+  const expect: readonly ViolationKind[] = (inject ? bugByName(r.kernel, inject)?.expect : undefined) ?? [];
   const counting = r.violations.filter(counts);
   return counting.find((v) => expect.includes(v.kind)) ?? counting[0] ?? r.violations[0]!;
 }
@@ -315,7 +317,7 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
       const cs = deriveSeed(o.seed, 0x40000000 + o.scenarios.indexOf(s) * 2 + mode);
       const programs = generatePrograms(s, o.cpus, cs, ops, o.sizes);
       const c = await runner.run({
-        scenario: s, cpus: o.cpus, seed: cs, strategy: mode, depth: 1, backend: o.backend, ops, programs, watchdogMs: o.watchdogMs, sizes: o.sizes,
+        scenario: s, cpus: o.cpus, seed: cs, strategy: mode, depth: 1, kernel: o.kernel, backend: o.backend, ops, programs, watchdogMs: o.watchdogMs, sizes: o.sizes,
         inject: o.inject, verifyKnown: false, deadline,
       });
       const total = programs.reduce((n, p) => n + p.length / 4, 0);
@@ -351,7 +353,7 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
       const totalOps = programs.reduce((n, p) => n + p.length / 4, 0);
       const range = controlled ? Math.max(50, Math.round((await calibrate(s, ops)) * totalOps * RANGE_MARGIN)) : undefined;
       const base = {
-        scenario: s, cpus: o.cpus, seed, strategy: mode, depth, inject: o.inject, backend: o.backend, expectedSteps: range, ops,
+        scenario: s, cpus: o.cpus, seed, strategy: mode, depth, inject: o.inject, kernel: o.kernel, backend: o.backend, expectedSteps: range, ops,
         watchdogMs: o.watchdogMs, sizes: o.sizes, suppressions: o.suppressions, strictKnown: o.strictKnown, deadline,
         ...(parent ? { schedule: mutateSchedule(parent.schedule, deriveSeed(o.seed ^ 0x68e31da4, index)) } : {}),
       };
@@ -450,7 +452,7 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
       if (prev && !smaller(minimal, prev.minimal)) continue;
       const scheduleStr = final.schedule ?? '';
       const repro = makeRepro({
-        scenario: s, cpus: minimalPrograms.length, seed: reproSeed, backend: o.backend, inject: o.inject,
+        scenario: s, cpus: minimalPrograms.length, seed: reproSeed, kernel: o.kernel ?? DEFAULT_KERNEL, backend: o.backend, inject: o.inject,
         strategy: MODE_NAMES[mode], depth, programs: minimalPrograms, schedule: scheduleStr, violation, original, minimal,
       });
       const finding: FuzzFinding = {

@@ -19,6 +19,8 @@ export interface CampaignConfig {
   cpus: number;
   ops: number;
   seed: number;
+  /** The kernel the campaign booted (shard files before 0.2 have none: 2.6.35). */
+  kernel?: string;
   keepGoing: boolean;
   maxRuns: number;
   budgetMs: number;
@@ -102,8 +104,10 @@ export function mergeShards(shards: readonly ShardFile[]): Merged {
   need(shards.length > 0, 'merge: which shard files?');
   const first = shards[0]!;
   const seen = new Set<number>();
+  const kernelOf = (s: ShardFile): string => s.config.kernel ?? '2.6.35';
   for (const s of shards) {
-    need(JSON.stringify(s.config) === JSON.stringify(first.config), `${s.file}: config: not the campaign of ${first.file} (scenarios, strategy, depth, cpus, ops, seed, budget and runs must be the same)`);
+    need(kernelOf(s) === kernelOf(first), `${s.file}: kernel: a campaign of ${kernelOf(s)}, but ${first.file} is one of ${kernelOf(first)}: shards of different kernels do not merge`);
+    need(JSON.stringify({ kernel: '2.6.35', ...s.config }) === JSON.stringify({ kernel: '2.6.35', ...first.config }), `${s.file}: config: not the campaign of ${first.file} (scenarios, strategy, depth, cpus, ops, seed, budget and runs must be the same)`);
     need(s.shard.count === first.shard.count, `${s.file}: shard: ${s.shard.index}/${s.shard.count}, but ${first.file} is one of ${first.shard.count}`);
     need(!seen.has(s.shard.index), `${s.file}: shard ${s.shard.index}/${s.shard.count} given twice`);
     seen.add(s.shard.index);

@@ -8,11 +8,11 @@ import { externalPath, scenarioByName } from '../../scenarios/index.ts';
 import type { Scenario } from '../../scenarios/lib/scenario.ts';
 import { loadScenarioFile } from './scenario-file.ts';
 import { OP_WORDS, programFromJson, programToJson } from '../../scenarios/lib/program.ts';
-import { BUGS, bugByName } from '../percpu/2.6.35/variants.ts';
+import { GENERATIONS, bugByName } from '../run/kernels.ts';
 import type { Violation, ViolationKind } from '../report/violation.ts';
 import { decodeSchedule, ScheduleError, switchesOf } from '../sched/schedule.ts';
 import { MODE_NAMES } from '../sched/strategy.ts';
-import type { Backend } from '../shm/config.ts';
+import { DEFAULT_KERNEL, KERNELS, type Backend, type KernelVersion } from '../shm/config.ts';
 import { quote } from '../report/errors.ts';
 import { VIOLATION_KIND_SET as VIOLATION_KINDS } from '../report/violation.ts';
 import { VERSION } from '../version.ts';
@@ -29,6 +29,8 @@ export interface Repro {
   scenarioFile?: string;
   cpus: number;
   seed: number;
+  /** The kernel generation it ran on (repro files before 0.2 have none: 2.6.35). */
+  kernel?: KernelVersion;
   backend: Backend | null;
   inject: string | null;
   /** The strategy that found it (replay always follows the schedule). */
@@ -56,16 +58,16 @@ export function sizeOf(programs: Int32Array[], schedule: number[]): ReproSize {
 }
 
 export function makeRepro(o: {
-  scenario: Scenario; cpus: number; seed: number; backend: Backend | undefined; inject: string | null; strategy: string; depth: number;
+  scenario: Scenario; cpus: number; seed: number; kernel: KernelVersion; backend: Backend | undefined; inject: string | null; strategy: string; depth: number;
   programs: Int32Array[]; schedule: string; violation: Violation; original: ReproSize; minimal: ReproSize;
 }): Repro {
   const v = o.violation;
   return {
     tool: 'percpu-stress', version: VERSION, scenario: o.scenario.name,
     ...(externalPath(o.scenario) ? { scenarioFile: externalPath(o.scenario) } : {}),
-    cpus: o.cpus, seed: o.seed, backend: o.backend ?? null,
+    cpus: o.cpus, seed: o.seed, kernel: o.kernel, backend: o.backend ?? null,
     inject: o.inject, strategy: o.strategy, depth: o.depth,
-    config: { ...planMachine(scenarioConfig(o.scenario, o.cpus, o.seed, o.backend)).cfg },
+    config: { ...planMachine(scenarioConfig(o.scenario, o.cpus, o.seed, o.backend, o.kernel)).cfg },
     programs: o.programs.map(programToJson), schedule: o.schedule,
     violation: { kind: v.kind, title: v.title, cpu: v.cpu, step: v.step, text: v.text },
     sizes: { original: o.original, minimal: o.minimal },
@@ -77,12 +79,29 @@ export function reproScenario(r: Repro): Scenario {
   return r.scenarioFile !== undefined ? loadScenarioFile(r.scenarioFile) : scenarioByName(r.scenario)!;
 }
 
+/**
+ * What a repro's name is a hash of: the repro as 2.6.35 repros were before
+ * the kernel was recorded (the same name for the same 2.6.35 finding), and
+ * everything, the kernel included, for the others.
+ */
+function hashed(r: Repro): Repro {
+  if ((r.kernel ?? DEFAULT_KERNEL) !== DEFAULT_KERNEL) return r;
+  const { kernel: _k, ...rest } = r;
+  const { kernel: _c, ...config } = r.config;
+  return { ...rest, config };
+}
+
+/** The kernel a repro ran on. */
+export function reproKernel(r: Repro): KernelVersion {
+  return r.kernel ?? DEFAULT_KERNEL;
+}
+
 /** Write repro-<hash>.json atomically into `dir`; returns its path. */
 export function writeRepro(dir: string, r: Repro): string {
   // one op per line: a program reads like an assembly listing
   const programs = r.programs.map((p) => `  [\n${p.map((op) => `   ${JSON.stringify(op)}`).join(',\n')}\n  ]`).join(',\n');
   const body = JSON.stringify({ ...r, programs: '@@' }, null, 1).replace('"@@"', `[\n${programs}\n ]`) + '\n';
-  const hash = createHash('sha256').update(JSON.stringify({ ...r, violation: { kind: r.violation.kind } })).digest('hex').slice(0, 12);
+  const hash = createHash('sha256').update(JSON.stringify({ ...hashed(r), violation: { kind: r.violation.kind } })).digest('hex').slice(0, 12);
   const path = join(dir, `repro-${hash}.json`);
   writeAtomic(path, body);
   return path;
@@ -120,7 +139,9 @@ export function checkRepro(r: Repro, file: string): Repro {
   need(Number.isInteger(r.cpus) && r.cpus >= 1 && r.cpus <= 64, `${file}: cpus must be 1..64`);
   need(Number.isInteger(r.seed) && r.seed >= 0, `${file}: seed must be a non-negative integer`);
   need(r.backend === null || r.backend === 'vm' || r.backend === 'km', `${file}: backend must be vm, km or null`);
-  need(r.inject === null || bugByName(r.inject), `${file}: inject: unknown bug ${quote(r.inject)} (known: ${BUGS.map((b) => b.name).join(', ')})`);
+  need(r.kernel === undefined || (KERNELS as readonly unknown[]).includes(r.kernel), `${file}: kernel: ${quote(String(r.kernel))} is not one of ${KERNELS.join(', ')}`);
+  const kernel = reproKernel(r);
+  need(r.inject === null || bugByName(kernel, r.inject), `${file}: inject: unknown bug ${quote(r.inject)} of ${kernel} (known: ${GENERATIONS[kernel].bugs.map((b) => b.name).join(', ') || 'none'})`);
   need((MODE_NAMES as readonly string[]).includes(r.strategy), `${file}: strategy: unknown strategy ${quote(r.strategy)}`);
   need(Number.isInteger(r.depth) && r.depth >= 1 && r.depth <= 17, `${file}: depth must be 1..17`);
   need(Array.isArray(r.programs) && r.programs.length === r.cpus, `${file}: programs must list one program per CPU`);

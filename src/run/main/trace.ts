@@ -22,7 +22,7 @@
 
 import { Oops, type Violation } from '../../report/violation.ts';
 import { CapacityExceeded } from '../../mm/kernel-api.ts';
-import { ConfigError, DEFAULTS } from '../../shm/config.ts';
+import { ConfigError, DEFAULTS, DEFAULT_KERNEL, type KernelVersion } from '../../shm/config.ts';
 import { Kernel, bootMachine, newShm, planMachine, type MachineSpec } from '../machine.ts';
 import type { PcpuState } from '../../percpu/chunk.ts';
 
@@ -232,6 +232,7 @@ export class TraceReplay {
   private k: Kernel | null = null;
   private spec: MachineSpec | null = null;
   private maxChunks: number;
+  private readonly kernelVersion: KernelVersion;
   /** Page frames, once a request needed more than the default (0 = the default for maxChunks). */
   private pages = 0;
   /** false once the emulator is as big as it can be: the allocator then fails requests like the kernel. */
@@ -251,9 +252,10 @@ export class TraceReplay {
 
   constructor(
     private readonly emit: (line: string) => void,
-    opts: { maxChunks?: number } = {},
+    opts: { maxChunks?: number; kernel?: KernelVersion } = {},
   ) {
     this.maxChunks = opts.maxChunks ?? 64;
+    this.kernelVersion = opts.kernel ?? DEFAULT_KERNEL;
   }
 
   /** False once the replay stopped (bad input or a violation). */
@@ -343,7 +345,10 @@ export class TraceReplay {
 
   private build(): Kernel {
     const s = this.setup ?? { static: DEFAULTS.staticSize, reserved: DEFAULTS.reservedSize, dyn: DEFAULTS.dynSize, unit: 32768 };
-    const cfg = { cpus: 1, staticSize: s.static, reservedSize: s.reserved, dynSize: s.dyn, unitSize: s.unit, maxChunks: this.maxChunks, pages: this.pages };
+    const cfg = {
+      ...(this.kernelVersion !== DEFAULT_KERNEL ? { kernel: this.kernelVersion } : {}),
+      cpus: 1, staticSize: s.static, reservedSize: s.reserved, dynSize: s.dyn, unitSize: s.unit, maxChunks: this.maxChunks, pages: this.pages,
+    };
     let spec: MachineSpec;
     try {
       spec = planMachine(cfg);
@@ -469,7 +474,7 @@ export class TraceReplay {
 }
 
 /** Replay a whole trace held in a string (the tests; the CLI streams). */
-export function runTrace(text: string, opts: { maxChunks?: number } = {}): TraceResult {
+export function runTrace(text: string, opts: { maxChunks?: number; kernel?: KernelVersion } = {}): TraceResult {
   const lines: string[] = [];
   const t = new TraceReplay((l) => lines.push(l), opts);
   let lineNo = 0;

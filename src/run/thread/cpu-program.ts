@@ -236,9 +236,27 @@ export class CpuProgramRunner {
       for (let s = 0; s < slots.length; s += 3) if (slots[s] !== 0) this.freeSlot(slots, s);
     }
     while (this.burstTop > 0) this.freeSlot(this.burstPool, --this.burstTop * 3);
-    // what the interrupt handler still holds, freed with irqs off (the handler's areas are its CPU's)
-    const flags = this.cpu.localIrqSave();
-    for (let s = 0; s < this.irqPool.length; s += 3) if (this.irqPool[s] !== 0) this.freeSlot(this.irqPool, s);
-    this.cpu.localIrqRestore(flags);
+    this.freeIrqPool();
+  }
+
+  /**
+   * Free what this CPU's interrupt handler still holds, with irqs off (the
+   * handler's areas are its CPU's). Also once no CPU can raise an interrupt
+   * any more: a handler may have allocated after freeAll, while this CPU was
+   * idle.
+   */
+  irqPoolHeld(): boolean {
+    for (let s = 0; s < this.irqPool.length; s += 3) if (this.irqPool[s] !== 0) return true;
+    return false;
+  }
+
+  freeIrqPool(): void {
+    let flags = -1;
+    for (let s = 0; s < this.irqPool.length; s += 3) {
+      if (this.irqPool[s] === 0) continue;
+      if (flags < 0) flags = this.cpu.localIrqSave();
+      this.freeSlot(this.irqPool, s);
+    }
+    if (flags >= 0) this.cpu.localIrqRestore(flags);
   }
 }

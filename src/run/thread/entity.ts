@@ -154,6 +154,12 @@ export function playCpu(k: Kernel, runner: CpuProgramRunner, part: CpuPart, res:
     cpu.point();
     if (cpu.pendingIrqs() === 0) Atomics.wait(w, cpu.x + X.WAKE, v, IDLE_WAIT_MS);
   }
+  // every CPU is done: no interrupt can come any more; what a handler allocated meanwhile goes now
+  if (runner.irqPoolHeld()) {
+    w[cpu.x + X.STATE] = CpuState.running;
+    runner.freeIrqPool();
+    w[cpu.x + X.STATE] = CpuState.idle;
+  }
 }
 
 /** The events workqueue's worker: run work while any CPU may still queue it. */
