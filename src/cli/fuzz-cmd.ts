@@ -25,6 +25,7 @@ import { VERSION } from '../version.ts';
 import { knownSummary, parseDetect } from './detect-opts.ts';
 import { FUZZ, MAX_CONTROLLED_OPS, REPLAY } from './commands.ts';
 import { parse } from './options.ts';
+import { suiteName } from './suite.ts';
 import { setScenarioDeadline } from '../explore/scenario-file.ts';
 
 export async function fuzzCommand(argv: string[]): Promise<number> {
@@ -100,8 +101,8 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   else if (res.inputError !== undefined) out += `(stopped on bad input after ${plural(res.runs, 'run')}; the report is partial)\n`;
   if (traceOut && !res.findings.length) out += '--trace-out: nothing failed, so no timeline was written\n';
   process.stdout.write(out);
-  const what = `${MODE_NAMES[strategy]}, cpus=${cpus}`;
-  const cases = (): ReturnType<typeof campaignCases> => campaignCases(scenarios.map((x) => x.name), res, what, { interrupted: stop, ...(res.inputError !== undefined ? { reason: 'not run: the campaign stopped on bad input first' } : {}) });
+  const what = `${kernel !== DEFAULT_KERNEL ? `kernel=${kernel}, ` : ''}${MODE_NAMES[strategy]}, cpus=${cpus}`;
+  const cases = (): ReturnType<typeof campaignCases> => campaignCases(scenarios.map((x) => x.name), res, what, { interrupted: stop, ...(res.inputError !== undefined ? { reason: 'not run: the campaign stopped on bad input first' } : {}) }, kernel);
   const written = outputs.writeAll([
     [traceOut, () => (traced?.timeline ? timelineJson(traced, res.findings[0]!.reproPath) : null)],
     [html, () => {
@@ -112,8 +113,8 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
         ...(traced ? { focus: traced, replay: `npx percpu-stress replay ${res.findings[0]!.reproPath}`, focusViolation: traced.violations.find((v) => v.kind === res.findings[0]!.violation.kind) } : {}),
       });
     }],
-    [junit, () => renderJunitCases(cases(), 'percpu-stress', res.ms / 1000)],
-    [ktap, () => renderKtapCases('percpu-stress fuzz', cases(), { partial })],
+    [junit, () => renderJunitCases(cases(), suiteName(kernel), res.ms / 1000)],
+    [ktap, () => renderKtapCases(`${suiteName(kernel)} fuzz`, cases(), { partial })],
     [json, () => {
       const findings = res.findings.map((f) => ({
         ...f, violation: { kind: f.violation.kind, title: f.violation.title, cpu: f.violation.cpu, step: f.violation.step, text: f.violation.text },
@@ -240,8 +241,8 @@ export async function replayCommand(argv: string[]): Promise<number> {
   const written = outputs.writeAll([
     [traceOut, () => (r.timeline ? timelineJson(r, file) : null)],
     [json, () => JSON.stringify({ tool: 'percpu-stress', version: VERSION, command: 'replay', repro: file, outcome, partial: signal !== 0, result: r }, reportJson, 2) + '\n'],
-    [junit, () => renderJunitCases(cases(), 'percpu-stress', r.wallMs / 1000)],
-    [ktap, () => renderKtapCases('percpu-stress replay', cases(), { partial: signal ? 'interrupted' : null })],
+    [junit, () => renderJunitCases(cases(), suiteName(r.kernel), r.wallMs / 1000)],
+    [ktap, () => renderKtapCases(`${suiteName(r.kernel)} replay`, cases(), { partial: signal ? 'interrupted' : null })],
     [html, () => renderHtml({
       command: 'replay', commandLine: commandLineOf(process.argv.slice(2)),
       verdict: outcome === 'reproduced' ? 'reproduced' : outcome === 'different' ? 'different' : outcome === 'clean' ? 'not reproduced' : outcome,

@@ -3,6 +3,8 @@
 // partial, and says so in every output and in its exit code (6) unless
 // --allow-partial.
 
+import { suiteName } from './suite.ts';
+import { DEFAULT_KERNEL, type KernelVersion } from '../shm/config.ts';
 import { ShardError, mergeShards, readShardFile } from '../explore/merge.ts';
 import { ReproError, writeRepro } from '../explore/repro.ts';
 import { Outputs, resolveDir } from '../io/outputs.ts';
@@ -60,16 +62,17 @@ export async function mergeCommand(argv: string[]): Promise<number> {
       await runner.close();
     }
   }
-  const what = `${c.strategy}, cpus=${c.cpus}, merged`;
+  const kernel = (c.kernel ?? DEFAULT_KERNEL) as KernelVersion;
+  const what = `${kernel !== DEFAULT_KERNEL ? `kernel=${kernel}, ` : ''}${c.strategy}, cpus=${c.cpus}, merged`;
   // a partial merge is a skipped case of its own: CI sees that runs of the campaign are not in it
   const cases = (): ReturnType<typeof campaignCases> => [
-    ...campaignCases(c.scenarios, m.result, what, { interrupted: false, ...(why ? { reason: `not run in the shards merged: ${why}` } : {}) }),
+    ...campaignCases(c.scenarios, m.result, what, { interrupted: false, ...(why ? { reason: `not run in the shards merged: ${why}` } : {}) }, kernel),
     ...(why ? [{ classname: 'percpu-stress.merge', name: `the rest of the campaign (${what})`, time: 0, skipped: `partial merge: ${why}`, out: '' }] : []),
   ];
   const ok = outputs.writeAll([
     [json, () => JSON.stringify({ tool: 'percpu-stress', version: VERSION, command: 'merge', config: c, shards: positional.length, missing: m.missing, partial: m.partial, ...m.result }, null, 2) + '\n'],
-    [junit, () => renderJunitCases(cases(), 'percpu-stress', m.result.ms / 1000)],
-    [ktap, () => renderKtapCases('percpu-stress merge', cases(), { partial: why })],
+    [junit, () => renderJunitCases(cases(), suiteName(kernel), m.result.ms / 1000)],
+    [ktap, () => renderKtapCases(`${suiteName(kernel)} merge`, cases(), { partial: why })],
     [html, () => {
       const summary = out.split('\n').filter((l) => /^(merged|\d+ runs? in|strategies:|residual risk:|known issues|shards? .* missing|some shards)/.test(l));
       return renderHtml({

@@ -25,6 +25,7 @@ import { detectHint, knownCounts, knownIssuesText, knownSummary, parseDetect, sh
 import { SIZE_MIXES } from '../../scenarios/lib/sizes.ts';
 import { MAX_CONTROLLED_OPS, type RUN } from './commands.ts';
 import { parse } from './options.ts';
+import { suiteName } from './suite.ts';
 
 /** A seed corpus: "1..5", "3,7,11" or a mix ("1..3,10"). */
 export function parseSeeds(spec: string): number[] {
@@ -245,6 +246,8 @@ export async function runCommand(c: RunCommand): Promise<number> {
   let tail = `\n${plural(results.length, 'scenario run')}, ${bad.length} with violations${incomplete.length ? `, ${incomplete.length} could not finish` : ''}, ${plural(ops, 'operation')} in ${((Date.now() - t0) / 1000).toFixed(1)} s`;
   tail += interrupted ? ' (interrupted: the report is partial)' : inputError !== null ? ` (stopped on bad input after ${plural(results.length, 'run')}: the report is partial)` : budgetCut !== null ? ` (the budget ended after ${plural(results.length, 'run')}: the report is partial)` : '';
   process.stdout.write(`${tail}\n${knownSummary(knownCounts(results))}`);
+  // one kernel's runs are its suite; both kernels' (start) keep the tool's name, their cases filed by kernel
+  const suite = c.kernels.length === 1 ? suiteName(c.kernels[0]!) : 'percpu-stress';
   const traced = bad[0] ?? results[0];
   const focus = bad[0] ?? results.find((r) => r.violations.length > 0);
   const verdict = interrupted ? 'interrupted' : bad.length ? 'violation' : inputError !== null ? 'bad input' : incomplete.length ? 'incomplete' : results.some((r) => r.status === 'known') ? 'known issues only' : 'clean';
@@ -256,8 +259,8 @@ export async function runCommand(c: RunCommand): Promise<number> {
       runs: results, ...(focus ? { focus, replay: rerunCommand(c, focus, scenarioOf.get(focus)!, perScenarioMs).split('\n')[0]! } : {}),
     })],
     [c.json, () => JSON.stringify({ tool: 'percpu-stress', version: VERSION, command: 'run', interrupted, partial, ...(inputError !== null ? { inputError } : {}), results }, reportJson, 2) + '\n'],
-    [c.junit, () => renderJunit(results)],
-    [c.ktap, () => renderKtapRuns(results, { partial: partial ? (interrupted ? 'interrupted' : inputError !== null ? `stopped on bad input: ${inputError}` : budgetCut) : null })],
+    [c.junit, () => renderJunit(results, suite)],
+    [c.ktap, () => renderKtapRuns(results, { top: `${suite} run`, partial: partial ? (interrupted ? 'interrupted' : inputError !== null ? `stopped on bad input: ${inputError}` : budgetCut) : null })],
   ]);
   if (c.traceOut && traced?.timeline) process.stdout.write(`timeline of ${traced.scenario} (seed ${traced.seed}) written to ${c.traceOut.given}: open it in https://ui.perfetto.dev or chrome://tracing\n`);
   const lockdepOk = c.lockdepOut === undefined || writeFilesInto(c.lockdepOut, '--lockdep-out', lockdepOutputs(results));

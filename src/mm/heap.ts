@@ -134,6 +134,14 @@ export function heapLive(shm: Shm, p: number, tag: Tag): boolean {
   return w[obj + HO.STATE] === HEAP_ALLOC && w[obj + HO.TAG_OR_NEXT] === tag;
 }
 
+/** Is `p` the payload of a live heap object, of any tag? */
+export function heapLiveAny(shm: Shm, p: number): boolean {
+  const obj = p - HO.SIZE;
+  const { w, L } = shm;
+  if (obj < L.heapArena || obj >= L.heapArena + L.heapWords) return false;
+  return w[obj + HO.STATE] === HEAP_ALLOC;
+}
+
 /** Was `p` a heap object that has been freed? (for use-after-free reports) */
 export function heapFreed(shm: Shm, p: number): boolean {
   const obj = p - HO.SIZE;

@@ -9,7 +9,7 @@ import { F } from '../sync/sites.ts';
 import { Lock } from '../sync/locks.ts';
 import type { Cpu } from '../sync/cpu.ts';
 import { FailSite, failShould } from './fail.ts';
-import { FREE_DOUBLE, FREE_OK, HEAP_EXHAUSTED, TAG_NAMES, heapAlloc, heapFree, type Tag } from './heap.ts';
+import { FREE_DOUBLE, FREE_OK, HEAP_EXHAUSTED, TAG_NAMES, heapAlloc, heapFree, heapLiveAny, heapPayloadWords, type Tag } from './heap.ts';
 import { PAGES_EXHAUSTED, PFREE_OK, pageAlloc, pageFree } from './pages.ts';
 import { vmFreeArea, vmGetArea, vmMapPage, vmToPfn, vmUnmapPage } from './vm.ts';
 import { GFP_KERNEL, gfpMaySleep } from './gfp.ts';
@@ -49,10 +49,16 @@ function freeResult(cpu: Cpu, st: number, p: number, fn: string): void {
   else cpu.report('kernel-bug', `BUG: ${fn}: invalid pointer w[${p}]`, 'not a heap object');
 }
 
+/** debug_check_no_obj_freed for the object at p, if it is a live heap object. */
+function checkNoObjFreed(cpu: Cpu, p: number): void {
+  if (heapLiveAny(cpu.host.shm, p)) cpu.host.freeing(cpu, p, heapPayloadWords(cpu.host.shm, p));
+}
+
 /** kfree(): safe in any context (slab locks are irq-safe). */
 export function kfree(cpu: Cpu, p: number): void {
   if (p === 0) return;
   cpu.enter(F.kfree);
+  checkNoObjFreed(cpu, p);
   freeResult(cpu, heapFree(cpu.host.shm, p), p, 'kfree');
   cpu.leave();
 }
@@ -79,6 +85,7 @@ export function vfree(cpu: Cpu, p: number): void {
   if (p === 0) return;
   cpu.enter(F.vfree);
   if (cpu.inIrq()) cpu.report('kernel-bug', 'kernel BUG at mm/vmalloc.c:vfree!', 'BUG_ON(in_interrupt())');
+  checkNoObjFreed(cpu, p);
   cpu.spinLock(Lock.vmap_area_lock);
   const st = heapFree(cpu.host.shm, p);
   cpu.spinUnlock(Lock.vmap_area_lock);

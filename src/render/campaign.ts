@@ -87,7 +87,7 @@ export function renderCampaign(res: FuzzResult, o: { quiet: boolean; portfolio: 
  * passed case per scenario that ran with neither, a skipped case per
  * scenario that never ran (with the reason).
  */
-export function campaignCases(scenarios: readonly string[], res: FuzzResult, what: string, partial: { interrupted: boolean; reason?: string }): JunitCase[] {
+export function campaignCases(scenarios: readonly string[], res: FuzzResult, what: string, partial: { interrupted: boolean; reason?: string }, kernel = '2.6.35'): JunitCase[] {
   const cases: JunitCase[] = [];
   const secs = res.ms / 1000;
   const perCase = secs / Math.max(1, scenarios.length);
@@ -99,7 +99,7 @@ export function campaignCases(scenarios: readonly string[], res: FuzzResult, wha
     });
   }
   for (const [id, n] of Object.entries(res.known)) {
-    cases.push({ classname: 'percpu-stress.fuzz.known', name: `known issue ${id} of the 2.6.35 baseline (${what})`, time: 0, skipped: `known issue ${id}: met in ${n} run(s), proven by its mechanism and fix`, out: '' });
+    cases.push({ classname: 'percpu-stress.fuzz.known', name: `known issue ${id} of the ${kernel} baseline (${what})`, time: 0, skipped: `known issue ${id}: met in ${n} run(s), proven by its mechanism and fix`, out: '' });
   }
   for (const name of scenarios) {
     const t = res.byScenario[name];

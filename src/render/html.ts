@@ -37,6 +37,8 @@ export interface HtmlReport {
   focusViolation?: Violation;
   /** The command that replays the focus run. */
   replay?: string;
+  /** The kernel(s) that ran (default: the runs' and the focus run's). */
+  kernels?: readonly string[];
 }
 
 function esc(s: string): string {
@@ -248,7 +250,8 @@ function runTable(runs: readonly RunResult[]): string {
 export function renderHtml(r: HtmlReport): string {
   const out: string[] = [];
   out.push(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>percpu-stress ${esc(r.command)}: ${esc(r.verdict)}</title><style>${CSS}</style></head><body>`);
-  out.push(`<h1>percpu-stress ${esc(r.command)}</h1><p><span class="verdict ${verdictClass(r.verdict)}" id="verdict">${esc(r.verdict)}</span></p>`);
+  const kernels = r.kernels ?? [...new Set([...(r.runs ?? []), ...(r.focus ? [r.focus] : [])].map((x) => x.kernel))];
+  out.push(`<h1>percpu-stress ${esc(r.command)}${kernels.length ? ` <small id="kernel">Linux ${esc(kernels.join(' and '))}</small>` : ''}</h1><p><span class="verdict ${verdictClass(r.verdict)}" id="verdict">${esc(r.verdict)}</span></p>`);
   out.push(`<p><code>${esc(r.commandLine)}</code></p>`);
   if (r.summary.length) out.push(`<ul>${r.summary.map((l) => `<li>${esc(l)}</li>`).join('')}</ul>`);
   if (r.findings?.length) {
@@ -260,7 +263,7 @@ export function renderHtml(r: HtmlReport): string {
   const f = r.focus;
   if (f) {
     const v = (r.focusViolation && f.violations.includes(r.focusViolation) ? r.focusViolation : undefined) ?? f.violations.find((x) => !x.known && !x.suppressed) ?? f.violations[0];
-    const what = f.status === 'violation' ? 'The failing run' : f.status === 'known' ? 'The run (known issues of 2.6.35 only: it did not fail)' : 'The run';
+    const what = f.status === 'violation' ? 'The failing run' : f.status === 'known' ? `The run (known issues of ${f.kernel} only: it did not fail)` : 'The run';
     out.push(`<h2>${what}: ${esc(f.scenario)}, seed ${f.seed}, ${plural(f.cpus, 'CPU')}</h2>`);
     if (r.replay) out.push(`<p>Replay it exactly: <code id="replay-command">${esc(r.replay)}</code></p>`);
     out.push('<h2>The interleaving around the violation</h2>');

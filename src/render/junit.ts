@@ -49,7 +49,8 @@ export function renderJunitCases(cases: JunitCase[], suite = 'percpu-stress', su
 /** The cases of one run: a failure per signature that counts, a skipped case per known issue, else one pass (or skip). */
 export function runCases(r: RunResult, o: { confirmed?: Violation; what?: string } = {}): JunitCase[] {
   const name = `${r.scenario} (cpus=${r.cpus} seed=${r.seed}${r.inject ? ` inject=${r.inject}` : ''}${o.what ? ` ${o.what}` : ''})`;
-  const classname = `percpu-stress.${r.scenario}`;
+  // a 4.1 run's cases are filed under its kernel (2.6.35's keep the names they always had)
+  const classname = r.kernel === '2.6.35' ? `percpu-stress.${r.scenario}` : `percpu-stress.${r.kernel}.${r.scenario}`;
   const time = r.wallMs / 1000;
   const out = `${r.ops.alloc} alloc, ${r.ops.free} free, ${r.ops.irqsHandled} irq-free; ${r.chunksCreated} chunks created, ${r.chunksDestroyed} destroyed`;
   const cases: JunitCase[] = [];
@@ -64,7 +65,7 @@ export function runCases(r: RunResult, o: { confirmed?: Violation; what?: string
   }
   for (const id of new Set(r.violations.filter((v) => v.known !== undefined && !v.suppressed).map((v) => v.known!))) {
     const v = r.violations.find((x) => x.known === id)!;
-    cases.push({ classname, name: `${name}: known issue ${id}`, time: 0, skipped: `known issue ${id} of the 2.6.35 baseline (${v.knownProof === 'fix-verified' ? 'proven by its mechanism and fix' : 'its mechanism fired'}): ${v.title}`, out: '' });
+    cases.push({ classname, name: `${name}: known issue ${id}`, time: 0, skipped: `known issue ${id} of the ${r.kernel} baseline (${v.knownProof === 'fix-verified' ? 'proven by its mechanism and fix' : 'its mechanism fired'}): ${v.title}`, out: '' });
   }
   if (!bySig.size) {
     if (r.status === 'interrupted') cases.push({ classname, name, time, skipped: 'interrupted (SIGINT or SIGTERM): the run did not finish', out });

@@ -56,7 +56,8 @@ export function renderRun(r: RunResult, h: RunHeader, verbose: boolean): string 
     : r.status === 'incomplete' ? 'incomplete'
     : `${counting} violation${counting === 1 ? '' : 's'}${acknowledged.length ? `, and known issues (${acknowledged.join(', ')})` : ''}`;
   const when = r.strategy === 'os' ? `${(r.ms / 1000).toFixed(2)} s` : `${r.strategy}, ${r.steps} steps, ${r.switches} switches`;
-  const head = `${r.scenario}: ${verdict} (cpus ${r.cpus}, seed ${r.seed}, ${r.backend}${r.inject ? `, inject ${r.inject}` : ''}, ${when})`;
+  const kernel = r.kernel !== '2.6.35' ? `Linux ${r.kernel}, ` : '';
+  const head = `${r.scenario}: ${verdict} (${kernel}cpus ${r.cpus}, seed ${r.seed}, ${r.backend}${r.inject ? `, inject ${r.inject}` : ''}, ${when})`;
   let out = '';
   if (!verbose) {
     out += `${head}\n`;
@@ -75,7 +76,7 @@ export function renderRun(r: RunResult, h: RunHeader, verbose: boolean): string 
   if (r.cpuStates) out += `  could not finish within its budget; the CPUs then:\n${r.cpuStates.replace(/^/gm, '    ').trimEnd()}\n`;
   const shown = verbose ? r.violations : r.violations.filter((v) => !v.known && !v.suppressed);
   for (const v of shown) {
-    const mark = v.known ? `[known issue ${v.known} of the 2.6.35 baseline${v.suppressed ? ', suppressed' : ''}]\n` : v.suppressed ? '[suppressed]\n' : '';
+    const mark = v.known ? `[known issue ${v.known} of the ${r.kernel} baseline${v.suppressed ? ', suppressed' : ''}]\n` : v.suppressed ? '[suppressed]\n' : '';
     out += `\n${mark}${v.text}`;
   }
   if (shown.length) out += `\nseed ${r.seed}; re-run with:\n  ${h.rerun}\n`;

@@ -25,6 +25,7 @@ import { RaceChecker } from '../race/race.ts';
 import { Lockdep } from '../lockdep/lockdep.ts';
 import { FIRST_COMPLETION, LAST_COMPLETION } from '../sync/locks.ts';
 import { Workqueue } from '../workqueue/workqueue.ts';
+import { MAX_WORKS } from '../workqueue/records.ts';
 import { generation, type KernelChecks, type KernelGeneration } from './kernels.ts';
 import type { Violation } from '../report/violation.ts';
 
@@ -271,6 +272,11 @@ export class Kernel implements CpuHost {
   onViolation(v: Violation): void {
     this.violations.push(v);
     if (v.fatal) Atomics.store(this.shm.w, this.shm.L.run + RUN.STOP, 1);
+  }
+
+  freeing(cpu: Cpu, p: number, words: number): void {
+    // only machines whose kernel embeds work items in heap objects have any to check
+    if (this.shm.L.nrWorkIds > MAX_WORKS) this.wq.checkFreed(cpu, p, words, this.race !== null);
   }
 
   printk(cpu: Cpu, line: string): void {

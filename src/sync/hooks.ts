@@ -112,6 +112,11 @@ export interface CpuHost {
   onViolation(v: Violation): void;
   /** The kernel log (printk). */
   printk(cpu: Cpu, line: string): void;
+  /**
+   * Heap memory at word `p`, `words` long, is about to be freed: debug-objects
+   * checks the objects it tracks there (work items) and applies its fixups.
+   */
+  freeing(cpu: Cpu, p: number, words: number): void;
   /** The context of another CPU (or the kworker) of the same machine. */
   cpu(id: number): Cpu;
   /** Attribute a report to a known issue's mechanism, if one fired for it (src/check/known.ts; checks on only). */

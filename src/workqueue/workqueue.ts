@@ -206,7 +206,11 @@ export class Workqueue {
     rawLock(w, this.wq + WQ.LOCK);
     let prev = 0;
     let pos = w[this.wq + WQ.HEAD]!;
-    while (pos !== 0 && pos !== work) {
+    for (let n = 0; pos !== 0 && pos !== work; n++) {
+      if (n > this.ids) {
+        rawUnlock(w, this.wq + WQ.LOCK);
+        throw new Error('the worklist does not end: a work item was queued twice or its memory reused while queued');
+      }
       prev = pos;
       pos = w[pos + WK.NEXT]!;
     }
@@ -315,21 +319,21 @@ export class Workqueue {
    * (ODEBUG's "free active object") and cancelled, as the kernel's fixup
    * (work_fixup_free) does.
    */
-  checkFreed(cpu: Cpu, p: number, words: number): void {
+  checkFreed(cpu: Cpu, p: number, words: number, report = true): void {
     const w = this.w;
     for (let id = MAX_WORKS; id < this.ids; id++) {
       const row = this.table + id * WT.SIZE;
       const work = w[row + WT.ADDR]!;
       if (work < p || work >= p + words) continue;
       const active = w[row + WT.STATE] === ODEBUG_STATE_ACTIVE || this.pending(work) || this.running(work);
-      if (active) {
+      if (active && report) {
         const fn = this.fns?.workFnName(w[work + WK.FUNC]!) ?? `work function ${w[work + WK.FUNC]}`;
         cpu.report('debug-objects', `ODEBUG: free active (active state 0) object type: work_struct hint: ${fn}`,
           `WARNING: at lib/debugobjects.c:debug_print_object()\n${cpu.name} frees w[${p}] (${words * 4} bytes), which holds work item w[${work}] (${lockName(w[work + WK.CLASS]!)}) ` +
           `while it is ${this.running(work) ? 'running' : 'queued'}: the worker would run ${fn} on freed memory; the fixup cancels it`,
           false, { work, function: fn, object: p, state: this.running(work) ? 'running' : 'queued' });
-        if (this.pending(work)) this.cancel(work);
       }
+      if (active && this.pending(work)) this.cancel(work);
       w[row + WT.ADDR] = 0;
       w[row + WT.STATE] = ODEBUG_STATE_NONE;
     }
