@@ -277,11 +277,21 @@ export function worstResidual(byScenario: Record<string, ScenarioTally>, entitie
   return worst && worst.cleanPct > 0 ? { residualRisk: risk, residual: worst } : { residualRisk: null, residual: worst };
 }
 
-/** Which violation a finding is about: the injected bug's expected kind if it showed, else the first that counts. */
-export function targetViolation(r: RunResult, inject: string | null): Violation {
+/**
+ * Which violation a finding is about: the injected bug's expected kind if it
+ * showed, else the first that counts. With `known` (--keep-going: the
+ * signatures found so far), the first of those whose signature is new, so
+ * that a bug that shows in every run does not hide the others behind it.
+ */
+export function targetViolation(r: RunResult, inject: string | null, known?: ReadonlySet<string>): Violation {
   const expect: readonly ViolationKind[] = (inject ? bugByName(r.kernel, inject)?.expect : undefined) ?? [];
   const counting = r.violations.filter(counts);
-  return counting.find((v) => expect.includes(v.kind)) ?? counting[0] ?? r.violations[0]!;
+  const ordered = [...counting.filter((v) => expect.includes(v.kind)), ...counting.filter((v) => !expect.includes(v.kind))];
+  if (known) {
+    const fresh = ordered.find((v) => !known.has(signatureOf(v)));
+    if (fresh) return fresh;
+  }
+  return ordered[0] ?? r.violations[0]!;
 }
 
 /** Range multiplier over the calibrated run length: PCT draws change points over the whole run. */
@@ -406,7 +416,7 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
         continue;
       }
       const detectMs = Date.now() - t0;
-      const target = targetViolation(r, o.inject);
+      const target = targetViolation(r, o.inject, o.keepGoing ? new Set(findings.map((f) => f.signature)) : undefined);
       const signature = signatureOf(target);
       const original = sizeOf(programs, r.schedule ? decodeSchedule(r.schedule) : []);
       // --keep-going: one finding per signature; a later failing run is shrunk only if it could give a smaller repro

@@ -7,8 +7,9 @@ import { kfree, kzalloc, vfree, vmalloc } from '../mm/kernel-api.ts';
 import type { Tag } from '../mm/heap.ts';
 import type { PcpuState } from './chunk.ts';
 
-export function memAlloc(cpu: Cpu, st: PcpuState, bytes: number, tag: Tag): number {
-  return bytes <= st.pageSize ? kzalloc(cpu, bytes, tag) : vmalloc(cpu, bytes, tag);
+/** `bytes` of memory; `nominal` (default: bytes) is the size the kernel asks for, which decides kzalloc or vzalloc. */
+export function memAlloc(cpu: Cpu, st: PcpuState, bytes: number, tag: Tag, nominal = bytes): number {
+  return nominal <= st.pageSize ? kzalloc(cpu, bytes, tag) : vmalloc(cpu, bytes, tag);
 }
 
 export function memFree(cpu: Cpu, st: PcpuState, p: number, bytes: number): void {

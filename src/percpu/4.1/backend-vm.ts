@@ -30,7 +30,8 @@ function getPages(p: Percpu, cpu: Cpu): number {
   const st = p.st;
   cpu.enter(F.pcpu_get_pages);
   st.assertLocks(cpu, MUTEX);
-  if (st.tempPages() === 0) st.setTempPages(memAlloc(cpu, st, st.nrUnits * st.unitPages * 4, Tag.TEMP_PAGES));
+  // pcpu_nr_units * pcpu_unit_pages * sizeof(struct page *): 8 bytes an entry on a 64-bit kernel (the emulation uses the first word)
+  if (st.tempPages() === 0) st.setTempPages(memAlloc(cpu, st, st.nrUnits * st.unitPages * 8, Tag.TEMP_PAGES));
   const pages = st.tempPages();
   if (pages !== 0) {
     const owner = st.claimTemp(cpu.id);

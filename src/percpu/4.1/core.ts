@@ -28,7 +28,6 @@ import type { Cpu } from '../../sync/cpu.ts';
 import { Lock } from '../../sync/locks.ts';
 import { F } from '../../sync/sites.ts';
 import { Tag } from '../../mm/heap.ts';
-import { kfree, kzalloc } from '../../mm/kernel-api.ts';
 import { vmToPfn } from '../../mm/vm.ts';
 import { GFP_KERNEL } from '../../mm/gfp.ts';
 import { PCPU_MIN_UNIT_SIZE } from '../../shm/config.ts';
@@ -83,6 +82,15 @@ export interface PcpuOps {
   mapPages(p: Percpu, cpu: Cpu, chunk: number, pages: number, start: number, end: number): number;
   /** process_one_work (the events workqueue's worker) */
   processOneWork: ProcessOneWork;
+}
+
+/**
+ * pcpu_chunk_struct_size on a 64-bit kernel: struct pcpu_chunk (88 bytes) and
+ * the populated bitmap in longs. It decides kzalloc or vzalloc, as in 4.1;
+ * the record itself also holds the harness's words.
+ */
+export function chunkStructSize(st: PcpuState): number {
+  return 88 + Math.ceil(st.unitPages / 64) * 8;
 }
 
 export class Percpu extends Allocator {
@@ -142,6 +150,14 @@ export class Percpu extends Allocator {
 
   allocChunk(cpu: Cpu): number {
     return this.ops.allocChunk(this, cpu);
+  }
+
+  /** pcpu_free_chunk: the map, then the record with pcpu_mem_free. */
+  override freeChunk(cpu: Cpu, chunk: number): void {
+    const st = this.st;
+    memFree(cpu, st, st.map(chunk), st.mapAlloc(chunk) * 4);
+    st.ck?.chunkDestroyed(chunk);
+    memFree(cpu, st, chunk, chunkStructSize(st));
   }
 
   /** pcpu_schedule_balance_work: only once asynchronous work is enabled. */
@@ -208,12 +224,13 @@ export class Percpu extends Allocator {
  */
 export function allocChunk(p: Percpu, cpu: Cpu): number {
   const st = p.st;
-  const chunk = kzalloc(cpu, st.L.chunkWords * 4, Tag.CHUNK);
+  // pcpu_mem_zalloc(pcpu_chunk_struct_size): kzalloc, or vzalloc when the struct outgrows a page
+  const chunk = memAlloc(cpu, st, st.L.chunkWords * 4, Tag.CHUNK, chunkStructSize(st));
   if (chunk === 0) return 0;
   st.claimChunk(chunk, cpu.id);
   const map = memAlloc(cpu, st, PCPU_DFL_MAP_ALLOC * 4, Tag.MAP);
   if (map === 0) {
-    kfree(cpu, chunk);
+    memFree(cpu, st, chunk, chunkStructSize(st));
     return 0;
   }
   st.setMap(chunk, map, PCPU_DFL_MAP_ALLOC);
@@ -287,7 +304,8 @@ export function pcpuAlloc(p: Percpu, cpu: Cpu, size: number, align: number, rese
   // the lowest bit of an offset is the in-use flag: force a 2-byte alignment and an even size
   if (align < 2) align = 2;
   size = size + 1 - ((size + 1) % 2); // ALIGN(size, 2), without overflowing 32 bits
-  if (!size || size > PCPU_MIN_UNIT_SIZE || align > st.pageSize) {
+  // PCPU_MIN_UNIT_SIZE is PFN_ALIGN(32 << 10) in 4.1: a whole page when pages are bigger
+  if (!size || size > Math.max(PCPU_MIN_UNIT_SIZE, st.pageSize) || align > st.pageSize) {
     p.lastError = `illegal size (${size}) or align (${align}) for percpu allocation`;
     cpu.host.printk(cpu, `WARNING: at mm/percpu.c:pcpu_alloc()\n${p.lastError}`);
     return 0;
