@@ -49,7 +49,7 @@ export async function traceCommand(argv: string[]): Promise<number> {
   }
   const input = fd === 0 ? process.stdin : createReadStream('', { fd });
   const out = new Out();
-  const replay = new TraceReplay((l) => out.line(l), { kernel: o.kernel });
+  const replay = new TraceReplay((l) => out.line(l), { kernel: o.kernel, suppressions: detect.suppressions, strictKnown: detect.strictKnown });
   const rl = createInterface({ input, crlfDelay: Infinity });
   let lineNo = 0;
   try {

@@ -159,6 +159,19 @@ export function heapPayloadWords(shm: Shm, p: number): number {
   return (16 << shm.w[p - HO.SIZE + HO.CLASS]!) >> 2;
 }
 
+/** The live objects by what they are ("pcpu_chunk": 2, ...), walking the arena (reports, at quiescence). */
+export function heapLiveByTag(shm: Shm): Record<string, number> {
+  const { w, L } = shm;
+  const out: Record<string, number> = {};
+  const top = w[L.mm + MM.HEAP_TOP]!;
+  for (let obj = L.heapArena; obj < top; obj += HO.SIZE + ((16 << w[obj + HO.CLASS]!) >> 2)) {
+    if (w[obj + HO.STATE] !== HEAP_ALLOC) continue;
+    const name = TAG_NAMES[w[obj + HO.TAG_OR_NEXT]!] ?? 'object';
+    out[name] = (out[name] ?? 0) + 1;
+  }
+  return out;
+}
+
 export function heapStats(shm: Shm): { objects: number; bytes: number } {
   const { w, L } = shm;
   return { objects: w[L.mm + MM.HEAP_LIVE_OBJS]!, bytes: w[L.mm + MM.HEAP_LIVE_BYTES]! };

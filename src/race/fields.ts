@@ -28,8 +28,12 @@ export interface FieldRule {
   read: number;
   /** All of these locks are needed to write (0: no lock needed). */
   write: number;
-  /** Tracked by the race detector. */
-  race: boolean;
+  /**
+   * Tracked by the race detector: true, false, or 'writes' (only writes
+   * conflict: the kernel's reads of it are lockless heuristics by design,
+   * KCSAN's data_race(); `why` says so).
+   */
+  race: boolean | 'writes';
   /** Why a field needs no lock, or is not raced: every exemption has a reason. */
   why?: string;
 }
@@ -93,7 +97,12 @@ export const FIELDS_41: readonly FieldRule[] = [
   { name: 'pcpu temp pages array', read: M, write: M, race: true },
   { name: 'percpu_stats counters', read: P, write: P, race: true },
   WARN_LIMIT_RULE('4.1', 'on the failure path with no lock held'),
-  { name: 'pcpu_nr_empty_pop_pages', read: P, write: P, race: true },
+  {
+    name: 'pcpu_nr_empty_pop_pages', read: 0, write: P, race: 'writes',
+    why: '"protected by pcpu_lock" for updates (4.1\'s comment); 4.1 reads it with no lock as a heuristic, in pcpu_alloc (whether to kick the ' +
+      'balance work) and in pcpu_balance_workfn (how many pages to populate, under pcpu_alloc_mutex only): a stale value asks for the work once ' +
+      'more or less, or populates a page more or less, which the empty-pop-pages invariant and the progress check bound (owner: src/check/4.1/)',
+  },
   {
     name: 'pcpu_atomic_alloc_failed', read: 0, write: 0, race: false,
     why: '4.1 sets it with no lock after an atomic allocation failed and pcpu_balance_workfn clears it with no lock: "best effort anyway, ' +

@@ -158,7 +158,7 @@ export class RaceChecker implements SyncHooks {
     this.rules = fieldRules(L.kernel);
     this.READ_NEEDS = Int32Array.from(this.rules, (r) => r.read);
     this.WRITE_NEEDS = Int32Array.from(this.rules, (r) => r.write);
-    this.RACES = Uint8Array.from(this.rules, (r) => (r.race ? 1 : 0));
+    this.RACES = Uint8Array.from(this.rules, (r) => (r.race === 'writes' ? 2 : r.race ? 1 : 0));
     this.lockRow = this.V;
     this.flagRow = this.lockRow + MAX_LOCKS;
     this.workRow = this.flagRow + this.E;
@@ -308,7 +308,9 @@ export class RaceChecker implements SyncHooks {
     this.lastFrees[k] = w[this.heapFrees]!;
     const needW = this.WRITE_NEEDS[f]!, needR = this.READ_NEEDS[f]!;
     if (write ? (mask & needW) !== needW : needR !== 0 && (mask & needR) === 0) this.ruleBroken(cpu, f, write, mask);
-    if (this.RACES[f] === 0) return;
+    const races = this.RACES[f]!;
+    // a field whose reads are declared lockless heuristics: only writes conflict
+    if (races === 0 || (races === 2 && !write)) return;
     const sh = this.shadow(obj, f);
     const c = this.ctx(cpu);
     const me = this.row(c);
@@ -371,7 +373,7 @@ export class RaceChecker implements SyncHooks {
     const need = write ? masksText(missing, true) : masksText(rule.read, false);
     cpu.report('lock-discipline', 'WARNING: suspicious percpu data access',
       `mm/percpu.c:${fn}: ${write ? 'write to' : 'read of'} ${rule.name} without ${need}!\n\n` +
-      `${rule.name} is protected by ${masksText(rule.read, false)} for reads and ${masksText(rule.write, true)} for writes.\n` +
+      `${rule.name} is ${rule.read ? `protected by ${masksText(rule.read, false)} for reads and` : 'read with no lock (declared), and protected by'} ${masksText(rule.write, true)} for writes.\n` +
       `other info that might help us debug this:\n`,
       false, { field: rule.name, function: fn, access: write ? 'write' : 'read', need, held: masksText(mask, true) }, true);
   }

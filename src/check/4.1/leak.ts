@@ -7,7 +7,7 @@
 // and the vm areas must hold exactly what the remaining chunks account for.
 
 import { C, C41, PC } from '../../percpu/records.ts';
-import { heapStats } from '../../mm/heap.ts';
+import { heapLiveByTag, heapStats } from '../../mm/heap.ts';
 import { pagesUsed } from '../../mm/pages.ts';
 import { vmSlotsUsed } from '../../mm/vm.ts';
 import { WORK_BALANCE } from '../../workqueue/workqueue.ts';
@@ -49,7 +49,10 @@ export function leakCheck41(k: CheckTarget, notes?: string[]): string[] {
   const reserved = w[L.pc + PC.RESERVED_CHUNK]!;
   const objects = (w[L.pc + PC.TEMP_PAGES] ? 1 : 0) + (reserved && reserved !== first ? 2 : 1) + dynamic.length * 2;
   const heap = heapStats(st.shm).objects;
-  if (heap !== objects) problems.push(`heap holds ${heap} objects, the remaining chunks account for ${objects}`);
+  if (heap !== objects) {
+    const live = Object.entries(heapLiveByTag(st.shm)).map(([t, n]) => `${n} ${t}`).join(', ');
+    problems.push(`heap holds ${heap} objects (${live}), the remaining chunks account for ${objects} (the temp pages array, the first chunk's maps, a record and a map per chunk)`);
+  }
 
   let pages = 0;
   if (k.spec.cfg.backend === 'vm') {

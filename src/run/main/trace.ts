@@ -24,6 +24,7 @@ import { Oops, type Violation } from '../../report/violation.ts';
 import { CapacityExceeded } from '../../mm/kernel-api.ts';
 import { ConfigError, DEFAULTS, DEFAULT_KERNEL, type KernelVersion } from '../../shm/config.ts';
 import { Kernel, bootMachine, newShm, planMachine, type MachineSpec } from '../machine.ts';
+import { classify, type ClassifyOptions } from '../../check/known.ts';
 import type { PcpuState } from '../../percpu/chunk.ts';
 
 export type TraceOp =
@@ -233,6 +234,9 @@ export class TraceReplay {
   private spec: MachineSpec | null = null;
   private maxChunks: number;
   private readonly kernelVersion: KernelVersion;
+  private readonly classifyOpts: ClassifyOptions;
+  /** Non-fatal reports that did not count (a known issue's, a suppressed one): noted once each, the trace goes on. */
+  private readonly acknowledged = new Set<string>();
   /** Page frames, once a request needed more than the default (0 = the default for maxChunks). */
   private pages = 0;
   /** false once the emulator is as big as it can be: the allocator then fails requests like the kernel. */
@@ -252,10 +256,11 @@ export class TraceReplay {
 
   constructor(
     private readonly emit: (line: string) => void,
-    opts: { maxChunks?: number; kernel?: KernelVersion } = {},
+    opts: { maxChunks?: number; kernel?: KernelVersion } & ClassifyOptions = {},
   ) {
     this.maxChunks = opts.maxChunks ?? 64;
     this.kernelVersion = opts.kernel ?? DEFAULT_KERNEL;
+    this.classifyOpts = { suppressions: opts.suppressions, strictKnown: opts.strictKnown };
   }
 
   /** False once the replay stopped (bad input or a violation). */
@@ -413,6 +418,7 @@ export class TraceReplay {
     this.grown++;
     for (;;) {
       this.k = null;
+      this.reportedViolations = 0;
       const k = this.kernel();
       this.refs = new IntLog();
       try {
@@ -463,6 +469,18 @@ export class TraceReplay {
       throw e;
     }
     k.log.length = 0;
+    // a non-fatal report that does not count (a known issue whose mechanism fired, a suppressed one) is
+    // what the kernel prints and goes on from: noted, and the trace goes on
+    while (k.violations.length > this.reportedViolations) {
+      const v = k.violations[this.reportedViolations]!;
+      if (v.fatal || classify([v], this.classifyOpts)) break;
+      const what = v.known ? `known issue ${v.known} of the ${this.kernelVersion} baseline (its mechanism fired)` : 'suppressed';
+      if (!this.acknowledged.has(`${what}\n${v.title}`)) {
+        this.acknowledged.add(`${what}\n${v.title}`);
+        this.notes.push(`line ${r[o + 4]}: ${what}: ${v.title}; the trace goes on, as the kernel does after a warning`);
+      }
+      this.reportedViolations++;
+    }
     if (k.violations.length > this.reportedViolations) {
       // a non-fatal report (a WARN, a specification check): print it after the answer
       this.emit(line);
