@@ -277,21 +277,29 @@ export function worstResidual(byScenario: Record<string, ScenarioTally>, entitie
   return worst && worst.cleanPct > 0 ? { residualRisk: risk, residual: worst } : { residualRisk: null, residual: worst };
 }
 
+/** Which violation a finding is about: the injected bug's expected kind if it showed, else the first that counts. */
+export function targetViolation(r: RunResult, inject: string | null): Violation {
+  return targetViolations(r, inject)[0] ?? r.violations[0]!;
+}
+
 /**
- * Which violation a finding is about: the injected bug's expected kind if it
- * showed, else the first that counts. With `known` (--keep-going: the
- * signatures found so far), the first of those whose signature is new, so
- * that a bug that shows in every run does not hide the others behind it.
+ * Every counting violation of a run, one per signature, the injected bug's
+ * expected kinds first. --keep-going files a failing run under each of them:
+ * a bug that shows in every run does not hide the others behind it, and the
+ * filing depends on the run alone (not on the runs before it), so shards
+ * merge to the unsharded campaign.
  */
-export function targetViolation(r: RunResult, inject: string | null, known?: ReadonlySet<string>): Violation {
+export function targetViolations(r: RunResult, inject: string | null): Violation[] {
   const expect: readonly ViolationKind[] = (inject ? bugByName(r.kernel, inject)?.expect : undefined) ?? [];
   const counting = r.violations.filter(counts);
   const ordered = [...counting.filter((v) => expect.includes(v.kind)), ...counting.filter((v) => !expect.includes(v.kind))];
-  if (known) {
-    const fresh = ordered.find((v) => !known.has(signatureOf(v)));
-    if (fresh) return fresh;
-  }
-  return ordered[0] ?? r.violations[0]!;
+  const seen = new Set<string>();
+  return ordered.filter((v) => {
+    const sig = signatureOf(v);
+    if (seen.has(sig)) return false;
+    seen.add(sig);
+    return true;
+  });
 }
 
 /** Range multiplier over the calibrated run length: PCT draws change points over the whole run. */
@@ -416,65 +424,63 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
         continue;
       }
       const detectMs = Date.now() - t0;
-      const target = targetViolation(r, o.inject, o.keepGoing ? new Set(findings.map((f) => f.signature)) : undefined);
-      const signature = signatureOf(target);
-      const original = sizeOf(programs, r.schedule ? decodeSchedule(r.schedule) : []);
-      // --keep-going: one finding per signature; a later failing run is shrunk only if it could give a smaller repro
-      const prev = findings.find((f) => f.signature === signature);
-      if (prev) {
-        prev.occurrences++;
-        if (index + 1 < prev.firstRun) {
-          prev.firstRun = index + 1;
-          prev.firstDetectMs = detectMs;
+      const targets = o.keepGoing ? targetViolations(r, o.inject) : [targetViolation(r, o.inject)];
+      for (const target of targets) {
+        const signature = signatureOf(target);
+        const original = sizeOf(programs, r.schedule ? decodeSchedule(r.schedule) : []);
+        // --keep-going: one finding per signature; a later failing run is shrunk only if it could give a smaller repro
+        const prev = findings.find((f) => f.signature === signature);
+        if (prev) {
+          prev.occurrences++;
+          if (index + 1 < prev.firstRun) {
+            prev.firstRun = index + 1;
+            prev.firstDetectMs = detectMs;
+          }
+          if (!smaller(original, prev.minimal) || o.writeRepro === false) continue;
         }
-        if (!smaller(original, prev.minimal) || o.writeRepro === false) continue;
-      }
-      const stamp = { scenario: s.name, seed, run: index + 1, strategy: label, detectMs, firstRun: prev?.firstRun ?? index + 1, firstDetectMs: prev?.firstDetectMs ?? detectMs };
-      if (o.writeRepro === false) {
-        findings.push({ ...stamp, violation: target, reproPath: '', original, minimal: original, schedule: r.schedule ?? '', shrinkRuns: 0, signature, occurrences: 1 });
-        if (!o.keepGoing) {
-          limit.maxIndex = Math.min(limit.maxIndex, index);
-          break;
+        const stamp = { scenario: s.name, seed, run: index + 1, strategy: label, detectMs, firstRun: prev?.firstRun ?? index + 1, firstDetectMs: prev?.firstDetectMs ?? detectMs };
+        if (o.writeRepro === false) {
+          findings.push({ ...stamp, violation: target, reproPath: '', original, minimal: original, schedule: r.schedule ?? '', shrinkRuns: 0, signature, occurrences: 1 });
+          continue;
         }
-        continue;
-      }
-      let minimalPrograms = programs;
-      let schedule = r.schedule ? decodeSchedule(r.schedule) : [];
-      let final = r;
-      let shrinkRuns = 0;
-      let reproSeed = seed;
-      let shrinkError: string | undefined;
-      if (controlled && !o.shouldStop?.()) {
-        try {
-          const sh = await shrink({ runner, base: { ...base, deadline: Date.now() + o.shrinkBudgetMs }, programs, target: signature, budgetMs: o.shrinkBudgetMs, verifyKnown: target.mechanism !== undefined });
-          minimalPrograms = sh.programs;
-          schedule = sh.schedule;
-          final = sh.result;
-          shrinkRuns = sh.runs;
-          reproSeed = sh.seed;
-        } catch (e) {
-          // the repro is the original failing run: it still replays
-          shrinkError = (e as Error).message;
+        let minimalPrograms = programs;
+        let schedule = r.schedule ? decodeSchedule(r.schedule) : [];
+        let final = r;
+        let shrinkRuns = 0;
+        let reproSeed = seed;
+        let shrinkError: string | undefined;
+        if (controlled && !o.shouldStop?.()) {
+          try {
+            const sh = await shrink({ runner, base: { ...base, deadline: Date.now() + o.shrinkBudgetMs }, programs, target: signature, budgetMs: o.shrinkBudgetMs, verifyKnown: target.mechanism !== undefined });
+            minimalPrograms = sh.programs;
+            schedule = sh.schedule;
+            final = sh.result;
+            shrinkRuns = sh.runs;
+            reproSeed = sh.seed;
+          } catch (e) {
+            // the repro is the original failing run: it still replays
+            shrinkError = (e as Error).message;
+          }
         }
-      }
-      const violation = final.violations.find((v) => counts(v) && signatureOf(v) === signature) ?? target;
-      const minimal = sizeOf(minimalPrograms, schedule);
-      if (prev && !smaller(minimal, prev.minimal)) continue;
-      const scheduleStr = final.schedule ?? '';
-      const repro = makeRepro({
-        scenario: s, cpus: minimalPrograms.length, seed: reproSeed, kernel: o.kernel ?? DEFAULT_KERNEL, backend: o.backend, inject: o.inject,
-        strategy: MODE_NAMES[mode], depth, programs: minimalPrograms, schedule: scheduleStr, violation, original, minimal,
-      });
-      const finding: FuzzFinding = {
-        ...stamp, violation, reproPath: writeRepro(o.outDir, repro), original, minimal, schedule: scheduleStr, shrinkRuns, signature,
-        occurrences: prev?.occurrences ?? 1, ...(shrinkError ? { shrinkError } : {}),
-      };
-      if (prev) {
-        // the smaller repro replaces the earlier one of the same signature, its provenance with it
-        if (prev.reproPath !== finding.reproPath) rmSync(prev.reproPath, { force: true });
-        findings[findings.indexOf(prev)] = finding;
-      } else {
-        findings.push(finding);
+        const violation = final.violations.find((v) => counts(v) && signatureOf(v) === signature) ?? target;
+        const minimal = sizeOf(minimalPrograms, schedule);
+        if (prev && !smaller(minimal, prev.minimal)) continue;
+        const scheduleStr = final.schedule ?? '';
+        const repro = makeRepro({
+          scenario: s, cpus: minimalPrograms.length, seed: reproSeed, kernel: o.kernel ?? DEFAULT_KERNEL, backend: o.backend, inject: o.inject,
+          strategy: MODE_NAMES[mode], depth, programs: minimalPrograms, schedule: scheduleStr, violation, original, minimal,
+        });
+        const finding: FuzzFinding = {
+          ...stamp, violation, reproPath: writeRepro(o.outDir, repro), original, minimal, schedule: scheduleStr, shrinkRuns, signature,
+          occurrences: prev?.occurrences ?? 1, ...(shrinkError ? { shrinkError } : {}),
+        };
+        if (prev) {
+          // the smaller repro replaces the earlier one of the same signature, its provenance with it
+          if (prev.reproPath !== finding.reproPath) rmSync(prev.reproPath, { force: true });
+          findings[findings.indexOf(prev)] = finding;
+        } else {
+          findings.push(finding);
+        }
       }
       if (!o.keepGoing) {
         limit.maxIndex = Math.min(limit.maxIndex, index);
