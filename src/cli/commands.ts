@@ -27,12 +27,14 @@ const junit = str('write a JUnit XML report (one test case per scenario and per 
 const ktap = str('write a KTAP v1 report (the kernel\'s test result format)', { placeholder: 'FILE' });
 const html = str('write an offline HTML report: verdict, findings, the failing interleaving, the lockdep graph', { placeholder: 'FILE' });
 const traceOut = str('write the timeline of the failing (or first) controlled run as Trace Event JSON for Perfetto or chrome://tracing', { placeholder: 'FILE' });
-const lockdepOut = str('write each run\'s lockdep graph (DOT), /proc/lockdep and /proc/lockdep_chains into this directory', { placeholder: 'DIR' });
+const lockdepOut = str('write each run\'s lockdep graph (DOT), /proc/lockdep and /proc/lockdep_chains into this folder (made if missing)', { placeholder: 'DIR' });
 const quiet = flag('print only what failed, and the totals');
 /** The machine-readable reports every checking command writes. */
 const reports = (what: string) => ({ json: json(what), junit, ktap, html });
 
 const DURATIONS = 'durations: 500ms, 20s, 2m (a plain number is seconds)';
+const OUTPUTS = 'outputs: missing folders are made; an output that is an input, another output or a file an output folder will receive is refused (exit 2)';
+const INPUTS = 'inputs (scenario files, repros, shards, suppressions, traces) are regular files of bounded size; a FIFO or a device is refused';
 
 const runOptions = {
   cpus: cpus('4'),
@@ -58,6 +60,8 @@ const runOptions = {
 
 const RUN_NOTES = [
   DURATIONS,
+  OUTPUTS,
+  INPUTS,
   'a budget without --duration: 30 s + 0.5 ms per op and entity for each run; a run that reaches it is incomplete (exit 5)',
 ];
 
@@ -86,7 +90,7 @@ const fuzzOptions = {
   seed: int('the campaign\'s seed: run i uses a seed derived from it', { default: '1' }),
   ops: int('operations per CPU in each run', { min: 1, default: 'the scenario\'s, 30 for most' }),
   'keep-going': flag('go on after a finding, one repro per distinct signature'),
-  out: str('write repro files into this directory', { placeholder: 'DIR', default: '.' }),
+  out: str('write repro files into this folder (made if missing)', { placeholder: 'DIR', default: '.' }),
   'shrink-budget': duration('how long to shrink each finding', { min: 0, default: '20s' }),
   inject,
   backend,
@@ -107,7 +111,7 @@ export const FUZZ: Command<typeof fuzzOptions> = {
   summary: 'many short controlled runs; each finding shrunk to a minimal repro file',
   description: 'Fuzz alloc/free interleavings: short runs under controlled schedulers rotated over every scenario, strategy and depth, until the budget ends or a run fails. A failing run is shrunk (fewer CPUs, ops and context switches, same signature) and written as a repro file that replay runs exactly. Scenario: all by default.',
   options: fuzzOptions,
-  notes: [DURATIONS],
+  notes: [DURATIONS, OUTPUTS, INPUTS],
 };
 
 const replayOptions = {
@@ -127,11 +131,12 @@ export const REPLAY: Command<typeof replayOptions> = {
   summary: 're-execute a repro exactly',
   description: 'Run a repro file\'s programs under its recorded schedule. Exit 1: the recorded violation again; 4: a different one; 0: the run was clean (fixed?).',
   options: replayOptions,
+  notes: [OUTPUTS, INPUTS],
 };
 
 const mergeOptions = {
   ...reports('the merged campaign'),
-  out: str('write the merged findings\' repro files into this directory', { placeholder: 'DIR', default: '.' }),
+  out: str('write the merged findings\' repro files into this folder (made if missing)', { placeholder: 'DIR', default: '.' }),
   'allow-partial': flag('exit as the findings say even when shards are missing or were interrupted (otherwise: exit 6)'),
   quiet,
 } satisfies Spec;
@@ -139,8 +144,9 @@ const mergeOptions = {
 export const MERGE: Command<typeof mergeOptions> = {
   name: 'merge', args: 'FILES...', maxPositional: 100_000,
   summary: 'combine the --json results of fuzz --shard i/n',
-  description: 'Merge the shard results of one sharded campaign: runs, strategies and known issues summed, findings grouped by signature with the smallest repro of each, the residual risk recomputed. A merge that misses shards, or holds an interrupted one, is partial: it exits 6 unless --allow-partial.',
+  description: 'Merge the shard results of one sharded campaign: runs, strategies and known issues summed, findings grouped by signature, each filed where it was first seen with the repro of that run, the residual risk recomputed: the outputs of the campaign run in one piece. A merge that misses shards, or holds an interrupted one, is partial: it exits 6 unless --allow-partial (a finding still makes it 1).',
   options: mergeOptions,
+  notes: [OUTPUTS, INPUTS],
 };
 
 const benchOptions = {
