@@ -239,7 +239,7 @@ export async function runCommand(c: RunCommand): Promise<number> {
     [c.traceOut, () => (traced?.timeline ? JSON.stringify(chromeTrace(traced.timeline, traced.violations, { tool: 'percpu-stress', version: VERSION, scenario: traced.scenario, seed: traced.seed, cpus: traced.cpus, strategy: traced.strategy })) + '\n' : null)],
     [c.html, () => renderHtml({
       command: 'run', commandLine: commandLineOf(process.argv.slice(2)), verdict,
-      summary: [tail.trim()],
+      summary: [tail.trim(), ...(knownSummary(knownCounts(results)) ? [knownSummary(knownCounts(results)).trim()] : [])],
       runs: results, ...(focus ? { focus, replay: rerunCommand(c, focus, scenarioOf.get(focus)!, perScenarioMs).split('\n')[0]! } : {}),
     })],
     [c.json, () => JSON.stringify({ tool: 'percpu-stress', version: VERSION, command: 'run', interrupted, partial, ...(inputError !== null ? { inputError } : {}), results }, reportJson, 2) + '\n'],
