@@ -71,14 +71,27 @@ export const RUN: Command<typeof runOptions> = {
   description: 'Run one scenario, all of them, or a scenario file, once per seed: every CPU a worker thread, the kernel\'s locks emulated in shared memory, lockdep, the lock rules, the race detector and the allocator\'s invariants checking every step.',
   options: runOptions,
   notes: RUN_NOTES,
+  examples: [
+    { cmd: 'npx percpu-stress run irq-free --cpus 2 --ops 500', what: 'one scenario, free-running, 500 operations per CPU' },
+    { cmd: 'npx percpu-stress run all --seeds 1..3 --ops 200 --quiet --junit results.xml', what: 'every scenario under three seeds, a JUnit report for CI' },
+    { cmd: 'npx percpu-stress run boot --cpus 2 --ops 100 --inject alloc-irq-restore --quiet', what: 'a historical bug switched on: the run fails', exit: 1 },
+  ],
 };
 
-export const START: Command<typeof runOptions> = {
+// start is run with a 20 s budget: its own defaults, the same options
+const startOptions = {
+  ...runOptions,
+  duration: duration('the budget of the whole command, start-up included, split evenly across its runs', { min: 100, default: '20s' }),
+  ops: int('operations per CPU in each run, instead of the time budget', { min: 1, max: MAX_OPS, default: 'none: the 20 s budget decides' }),
+} satisfies Spec;
+
+export const START: Command<typeof startOptions> = {
   name: 'start', args: '', maxPositional: 0,
   summary: 'the default job (npm start): run all --duration 20s',
-  description: 'Run every scenario on a 20 s budget. It takes the options of run; --duration or --ops replace the budget.',
-  options: runOptions,
+  description: 'Run every scenario on a 20 s budget. It takes the options of run; --duration sets another budget, --ops a number of operations instead.',
+  options: startOptions,
   notes: RUN_NOTES,
+  examples: [{ cmd: 'npx percpu-stress start --ops 100 --quiet', what: 'every scenario, 100 operations per CPU instead of 20 s' }],
 };
 
 const fuzzOptions = {
@@ -112,6 +125,11 @@ export const FUZZ: Command<typeof fuzzOptions> = {
   description: 'Fuzz alloc/free interleavings: short runs under controlled schedulers rotated over every scenario, strategy and depth, until the budget ends or a run fails. A failing run is shrunk (fewer CPUs, ops and context switches, same signature) and written as a repro file that replay runs exactly. Scenario: all by default.',
   options: fuzzOptions,
   notes: [DURATIONS, OUTPUTS, INPUTS],
+  examples: [
+    { cmd: 'npx percpu-stress fuzz irq-free --runs 20 --quiet', what: '20 controlled runs of one scenario on the faithful port' },
+    { cmd: 'npx percpu-stress fuzz all --runs 40 --shard 1/2 --json shard-1.json --quiet', what: 'shard 1 of 2 of a campaign, for merge' },
+    { cmd: 'npx percpu-stress fuzz irq-free --inject single-mutex --runs 20 --out repros --quiet', what: 'a historical bug switched on: fuzz finds it and writes its repro into repros/', exit: 1 },
+  ],
 };
 
 const replayOptions = {
@@ -132,6 +150,11 @@ export const REPLAY: Command<typeof replayOptions> = {
   description: 'Run a repro file\'s programs under its recorded schedule. Exit 1: the recorded violation again; 4: a different one; 0: the run was clean (fixed?).',
   options: replayOptions,
   notes: [OUTPUTS, INPUTS],
+  examples: [
+    { cmd: 'npx percpu-stress fuzz irq-free --inject single-mutex --runs 20 --quiet', what: 'make a repro (fuzz finds the bug: exit 1)', exit: 1 },
+    { cmd: 'npx percpu-stress replay repro-*.json --explain --quiet', what: 'replay it, printing the interleaving up to the violation (exit 1: the recorded violation again)', exit: 1 },
+    { cmd: 'npx percpu-stress replay repro-*.json --html report.html --quiet', what: 'the same run as an offline HTML report', exit: 1 },
+  ],
 };
 
 const mergeOptions = {
@@ -147,6 +170,11 @@ export const MERGE: Command<typeof mergeOptions> = {
   description: 'Merge the shard results of one sharded campaign: runs, strategies and known issues summed, findings grouped by signature, each filed where it was first seen with the repro of that run, the residual risk recomputed: the outputs of the campaign run in one piece. A merge that misses shards, or holds an interrupted one, is partial: it exits 6 unless --allow-partial (a finding still makes it 1).',
   options: mergeOptions,
   notes: [OUTPUTS, INPUTS],
+  examples: [
+    { cmd: 'npx percpu-stress fuzz all --runs 40 --shard 1/2 --json s1.json --quiet', what: 'the first of two shards' },
+    { cmd: 'npx percpu-stress fuzz all --runs 40 --shard 2/2 --json s2.json --quiet', what: 'the second' },
+    { cmd: 'npx percpu-stress merge s1.json s2.json --json merged.json --junit merged.xml --quiet', what: 'the campaign as if run in one piece' },
+  ],
 };
 
 const benchOptions = {
@@ -159,6 +187,7 @@ export const BENCH: Command<typeof benchOptions> = {
   summary: 'throughput, runs per second, start-up, memory and time to detect each bug',
   description: 'Measure the harness: ops per CPU-second with and without checks at 1..8 CPUs, controlled-run and fuzz rates, start-up and peak RSS at 8 and 64 CPUs, lockdep\'s cost, the coverage curve, and the time and runs to detect each historical bug. Ratios and per-CPU-second figures compare across machines.',
   options: benchOptions,
+  examples: [{ cmd: 'npx percpu-stress bench --quick --json bench-quick.json', what: 'a smoke test of every measurement (not a measurement)' }],
 };
 
 const singleOptions = {
@@ -173,6 +202,7 @@ export const SINGLE: Command<typeof singleOptions> = {
   summary: 'one CPU, no threads: the allocator and its invariant checker',
   description: 'A seeded single-CPU run on the main thread with the invariant and specification checks after every operation: the port on its own, without concurrency.',
   options: singleOptions,
+  examples: [{ cmd: 'npx percpu-stress single --ops 5000 --quiet', what: '5,000 allocations and frees on one CPU, checked after each' }],
 };
 
 const traceOptions = {
@@ -185,6 +215,7 @@ export const TRACE: Command<typeof traceOptions> = {
   summary: 'replay recorded percpu requests on one CPU, streamed',
   description: 'Read percpu_alloc_percpu/percpu_free_percpu requests (JSON lines, or the kernel\'s tracepoint text) from FILE or stdin (-), answer each as 2.6.35 would, and stop at the first violation. Exit 2 on a malformed line.',
   options: traceOptions,
+  examples: [{ cmd: 'printf \'{"op":"alloc","size":8,"align":8}\\n{"op":"free","ref":0}\\n\' | npx percpu-stress trace -', what: 'two requests from stdin, answered as 2.6.35 would' }],
 };
 
 export const LIST: Command<Record<string, never>> = {
@@ -192,6 +223,7 @@ export const LIST: Command<Record<string, never>> = {
   summary: 'scenarios, historical bugs, known issues, size mixes',
   description: 'List what the other commands can name.',
   options: {},
+  examples: [{ cmd: 'npx percpu-stress list', what: 'the scenarios, bugs, known issues and size mixes' }],
 };
 
 export const HELP_CMD: Command<Record<string, never>> = {
@@ -199,6 +231,7 @@ export const HELP_CMD: Command<Record<string, never>> = {
   summary: 'this list, or one command\'s help (the same as COMMAND --help)',
   description: 'Print the command list, or the help of one command.',
   options: {},
+  examples: [{ cmd: 'npx percpu-stress help fuzz', what: 'the options of fuzz' }],
 };
 
 export const COMMANDS = [START, RUN, FUZZ, REPLAY, MERGE, LIST, TRACE, SINGLE, BENCH, HELP_CMD] as const;
