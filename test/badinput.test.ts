@@ -217,6 +217,16 @@ test('file-system and stdout failures are one line and exit 2: /dev/full, a dele
   for (const args of [['list'], ['help'], ['fuzz', '--help'], ['run', 'irq-free', '--cpus', '2', '--ops', '20'], ['replay', r], ['single', '--ops', '100']]) {
     badInput(t, await cli(args, { stdout: full }), /^percpu-stress: cannot write to stdout: ENOSPC$/m, `${args.join(' ')} > /dev/full`);
   }
+  // an output that is a pipe: /dev/stdout into one is written through; a FIFO nobody reads is one line, not a wait
+  const piped = await cli(['run', 'irq-free', '--cpus', '2', '--ops', '20', '--quiet', '--json', '/dev/stdout']);
+  t.is(piped.code, 0, piped.err);
+  t.regex(piped.out, /"tool": "percpu-stress"/);
+  const fifo = join(dir, 'out.fifo');
+  execFileSync('mkfifo', [fifo]);
+  badInput(t, await cli(['run', 'irq-free', '--cpus', '2', '--ops', '20', '--quiet', '--json', fifo]), /^percpu-stress: --json: cannot write .*out\.fifo: ENXIO$/m, 'a FIFO nobody reads');
+  // repro paths below the working directory print as ./repro-..., as the README shows them
+  const here = await cli(['fuzz', 'irq-free', '--inject', 'single-mutex', '--runs', '1', '--quiet'], { cwd: dir });
+  t.regex(here.out, /^repro: \.\/repro-bafdef738afe\.json$/m);
   const gone = join(dir, 'gone');
   mkdirSync(gone);
   // the shell enters it and removes it, then becomes the CLI in it

@@ -3,11 +3,14 @@
 // missing on the way is made.
 
 import type { RunResult } from '../report/result.ts';
-import { lstatSync, mkdirSync, realpathSync, renameSync, statSync, writeFileSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, realpathSync, renameSync, statSync, writeFileSync, writeSync, unlinkSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
 
 /** Where the bytes for `file` go, and whether it is replaced (a regular or new file) or written to (a device, a FIFO). */
 function destination(file: string): { path: string; replace: boolean } {
+  // a device, a FIFO or a socket, however it is reached (/dev/stdout's link names no file when it is a pipe)
+  const st0 = statSync(file, { throwIfNoEntry: false });
+  if (st0 && !st0.isFile() && !st0.isDirectory()) return { path: file, replace: false };
   try {
     const st = lstatSync(file);
     const path = st.isSymbolicLink() ? realpathSync(file) : file;
@@ -16,6 +19,14 @@ function destination(file: string): { path: string; replace: boolean } {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     return { path: file, replace: true };
+  }
+}
+
+function fdStat(fd: number): Stats | null {
+  try {
+    return fstatSync(fd);
+  } catch {
+    return null;
   }
 }
 
@@ -50,9 +61,22 @@ function writeTmp(path: string, content: string): string {
  * output (/dev/null, /dev/stdout, a pipe) is written to, never replaced.
  */
 export function writeAtomic(file: string, content: string): void {
+  // this process's own stdout or stderr (/dev/stdout: a pipe or a socket cannot be opened again by
+  // name, and a file it is redirected to must not be replaced under it): through the stream, in
+  // order after what the command printed
+  const st = statSync(file, { throwIfNoEntry: false });
+  const stream = st && [process.stdout, process.stderr].find((x, i) => {
+    const own = fdStat(i + 1);
+    return own !== null && own.dev === st.dev && own.ino === st.ino && x.writable;
+  });
+  if (stream) {
+    stream.write(content);
+    return;
+  }
   const { path, replace } = destination(file);
   if (!replace) {
-    writeFileSync(path, content);
+    if (statSync(path).isFIFO()) writeFifo(path, content);
+    else writeFileSync(path, content);
     return;
   }
   const tmp = writeTmp(path, content);
@@ -61,6 +85,30 @@ export function writeAtomic(file: string, content: string): void {
   } catch (e) {
     unlinkQuietly(tmp);
     throw e;
+  }
+}
+
+/**
+ * Write to a FIFO: opened without waiting, so that one nobody reads is an
+ * error (ENXIO) rather than an open that never returns; a full pipe is
+ * written again a moment later, as long as its reader is there (EPIPE when
+ * it has gone).
+ */
+function writeFifo(path: string, content: string): void {
+  const fd = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK);
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  try {
+    const buf = Buffer.from(content);
+    for (let off = 0; off < buf.length;) {
+      try {
+        off += writeSync(fd, buf, off);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+        Atomics.wait(pause, 0, 0, 5);
+      }
+    }
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -68,6 +68,9 @@ function existingAncestor(dir: string, flag: string, shown: string): string {
  * directory is refused.
  */
 export function resolveOutput(given: string, flag: string): Target {
+  // a device, a FIFO or a socket (/dev/null, /dev/stdout on a pipe: its link names no file) is written to as it is
+  const st0 = statSync(given, { throwIfNoEntry: false });
+  if (st0 && !st0.isFile() && !st0.isDirectory()) return { flag, given, path: resolve(given), id: `${st0.dev}:${st0.ino}` };
   let path = resolve(given);
   let linked = false;
   for (let hops = 0; ; hops++) {
