@@ -238,6 +238,33 @@ test('file-system and stdout failures are one line and exit 2: /dev/full, a dele
   t.is(noTmp.code, 0, noTmp.err);
 });
 
+/** A full file system: a 64 KB tmpfs filled up (root can mount one; elsewhere the test says it was skipped). */
+function fullFs(): string | null {
+  const dir = mkdtempSync(join(tmpdir(), 'percpu-full-'));
+  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir]);
+  if (r.status !== 0) return null;
+  spawnSync('dd', ['if=/dev/zero', `of=${join(dir, 'fill')}`, 'bs=1k', 'count=64']);
+  return dir;
+}
+const FULL = fullFs();
+if (FULL === null) {
+  test.skip('a full file system under --out and --json (skipped: no tmpfs could be mounted here; it needs root)', () => {});
+} else {
+  test.after.always(() => {
+    spawnSync('umount', [FULL]);
+  });
+  test('a full file system (ENOSPC) under --out and --json: one line, exit 2, nothing half written, the finding kept', async (t) => {
+    const dir = tmp();
+    const out = await cli(['fuzz', 'irq-free', '--inject', 'single-mutex', '--runs', '2', '--quiet', '--out', FULL, '--json', join(dir, 'f.json')]);
+    badInput(t, out, /--out: cannot write repro-bafdef738afe\.json: ENOSPC in .* \(the --json result holds it\)/);
+    t.truthy((JSON.parse(readFileSync(join(dir, 'f.json'), 'utf8')) as { findings: { repro: unknown }[] }).findings[0]!.repro);
+    const json = await cli(['fuzz', 'irq-free', '--inject', 'single-mutex', '--runs', '2', '--quiet', '--out', dir, '--json', join(FULL, 'x.json'), '--junit', join(dir, 'x.xml')]);
+    badInput(t, json, /^percpu-stress: --json: cannot write .*x\.json: ENOSPC$/m);
+    t.true(existsSync(join(dir, 'x.xml')), 'the other outputs are written');
+    t.deepEqual(readdirSync(FULL), ['fill'], 'no half-written file or temporary left');
+  });
+}
+
 test('option values: size-mix names are the mixes, not Object\'s own names; alignments say what is wrong; a newline in a path stays on one line', async (t) => {
   for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
     badInput(t, await cli(['run', 'irq-free', '--ops', '10', '--sizes', name]), /--sizes: '.*' is neither a mix \(std, tiny, odd, mixed\) nor SIZE\[:ALIGN\]/, name);
