@@ -272,4 +272,6 @@ test('option values: size-mix names are the mixes, not Object\'s own names; alig
   badInput(t, await cli(['run', 'irq-free', '--ops', '10', '--sizes', '8:2147483648']), /alignment 2147483648 is larger than the page size \(4096\)/);
   badInput(t, await cli(['run', 'irq-free', '--ops', '10', '--sizes', '8:12']), /alignment 12 is not a power of two/);
   badInput(t, await cli(['replay', '/tmp/a\nb.json']), /cannot read \/tmp\/a\\nb\.json: ENOENT/);
+  // 64 jobs of 64 CPUs would start 4,160 threads (14 GB here before it was killed): refused up front
+  badInput(t, await cli(['fuzz', 'irq-free', '--jobs', '64', '--cpus', '64', '--runs', '1']), /--jobs 64 x \(64 CPUs \+ the kworker\) = 4,160 worker threads: at most 260/);
 });

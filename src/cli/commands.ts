@@ -9,6 +9,8 @@ import { choice, duration, flag, int, str, type Command, type Spec } from './opt
 export const MAX_OPS = 10_000_000;
 /** ops x entities of a controlled run, so that its step count (up to 2000 per op) fits in 32 bits. */
 export const MAX_CONTROLLED_OPS = 1_000_000;
+/** Worker threads fuzz may start, jobs x (CPUs + 1): four jobs of 64 CPUs (each near 1 GB at its peak). */
+export const MAX_FUZZ_THREADS = 260;
 
 const BUG_NAMES = BUGS.map((b) => b.name);
 
@@ -108,7 +110,7 @@ const fuzzOptions = {
   inject,
   backend,
   watchdog,
-  jobs: int('campaigns run side by side, each with its own threads', { min: 1, max: 64, default: '1' }),
+  jobs: int(`campaigns run side by side, each with its own threads (jobs x (CPUs + 1) at most ${MAX_FUZZ_THREADS})`, { min: 1, max: 64, default: '1' }),
   shard: str('run shard i of n of the campaign (merge the --json results with percpu-stress merge)', { placeholder: 'i/n' }),
   feedback: flag('keep a corpus of runs that covered something new and mutate their schedules'),
   sizes,

@@ -22,7 +22,7 @@ import { planMachine } from '../run/machine.ts';
 import { MAX_STEP_BUDGET, STEPS_PER_OP_BUDGET, scenarioConfig } from '../run/main/runner.ts';
 import { VERSION } from '../version.ts';
 import { knownSummary, parseDetect } from './detect-opts.ts';
-import { FUZZ, MAX_CONTROLLED_OPS, REPLAY } from './commands.ts';
+import { FUZZ, MAX_CONTROLLED_OPS, MAX_FUZZ_THREADS, REPLAY } from './commands.ts';
 import { parse } from './options.ts';
 import { isScenarioPath, setScenarioDeadline } from '../explore/scenario-file.ts';
 
@@ -49,6 +49,9 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   const strategy = Mode[o.strategy ?? 'portfolio'];
   const inject = o.inject ?? null;
   const jobs = o.jobs ?? 1;
+  if (jobs * (cpus + 1) > MAX_FUZZ_THREADS) {
+    throw new UsageError(`--jobs ${jobs} x (${cpus} CPUs + the kworker) = ${(jobs * (cpus + 1)).toLocaleString('en-US')} worker threads: at most ${MAX_FUZZ_THREADS} (fewer jobs or CPUs)`);
+  }
   const shard = o.shard === undefined ? { index: 1, count: 1 } : parseShard(o.shard);
   if (!shard) throw new UsageError(`--shard must be i/n with 1 <= i <= n <= 100000, got ${quote(o.shard)}`);
   const feedback = o.feedback === true;
