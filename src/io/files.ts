@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 /** Where the bytes for `file` go, and whether it is replaced (a regular or new file) or written to (a device, a FIFO). */
 function destination(file: string): { path: string; replace: boolean } {
   // a device, a FIFO or a socket, however it is reached (/dev/stdout's link names no file when it is a pipe)
-  const st0 = statSync(file, { throwIfNoEntry: false });
+  const st0 = statOrNull(file);
   if (st0 && !st0.isFile() && !st0.isDirectory()) return { path: file, replace: false };
   try {
     const st = lstatSync(file);
@@ -19,6 +19,15 @@ function destination(file: string): { path: string; replace: boolean } {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     return { path: file, replace: true };
+  }
+}
+
+/** A path's stat, links followed, or null when there is nothing there (ENOENT, ENOTDIR, ELOOP...). */
+export function statOrNull(path: string): Stats | null {
+  try {
+    return statSync(path);
+  } catch {
+    return null;
   }
 }
 
@@ -64,7 +73,7 @@ export function writeAtomic(file: string, content: string): void {
   // this process's own stdout or stderr (/dev/stdout: a pipe or a socket cannot be opened again by
   // name, and a file it is redirected to must not be replaced under it): through the stream, in
   // order after what the command printed
-  const st = statSync(file, { throwIfNoEntry: false });
+  const st = statOrNull(file);
   const stream = st && [process.stdout, process.stderr].find((x, i) => {
     const own = fdStat(i + 1);
     return own !== null && own.dev === st.dev && own.ino === st.ino && x.writable;
@@ -127,7 +136,7 @@ export function writeAllAtomic(files: readonly (readonly [string, string])[]): {
     try {
       const { path, replace } = destination(file);
       if (!replace) throw new Error('not a regular file');
-      if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+      if (statOrNull(path)?.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
       done.push([writeTmp(path, content), path]);
     } catch (e) {
       return fail(file, e);

@@ -9,7 +9,7 @@
 import { accessSync, constants, lstatSync, mkdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { UsageError, oneLine } from '../report/errors.ts';
-import { writeAllAtomic, writeAtomic } from './files.ts';
+import { statOrNull, writeAllAtomic, writeAtomic } from './files.ts';
 
 export interface Target {
   flag: string;
@@ -69,7 +69,7 @@ function existingAncestor(dir: string, flag: string, shown: string): string {
  */
 export function resolveOutput(given: string, flag: string): Target {
   // a device, a FIFO or a socket (/dev/null, /dev/stdout on a pipe: its link names no file) is written to as it is
-  const st0 = statSync(given, { throwIfNoEntry: false });
+  const st0 = statOrNull(given);
   if (st0 && !st0.isFile() && !st0.isDirectory()) return { flag, given, path: resolve(given), id: `${st0.dev}:${st0.ino}` };
   let path = resolve(given);
   let linked = false;
