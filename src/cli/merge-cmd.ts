@@ -37,6 +37,8 @@ export async function mergeCommand(argv: string[]): Promise<number> {
     if (e instanceof ShardError || e instanceof ReproError) throw new UsageError(e.message);
     throw e;
   }
+  // the scenario files the findings' repros load are inputs too
+  for (const r of m.repros) if (r?.scenarioFile !== undefined) outputs.input('scenario file', r.scenarioFile);
   const c = m.config;
   // the repro of each finding (of its first failing run), written here; one that cannot be written
   // loses nothing (it is in the --json result) and makes the exit code 2
