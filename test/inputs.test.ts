@@ -277,6 +277,7 @@ test.serial('every input class: bad flags, files and values are one line and exi
     [['run', 'irq-free', '--cpus=-1'], /--cpus must be a non-negative integer, got "-1"/],
     [['run', 'irq-free', '--cpus'], /--cpus needs a value/],
     [['run', 'irq-free', '--cpus', '--seed', '1'], /--cpus needs a value/],
+    [['run', 'irq-free', '--seed', '-1'], /--seed takes no negative value, got "-1"/],
     [['run', 'irq-free', '--quiet=1'], /--quiet takes no value/],
     [['run', 'irq-free', '-x'], /unknown option "-x" for run/],
     [['run', 'irq-free', '--seed', '1', '--seed', '2'], /--seed given twice/],

@@ -125,7 +125,7 @@ export function parse<S extends Spec>(cmd: Command<S>, argv: string[]): Parsed<S
   try {
     r = parseArgs({ args: argv, options, strict: true, allowPositionals: true, tokens: true });
   } catch (e) {
-    throw new UsageError(parseError(e as NodeJS.ErrnoException, cmd));
+    throw new UsageError(parseError(e as NodeJS.ErrnoException, cmd, argv));
   }
   const seen = new Set<string>();
   for (const t of r.tokens) {
@@ -175,7 +175,7 @@ export function closest(given: string, names: readonly string[]): string | null 
   return best !== null && bestD <= Math.max(1, Math.floor(g.length / 3)) ? best : null;
 }
 
-function parseError(e: NodeJS.ErrnoException, cmd: Command<Spec>): string {
+function parseError(e: NodeJS.ErrnoException, cmd: Command<Spec>, argv: readonly string[]): string {
   const m = /'(-[^' ]*)/.exec(e.message);
   const name = m?.[1] ?? '';
   switch (e.code) {
@@ -183,8 +183,12 @@ function parseError(e: NodeJS.ErrnoException, cmd: Command<Spec>): string {
       const near = closest(name, Object.keys(cmd.options));
       return `unknown option ${quote(name)} for ${cmd.name}${near ? `: did you mean --${near}?` : ''} (try: percpu-stress ${cmd.name} --help)`;
     }
-    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
-      return /does not take an argument/.test(e.message) ? `${name} takes no value` : `${name} needs a value`;
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE': {
+      if (/does not take an argument/.test(e.message)) return `${name} takes no value`;
+      // "--seed -1": parseArgs takes -1 for an option; it is a value, and no option takes a negative one
+      const next = argv[argv.indexOf(name) + 1];
+      return next !== undefined && /^-\d/.test(next) ? `${name} takes no negative value, got ${quote(next)}` : `${name} needs a value`;
+    }
     case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
       return `unexpected argument`;
     default:
