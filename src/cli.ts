@@ -6,7 +6,7 @@
 import { COMMANDS, EXIT_CODES, HELP_CMD, LIST, SINGLE, START, RUN } from './cli/commands.ts';
 import { parse, renderHelp, usageLine, type Command, type Spec } from './cli/options.ts';
 import { traceCommand } from './cli/trace-cmd.ts';
-import { UsageError, inputErrorOf, quote } from './report/errors.ts';
+import { UsageError, inputErrorOf, oneLine, quote } from './report/errors.ts';
 import { runSingle } from './run/main/single.ts';
 import { renderSingle } from './render/summary.ts';
 import { listCommand, parseRun, runCommand } from './cli/run-cmd.ts';
@@ -70,6 +70,12 @@ const RUNNERS: Record<string, (argv: string[]) => Promise<number> | number> = {
 };
 
 async function main(argv: string[]): Promise<number> {
+  // every relative path, output folder and scenario file is resolved against it
+  try {
+    process.cwd();
+  } catch (e) {
+    throw new UsageError(`the working directory no longer exists (${(e as NodeJS.ErrnoException).code ?? 'gone'}): cd to one that does`);
+  }
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h') return RUNNERS.help!([]);
   if (name === '--version' || name === '-V' || name === 'version') {
@@ -88,27 +94,37 @@ async function main(argv: string[]): Promise<number> {
 }
 
 // a reader that goes away (`| head -1`) is not an error: what is left of the output is dropped and
-// the command ends with its own verdict
-for (const stream of [process.stdout, process.stderr]) {
-  stream.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code !== 'EPIPE') throw e;
-  });
+// the command ends with its own verdict. Any other stdout failure (a full disk, /dev/full) is an
+// output that could not be written: one line at the end, exit 2. stderr has nowhere to complain to.
+let stdoutError: string | null = null;
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') stdoutError ??= e.code ?? e.message;
+});
+process.stderr.on('error', () => {});
+
+function finish(code: number): void {
+  process.exitCode = code;
 }
 
+// (checked at exit: a write's error comes after the write returned, possibly after the command did)
+process.on('exit', () => {
+  if (stdoutError === null || process.exitCode === 3) return;
+  process.stderr.write(oneLine(`percpu-stress: cannot write to stdout: ${stdoutError}`));
+  process.exitCode = 2;
+});
+
 main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
+  (code) => finish(code),
   (e: unknown) => {
     if (e instanceof ScenarioBudgetError) {
-      process.stderr.write(`percpu-stress: ${e.message}: nothing was proven\n`);
-      process.exitCode = 5;
+      process.stderr.write(oneLine(`percpu-stress: ${e.message}: nothing was proven`));
+      finish(5);
       return;
     }
     const msg = inputErrorOf(e);
     if (msg !== null) {
-      process.stderr.write(`percpu-stress: ${msg}\n`);
-      process.exitCode = 2;
+      process.stderr.write(oneLine(`percpu-stress: ${msg}`));
+      finish(2);
       return;
     }
     process.stderr.write(`percpu-stress: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);

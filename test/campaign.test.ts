@@ -3,10 +3,11 @@
 // number. merge checks that its files belong together.
 
 import test from 'ava';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
+import { parse, type TestSuites } from 'junit2json';
 
 const CLI = new URL('../bin/percpu-stress.js', import.meta.url).pathname;
 
@@ -15,53 +16,83 @@ function cli(args: string[]): { code: number | null; out: string; err: string } 
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
+interface Finding { signature: string; occurrences: number; run: number; firstRun: number; scenario: string; seed: number; strategy: string; reproPath: string }
 interface Doc {
   runs: number; cleanRuns: number; cleanPctRuns: number; known: Record<string, number>; byStrategy: Record<string, number>;
-  findings: { signature: string; occurrences: number; run: number; firstRun: number; reproPath: string }[];
+  byScenario: Record<string, { runs: number; byStrategy: Record<string, number>; cleanPct: number }>;
+  findings: Finding[];
 }
 
-/** What must not depend on how the campaign was split. */
+/** What must not depend on how the campaign was split: counts, and each finding where it was first seen. */
 function outcome(d: Doc): unknown {
   return {
     runs: d.runs, clean: d.cleanRuns, cleanPct: d.cleanPctRuns, known: d.known,
     strategies: Object.entries(d.byStrategy).sort(),
-    // which run's shrink gave the smallest repro may depend on the split; the first failing run of each signature does not
-    findings: d.findings.map((f) => [f.signature, f.occurrences, f.firstRun]).sort(),
+    scenarios: Object.entries(d.byScenario).map(([n, x]) => [n, x.runs, x.cleanPct, Object.entries(x.byStrategy).sort()]).sort(),
+    findings: d.findings.map((f) => [f.signature, f.scenario, f.run, f.firstRun, f.seed, f.strategy, f.occurrences]),
   };
 }
 
-const CAMPAIGN = ['fuzz', 'all', '--inject', 'reclaim-lock-inversion', '--keep-going', '--runs', '24', '--seed', '3', '--quiet'];
+/** A JUnit file's test cases as CI shows them: classname, name, and passed, failed or skipped. */
+async function junitCases(file: string): Promise<string[]> {
+  const doc = (await parse(readFileSync(file, 'utf8'))) as TestSuites;
+  return (doc.testsuite ?? []).flatMap((s) => (s.testcase ?? []).map((c) => `${c.classname} | ${c.name} | ${c.failure ? 'failed' : c.skipped ? 'skipped' : 'passed'}`)).sort();
+}
 
-test('merge of 3 shards equals the unsharded campaign; --jobs 2 equals --jobs 1', (t) => {
+/** A KTAP file's tests, top and nested: name and result. */
+function ktapTests(file: string): string[] {
+  return readFileSync(file, 'utf8').split('\n').filter((l) => /^ *(ok|not ok|# Subtest:) /.test(l)).map((l) => l.replace(/^( *(?:ok|not ok)) \d+ /, '$1 '));
+}
+
+const CAMPAIGN = ['fuzz', 'all', '--inject', 'reclaim-lock-inversion', '--keep-going', '--runs', '48', '--seed', '1', '--quiet'];
+
+test('merge of the n shards of a campaign, n = 1..4, is the campaign run in one piece: its JSON, JUnit and KTAP; --jobs 2 too', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'percpu-campaign-'));
-  const whole = cli([...CAMPAIGN, '--out', dir, '--json', join(dir, 'whole.json')]);
+  // (each run its own repro folder: merge writes the repros it keeps)
+  const out = (name: string): string => {
+    mkdirSync(join(dir, name));
+    return join(dir, name);
+  };
+  const reports = (name: string): string[] => ['--json', join(dir, `${name}.json`), '--junit', join(dir, `${name}.xml`), '--ktap', join(dir, `${name}.tap`)];
+  const whole = cli([...CAMPAIGN, '--out', out('whole'), ...reports('whole')]);
   t.is(whole.code, 1, whole.err);
   const w = JSON.parse(readFileSync(join(dir, 'whole.json'), 'utf8')) as Doc;
-  t.true(w.findings.length >= 1);
-  const shards = [1, 2, 3].map((i) => {
-    const r = cli([...CAMPAIGN, '--out', dir, '--json', join(dir, `s${i}.json`), '--shard', `${i}/3`]);
-    t.true(r.code === 0 || r.code === 1, r.err);
-    return join(dir, `s${i}.json`);
-  });
-  const m = cli(['merge', ...shards, '--out', dir, '--json', join(dir, 'merged.json'), '--junit', join(dir, 'merged.xml'), '--html', join(dir, 'merged.html')]);
-  t.is(m.code, 1, m.err);
-  t.regex(m.out, /^merged 3 of 3 shards/);
+  t.true(w.findings.length >= 2, 'a campaign with more than one finding');
+  // each finding is filed under the scenario where its first failing run was, and that run made its repro
+  for (const f of w.findings) t.is(JSON.parse(readFileSync(f.reproPath, 'utf8')).scenario, f.scenario);
+  const wholeCases = await junitCases(join(dir, 'whole.xml'));
+  for (const f of w.findings) t.false(wholeCases.includes(`percpu-stress.fuzz.${f.scenario} | fuzz ${f.scenario} (portfolio, cpus=3) | passed`), `${f.scenario} failed, not passed`);
+  for (let n = 1; n <= 4; n++) {
+    const shards = Array.from({ length: n }, (_, i) => {
+      const f = join(dir, `s${n}-${i + 1}.json`);
+      const r = cli([...CAMPAIGN, '--out', i === 0 ? out(`s${n}`) : join(dir, `s${n}`), '--json', f, '--shard', `${i + 1}/${n}`]);
+      t.true(r.code === 0 || r.code === 1, r.err);
+      return f;
+    });
+    const m = cli(['merge', ...shards, '--out', out(`m${n}`), ...reports(`m${n}`)]);
+    t.is(m.code, 1, m.err);
+    t.regex(m.out, new RegExp(`^merged ${n} of ${n} shards?`));
+    t.deepEqual(outcome(JSON.parse(readFileSync(join(dir, `m${n}.json`), 'utf8')) as Doc), outcome(w), `${n} shards: JSON`);
+    t.deepEqual(await junitCases(join(dir, `m${n}.xml`)), wholeCases, `${n} shards: JUnit`);
+    t.deepEqual(ktapTests(join(dir, `m${n}.tap`)), ktapTests(join(dir, 'whole.tap')), `${n} shards: KTAP`);
+  }
+  // one repro per signature, written by merge, and it replays
+  const merged = JSON.parse(readFileSync(join(dir, 'm4.json'), 'utf8')) as Doc;
+  for (const f of merged.findings) t.true(readFileSync(f.reproPath, 'utf8').includes('"tool": "percpu-stress"'));
+  t.is(cli(['replay', merged.findings[0]!.reproPath, '--quiet']).code, 1);
+  const jobs = cli([...CAMPAIGN, '--out', out('jobs'), '--json', join(dir, 'jobs.json'), '--jobs', '2']);
+  t.is(jobs.code, 1, jobs.err);
+  t.deepEqual(outcome(JSON.parse(readFileSync(join(dir, 'jobs.json'), 'utf8')) as Doc), outcome(w));
   // the merged HTML report draws the first finding's minimal run
+  t.is(cli(['merge', join(dir, 's2-1.json'), join(dir, 's2-2.json'), '--out', out('h'), '--html', join(dir, 'merged.html')]).code, 1);
   const page = readFileSync(join(dir, 'merged.html'), 'utf8');
   t.regex(page, /id="verdict">violation</);
   t.regex(page, /<svg [^>]*id="timeline"/);
-  t.regex(page, /<table id="findings">/);
-  const merged = JSON.parse(readFileSync(join(dir, 'merged.json'), 'utf8')) as Doc;
-  t.deepEqual(outcome(merged), outcome(w));
-  // one repro per signature, written by merge, and it replays
-  for (const f of merged.findings) t.true(readFileSync(f.reproPath, 'utf8').includes('"tool": "percpu-stress"'));
-  t.is(cli(['replay', merged.findings[0]!.reproPath, '--quiet']).code, 1);
-  const jobs = cli([...CAMPAIGN, '--out', dir, '--json', join(dir, 'jobs.json'), '--jobs', '2']);
-  t.is(jobs.code, 1, jobs.err);
-  t.deepEqual(outcome(JSON.parse(readFileSync(join(dir, 'jobs.json'), 'utf8')) as Doc), outcome(w));
-  // a merge of two shards out of three says it is partial
-  const part = cli(['merge', shards[0]!, shards[2]!, '--out', dir]);
-  t.regex(part.out, /shard 2 of 3 is missing: the merge is partial \(exit 6; --allow-partial to accept it\)/);
+  t.regex(page, /<table id="findings"[ >]/);
+  // a merge of two shards out of three says it is partial; with findings they decide the exit code, and it says so
+  const part = cli(['merge', join(dir, 's3-1.json'), join(dir, 's3-3.json'), '--out', out('p')]);
+  t.is(part.code, 1);
+  t.regex(part.out, /shard 2 of 3 is missing: the merge is partial \(the findings make the exit code 1; without them it would be 6\)/);
 });
 
 test('without --keep-going, jobs stop at the lowest failing run, as one job does', (t) => {

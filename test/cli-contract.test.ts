@@ -30,7 +30,7 @@ test('budgets and outputs that cannot hold are refused up front with one line an
   oneLineUsage(t, ['run', 'all', '--seeds', '1..10000', '--duration', '1s'], /under 100 ms each/);
   oneLineUsage(t, ['fuzz', 'irq-free', '--budget', '0'], /--budget must be at least 100ms/);
   writeFileSync(join(dir, 'file'), '');
-  oneLineUsage(t, ['fuzz', 'irq-free', '--out', join(dir, 'file')], /--out: .* is not a writable directory/);
+  oneLineUsage(t, ['fuzz', 'irq-free', '--out', join(dir, 'file')], /--out: .* is not a directory/);
   oneLineUsage(t, ['run', 'irq-free', '--ops', '10', '--ops', '20'], /--ops given twice/);
 });
 
@@ -67,4 +67,20 @@ test('SIGTERM during a run prints the partial report marked interrupted and exit
   const report = JSON.parse(readFileSync(json, 'utf8')) as { partial: boolean; results: unknown[] };
   t.true(report.partial);
   t.true(report.results.length >= 1);
+});
+
+test('help: every command has examples, start gives its own defaults, output folders are said to be made, a mistyped option gets a "did you mean"', (t) => {
+  for (const cmd of ['start', 'run', 'fuzz', 'replay', 'merge', 'list', 'trace', 'single', 'bench', 'help']) {
+    const r = cli([cmd, '--help']);
+    t.is(r.status, 0, cmd);
+    t.regex(r.stdout, /\nexamples:\n {2}# .+\n {2}.*npx percpu-stress /, `${cmd} --help has examples`);
+  }
+  const start = cli(['start', '--help']).stdout;
+  t.regex(start, /--duration D +.*\(default: 20s\)/);
+  t.notRegex(start, /2000 \(when no --duration\)/);
+  t.regex(cli(['fuzz', '--help']).stdout, /--out DIR +write repro files into this folder \(made if missing\)/);
+  t.regex(cli(['run', '--help']).stdout, /--lockdep-out DIR\n? *.*\(made if missing\)/);
+  oneLineUsage(t, ['run', 'irq-free', '--cpsu', '2'], /unknown option "--cpsu" for run: did you mean --cpus\?/);
+  oneLineUsage(t, ['fuzz', '--keepgoing'], /did you mean --keep-going\?/);
+  oneLineUsage(t, ['fuzz', '--zzzzzz'], /^percpu-stress: unknown option "--zzzzzz" for fuzz \(try: percpu-stress fuzz --help\)$/m);
 });

@@ -168,8 +168,14 @@ test.serial('every lockdep report is also data, and the graph exports as DOT and
   const ld = new Lockdep(r.shm);
   t.true(ld.hasDep(Lock.test_a, Lock.test_b));
   t.false(ld.hasDep(Lock.test_b, Lock.test_a), 'the edge that closes the cycle is not added');
-  t.regex(lockdepDot(ld), /c5 -> c6 \[label="cpu0: test_body"\];/);
-  t.regex(lockdepProc(ld), /0005 FD:  1 BD:  0 \+\.\+\.: test_lock_a\n -> \[0006\] test_lock_b  \(first seen on cpu0 at test_body\)/);
+  const who = (id: number): string => (id < 2 ? `cpu${id}` : 'kworker/0:1');
+  t.regex(lockdepDot(ld, who), /c5 -> c6 \[label="cpu0: test_body"\];/);
+  t.regex(lockdepProc(ld, who), /0005 FD:  1 BD:  0 \+\.\+\.: test_lock_a\n -> \[0006\] test_lock_b  \(first seen on cpu0 at test_body\)/);
+  // the report's classes and their dependency red, the dependency it refused dashed
+  const dot = lockdepDot(ld, who, v.text);
+  t.regex(dot, /c5 \[label="test_lock_a\\n[^"]*", color=red, penwidth=2\];/);
+  t.regex(dot, /c5 -> c6 \[label="cpu0: test_body", color=red, penwidth=2\];/);
+  t.regex(dot, /c6 -> c5 \[label="refused: the dependency the report is about", color=red, style=dashed, penwidth=2\];/);
 });
 
 test.serial('lockdep learns the allocator protocol: mutex before pcpu_lock, vmalloc only outside pcpu_lock', (t) => {

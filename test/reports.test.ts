@@ -26,18 +26,23 @@ interface Ktap { name: string; ok: boolean; directive: string; diagnostics: stri
 /**
  * A KTAP v1 document, checked line by line: a version line, a plan, result
  * lines numbered 1..n (the plan's n), diagnostics as "# ...", subtests
- * indented two spaces with their own version line and plan, and a parent
- * that fails if any subtest fails. Throws on the first rule broken.
+ * indented two spaces with their own version line, a "# Subtest: <name>"
+ * line (kunit.py's test header: it names the parent, and the parent's
+ * result line must carry the same name) and plan, and a parent that fails
+ * if any subtest fails. Throws on the first rule broken.
  */
 function parseKtap(text: string): Ktap[] {
   const lines = text.split('\n');
   if (lines.at(-1) === '') lines.pop();
   let i = 0;
-  const level = (indent: number): Ktap[] => {
+  const level = (indent: number): { tests: Ktap[]; header: string | null } => {
     const pad = ' '.repeat(indent);
     const at = (): string => lines[i] ?? '';
     if (at() !== `${pad}KTAP version 1`) throw new Error(`line ${i + 1}: expected "${pad}KTAP version 1", got ${JSON.stringify(at())}`);
     i++;
+    const header = new RegExp(`^${pad}# Subtest: (.*)$`).exec(at())?.[1] ?? null;
+    if (header !== null) i++;
+    if (indent > 0 && header === null) throw new Error(`line ${i + 1}: a subtest without its "# Subtest: <name>" line`);
     const plan = new RegExp(`^${pad}1\\.\\.(\\d+)$`).exec(at());
     if (!plan) throw new Error(`line ${i + 1}: expected a plan, got ${JSON.stringify(at())}`);
     i++;
@@ -45,11 +50,12 @@ function parseKtap(text: string): Ktap[] {
     const out: Ktap[] = [];
     let diags: string[] = [];
     let subs: Ktap[] = [];
+    let subName: string | null = null;
     while (out.length < n) {
       const l = at();
       if (l === undefined || i >= lines.length) throw new Error(`the plan says ${n} tests, ${out.length} came`);
       if (l.startsWith(`${pad}  KTAP version 1`)) {
-        subs = level(indent + 2);
+        ({ tests: subs, header: subName } = level(indent + 2));
         continue;
       }
       const d = new RegExp(`^${pad}# (.*)$`).exec(l);
@@ -63,14 +69,16 @@ function parseKtap(text: string): Ktap[] {
       if (Number(r[2]) !== out.length + 1) throw new Error(`line ${i + 1}: test ${r[2]}, expected ${out.length + 1}`);
       const t: Ktap = { name: r[3] ?? '', ok: r[1] === 'ok', directive: r[4] ?? '', diagnostics: diags, subtests: subs };
       if (t.ok && subs.some((s) => !s.ok)) throw new Error(`line ${i + 1}: ${t.name} is ok but a subtest failed`);
+      if (subName !== null && subName !== t.name) throw new Error(`line ${i + 1}: the subtest header names ${JSON.stringify(subName)}, its result ${JSON.stringify(t.name)}`);
       out.push(t);
       diags = [];
       subs = [];
+      subName = null;
       i++;
     }
-    return out;
+    return { tests: out, header };
   };
-  const top = level(0);
+  const top = level(0).tests;
   if (i !== lines.length) throw new Error(`line ${i + 1}: text after the last test: ${JSON.stringify(lines[i])}`);
   return top;
 }
@@ -95,11 +103,13 @@ async function junit(t: import('ava').ExecutionContext, file: string): Promise<T
 }
 
 test('the KTAP checker refuses what KTAP forbids (it is not vacuous)', (t) => {
-  t.notThrows(() => parseKtap('KTAP version 1\n1..1\n  KTAP version 1\n  1..1\n  ok 1 a\nok 1 top\n'));
+  t.notThrows(() => parseKtap('KTAP version 1\n1..1\n  KTAP version 1\n  # Subtest: top\n  1..1\n  ok 1 a\nok 1 top\n'));
+  t.throws(() => parseKtap('KTAP version 1\n1..1\n  KTAP version 1\n  1..1\n  ok 1 a\nok 1 top\n'), { message: /without its "# Subtest: <name>" line/ });
+  t.throws(() => parseKtap('KTAP version 1\n1..1\n  KTAP version 1\n  # Subtest: top\n  1..1\n  ok 1 a\nok 1 other\n'), { message: /header names "top", its result "other"/ });
   t.throws(() => parseKtap('TAP version 13\n1..1\nok 1 a\n'), { message: /expected "KTAP version 1"/ });
   t.throws(() => parseKtap('KTAP version 1\n1..2\nok 1 a\n'), { message: /the plan says 2/ });
   t.throws(() => parseKtap('KTAP version 1\n1..1\nok 2 a\n'), { message: /test 2, expected 1/ });
-  t.throws(() => parseKtap('KTAP version 1\n1..1\n  KTAP version 1\n  1..1\n  not ok 1 a\nok 1 top\n'), { message: /a subtest failed/ });
+  t.throws(() => parseKtap('KTAP version 1\n1..1\n  KTAP version 1\n  # Subtest: top\n  1..1\n  not ok 1 a\nok 1 top\n'), { message: /a subtest failed/ });
   t.throws(() => parseKtap('KTAP version 1\n1..1\nok 1 a\nok 2 b\n'), { message: /text after the last test/ });
 });
 
@@ -137,6 +147,8 @@ test('fuzz --keep-going, replay and a merge of shards: every finding a failed ca
   const failed = fc.filter((c) => c.failure);
   t.is(failed.length, doc.findings.length, 'one failed case per finding signature');
   for (const f of doc.findings) t.true(failed.some((c) => c.name!.includes(f.signature)), f.signature);
+  // a finding's case carries the time spent on it (its scenario's runs and its shrinking), never 0
+  for (const c of failed) t.true(c.time! > 0, `${c.name}: time ${c.time}`);
   const fk = parseKtap(readFileSync(join(dir, 'f.tap'), 'utf8'));
   t.is(fk[0]!.subtests.filter((s) => !s.ok).length, doc.findings.length);
   // scenarios the campaign never reached are skipped with the reason, never passed

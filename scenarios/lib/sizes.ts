@@ -36,8 +36,8 @@ export const SIZE_MIXES: Readonly<Record<string, { mix: SizeMix; what: string }>
  * two, default the largest power of two up to min(SIZE, 8)).
  */
 export function parseSizes(spec: string, pageSize = 4096, maxSize = 32768): SizeMix {
-  const named = SIZE_MIXES[spec];
-  if (named) return named.mix;
+  // (own names only: "constructor" or "__proto__" is no mix)
+  if (Object.hasOwn(SIZE_MIXES, spec)) return SIZE_MIXES[spec]!.mix;
   const out: number[] = [];
   for (const part of spec.split(',')) {
     const m = /^(\d+)(?::(\d+))?$/.exec(part.trim());
@@ -45,7 +45,8 @@ export function parseSizes(spec: string, pageSize = 4096, maxSize = 32768): Size
     const size = Number(m[1]);
     if (size < 1 || size > maxSize) throw new UsageError(`--sizes: size ${m[1]!.slice(0, 12)} is outside 1..${maxSize}`);
     const align = m[2] === undefined ? 1 << (31 - Math.clz32(Math.min(size, 8))) : Number(m[2]);
-    if (align < 1 || align > pageSize || (align & (align - 1)) !== 0) throw new UsageError(`--sizes: alignment ${m[2]!.slice(0, 12)} must be a power of two up to ${pageSize}`);
+    if (align > pageSize) throw new UsageError(`--sizes: alignment ${m[2]!.slice(0, 12)} is larger than the page size (${pageSize})`);
+    if (align < 1 || (align & (align - 1)) !== 0) throw new UsageError(`--sizes: alignment ${m[2]!.slice(0, 12)} is not a power of two`);
     out.push(size, align);
   }
   if (out.length / 2 > MAX_SIZE_PAIRS) throw new UsageError(`--sizes: at most ${MAX_SIZE_PAIRS} sizes`);

@@ -239,12 +239,34 @@ export interface Suppression {
   kind: string;
   /** A function glob (kind entries) or a known issue id. */
   pattern: string;
-  re: RegExp | null;
   line: number;
 }
 
-function globRe(glob: string): RegExp {
-  return new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+/**
+ * Does `s` match a glob of `*` and `?`? Without backtracking (a glob made a
+ * regular expression backtracks exponentially in its stars): the pieces
+ * between stars are matched in turn, each at the leftmost place it fits,
+ * which is where any match could put it; at most length x pattern steps.
+ */
+export function globMatch(glob: string, s: string): boolean {
+  const at = (p: string, i: number): boolean => {
+    if (i < 0 || p.length > s.length - i) return false;
+    for (let j = 0; j < p.length; j++) if (p[j] !== '?' && p[j] !== s[i + j]) return false;
+    return true;
+  };
+  const parts = glob.split('*');
+  if (parts.length === 1) return glob.length === s.length && at(glob, 0);
+  const first = parts[0]!, last = parts[parts.length - 1]!;
+  const end = s.length - last.length;
+  if (end < first.length || !at(first, 0) || !at(last, end)) return false;
+  let pos = first.length;
+  for (const p of parts.slice(1, -1)) {
+    let i = pos;
+    while (i + p.length <= end && !at(p, i)) i++;
+    if (i + p.length > end) return false;
+    pos = i + p.length;
+  }
+  return true;
 }
 
 /** Parse a suppressions file; a bad line is a UsageError naming it. */
@@ -259,10 +281,10 @@ export function parseSuppressions(text: string, name: string): Suppression[] {
     const [, kind, pattern] = m as unknown as [string, string, string];
     if (kind === 'known') {
       if (!knownIssue(pattern)) throw new UsageError(`${where}: no known issue '${pattern.slice(0, 40)}' (known: ${KNOWN_ISSUES.map((k) => k.id).join(', ')})`);
-      out.push({ kind, pattern, re: null, line: i + 1 });
+      out.push({ kind, pattern, line: i + 1 });
     } else {
       if (!VIOLATION_KIND_SET.has(kind)) throw new UsageError(`${where}: unknown finding kind '${kind}'`);
-      out.push({ kind, pattern, re: globRe(pattern), line: i + 1 });
+      out.push({ kind, pattern, line: i + 1 });
     }
   });
   return out;
@@ -298,7 +320,7 @@ export function classify(violations: Violation[], o: ClassifyOptions = {}): bool
     } else {
       delete v.known;
     }
-    const sup = o.suppressions?.find((s) => (s.kind === 'known' ? v.known === s.pattern : s.kind === v.kind && functionsOf(v).some((f) => s.re!.test(f))));
+    const sup = o.suppressions?.find((s) => (s.kind === 'known' ? v.known === s.pattern : s.kind === v.kind && functionsOf(v).some((f) => globMatch(s.pattern, f))));
     if (sup) v.suppressed = true;
     if (!v.suppressed && (v.known === undefined || o.strictKnown)) counting = true;
   }

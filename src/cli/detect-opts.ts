@@ -1,14 +1,17 @@
 // The options that decide what counts as a finding, shared by `run` and
 // `fuzz`: the size mix, suppressions and whether known issues count.
 
-import { readFileSync } from 'node:fs';
 import { UsageError } from '../report/errors.ts';
 import { checkSchema } from '../io/schema.ts';
+import { SUPPRESSIONS, readInput } from '../io/inputs.ts';
 import { parseSizes, type SizeMix } from '../../scenarios/lib/sizes.ts';
 import { parseSuppressions, type Suppression } from '../check/known.ts';
 import { GENERATIONS } from '../run/kernels.ts';
 import { DEFAULT_KERNEL, type KernelVersion } from '../shm/config.ts';
 import type { RunResult } from '../report/result.ts';
+import { shellWord } from '../render/campaign.ts';
+
+export { shellWord };
 
 export interface DetectOptions {
   sizes: SizeMix | undefined;
@@ -24,12 +27,7 @@ export function parseDetect(o: { sizes?: string; suppressions?: string; 'strict-
   let suppressions: Suppression[] = [];
   if (o.suppressions !== undefined) {
     const file = o.suppressions;
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (e) {
-      throw new UsageError(`--suppressions: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
+    const text = readInput(file, SUPPRESSIONS, (why) => new UsageError(`--suppressions: ${why}`));
     suppressions = parseSuppressions(text, file);
     checkSchema('suppressions', suppressions.map(({ kind, pattern, line }) => ({ kind, pattern, line })), file, (why) => new UsageError(why));
   }
@@ -48,10 +46,6 @@ export function detectHint(d: DetectOptions): string {
   return s;
 }
 
-/** A word a shell reads back as it is. */
-export function shellWord(s: string): string {
-  return /^[A-Za-z0-9_./:,=+@%-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}
 
 /** "known issues met: walk-escape (3 runs) - see `percpu-stress list`" or ''. */
 export function knownSummary(counts: Record<string, number>): string {

@@ -1,37 +1,39 @@
 // `percpu-stress fuzz` and `percpu-stress replay`.
 
-import { readFileSync } from 'node:fs';
 import { Runner } from '../run/main/runner.ts';
 import { DEFAULT_KERNEL, type Backend, type KernelVersion } from '../shm/config.ts';
 import { Mode, MODE_NAMES } from '../sched/strategy.ts';
 import { parseShard, runCampaign } from '../explore/campaign.ts';
 import type { CampaignConfig } from '../explore/merge.ts';
-import { UsageError, quote } from '../report/errors.ts';
-import { ReproError, readRepro, reproKernel, reproPrograms, reproScenario, type Repro } from '../explore/repro.ts';
+import { UsageError, oneLine, quote } from '../report/errors.ts';
+import { ReproError, readRepro, reproFileName, reproKernel, reproPrograms, reproScenario, type Repro } from '../explore/repro.ts';
 import { decodeSchedule } from '../sched/schedule.ts';
 import { Progress } from '../render/progress.ts';
 import { checkInject, scenariosFor } from './run-cmd.ts';
-import { Outputs, resolveDir, writeFilesInto } from '../io/outputs.ts';
-import { lockdepFiles } from '../io/files.ts';
+import { Outputs, writeFilesInto } from '../io/outputs.ts';
+import { lockdepFiles, lockdepNames } from '../io/files.ts';
 import { chromeTrace, explainTimeline } from '../render/timeline.ts';
 import { commandLineOf, renderHtml } from '../render/html.ts';
 import { renderJunitCases, runCases } from '../render/junit.ts';
 import { renderKtapCases } from '../render/ktap.ts';
-import { campaignCases, plural, renderCampaign } from '../render/campaign.ts';
+import { campaignCases, htmlFindings, plural, renderCampaign } from '../render/campaign.ts';
 import { reportJson, type RunResult } from '../report/result.ts';
 import { planMachine } from '../run/machine.ts';
 import { MAX_STEP_BUDGET, STEPS_PER_OP_BUDGET, scenarioConfig } from '../run/main/runner.ts';
 import { VERSION } from '../version.ts';
 import { knownSummary, parseDetect } from './detect-opts.ts';
-import { FUZZ, MAX_CONTROLLED_OPS, REPLAY } from './commands.ts';
+import { FUZZ, MAX_CONTROLLED_OPS, MAX_FUZZ_THREADS, REPLAY } from './commands.ts';
 import { parse } from './options.ts';
 import { suiteName } from './suite.ts';
-import { setScenarioDeadline } from '../explore/scenario-file.ts';
+import { isScenarioPath, setScenarioDeadline } from '../explore/scenario-file.ts';
 
 export async function fuzzCommand(argv: string[]): Promise<number> {
   const { o, positional } = parse(FUZZ, argv);
-  const detect = parseDetect(o);
   const outputs = new Outputs();
+  const scenarioArg = positional[0] ?? 'all';
+  if (isScenarioPath(scenarioArg)) outputs.input('scenario file', scenarioArg);
+  if (o.suppressions !== undefined) outputs.input('suppressions file', o.suppressions);
+  const detect = parseDetect(o);
   const json = outputs.add('--json', o.json);
   const junit = outputs.add('--junit', o.junit);
   const ktap = outputs.add('--ktap', o.ktap);
@@ -42,13 +44,17 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   const depth = o.depth ?? 3;
   const ops = o.ops ?? 0;
   if (ops * (cpus + 1) > MAX_CONTROLLED_OPS) throw new UsageError(`--ops x (CPUs + 1) must stay under ${MAX_CONTROLLED_OPS.toLocaleString('en-US')} (a controlled run counts its steps in 32 bits)`);
-  const outDir = resolveDir(o.out ?? '.', '--out');
+  const outDir = outputs.dir('--out', o.out ?? '.');
+  outputs.repros(outDir);
   const watchdogMs = o.watchdog ?? 5000;
   const strategy = Mode[o.strategy ?? 'portfolio'];
   const inject = o.inject ?? null;
   const kernel: KernelVersion = o.kernel ?? DEFAULT_KERNEL;
   checkInject(o.inject, [kernel]);
   const jobs = o.jobs ?? 1;
+  if (jobs * (cpus + 1) > MAX_FUZZ_THREADS) {
+    throw new UsageError(`--jobs ${jobs} x (${cpus} CPUs + the kworker) = ${(jobs * (cpus + 1)).toLocaleString('en-US')} worker threads: at most ${MAX_FUZZ_THREADS} (fewer jobs or CPUs)`);
+  }
   const shard = o.shard === undefined ? { index: 1, count: 1 } : parseShard(o.shard);
   if (!shard) throw new UsageError(`--shard must be i/n with 1 <= i <= n <= 100000, got ${quote(o.shard)}`);
   const feedback = o.feedback === true;
@@ -57,8 +63,9 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   const budgetMs = o.budget ?? 30_000;
   const shrinkBudgetMs = o['shrink-budget'] ?? 20_000;
   const t0 = Date.now();
-  setScenarioDeadline(t0 + budgetMs + shrinkBudgetMs);
-  const scenarios = scenariosFor(positional[0] ?? 'all', 'fuzz', [kernel]);
+  // a call into a scenario file never outlasts the budget (shrinking a finding extends it by its own)
+  setScenarioDeadline(t0 + budgetMs);
+  const scenarios = scenariosFor(scenarioArg, 'fuzz', [kernel]);
   const runners = Array.from({ length: jobs }, () => new Runner());
   const runner = runners[0]!;
   const progress = new Progress();
@@ -81,13 +88,13 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   try {
     res = await runCampaign(runners, {
       scenarios, budgetMs: stop ? 0 : budgetMs, shrinkBudgetMs, strategy, depth, cpus, ops, deadline: t0 + budgetMs,
-      seed, keepGoing, outDir, inject, kernel, backend: o.backend, maxRuns, ...detect, watchdogMs, feedback,
+      seed, keepGoing, outDir: outDir.path, inject, kernel, backend: o.backend, maxRuns, ...detect, watchdogMs, feedback,
       shouldStop: () => stop,
       onRun: (_runs, ms, failing) => progress.update(`fuzz: ${plural(++done, 'run')}, ${(ms / 1000).toFixed(1)} of ${(budgetMs / 1000).toFixed(0)} s${failing ? `, ${failing} failing` : ''}`, ms / budgetMs),
     }, shard);
     // the timeline of the first finding's minimal run: replay its repro once more, recording
     const first = res.findings[0];
-    if ((traceOut || html) && first && !stop) traced = await replayRun(runner, readRepro(first.reproPath), inject, watchdogMs, true, html !== undefined);
+    if ((traceOut || html) && first?.repro && !stop) traced = await replayRun(runner, first.repro, inject, watchdogMs, true, html !== undefined);
   } finally {
     progress.clear();
     process.off('SIGINT', onSigint);
@@ -103,23 +110,23 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   process.stdout.write(out);
   const what = `${kernel !== DEFAULT_KERNEL ? `kernel=${kernel}, ` : ''}${MODE_NAMES[strategy]}, cpus=${cpus}`;
   const cases = (): ReturnType<typeof campaignCases> => campaignCases(scenarios.map((x) => x.name), res, what, { interrupted: stop, ...(res.inputError !== undefined ? { reason: 'not run: the campaign stopped on bad input first' } : {}) }, kernel);
-  const written = outputs.writeAll([
-    [traceOut, () => (traced?.timeline ? timelineJson(traced, res.findings[0]!.reproPath) : null)],
+  // bad input met on the way: no report replaces anything (the findings are on stdout, their repros in --out)
+  const written = res.inputError !== undefined || outputs.writeAll([
+    [traceOut, () => (traced?.timeline ? timelineJson(traced, res.findings[0]!.reproPath || reproFileName(res.findings[0]!.repro!)) : null)],
     [html, () => {
-      const summary = out.split('\n').filter((l) => /^(\d+ runs in|strategies:|coverage:|residual risk:|known issues)/.test(l));
+      const summary = out.split('\n').filter((l) => /^([\d,]+ runs? in|strategies:|coverage:|residual risk:|known issues)/.test(l));
       return renderHtml({
         command: 'fuzz', commandLine: commandLineOf(process.argv.slice(2)), verdict: res.findings.length ? 'violation' : stop ? 'interrupted' : res.inputError !== undefined ? 'bad input' : 'clean', summary,
-        findings: res.findings.map((f) => ({ title: f.violation.title, signature: f.signature, strategy: f.strategy, occurrences: f.occurrences, reproPath: f.reproPath, replay: `npx percpu-stress replay ${f.reproPath}` })),
-        ...(traced ? { focus: traced, replay: `npx percpu-stress replay ${res.findings[0]!.reproPath}`, focusViolation: traced.violations.find((v) => v.kind === res.findings[0]!.violation.kind) } : {}),
+        findings: htmlFindings(res),
+        ...(traced ? { focus: traced, replay: htmlFindings(res)[0]!.replay, focusViolation: traced.violations.find((v) => v.kind === res.findings[0]!.violation.kind) } : {}),
       });
     }],
     [junit, () => renderJunitCases(cases(), suiteName(kernel), res.ms / 1000)],
     [ktap, () => renderKtapCases(`${suiteName(kernel)} fuzz`, cases(), { partial })],
     [json, () => {
+      // each finding with its minimal repro itself, so that a merge on another machine has it
       const findings = res.findings.map((f) => ({
         ...f, violation: { kind: f.violation.kind, title: f.violation.title, cpu: f.violation.cpu, step: f.violation.step, text: f.violation.text },
-        // the minimal repro itself, so that a merge on another machine has it
-        repro: f.reproPath ? JSON.parse(readFileSync(f.reproPath, 'utf8')) as unknown : null,
       }));
       const config: CampaignConfig = {
         scenarios: scenarios.map((x) => x.name), strategy: MODE_NAMES[strategy], depth, cpus, ops, seed, kernel, keepGoing, maxRuns, budgetMs,
@@ -133,7 +140,12 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
     }],
   ]);
   if (res.inputError !== undefined) {
-    process.stderr.write(`percpu-stress: ${res.inputError}\n`);
+    process.stderr.write(oneLine(`percpu-stress: ${res.inputError}`));
+    return 2;
+  }
+  const unwritten = res.findings.filter((f) => f.reproError !== undefined);
+  if (unwritten.length) {
+    process.stderr.write(oneLine(`percpu-stress: --out: ${unwritten.length === 1 ? unwritten[0]!.reproError! : `${unwritten.length} repro files could not be written (${unwritten[0]!.reproError!})`} in ${outDir.given}${json ? ` (the --json result holds ${unwritten.length === 1 ? 'it' : 'them'})` : ''}`));
     return 2;
   }
   if (!written) return 2;
@@ -181,18 +193,19 @@ function checkReplayable(repro: Repro, file: string, compareConfig: boolean): vo
 export async function replayCommand(argv: string[]): Promise<number> {
   const { o, positional } = parse(REPLAY, argv);
   if (o.all && !o.explain) throw new UsageError('--all goes with --explain');
+  const file = positional[0];
+  if (!file) throw new UsageError('replay: which repro file?');
   const outputs = new Outputs();
+  outputs.input('repro file', file);
   const traceOut = outputs.add('--trace-out', o['trace-out']);
   const json = outputs.add('--json', o.json);
   const junit = outputs.add('--junit', o.junit);
   const ktap = outputs.add('--ktap', o.ktap);
   const html = outputs.add('--html', o.html);
-  const lockdepOut = o['lockdep-out'] === undefined ? undefined : resolveDir(o['lockdep-out'], '--lockdep-out');
+  const lockdepOut = o['lockdep-out'] === undefined ? undefined : outputs.dir('--lockdep-out', o['lockdep-out']);
   const quiet = o.quiet === true;
   const timeline = o.explain === true || traceOut !== undefined || html !== undefined;
   const watchdogMs = o.watchdog ?? 5000;
-  const file = positional[0];
-  if (!file) throw new UsageError('replay: which repro file?');
   let repro: Repro;
   try {
     repro = readRepro(file);
@@ -203,6 +216,8 @@ export async function replayCommand(argv: string[]): Promise<number> {
   if (o.kernel !== undefined && o.kernel !== reproKernel(repro)) {
     throw new UsageError(`${file}: kernel: the repro ran on ${reproKernel(repro)}, not ${o.kernel} (its programs and schedule belong to that kernel; drop --kernel to replay it)`);
   }
+  if (repro.scenarioFile !== undefined) outputs.input('scenario file', repro.scenarioFile);
+  if (lockdepOut) outputs.plan(lockdepOut, lockdepNames(repro.scenario, repro.seed));
   // --backend replays the programs on another machine on purpose
   checkReplayable(repro, file, o.backend === undefined);
   if (o.backend) repro = { ...repro, backend: o.backend as Backend };
@@ -249,7 +264,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
       summary: [out.trim().split('\n').pop()!], runs: [r], focus: r, replay: `npx percpu-stress replay ${file}`, ...(same ? { focusViolation: same } : {}),
     })],
   ]);
-  const lockdepOk = lockdepOut === undefined || writeFilesInto(lockdepOut, '--lockdep-out', lockdepFiles(r));
+  const lockdepOk = lockdepOut === undefined || writeFilesInto(lockdepOut, lockdepFiles(r));
   if (!written || !lockdepOk) return 2;
   if (signal && !same) return signal;
   // 1: the recorded violation again; 4: a different one; 0: clean (fixed?)

@@ -101,6 +101,15 @@ export interface Command<S extends Spec> {
   options: S;
   /** Lines after the options (what durations look like, what a default depends on). */
   notes?: readonly string[];
+  /** Command lines to copy, each with what it does and the exit code it ends with (docs/cli.md runs them). */
+  examples?: readonly Example[];
+}
+
+export interface Example {
+  cmd: string;
+  what: string;
+  /** 0 unless said (1: it finds, or reproduces, a bug). */
+  exit?: number;
 }
 
 export interface Parsed<S extends Spec> {
@@ -116,7 +125,7 @@ export function parse<S extends Spec>(cmd: Command<S>, argv: string[]): Parsed<S
   try {
     r = parseArgs({ args: argv, options, strict: true, allowPositionals: true, tokens: true });
   } catch (e) {
-    throw new UsageError(parseError(e as NodeJS.ErrnoException, cmd));
+    throw new UsageError(parseError(e as NodeJS.ErrnoException, cmd, argv));
   }
   const seen = new Set<string>();
   for (const t of r.tokens) {
@@ -137,14 +146,49 @@ export function parse<S extends Spec>(cmd: Command<S>, argv: string[]): Parsed<S
   return { o: o as Values<S>, positional: r.positionals };
 }
 
-function parseError(e: NodeJS.ErrnoException, cmd: Command<Spec>): string {
+/** Edit distance (insertions, deletions, substitutions, two letters swapped), for "did you mean". */
+function distance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const row = d[i]!;
+      row[j] = Math.min(d[i - 1]![j]! + 1, row[j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) row[j] = Math.min(row[j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/** The option a mistyped one most likely meant: within a third of its length in edits, or one it begins. */
+export function closest(given: string, names: readonly string[]): string | null {
+  const g = given.replace(/^-+/, '').split('=')[0]!;
+  if (!g) return null;
+  let best: string | null = null;
+  let bestD = Infinity;
+  for (const n of names) {
+    const d = n.startsWith(g) && g.length >= 3 ? 0.5 : distance(g, n);
+    if (d < bestD) {
+      bestD = d;
+      best = n;
+    }
+  }
+  return best !== null && bestD <= Math.max(1, Math.floor(g.length / 3)) ? best : null;
+}
+
+function parseError(e: NodeJS.ErrnoException, cmd: Command<Spec>, argv: readonly string[]): string {
   const m = /'(-[^' ]*)/.exec(e.message);
   const name = m?.[1] ?? '';
   switch (e.code) {
-    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
-      return `unknown option ${quote(name)} for ${cmd.name} (try: percpu-stress ${cmd.name} --help)`;
-    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
-      return /does not take an argument/.test(e.message) ? `${name} takes no value` : `${name} needs a value`;
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION': {
+      const near = closest(name, Object.keys(cmd.options));
+      return `unknown option ${quote(name)} for ${cmd.name}${near ? `: did you mean --${near}?` : ''} (try: percpu-stress ${cmd.name} --help)`;
+    }
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE': {
+      if (/does not take an argument/.test(e.message)) return `${name} takes no value`;
+      // "--seed -1": parseArgs takes -1 for an option; it is a value, and no option takes a negative one
+      const next = argv[argv.indexOf(name) + 1];
+      return next !== undefined && /^-\d/.test(next) ? `${name} takes no negative value, got ${quote(next)}` : `${name} needs a value`;
+    }
     case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
       return `unexpected argument`;
     default:
@@ -172,6 +216,7 @@ export function renderHelp(cmd: Command<Spec>, footer: string): string {
   let out = `usage: ${usageLine(cmd)}\n\n${cmd.description}\n`;
   if (Object.keys(cmd.options).length) out += `\noptions:\n${optionLines(cmd.options).join('\n')}\n`;
   if (cmd.notes?.length) out += `\n${cmd.notes.join('\n')}\n`;
+  if (cmd.examples?.length) out += `\nexamples:\n${cmd.examples.map((x) => `  # ${x.what}${x.exit ? ` (exit ${x.exit})` : ''}\n  ${x.cmd}`).join('\n')}\n`;
   return `${out}\n${footer}\n`;
 }
 
@@ -186,5 +231,17 @@ export function renderMarkdown(cmd: Command<Spec>): string {
     }
   }
   if (cmd.notes?.length) out += `\n${cmd.notes.join('\n')}\n`;
+  if (cmd.examples?.length) {
+    // consecutive examples with one exit code are one block (test/docs.test.ts runs each line, in order, in one folder)
+    out += '\nExamples:\n';
+    let i = 0;
+    while (i < cmd.examples.length) {
+      const exit = cmd.examples[i]!.exit ?? 0;
+      let j = i;
+      while (j < cmd.examples.length && (cmd.examples[j]!.exit ?? 0) === exit) j++;
+      out += `\n${exit ? `<!-- doc: exit ${exit} -->\n` : ''}\`\`\`sh\n${cmd.examples.slice(i, j).map((x) => `# ${x.what}\n${x.cmd}`).join('\n')}\n\`\`\`\n`;
+      i = j;
+    }
+  }
   return out;
 }

@@ -3,7 +3,7 @@
 import { relative } from 'node:path';
 import { externalPath, scenarioByName, scenariosOf } from '../../scenarios/index.ts';
 import { runsOn } from '../../scenarios/lib/scenario.ts';
-import { UsageError, inputErrorOf, quote } from '../report/errors.ts';
+import { UsageError, inputErrorOf, oneLine, quote } from '../report/errors.ts';
 import { EPILOGUE_MS, Runner, type RunResult } from '../run/main/runner.ts';
 import { reportJson } from '../report/result.ts';
 import type { Scenario } from '../../scenarios/lib/scenario.ts';
@@ -14,8 +14,8 @@ import { renderKtapRuns } from '../render/ktap.ts';
 import { ScenarioBudgetError, isScenarioPath, loadScenarioFile, setScenarioDeadline } from '../explore/scenario-file.ts';
 import { chromeTrace } from '../render/timeline.ts';
 import { commandLineOf, renderHtml } from '../render/html.ts';
-import { Outputs, resolveDir, writeFilesInto, type Target } from '../io/outputs.ts';
-import { lockdepFiles } from '../io/files.ts';
+import { Outputs, writeFilesInto, type DirTarget, type Target } from '../io/outputs.ts';
+import { lockdepFiles, lockdepNames } from '../io/files.ts';
 import { Progress } from '../render/progress.ts';
 import { DEFAULT_KERNEL, KERNELS, type Backend, type KernelVersion } from '../shm/config.ts';
 import { VERSION } from '../version.ts';
@@ -62,8 +62,8 @@ export interface RunCommand {
   detect: DetectOptions;
   /** Lock tables, percpu_stats and the boot log for every run. */
   verbose: boolean;
-  /** A directory for each run's lockdep graph, /proc/lockdep and /proc/lockdep_chains. */
-  lockdepOut: string | undefined;
+  /** A folder for each run's lockdep graph, /proc/lockdep and /proc/lockdep_chains. */
+  lockdepOut: DirTarget | undefined;
   outputs: Outputs;
   json?: Target | undefined;
   junit?: Target | undefined;
@@ -133,17 +133,23 @@ export function parseRun(cmd: typeof RUN, argv: string[], defaults: { durationMs
   const seeds = o.seeds !== undefined ? parseSeeds(o.seeds) : [o.seed ?? 1];
   if (o.quiet && o.verbose) throw new UsageError('--quiet and --verbose exclude each other');
   const outputs = new Outputs();
+  if (name !== undefined && isScenarioPath(name)) outputs.input('scenario file', name);
+  if (o.suppressions !== undefined) outputs.input('suppressions file', o.suppressions);
   const traceOut = outputs.add('--trace-out', o['trace-out']);
   if (traceOut && strategy === Mode.os) throw new UsageError('--trace-out needs a controlled run (--strategy random|pct|pos|urw or --schedule): free-running threads have no step order to draw');
   const c: RunCommand = {
     kernels, scenarios: [], scenarioArg: name ?? 'all', cpus, seeds, durationMs, ops, backend: o.backend, inject: o.inject ?? null,
     quiet: o.quiet === true, watchdogMs: o.watchdog ?? 5000, strategy, depth: o.depth ?? 3, schedule, detect: parseDetect(o), verbose: o.verbose === true,
-    lockdepOut: o['lockdep-out'] === undefined ? undefined : resolveDir(o['lockdep-out'], '--lockdep-out'), outputs, traceOut,
+    lockdepOut: undefined, outputs, traceOut,
     json: outputs.add('--json', o.json), junit: outputs.add('--junit', o.junit), ktap: outputs.add('--ktap', o.ktap), html: outputs.add('--html', o.html),
   };
+  if (o['lockdep-out'] !== undefined) c.lockdepOut = outputs.dir('--lockdep-out', o['lockdep-out']);
   // the scenarios last: a scenario file is loaded (in its own thread) only once every option is known to be good
   c.scenarios = scenariosFor(name, cmd.name, kernels);
-  const runs = runJobs(c).length;
+  const jobs = runJobs(c);
+  // the lockdep files each run will write, by name: none may be an input or another output
+  if (c.lockdepOut) outputs.plan(c.lockdepOut, jobs.flatMap((j) => lockdepNames(j.s.name, j.seed)));
+  const runs = jobs.length;
   if (durationMs && durationMs / runs < 100) {
     throw new UsageError(`--duration ${durationMs} ms split over ${runs} runs leaves under 100 ms each: give fewer seeds or a longer duration`);
   }
@@ -244,18 +250,19 @@ export async function runCommand(c: RunCommand): Promise<number> {
   const ops = results.reduce((s, r) => s + r.ops.alloc + r.ops.free + r.ops.irqsHandled, 0);
   const plural = (n: number, w: string): string => `${n.toLocaleString('en-US')} ${w}${n === 1 ? '' : 's'}`;
   let tail = `\n${plural(results.length, 'scenario run')}, ${bad.length} with violations${incomplete.length ? `, ${incomplete.length} could not finish` : ''}, ${plural(ops, 'operation')} in ${((Date.now() - t0) / 1000).toFixed(1)} s`;
-  tail += interrupted ? ' (interrupted: the report is partial)' : inputError !== null ? ` (stopped on bad input after ${plural(results.length, 'run')}: the report is partial)` : budgetCut !== null ? ` (the budget ended after ${plural(results.length, 'run')}: the report is partial)` : '';
+  tail += interrupted ? ' (interrupted: the report is partial)' : inputError !== null ? ` (stopped on bad input after ${plural(results.length, 'run')}: the report is partial${c.outputs.any() ? ', and no report file was written' : ''})` : budgetCut !== null ? ` (the budget ended after ${plural(results.length, 'run')}: the report is partial)` : '';
   process.stdout.write(`${tail}\n${knownSummary(knownCounts(results))}`);
   // one kernel's runs are its suite; both kernels' (start) keep the tool's name, their cases filed by kernel
   const suite = c.kernels.length === 1 ? suiteName(c.kernels[0]!) : 'percpu-stress';
   const traced = bad[0] ?? results[0];
   const focus = bad[0] ?? results.find((r) => r.violations.length > 0);
   const verdict = interrupted ? 'interrupted' : bad.length ? 'violation' : inputError !== null ? 'bad input' : incomplete.length ? 'incomplete' : results.some((r) => r.status === 'known') ? 'known issues only' : 'clean';
-  const written = c.outputs.writeAll([
+  // bad input met on the way: the command's inputs were not what they said, so no report replaces anything
+  const written = inputError !== null || c.outputs.writeAll([
     [c.traceOut, () => (traced?.timeline ? JSON.stringify(chromeTrace(traced.timeline, traced.violations, { tool: 'percpu-stress', version: VERSION, scenario: traced.scenario, seed: traced.seed, cpus: traced.cpus, strategy: traced.strategy })) + '\n' : null)],
     [c.html, () => renderHtml({
       command: 'run', commandLine: commandLineOf(process.argv.slice(2)), verdict,
-      summary: [tail.trim()],
+      summary: [tail.trim(), ...(knownSummary(knownCounts(results)) ? [knownSummary(knownCounts(results)).trim()] : [])],
       runs: results, ...(focus ? { focus, replay: rerunCommand(c, focus, scenarioOf.get(focus)!, perScenarioMs).split('\n')[0]! } : {}),
     })],
     [c.json, () => JSON.stringify({ tool: 'percpu-stress', version: VERSION, command: 'run', interrupted, partial, ...(inputError !== null ? { inputError } : {}), results }, reportJson, 2) + '\n'],
@@ -263,16 +270,16 @@ export async function runCommand(c: RunCommand): Promise<number> {
     [c.ktap, () => renderKtapRuns(results, { top: `${suite} run`, partial: partial ? (interrupted ? 'interrupted' : inputError !== null ? `stopped on bad input: ${inputError}` : budgetCut) : null })],
   ]);
   if (c.traceOut && traced?.timeline) process.stdout.write(`timeline of ${traced.scenario} (seed ${traced.seed}) written to ${c.traceOut.given}: open it in https://ui.perfetto.dev or chrome://tracing\n`);
-  const lockdepOk = c.lockdepOut === undefined || writeFilesInto(c.lockdepOut, '--lockdep-out', lockdepOutputs(results));
+  const lockdepOk = c.lockdepOut === undefined || inputError !== null || writeFilesInto(c.lockdepOut, lockdepOutputs(results));
   if (inputError !== null) {
-    process.stderr.write(`percpu-stress: ${inputError}\n`);
+    process.stderr.write(oneLine(`percpu-stress: ${inputError}`));
     return 2;
   }
   if (!written || !lockdepOk) return 2;
   if (bad.length) return 1;
   if (interrupted) return signal || 130;
   if (budgetCut !== null) {
-    process.stderr.write(`percpu-stress: ${budgetCut}: the runs left could not be made (nothing proven)\n`);
+    process.stderr.write(oneLine(`percpu-stress: ${budgetCut}: the runs left could not be made (nothing proven)`));
     return 5;
   }
   return incomplete.length ? 5 : 0;

@@ -1,9 +1,9 @@
 // `percpu-stress trace [FILE]`: stream requests through the single-CPU
 // replay (src/run/trace.ts), answers to stdout as they are computed.
 
-import { createReadStream, openSync, fstatSync } from 'node:fs';
-import { createInterface } from 'node:readline';
-import { UsageError } from '../report/errors.ts';
+import { createReadStream } from 'node:fs';
+import { TRACE as TRACE_INPUT, TRACE_LINE_MAX, lines, openInput } from '../io/inputs.ts';
+import { UsageError, oneLine } from '../report/errors.ts';
 import { TraceReplay } from '../run/main/trace.ts';
 import { classify } from '../check/known.ts';
 import { parseDetect } from './detect-opts.ts';
@@ -38,37 +38,30 @@ export async function traceCommand(argv: string[]): Promise<number> {
   const { o, positional } = parse(TRACE, argv);
   const detect = parseDetect(o);
   const file = positional[0];
-  let fd = 0;
-  if (file !== undefined && file !== '-') {
-    try {
-      fd = openSync(file, 'r');
-      if (fstatSync(fd).isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-    } catch (e) {
-      throw new UsageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-  }
+  // a file must be a regular one (a FIFO or a device is refused, never waited on); stdin (-) streams
+  const fd = file !== undefined && file !== '-' ? openInput(file, TRACE_INPUT, (why) => new UsageError(why)).fd : 0;
   const input = fd === 0 ? process.stdin : createReadStream('', { fd });
   const out = new Out();
   const replay = new TraceReplay((l) => out.line(l), { kernel: o.kernel, suppressions: detect.suppressions, strictKnown: detect.strictKnown });
-  const rl = createInterface({ input, crlfDelay: Infinity });
+  const where = file ?? 'stdin';
   let lineNo = 0;
   try {
-    for await (const line of rl) {
+    for await (const line of lines(input, TRACE_LINE_MAX, (n) => new UsageError(`${where}:${n}: a line longer than ${TRACE_LINE_MAX / 1024} KB: not a trace`))) {
       replay.feed(line, ++lineNo);
       if (!replay.running || out.closed) break;
     }
   } catch (e) {
     out.flush();
-    throw new UsageError(`cannot read ${file ?? 'stdin'}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    if (e instanceof UsageError) throw e;
+    throw new UsageError(`cannot read ${where}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   } finally {
-    rl.close();
     input.destroy();
   }
   const r = replay.finish();
   out.flush();
   for (const n of replay.notes) process.stderr.write(`percpu-stress trace: note: ${n}\n`);
   if (r.inputError) {
-    process.stderr.write(`percpu-stress trace: ${r.inputError}\n`);
+    process.stderr.write(oneLine(`percpu-stress trace: ${r.inputError}`));
     return 2;
   }
   if (r.violation) {

@@ -7,7 +7,7 @@
 
 import { rmSync } from 'node:fs';
 import type { Runner } from '../run/main/runner.ts';
-import { fuzz, smaller, worstResidual, type FuzzFinding, type FuzzOptions, type FuzzResult, type ScenarioTally } from './fuzz.ts';
+import { fuzz, worstResidual, type FuzzFinding, type FuzzOptions, type FuzzResult, type ScenarioTally } from './fuzz.ts';
 
 export interface Shard {
   /** 1-based */
@@ -35,13 +35,6 @@ export async function runCampaign(runners: readonly Runner[], o: FuzzOptions, sh
   return mergeResults(parts, { keepGoing: o.keepGoing, entities: o.cpus + 1, depth: o.depth });
 }
 
-/** The smaller repro, the earlier run on a tie. */
-function better(a: FuzzFinding, b: FuzzFinding): boolean {
-  if (smaller(a.minimal, b.minimal)) return true;
-  if (smaller(b.minimal, a.minimal)) return false;
-  return a.run < b.run;
-}
-
 /** Per-scenario tallies summed (k: the largest range counted anywhere). */
 export function sumTallies(parts: readonly Record<string, ScenarioTally>[]): Record<string, ScenarioTally> {
   const out: Record<string, ScenarioTally> = {};
@@ -52,6 +45,7 @@ export function sumTallies(parts: readonly Record<string, ScenarioTally>[]): Rec
       o.cleanPct += t.cleanPct;
       o.outgrown += t.outgrown;
       o.k = Math.max(o.k, t.k);
+      if (t.ms !== undefined) o.ms = (o.ms ?? 0) + t.ms;
       for (const [k, v] of Object.entries(t.byStrategy)) o.byStrategy[k] = (o.byStrategy[k] ?? 0) + v;
     }
   }
@@ -61,12 +55,12 @@ export function sumTallies(parts: readonly Record<string, ScenarioTally>[]): Rec
 /**
  * Combine the results of jobs or shards of one campaign: runs, clean runs,
  * strategies, scenarios and known issues are summed; findings are grouped
- * by signature under --keep-going (the smallest repro kept whole, with the
- * provenance of the run that produced it; the occurrences summed; the first
- * failing run remembered apart), and otherwise only the lowest-numbered
- * failing run counts, as in a campaign run in one piece; the residual risk
- * is recomputed per scenario. Repro files of the findings not kept are
- * removed.
+ * by signature under --keep-going (the one of the lowest-numbered failing
+ * run kept whole, with its repro and provenance; the occurrences summed),
+ * and otherwise only the lowest-numbered failing run counts: the findings
+ * of the campaign run in one piece, however it was split. The residual
+ * risk is recomputed per scenario. Repro files of the findings not kept
+ * are removed.
  */
 export function mergeResults(parts: readonly FuzzResult[], o: { keepGoing: boolean; entities: number; depth: number; keepFiles?: boolean }): FuzzResult {
   const runs = parts.reduce((n, p) => n + p.runs, 0);
@@ -80,15 +74,13 @@ export function mergeResults(parts: readonly FuzzResult[], o: { keepGoing: boole
   let kept: FuzzFinding[];
   if (o.keepGoing) {
     const bySig = new Map<string, FuzzFinding>();
+    const occurrences = new Map<string, number>();
     for (const f of all) {
       const b = bySig.get(f.signature);
-      if (!b || better(f, b)) bySig.set(f.signature, f);
+      if (!b || f.run < b.run) bySig.set(f.signature, f);
+      occurrences.set(f.signature, (occurrences.get(f.signature) ?? 0) + f.occurrences);
     }
-    kept = [...bySig.values()].map((f) => {
-      const same = all.filter((x) => x.signature === f.signature);
-      const first = same.reduce((a, x) => (x.firstRun < a.firstRun ? x : a));
-      return { ...f, firstRun: first.firstRun, firstDetectMs: first.firstDetectMs, occurrences: same.reduce((n, x) => n + x.occurrences, 0) };
-    }).sort((a, b) => a.firstRun - b.firstRun);
+    kept = [...bySig.values()].map((f) => ({ ...f, occurrences: occurrences.get(f.signature)! })).sort((a, b) => a.run - b.run);
   } else {
     const lowest = all.reduce<FuzzFinding | undefined>((b, f) => (!b || f.run < b.run ? f : b), undefined);
     kept = lowest ? [lowest] : [];

@@ -8,7 +8,6 @@
 // strategy, depth) pair equally: in every block of scenarios x strategies
 // runs, each pair once.
 
-import { rmSync } from 'node:fs';
 import type { Runner, RunResult } from '../run/main/runner.ts';
 import type { Scenario } from '../../scenarios/lib/scenario.ts';
 import { bugByName } from '../run/kernels.ts';
@@ -20,8 +19,8 @@ import { Mode, MODE_NAMES } from '../sched/strategy.ts';
 import { STEPS_PER_OP } from '../sched/setup.ts';
 import { generatePrograms } from '../../scenarios/lib/scenario.ts';
 import { shrink } from './shrink.ts';
-import { ScenarioBudgetError } from './scenario-file.ts';
-import { makeRepro, sizeOf, writeRepro, type ReproSize } from './repro.ts';
+import { ScenarioBudgetError, extendScenarioDeadline } from './scenario-file.ts';
+import { makeRepro, reproFileName, sizeOf, writeRepro, type Repro, type ReproSize } from './repro.ts';
 import { decodeSchedule } from '../sched/schedule.ts';
 import { COV_BITS_PER_KIND, COV_KINDS, COV_WORDS } from '../shm/coverage.ts';
 import type { SizeMix } from '../../scenarios/lib/sizes.ts';
@@ -127,18 +126,29 @@ export function mutateSchedule(sched: readonly number[], r: number): number[] {
 }
 
 export interface FuzzFinding {
-  /** Where the repro comes from: the run that produced it (its number, scenario, seed and strategy). */
+  /**
+   * The first failing run of the signature, where the finding is filed and
+   * its repro comes from (its number, scenario, seed and strategy): the same
+   * however the campaign is split into jobs and shards.
+   */
   scenario: string;
   seed: number;
   run: number;
   strategy: string;
   /** Milliseconds from the start of fuzzing to the failing run that produced the repro. */
   detectMs: number;
-  /** The first failing run with this signature, and when it came (it may not be the repro's). */
+  /** The first failing run with this signature, and when it came (the repro's run: kept for readers of older files). */
   firstRun: number;
   firstDetectMs: number;
   violation: Violation;
+  /** The repro file written, or '' (none written: see reproError). */
   reproPath: string;
+  /** The repro itself (what the file holds; a shard carries it to merge). */
+  repro: Repro | null;
+  /** Why the repro file could not be written (the finding stands; its repro is in the JSON result). */
+  reproError?: string;
+  /** Wall time spent shrinking it (JUnit reports it as part of the finding's time). */
+  shrinkMs?: number;
   original: ReproSize;
   minimal: ReproSize;
   schedule: string;
@@ -203,11 +213,6 @@ export function strategyLabel(mode: Mode, depth: number): string {
   return mode === Mode.pct ? `pct/d${depth}` : MODE_NAMES[mode];
 }
 
-/** Is repro size `a` smaller than `b`: fewer ops, then fewer context switches, then fewer CPUs. */
-export function smaller(a: ReproSize, b: ReproSize): boolean {
-  return a.ops < b.ops || (a.ops === b.ops && (a.switches < b.switches || (a.switches === b.switches && a.cpus < b.cpus)));
-}
-
 /** What a campaign did with one scenario. */
 export interface ScenarioTally {
   runs: number;
@@ -219,6 +224,8 @@ export interface ScenarioTally {
   k: number;
   /** PCT runs that outgrew their range even after a recalibrated rerun (not counted). */
   outgrown: number;
+  /** Wall time of its runs (JUnit's time of its test case). */
+  ms?: number;
 }
 
 export interface FuzzResult {
@@ -376,11 +383,13 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
         ...(parent ? { schedule: mutateSchedule(parent.schedule, deriveSeed(o.seed ^ 0x68e31da4, index)) } : {}),
       };
       const recordCov = o.feedback === true || o.measureCoverage === true;
+      const started = Date.now();
       let r = await runner.run({ ...base, programs, coverage: recordCov });
       runs++;
       const label = parent ? 'mutation' : strategyLabel(mode, depth);
       const t = tally(byScenario, s.name);
       t.runs++;
+      t.ms = (t.ms ?? 0) + (Date.now() - started);
       t.byStrategy[label] = (t.byStrategy[label] ?? 0) + 1;
       byStrategy[label] = (byStrategy[label] ?? 0) + 1;
       if (recordCov && r.coverage) {
@@ -424,23 +433,21 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
         continue;
       }
       const detectMs = Date.now() - t0;
+      // --keep-going files a run under every signature it had (targetViolations)
       const targets = o.keepGoing ? targetViolations(r, o.inject) : [targetViolation(r, o.inject)];
       for (const target of targets) {
         const signature = signatureOf(target);
         const original = sizeOf(programs, r.schedule ? decodeSchedule(r.schedule) : []);
-        // --keep-going: one finding per signature; a later failing run is shrunk only if it could give a smaller repro
+        // --keep-going: one finding per signature, its first failing run (a loop makes its runs in
+        // increasing order): what does not depend on how the campaign is split into jobs and shards
         const prev = findings.find((f) => f.signature === signature);
         if (prev) {
           prev.occurrences++;
-          if (index + 1 < prev.firstRun) {
-            prev.firstRun = index + 1;
-            prev.firstDetectMs = detectMs;
-          }
-          if (!smaller(original, prev.minimal) || o.writeRepro === false) continue;
+          continue;
         }
-        const stamp = { scenario: s.name, seed, run: index + 1, strategy: label, detectMs, firstRun: prev?.firstRun ?? index + 1, firstDetectMs: prev?.firstDetectMs ?? detectMs };
+        const stamp = { scenario: s.name, seed, run: index + 1, strategy: label, detectMs, firstRun: index + 1, firstDetectMs: detectMs };
         if (o.writeRepro === false) {
-          findings.push({ ...stamp, violation: target, reproPath: '', original, minimal: original, schedule: r.schedule ?? '', shrinkRuns: 0, signature, occurrences: 1 });
+          findings.push({ ...stamp, violation: target, reproPath: '', repro: null, original, minimal: original, schedule: r.schedule ?? '', shrinkRuns: 0, signature, occurrences: 1 });
           continue;
         }
         let minimalPrograms = programs;
@@ -449,9 +456,13 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
         let shrinkRuns = 0;
         let reproSeed = seed;
         let shrinkError: string | undefined;
+        const shrinkStart = Date.now();
         if (controlled && !o.shouldStop?.()) {
+          const shrinkDeadline = Date.now() + o.shrinkBudgetMs;
+          // a scenario file's calls while shrinking are bounded by the shrink's budget, not the campaign's
+          const release = extendScenarioDeadline(shrinkDeadline);
           try {
-            const sh = await shrink({ runner, base: { ...base, deadline: Date.now() + o.shrinkBudgetMs }, programs, target: signature, budgetMs: o.shrinkBudgetMs, verifyKnown: target.mechanism !== undefined });
+            const sh = await shrink({ runner, base: { ...base, deadline: shrinkDeadline }, programs, target: signature, budgetMs: o.shrinkBudgetMs, verifyKnown: target.mechanism !== undefined });
             minimalPrograms = sh.programs;
             schedule = sh.schedule;
             final = sh.result;
@@ -460,27 +471,30 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
           } catch (e) {
             // the repro is the original failing run: it still replays
             shrinkError = (e as Error).message;
+          } finally {
+            release();
           }
         }
         const violation = final.violations.find((v) => counts(v) && signatureOf(v) === signature) ?? target;
         const minimal = sizeOf(minimalPrograms, schedule);
-        if (prev && !smaller(minimal, prev.minimal)) continue;
         const scheduleStr = final.schedule ?? '';
         const repro = makeRepro({
           scenario: s, cpus: minimalPrograms.length, seed: reproSeed, kernel: o.kernel ?? DEFAULT_KERNEL, backend: o.backend, inject: o.inject,
           strategy: MODE_NAMES[mode], depth, programs: minimalPrograms, schedule: scheduleStr, violation, original, minimal,
         });
-        const finding: FuzzFinding = {
-          ...stamp, violation, reproPath: writeRepro(o.outDir, repro), original, minimal, schedule: scheduleStr, shrinkRuns, signature,
-          occurrences: prev?.occurrences ?? 1, ...(shrinkError ? { shrinkError } : {}),
-        };
-        if (prev) {
-          // the smaller repro replaces the earlier one of the same signature, its provenance with it
-          if (prev.reproPath !== finding.reproPath) rmSync(prev.reproPath, { force: true });
-          findings[findings.indexOf(prev)] = finding;
-        } else {
-          findings.push(finding);
+        // a repro that cannot be written (a full disk, its name taken by a folder) loses nothing: the
+        // finding stands, the repro travels in the JSON result, and the command ends with exit 2
+        let reproPath = '';
+        let reproError: string | undefined;
+        try {
+          reproPath = writeRepro(o.outDir, repro);
+        } catch (e) {
+          reproError = `cannot write ${reproFileName(repro)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
         }
+        findings.push({
+          ...stamp, violation, reproPath, repro, original, minimal, schedule: scheduleStr, shrinkRuns, signature, occurrences: 1, shrinkMs: Date.now() - shrinkStart,
+          ...(shrinkError ? { shrinkError } : {}), ...(reproError ? { reproError } : {}),
+        });
       }
       if (!o.keepGoing) {
         limit.maxIndex = Math.min(limit.maxIndex, index);

@@ -2,7 +2,7 @@
 // campaign (`fuzz --shard i/n --json F` on each CI machine), check that they
 // belong together, and combine them as if the campaign had run in one piece.
 
-import { readJsonFile } from '../io/files.ts';
+import { SHARD, readJsonInput } from '../io/inputs.ts';
 import { checkSchema } from '../io/schema.ts';
 import { VERSION } from '../version.ts';
 import { quote } from '../report/errors.ts';
@@ -38,8 +38,6 @@ export interface ShardFile {
   shard: Shard;
   partial: boolean;
   result: FuzzResult;
-  /** The minimal repro of each finding, by its position in result.findings. */
-  repros: (Repro | null)[];
 }
 
 function need(ok: unknown, msg: string): asserts ok {
@@ -49,7 +47,7 @@ function need(ok: unknown, msg: string): asserts ok {
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 export function readShardFile(file: string): ShardFile {
-  const d = readJsonFile(file, (why) => new ShardError(why)) as Record<string, unknown>;
+  const d = readJsonInput(file, SHARD, (why) => new ShardError(why)) as Record<string, unknown>;
   need(typeof d === 'object' && d !== null && d.tool === 'percpu-stress' && d.command === 'fuzz', `${file}: not the JSON result of percpu-stress fuzz`);
   checkSchema('shard', d, file, (why) => new ShardError(why));
   need(typeof d.version === 'string' && d.version.split('.')[0] === VERSION.split('.')[0], `${file}: version: written by percpu-stress ${quote(String(d.version))}, this is ${VERSION}`);
@@ -61,7 +59,6 @@ export function readShardFile(file: string): ShardFile {
   need(typeof d.meanSteps === 'number' && d.meanSteps >= 0, `${file}: meanSteps: expected a number`);
   need(Array.isArray(d.findings), `${file}: findings: expected a list`);
   const findings: FuzzFinding[] = [];
-  const repros: (Repro | null)[] = [];
   for (const [i, f] of (d.findings as Record<string, unknown>[]).entries()) {
     const where = `${file}: findings[${i}]`;
     need(typeof f === 'object' && f !== null && typeof f.signature === 'string' && isCount(f.run) && isCount(f.occurrences), `${where}: expected signature, run and occurrences`);
@@ -69,8 +66,8 @@ export function readShardFile(file: string): ShardFile {
     need(m && isCount(m.ops) && isCount(m.cpus) && isCount(m.switches), `${where}.minimal: expected cpus, ops and switches`);
     const v = f.violation as Partial<Violation> | undefined;
     need(v && typeof v.kind === 'string' && typeof v.title === 'string' && typeof v.text === 'string', `${where}.violation: expected kind, title and text`);
-    findings.push({ ...(f as unknown as FuzzFinding), violation: { held: [], stack: [], fatal: false, cpu: 0, step: 0, ...v } as Violation });
-    repros.push(f.repro === null || f.repro === undefined ? null : checkRepro(f.repro as Repro, `${where}.repro`));
+    const repro = f.repro === null || f.repro === undefined ? null : checkRepro(f.repro as Repro, `${where}.repro`);
+    findings.push({ ...(f as unknown as FuzzFinding), violation: { held: [], stack: [], fatal: false, cpu: 0, step: 0, ...v } as Violation, repro });
   }
   const counts = (v: unknown, what: string): Record<string, number> => {
     need(typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every(isCount), `${file}: ${what}: expected counts by name`);
@@ -80,13 +77,16 @@ export function readShardFile(file: string): ShardFile {
   need(typeof d.byScenario === 'object' && d.byScenario !== null && !Array.isArray(d.byScenario), `${file}: byScenario: expected an object`);
   for (const [name, t] of Object.entries(d.byScenario as Record<string, Record<string, unknown>>)) {
     need(typeof t === 'object' && t !== null && isCount(t.runs) && isCount(t.cleanPct) && isCount(t.k) && isCount(t.outgrown), `${file}: byScenario.${name.slice(0, 40)}: expected runs, cleanPct, k and outgrown counts`);
-    byScenario[name] = { runs: t.runs as number, cleanPct: t.cleanPct as number, k: t.k as number, outgrown: t.outgrown as number, byStrategy: counts(t.byStrategy, `byScenario.${name.slice(0, 40)}.byStrategy`) };
+    byScenario[name] = {
+      runs: t.runs as number, cleanPct: t.cleanPct as number, k: t.k as number, outgrown: t.outgrown as number, byStrategy: counts(t.byStrategy, `byScenario.${name.slice(0, 40)}.byStrategy`),
+      ...(isCount(t.ms) ? { ms: t.ms } : {}),
+    };
   }
   const result: FuzzResult = {
     runs: d.runs as number, cleanRuns: d.cleanRuns as number, incompleteRuns: d.incompleteRuns as number, cleanPctRuns: d.cleanPctRuns as number, ms: d.ms as number, meanSteps: d.meanSteps as number,
     findings, residualRisk: null, residual: null, byStrategy: counts(d.byStrategy, 'byStrategy'), byScenario, known: counts(d.known, 'known'),
   };
-  return { file, config: c, shard: s, partial: d.partial === true, result, repros };
+  return { file, config: c, shard: s, partial: d.partial === true, result };
 }
 
 export interface Merged {
@@ -114,11 +114,8 @@ export function mergeShards(shards: readonly ShardFile[]): Merged {
   }
   const c = first.config;
   // the repro travels with its finding through the merge
-  // (keyed by the finding's minimal-size object, which the merge carries over unchanged)
-  const reproOf = new Map<FuzzFinding['minimal'], Repro | null>();
-  for (const s of shards) s.result.findings.forEach((f, i) => reproOf.set(f.minimal, s.repros[i] ?? null));
   const result = mergeResults(shards.map((s) => s.result), { keepGoing: c.keepGoing, entities: c.cpus + 1, depth: c.depth, keepFiles: true });
-  const repros = result.findings.map((f) => reproOf.get(f.minimal) ?? null);
+  const repros = result.findings.map((f) => f.repro);
   const missing = Array.from({ length: first.shard.count }, (_, i) => i + 1).filter((i) => !seen.has(i));
   return { config: c, result, repros, missing, partial: shards.some((s) => s.partial) || missing.length > 0 };
 }

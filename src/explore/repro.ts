@@ -16,7 +16,8 @@ import { DEFAULT_KERNEL, KERNELS, type Backend, type KernelVersion } from '../sh
 import { quote } from '../report/errors.ts';
 import { VIOLATION_KIND_SET as VIOLATION_KINDS } from '../report/violation.ts';
 import { VERSION } from '../version.ts';
-import { readJsonFile, writeAtomic } from '../io/files.ts';
+import { writeAtomic } from '../io/files.ts';
+import { REPRO, readJsonInput } from '../io/inputs.ts';
 import { checkSchema } from '../io/schema.ts';
 import { planMachine } from '../run/machine.ts';
 import { scenarioConfig } from '../run/main/runner.ts';
@@ -96,13 +97,18 @@ export function reproKernel(r: Repro): KernelVersion {
   return r.kernel ?? DEFAULT_KERNEL;
 }
 
-/** Write repro-<hash>.json atomically into `dir`; returns its path. */
+/** A repro's file name: repro-<hash>.json, the hash of what it replays (src/io/outputs.ts knows the pattern). */
+export function reproFileName(r: Repro): string {
+  const hash = createHash('sha256').update(JSON.stringify({ ...hashed(r), violation: { kind: r.violation.kind } })).digest('hex').slice(0, 12);
+  return `repro-${hash}.json`;
+}
+
+/** Write repro-<hash>.json atomically into `dir` (made if missing); returns its path. */
 export function writeRepro(dir: string, r: Repro): string {
   // one op per line: a program reads like an assembly listing
   const programs = r.programs.map((p) => `  [\n${p.map((op) => `   ${JSON.stringify(op)}`).join(',\n')}\n  ]`).join(',\n');
   const body = JSON.stringify({ ...r, programs: '@@' }, null, 1).replace('"@@"', `[\n${programs}\n ]`) + '\n';
-  const hash = createHash('sha256').update(JSON.stringify({ ...hashed(r), violation: { kind: r.violation.kind } })).digest('hex').slice(0, 12);
-  const path = join(dir, `repro-${hash}.json`);
+  const path = join(dir, reproFileName(r));
   writeAtomic(path, body);
   return path;
 }
@@ -113,7 +119,7 @@ function need<T>(cond: T, msg: string): asserts cond {
 
 /** Read and validate a repro file. */
 export function readRepro(file: string): Repro {
-  const data = readJsonFile(file, (why) => new ReproError(why));
+  const data = readJsonInput(file, REPRO, (why) => new ReproError(why));
   checkSchema('repro', data, file, (why) => new ReproError(why));
   return checkRepro(data as Repro, file);
 }

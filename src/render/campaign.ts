@@ -3,8 +3,31 @@
 // and strategy, the known issues met, and what the clean PCT runs prove.
 
 import type { FuzzResult } from '../explore/fuzz.ts';
+import { reproFileName } from '../explore/repro.ts';
+import { isAbsolute, relative } from 'node:path';
 import { COV_KINDS } from '../shm/coverage.ts';
 import type { JunitCase } from './junit.ts';
+
+/** A file as a person pastes it back: ./name below the working directory (shell-quoted when it must be), else its full path. */
+export function shownPath(p: string): string {
+  const cwd = process.cwd();
+  const rel = relative(cwd, p);
+  const shown = cwd !== '/' && rel && !rel.startsWith('..') && !isAbsolute(rel) ? `./${rel}` : p;
+  return shellWord(shown);
+}
+
+/** A word a shell reads back as it is. */
+export function shellWord(s: string): string {
+  return /^[A-Za-z0-9_./:,=+@%-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The findings of a campaign as the HTML report lists them. */
+export function htmlFindings(res: FuzzResult): { title: string; signature: string; strategy: string; occurrences: number; reproPath: string; replay: string }[] {
+  return res.findings.map((f) => ({
+    title: f.violation.title, signature: f.signature, strategy: f.strategy, occurrences: f.occurrences, reproPath: f.reproPath,
+    replay: f.reproPath ? `npx percpu-stress replay ${shownPath(f.reproPath)}` : `(the repro could not be written: ${f.reproError ?? 'none'})`,
+  }));
+}
 
 /** "1 run", "2 runs", "1,000 context switches". */
 export function plural(n: number, one: string, many = `${one}s`): string {
@@ -67,7 +90,8 @@ export function renderCampaign(res: FuzzResult, o: { quiet: boolean; portfolio: 
     if (f.shrinkError) out += `shrinking failed: ${f.shrinkError}; the repro is the failing run as it was\n`;
     else out += `shrunk in ${plural(f.shrinkRuns, 'run')}: ${plural(f.original.cpus, 'CPU')}, ${plural(f.original.ops, 'op')}, ${plural(f.original.switches, 'context switch', 'context switches')} -> ${plural(f.minimal.cpus, 'CPU')}, ${plural(f.minimal.ops, 'op')}, ${plural(f.minimal.switches, 'context switch', 'context switches')}\n`;
     out += `schedule: ${f.schedule || '(none)'}\n`;
-    if (f.reproPath) out += `repro: ${f.reproPath}\nreplay with:\n  npx percpu-stress replay ${f.reproPath}\n`;
+    if (f.reproPath) out += `repro: ${shownPath(f.reproPath)}\nreplay with:\n  npx percpu-stress replay ${shownPath(f.reproPath)}\n`;
+    else if (f.reproError) out += `repro: not written (${f.reproError}); the --json result holds it\n`;
   }
   out += `${out ? '\n' : ''}${plural(res.runs, 'run')} in ${(res.ms / 1000).toFixed(1)} s (${(res.runs / Math.max(res.ms / 1000, 0.001)).toFixed(1)} runs/s), ${res.findings.length} failing` +
     `${res.incompleteRuns ? `, ${res.incompleteRuns} could not finish within the budget (they prove nothing)` : ''}\n`;
@@ -85,20 +109,25 @@ export function renderCampaign(res: FuzzResult, o: { quiet: boolean; portfolio: 
  * JUnit cases of a campaign: a failed case per finding signature (every
  * finding reaches CI), a skipped case per known issue met (naming it), a
  * passed case per scenario that ran with neither, a skipped case per
- * scenario that never ran (with the reason).
+ * scenario that never ran (with the reason). A case's time is what the
+ * campaign spent on it: a scenario's runs (shared among its findings, each
+ * with its own shrinking), so that the cases add up to the campaign.
  */
 export function campaignCases(scenarios: readonly string[], res: FuzzResult, what: string, partial: { interrupted: boolean; reason?: string }, kernel = '2.6.35'): JunitCase[] {
   const cases: JunitCase[] = [];
-  const secs = res.ms / 1000;
-  const perCase = secs / Math.max(1, scenarios.length);
+  // files from before per-scenario times: the campaign's time split evenly
+  const evenly = res.ms / 1000 / Math.max(1, scenarios.length);
+  const runSeconds = (name: string): number => (res.byScenario[name]?.ms !== undefined ? res.byScenario[name]!.ms! / 1000 : evenly);
+  const findingsOf = (name: string): number => res.findings.filter((f) => f.scenario === name).length;
   for (const f of res.findings) {
     cases.push({
-      classname: `percpu-stress.fuzz.${f.scenario}`, name: `${f.scenario}: ${f.signature} (${what})`, time: 0,
-      failure: { message: f.violation.title, type: f.violation.kind, text: `${f.violation.text}\nfound by run ${f.run} (${f.scenario}, seed ${f.seed}, ${f.strategy})\nrepro: ${f.reproPath}\nreplay with: npx percpu-stress replay ${f.reproPath}` },
+      classname: `percpu-stress.fuzz.${f.scenario}`, name: `${f.scenario}: ${f.signature} (${what})`, time: runSeconds(f.scenario) / findingsOf(f.scenario) + (f.shrinkMs ?? 0) / 1000,
+      failure: { message: f.violation.title, type: f.violation.kind, text: `${f.violation.text}\nfound by run ${f.run} (${f.scenario}, seed ${f.seed}, ${f.strategy})\nrepro: ${f.reproPath ? shownPath(f.reproPath) : '(not written: it is in the --json result)'}\nreplay with: npx percpu-stress replay ${f.reproPath ? shownPath(f.reproPath) : reproName(f)}` },
       out: `${f.occurrences} failing run(s) with this signature`,
     });
   }
-  for (const [id, n] of Object.entries(res.known)) {
+  // (by name: the order the runs met them in depends on how the campaign was split)
+  for (const [id, n] of Object.entries(res.known).sort(([a], [b]) => a.localeCompare(b))) {
     cases.push({ classname: 'percpu-stress.fuzz.known', name: `known issue ${id} of the ${kernel} baseline (${what})`, time: 0, skipped: `known issue ${id}: met in ${n} run(s), proven by its mechanism and fix`, out: '' });
   }
   for (const name of scenarios) {
@@ -107,8 +136,13 @@ export function campaignCases(scenarios: readonly string[], res: FuzzResult, wha
       cases.push({ classname: `percpu-stress.fuzz.${name}`, name: `fuzz ${name} (${what})`, time: 0, skipped: partial.interrupted ? 'not run: the campaign was interrupted first' : (partial.reason ?? 'not run: the campaign ended first (budget, --runs, or an earlier failing run)'), out: '' });
       continue;
     }
-    if (res.findings.some((f) => f.scenario === name)) continue;
-    cases.push({ classname: `percpu-stress.fuzz.${name}`, name: `fuzz ${name} (${what})`, time: perCase, out: `${plural(t.runs, 'run')}: ${strategyCounts(t.byStrategy)}` });
+    if (findingsOf(name)) continue;
+    cases.push({ classname: `percpu-stress.fuzz.${name}`, name: `fuzz ${name} (${what})`, time: runSeconds(name), out: `${plural(t.runs, 'run')}: ${strategyCounts(t.byStrategy)}` });
   }
   return cases;
+}
+
+/** The repro file a finding would have (when it could not be written). */
+function reproName(f: FuzzResult['findings'][number]): string {
+  return f.repro ? reproFileName(f.repro) : '<repro>';
 }

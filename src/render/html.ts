@@ -94,7 +94,15 @@ const ROW_H = 96;
 const LEFT = 92;
 const LOCK_COLORS = ['#d97706', '#2563eb', '#7c3aed', '#059669', '#db2777', '#0891b2', '#65a30d', '#dc2626'];
 
-/** An SVG of the steps [from, to] of a timeline: a row per entity, the violation marked. */
+/** Where the rows of the timeline start: below a band for the violation's label and the step axis. */
+const TOP = 48;
+
+/**
+ * An SVG of the steps [from, to] of a timeline: a row per entity, the
+ * violation marked (its label in a band of its own above the rows). No
+ * label is crossed by a line: a function's name goes in the widest part of
+ * its bar that no context-switch arrow or violation line crosses.
+ */
 export function timelineSvg(t: Timeline, v: Violation | undefined, o: { before?: number; after?: number } = {}): string {
   const lastStep = t.events.length ? t.events[t.events.length - 1]!.step : 0;
   const center = v ? v.step : lastStep;
@@ -103,20 +111,39 @@ export function timelineSvg(t: Timeline, v: Violation | undefined, o: { before?:
   const x = (step: number): number => LEFT + (step - from) * STEP_W;
   const width = x(to + 1) + 20;
   const rows = t.cpus + 1;
-  const height = 40 + rows * ROW_H + 20;
+  const height = TOP + rows * ROW_H + 20;
+  const rowMid = (e: number): number => TOP + e * ROW_H + ROW_H / 2;
   const lockNames = [...new Set(t.events.filter((e) => e.kind === 'acquire' || e.kind === 'wait').map((e) => e.name))];
   const color = (n: string): string => LOCK_COLORS[lockNames.indexOf(n) % LOCK_COLORS.length]!;
+  // the vertical lines drawn across the rows, for the labels to keep clear of
+  const xv = v ? x(v.step) + STEP_W / 2 : -1;
+  const verticals: { x: number; y1: number; y2: number }[] = [];
+  const switches = t.events.filter((ev) => ev.kind === 'switch' && ev.step >= from && ev.step <= to);
+  for (const ev of switches) verticals.push({ x: x(ev.step) + STEP_W / 2, y1: Math.min(rowMid(ev.entity), rowMid(ev.to!)), y2: Math.max(rowMid(ev.entity), rowMid(ev.to!)) });
+  if (v) verticals.push({ x: xv, y1: TOP - 8, y2: height - 16 });
+  /** The widest stretch of [a, b] at heights [y1, y2] that no vertical line crosses. */
+  const freeStretch = (a: number, b: number, y1: number, y2: number): [number, number] => {
+    const cuts = verticals.filter((l) => l.x > a && l.x < b && l.y1 < y2 && l.y2 > y1).map((l) => l.x).sort((p, q) => p - q);
+    let best: [number, number] = [a, a];
+    let prev = a;
+    for (const c of [...cuts, b]) {
+      const seg: [number, number] = [prev + (prev === a ? 0 : 3), c - (c === b ? 0 : 3)];
+      if (seg[1] - seg[0] > best[1] - best[0]) best = seg;
+      prev = c;
+    }
+    return best;
+  };
   const parts: string[] = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" id="timeline" class="timeline" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="interleaving of steps ${from} to ${to}">`);
   // the step axis
-  for (let s = from; s <= to; s++) {
-    if ((s - from) % 5 === 0) {
-      parts.push(`<line x1="${x(s)}" y1="28" x2="${x(s)}" y2="${height - 16}" stroke="#e5e7eb"/>`);
-      parts.push(`<text x="${x(s)}" y="20" font-size="10" text-anchor="middle" fill="#6b7280">${s}</text>`);
+  for (let st = from; st <= to; st++) {
+    if ((st - from) % 5 === 0) {
+      parts.push(`<line x1="${x(st)}" y1="${TOP - 8}" x2="${x(st)}" y2="${height - 16}" stroke="#e5e7eb"/>`);
+      parts.push(`<text x="${x(st)}" y="${TOP - 12}" font-size="10" text-anchor="middle" fill="#6b7280">${st}</text>`);
     }
   }
   for (let e = 0; e < rows; e++) {
-    const y0 = 36 + e * ROW_H;
+    const y0 = TOP + e * ROW_H;
     parts.push(`<text x="8" y="${y0 + 18}" font-size="12" font-weight="600" class="entity">${esc(entityName(e, t.cpus))}</text>`);
     parts.push(`<line x1="${LEFT}" y1="${y0 + ROW_H - 6}" x2="${width - 20}" y2="${y0 + ROW_H - 6}" stroke="#d1d5db"/>`);
   }
@@ -125,13 +152,14 @@ export function timelineSvg(t: Timeline, v: Violation | undefined, o: { before?:
     if (sp.end < from || sp.start > to) continue;
     const a = x(Math.max(sp.start, from));
     const b = x(Math.min(sp.end, to) + 1);
-    const y0 = 36 + sp.entity * ROW_H;
+    const y0 = TOP + sp.entity * ROW_H;
     const title = `<title>${esc(`${sp.kind === 'lock' ? 'holds ' : sp.kind === 'wait' ? 'waits for ' : ''}${sp.name}: steps ${sp.start}-${sp.end}${sp.open ? ' (unfinished)' : ''}`)}</title>`;
     if (sp.kind === 'op' || sp.kind === 'irq') {
       const y = y0 + 4 + Math.min(sp.depth, 4) * 11;
       const fill = sp.kind === 'irq' ? '#fca5a5' : ['#bfdbfe', '#c7d2fe', '#ddd6fe', '#e9d5ff', '#f5d0fe'][Math.min(sp.depth, 4)]!;
       parts.push(`<g class="span ${sp.kind}"><rect x="${a}" y="${y}" width="${Math.max(2, b - a - 1)}" height="10" rx="2" fill="${fill}" stroke="#6b7280" stroke-width="0.5"/>${title}`);
-      if (b - a > 30) parts.push(`<text x="${a + 3}" y="${y + 8}" font-size="8">${esc(fitText(sp.name, b - a - 6, 8))}</text>`);
+      const [la, lb] = freeStretch(a + 3, b - 3, y, y + 10);
+      if (lb - la > 24) parts.push(`<text x="${la}" y="${y + 8}" font-size="8">${esc(fitText(sp.name, lb - la, 8))}</text>`);
       parts.push('</g>');
     } else {
       const li = lockNames.indexOf(sp.name);
@@ -141,25 +169,21 @@ export function timelineSvg(t: Timeline, v: Violation | undefined, o: { before?:
     }
   }
   // context switches: a small arrow from the entity that gives the token to the one that takes it
-  for (const ev of t.events) {
-    if (ev.kind !== 'switch' || ev.step < from || ev.step > to) continue;
+  for (const ev of switches) {
     const xs = x(ev.step) + STEP_W / 2;
-    parts.push(`<line class="switch" x1="${xs}" y1="${36 + ev.entity * ROW_H + ROW_H / 2}" x2="${xs}" y2="${36 + ev.to! * ROW_H + ROW_H / 2}" stroke="#9ca3af" stroke-width="1" marker-end="url(#arrow)"/>`);
+    parts.push(`<line class="switch" x1="${xs}" y1="${rowMid(ev.entity)}" x2="${xs}" y2="${rowMid(ev.to!)}" stroke="#9ca3af" stroke-width="1" marker-end="url(#arrow)"/>`);
   }
   if (v) {
-    const xv = x(v.step) + STEP_W / 2;
-    // the label names the finding's violation and stays inside the drawing: on the side of the line with more room, cut to fit
+    // the label names the finding's violation in the band above the rows, on the side of the line with more room, cut to fit
     const right = width - xv - 8, left = xv - 8;
-    const room = Math.max(right, left);
-    const label = fitText(v.title, room, 11);
-    const ty = 36 + Math.max(0, v.cpu) * ROW_H + 56;
+    const label = fitText(`${v.title} (${entityName(Math.max(0, v.cpu), t.cpus)}, step ${v.step})`, Math.max(right, left), 11);
     const tx = right >= left ? xv + 4 : xv - 4;
-    parts.push(`<g id="violation-marker"><line x1="${xv}" y1="28" x2="${xv}" y2="${height - 16}" stroke="#dc2626" stroke-width="2"/><text x="${tx}" y="${ty}" font-size="11" fill="#dc2626" font-weight="700" text-anchor="${right >= left ? 'start' : 'end'}">${esc(label)}<title>${esc(v.title)}</title></text></g>`);
+    parts.push(`<g id="violation-marker"><line x1="${xv}" y1="${TOP - 8}" x2="${xv}" y2="${height - 16}" stroke="#dc2626" stroke-width="2"/><text x="${tx}" y="14" font-size="11" fill="#dc2626" font-weight="700" text-anchor="${right >= left ? 'start' : 'end'}">${esc(label)}<title>${esc(v.title)}</title></text></g>`);
   }
   parts.push('<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#9ca3af"/></marker></defs>');
   parts.push('</svg>');
   const legend = lockNames.map((n) => `<span class="key"><span class="swatch" style="background:${color(n)}"></span>${esc(n)}</span>`).join(' ');
-  return `<p class="legend">steps ${from}–${to}${t.lost ? ` (${t.lost} older events not kept)` : ''}. Bars: the functions each entity was in (nested by depth; red: the hardirq handler). Lines: locks held (solid) and waited for (dashed): ${legend || 'none'}. Grey arrows: context switches. Red line: the violation.</p>${parts.join('')}`;
+  return `<p class="legend">steps ${from}–${to}${t.lost ? ` (${t.lost} older events not kept)` : ''}. Bars: the functions each entity was in (nested by depth; red: the hardirq handler). Lines: locks held (solid) and waited for (dashed): ${legend || 'none'}. Grey arrows: context switches.${v ? ' Red line: the violation.' : ''}</p>${parts.join('')}`;
 }
 
 /** A label cut (with an ellipsis) to what `px` pixels hold at this font size (0.62 em per character, bold sans). */
@@ -178,6 +202,12 @@ export function lockdepSvg(graph: NonNullable<RunResult['lockdepExport']>['graph
   const pos = new Map(graph.nodes.map((node, i) => [node.name, { x: cx + r * Math.cos((2 * Math.PI * i) / Math.max(n, 1) - Math.PI / 2), y: cy + r * Math.sin((2 * Math.PI * i) / Math.max(n, 1) - Math.PI / 2) }]));
   // the classes the report names, as lockdep prints them: "(pcpu_lock){-.+.}"
   const hot = new Set(v ? graph.nodes.filter((node) => v.text.includes(`(${node.name}){`)).map((node) => node.name) : []);
+  const nodeWidth = (name: string): number => Math.max(70, name.length * 7 + 12);
+  const nodeBoxes = graph.nodes.map((node) => {
+    const p = pos.get(node.name)!;
+    const w = nodeWidth(node.name);
+    return { l: p.x - w / 2, r: p.x + w / 2, t: p.y - 16, b: p.y + 16 };
+  });
   const parts: string[] = [`<svg xmlns="http://www.w3.org/2000/svg" id="lockdep-graph" class="graph" width="${size}" height="${size}" viewBox="0 0 ${size} ${size}" role="img" aria-label="lockdep dependency graph">`];
   parts.push('<defs><marker id="dep" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M 0 0 L 10 5 L 0 10 z" fill="#374151"/></marker><marker id="dep-hot" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M 0 0 L 10 5 L 0 10 z" fill="#dc2626"/></marker></defs>');
   for (const e of graph.edges) {
@@ -204,20 +234,38 @@ export function lockdepSvg(graph: NonNullable<RunResult['lockdepExport']>['graph
     // the control point: off the middle, perpendicular to the chord, by a third of its length
     const bow = Math.max(40, len / 3);
     const mx = (a.x + b.x) / 2 - (dy / len) * bow, my = (a.y + b.y) / 2 + (dx / len) * bow;
-    // the label just beyond the curve's apex (t = 1/2), on a white halo, drawn over the nodes
-    const ax = (sx + 2 * mx + ex) / 4, ay = (sy + 2 * my + ey) / 4;
-    const lx = ax - (dy / len) * 16, ly = ay + (dx / len) * 16;
+    // the label beside the curve, on a white halo: the first place near its apex where it covers no
+    // node and not the arrowhead (the marker reaches 7 x 3 px back from the curve's end)
     const label = `refused: ${holding} → ${wanted}`;
     const half = (label.length * 10 * 0.62) / 2;
-    const tx = Math.min(size - 4 - half, Math.max(4 + half, lx));
-    const ty = Math.min(size - 6, Math.max(14, ly + 4));
+    const head = 24;
+    const clear = (tx: number, ty: number): boolean => {
+      const l = tx - half, r = tx + half, t = ty - 11, b = ty + 3;
+      if (l < 2 || r > size - 2 || t < 2 || b > size - 2) return false;
+      const nx = Math.max(l, Math.min(ex, r)), ny = Math.max(t, Math.min(ey, b));
+      if (Math.hypot(nx - ex, ny - ey) <= head) return false;
+      return nodeBoxes.every((n) => r < n.l - 3 || l > n.r + 3 || b < n.t - 3 || t > n.b + 3);
+    };
+    let tx = 0, ty = 0;
+    search: for (const off of [16, 24, 32, 44, 56, 72, 90, 110, 130]) {
+      for (const at of [0.5, 0.4, 0.6, 0.3, 0.7]) {
+        const px = (1 - at) ** 2 * sx + 2 * (1 - at) * at * mx + at ** 2 * ex, py = (1 - at) ** 2 * sy + 2 * (1 - at) * at * my + at ** 2 * ey;
+        for (const side of [1, -1]) {
+          tx = px - side * (dy / len) * off;
+          ty = py + side * (dx / len) * off + 4;
+          if (clear(tx, ty)) break search;
+        }
+      }
+    }
+    tx = Math.min(size - 4 - half, Math.max(4 + half, tx));
+    ty = Math.min(size - 6, Math.max(14, ty));
     refused.push(`<g class="refused"><path class="edge hot attempted" d="M ${sx.toFixed(1)} ${sy.toFixed(1)} Q ${mx.toFixed(1)} ${my.toFixed(1)} ${ex.toFixed(1)} ${ey.toFixed(1)}" fill="none" stroke="#dc2626" stroke-width="3" stroke-dasharray="6 4" marker-end="url(#dep-hot)"><title>${esc(`${holding} -> ${wanted}: the dependency this report is about (lockdep refused to add it)`)}</title></path>` +
       `<text class="refused-label" x="${tx.toFixed(1)}" y="${ty.toFixed(1)}" font-size="10" text-anchor="middle" fill="#dc2626" font-weight="700" stroke="#fff" stroke-width="3" paint-order="stroke">${esc(label)}</text></g>`);
   }
   for (const node of graph.nodes) {
     const p = pos.get(node.name)!;
     const isHot = hot.has(node.name);
-    const w = Math.max(70, node.name.length * 7 + 12);
+    const w = nodeWidth(node.name);
     parts.push(`<g class="node${isHot ? ' hot' : ''}"><rect x="${p.x - w / 2}" y="${p.y - 16}" width="${w}" height="32" rx="4" fill="${isHot ? '#fee2e2' : '#f9fafb'}" stroke="${isHot ? '#dc2626' : '#6b7280'}"/><text x="${p.x}" y="${p.y - 2}" font-size="11" text-anchor="middle">${esc(node.name)}</text><text x="${p.x}" y="${p.y + 11}" font-size="9" text-anchor="middle" fill="#6b7280">${esc(node.usage)}</text></g>`);
   }
   parts.push(...refused);
@@ -227,59 +275,81 @@ export function lockdepSvg(graph: NonNullable<RunResult['lockdepExport']>['graph
 
 // ---- the page ----
 
-const CSS = `body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#111827;max-width:1280px}
+const CSS = `body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#111827;max-width:1280px;overflow-wrap:anywhere}
 h1{font-size:20px;margin:0 0 8px}h2{font-size:16px;margin:24px 0 8px;border-bottom:1px solid #e5e7eb;padding-bottom:4px}
 .verdict{display:inline-block;padding:4px 10px;border-radius:4px;font-weight:700;color:#fff}
 .v-clean{background:#059669}.v-bad{background:#dc2626}.v-other{background:#d97706}
 pre{background:#f3f4f6;padding:10px;overflow:auto;font-size:12px;border-radius:4px}
 table{border-collapse:collapse;margin:6px 0}td,th{border:1px solid #e5e7eb;padding:3px 8px;text-align:right}th{background:#f9fafb}td:first-child,th:first-child{text-align:left}
 .legend{color:#4b5563;font-size:12px}.key{white-space:nowrap;margin-right:8px}.swatch{display:inline-block;width:12px;height:6px;margin-right:4px;vertical-align:middle}
-.scroll{overflow-x:auto;border:1px solid #e5e7eb}code{background:#f3f4f6;padding:1px 4px;border-radius:3px}`;
+.scroll{overflow-x:auto;border:1px solid #e5e7eb}code{background:#f3f4f6;padding:1px 4px;border-radius:3px}
+@media (max-width:640px){body{margin:12px}table.cards,table.cards tbody,table.cards tr,table.cards td{display:block;border:0}table.cards tr:first-child{display:none}
+table.cards tr{border:1px solid #e5e7eb;border-radius:4px;margin:0 0 8px;padding:4px 8px}table.cards td{text-align:left;padding:1px 0}
+table.cards td::before{content:attr(data-label) ": ";color:#6b7280}}`;
 
 function verdictClass(v: HtmlReport['verdict']): string {
   return v === 'clean' || v === 'known issues only' || v === 'not reproduced' ? 'v-clean' : v === 'violation' || v === 'reproduced' || v === 'different' ? 'v-bad' : 'v-other';
 }
 
-function runTable(runs: readonly RunResult[]): string {
-  const head = '<tr><th>scenario</th><th>verdict</th><th>cpus</th><th>seed</th><th>strategy</th><th>alloc</th><th>free</th><th>irq-free</th><th>failed</th><th>chunks created</th><th>destroyed</th><th>nr_alloc</th><th>nr_dealloc</th><th>nr_cur_alloc</th><th>nr_max_alloc</th><th>nr_chunks</th><th>nr_max_chunks</th><th>min_alloc_size</th><th>max_alloc_size</th></tr>';
-  const rows = runs.map((r) => `<tr><td>${esc(r.scenario)}</td><td>${esc(r.status)}</td><td>${r.cpus}</td><td>${r.seed}</td><td>${esc(r.strategy)}</td><td>${r.ops.alloc}</td><td>${r.ops.free}</td><td>${r.ops.irqsHandled}</td><td>${r.ops.failed}</td><td>${r.chunksCreated}</td><td>${r.chunksDestroyed}</td>` +
-    `<td>${r.stats.nr_alloc}</td><td>${r.stats.nr_dealloc}</td><td>${r.stats.nr_cur_alloc}</td><td>${r.stats.nr_max_alloc}</td><td>${r.stats.nr_chunks}</td><td>${r.stats.nr_max_chunks}</td><td>${r.stats.min_alloc_size}</td><td>${r.stats.max_alloc_size}</td></tr>`);
-  return `<table id="runs">${head}${rows.join('')}</table><p class="legend">The last eight columns are the kernel's <code>percpu_stats</code> at the end of each run.</p>`;
+/** A table of rows of cells under a header; on a phone each row becomes a card of "header: value" lines. */
+function cardTable(id: string, head: readonly string[], rows: readonly (readonly (string | number)[])[]): string {
+  const tr = (cells: readonly (string | number)[]): string => `<tr>${cells.map((c, i) => `<td data-label="${esc(head[i]!)}">${typeof c === 'number' ? c : c}</td>`).join('')}</tr>`;
+  return `<table id="${id}" class="cards"><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr>${rows.map(tr).join('')}</table>`;
+}
+
+function runTables(runs: readonly RunResult[]): string {
+  const runs1 = cardTable('runs', ['scenario', 'verdict', 'cpus', 'seed', 'strategy', 'alloc', 'free', 'irq-free', 'failed', 'chunks created', 'destroyed'],
+    runs.map((r) => [esc(r.scenario), esc(r.status), r.cpus, r.seed, esc(r.strategy), r.ops.alloc, r.ops.free, r.ops.irqsHandled, r.ops.failed, r.chunksCreated, r.chunksDestroyed]));
+  const stats = cardTable('percpu-stats', ['scenario', 'seed', 'nr_alloc', 'nr_dealloc', 'nr_cur_alloc', 'nr_max_alloc', 'nr_chunks', 'nr_max_chunks', 'min_alloc_size', 'max_alloc_size'],
+    runs.map((r) => [esc(r.scenario), r.seed, r.stats.nr_alloc, r.stats.nr_dealloc, r.stats.nr_cur_alloc, r.stats.nr_max_alloc, r.stats.nr_chunks, r.stats.nr_max_chunks, r.stats.min_alloc_size, r.stats.max_alloc_size]));
+  return `${runs1}<p class="legend">The kernel's <code>percpu_stats</code> at the end of each run:</p>${stats}`;
+}
+
+/** Every known issue of 2.6.35 the runs met, with how many runs met it. */
+function knownIssues(runs: readonly RunResult[]): string {
+  const count = new Map<string, { n: number; title: string }>();
+  for (const r of runs) {
+    for (const v of r.violations) {
+      if (v.known === undefined || v.suppressed) continue;
+      const c = count.get(v.known) ?? { n: 0, title: v.title };
+      if (!r.violations.slice(0, r.violations.indexOf(v)).some((x) => x.known === v.known && !x.suppressed)) c.n++;
+      count.set(v.known, c);
+    }
+  }
+  if (!count.size) return '';
+  const items = [...count].sort(([a], [b]) => a.localeCompare(b)).map(([id, c]) => `<li><code>${esc(id)}</code>: ${plural(c.n, 'run')} (${esc(c.title)})</li>`);
+  return `<h2>Known issues of 2.6.35 met</h2><p class="legend">Bugs the 2.6.35 baseline really has, recognised by their mechanism; they do not fail a run unless --strict-known.</p><ul id="known-issues">${items.join('')}</ul>`;
 }
 
 export function renderHtml(r: HtmlReport): string {
   const out: string[] = [];
-  out.push(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>percpu-stress ${esc(r.command)}: ${esc(r.verdict)}</title><style>${CSS}</style></head><body>`);
+  out.push(`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>percpu-stress ${esc(r.command)}: ${esc(r.verdict)}</title><style>${CSS}</style></head><body>`);
   const kernels = r.kernels ?? [...new Set([...(r.runs ?? []), ...(r.focus ? [r.focus] : [])].map((x) => x.kernel))];
   out.push(`<h1>percpu-stress ${esc(r.command)}${kernels.length ? ` <small id="kernel">Linux ${esc(kernels.join(' and '))}</small>` : ''}</h1><p><span class="verdict ${verdictClass(r.verdict)}" id="verdict">${esc(r.verdict)}</span></p>`);
   out.push(`<p><code>${esc(r.commandLine)}</code></p>`);
   if (r.summary.length) out.push(`<ul>${r.summary.map((l) => `<li>${esc(l)}</li>`).join('')}</ul>`);
   if (r.findings?.length) {
-    out.push('<h2>Findings</h2><table id="findings"><tr><th>violation</th><th>signature</th><th>found by</th><th>failing runs</th><th>repro</th></tr>');
-    for (const f of r.findings) out.push(`<tr><td>${esc(f.title)}</td><td>${esc(f.signature ?? '')}</td><td>${esc(f.strategy ?? '')}</td><td>${f.occurrences ?? ''}</td><td>${f.replay ? `<code>${esc(f.replay)}</code>` : esc(f.reproPath ?? '')}</td></tr>`);
-    out.push('</table>');
+    out.push(`<h2>Findings</h2>${cardTable('findings', ['violation', 'signature', 'found by', 'failing runs', 'repro'],
+      r.findings.map((f) => [esc(f.title), esc(f.signature ?? ''), esc(f.strategy ?? ''), f.occurrences ?? '', f.replay ? `<code>${esc(f.replay)}</code>` : esc(f.reproPath ?? '')]))}`);
   }
-  if (r.runs?.length) out.push(`<h2>Runs</h2><div class="scroll">${runTable(r.runs)}</div>`);
+  if (r.runs?.length) out.push(`<h2>Runs</h2>${runTables(r.runs)}${knownIssues(r.runs)}`);
   const f = r.focus;
   if (f) {
     const v = (r.focusViolation && f.violations.includes(r.focusViolation) ? r.focusViolation : undefined) ?? f.violations.find((x) => !x.known && !x.suppressed) ?? f.violations[0];
     const what = f.status === 'violation' ? 'The failing run' : f.status === 'known' ? `The run (known issues of ${f.kernel} only: it did not fail)` : 'The run';
     out.push(`<h2>${what}: ${esc(f.scenario)}, seed ${f.seed}, ${plural(f.cpus, 'CPU')}</h2>`);
     if (r.replay) out.push(`<p>Replay it exactly: <code id="replay-command">${esc(r.replay)}</code></p>`);
-    out.push('<h2>The interleaving around the violation</h2>');
+    out.push(`<h2>${!v ? 'The interleaving of the run (its last steps)' : v.known !== undefined || v.suppressed ? `The interleaving around the ${v.known !== undefined ? 'known issue' : 'suppressed finding'} (it did not fail the run)` : 'The interleaving around the violation'}</h2>`);
     out.push(f.timeline ? `<div class="scroll">${timelineSvg(f.timeline, v)}</div>` : '<p>(a free-running run has no step order to draw: replay a repro, or run with --strategy)</p>');
     if (f.lockdepExport) {
       out.push('<h2>The lockdep dependency graph</h2><p class="legend">An arrow A → B: B was taken while A was held. Red: the classes the lockdep report names and the dependencies between them (the cycle, or the irq-safe → irq-unsafe edge); dashed: the dependency the report is about, which lockdep did not add.</p>');
-      out.push(lockdepSvg(f.lockdepExport.graph, f.violations.find((x) => x.kind.startsWith('lockdep')) ?? v));
+      out.push(`<div class="scroll">${lockdepSvg(f.lockdepExport.graph, f.violations.find((x) => x.kind.startsWith('lockdep')) ?? v)}</div>`);
     }
     out.push('<h2>The reports</h2>');
     // the finding's own report open, the others a click away
     f.violations.forEach((x) => out.push(`<details${x === v ? ' open class="finding"' : ''}><summary>${esc(x.title)}${x.known ? ` (known issue ${esc(x.known)}${x.knownProof === 'fix-verified' ? ', fix-verified' : ''})` : ''}</summary><pre class="violation">${esc(x.text)}</pre></details>`));
   }
   out.push(`<p class="legend">percpu-stress report; every number above is from the run itself. Steps are scheduling steps, not time.</p>`);
-  // written into the page once it is laid out: how big the drawings came out (the browser test reads it)
-  // and how many of their labels reach past their own drawing's edge (none should)
-  out.push(`<script>(function(){var s=[['timeline','#timeline'],['graph','#lockdep-graph']];var o=[];for(var i=0;i<s.length;i++){var e=document.querySelector(s[i][1]);if(!e)continue;var b=e.getBBox();var r=e.getBoundingClientRect();var over=0;var ts=e.querySelectorAll('text');for(var j=0;j<ts.length;j++){var q=ts[j].getBoundingClientRect();if(q.left<r.left-0.5||q.right>r.right+0.5||q.top<r.top-0.5||q.bottom>r.bottom+0.5)over++;}o.push(s[i][0]+':'+Math.round(b.width)+'x'+Math.round(b.height)+':'+e.querySelectorAll('rect,line,path').length+':'+over);}document.body.setAttribute('data-rendered',o.join(' '));})();</script>`);
   out.push('</body></html>\n');
   return out.join('\n');
 }

@@ -39,7 +39,8 @@ export function renderJunitCases(cases: JunitCase[], suite = 'percpu-stress', su
   for (const c of cases) {
     out += `    <testcase classname="${esc(c.classname)}" name="${esc(c.name)}" time="${seconds(c.time)}">\n`;
     if (c.failure) out += `      <failure message="${esc(c.failure.message)}" type="${esc(c.failure.type)}">${esc(c.failure.text)}</failure>\n`;
-    else if (c.skipped !== undefined) out += `      <skipped message="${esc(c.skipped)}"/>\n`;
+    // the reason as the element's text too: some readers (GitLab) show only that
+    else if (c.skipped !== undefined) out += `      <skipped message="${esc(c.skipped)}">${esc(c.skipped)}</skipped>\n`;
     if (c.out) out += `      <system-out>${esc(c.out)}</system-out>\n`;
     out += '    </testcase>\n';
   }

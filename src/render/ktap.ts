@@ -17,10 +17,14 @@ function diagnostic(s: string): string[] {
   return s.split('\n').filter((l) => l.trim() !== '').map((l) => `# ${l.replace(/\r/g, '')}`);
 }
 
-/** KTAP of a list of cases under one parent test named `top`. */
-export function renderKtapCases(top: string, cases: readonly JunitCase[], o: { partial: string | null }): string {
+/**
+ * KTAP of a list of cases under one parent test named `top` (its name on a
+ * `# Subtest:` line too, as KUnit prints it). The parent fails when a case
+ * does; it is skipped only when nothing failed and nothing was proven.
+ */
+export function renderKtapCases(top: string, cases: readonly JunitCase[], o: { partial: string | null; note?: string }): string {
   const lines = ['KTAP version 1', '1..1'];
-  const sub = ['KTAP version 1', `1..${cases.length}`];
+  const sub = ['KTAP version 1', `# Subtest: ${description(top)}`, `1..${cases.length}`];
   cases.forEach((c, i) => {
     const name = description(c.name);
     if (c.failure) {
@@ -34,6 +38,7 @@ export function renderKtapCases(top: string, cases: readonly JunitCase[], o: { p
   });
   lines.push(...sub.map((l) => `  ${l}`));
   const failed = cases.some((c) => c.failure);
+  if (o.note) lines.push(`# ${description(o.note)}`);
   if (o.partial) lines.push(`# partial: ${description(o.partial)}`);
   const allSkipped = cases.length > 0 && cases.every((c) => c.skipped !== undefined && !c.failure);
   lines.push(`${failed ? 'not ok' : 'ok'} 1 ${description(top)}${!failed && (allSkipped || o.partial) ? ` # SKIP ${o.partial ? 'partial report' : 'nothing was proven'}` : ''}`);

@@ -106,7 +106,7 @@ export function explainTimeline(t: Timeline, violations: readonly Violation[], o
 /** A Trace Event (the subset this file writes). */
 export interface TraceEvent {
   name: string;
-  ph: 'X' | 'i' | 's' | 'f' | 'M';
+  ph: 'X' | 'I' | 's' | 'f' | 'M';
   ts: number;
   /** X: the slice's length (at least 1). */
   dur?: number;
@@ -130,17 +130,27 @@ export const TRACK_ON_CPU = 2;
 export const TRACK_LOCKS = 10;
 
 /**
- * Chrome Trace Event JSON of a timeline, as Perfetto's JSON importer and
- * Chrome DevTools load it whole: each CPU (and the kworker) is a process
- * with its own tracks: its functions (pcpu_alloc, free_percpu, pcpu_reclaim,
+ * Chrome Trace Event JSON of a timeline, as the catapult viewer
+ * (chrome://tracing, Perfetto's JSON importer follows it) and the DevTools
+ * trace engine load it whole: each CPU (and the kworker) is a process with
+ * its own tracks: its functions (pcpu_alloc, free_percpu, pcpu_reclaim,
  * populate, map extension, the hardirq handler... as complete `X` slices,
- * nested), when it is on the CPU (a slice per turn, the context-switch flow
- * arrows going from the end of one turn to the start of the next, numeric
- * ids, both ends inside their slices), and one track per lock it waited for
- * or held. Every event has its own timestamp (strictly increasing), so no
- * two slices of a track share an edge ambiguously. The violation is an
- * instant on its CPU's function track. Slices still open when the run
- * stopped end at its last step with `unfinished: true`.
+ * nested), when it is on the CPU (a slice per turn), and one track per lock
+ * it waited for or held. Every event has its own timestamp (strictly
+ * increasing), so no two slices of a track share an edge ambiguously.
+ *
+ * A context switch is a flow arrow with numeric ids from a one-step
+ * "switch to ..." slice at the end of the outgoing turn to the start of the
+ * incoming turn: each end starts a slice of the flow's category on the
+ * flow's thread at the flow's timestamp, which is how DevTools binds a flow
+ * (same ts, pid, tid and category), and lies inside it, how catapult binds
+ * `s` and `f` with `bp: "e"` (the enclosing slice).
+ *
+ * A violation is an instant (`I`, the phase both know) on its CPU's
+ * function track at the point of the run where it was reported, so inside
+ * the function slice it was reported from; one reported by no entity (a
+ * deadlock, a leak at the end) is at its own step. Slices still open when
+ * the run stopped end at its last step with `unfinished: true`.
  */
 export function chromeTrace(t: Timeline, violations: readonly Violation[], meta: Record<string, unknown> = {}): { traceEvents: TraceEvent[]; displayTimeUnit: 'ms'; otherData: Record<string, unknown> } {
   const out: TraceEvent[] = [];
@@ -181,6 +191,15 @@ export function chromeTrace(t: Timeline, violations: readonly Violation[], meta:
     if (turn[e] === null) turn[e] = now;
   };
   let flows = 0;
+  const instants: TraceEvent[] = [];
+  const placed = new Set<Violation>();
+  const marker = (v: Violation, ts: number): void => {
+    placed.add(v);
+    const where = v.cpu >= 0 && v.cpu <= t.cpus ? { pid: pidOf(v.cpu), tid: TRACK_FUNCTIONS, s: 't' as const } : { pid: 1, tid: TRACK_FUNCTIONS, s: 'g' as const };
+    instants.push({ name: v.title, cat: 'violation', ph: 'I', ts, ...where, args: { kind: v.kind, step: v.step, text: v.text } });
+  };
+  /** The last timestamp given to each step. */
+  const tsOfStep = new Map<number, number>();
   for (const ev of t.events) {
     const e = ev.entity;
     const pid = pidOf(e);
@@ -228,13 +247,18 @@ export function chromeTrace(t: Timeline, violations: readonly Violation[], meta:
         x(top.name, top.cat, top.pid, top.tid, top.start, at(ev.step));
         break;
       }
-      case 'report':
-        break; // the violations themselves are written below
+      case 'report': {
+        // the violation this report made, where it was made (the same report again is not repeated)
+        const v = violations.find((x) => x.step === ev.step && x.cpu === e && !placed.has(x));
+        if (v) marker(v, at(ev.step));
+        break;
+      }
       case 'switch': {
         const to = ev.to!;
-        // the outgoing turn ends just after the flow leaves it; the incoming one starts where the flow lands
+        // the outgoing turn ends with a one-step slice the flow leaves from; the incoming one starts where the flow lands
         const leave = at(ev.step);
         onCpu(e, leave);
+        x(`switch to ${entityName(to, t.cpus)}`, 'sched', pid, TRACK_ON_CPU, leave, leave + 1);
         x('on the CPU', 'sched', pid, TRACK_ON_CPU, turn[e]!, leave + 1);
         turn[e] = null;
         const land = at(ev.step);
@@ -246,13 +270,17 @@ export function chromeTrace(t: Timeline, violations: readonly Violation[], meta:
         break;
       }
     }
+    tsOfStep.set(ev.step, ts);
+  }
+  // violations no entity reported from its place: at their own step (the last point recorded at
+  // or before it), or after the last event when the run had ended before it
+  for (const v of violations) {
+    if (placed.has(v)) continue;
+    let best = -1;
+    for (const [step, when] of tsOfStep) if (step <= v.step && when > best) best = when;
+    marker(v, v.step > lastStep || best < 0 ? at(v.step) : best);
   }
   const endStep = Math.max(lastStep, ...violations.map((v) => v.step));
-  const instants: TraceEvent[] = [];
-  for (const v of violations) {
-    const where = v.cpu >= 0 && v.cpu <= t.cpus ? { pid: pidOf(v.cpu), tid: TRACK_FUNCTIONS, s: 't' as const } : { pid: 1, tid: TRACK_FUNCTIONS, s: 'g' as const };
-    instants.push({ name: v.title, cat: 'violation', ph: 'i', ts: at(Math.max(v.step, lastStep)), ...where, args: { kind: v.kind, step: v.step, text: v.text } });
-  }
   const closeAt = at(endStep) + 1;
   const unfinished = { unfinished: true };
   for (const st of lockStack.values()) while (st.length) {

@@ -14,3 +14,11 @@ export function quote(s: unknown): string {
 export function inputErrorOf(e: unknown): string | null {
   return e instanceof UsageError || e instanceof ConfigError ? e.message : null;
 }
+
+/**
+ * A message as one line of stderr: control characters (a newline in a file
+ * name) shown escaped, and the line ended.
+ */
+export function oneLine(s: string): string {
+  return `${s.replace(/\n+$/, '').replace(/[\u0000-\u001f\u007f]/g, (c) => (c === '\n' ? '\\n' : c === '\t' ? '\\t' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`))}\n`;
+}

@@ -31,6 +31,7 @@ import { CpuState } from '../../sync/cpu.ts';
 import { bugId, conflicts, fixFor } from '../kernels.ts';
 import { DEFAULT_KERNEL, type Backend, type Config, type KernelVersion } from '../../shm/config.ts';
 import { readTimeline, startTimeline } from './timeline.ts';
+import { entityName } from '../../report/timeline.ts';
 import { Lockdep } from '../../lockdep/lockdep.ts';
 import { COV_WORDS, Cov, covBits, covSet } from '../../shm/coverage.ts';
 import { lockdepChains, lockdepDot, lockdepProc } from '../../lockdep/export.ts';
@@ -104,14 +105,16 @@ function runCoverage(shm: Shm): number[] {
   return covBits(shm.w, shm.L);
 }
 
-function lockdepFiles(ld: Lockdep): NonNullable<RunResult['lockdepExport']> {
+/** The lockdep exports; the first lockdep report of the run, if any, is what the DOT graph marks. */
+function lockdepFiles(ld: Lockdep, cpus: number, violations: readonly Violation[]): NonNullable<RunResult['lockdepExport']> {
   const classes: number[] = [];
   for (let c = 0; c < MAX_CLASSES; c++) if (ld.usage(c) !== 0) classes.push(c);
+  const who = (id: number): string => entityName(id, cpus);
   return {
-    dot: lockdepDot(ld), proc: lockdepProc(ld), chains: lockdepChains(ld),
+    dot: lockdepDot(ld, who, violations.find((v) => v.kind.startsWith('lockdep'))?.text), proc: lockdepProc(ld, who), chains: lockdepChains(ld),
     graph: {
       nodes: classes.map((c) => ({ name: lockName(c), usage: ld.usageString(c) })),
-      edges: ld.edges().map((e) => ({ from: lockName(e.from), to: lockName(e.to), at: `${e.site} on cpu${e.cpu}` })),
+      edges: ld.edges().map((e) => ({ from: lockName(e.from), to: lockName(e.to), at: `${e.site} on ${who(e.cpu)}` })),
     },
   };
 }
@@ -557,7 +560,7 @@ export class Runner {
       stateHash: stateHash(k),
       ...(cpuStates ? { cpuStates } : {}),
       ...(controlled && o.timeline ? { timeline: readTimeline(k.shm, o.cpus) } : {}),
-      ...(o.lockdepExport ? { lockdepExport: lockdepFiles(new Lockdep(k.shm)) } : {}),
+      ...(o.lockdepExport ? { lockdepExport: lockdepFiles(new Lockdep(k.shm), o.cpus, unique) } : {}),
       ...(o.coverage ? { coverage: runCoverage(k.shm) } : {}),
     };
   }
