@@ -96,6 +96,8 @@ export interface RunResult {
   };
   /** Asked for (novelty feedback): the coverage bits the run set (src/shm/coverage.ts). */
   coverage?: number[];
+  /** Asked for (the engines' comparison): every timeline event and scheduling decision, 4 words each (step, entity, kind, argument). */
+  events?: number[];
 }
 
 export interface SingleResult {

@@ -4,7 +4,7 @@
 
 export type TimelineKind = 'enter' | 'leave' | 'acquire' | 'release' | 'wait' | 'switch' | 'report';
 
-/** One event, names resolved (src/run/main/timeline.ts reads them from shared memory). */
+/** One event, names resolved (src/run/timeline.ts reads them from shared memory). */
 export interface TimelineEvent {
   step: number;
   /** The entity it happened on: a CPU, or the kworker (= number of CPUs). */

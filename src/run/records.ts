@@ -22,6 +22,13 @@ export enum RUN {
   SIZE,
 }
 
+/** Why a run stopped (RUN.STOP_REASON): a fatal report, the watchdog, its budget, a signal, threads terminated. */
+export const STOP_VIOLATION = 1;
+export const STOP_HANG = 2;
+export const STOP_BUDGET = 3;
+export const STOP_INTERRUPT = 4;
+export const STOP_TERMINATE = 5;
+
 export const SYSTEM_BOOTING = 0;
 export const SYSTEM_RUNNING = 1;
 
@@ -29,8 +36,10 @@ export const SYSTEM_RUNNING = 1;
 export const EV_CAP = 1 << 15;
 /** Words per timeline event: step, entity, kind (EV), argument. */
 export const EV_WORDS = 4;
-/** Timeline event kinds (src/render/timeline.ts renders them). */
-export enum EV { ENTER = 1, LEAVE, ACQUIRE, RELEASE, WAIT, SWITCH, REPORT }
+/** Timeline event kinds (src/render/timeline.ts renders them; POINT, a scheduling decision, only the engines' comparison reads). */
+export enum EV { ENTER = 1, LEAVE, ACQUIRE, RELEASE, WAIT, SWITCH, REPORT, POINT }
+/** RUN.EVLOG: the timeline with every scheduling decision in it too (EV.POINT, its action as the argument). */
+export const EV_POINTS = 2;
 
 /** Words the locking self-tests (src/run/thread/selftest.ts) coordinate through. */
 export const SCRATCH_WORDS = 64;

@@ -28,11 +28,11 @@ import { isCompletion, lockName } from '../../sync/locks.ts';
 import type { Violation } from '../../report/violation.ts';
 import type { Kernel } from '../machine.ts';
 
-export const STOP_VIOLATION = 1;
-export const STOP_HANG = 2;
-export const STOP_BUDGET = 3;
-export const STOP_INTERRUPT = 4;
-export const STOP_TERMINATE = 5;
+import { STOP_BUDGET, STOP_HANG } from '../records.ts';
+import { allCpus, describeCpu } from '../describe.ts';
+
+export { STOP_VIOLATION, STOP_HANG, STOP_BUDGET, STOP_INTERRUPT, STOP_TERMINATE } from '../records.ts';
+export { allCpus } from '../describe.ts';
 
 const TICK_MS = 50;
 
@@ -237,24 +237,6 @@ function waitCycle(k: Kernel): string | null {
     }
   }
   return null;
-}
-
-function describeCpu(k: Kernel, e: number): string {
-  const cpu = k.cpu(e);
-  const w = k.shm.w;
-  const state = CpuState[w[cpu.x + X.STATE]!] ?? '?';
-  const waiting = w[cpu.x + X.STATE] === CpuState.blocked || w[cpu.x + X.STATE] === CpuState.spinning ? ` on ${lockName(w[cpu.x + X.WAIT_LOCK]!)}` : '';
-  let out = `${cpu.name}: ${state}${waiting}, program op ${w[cpu.x + X.CUR_OP]}, ${cpu.steps()} steps\n`;
-  out += cpu.heldSection().replace(/^/gm, '  ').replace(/ +$/, '');
-  const stack = cpu.stack();
-  if (stack.length) out += `  current operation: ${stack.join(' <- ')}\n`;
-  return out;
-}
-
-export function allCpus(k: Kernel): string {
-  let out = '\nShowing all CPUs:\n';
-  for (let e = 0; e < k.shm.L.nrEntities; e++) out += describeCpu(k, e);
-  return out;
 }
 
 function hostNote(hostStallMs: number): string {

@@ -1,0 +1,89 @@
+// What the campaign layer (fuzz, shrinking, replay, run) hands its runs to:
+// an engine takes a run as a value (src/run/spec.ts) and returns its
+// result, and nothing above it knows how the run was played. Two engines
+// implement `play`: the threads engine (runner.ts: one pool thread per
+// entity, the reference) and the in-thread engine (inthread.ts: a run's
+// entities as coroutines of one pool thread). The verdict every command
+// shares is here, once: a controlled run whose findings a known issue's
+// mechanism claims is replayed with that issue's later fix switched on.
+
+import type { RunResult } from '../../report/result.ts';
+import { classify } from '../../check/known.ts';
+import { Mode } from '../../sched/strategy.ts';
+import { decodeSchedule } from '../../sched/schedule.ts';
+import { DEFAULT_KERNEL } from '../../shm/config.ts';
+import { bugId, conflicts, fixFor } from '../kernels.ts';
+import { specOf, type RunOptions, type RunSpec } from '../spec.ts';
+
+/** The engines a controlled run can be played on. */
+export const ENGINES = ['inthread', 'threads'] as const;
+export type EngineName = (typeof ENGINES)[number];
+
+export abstract class Engine {
+  abstract readonly engine: EngineName;
+  /** Stop the run in progress (SIGINT/SIGTERM) and refuse further runs: they end interrupted at once. */
+  abstract interrupt(): void;
+  abstract get wasInterrupted(): boolean;
+  abstract close(): Promise<void>;
+  /** Play one run (no known-issue verification). */
+  protected abstract play(s: RunSpec, o: RunOptions, t0: number): Promise<RunResult>;
+
+  /**
+   * One run, with the verdict every command shares: a controlled run whose
+   * findings a known issue's mechanism claims is replayed once more with
+   * the later kernels' fixes of those issues switched on, and a finding is
+   * called known only if that replay no longer shows it.
+   */
+  async run(o: RunOptions): Promise<RunResult> {
+    const { result, programs } = await this.runOnce(o);
+    if (o.verifyKnown !== false && programs && result.schedule !== null && result.violations.some((v) => v.mechanism !== undefined && v.notKnown === undefined)) {
+      await this.verifyKnown(o, result, programs);
+    }
+    return result;
+  }
+
+  private async runOnce(o: RunOptions): Promise<{ result: RunResult; programs: Int32Array[] | undefined }> {
+    const t0 = Date.now();
+    const s = specOf(o);
+    return { result: await this.play(s, o, t0), programs: s.programs };
+  }
+
+  /** Replay `r` with the fixes of every mechanism its findings name; settle which findings are known. */
+  private async verifyKnown(o: RunOptions, r: RunResult, programs: Int32Array[]): Promise<void> {
+    const claimed = r.violations.filter((v) => v.mechanism !== undefined && v.notKnown === undefined);
+    const kernel = o.kernel ?? DEFAULT_KERNEL;
+    let fixes = 0;
+    const fixName = new Map<string, string>();
+    for (const v of claimed) {
+      const found = fixFor(kernel, v.mechanism!);
+      if (!found) {
+        v.notKnown = 'no fix of this known issue exists to verify it with';
+        continue;
+      }
+      fixes |= found.bit;
+      fixName.set(v.mechanism!, found.fix.name);
+    }
+    const pending = claimed.filter((v) => v.notKnown === undefined);
+    const names = [...new Set(pending.map((v) => fixName.get(v.mechanism!)!))].join(', ');
+    let why = '';
+    if (r.scheduleOverflow) why = `its schedule was too long to record whole, so it could not be replayed with the fix (${names})`;
+    else if (conflicts(kernel, bugId(kernel, o.inject), fixes)) why = `its fix (${names}) replaces a function the injected bug ${o.inject} replaces too, so it could not be verified`;
+    if (!why && pending.length) {
+      const again = await this.runOnce({
+        ...o, programs, strategy: Mode.replay, schedule: decodeSchedule(r.schedule!), fixes: (o.fixes ?? 0) | fixes,
+        timeline: false, points: false, lockdepExport: false, coverage: false, onProgress: undefined,
+        // deciding the verdict of a run that happened: no budget but its own watchdog and step budget
+        deadline: undefined, durationMs: undefined,
+      });
+      const res = again.result;
+      if (res.status === 'incomplete' || res.status === 'interrupted') why = `the replay with its fix (${names}) did not finish`;
+      for (const v of pending) {
+        if (why) continue;
+        if (res.violations.some((x) => x.kind === v.kind && x.title === v.title)) v.notKnown = `replayed with ${fixName.get(v.mechanism!)} switched on, it is still there`;
+        else v.knownProof = 'fix-verified';
+      }
+    }
+    if (why) for (const v of pending) v.notKnown = why;
+    if (classify(r.violations, o)) r.status = 'violation';
+  }
+}

@@ -1,0 +1,187 @@
+// A run as a value. RunOptions is what a command asks for; specOf turns it
+// into a RunSpec, plain data that any engine can take (the threads engine
+// on the main thread, the in-thread engine in a pool thread, after a
+// postMessage): the machine's config, the programs, the strategy and its
+// parameters, the checks. setUpRun boots a machine's shared memory for it,
+// the same way whichever engine then plays it.
+
+import type { Scenario } from '../../scenarios/lib/scenario.ts';
+import { generatePrograms } from '../../scenarios/lib/scenario.ts';
+import type { SizeMix } from '../../scenarios/lib/sizes.ts';
+import { externalPath, scenarioId } from '../../scenarios/index.ts';
+import { DEFAULT_KERNEL, type Backend, type Config, type KernelVersion } from '../shm/config.ts';
+import type { Shm } from '../shm/layout.ts';
+import type { FailSpec } from '../mm/fail.ts';
+import type { Lock } from '../sync/locks.ts';
+import { X, X_SIZE } from '../sync/records.ts';
+import { CpuState } from '../sync/cpu.ts';
+import { COV_WORDS } from '../shm/coverage.ts';
+import type { Suppression } from '../check/known.ts';
+import { Mode } from '../sched/strategy.ts';
+import type { Schedule } from '../sched/schedule.ts';
+import { initSched, STEPS_PER_OP } from '../sched/setup.ts';
+import { bugId } from './kernels.ts';
+import { bootMachine, type MachineSpec } from './machine.ts';
+import { EV_POINTS, RUN } from './records.ts';
+
+export interface RunOptions {
+  scenario: Scenario;
+  cpus: number;
+  seed: number;
+  /** Ops per CPU (default when no duration: 2000; controlled: 40). */
+  ops?: number;
+  /** Free-running: run this long (start-up included). */
+  durationMs?: number;
+  /** The absolute time (Date.now()) by which the run must end, start-up and epilogue included. */
+  deadline?: number;
+  backend?: Backend;
+  /** The kernel generation to boot (default 2.6.35). */
+  kernel?: KernelVersion;
+  /** A historical bug to boot instead of the kernel's own code (its name, src/percpu/2.6.35/variants.ts). */
+  inject?: string | null;
+  /** Later fixes to boot (a bit per entry of FIXES; fix-verification replays). */
+  fixes?: number;
+  checks?: boolean;
+  /** A running CPU that passes no scheduling point for this much host time is a soft lockup (default 5000 ms). */
+  watchdogMs?: number;
+  /** Explicit per-CPU programs (controlled runs, replay, tests). */
+  programs?: Int32Array[];
+  /** Test-only: a lock whose acquire does not exclude. */
+  brokenLock?: Lock;
+  onProgress?: (fraction: number) => void;
+  /** Scheduling (default os: free running). */
+  strategy?: Mode;
+  /** PCT depth (default 3). */
+  depth?: number;
+  /** The schedule to follow (replay). */
+  schedule?: Schedule;
+  /** Controlled runs: scheduling points before a run counts as a livelock. */
+  maxSteps?: number;
+  /** PCT: expected scheduling points of a run (default: estimated from the ops). */
+  expectedSteps?: number;
+  /** A size mix replacing the scenarios' standard sizes. */
+  sizes?: SizeMix;
+  /** Acknowledged findings (see src/report/known.ts). */
+  suppressions?: readonly Suppression[];
+  /** Known issues of the baseline count as violations unless suppressed. */
+  strictKnown?: boolean;
+  /** Controlled runs: record the timeline (RunResult.timeline). */
+  timeline?: boolean;
+  /** Controlled runs: record every scheduling decision too (RunResult.points; the engines' equivalence test). */
+  points?: boolean;
+  /** Export the lockdep graph, /proc/lockdep and /proc/lockdep_chains (RunResult.lockdep). */
+  lockdepExport?: boolean;
+  /** Record coverage for novelty feedback (RunResult.coverage). */
+  coverage?: boolean;
+  /** Replay controlled runs whose findings a known issue claims, with its fix (default true). */
+  verifyKnown?: boolean;
+}
+
+/** Ops per CPU generated for a free-running --duration run of a scenario loaded from a file (it ends when they do). */
+export const EXTERNAL_DURATION_OPS = 20_000;
+/** Most scheduling points a controlled run may take (the step counter is a 32-bit word). */
+export const MAX_STEP_BUDGET = 0x7fff_0000;
+/** Scheduling points allowed per op before a controlled run counts as a livelock. */
+export const STEPS_PER_OP_BUDGET = 2000;
+
+/** What a run is, as plain data (it crosses to the thread that plays it). */
+export interface RunSpec {
+  /** The scenario's number (scenarios/index.ts: a file's scenario is EXTERNAL_ID, its programs given). */
+  scenarioId: number;
+  scenarioName: string;
+  /** The machine's config (scenarioConfig). */
+  config: Partial<Config>;
+  fail: FailSpec | undefined;
+  /** The scenario has an early-boot program for CPU 0. */
+  booting: boolean;
+  /** Ops at the start of each program no deadline cuts (the scenario's directed set-up). */
+  setupOps: number;
+  cpus: number;
+  seed: number;
+  /** Ops per CPU (0: free-running until the duration ends). */
+  ops: number;
+  inject: string | null;
+  fixes: number;
+  checks: boolean;
+  strategy: Mode;
+  depth: number;
+  schedule: Schedule | undefined;
+  maxSteps: number;
+  expectedSteps: number;
+  /** Every CPU's program; undefined only for free-running runs of built-in scenarios (the threads generate them). */
+  programs: Int32Array[] | undefined;
+  sizes: SizeMix | undefined;
+  suppressions: readonly Suppression[] | undefined;
+  strictKnown: boolean;
+  timeline: boolean;
+  points: boolean;
+  lockdepExport: boolean;
+  coverage: boolean;
+  brokenLock: Lock | undefined;
+}
+
+export function scenarioConfig(s: Scenario, cpus: number, seed: number, backend?: Backend, kernel: KernelVersion = DEFAULT_KERNEL): Partial<Config> {
+  const cfg: Partial<Config> = kernel === DEFAULT_KERNEL ? s.config(cpus, seed) : { ...s.config(cpus, seed), kernel };
+  if (backend === 'km' && cfg.backend !== 'km') {
+    // km cannot serve NUMA groups or the page first chunk: the closest km machine
+    return { ...cfg, backend: 'km', firstChunk: 'embed', nodes: undefined } as Partial<Config>;
+  }
+  return backend ? { ...cfg, backend } : cfg;
+}
+
+/** The run a command asks for, as a value. */
+export function specOf(o: RunOptions): RunSpec {
+  const mode = o.strategy ?? Mode.os;
+  const controlled = mode !== Mode.os;
+  // a directed set-up is never cut short: its completions would never come
+  const ops = o.durationMs && !controlled ? 0 : Math.max(o.ops ?? (controlled ? 40 : 2000), o.programs ? 0 : o.scenario.minOps ?? 0);
+  // a scenario loaded from a file exists only on this thread: its programs are generated here, even free-running
+  const external = externalPath(o.scenario) !== undefined;
+  const programs = o.programs ?? (controlled || external ? generatePrograms(o.scenario, o.cpus, o.seed, ops || EXTERNAL_DURATION_OPS, o.sizes) : undefined);
+  let maxSteps = 0;
+  let expectedSteps = 1;
+  if (controlled) {
+    const totalOps = programs!.reduce((n, p) => n + p.length / 4, 0);
+    maxSteps = o.maxSteps ?? Math.max(200_000, totalOps * STEPS_PER_OP_BUDGET);
+    if (maxSteps > MAX_STEP_BUDGET) throw new RangeError(`a step budget of ${maxSteps} does not fit the 32-bit step counter`);
+    expectedSteps = o.expectedSteps ?? Math.max(100, totalOps * STEPS_PER_OP);
+  }
+  return {
+    scenarioId: scenarioId(o.scenario), scenarioName: o.scenario.name, config: scenarioConfig(o.scenario, o.cpus, o.seed, o.backend, o.kernel),
+    fail: o.scenario.fail?.(o.seed), booting: !!o.scenario.boot, setupOps: o.scenario.minOps ?? 0,
+    cpus: o.cpus, seed: o.seed, ops, inject: o.inject ?? null, fixes: o.fixes ?? 0, checks: o.checks ?? true,
+    strategy: mode, depth: o.depth ?? 3, schedule: o.schedule, maxSteps, expectedSteps, programs, sizes: o.sizes,
+    suppressions: o.suppressions, strictKnown: o.strictKnown === true, timeline: o.timeline === true, points: o.points === true,
+    lockdepExport: o.lockdepExport === true, coverage: o.coverage === true, brokenLock: o.brokenLock,
+  };
+}
+
+/**
+ * Boot the machine's shared memory for the run and set its scheduler up:
+ * what every engine does before the entities start. Returns the boot log.
+ */
+export function setUpRun(s: RunSpec, spec: MachineSpec, shm: Shm): string[] {
+  const bootLog = bootMachine(spec, shm, { bug: bugId(spec.cfg.kernel, s.inject), fixes: s.fixes, fail: s.fail, booting: s.booting, brokenLock: s.brokenLock });
+  const controlled = s.strategy !== Mode.os;
+  if (controlled) {
+    const programs = s.programs!;
+    const totalOps = programs.reduce((n, p) => n + p.length / 4, 0);
+    // URW: each CPU's share of the expected steps follows its program's length; the kworker gets an even share
+    const entitySteps = programs.map((p) => (s.expectedSteps * (p.length / 4)) / Math.max(1, totalOps));
+    entitySteps.push(s.expectedSteps / spec.L.nrEntities);
+    initSched(shm, s.strategy, { seed: s.seed, entities: spec.L.nrEntities, depth: s.depth, expectedSteps: s.expectedSteps, entitySteps }, s.maxSteps, s.schedule);
+    if (s.timeline || s.points) {
+      shm.w[shm.L.run + RUN.EV_LEN] = 0;
+      shm.w[shm.L.run + RUN.EVLOG] = s.points ? EV_POINTS : 1;
+    }
+    // every CPU is runnable from the first step on, whenever its entity starts
+    for (let e = 0; e < s.cpus; e++) shm.w[shm.L.cpus + e * X_SIZE + X.STATE] = CpuState.running;
+  } else {
+    initSched(shm, Mode.os, { seed: s.seed, entities: spec.L.nrEntities, depth: 1, expectedSteps: 1 }, 0);
+  }
+  if (s.coverage) {
+    shm.w.fill(0, shm.L.cov, shm.L.cov + COV_WORDS);
+    shm.w[shm.L.run + RUN.COVERAGE] = 1;
+  }
+  return bootLog;
+}
