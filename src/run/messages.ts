@@ -6,6 +6,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { MachineSpec } from './machine.ts';
 import type { Violation } from '../report/violation.ts';
+import type { RunSpec } from './spec.ts';
 
 /** A thread's long-lived session (src/run/thread/session.ts). */
 export interface SessionTask {
@@ -26,6 +27,15 @@ export interface SelftestTask {
 }
 
 export type CpuTask = SelftestTask | SessionTask;
+
+/** One whole controlled run for the in-thread engine's pool thread (src/run/thread/inthread.ts); it returns the RunResult. */
+export interface InThreadTask {
+  spec: RunSpec;
+  /** The engine's stop word (Int32Array[1]): non-zero asks the run to stop (interrupted). */
+  stop: SharedArrayBuffer;
+  /** Wall time (Date.now()) the run must end by, as incomplete if need be (0: none). */
+  budgetEnd: number;
+}
 
 export interface CpuTaskResult {
   cpu: number;

@@ -11,7 +11,7 @@
 // the wait-for cycle.
 
 import type { Shm } from '../shm/layout.ts';
-import { EV, RUN } from '../run/records.ts';
+import { EV, EV_POINTS, RUN } from '../run/records.ts';
 import { LK, X, X_SIZE } from '../sync/records.ts';
 import { SC } from './records.ts';
 import { CpuState, timelineEvent, type Cpu, type SchedHooks } from '../sync/cpu.ts';
@@ -20,6 +20,7 @@ import { StopRun } from '../report/violation.ts';
 import { rngBelow } from '../shm/rng.ts';
 import type { Workqueue } from '../workqueue/workqueue.ts';
 import type { Choice, Strategy } from './strategy.ts';
+import { park } from './park.ts';
 
 const WAIT_MS = 50;
 
@@ -89,6 +90,7 @@ export class ControlledScheduler implements SchedHooks, Choice {
     // an idle CPU only runs to take an interrupt
     if (this.w[this.L.cpus + e * X_SIZE + X.STATE] === CpuState.idle && this.canIrq(e)) a = e * 2 + 1;
     this.record(a);
+    if (this.w[this.h + RUN.EVLOG] === EV_POINTS) timelineEvent(this.shm, me, EV.POINT, a);
     if (e !== me) {
       this.w[this.sc + SC.SWITCHES]!++;
       if (this.w[this.h + RUN.EVLOG] !== 0) timelineEvent(this.shm, me, EV.SWITCH, e);
@@ -137,7 +139,7 @@ export class ControlledScheduler implements SchedHooks, Choice {
       const g = Atomics.load(w, wake);
       if (Atomics.load(w, this.sc + SC.TOKEN) === me) break;
       if (this.stopped()) throw new StopRun();
-      Atomics.wait(w, wake, g, WAIT_MS);
+      park(w, wake, g, WAIT_MS);
     }
     if (this.stopped()) throw new StopRun();
     const x = this.L.cpus + me * X_SIZE;

@@ -26,7 +26,7 @@ export abstract class Engine {
   abstract get wasInterrupted(): boolean;
   abstract close(): Promise<void>;
   /** Play one run (no known-issue verification). */
-  protected abstract play(s: RunSpec, o: RunOptions, t0: number): Promise<RunResult>;
+  abstract play(s: RunSpec, o: RunOptions, t0: number): Promise<RunResult>;
 
   /**
    * One run, with the verdict every command shares: a controlled run whose

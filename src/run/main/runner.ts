@@ -46,7 +46,7 @@ function usedBytes(shm: Shm): number {
   return Math.min(shm.L.bytes, shm.L.pageData + hwm * pageSizeOf(shm));
 }
 /** Time the threads get to stop after being told, before they are terminated. */
-const GRACE_MS = 3000;
+export const GRACE_MS = 3000;
 /**
  * A free-running timed run's programs stop at its deadline; then its
  * epilogue (every CPU frees what it holds, the pending interrupts and the
@@ -207,7 +207,7 @@ export class Runner extends Engine {
   }
 
   /** Play one run on the threads: one pool thread per entity, the token handed between them. */
-  protected async play(s: RunSpec, o: RunOptions, t0: number): Promise<RunResult> {
+  async play(s: RunSpec, o: RunOptions, t0: number): Promise<RunResult> {
     const m = this.machineFor(planMachine(s.config));
     const spec = m.spec;
     const shm = m.shm;

@@ -7,14 +7,17 @@ import { EV, RUN } from '../records.ts';
 import { X } from '../../sync/records.ts';
 import { CpuState, type Cpu } from '../../sync/cpu.ts';
 import { F } from '../../sync/sites.ts';
-import { StopRun } from '../../report/violation.ts';
+import { Oops, StopRun, type Violation } from '../../report/violation.ts';
 import type { InvariantFailure } from '../../check/invariants.ts';
 import { failureLines } from '../../check/verdict.ts';
 import { ControlledScheduler } from '../../sched/controlled.ts';
+import { Mode } from '../../sched/strategy.ts';
+import { strategyFor } from '../../sched/strategies.ts';
+import type { Lockdep } from '../../lockdep/lockdep.ts';
 import type { Scenario } from '../../../scenarios/lib/scenario.ts';
 import { OP_WORDS } from '../../../scenarios/lib/program.ts';
 import { finishBoot, type Kernel } from '../machine.ts';
-import type { CpuProgramRunner } from './cpu-program.ts';
+import { CpuProgramRunner } from './cpu-program.ts';
 
 export const BATCH = 1000;
 const IDLE_WAIT_MS = 5;
@@ -188,4 +191,95 @@ export function playKworker(k: Kernel, res: PartResult): void {
     if (sched) sched.idle(cpu);
     else Atomics.wait(w, wake, v, IDLE_WAIT_MS);
   }
+}
+
+/**
+ * One entity's view of a machine, kept from run to run: its Kernel (its
+ * own allocator object, checkers and CPU contexts over the shared memory),
+ * its program runner and a scheduler per strategy. A pool thread of the
+ * threads engine has one per machine; the in-thread engine one per entity,
+ * so that every entity keeps the state of its own, as a thread would.
+ */
+export interface Attached {
+  k: Kernel;
+  lockdep: Lockdep;
+  runner: CpuProgramRunner | null;
+  scheds: Map<Mode, ControlledScheduler>;
+}
+
+export function attachedView(k: Kernel): Attached {
+  return { k, lockdep: k.lockdep as Lockdep, runner: null, scheds: new Map() };
+}
+
+export function crash(k: Kernel, id: number, e: unknown): Violation {
+  const cpu = k.cpu(id);
+  return {
+    kind: 'crash', cpu: id, step: cpu.steps(), title: `internal error on ${cpu.name}: ${(e as Error).message}`,
+    text: `${(e as Error).stack ?? String(e)}\n`, held: cpu.heldLocks(), stack: cpu.stack(), fatal: true,
+  };
+}
+
+/** How an entity's part ended. */
+export interface EntityEnd {
+  oops: boolean;
+  stopped: boolean;
+  /** A CPU's program runner (its counters); null for the kworker. */
+  runner: CpuProgramRunner | null;
+}
+
+/**
+ * Entity `me`'s part of the run the machine was booted for: a CPU's
+ * program or the kworker's loop, then its exit (the token passed on). An
+ * oops or a stop ends it; anything else thrown is an internal error,
+ * reported as a crash.
+ */
+export function playEntity(m: Attached, me: number, mode: Mode, timing: boolean, part: CpuPart, res: PartResult): EntityEnd {
+  const k = m.k;
+  k.attach();
+  const checks = part.checks;
+  k.lockdep = checks ? m.lockdep : null;
+  k.setChecks(checks);
+  k.timing = timing;
+  if (mode === Mode.os) {
+    k.sched = null;
+  } else {
+    let s = m.scheds.get(mode);
+    if (!s) m.scheds.set(mode, (s = new ControlledScheduler(k.shm, strategyFor(mode), k.wq)));
+    k.sched = s;
+  }
+  const kworker = me === k.spec.L.kworker;
+  const cpu = k.cpu(me);
+  res.reclaimRuns = 0;
+  res.activeMs = 0;
+  const end: EntityEnd = { oops: false, stopped: false, runner: null };
+  try {
+    if (kworker) {
+      playKworker(k, res);
+    } else {
+      const runner = (m.runner ??= new CpuProgramRunner(k, cpu, checks));
+      runner.reset(checks);
+      end.runner = runner;
+      playCpu(k, runner, part, res);
+    }
+  } catch (e) {
+    if (e instanceof Oops) end.oops = true;
+    else if (e instanceof StopRun) end.stopped = true;
+    else k.onViolation(crash(k, me, e));
+  } finally {
+    k.shm.w[cpu.x + X.STATE] = CpuState.done;
+    if (!kworker) {
+      Atomics.add(k.shm.w, k.shm.L.run + RUN.CPUS_EXITED, 1);
+      Atomics.notify(k.shm.w, k.shm.L.run + RUN.CPUS_EXITED);
+    }
+    Atomics.notify(k.shm.w, k.wq.wakeWord());
+    if (k.sched instanceof ControlledScheduler) {
+      try {
+        k.sched.exit(cpu);
+      } catch (e) {
+        if (e instanceof Oops) end.oops = true;
+        else if (!(e instanceof StopRun)) k.onViolation(crash(k, me, e));
+      }
+    }
+  }
+  return end;
 }

@@ -9,36 +9,13 @@
 
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { CMD_EXIT, CT, CT_PROG, CT_RES, CT_SIZES, CTF_CHECKS, CTF_PROGRAMS, CTF_TIMING, RS } from '../control.ts';
-import { RUN } from '../records.ts';
-import { X } from '../../sync/records.ts';
-import { CpuState } from '../../sync/cpu.ts';
-import { Oops, StopRun, type Violation } from '../../report/violation.ts';
-import { Lockdep } from '../../lockdep/lockdep.ts';
-import { ControlledScheduler } from '../../sched/controlled.ts';
-import { Mode } from '../../sched/strategy.ts';
-import { strategyFor } from '../../sched/strategies.ts';
+import type { Mode } from '../../sched/strategy.ts';
 import { scenarioById } from '../../../scenarios/index.ts';
 import { Kernel } from '../machine.ts';
 import type { RunReport, SessionMessage, SessionTask } from '../messages.ts';
-import { CpuProgramRunner } from './cpu-program.ts';
-import { playCpu, playKworker, type CpuPart, type PartResult } from './entity.ts';
-
-interface Attached {
-  k: Kernel;
-  lockdep: Lockdep;
-  runner: CpuProgramRunner | null;
-  scheds: Map<Mode, ControlledScheduler>;
-}
+import { attachedView, playEntity, type Attached, type CpuPart, type PartResult } from './entity.ts';
 
 const IDLE_WAIT_MS = 1000;
-
-function crash(k: Kernel, id: number, e: unknown): Violation {
-  const cpu = k.cpu(id);
-  return {
-    kind: 'crash', cpu: id, step: cpu.steps(), title: `internal error on ${cpu.name}: ${(e as Error).message}`,
-    text: `${(e as Error).stack ?? String(e)}\n`, held: cpu.heldLocks(), stack: cpu.stack(), fatal: true,
-  };
-}
 
 export function runSession(task: SessionTask): number {
   const ctl = new Int32Array(task.ctl);
@@ -55,8 +32,7 @@ export function runSession(task: SessionTask): number {
     for (let m = receiveMessageOnPort(task.port); m; m = receiveMessageOnPort(task.port)) {
       const msg = m.message as SessionMessage;
       if (msg.type === 'machine') {
-        const k = new Kernel(msg.spec, msg.sab);
-        machines.set(msg.id, { k, lockdep: k.lockdep as Lockdep, runner: null, scheds: new Map() });
+        machines.set(msg.id, attachedView(new Kernel(msg.spec, msg.sab)));
       } else if (msg.type === 'forget') {
         machines.delete(msg.id);
         // a thread that allocates nothing rarely collects: the forgotten machine's objects (and its
@@ -84,70 +60,24 @@ export function runSession(task: SessionTask): number {
 }
 
 function playPart(ctl: Int32Array, me: number, m: Attached, programs: Int32Array | null, part: CpuPart, res: PartResult, gen: number, port: MessagePort): void {
-  const k = m.k;
-  k.attach();
   const flags = ctl[CT.FLAGS]!;
-  const checks = (flags & CTF_CHECKS) !== 0;
-  const mode = ctl[CT.MODE]! as Mode;
-  k.lockdep = checks ? m.lockdep : null;
-  k.setChecks(checks);
-  k.timing = (flags & CTF_TIMING) !== 0;
-  if (mode === Mode.os) {
-    k.sched = null;
-  } else {
-    let s = m.scheds.get(mode);
-    if (!s) m.scheds.set(mode, (s = new ControlledScheduler(k.shm, strategyFor(mode), k.wq)));
-    k.sched = s;
+  part.scenario = scenarioById(ctl[CT.SCENARIO]!);
+  part.seed = ctl[CT.SEED]! >>> 0;
+  part.ops = ctl[CT.OPS]!;
+  part.durationMs = ctl[CT.DURATION_MS]!;
+  part.setupOps = ctl[CT.SETUP_OPS]!;
+  part.checks = (flags & CTF_CHECKS) !== 0;
+  part.program = null;
+  const nSizes = ctl[CT.SIZES_LEN]!;
+  part.sizes = nSizes ? ctl.slice(CT_SIZES, CT_SIZES + nSizes) : undefined;
+  if (flags & CTF_PROGRAMS && programs) {
+    const off = ctl[CT_PROG + me * 2]!, len = ctl[CT_PROG + me * 2 + 1]!;
+    part.program = programs.subarray(off, off + len);
   }
-  const kworker = me === k.spec.L.kworker;
-  const cpu = k.cpu(me);
-  res.reclaimRuns = 0;
-  res.activeMs = 0;
-  let oops = 0;
-  let stopped = 0;
-  let runner: CpuProgramRunner | null = null;
-  try {
-    if (kworker) {
-      playKworker(k, res);
-    } else {
-      runner = m.runner ??= new CpuProgramRunner(k, cpu, checks);
-      runner.reset(checks);
-      part.scenario = scenarioById(ctl[CT.SCENARIO]!);
-      part.seed = ctl[CT.SEED]! >>> 0;
-      part.ops = ctl[CT.OPS]!;
-      part.durationMs = ctl[CT.DURATION_MS]!;
-      part.setupOps = ctl[CT.SETUP_OPS]!;
-      part.checks = checks;
-      part.program = null;
-      const nSizes = ctl[CT.SIZES_LEN]!;
-      part.sizes = nSizes ? ctl.slice(CT_SIZES, CT_SIZES + nSizes) : undefined;
-      if (flags & CTF_PROGRAMS && programs) {
-        const off = ctl[CT_PROG + me * 2]!, len = ctl[CT_PROG + me * 2 + 1]!;
-        part.program = programs.subarray(off, off + len);
-      }
-      playCpu(k, runner, part, res);
-    }
-  } catch (e) {
-    if (e instanceof Oops) oops = 1;
-    else if (e instanceof StopRun) stopped = 1;
-    else k.onViolation(crash(k, me, e));
-  } finally {
-    k.shm.w[cpu.x + X.STATE] = CpuState.done;
-    if (!kworker) {
-      Atomics.add(k.shm.w, k.shm.L.run + RUN.CPUS_EXITED, 1);
-      Atomics.notify(k.shm.w, k.shm.L.run + RUN.CPUS_EXITED);
-    }
-    Atomics.notify(k.shm.w, k.wq.wakeWord());
-    if (k.sched instanceof ControlledScheduler) {
-      try {
-        k.sched.exit(cpu);
-      } catch (e) {
-        if (e instanceof Oops) oops = 1;
-        else if (!(e instanceof StopRun)) k.onViolation(crash(k, me, e));
-      }
-    }
-  }
+  const end = playEntity(m, me, ctl[CT.MODE]! as Mode, (flags & CTF_TIMING) !== 0, part, res);
+  const k = m.k;
   const r = CT_RES + me * RS.SIZE;
+  const runner = end.runner;
   if (runner) {
     const c = runner.counters;
     ctl[r + RS.OPS] = c.ops;
@@ -159,8 +89,8 @@ function playPart(ctl: Int32Array, me: number, m: Attached, programs: Int32Array
     ctl[r + RS.TOUCHES] = c.touches;
     ctl[r + RS.CHECKS] = c.checks;
   }
-  ctl[r + RS.OOPS] = oops;
-  ctl[r + RS.STOPPED] = stopped;
+  ctl[r + RS.OOPS] = end.oops ? 1 : 0;
+  ctl[r + RS.STOPPED] = end.stopped ? 1 : 0;
   ctl[r + RS.RECLAIM_RUNS] = res.reclaimRuns;
   ctl[r + RS.ACTIVE_MS] = res.activeMs;
   if (k.violations.length || k.log.length) {

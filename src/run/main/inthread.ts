@@ -1,0 +1,100 @@
+// The in-thread engine, on the main thread: each controlled run goes, as a
+// value (src/run/spec.ts), to one pool thread that plays all of it -- its
+// CPUs and the kworker as coroutines of that thread (src/run/thread/
+// inthread.ts, built from the suspending form of the sources) -- and
+// returns its result. No token crosses threads, so a run costs no futex
+// handoff, and each engine keeps one thread busy: N engines (fuzz --jobs N)
+// use N cores. Free-running runs have no scheduling points to suspend at:
+// they go to a threads engine this one keeps for them.
+
+import { Piscina } from 'piscina';
+import { join } from 'node:path';
+import type { RunResult } from '../../report/result.ts';
+import { Mode } from '../../sched/strategy.ts';
+import { Kernel, newShm, planMachine } from '../machine.ts';
+import type { InThreadTask } from '../messages.ts';
+import { STOP_TERMINATE } from '../records.ts';
+import { setUpRun, type RunOptions, type RunSpec } from '../spec.ts';
+import { runVerdict } from '../verdict.ts';
+import { Engine } from './engine.ts';
+import { ensureWorkerBuilt, WORKER_LIMITS, workerExecArgv } from './pool.ts';
+import { DIST_DIR } from '../../../bin/build.js';
+import { GRACE_MS, opsBudgetMs, Runner } from './runner.ts';
+
+export const INTHREAD_WORKER_FILE = join(DIST_DIR, 'inthread-worker.js');
+
+export interface InThreadOptions {
+  /** The bundle the pool thread loads (tests: one built with a conversion left out on purpose). */
+  workerFile?: string;
+}
+
+export class InThreadEngine extends Engine {
+  readonly engine = 'inthread' as const;
+  private pool: Piscina | null = null;
+  /** Free-running runs, which have nothing to suspend at, go to the threads. */
+  private threads: Runner | null = null;
+  private readonly stop = new Int32Array(new SharedArrayBuffer(4));
+  private interrupted = false;
+
+  constructor(private readonly opts: InThreadOptions = {}) {
+    super();
+  }
+
+  interrupt(): void {
+    this.interrupted = true;
+    Atomics.store(this.stop, 0, 1);
+    this.threads?.interrupt();
+  }
+
+  get wasInterrupted(): boolean {
+    return this.interrupted;
+  }
+
+  private async ensurePool(): Promise<Piscina> {
+    if (this.pool) return this.pool;
+    if (!this.opts.workerFile) await ensureWorkerBuilt();
+    this.pool = new Piscina({
+      filename: this.opts.workerFile ?? INTHREAD_WORKER_FILE, minThreads: 1, maxThreads: 1, idleTimeout: Infinity,
+      concurrentTasksPerWorker: 1, execArgv: workerExecArgv(), resourceLimits: WORKER_LIMITS,
+    });
+    return this.pool;
+  }
+
+  async play(s: RunSpec, o: RunOptions, t0: number): Promise<RunResult> {
+    if (s.strategy === Mode.os) return (this.threads ??= new Runner()).play(s, o, t0);
+    const pool = await this.ensurePool();
+    // a controlled run is cut at its deadline like any other (then it proves nothing: incomplete)
+    const budgetEnd = o.deadline ?? t0 + opsBudgetMs(s.ops, s.cpus + 1);
+    const task: InThreadTask = { spec: s, stop: this.stop.buffer as SharedArrayBuffer, budgetEnd };
+    // the thread looks at its clock only between resumes: a part that never reaches a scheduling
+    // point cannot see it, so past the budget and a grace the thread is ended from here
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), Math.max(0, budgetEnd - Date.now()) + GRACE_MS);
+    timer.unref();
+    try {
+      return (await pool.run(task, { signal: abort.signal })) as RunResult;
+    } catch (e) {
+      if (!abort.signal.aborted) throw e;
+      this.pool = null;
+      return this.terminated(s, t0);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The result of a run whose thread had to be ended: incomplete, judged on a machine booted for it and not played. */
+  private terminated(s: RunSpec, t0: number): RunResult {
+    const spec = planMachine(s.config);
+    const shm = newShm(spec);
+    const bootLog = setUpRun(s, spec, shm);
+    const note = `the in-thread engine's thread did not end the run within ${GRACE_MS / 1000} s of its budget (a part that reaches no scheduling point) and was terminated`;
+    return runVerdict(s, new Kernel(spec, shm), [], bootLog, { hang: null, stopReason: STOP_TERMINATE, terminated: true, notes: [note], ms: Date.now() - t0 });
+  }
+
+  async close(): Promise<void> {
+    const pool = this.pool;
+    this.pool = null;
+    await pool?.destroy();
+    await this.threads?.close();
+  }
+}
