@@ -6,7 +6,7 @@
 import { COMMANDS, EXIT_CODES, HELP_CMD, LIST, SINGLE, START, RUN } from './cli/commands.ts';
 import { parse, renderHelp, usageLine, type Command, type Spec } from './cli/options.ts';
 import { traceCommand } from './cli/trace-cmd.ts';
-import { UsageError, inputErrorOf, oneLine, quote } from './report/errors.ts';
+import { HarnessError, UsageError, inputErrorOf, oneLine, quote } from './report/errors.ts';
 import { runSingle } from './run/main/single.ts';
 import { renderSingle } from './render/summary.ts';
 import { listCommand, parseRun, runCommand } from './cli/run-cmd.ts';
@@ -119,6 +119,11 @@ main(process.argv.slice(2)).then(
     if (e instanceof ScenarioBudgetError) {
       process.stderr.write(oneLine(`percpu-stress: ${e.message}: nothing was proven`));
       finish(5);
+      return;
+    }
+    if (e instanceof HarnessError) {
+      process.stderr.write(oneLine(`percpu-stress: harness error: ${e.message}`));
+      finish(3);
       return;
     }
     const msg = inputErrorOf(e);

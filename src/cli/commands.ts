@@ -33,6 +33,9 @@ const html = str('write an offline HTML report: verdict, findings, the failing i
 const traceOut = str('write the timeline of the failing (or first) controlled run as Trace Event JSON for Perfetto or chrome://tracing', { placeholder: 'FILE' });
 const lockdepOut = str('write each run\'s lockdep graph (DOT), /proc/lockdep and /proc/lockdep_chains into this folder (made if missing)', { placeholder: 'DIR' });
 const quiet = flag('print only what failed, and the totals');
+const ENGINE_NAMES = ['inthread', 'threads'] as const;
+/** Who plays a controlled run: its entities as coroutines of one thread, or a worker thread each. */
+const engine = (dflt: string, what: string) => choice(`who plays ${what}: inthread (its CPUs and the kworker as coroutines of one thread; a finding is confirmed on real threads before it is reported) or threads (a worker thread each)`, ENGINE_NAMES, { default: dflt });
 /** The machine-readable reports every checking command writes. */
 const reports = (what: string) => ({ json: json(what), junit, ktap, html });
 
@@ -52,6 +55,7 @@ const runOptions = {
   watchdog,
   strategy: choice('who decides the interleaving: os (free-running threads) or a controlled scheduler', ['os', 'random', 'pct', 'pos', 'urw'] as const, { default: 'os' }),
   depth,
+  engine: engine('inthread', 'a controlled run (free-running runs always take threads)'),
   schedule: str('replay a recorded schedule (the string a controlled run reports) instead of choosing one', { placeholder: 'STRING' }),
   sizes,
   suppressions,
@@ -106,6 +110,7 @@ const fuzzOptions = {
   runs: int('stop after this many runs (whichever of --runs and --budget comes first)', { min: 1 }),
   strategy: choice('the controlled schedulers to rotate through; portfolio: random, PCT at depths 1..d, POS and URW in turn', ['portfolio', 'pct', 'pos', 'urw', 'random', 'os'] as const, { default: 'portfolio' }),
   depth,
+  engine: engine('inthread', 'the runs and the shrinking'),
   cpus: cpus('3'),
   seed: int('the campaign\'s seed: run i uses a seed derived from it', { default: '1' }),
   ops: int('operations per CPU in each run', { min: 1, default: 'the scenario\'s, 30 for most' }),
@@ -115,7 +120,7 @@ const fuzzOptions = {
   inject,
   backend,
   watchdog,
-  jobs: int(`campaigns run side by side, each with its own threads (jobs x (CPUs + 1) at most ${MAX_FUZZ_THREADS})`, { min: 1, max: 64, default: '1' }),
+  jobs: int(`campaigns run side by side, each with its own thread (--engine threads: its own CPUs + 1 threads; ${MAX_FUZZ_THREADS} threads at most)`, { min: 1, max: 64, default: '1' }),
   shard: str('run shard i of n of the campaign (merge the --json results with percpu-stress merge)', { placeholder: 'i/n' }),
   feedback: flag('keep a corpus of runs that covered something new and mutate their schedules'),
   sizes,
@@ -144,6 +149,7 @@ const replayOptions = {
   inject: choice('replay with this bug switched on instead of the repro\'s', BUG_NAMES, { placeholder: 'BUG', default: 'the repro\'s' }),
   backend,
   watchdog,
+  engine: engine('threads', 'the replay'),
   explain: flag('print the interleaving step by step, up to the violation'),
   all: flag('with --explain: the whole run, not only up to the violation'),
   ...reports('the replay\'s result'),

@@ -1,6 +1,7 @@
 // `percpu-stress fuzz` and `percpu-stress replay`.
 
-import { Runner } from '../run/main/runner.ts';
+import type { Engine } from '../run/main/engine.ts';
+import { newEngine } from '../run/main/inthread.ts';
 import { DEFAULT_KERNEL, type Backend, type KernelVersion } from '../shm/config.ts';
 import { Mode, MODE_NAMES } from '../sched/strategy.ts';
 import { parseShard, runCampaign } from '../explore/campaign.ts';
@@ -66,7 +67,7 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   // a call into a scenario file never outlasts the budget (shrinking a finding extends it by its own)
   setScenarioDeadline(t0 + budgetMs);
   const scenarios = scenariosFor(scenarioArg, 'fuzz', [kernel]);
-  const runners = Array.from({ length: jobs }, () => new Runner());
+  const runners = Array.from({ length: jobs }, () => newEngine(o.engine ?? 'inthread'));
   const runner = runners[0]!;
   const progress = new Progress();
   let stop = false;
@@ -159,11 +160,15 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
 }
 
 /** Re-execute a repro exactly (optionally recording its timeline). */
-export async function replayRun(runner: Runner, repro: Repro, inject: string | null, watchdogMs: number, timeline: boolean, lockdepExport = false): Promise<RunResult> {
-  return runner.run({
+export async function replayRun(runner: Engine, repro: Repro, inject: string | null, watchdogMs: number, timeline: boolean, lockdepExport = false): Promise<RunResult> {
+  const o = {
     scenario: reproScenario(repro), cpus: repro.cpus, seed: repro.seed, programs: reproPrograms(repro), strategy: Mode.replay,
     schedule: decodeSchedule(repro.schedule), depth: repro.depth, inject, kernel: reproKernel(repro), backend: repro.backend ?? undefined, watchdogMs, timeline, lockdepExport,
-  });
+  };
+  const r = await runner.run(o);
+  // what the replay reproduces is a verdict: an engine that is not the real threads has it confirmed there
+  if (r.status === 'violation') await runner.confirm(o, r);
+  return r;
 }
 
 /** A run's timeline as Chrome Trace Event JSON. */
@@ -223,7 +228,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
   if (o.backend) repro = { ...repro, backend: o.backend as Backend };
   checkInject(o.inject, [reproKernel(repro)]);
   const inject = o.inject ?? repro.inject;
-  const runner = new Runner();
+  const runner = newEngine(o.engine ?? 'threads');
   let signal = 0;
   const onSignal = (code: number) => (): void => {
     signal ||= code;

@@ -4,7 +4,9 @@ import { relative } from 'node:path';
 import { externalPath, scenarioByName, scenariosOf } from '../../scenarios/index.ts';
 import { runsOn } from '../../scenarios/lib/scenario.ts';
 import { UsageError, inputErrorOf, oneLine, quote } from '../report/errors.ts';
-import { EPILOGUE_MS, Runner, type RunResult } from '../run/main/runner.ts';
+import { EPILOGUE_MS, type RunResult } from '../run/main/runner.ts';
+import { newEngine } from '../run/main/inthread.ts';
+import type { EngineName } from '../run/main/engine.ts';
 import { reportJson } from '../report/result.ts';
 import type { Scenario } from '../../scenarios/lib/scenario.ts';
 import { GENERATIONS, bugByName } from '../run/kernels.ts';
@@ -58,6 +60,8 @@ export interface RunCommand {
   watchdogMs: number;
   strategy: Mode;
   depth: number;
+  /** Who plays the controlled runs (free-running runs always take threads). */
+  engine: EngineName;
   schedule: Schedule | undefined;
   detect: DetectOptions;
   /** Lock tables, percpu_stats and the boot log for every run. */
@@ -139,7 +143,7 @@ export function parseRun(cmd: typeof RUN, argv: string[], defaults: { durationMs
   if (traceOut && strategy === Mode.os) throw new UsageError('--trace-out needs a controlled run (--strategy random|pct|pos|urw or --schedule): free-running threads have no step order to draw');
   const c: RunCommand = {
     kernels, scenarios: [], scenarioArg: name ?? 'all', cpus, seeds, durationMs, ops, backend: o.backend, inject: o.inject ?? null,
-    quiet: o.quiet === true, watchdogMs: o.watchdog ?? 5000, strategy, depth: o.depth ?? 3, schedule, detect: parseDetect(o), verbose: o.verbose === true,
+    quiet: o.quiet === true, watchdogMs: o.watchdog ?? 5000, strategy, depth: o.depth ?? 3, engine: o.engine ?? 'inthread', schedule, detect: parseDetect(o), verbose: o.verbose === true,
     lockdepOut: undefined, outputs, traceOut,
     json: outputs.add('--json', o.json), junit: outputs.add('--junit', o.junit), ktap: outputs.add('--ktap', o.ktap), html: outputs.add('--html', o.html),
   };
@@ -179,7 +183,7 @@ function lockdepOutputs(results: readonly RunResult[]): [string, string][] {
 }
 
 export async function runCommand(c: RunCommand): Promise<number> {
-  const runner = new Runner();
+  const runner = newEngine(c.strategy === Mode.os ? 'threads' : c.engine);
   const progress = new Progress();
   const results: RunResult[] = [];
   const scenarioOf = new Map<RunResult, Scenario>();
@@ -212,13 +216,16 @@ export async function runCommand(c: RunCommand): Promise<number> {
       progress.update(label, 0);
       let r: RunResult;
       try {
-        r = await runner.run({
+        const ro = {
           scenario: s, cpus: c.cpus, seed, ops: c.ops || undefined, durationMs: perScenarioMs || undefined, deadline: c.durationMs ? slotEnd(i) : undefined,
-          kernel, backend: c.backend, inject: c.inject, watchdogMs: c.watchdogMs, onProgress: (f) => progress.update(label, f),
+          kernel, backend: c.backend, inject: c.inject, watchdogMs: c.watchdogMs, onProgress: (f: number) => progress.update(label, f),
           strategy: c.strategy, depth: c.depth, schedule: c.schedule, sizes: c.detect.sizes, suppressions: c.detect.suppressions,
           strictKnown: c.detect.strictKnown, timeline: c.traceOut !== undefined || (c.html !== undefined && fromRun),
           lockdepExport: c.lockdepOut !== undefined || c.html !== undefined,
-        });
+        };
+        r = await runner.run(ro);
+        // a finding of the in-thread engine is confirmed on real threads before it is reported
+        if (r.status === 'violation') await runner.confirm(ro, r);
       } catch (e) {
         // the budget ended inside a scenario file's call: the run could not be made (no verdict)
         if (e instanceof ScenarioBudgetError) {

@@ -6,7 +6,7 @@
 // the parts is the unsharded campaign, and merging them gives its findings.
 
 import { rmSync } from 'node:fs';
-import type { Runner } from '../run/main/runner.ts';
+import type { Engine } from '../run/main/engine.ts';
 import { fuzz, worstResidual, type FuzzFinding, type FuzzOptions, type FuzzResult, type ScenarioTally } from './fuzz.ts';
 
 export interface Shard {
@@ -26,7 +26,7 @@ export function parseShard(spec: string): Shard | null {
 }
 
 /** Run one shard of a campaign (the whole campaign by default) on `runners.length` jobs at once. */
-export async function runCampaign(runners: readonly Runner[], o: FuzzOptions, shard: Shard = { index: 1, count: 1 }): Promise<FuzzResult> {
+export async function runCampaign(runners: readonly Engine[], o: FuzzOptions, shard: Shard = { index: 1, count: 1 }): Promise<FuzzResult> {
   const jobs = runners.length;
   const limit = { maxIndex: Infinity };
   const parts = await Promise.all(runners.map((runner, j) => fuzz(runner, {

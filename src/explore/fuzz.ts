@@ -8,7 +8,8 @@
 // strategy, depth) pair equally: in every block of scenarios x strategies
 // runs, each pair once.
 
-import type { Runner, RunResult } from '../run/main/runner.ts';
+import type { RunResult } from '../run/main/runner.ts';
+import type { Engine } from '../run/main/engine.ts';
 import type { Scenario } from '../../scenarios/lib/scenario.ts';
 import { bugByName } from '../run/kernels.ts';
 import type { Violation, ViolationKind } from '../report/violation.ts';
@@ -316,7 +317,7 @@ function tally(byScenario: Record<string, ScenarioTally>, name: string): Scenari
   return (byScenario[name] ??= { runs: 0, byStrategy: {}, cleanPct: 0, k: 0, outgrown: 0 });
 }
 
-export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> {
+export async function fuzz(runner: Engine, o: FuzzOptions): Promise<FuzzResult> {
   const t0 = Date.now();
   const findings: FuzzFinding[] = [];
   let runs = 0;
@@ -456,6 +457,7 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
         let shrinkRuns = 0;
         let reproSeed = seed;
         let shrinkError: string | undefined;
+        let shrunk = false;
         const shrinkStart = Date.now();
         if (controlled && !o.shouldStop?.()) {
           const shrinkDeadline = Date.now() + o.shrinkBudgetMs;
@@ -468,6 +470,7 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
             final = sh.result;
             shrinkRuns = sh.runs;
             reproSeed = sh.seed;
+            shrunk = true;
           } catch (e) {
             // the repro is the original failing run: it still replays
             shrinkError = (e as Error).message;
@@ -475,6 +478,11 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
             release();
           }
         }
+        // the engine's finding, confirmed on the real threads before it is reported (a disagreement throws: exit 3)
+        await runner.confirm({
+          ...base, seed: reproSeed, cpus: minimalPrograms.length, programs: minimalPrograms, deadline: undefined,
+          ...(shrunk ? { verifyKnown: target.mechanism !== undefined } : {}),
+        }, final);
         const violation = final.violations.find((v) => counts(v) && signatureOf(v) === signature) ?? target;
         const minimal = sizeOf(minimalPrograms, schedule);
         const scheduleStr = final.schedule ?? '';

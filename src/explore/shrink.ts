@@ -6,14 +6,15 @@
 // function), counting -- a candidate whose violation is a known issue or
 // suppressed is not the bug being shrunk. Shrinking has its own budget.
 
-import type { Runner, RunOptions, RunResult } from '../run/main/runner.ts';
+import type { RunOptions, RunResult } from '../run/main/runner.ts';
+import type { Engine } from '../run/main/engine.ts';
 import { findingWith } from './signature.ts';
 import { Op, OP_WORDS } from '../../scenarios/lib/program.ts';
 import { Mode } from '../sched/strategy.ts';
 import { decodeSchedule, switchesOf, type Schedule } from '../sched/schedule.ts';
 
 export interface ShrinkInput {
-  runner: Runner;
+  runner: Engine;
   base: RunOptions; // scenario, seed, strategy, depth, inject, backend, expectedSteps
   programs: Int32Array[];
   /** The finding's signature (src/explore/signature.ts). */

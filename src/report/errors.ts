@@ -4,6 +4,13 @@ import { ConfigError } from '../shm/config.ts';
 // output paths): the CLI prints its message as one line and exits 2.
 export class UsageError extends Error {}
 
+/**
+ * A bug of percpu-stress the tool caught itself (the in-thread engine and
+ * the threads engine disagree on a run): no verdict comes of it. The CLI
+ * prints it as one line and exits 3.
+ */
+export class HarnessError extends Error {}
+
 /** A user-given name, echoed safely: at most 40 characters, quoted and escaped (no control characters). */
 export function quote(s: unknown): string {
   const str = String(s);

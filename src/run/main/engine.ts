@@ -34,6 +34,14 @@ export abstract class Engine {
    * the later kernels' fixes of those issues switched on, and a finding is
    * called known only if that replay no longer shows it.
    */
+  /**
+   * Before a finding of this engine is reported: replay the run that made
+   * it on the reference engine, the real threads, and compare; a
+   * difference is a HarnessError (exit 3), never a verdict. The threads
+   * engine is the reference: nothing to confirm.
+   */
+  async confirm(_o: RunOptions, _r: RunResult): Promise<void> {}
+
   async run(o: RunOptions): Promise<RunResult> {
     const { result, programs } = await this.runOnce(o);
     if (o.verifyKnown !== false && programs && result.schedule !== null && result.violations.some((v) => v.mechanism !== undefined && v.notKnown === undefined)) {
