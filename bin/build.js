@@ -22,7 +22,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = join(ROOT, 'dist');
@@ -101,7 +101,8 @@ const BUNDLE = {
  * leaves the calls at those "file:line" places unconverted.
  */
 export async function buildSuspending({ outdir = DIST, forget = [], name = 'inthread-worker' } = {}) {
-  const { suspendingForm } = await import('./suspend.js');
+  // by path, not a literal: a bundle of this file (the CLI's) must not carry the transformer and TypeScript with it
+  const { suspendingForm } = await import(pathToFileURL(join(ROOT, 'bin', 'suspend.js')).href);
   const form = suspendingForm({ root: ROOT, entries: [join(ROOT, SUSPENDING_ENTRY)], forget });
   if (form.errors.length) throw new Error(`the suspending form cannot be made:\n${form.errors.join('\n')}`);
   const { build: esbuild } = await import('esbuild');

@@ -399,9 +399,6 @@ export function suspendingForm({ root, entries, compilerOptions = {}, forget = [
     }
   }
   const suspends = (d) => parent.has(d) && suspending.has(find(d));
-  if (process.env.SUSPEND_DEBUG) {
-    for (const [b, list] of calls) for (const e of list) if (e.call.getText().startsWith(process.env.SUSPEND_DEBUG)) console.error(where(e.call), e.decls.map((d) => `${where(d)} ${ts.SyntaxKind[d.kind]} in=${parent.has(d)} fam=${where(find(d))}`));
-  }
   const callSuspends = (e) => live(e) && e.decls.some((d) => parent.has(d) && suspends(d));
 
   // ---- what cannot be converted -----------------------------------------------

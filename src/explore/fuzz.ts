@@ -8,7 +8,7 @@
 // strategy, depth) pair equally: in every block of scenarios x strategies
 // runs, each pair once.
 
-import type { RunResult } from '../run/main/runner.ts';
+import type { RunOptions, RunResult } from '../run/main/runner.ts';
 import type { Engine } from '../run/main/engine.ts';
 import type { Scenario } from '../../scenarios/lib/scenario.ts';
 import { bugByName } from '../run/kernels.ts';
@@ -310,6 +310,22 @@ export function targetViolations(r: RunResult, inject: string | null): Violation
   });
 }
 
+/** A run of a campaign, started on the engine, and what it was started with. */
+interface StartedRun {
+  parent: CorpusEntry | null;
+  s: Scenario;
+  seed: number;
+  mode: Mode;
+  depth: number;
+  controlled: boolean;
+  ops: number;
+  programs: Int32Array[];
+  range: number | undefined;
+  base: Omit<RunOptions, 'programs'> & { expectedSteps: number | undefined };
+  started: number;
+  result: Promise<RunResult>;
+}
+
 /** Range multiplier over the calibrated run length: PCT draws change points over the whole run. */
 const RANGE_MARGIN = 1.5;
 
@@ -359,33 +375,57 @@ export async function fuzz(runner: Engine, o: FuzzOptions): Promise<FuzzResult> 
   const corpus: CorpusEntry[] = [];
   const curve: { runs: number; bits: number; corpus: number }[] = [];
   const failing = (): number => findings.length;
+  /**
+   * Start run number `index`: its scenario, seed, strategy and programs
+   * (a pure function of the number, or of the corpus with --feedback), its
+   * PCT range, and the run itself on the engine.
+   */
+  const start = async (index: number): Promise<StartedRun> => {
+    // feedback: a quarter of the runs mutate a corpus entry's schedule instead of taking a fresh seed
+    // (which runs mutate is drawn per run number, so that the rotation still reaches every pair)
+    const coin = deriveSeed(o.seed ^ 0x2545f491, index);
+    const parent = o.feedback && corpus.length > 0 && (coin & 3) === 3 ? corpus[(coin >>> 2) % corpus.length]! : null;
+    const plan = planRun(o, index);
+    const s = parent ? parent.scenario : o.scenarios[plan.scenario]!;
+    const seed = parent ? parent.seed : deriveSeed(o.seed, index);
+    const mode = parent ? Mode.replay : plan.mode;
+    const depth = plan.depth;
+    const controlled = mode !== Mode.os;
+    // --ops never cuts a directed scenario's set-up short (its completions would never come)
+    const ops = parent ? parent.ops : o.ops ? Math.max(o.ops, s.minOps ?? 0) : s.fuzzOps || 30;
+    const programs = parent ? parent.programs : generatePrograms(s, o.cpus, seed, ops, o.sizes);
+    const totalOps = programs.reduce((n, p) => n + p.length / 4, 0);
+    const range = controlled ? Math.max(50, Math.round((await calibrate(s, ops)) * totalOps * RANGE_MARGIN)) : undefined;
+    const base = {
+      scenario: s, cpus: o.cpus, seed, strategy: mode, depth, inject: o.inject, kernel: o.kernel, backend: o.backend, expectedSteps: range, ops,
+      watchdogMs: o.watchdogMs, sizes: o.sizes, suppressions: o.suppressions, strictKnown: o.strictKnown, deadline,
+      ...(parent ? { schedule: mutateSchedule(parent.schedule, deriveSeed(o.seed ^ 0x68e31da4, index)) } : {}),
+    };
+    const started = Date.now();
+    const result = runner.run({ ...base, programs, coverage: recordCov });
+    // a run started ahead may never be looked at (the campaign ended first)
+    result.catch(() => {});
+    return { parent, s, seed, mode, depth, controlled, ops, programs, range, base, started, result };
+  };
+  const recordCov = o.feedback === true || o.measureCoverage === true;
+  // an engine that takes runs while one is under way gets the next run before this one's result is
+  // looked at (not with --feedback, whose next run depends on this one's coverage): what the
+  // campaign makes of each run is the same, it only waits less
+  const ahead = runner.overlaps && !o.feedback;
+  let next: Promise<StartedRun> | null = null;
   for (let k = 0; ; k++) {
     const index = offset + stride * k;
     if (Date.now() >= deadline || (o.maxRuns && index >= o.maxRuns) || index > limit.maxIndex || o.shouldStop?.()) break;
     try {
-      // feedback: a quarter of the runs mutate a corpus entry's schedule instead of taking a fresh seed
-      // (which runs mutate is drawn per run number, so that the rotation still reaches every pair)
-      const coin = deriveSeed(o.seed ^ 0x2545f491, index);
-      const parent = o.feedback && corpus.length > 0 && (coin & 3) === 3 ? corpus[(coin >>> 2) % corpus.length]! : null;
-      const plan = planRun(o, index);
-      const s = parent ? parent.scenario : o.scenarios[plan.scenario]!;
-      const seed = parent ? parent.seed : deriveSeed(o.seed, index);
-      const mode = parent ? Mode.replay : plan.mode;
-      const depth = plan.depth;
-      const controlled = mode !== Mode.os;
-      // --ops never cuts a directed scenario's set-up short (its completions would never come)
-      const ops = parent ? parent.ops : o.ops ? Math.max(o.ops, s.minOps ?? 0) : s.fuzzOps || 30;
-      const programs = parent ? parent.programs : generatePrograms(s, o.cpus, seed, ops, o.sizes);
-      const totalOps = programs.reduce((n, p) => n + p.length / 4, 0);
-      const range = controlled ? Math.max(50, Math.round((await calibrate(s, ops)) * totalOps * RANGE_MARGIN)) : undefined;
-      const base = {
-        scenario: s, cpus: o.cpus, seed, strategy: mode, depth, inject: o.inject, kernel: o.kernel, backend: o.backend, expectedSteps: range, ops,
-        watchdogMs: o.watchdogMs, sizes: o.sizes, suppressions: o.suppressions, strictKnown: o.strictKnown, deadline,
-        ...(parent ? { schedule: mutateSchedule(parent.schedule, deriveSeed(o.seed ^ 0x68e31da4, index)) } : {}),
-      };
-      const recordCov = o.feedback === true || o.measureCoverage === true;
-      const started = Date.now();
-      let r = await runner.run({ ...base, programs, coverage: recordCov });
+      const cur = await (next ?? start(index));
+      next = null;
+      const following = index + stride;
+      if (ahead && !(o.maxRuns && following >= o.maxRuns) && following <= limit.maxIndex) {
+        next = start(following);
+        next.catch(() => {});
+      }
+      const { parent, s, seed, mode, depth, controlled, ops, programs, range, base, started } = cur;
+      let r = await cur.result;
       runs++;
       const label = parent ? 'mutation' : strategyLabel(mode, depth);
       const t = tally(byScenario, s.name);

@@ -21,6 +21,8 @@ export type EngineName = (typeof ENGINES)[number];
 
 export abstract class Engine {
   abstract readonly engine: EngineName;
+  /** Runs may be handed over while one is under way (they are queued, and played in order). */
+  readonly overlaps: boolean = false;
   /** Stop the run in progress (SIGINT/SIGTERM) and refuse further runs: they end interrupted at once. */
   abstract interrupt(): void;
   abstract get wasInterrupted(): boolean;

@@ -33,6 +33,8 @@ export interface InThreadOptions {
 
 export class InThreadEngine extends Engine {
   readonly engine = 'inthread' as const;
+  // the thread takes the next run as soon as it is done with one: no wait for the main thread in between
+  override readonly overlaps = true;
   private pool: Piscina | null = null;
   /** Free-running runs, which have nothing to suspend at, go to the threads. */
   private threads: Runner | null = null;
@@ -58,7 +60,7 @@ export class InThreadEngine extends Engine {
     if (!this.opts.workerFile) await ensureWorkerBuilt();
     this.pool = new Piscina({
       filename: this.opts.workerFile ?? INTHREAD_WORKER_FILE, minThreads: 1, maxThreads: 1, idleTimeout: Infinity,
-      concurrentTasksPerWorker: 1, execArgv: workerExecArgv(), resourceLimits: WORKER_LIMITS,
+      concurrentTasksPerWorker: 2, execArgv: workerExecArgv(), resourceLimits: WORKER_LIMITS,
     });
     return this.pool;
   }
