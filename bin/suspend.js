@@ -327,6 +327,7 @@ export function suspendingForm({ root, entries, compilerOptions = {}, forget = [
         }
         void t;
       }
+      objectFlow(n);
       if (ts.isCallExpression(n)) {
         const body = enclosingBody(n);
         const fams = calleeDecls(n);
@@ -365,6 +366,19 @@ export function suspendingForm({ root, entries, compilerOptions = {}, forget = [
       ts.forEachChild(n, visit);
     };
     visit(sf);
+  }
+
+  /** Wherever a value of an object type goes somewhere typed, its function members join the target's. */
+  function objectFlow(n) {
+    const at = (e) => checker.getTypeAtLocation(e);
+    const ctx = (e) => checker.getContextualType(e) ?? undefined;
+    if ((ts.isVariableDeclaration(n) || ts.isPropertyDeclaration(n)) && n.initializer && n.type) flowObject(at(n.initializer), at(n.name));
+    else if (ts.isBinaryExpression(n) && n.operatorToken.kind === ts.SyntaxKind.EqualsToken) flowObject(at(n.right), at(n.left));
+    else if ((ts.isCallExpression(n) || ts.isNewExpression(n)) && n.arguments) for (const a of n.arguments) flowObject(at(a), ctx(a));
+    else if (ts.isReturnStatement(n) && n.expression) flowObject(at(n.expression), ctx(n.expression));
+    else if (ts.isPropertyAssignment(n)) flowObject(at(n.initializer), ctx(n.initializer));
+    else if (ts.isSpreadAssignment(n)) flowObject(at(n.expression), ctx(n.parent));
+    else if (ts.isArrayLiteralExpression(n)) for (const e of n.elements) if (!ts.isSpreadElement(e)) flowObject(at(e), ctx(e));
   }
 
   function isDeclarationName(n) {
