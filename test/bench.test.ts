@@ -19,8 +19,10 @@ test('bench measures throughput, controlled scheduling, lockdep cost and detecti
     t.true(Number.isFinite(row.checkCost));
     t.true(row.opsPerCpuSecChecks > 0 && row.opsPerCpuSecNoChecks > 0);
   }
-  t.deepEqual(r.controlled.map((c) => `${c.strategy}/${c.ops}`), ['pct/30', 'random/30', 'pct/1000']);
-  t.deepEqual(r.campaign.map((c) => [c.jobs, c.runs]), [[1, 12], [2, 12]]);
+  // both engines, the same runs, side by side
+  t.deepEqual(r.controlled.map((c) => `${c.engine} ${c.strategy}/${c.ops}`), ['threads pct/30', 'inthread pct/30', 'threads random/30', 'inthread random/30', 'threads pct/1000', 'inthread pct/1000']);
+  t.deepEqual(r.campaign.map((c) => [c.engine, c.jobs, c.runs]), [['threads', 1, 12], ['threads', 2, 12], ['inthread', 1, 12], ['inthread', 2, 12]]);
+  t.true(r.campaign.every((c) => c.rssMiB > 0));
   t.deepEqual(r.coverage.map((c) => [c.feedback, c.curve.length]), [[false, 12], [true, 12]]);
   t.regex(renderBench(r), /Coverage saturation/);
   t.true(r.controlled.every((c) => c.runsPerSec > 0 && c.stepsPerSec > 0));
@@ -35,6 +37,8 @@ test('bench measures throughput, controlled scheduling, lockdep cost and detecti
   t.regex(text, /^percpu-stress \S+ bench on \d+ cores/);
   t.regex(text, /Throughput, free-running/);
   t.regex(text, /Controlled mode/);
+  t.regex(text, /inthread +pct +30 +[\d.]+ +[\d,]+ +[\d,]+ +[\d.]+x\n/);
+  t.regex(text, /in-thread\/threads at --jobs 1: [\d.]+x/);
   t.regex(text, /Start-up: .*\n +2 CPUs: [\d,]+ ms wall, [\d,]+ ms CPU/);
   t.regex(text, /memory: every scenario once at 4 CPUs \(5 ops each\): peak RSS \d+ MiB/);
   t.regex(text, /Detection: runs and seconds to the first detection/);

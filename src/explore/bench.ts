@@ -6,6 +6,10 @@
 
 import { availableParallelism, cpus as osCpus } from 'node:os';
 import { Runner } from '../run/main/runner.ts';
+import type { Engine, EngineName } from '../run/main/engine.ts';
+import { InThreadEngine, newEngine } from '../run/main/inthread.ts';
+import type { RunOptions } from '../run/spec.ts';
+import type { RunResult } from '../report/result.ts';
 import { scenarioByName, scenariosOf } from '../../scenarios/index.ts';
 import { benchMix } from '../../scenarios/bench-mix.ts';
 import { GENERATIONS } from '../run/kernels.ts';
@@ -77,9 +81,10 @@ export interface BenchResult {
   throughput: ThroughputRow[];
   /** Coverage (distinct events) against runs, without and with novelty feedback. */
   coverage: { feedback: boolean; curve: { runs: number; bits: number; corpus: number }[] }[];
-  /** fuzz all (portfolio) runs/s on one job and on two. */
-  campaign: { jobs: number; runs: number; runsPerSec: number }[];
-  controlled: { strategy: string; ops: number; runs: number; runsPerSec: number; stepsPerSec: number; switchesPerSec: number }[];
+  /** fuzz all (portfolio) runs/s on one job and on two, per engine; the process's resident set after each (all threads), MiB. */
+  campaign: { engine: EngineName; jobs: number; runs: number; runsPerSec: number; rssMiB: number }[];
+  /** Controlled runs per engine, strategy and length. */
+  controlled: { engine: EngineName; strategy: string; ops: number; runs: number; runsPerSec: number; stepsPerSec: number; switchesPerSec: number }[];
   lockdepNsPerPair: { with: number; without: number; withRaceClocks: number };
   startup: StartupRow[];
   /** The first phase: every scenario once at memory.cpus CPUs; the process's peak resident set (every thread) right after it, MiB. */
@@ -158,7 +163,7 @@ export async function bench(opts: BenchOptions): Promise<BenchResult> {
   const SCENARIOS = scenariosOf(kernel);
   const BUGS = GENERATIONS[kernel].bugs;
   // every step named, and counted for the progress line
-  const total = 1 + opts.cpuCounts.length + 1 + opts.startupCpus.length + 3 + 2 + 2 + BUGS.length * DETECT_MODES.length;
+  const total = 1 + opts.cpuCounts.length + 1 + opts.startupCpus.length + 3 * 2 + 2 * 2 + 2 + BUGS.length * DETECT_MODES.length;
   let step = 0;
   const o: BenchOptions = { ...opts, onStep: (what) => opts.onStep?.(`bench step ${++step} of ${total}: ${what}`, (step - 1) / total) };
   // memory first, so that the process's peak resident set right after it is this phase's
@@ -193,37 +198,46 @@ export async function bench(opts: BenchOptions): Promise<BenchResult> {
       o.onStep?.(`start-up at ${cpus} CPUs`);
       startups.push(await startup(cpus, kernel));
     }
-    const controlled = [];
+    const controlled: BenchResult['controlled'] = [];
     const small = scenarioByName('irq-free')!;
-    // short runs (fuzz-sized: per-run costs count) and 1000-op runs (the scheduler's own speed)
-    for (const [mode, ops, runs] of [[Mode.pct, 30, o.controlledRuns], [Mode.random, 30, o.controlledRuns], [Mode.pct, 1000, Math.max(2, o.controlledRuns >> 4)]] as const) {
-      o.onStep?.(`controlled runs (${MODE_NAMES[mode]}, ${ops} ops)`);
-      const c0 = Date.now();
-      let steps = 0;
-      let switches = 0;
-      for (let i = 0; i < runs; i++) {
-        const r = await runner.run({ scenario: small, cpus: 3, seed: i + 1, ops, strategy: mode, kernel });
-        steps += r.steps;
-        switches += r.switches;
+    const inthread = new InThreadEngine();
+    const engines: [EngineName, Engine][] = [['threads', runner], ['inthread', inthread]];
+    try {
+      // short runs (fuzz-sized: per-run costs count) and 1000-op runs (the scheduler's own speed), the same runs on each engine
+      for (const [mode, ops, runs] of [[Mode.pct, 30, o.controlledRuns], [Mode.random, 30, o.controlledRuns], [Mode.pct, 1000, Math.max(2, o.controlledRuns >> 4)]] as const) {
+        for (const [name, engine] of engines) {
+          o.onStep?.(`controlled runs (${MODE_NAMES[mode]}, ${ops} ops, ${name})`);
+          const c0 = Date.now();
+          let steps = 0;
+          let switches = 0;
+          await runInTurn(engine, runs, (i) => ({ scenario: small, cpus: 3, seed: i + 1, ops, strategy: mode, kernel }), (r) => {
+            steps += r.steps;
+            switches += r.switches;
+          });
+          const secs = (Date.now() - c0) / 1000;
+          controlled.push({ engine: name, strategy: MODE_NAMES[mode], ops, runs, runsPerSec: runs / secs, stepsPerSec: steps / secs, switchesPerSec: switches / secs });
+        }
       }
-      const secs = (Date.now() - c0) / 1000;
-      controlled.push({ strategy: MODE_NAMES[mode], ops, runs, runsPerSec: runs / secs, stepsPerSec: steps / secs, switchesPerSec: switches / secs });
+    } finally {
+      await inthread.close();
     }
-    // a fuzz campaign (portfolio, every scenario) on one job and on two, the same runs
-    const campaign: { jobs: number; runs: number; runsPerSec: number }[] = [];
-    for (const jobs of [1, 2]) {
-      o.onStep?.(`fuzz campaign, --jobs ${jobs}`);
-      const extra = Array.from({ length: jobs - 1 }, () => new Runner());
-      try {
-        const runs = Math.max(12, o.controlledRuns * 2);
-        const c0 = Date.now();
-        const res = await runCampaign([runner, ...extra], {
-          scenarios: [...SCENARIOS], budgetMs: 600_000, shrinkBudgetMs: 0, strategy: Mode.portfolio, depth: 3, cpus: 3, ops: 0, seed: 1,
-          keepGoing: true, outDir: '', inject: null, kernel, writeRepro: false, maxRuns: runs,
-        });
-        campaign.push({ jobs, runs: res.runs, runsPerSec: res.runs / ((Date.now() - c0) / 1000) });
-      } finally {
-        await Promise.all(extra.map((r) => r.close()));
+    // a fuzz campaign (portfolio, every scenario) on one job and on two, per engine, the same runs
+    const campaign: BenchResult['campaign'] = [];
+    for (const name of ['threads', 'inthread'] as const) {
+      for (const jobs of [1, 2]) {
+        o.onStep?.(`fuzz campaign, --jobs ${jobs}, ${name}`);
+        const engines = Array.from({ length: jobs }, () => newEngine(name));
+        try {
+          const runs = Math.max(12, o.controlledRuns * 2);
+          const c0 = Date.now();
+          const res = await runCampaign(engines, {
+            scenarios: [...SCENARIOS], budgetMs: 600_000, shrinkBudgetMs: 0, strategy: Mode.portfolio, depth: 3, cpus: 3, ops: 0, seed: 1,
+            keepGoing: true, outDir: '', inject: null, kernel, writeRepro: false, maxRuns: runs,
+          });
+          campaign.push({ engine: name, jobs, runs: res.runs, runsPerSec: res.runs / ((Date.now() - c0) / 1000), rssMiB: Math.round(process.memoryUsage().rss / 1048576) });
+        } finally {
+          await Promise.all(engines.map((r) => r.close()));
+        }
       }
     }
     // coverage saturation: the same campaign with and without novelty feedback
@@ -238,12 +252,15 @@ export async function bench(opts: BenchOptions): Promise<BenchResult> {
       coverage.push({ feedback, curve: res.coverage!.curve });
     }
     const detection: DetectionRow[] = [];
+    // detection explores as fuzz does, in-thread (free-running os runs go to its threads)
+    const explorer = new InThreadEngine();
+    try {
     for (const bug of BUGS) {
       for (const mode of DETECT_MODES) {
         o.onStep?.(`detecting ${bug.name} (${MODE_NAMES[mode]})`);
         const samples = [];
         for (let seed = 1; seed <= o.seeds; seed++) {
-          const res = await fuzz(runner, {
+          const res = await fuzz(explorer, {
             scenarios: [scenarioByName(bug.scenario)!], budgetMs: o.detectCapMs, shrinkBudgetMs: 0, strategy: mode, depth: 3, cpus: 3,
             ops: mode === Mode.os ? 2000 : 0, seed, keepGoing: false, outDir: '', inject: bug.name, kernel, writeRepro: false, watchdogMs: 1000, maxRuns: o.detectMaxRuns,
           });
@@ -259,6 +276,9 @@ export async function bench(opts: BenchOptions): Promise<BenchResult> {
         });
       }
     }
+    } finally {
+      await explorer.close();
+    }
     const info = osCpus()[0];
     return {
       tool: 'percpu-stress', version: VERSION, kernel,
@@ -267,6 +287,19 @@ export async function bench(opts: BenchOptions): Promise<BenchResult> {
     };
   } finally {
     await runner.close();
+  }
+}
+
+/**
+ * `runs` runs on an engine, one after the other; an engine that queues runs
+ * gets the next one before this one's result is looked at, as fuzz does.
+ */
+async function runInTurn(engine: Engine, runs: number, make: (i: number) => RunOptions, seen: (r: RunResult) => void): Promise<void> {
+  let next: Promise<RunResult> | null = null;
+  for (let i = 0; i < runs; i++) {
+    const cur: Promise<RunResult> = next ?? engine.run(make(i));
+    next = engine.overlaps && i + 1 < runs ? engine.run(make(i + 1)) : null;
+    seen(await cur);
   }
 }
 
@@ -288,11 +321,22 @@ export function renderBench(r: BenchResult): string {
   for (const s of r.startup) out += `${String(s.cpus).padStart(5)} CPUs: ${fmt(s.wallMs)} ms wall, ${fmt(s.cpuMs)} ms CPU\n`;
   out += `memory: every scenario once at ${r.memory.cpus} CPUs (${r.memory.opsPerCpu} ops each): peak RSS ${r.memory.peakRssMiB} MiB (all threads)\n`;
   out += `peak RSS of the bench process at its end: ${r.peakRssMiB} MiB\n\n`;
-  out += 'Controlled mode (irq-free, 3 CPUs + kworker)\n';
-  out += `${'strategy'.padEnd(10)}${'ops'.padStart(6)}${'runs/s'.padStart(10)}${'points/s'.padStart(13)}${'switches/s'.padStart(13)}\n`;
-  for (const c of r.controlled) out += `${c.strategy.padEnd(10)}${String(c.ops).padStart(6)}${c.runsPerSec.toFixed(1).padStart(10)}${fmt(c.stepsPerSec).padStart(13)}${fmt(c.switchesPerSec).padStart(13)}\n`;
-  out += '\nFuzz campaign (all scenarios, portfolio, 3 CPUs + kworker)\n';
-  for (const c of r.campaign) out += `  --jobs ${c.jobs}: ${c.runsPerSec.toFixed(1)} runs/s (${c.runs} runs)\n`;
+  out += 'Controlled mode (irq-free, 3 CPUs + kworker), per engine; in-thread/threads: the ratio of runs/s\n';
+  out += `${'engine'.padEnd(10)}${'strategy'.padEnd(10)}${'ops'.padStart(6)}${'runs/s'.padStart(10)}${'points/s'.padStart(13)}${'switches/s'.padStart(13)}${'in-thread/threads'.padStart(19)}\n`;
+  for (const c of r.controlled) {
+    const ref = r.controlled.find((x) => x.engine === 'threads' && x.strategy === c.strategy && x.ops === c.ops);
+    const ratio = c.engine === 'inthread' && ref ? `${(c.runsPerSec / ref.runsPerSec).toFixed(1)}x` : '';
+    out += `${c.engine.padEnd(10)}${c.strategy.padEnd(10)}${String(c.ops).padStart(6)}${c.runsPerSec.toFixed(1).padStart(10)}${fmt(c.stepsPerSec).padStart(13)}${fmt(c.switchesPerSec).padStart(13)}${ratio.padStart(19)}\n`;
+  }
+  out += '\nFuzz campaign (all scenarios, portfolio, 3 CPUs + kworker), per engine; RSS: the whole process after the campaign\n';
+  for (const c of r.campaign) {
+    const one = r.campaign.find((x) => x.engine === c.engine && x.jobs === 1);
+    const scale = c.jobs > 1 && one ? `, ${(c.runsPerSec / one.runsPerSec).toFixed(2)}x --jobs 1, ${c.rssMiB - one.rssMiB} MiB more` : '';
+    out += `  ${c.engine.padEnd(9)} --jobs ${c.jobs}: ${c.runsPerSec.toFixed(1)} runs/s (${c.runs} runs), RSS ${c.rssMiB} MiB${scale}\n`;
+  }
+  const ref = r.campaign.find((x) => x.engine === 'threads' && x.jobs === 1);
+  const best = r.campaign.find((x) => x.engine === 'inthread' && x.jobs === 1);
+  if (ref && best) out += `  in-thread/threads at --jobs 1: ${(best.runsPerSec / ref.runsPerSec).toFixed(1)}x\n`;
   out += '\nCoverage saturation (fuzz all, portfolio): distinct events covered after N runs\n';
   const marks = r.coverage[0] ? [...new Set([10, 25, 50, 100, 200, 400].filter((n) => n <= r.coverage[0]!.curve.length).concat(r.coverage[0]!.curve.length))] : [];
   out += `  ${'runs'.padEnd(14)}${marks.map((n) => String(n).padStart(7)).join('')}\n`;

@@ -38,6 +38,8 @@ export class InThreadEngine extends Engine {
   private pool: Piscina | null = null;
   /** Free-running runs, which have nothing to suspend at, go to the threads. */
   private threads: Runner | null = null;
+  /** The threads engine plays one run at a time: what goes to it waits for what went before. */
+  private threadsTurn: Promise<unknown> = Promise.resolve();
   private readonly stop = new Int32Array(new SharedArrayBuffer(4));
   private interrupted = false;
 
@@ -65,12 +67,21 @@ export class InThreadEngine extends Engine {
     return this.pool;
   }
 
+  /** `f` on the threads engine, after whatever was handed to it before (runs overlap here, not there). */
+  private onThreads<T>(f: (threads: Runner) => Promise<T>): Promise<T> {
+    const threads = (this.threads ??= new Runner());
+    const turn = this.threadsTurn.then(() => f(threads));
+    this.threadsTurn = turn.catch(() => {});
+    return turn;
+  }
+
   override async confirm(o: RunOptions, r: RunResult): Promise<void> {
-    if (r.schedule === null) return;
-    const ref = await (this.threads ??= new Runner()).run({
-      ...o, strategy: Mode.replay, schedule: decodeSchedule(r.schedule), onProgress: undefined, deadline: undefined, durationMs: undefined,
+    const recorded = r.schedule;
+    if (recorded === null) return;
+    const ref = await this.onThreads((threads) => threads.run({
+      ...o, strategy: Mode.replay, schedule: decodeSchedule(recorded), onProgress: undefined, deadline: undefined, durationMs: undefined,
       timeline: false, points: false, lockdepExport: false, coverage: false,
-    });
+    }));
     const diff = runDifference(r, ref);
     if (diff !== null) {
       throw new HarnessError(`the in-thread engine and the real threads disagree on ${r.scenario} (seed ${r.seed}, ${r.cpus} CPUs, schedule ${r.schedule || '(empty)'}): ${diff}; no verdict is given (please report it; --engine threads explores without the in-thread engine)`);
@@ -78,7 +89,7 @@ export class InThreadEngine extends Engine {
   }
 
   async play(s: RunSpec, o: RunOptions, t0: number): Promise<RunResult> {
-    if (s.strategy === Mode.os) return (this.threads ??= new Runner()).play(s, o, t0);
+    if (s.strategy === Mode.os) return this.onThreads((threads) => threads.play(s, o, t0));
     const pool = await this.ensurePool();
     // a controlled run is cut at its deadline like any other (then it proves nothing: incomplete)
     const budgetEnd = o.deadline ?? t0 + opsBudgetMs(s.ops, s.cpus + 1);

@@ -18,6 +18,7 @@
 import { SC } from '../../sched/records.ts';
 import { Mode } from '../../sched/strategy.ts';
 import type { Shm } from '../../shm/layout.ts';
+import type { Config } from '../../shm/config.ts';
 import { newCounters } from '../../report/result.ts';
 import type { RunResult } from '../../report/result.ts';
 import { scenarioById } from '../../../scenarios/index.ts';
@@ -43,13 +44,15 @@ interface Machine {
 const MAX_MACHINES = 24;
 const machines = new Map<string, Machine>();
 
-function machineFor(spec: MachineSpec): Machine {
-  const key = JSON.stringify(spec);
+/** The machine a config plans, by the config (planning it again for every run would cost more than the run's boot). */
+function machineFor(config: Partial<Config>): Machine {
+  const key = JSON.stringify(config);
   let m = machines.get(key);
   if (m) {
     machines.delete(key);
   } else {
     if (machines.size >= MAX_MACHINES) machines.delete(machines.keys().next().value!);
+    const spec = planMachine(config);
     const shm = newShm(spec);
     m = { spec, shm, judge: new Kernel(spec, shm), views: [] };
   }
@@ -63,7 +66,7 @@ const CHECK_EVERY = 256;
 /** Play one run; `stop` is the engine's stop word (STOP_INTERRUPT from the main thread), `budgetEnd` the wall time it must end by (0: none). */
 export function playInThread(s: RunSpec, stop: Int32Array, budgetEnd: number): RunResult {
   const t0 = Date.now();
-  const m = machineFor(planMachine(s.config));
+  const m = machineFor(s.config);
   const shm = m.shm;
   const bootLog = setUpRun(s, m.spec, shm);
   const entities = s.cpus + 1;
