@@ -21,7 +21,7 @@ test('bench measures throughput, controlled scheduling, lockdep cost and detecti
   }
   // both engines, the same runs, side by side
   t.deepEqual(r.controlled.map((c) => `${c.engine} ${c.strategy}/${c.ops}`), ['threads pct/30', 'inthread pct/30', 'threads random/30', 'inthread random/30', 'threads pct/1000', 'inthread pct/1000']);
-  t.deepEqual(r.campaign.map((c) => [c.engine, c.jobs, c.runs]), [['threads', 1, 12], ['threads', 2, 12], ['inthread', 1, 12], ['inthread', 2, 12]]);
+  t.deepEqual(r.campaign.map((c) => [c.engine, c.jobs, c.runs]), [['threads', 1, 20], ['threads', 2, 20], ['inthread', 1, 20], ['inthread', 2, 20]]);
   t.true(r.campaign.every((c) => c.rssMiB > 0));
   t.deepEqual(r.coverage.map((c) => [c.feedback, c.curve.length]), [[false, 12], [true, 12]]);
   t.regex(renderBench(r), /Coverage saturation/);
@@ -37,7 +37,7 @@ test('bench measures throughput, controlled scheduling, lockdep cost and detecti
   t.regex(text, /^percpu-stress \S+ bench on \d+ cores/);
   t.regex(text, /Throughput, free-running/);
   t.regex(text, /Controlled mode/);
-  t.regex(text, /inthread +pct +30 +[\d.]+ +[\d,]+ +[\d,]+ +[\d.]+x\n/);
+  t.regex(text, /inthread +pct +30 +[\d.]+ +[\d,]+ +[\d,]+ +[\d.]+x +[\d.]+\n/);
   t.regex(text, /in-thread\/threads at --jobs 1: [\d.]+x/);
   t.regex(text, /Start-up: .*\n +2 CPUs: [\d,]+ ms wall, [\d,]+ ms CPU/);
   t.regex(text, /memory: every scenario once at 4 CPUs \(5 ops each\): peak RSS \d+ MiB/);

@@ -82,9 +82,9 @@ export interface BenchResult {
   /** Coverage (distinct events) against runs, without and with novelty feedback. */
   coverage: { feedback: boolean; curve: { runs: number; bits: number; corpus: number }[] }[];
   /** fuzz all (portfolio) runs/s on one job and on two, per engine; the process's resident set after each (all threads), MiB. */
-  campaign: { engine: EngineName; jobs: number; runs: number; runsPerSec: number; rssMiB: number }[];
+  campaign: { engine: EngineName; jobs: number; runs: number; runsPerSec: number; runsPerCpuSec: number; rssMiB: number }[];
   /** Controlled runs per engine, strategy and length. */
-  controlled: { engine: EngineName; strategy: string; ops: number; runs: number; runsPerSec: number; stepsPerSec: number; switchesPerSec: number }[];
+  controlled: { engine: EngineName; strategy: string; ops: number; runs: number; runsPerSec: number; stepsPerSec: number; switchesPerSec: number; runsPerCpuSec: number }[];
   lockdepNsPerPair: { with: number; without: number; withRaceClocks: number };
   startup: StartupRow[];
   /** The first phase: every scenario once at memory.cpus CPUs; the process's peak resident set (every thread) right after it, MiB. */
@@ -203,10 +203,13 @@ export async function bench(opts: BenchOptions): Promise<BenchResult> {
     const inthread = new InThreadEngine();
     const engines: [EngineName, Engine][] = [['threads', runner], ['inthread', inthread]];
     try {
+      // both engines warmed up alike (threads started, code compiled) before anything is timed
+      for (const [, engine] of engines) await runInTurn(engine, 20, (i) => ({ scenario: small, cpus: 3, seed: 1000 + i, ops: 30, strategy: Mode.pct, kernel }), () => {});
       // short runs (fuzz-sized: per-run costs count) and 1000-op runs (the scheduler's own speed), the same runs on each engine
       for (const [mode, ops, runs] of [[Mode.pct, 30, o.controlledRuns], [Mode.random, 30, o.controlledRuns], [Mode.pct, 1000, Math.max(2, o.controlledRuns >> 4)]] as const) {
         for (const [name, engine] of engines) {
           o.onStep?.(`controlled runs (${MODE_NAMES[mode]}, ${ops} ops, ${name})`);
+          const cpu0 = process.cpuUsage();
           const c0 = Date.now();
           let steps = 0;
           let switches = 0;
@@ -215,7 +218,7 @@ export async function bench(opts: BenchOptions): Promise<BenchResult> {
             switches += r.switches;
           });
           const secs = (Date.now() - c0) / 1000;
-          controlled.push({ engine: name, strategy: MODE_NAMES[mode], ops, runs, runsPerSec: runs / secs, stepsPerSec: steps / secs, switchesPerSec: switches / secs });
+          controlled.push({ engine: name, strategy: MODE_NAMES[mode], ops, runs, runsPerSec: runs / secs, stepsPerSec: steps / secs, switchesPerSec: switches / secs, runsPerCpuSec: (runs * 1000) / Math.max(1, cpuMsSince(cpu0)) });
         }
       }
     } finally {
@@ -228,13 +231,19 @@ export async function bench(opts: BenchOptions): Promise<BenchResult> {
         o.onStep?.(`fuzz campaign, --jobs ${jobs}, ${name}`);
         const engines = Array.from({ length: jobs }, () => newEngine(name));
         try {
-          const runs = Math.max(12, o.controlledRuns * 2);
+          // each job's engine started and warmed before the clock starts: the campaign, not the start-up, is measured
+          for (const e of engines) await runInTurn(e, 10, (i) => ({ scenario: small, cpus: 3, seed: 2000 + i, ops: 30, strategy: Mode.pct, kernel }), () => {});
+          const runs = Math.max(12, o.controlledRuns * 10);
+          const cpu0 = process.cpuUsage();
           const c0 = Date.now();
           const res = await runCampaign(engines, {
             scenarios: [...SCENARIOS], budgetMs: 600_000, shrinkBudgetMs: 0, strategy: Mode.portfolio, depth: 3, cpus: 3, ops: 0, seed: 1,
             keepGoing: true, outDir: '', inject: null, kernel, writeRepro: false, maxRuns: runs,
           });
-          campaign.push({ engine: name, jobs, runs: res.runs, runsPerSec: res.runs / ((Date.now() - c0) / 1000), rssMiB: Math.round(process.memoryUsage().rss / 1048576) });
+          campaign.push({
+            engine: name, jobs, runs: res.runs, runsPerSec: res.runs / ((Date.now() - c0) / 1000), runsPerCpuSec: (res.runs * 1000) / Math.max(1, cpuMsSince(cpu0)),
+            rssMiB: Math.round(process.memoryUsage().rss / 1048576),
+          });
         } finally {
           await Promise.all(engines.map((r) => r.close()));
         }
@@ -321,18 +330,18 @@ export function renderBench(r: BenchResult): string {
   for (const s of r.startup) out += `${String(s.cpus).padStart(5)} CPUs: ${fmt(s.wallMs)} ms wall, ${fmt(s.cpuMs)} ms CPU\n`;
   out += `memory: every scenario once at ${r.memory.cpus} CPUs (${r.memory.opsPerCpu} ops each): peak RSS ${r.memory.peakRssMiB} MiB (all threads)\n`;
   out += `peak RSS of the bench process at its end: ${r.peakRssMiB} MiB\n\n`;
-  out += 'Controlled mode (irq-free, 3 CPUs + kworker), per engine; in-thread/threads: the ratio of runs/s\n';
-  out += `${'engine'.padEnd(10)}${'strategy'.padEnd(10)}${'ops'.padStart(6)}${'runs/s'.padStart(10)}${'points/s'.padStart(13)}${'switches/s'.padStart(13)}${'in-thread/threads'.padStart(19)}\n`;
+  out += 'Controlled mode (irq-free, 3 CPUs + kworker), per engine; in-thread/threads: the ratio of runs/s; runs/CPU-s: per second of the process\'s CPU time (all threads)\n';
+  out += `${'engine'.padEnd(10)}${'strategy'.padEnd(10)}${'ops'.padStart(6)}${'runs/s'.padStart(10)}${'points/s'.padStart(13)}${'switches/s'.padStart(13)}${'in-thread/threads'.padStart(19)}${'runs/CPU-s'.padStart(12)}\n`;
   for (const c of r.controlled) {
     const ref = r.controlled.find((x) => x.engine === 'threads' && x.strategy === c.strategy && x.ops === c.ops);
     const ratio = c.engine === 'inthread' && ref ? `${(c.runsPerSec / ref.runsPerSec).toFixed(1)}x` : '';
-    out += `${c.engine.padEnd(10)}${c.strategy.padEnd(10)}${String(c.ops).padStart(6)}${c.runsPerSec.toFixed(1).padStart(10)}${fmt(c.stepsPerSec).padStart(13)}${fmt(c.switchesPerSec).padStart(13)}${ratio.padStart(19)}\n`;
+    out += `${c.engine.padEnd(10)}${c.strategy.padEnd(10)}${String(c.ops).padStart(6)}${c.runsPerSec.toFixed(1).padStart(10)}${fmt(c.stepsPerSec).padStart(13)}${fmt(c.switchesPerSec).padStart(13)}${ratio.padStart(19)}${c.runsPerCpuSec.toFixed(1).padStart(12)}\n`;
   }
   out += '\nFuzz campaign (all scenarios, portfolio, 3 CPUs + kworker), per engine; RSS: the whole process after the campaign\n';
   for (const c of r.campaign) {
     const one = r.campaign.find((x) => x.engine === c.engine && x.jobs === 1);
     const scale = c.jobs > 1 && one ? `, ${(c.runsPerSec / one.runsPerSec).toFixed(2)}x --jobs 1, ${c.rssMiB - one.rssMiB} MiB more` : '';
-    out += `  ${c.engine.padEnd(9)} --jobs ${c.jobs}: ${c.runsPerSec.toFixed(1)} runs/s (${c.runs} runs), RSS ${c.rssMiB} MiB${scale}\n`;
+    out += `  ${c.engine.padEnd(9)} --jobs ${c.jobs}: ${c.runsPerSec.toFixed(1)} runs/s (${c.runs} runs, ${c.runsPerCpuSec.toFixed(1)} runs/CPU-s), RSS ${c.rssMiB} MiB${scale}\n`;
   }
   const ref = r.campaign.find((x) => x.engine === 'threads' && x.jobs === 1);
   const best = r.campaign.find((x) => x.engine === 'inthread' && x.jobs === 1);

@@ -478,7 +478,6 @@ export async function fuzz(runner: Engine, o: FuzzOptions): Promise<FuzzResult> 
       const targets = o.keepGoing ? targetViolations(r, o.inject) : [targetViolation(r, o.inject)];
       for (const target of targets) {
         const signature = signatureOf(target);
-        const original = sizeOf(programs, r.schedule ? decodeSchedule(r.schedule) : []);
         // --keep-going: one finding per signature, its first failing run (a loop makes its runs in
         // increasing order): what does not depend on how the campaign is split into jobs and shards
         const prev = findings.find((f) => f.signature === signature);
@@ -487,62 +486,7 @@ export async function fuzz(runner: Engine, o: FuzzOptions): Promise<FuzzResult> 
           continue;
         }
         const stamp = { scenario: s.name, seed, run: index + 1, strategy: label, detectMs, firstRun: index + 1, firstDetectMs: detectMs };
-        if (o.writeRepro === false) {
-          findings.push({ ...stamp, violation: target, reproPath: '', repro: null, original, minimal: original, schedule: r.schedule ?? '', shrinkRuns: 0, signature, occurrences: 1 });
-          continue;
-        }
-        let minimalPrograms = programs;
-        let schedule = r.schedule ? decodeSchedule(r.schedule) : [];
-        let final = r;
-        let shrinkRuns = 0;
-        let reproSeed = seed;
-        let shrinkError: string | undefined;
-        let shrunk = false;
-        const shrinkStart = Date.now();
-        if (controlled && !o.shouldStop?.()) {
-          const shrinkDeadline = Date.now() + o.shrinkBudgetMs;
-          // a scenario file's calls while shrinking are bounded by the shrink's budget, not the campaign's
-          const release = extendScenarioDeadline(shrinkDeadline);
-          try {
-            const sh = await shrink({ runner, base: { ...base, deadline: shrinkDeadline }, programs, target: signature, budgetMs: o.shrinkBudgetMs, verifyKnown: target.mechanism !== undefined });
-            minimalPrograms = sh.programs;
-            schedule = sh.schedule;
-            final = sh.result;
-            shrinkRuns = sh.runs;
-            reproSeed = sh.seed;
-            shrunk = true;
-          } catch (e) {
-            // the repro is the original failing run: it still replays
-            shrinkError = (e as Error).message;
-          } finally {
-            release();
-          }
-        }
-        // the engine's finding, confirmed on the real threads before it is reported (a disagreement throws: exit 3)
-        await runner.confirm({
-          ...base, seed: reproSeed, cpus: minimalPrograms.length, programs: minimalPrograms, deadline: undefined,
-          ...(shrunk ? { verifyKnown: target.mechanism !== undefined } : {}),
-        }, final);
-        const violation = final.violations.find((v) => counts(v) && signatureOf(v) === signature) ?? target;
-        const minimal = sizeOf(minimalPrograms, schedule);
-        const scheduleStr = final.schedule ?? '';
-        const repro = makeRepro({
-          scenario: s, cpus: minimalPrograms.length, seed: reproSeed, kernel: o.kernel ?? DEFAULT_KERNEL, backend: o.backend, inject: o.inject,
-          strategy: MODE_NAMES[mode], depth, programs: minimalPrograms, schedule: scheduleStr, violation, original, minimal,
-        });
-        // a repro that cannot be written (a full disk, its name taken by a folder) loses nothing: the
-        // finding stands, the repro travels in the JSON result, and the command ends with exit 2
-        let reproPath = '';
-        let reproError: string | undefined;
-        try {
-          reproPath = writeRepro(o.outDir, repro);
-        } catch (e) {
-          reproError = `cannot write ${reproFileName(repro)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
-        }
-        findings.push({
-          ...stamp, violation, reproPath, repro, original, minimal, schedule: scheduleStr, shrinkRuns, signature, occurrences: 1, shrinkMs: Date.now() - shrinkStart,
-          ...(shrinkError ? { shrinkError } : {}), ...(reproError ? { reproError } : {}),
-        });
+        findings.push(await fileFinding(runner, o, cur, r, target, stamp));
       }
       if (!o.keepGoing) {
         limit.maxIndex = Math.min(limit.maxIndex, index);
@@ -566,5 +510,73 @@ export async function fuzz(runner: Engine, o: FuzzOptions): Promise<FuzzResult> 
     cleanPctRuns, byStrategy, byScenario,
     ...(o.feedback || o.measureCoverage ? { coverage: { bits, byKind, corpus: corpus.length, curve } } : {}),
     known,
+  };
+}
+
+/**
+ * A new finding of a campaign, from its first failing run: shrunk (within
+ * its own budget), confirmed by the engine on the real threads (a
+ * disagreement throws: a harness error, never a verdict) and written as a
+ * repro file. The bench, which only times detection, files it as it is.
+ */
+async function fileFinding(
+  runner: Engine, o: FuzzOptions, cur: StartedRun, r: RunResult, target: Violation,
+  stamp: Pick<FuzzFinding, 'scenario' | 'seed' | 'run' | 'strategy' | 'detectMs' | 'firstRun' | 'firstDetectMs'>,
+): Promise<FuzzFinding> {
+  const { s, seed, mode, depth, controlled, programs, base } = cur;
+  const signature = signatureOf(target);
+  const original = sizeOf(programs, r.schedule ? decodeSchedule(r.schedule) : []);
+  if (o.writeRepro === false) return { ...stamp, violation: target, reproPath: '', repro: null, original, minimal: original, schedule: r.schedule ?? '', shrinkRuns: 0, signature, occurrences: 1 };
+  let minimalPrograms = programs;
+  let schedule = r.schedule ? decodeSchedule(r.schedule) : [];
+  let final = r;
+  let shrinkRuns = 0;
+  let reproSeed = seed;
+  let shrinkError: string | undefined;
+  let shrunk = false;
+  const shrinkStart = Date.now();
+  if (controlled && !o.shouldStop?.()) {
+    const shrinkDeadline = Date.now() + o.shrinkBudgetMs;
+    // a scenario file's calls while shrinking are bounded by the shrink's budget, not the campaign's
+    const release = extendScenarioDeadline(shrinkDeadline);
+    try {
+      const sh = await shrink({ runner, base: { ...base, deadline: shrinkDeadline }, programs, target: signature, budgetMs: o.shrinkBudgetMs, verifyKnown: target.mechanism !== undefined });
+      minimalPrograms = sh.programs;
+      schedule = sh.schedule;
+      final = sh.result;
+      shrinkRuns = sh.runs;
+      reproSeed = sh.seed;
+      shrunk = true;
+    } catch (e) {
+      // the repro is the original failing run: it still replays
+      shrinkError = (e as Error).message;
+    } finally {
+      release();
+    }
+  }
+  // the engine's finding, confirmed on the real threads before it is reported (a disagreement throws: exit 3)
+  await runner.confirm({
+    ...base, seed: reproSeed, cpus: minimalPrograms.length, programs: minimalPrograms, deadline: undefined,
+    ...(shrunk ? { verifyKnown: target.mechanism !== undefined } : {}),
+  }, final);
+  const violation = final.violations.find((v) => counts(v) && signatureOf(v) === signature) ?? target;
+  const minimal = sizeOf(minimalPrograms, schedule);
+  const scheduleStr = final.schedule ?? '';
+  const repro = makeRepro({
+    scenario: s, cpus: minimalPrograms.length, seed: reproSeed, kernel: o.kernel ?? DEFAULT_KERNEL, backend: o.backend, inject: o.inject,
+    strategy: MODE_NAMES[mode], depth, programs: minimalPrograms, schedule: scheduleStr, violation, original, minimal,
+  });
+  // a repro that cannot be written (a full disk, its name taken by a folder) loses nothing: the
+  // finding stands, the repro travels in the JSON result, and the command ends with exit 2
+  let reproPath = '';
+  let reproError: string | undefined;
+  try {
+    reproPath = writeRepro(o.outDir, repro);
+  } catch (e) {
+    reproError = `cannot write ${reproFileName(repro)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+  }
+  return {
+    ...stamp, violation, reproPath, repro, original, minimal, schedule: scheduleStr, shrinkRuns, signature, occurrences: 1, shrinkMs: Date.now() - shrinkStart,
+    ...(shrinkError ? { shrinkError } : {}), ...(reproError ? { reproError } : {}),
   };
 }

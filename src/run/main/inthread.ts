@@ -20,11 +20,18 @@ import { STOP_TERMINATE } from '../records.ts';
 import { setUpRun, type RunOptions, type RunSpec } from '../spec.ts';
 import { runVerdict } from '../verdict.ts';
 import { Engine, type EngineName } from './engine.ts';
-import { ensureWorkerBuilt, WORKER_LIMITS, workerExecArgv } from './pool.ts';
+import { ensureWorkerBuilt, workerExecArgv } from './pool.ts';
 import { DIST_DIR } from '../../../bin/build.js';
 import { GRACE_MS, opsBudgetMs, Runner } from './runner.ts';
 
 export const INTHREAD_WORKER_FILE = join(DIST_DIR, 'inthread-worker.js');
+
+/**
+ * One thread per engine (per job), not one per CPU: it can afford a young
+ * generation large enough that the generators every scheduling point makes
+ * are collected in few scavenges.
+ */
+export const INTHREAD_LIMITS = { maxYoungGenerationSizeMb: 48, maxOldGenerationSizeMb: 1024 };
 
 export interface InThreadOptions {
   /** The bundle the pool thread loads (tests: one built with a conversion left out on purpose). */
@@ -62,7 +69,7 @@ export class InThreadEngine extends Engine {
     if (!this.opts.workerFile) await ensureWorkerBuilt();
     this.pool = new Piscina({
       filename: this.opts.workerFile ?? INTHREAD_WORKER_FILE, minThreads: 1, maxThreads: 1, idleTimeout: Infinity,
-      concurrentTasksPerWorker: 2, execArgv: workerExecArgv(), resourceLimits: WORKER_LIMITS,
+      concurrentTasksPerWorker: 2, execArgv: workerExecArgv(), resourceLimits: INTHREAD_LIMITS,
     });
     return this.pool;
   }
