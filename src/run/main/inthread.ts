@@ -67,11 +67,14 @@ export class InThreadEngine extends Engine {
   private async ensurePool(): Promise<Piscina> {
     if (this.pool) return this.pool;
     if (!this.opts.workerFile) await ensureWorkerBuilt();
-    this.pool = new Piscina({
+    const pool = new Piscina({
       filename: this.opts.workerFile ?? INTHREAD_WORKER_FILE, minThreads: 1, maxThreads: 1, idleTimeout: Infinity,
       concurrentTasksPerWorker: 2, execArgv: workerExecArgv(), resourceLimits: INTHREAD_LIMITS,
     });
-    return this.pool;
+    // the answer of a run that was given up on (its thread ended) can still arrive: it is dropped, not thrown
+    pool.on('error', () => {});
+    this.pool = pool;
+    return pool;
   }
 
   /** `f` on the threads engine, after whatever was handed to it before (runs overlap here, not there). */
@@ -104,13 +107,15 @@ export class InThreadEngine extends Engine {
     // the thread looks at its clock only between resumes: a part that never reaches a scheduling
     // point cannot see it, so past the budget and a grace the thread is ended from here
     const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), Math.max(0, budgetEnd - Date.now()) + GRACE_MS);
+    // (a main thread that was itself held up -- a scenario file's program generator -- fires the timer
+    // late: the thread's answer, if it is already there, is taken before the abort is)
+    const timer = setTimeout(() => setImmediate(() => abort.abort()), Math.max(0, budgetEnd - Date.now()) + GRACE_MS);
     timer.unref();
     try {
       return (await pool.run(task, { signal: abort.signal })) as RunResult;
     } catch (e) {
+      // (piscina ends the thread of an aborted task and starts another in its place)
       if (!abort.signal.aborted) throw e;
-      this.pool = null;
       return this.terminated(s, t0);
     } finally {
       clearTimeout(timer);

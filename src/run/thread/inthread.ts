@@ -28,7 +28,7 @@ import { setUpRun, type RunSpec } from '../spec.ts';
 import { runVerdict, type PartOutcome } from '../verdict.ts';
 import { allCpus } from '../describe.ts';
 import type { InThreadTask } from '../messages.ts';
-import { attachedView, playEntity, type Attached, type CpuPart, type PartResult } from './entity.ts';
+import { attachedView, playEntity, type Attached, type CpuPart, type EntityEnd, type PartResult } from './entity.ts';
 import { coroutine, type Coroutine } from './coroutine.ts';
 
 interface Machine {
@@ -65,19 +65,18 @@ const CHECK_EVERY = 256;
 
 /** Play one run; `stop` is the engine's stop word (STOP_INTERRUPT from the main thread), `budgetEnd` the wall time it must end by (0: none). */
 export function playInThread(s: RunSpec, stop: Int32Array, budgetEnd: number): RunResult {
+  if (s.strategy === Mode.os) throw new Error('the in-thread engine plays controlled runs only');
   const t0 = Date.now();
   const m = machineFor(s.config);
   const shm = m.shm;
   const bootLog = setUpRun(s, m.spec, shm);
   const entities = s.cpus + 1;
-  if (s.strategy === Mode.os) throw new Error('the in-thread engine plays controlled runs only');
   const w = shm.w;
   const h = shm.L.run;
   const scenario = scenarioById(s.scenarioId);
   const gens: Coroutine[] = [];
-  const parts: CpuPart[] = [];
   const results: PartResult[] = [];
-  const ends: { oops: boolean; stopped: boolean; runner: { counters: PartOutcome['counters'] } | null }[] = [];
+  const ends: EntityEnd[] = [];
   for (let e = 0; e < entities; e++) {
     const view = (m.views[e] ??= attachedView(new Kernel(m.spec, shm)));
     const part: CpuPart = {
@@ -85,7 +84,6 @@ export function playInThread(s: RunSpec, stop: Int32Array, budgetEnd: number): R
       ...(s.sizes ? { sizes: Int32Array.from(s.sizes) } : {}),
     };
     const res: PartResult = { reclaimRuns: 0, activeMs: 0 };
-    parts.push(part);
     results.push(res);
     gens.push(coroutine(playEntity(view, e, s.strategy, false, part, res)));
   }
@@ -108,7 +106,7 @@ export function playInThread(s: RunSpec, stop: Int32Array, budgetEnd: number): R
     if (r.done) {
       done[e] = 1;
       left--;
-      ends[e] = r.value as (typeof ends)[number];
+      ends[e] = r.value as EntityEnd;
     }
   }
   const outcomes: PartOutcome[] = [];
