@@ -15,7 +15,7 @@ import { benchMix } from '../../scenarios/bench-mix.ts';
 import { GENERATIONS } from '../run/kernels.ts';
 import { DEFAULT_KERNEL, type KernelVersion } from '../shm/config.ts';
 import { Mode, MODE_NAMES } from '../sched/strategy.ts';
-import { fuzz } from './fuzz.ts';
+import { fuzz, RUNS_AHEAD } from './fuzz.ts';
 import { runCampaign } from './campaign.ts';
 import { Kernel, bootMachine, newShm, planMachine } from '../run/machine.ts';
 import { Lock } from '../sync/locks.ts';
@@ -301,14 +301,14 @@ export async function bench(opts: BenchOptions): Promise<BenchResult> {
 
 /**
  * `runs` runs on an engine, one after the other; an engine that queues runs
- * gets the next one before this one's result is looked at, as fuzz does.
+ * gets the next ones before this one's result is looked at, as fuzz does.
  */
 async function runInTurn(engine: Engine, runs: number, make: (i: number) => RunOptions, seen: (r: RunResult) => void): Promise<void> {
-  let next: Promise<RunResult> | null = null;
-  for (let i = 0; i < runs; i++) {
-    const cur: Promise<RunResult> = next ?? engine.run(make(i));
-    next = engine.overlaps && i + 1 < runs ? engine.run(make(i + 1)) : null;
-    seen(await cur);
+  const ahead = engine.overlaps ? RUNS_AHEAD : 0;
+  const pending: Promise<RunResult>[] = [];
+  for (let i = 0, started = 0; i < runs; i++) {
+    while (started < runs && (started === i || pending.length < ahead)) pending.push(engine.run(make(started++)));
+    seen(await pending.shift()!);
   }
 }
 

@@ -326,6 +326,12 @@ interface StartedRun {
   result: Promise<RunResult>;
 }
 
+/**
+ * Runs an engine that queues them is handed ahead of the one whose result
+ * fuzz looks at: enough to cover the round trip to its thread and back.
+ */
+export const RUNS_AHEAD = 3;
+
 /** Range multiplier over the calibrated run length: PCT draws change points over the whole run. */
 const RANGE_MARGIN = 1.5;
 
@@ -411,18 +417,24 @@ export async function fuzz(runner: Engine, o: FuzzOptions): Promise<FuzzResult> 
   // an engine that takes runs while one is under way gets the next run before this one's result is
   // looked at (not with --feedback, whose next run depends on this one's coverage): what the
   // campaign makes of each run is the same, it only waits less
-  const ahead = runner.overlaps && !o.feedback;
-  let next: Promise<StartedRun> | null = null;
+  const ahead = runner.overlaps && !o.feedback ? RUNS_AHEAD : 0;
+  // the runs started ahead, in run-number order, and the next number to start
+  const pending: Promise<StartedRun>[] = [];
+  let nextIndex = offset;
   for (let k = 0; ; k++) {
     const index = offset + stride * k;
     if (Date.now() >= deadline || (o.maxRuns && index >= o.maxRuns) || index > limit.maxIndex || o.shouldStop?.()) break;
     try {
-      const cur = await (next ?? start(index));
-      next = null;
-      const following = index + stride;
-      if (ahead && !(o.maxRuns && following >= o.maxRuns) && following <= limit.maxIndex) {
-        next = start(following);
-        next.catch(() => {});
+      if (nextIndex === index) {
+        pending.push(start(index));
+        nextIndex += stride;
+      }
+      const cur = await pending.shift()!;
+      while (pending.length < ahead && !(o.maxRuns && nextIndex >= o.maxRuns) && nextIndex <= limit.maxIndex) {
+        const started = start(nextIndex);
+        started.catch(() => {});
+        pending.push(started);
+        nextIndex += stride;
       }
       const { parent, s, seed, mode, depth, controlled, ops, programs, range, base, started } = cur;
       let r = await cur.result;

@@ -69,7 +69,7 @@ export class InThreadEngine extends Engine {
     if (!this.opts.workerFile) await ensureWorkerBuilt();
     const pool = new Piscina({
       filename: this.opts.workerFile ?? INTHREAD_WORKER_FILE, minThreads: 1, maxThreads: 1, idleTimeout: Infinity,
-      concurrentTasksPerWorker: 2, execArgv: workerExecArgv(), resourceLimits: INTHREAD_LIMITS,
+      concurrentTasksPerWorker: 4, execArgv: workerExecArgv(), resourceLimits: INTHREAD_LIMITS,
     });
     // the answer of a run that was given up on (its thread ended) can still arrive: it is dropped, not thrown
     pool.on('error', () => {});
