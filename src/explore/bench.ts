@@ -204,7 +204,7 @@ export async function bench(opts: BenchOptions): Promise<BenchResult> {
     const engines: [EngineName, Engine][] = [['threads', runner], ['inthread', inthread]];
     try {
       // both engines warmed up alike (threads started, code compiled) before anything is timed
-      for (const [, engine] of engines) await runInTurn(engine, 20, (i) => ({ scenario: small, cpus: 3, seed: 1000 + i, ops: 30, strategy: Mode.pct, kernel }), () => {});
+      for (const [, engine] of engines) await runInTurn(engine, 100, (i) => ({ scenario: small, cpus: 3, seed: 1000 + i, ops: 30, strategy: Mode.pct, kernel }), () => {});
       // short runs (fuzz-sized: per-run costs count) and 1000-op runs (the scheduler's own speed), the same runs on each engine
       for (const [mode, ops, runs] of [[Mode.pct, 30, o.controlledRuns], [Mode.random, 30, o.controlledRuns], [Mode.pct, 1000, Math.max(2, o.controlledRuns >> 4)]] as const) {
         for (const [name, engine] of engines) {

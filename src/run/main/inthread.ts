@@ -42,7 +42,7 @@ export class InThreadEngine extends Engine {
   readonly engine = 'inthread' as const;
   // the thread takes the next run as soon as it is done with one: no wait for the main thread in between
   override readonly overlaps = true;
-  private pool: Piscina | null = null;
+  private poolReady: Promise<Piscina> | null = null;
   /** Free-running runs, which have nothing to suspend at, go to the threads. */
   private threads: Runner | null = null;
   /** The threads engine plays one run at a time: what goes to it waits for what went before. */
@@ -64,17 +64,19 @@ export class InThreadEngine extends Engine {
     return this.interrupted;
   }
 
-  private async ensurePool(): Promise<Piscina> {
-    if (this.pool) return this.pool;
-    if (!this.opts.workerFile) await ensureWorkerBuilt();
-    const pool = new Piscina({
-      filename: this.opts.workerFile ?? INTHREAD_WORKER_FILE, minThreads: 1, maxThreads: 1, idleTimeout: Infinity,
-      concurrentTasksPerWorker: 4, execArgv: workerExecArgv(), resourceLimits: INTHREAD_LIMITS,
-    });
-    // the answer of a run that was given up on (its thread ended) can still arrive: it is dropped, not thrown
-    pool.on('error', () => {});
-    this.pool = pool;
-    return pool;
+  /** The pool, made once (runs handed over together must not each make one). */
+  private ensurePool(): Promise<Piscina> {
+    this.poolReady ??= (async () => {
+      if (!this.opts.workerFile) await ensureWorkerBuilt();
+      const pool = new Piscina({
+        filename: this.opts.workerFile ?? INTHREAD_WORKER_FILE, minThreads: 1, maxThreads: 1, idleTimeout: Infinity,
+        concurrentTasksPerWorker: 4, execArgv: workerExecArgv(), resourceLimits: INTHREAD_LIMITS,
+      });
+      // the answer of a run that was given up on (its thread ended) can still arrive: it is dropped, not thrown
+      pool.on('error', () => {});
+      return pool;
+    })();
+    return this.poolReady;
   }
 
   /** `f` on the threads engine, after whatever was handed to it before (runs overlap here, not there). */
@@ -132,9 +134,9 @@ export class InThreadEngine extends Engine {
   }
 
   async close(): Promise<void> {
-    const pool = this.pool;
-    this.pool = null;
-    await pool?.destroy();
+    const pool = this.poolReady;
+    this.poolReady = null;
+    await (await pool)?.destroy();
     await this.threads?.close();
   }
 }
