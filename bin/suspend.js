@@ -314,8 +314,8 @@ export function suspendingForm({ root, entries, compilerOptions = {}, forget = [
           }
         }
       }
-      if ((ts.isClassDeclaration(n) || ts.isInterfaceDeclaration(n) || ts.isClassExpression(n))) {
-        const t = checker.getTypeAtLocation(n.name ?? n);
+      if (ts.isClassDeclaration(n) || ts.isInterfaceDeclaration(n) || ts.isClassExpression(n)) {
+        // a method and what it overrides or implements: one family
         const bases = [];
         for (const h of n.heritageClauses ?? []) for (const x of h.types) bases.push(checker.getTypeAtLocation(x));
         for (const m of n.members) {
@@ -325,7 +325,6 @@ export function suspendingForm({ root, entries, compilerOptions = {}, forget = [
             for (const d of (bp?.declarations ?? []).filter(inProject)) union(m, d);
           }
         }
-        void t;
       }
       objectFlow(n);
       if (ts.isCallExpression(n)) {
@@ -358,10 +357,7 @@ export function suspendingForm({ root, entries, compilerOptions = {}, forget = [
       if ((ts.isIdentifier(n) && !(ts.isPropertyAccessExpression(n.parent) && n.parent.name === n)) || ts.isPropertyAccessExpression(n)) {
         // a function used as a value (not called): where does it go?
         const parentCall = n.parent && (ts.isCallExpression(n.parent) || ts.isNewExpression(n.parent)) && n.parent.expression === n;
-        if (!parentCall && !isDeclarationName(n)) {
-          const fs = ts.isPropertyAccessExpression(n) || ts.isIdentifier(n) ? functionSourcesCheap(n) : [];
-          if (fs) handleUse(n);
-        }
+        if (!parentCall && !isDeclarationName(n) && refersToFunction(n)) handleUse(n);
       }
       ts.forEachChild(n, visit);
     };
@@ -390,7 +386,7 @@ export function suspendingForm({ root, entries, compilerOptions = {}, forget = [
   }
 
   /** Is this identifier or access a function value worth following (cheap test before the flow analysis)? */
-  function functionSourcesCheap(n) {
+  function refersToFunction(n) {
     const sym = symbolOfExpr(n);
     const decls = declsOf(sym);
     if (!decls.length) return false;
