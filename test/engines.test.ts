@@ -6,7 +6,9 @@
 // state. Every repro fixture replays identically on both.
 
 import test from 'ava';
-import { readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Runner } from '../src/run/main/runner.ts';
 import { InThreadEngine } from '../src/run/main/inthread.ts';
@@ -81,4 +83,32 @@ test.serial('every repro fixture replays identically on both engines', async (t)
     // and both reproduce what the fixture recorded
     t.true(a.violations.some((v) => v.kind === repro.violation.kind), `${f}: ${repro.violation.kind} again`);
   }
+});
+
+const CLI = new URL('../bin/percpu-stress.js', import.meta.url).pathname;
+
+function cli(args: string[], cwd: string): { code: number | null; out: string; err: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd, timeout: 120_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+test('--engine: fuzz on either engine files the same finding with the same repro, replay reproduces it on either, and a bad engine is one line, exit 2', (t) => {
+  const dirs = { inthread: mkdtempSync(join(tmpdir(), 'eng-in-')), threads: mkdtempSync(join(tmpdir(), 'eng-th-')) };
+  const docs: Record<string, { findings: { schedule: string; run: number; minimal: unknown; repro: unknown }[]; runs: number }> = {};
+  for (const engine of ['inthread', 'threads'] as const) {
+    const r = cli(['fuzz', 'irq-free', '--inject', 'single-mutex', '--runs', '5', '--quiet', '--engine', engine, '--json', 'f.json'], dirs[engine]);
+    t.is(r.code, 1, r.err);
+    docs[engine] = JSON.parse(readFileSync(join(dirs[engine], 'f.json'), 'utf8'));
+  }
+  const pick = (d: (typeof docs)[string]): unknown => ({ runs: d.runs, findings: d.findings.map((f) => [f.run, f.schedule, f.minimal, f.repro]) });
+  t.deepEqual(pick(docs.inthread!), pick(docs.threads!));
+  const repro = readdirSync(dirs.inthread).find((f) => f.startsWith('repro-'))!;
+  for (const engine of ['inthread', 'threads']) {
+    const r = cli(['replay', repro, '--quiet', '--engine', engine], dirs.inthread);
+    t.is(r.code, 1, r.err);
+    t.regex(r.out, /^reproduced: sleep-in-atomic at step \d+, as recorded$/m);
+  }
+  const bad = cli(['fuzz', 'irq-free', '--engine', 'fibers'], dirs.inthread);
+  t.is(bad.code, 2);
+  t.is(bad.err, 'percpu-stress: --engine must be one of inthread, threads, got "fibers"\n');
 });
