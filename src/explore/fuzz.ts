@@ -328,9 +328,10 @@ interface StartedRun {
 
 /**
  * Runs an engine that queues them is handed ahead of the one whose result
- * fuzz looks at: enough to cover the round trip to its thread and back.
+ * fuzz looks at: enough to cover the round trip to its thread and back,
+ * and for the in-thread engine to send them in batches.
  */
-export const RUNS_AHEAD = 3;
+export const RUNS_AHEAD = 8;
 
 /** Range multiplier over the calibrated run length: PCT draws change points over the whole run. */
 const RANGE_MARGIN = 1.5;

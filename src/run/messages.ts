@@ -7,6 +7,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { MachineSpec } from './machine.ts';
 import type { Violation } from '../report/violation.ts';
 import type { RunSpec } from './spec.ts';
+import type { RunResult } from '../report/result.ts';
 
 /** A thread's long-lived session (src/run/thread/session.ts). */
 export interface SessionTask {
@@ -28,14 +29,22 @@ export interface SelftestTask {
 
 export type CpuTask = SelftestTask | SessionTask;
 
-/** One whole controlled run for the in-thread engine's pool thread (src/run/thread/inthread.ts); it returns the RunResult. */
-export interface InThreadTask {
+/** One whole controlled run for the in-thread engine's pool thread (src/run/thread/inthread.ts). */
+export interface InThreadRun {
   spec: RunSpec;
-  /** The engine's stop word (Int32Array[1]): non-zero asks the run to stop (interrupted). */
-  stop: SharedArrayBuffer;
   /** Wall time (Date.now()) the run must end by, as incomplete if need be (0: none). */
   budgetEnd: number;
 }
+
+/** What the in-thread engine's thread is given: runs to play in turn. */
+export interface InThreadTask {
+  runs: InThreadRun[];
+  /** The engine's stop word (Int32Array[1]): non-zero asks the runs to stop (interrupted). */
+  stop: SharedArrayBuffer;
+}
+
+/** What it answers for each run: its result, or what went wrong (an internal error, as text). */
+export type InThreadAnswer = { result: RunResult } | { error: string };
 
 export interface CpuTaskResult {
   cpu: number;

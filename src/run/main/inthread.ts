@@ -15,7 +15,7 @@ import { decodeSchedule } from '../../sched/schedule.ts';
 import { runDifference } from '../../report/compare.ts';
 import { HarnessError } from '../../report/errors.ts';
 import { Kernel, newShm, planMachine } from '../machine.ts';
-import type { InThreadTask } from '../messages.ts';
+import type { InThreadAnswer, InThreadRun, InThreadTask } from '../messages.ts';
 import { STOP_TERMINATE } from '../records.ts';
 import { setUpRun, type RunOptions, type RunSpec } from '../spec.ts';
 import { runVerdict } from '../verdict.ts';
@@ -33,6 +33,16 @@ export const INTHREAD_WORKER_FILE = join(DIST_DIR, 'inthread-worker.js');
  */
 export const INTHREAD_LIMITS = { maxYoungGenerationSizeMb: 48, maxOldGenerationSizeMb: 1024 };
 
+/** Runs that travel to the thread in one message, at most (fuzz keeps RUNS_AHEAD runs ahead). */
+const BATCH = 4;
+
+interface Queued {
+  task: InThreadRun;
+  t0: number;
+  resolve(r: RunResult): void;
+  reject(e: unknown): void;
+}
+
 export interface InThreadOptions {
   /** The bundle the pool thread loads (tests: one built with a conversion left out on purpose). */
   workerFile?: string;
@@ -49,6 +59,8 @@ export class InThreadEngine extends Engine {
   private threadsTurn: Promise<unknown> = Promise.resolve();
   private readonly stop = new Int32Array(new SharedArrayBuffer(4));
   private interrupted = false;
+  /** Runs handed over and not yet sent to the thread. */
+  private queued: Queued[] = [];
 
   constructor(private readonly opts: InThreadOptions = {}) {
     super();
@@ -70,7 +82,7 @@ export class InThreadEngine extends Engine {
       if (!this.opts.workerFile) await ensureWorkerBuilt();
       const pool = new Piscina({
         filename: this.opts.workerFile ?? INTHREAD_WORKER_FILE, minThreads: 1, maxThreads: 1, idleTimeout: Infinity,
-        concurrentTasksPerWorker: 4, execArgv: workerExecArgv(), resourceLimits: INTHREAD_LIMITS,
+        concurrentTasksPerWorker: 2, execArgv: workerExecArgv(), resourceLimits: INTHREAD_LIMITS,
       });
       // the answer of a run that was given up on (its thread ended) can still arrive: it is dropped, not thrown
       pool.on('error', () => {});
@@ -102,23 +114,48 @@ export class InThreadEngine extends Engine {
 
   async play(s: RunSpec, o: RunOptions, t0: number): Promise<RunResult> {
     if (s.strategy === Mode.os) return this.onThreads((threads) => threads.play(s, o, t0));
-    const pool = await this.ensurePool();
+    await this.ensurePool();
     // a controlled run is cut at its deadline like any other (then it proves nothing: incomplete)
     const budgetEnd = o.deadline ?? t0 + opsBudgetMs(s.ops, s.cpus + 1);
-    const task: InThreadTask = { spec: s, stop: this.stop.buffer as SharedArrayBuffer, budgetEnd };
+    return new Promise<RunResult>((resolve, reject) => {
+      this.queued.push({ task: { spec: s, budgetEnd }, t0, resolve, reject });
+      // the runs handed over in one go (fuzz's runs ahead) travel together, in one message each way
+      if (this.queued.length === 1) setImmediate(() => this.send());
+    });
+  }
+
+  /** Send the runs queued so far to the thread, in batches of at most BATCH. */
+  private send(): void {
+    while (this.queued.length) {
+      const batch = this.queued.splice(0, BATCH);
+      this.sendBatch(batch).catch((e: unknown) => {
+        for (const q of batch) q.reject(e);
+      });
+    }
+  }
+
+  private async sendBatch(batch: Queued[]): Promise<void> {
+    const pool = await this.ensurePool();
+    const task: InThreadTask = { runs: batch.map((q) => q.task), stop: this.stop.buffer as SharedArrayBuffer };
     // the thread looks at its clock only between resumes: a part that never reaches a scheduling
     // point cannot see it, so past the budget and a grace the thread is ended from here
     const abort = new AbortController();
+    const budgetEnd = Math.max(...batch.map((q) => q.task.budgetEnd));
     // (a main thread that was itself held up -- a scenario file's program generator -- fires the timer
     // late: the thread's answer, if it is already there, is taken before the abort is)
     const timer = setTimeout(() => setImmediate(() => abort.abort()), Math.max(0, budgetEnd - Date.now()) + GRACE_MS);
     timer.unref();
     try {
-      return (await pool.run(task, { signal: abort.signal })) as RunResult;
+      const results = (await pool.run(task, { signal: abort.signal })) as InThreadAnswer[];
+      batch.forEach((q, i) => {
+        const a = results[i]!;
+        if ('error' in a) q.reject(new Error(a.error));
+        else q.resolve(a.result);
+      });
     } catch (e) {
       // (piscina ends the thread of an aborted task and starts another in its place)
       if (!abort.signal.aborted) throw e;
-      return this.terminated(s, t0);
+      for (const q of batch) q.resolve(this.terminated(q.task.spec, q.t0));
     } finally {
       clearTimeout(timer);
     }

@@ -27,7 +27,7 @@ import { RUN, STOP_BUDGET, STOP_INTERRUPT } from '../records.ts';
 import { setUpRun, type RunSpec } from '../spec.ts';
 import { runVerdict, type PartOutcome } from '../verdict.ts';
 import { allCpus } from '../describe.ts';
-import type { InThreadTask } from '../messages.ts';
+import type { InThreadAnswer, InThreadTask } from '../messages.ts';
 import { attachedView, playEntity, type Attached, type CpuPart, type EntityEnd, type PartResult } from './entity.ts';
 import { coroutine, type Coroutine } from './coroutine.ts';
 
@@ -124,7 +124,14 @@ export function playInThread(s: RunSpec, stop: Int32Array, budgetEnd: number): R
   });
 }
 
-/** A pool thread's task: one run. */
-export function runInThreadTask(task: InThreadTask): RunResult {
-  return playInThread(task.spec, new Int32Array(task.stop), task.budgetEnd);
+/** A pool thread's task: runs to play in turn (one message for several spares the round trips). */
+export function runInThreadTask(task: InThreadTask): InThreadAnswer[] {
+  const stop = new Int32Array(task.stop);
+  return task.runs.map((r) => {
+    try {
+      return { result: playInThread(r.spec, stop, r.budgetEnd) };
+    } catch (e) {
+      return { error: (e as Error).stack ?? String(e) };
+    }
+  });
 }
