@@ -112,3 +112,12 @@ test('--engine: fuzz on either engine files the same finding with the same repro
   t.is(bad.code, 2);
   t.is(bad.err, 'percpu-stress: --engine must be one of inthread, threads, got "fibers"\n');
 });
+
+test('a closed in-thread engine starts no thread again: a run handed to it late (one a campaign started ahead) is refused, and the process can exit', async (t) => {
+  const engine = new InThreadEngine();
+  const o: RunOptions = { scenario: SCENARIOS[0]!, cpus: 2, seed: 1, ops: 4, strategy: Mode.pct };
+  t.is((await engine.run(o)).status !== 'incomplete', true);
+  await engine.close();
+  await t.throwsAsync(engine.run(o), { message: /closed/ });
+  await t.throwsAsync(engine.run({ ...o, strategy: Mode.os }), { message: /closed/ });
+});

@@ -61,6 +61,8 @@ export class InThreadEngine extends Engine {
   private interrupted = false;
   /** Runs handed over and not yet sent to the thread. */
   private queued: Queued[] = [];
+  /** Closed: a run handed over late (one a campaign started ahead and never looked at) starts no thread again. */
+  private closed = false;
 
   constructor(private readonly opts: InThreadOptions = {}) {
     super();
@@ -78,6 +80,7 @@ export class InThreadEngine extends Engine {
 
   /** The pool, made once (runs handed over together must not each make one). */
   private ensurePool(): Promise<Piscina> {
+    if (this.closed) return Promise.reject(new Error('the in-thread engine was closed'));
     this.poolReady ??= (async () => {
       if (!this.opts.workerFile) await ensureWorkerBuilt();
       const pool = new Piscina({
@@ -93,6 +96,7 @@ export class InThreadEngine extends Engine {
 
   /** `f` on the threads engine, after whatever was handed to it before (runs overlap here, not there). */
   private onThreads<T>(f: (threads: Runner) => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new Error('the in-thread engine was closed'));
     const threads = (this.threads ??= new Runner());
     const turn = this.threadsTurn.then(() => f(threads));
     this.threadsTurn = turn.catch(() => {});
@@ -171,6 +175,7 @@ export class InThreadEngine extends Engine {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     const pool = this.poolReady;
     this.poolReady = null;
     await (await pool)?.destroy();
