@@ -12,6 +12,7 @@ import { FailSite, failShould } from './fail.ts';
 import { FREE_DOUBLE, FREE_OK, HEAP_EXHAUSTED, TAG_NAMES, heapAlloc, heapFree, type Tag } from './heap.ts';
 import { PAGES_EXHAUSTED, PFREE_OK, pageAlloc, pageFree } from './pages.ts';
 import { vmFreeArea, vmGetArea, vmMapPage, vmToPfn, vmUnmapPage } from './vm.ts';
+import { framesOf, whoOf } from './kasan.ts';
 
 /** The emulator itself ran out of room (not the emulated kernel). */
 export class CapacityExceeded extends Error {
@@ -34,9 +35,10 @@ function heapResult(cpu: Cpu, p: number, bytes: number, tag: Tag, fn: string): n
 
 /** kzalloc(size, GFP_KERNEL): may sleep. */
 export function kzalloc(cpu: Cpu, bytes: number, tag: Tag): number {
+  const frames = framesOf(cpu);
   cpu.enter(F.kzalloc);
   cpu.mightSleep();
-  const p = failShould(cpu.host.shm, FailSite.kmalloc) ? 0 : heapResult(cpu, heapAlloc(cpu.host.shm, bytes, tag), bytes, tag, 'kmalloc');
+  const p = failShould(cpu.host.shm, FailSite.kmalloc) ? 0 : heapResult(cpu, heapAlloc(cpu.host.shm, bytes, tag, frames, whoOf(cpu, false)), bytes, tag, 'kmalloc');
   cpu.leave();
   return p;
 }
@@ -50,20 +52,22 @@ function freeResult(cpu: Cpu, st: number, p: number, fn: string): void {
 /** kfree(): safe in any context (slab locks are irq-safe). */
 export function kfree(cpu: Cpu, p: number): void {
   if (p === 0) return;
+  const frames = framesOf(cpu);
   cpu.enter(F.kfree);
-  freeResult(cpu, heapFree(cpu.host.shm, p), p, 'kfree');
+  freeResult(cpu, heapFree(cpu.host.shm, p, frames, whoOf(cpu, false)), p, 'kfree');
   cpu.leave();
 }
 
 /** vmalloc(): may sleep; takes the irq-unsafe vmap_area_lock. */
 export function vmalloc(cpu: Cpu, bytes: number, tag: Tag): number {
+  const frames = framesOf(cpu);
   cpu.enter(F.vmalloc);
   cpu.mightSleep();
   let p = 0;
   if (!failShould(cpu.host.shm, FailSite.vmalloc)) {
     cpu.spinLock(Lock.vmap_area_lock);
     try {
-      p = heapResult(cpu, heapAlloc(cpu.host.shm, bytes, tag), bytes, tag, 'vmalloc');
+      p = heapResult(cpu, heapAlloc(cpu.host.shm, bytes, tag, frames, whoOf(cpu, true)), bytes, tag, 'vmalloc');
     } finally {
       cpu.spinUnlock(Lock.vmap_area_lock);
     }
@@ -75,10 +79,11 @@ export function vmalloc(cpu: Cpu, bytes: number, tag: Tag): number {
 /** vfree(): BUG in interrupt context; takes the irq-unsafe vmap_area_lock. */
 export function vfree(cpu: Cpu, p: number): void {
   if (p === 0) return;
+  const frames = framesOf(cpu);
   cpu.enter(F.vfree);
   if (cpu.inIrq()) cpu.report('kernel-bug', 'kernel BUG at mm/vmalloc.c:vfree!', 'BUG_ON(in_interrupt())');
   cpu.spinLock(Lock.vmap_area_lock);
-  const st = heapFree(cpu.host.shm, p);
+  const st = heapFree(cpu.host.shm, p, frames, whoOf(cpu, true));
   cpu.spinUnlock(Lock.vmap_area_lock);
   freeResult(cpu, st, p, 'vfree');
   cpu.leave();

@@ -27,7 +27,8 @@ import { PC } from './records.ts';
 import type { Cpu } from '../sync/cpu.ts';
 import { Lock } from '../sync/locks.ts';
 import { F } from '../sync/sites.ts';
-import { Tag, heapFreed, heapInArena, heapLive } from '../mm/heap.ts';
+import { Tag, heapLive } from '../mm/heap.ts';
+import { deadRecord } from '../mm/kasan.ts';
 import { kfree, kzalloc } from '../mm/kernel-api.ts';
 import { vmToPfn } from '../mm/vm.ts';
 import { MUTEX, PCPU_LOCK, type PcpuState } from './chunk.ts';
@@ -92,6 +93,8 @@ export class Percpu implements ChunkRecords {
    * only moment its map is consistent while other CPUs run).
    */
   indexCheck: ((cpu: Cpu, chunk: number) => void) | null = null;
+  /** The pfn pcpu_chunk_addr_search last looked up (-1: an address range decided), for a report of what it found. */
+  lookupPfn = -1;
   /** Specification checks (checks on), or null. */
   spec: SpecHooks | null = null;
   /** The known issues' mechanism recorder (checks on), or null. */
@@ -196,20 +199,25 @@ export class Percpu implements ChunkRecords {
   }
 
   /**
-   * Is `chunk` still a chunk? A freed record is a use-after-free (what KASAN
-   * would report on the first access); anything else is list corruption.
+   * Is `chunk` still a chunk? NULL is a NULL pointer dereference (a lookup
+   * found no chunk), a slot list head is a walk that left its list, and
+   * anything else KASAN reports (src/mm/kasan.ts): a use-after-free when the
+   * heap recorded the record's free, naming who freed it, else a wild access
+   * named by the object it lands in.
    */
   checkChunk(cpu: Cpu, chunk: number, what: string, walkSlot = -1): void {
     const st = this.st;
     if (chunk === st.firstChunk || chunk === st.reservedChunk) return;
     if (heapLive(st.shm, chunk, Tag.CHUNK)) return;
-    if (heapFreed(st.shm, chunk)) {
-      cpu.report('use-after-free', `BUG: KASAN: use-after-free in ${what}`,
-        `Read of size 4 at w[${chunk}] by ${cpu.name}: the pcpu_chunk was freed (destroyed by reclaim) while still in use`);
+    if (chunk === 0) {
+      cpu.report('page-fault', `BUG: unable to handle kernel NULL pointer dereference in ${what}`,
+        `the chunk is NULL: ${this.lookupPfn >= 0 ? `page->index of pfn ${this.lookupPfn}, the page behind the address, is NULL (the page was mapped without its back-pointer to its chunk, or it was cleared)` : 'no chunk was found'}`,
+        true, { page: this.lookupPfn });
     }
     const slot = st.headSlot(chunk);
-    cpu.report('list-corruption', slot >= 0 ? `BUG: list walk in ${what} reached the head of pcpu_slot[${slot}]` : `BUG: unable to handle kernel paging request in ${what}`,
-      slot >= 0 ? `a list head was taken for a chunk: the walk ${walkSlot >= 0 ? `of pcpu_slot[${walkSlot}] ` : ''}left the list it started on` : `w[${chunk}] is not a chunk${heapInArena(st.shm, chunk) ? ' (heap object of another type)' : ''}`,
+    if (slot < 0) deadRecord(cpu, st.shm, chunk, 'the record', false, `the pcpu_chunk at w[${chunk}]`);
+    cpu.report('list-corruption', `BUG: list walk in ${what} reached the head of pcpu_slot[${slot}]`,
+      `a list head was taken for a chunk: the walk ${walkSlot >= 0 ? `of pcpu_slot[${walkSlot}] ` : ''}left the list it started on`,
       true, { head: slot, walkSlot });
   }
 
@@ -286,6 +294,7 @@ export class Percpu implements ChunkRecords {
     st.assertLocks(cpu, PCPU_LOCK);
     const first = st.firstChunk;
     const firstStart = st.baseAddr(first);
+    this.lookupPfn = -1;
     if (addr >= firstStart && addr < firstStart + st.unitSize) {
       if (addr < firstStart + st.reservedLimit) return st.reservedChunk;
       return first;
@@ -297,6 +306,7 @@ export class Percpu implements ChunkRecords {
       cpu.report('page-fault', `BUG: unable to handle kernel NULL pointer dereference in pcpu_chunk_addr_search`,
         `no page behind percpu address ${addr.toString(16).padStart(8, '0')} (unit address ${a.toString(16)}): freed twice or never allocated?`);
     }
+    this.lookupPfn = pfn;
     return st.pageChunk(pfn);
   }
 

@@ -12,6 +12,7 @@ import { C, PC } from './records.ts';
 import { MM } from '../mm/records.ts';
 import type { Config } from '../shm/config.ts';
 import { pageReserveBoot } from '../mm/pages.ts';
+import { bootmemAlloc, bootmemInit } from '../mm/heap.ts';
 import { vmGetArea, vmMapPage } from '../mm/vm.ts';
 import { NR_CPUS, dumpAllocInfo, verifyAllocInfo, type AllocInfo } from './alloc-info.ts';
 import { sizeToSlotRaw, chunkRelocate } from './area-map.ts';
@@ -20,13 +21,6 @@ import { setBit, type PcpuState } from './chunk.ts';
 /** The byte the static area of unit `cpu` holds at offset `off` (the copied __per_cpu_load). */
 export function staticByte(off: number): number {
   return (off * 7 + 0x5a) & 0xff;
-}
-
-function bootAlloc(shm: Shm, words: number): number {
-  const at = shm.w[shm.L.mm + MM.BOOT_TOP]!;
-  if (at + words > shm.L.boot + shm.L.bootWords) throw new RangeError('bootmem region exhausted');
-  shm.w[shm.L.mm + MM.BOOT_TOP] = at + words;
-  return at;
 }
 
 /** Boot pages for `bytes`, aligned to `align`; returns their linear address. */
@@ -112,18 +106,18 @@ export function setupFirstChunk(st: PcpuState, cfg: Config, ai: AllocInfo): stri
   w[h + PC.NR_SLOTS] = sizeToSlotRaw(ai.unitSize) + 2;
   w[h + PC.BASE_ADDR] = base;
   w[h + PC.STATIC_SIZE] = ai.staticSize;
-  w[L.mm + MM.BOOT_TOP] = L.boot;
+  bootmemInit(shm);
   st.attach();
   for (let s = 0; s < st.nrSlots; s++) st.initListHead(st.slotHead(s));
 
   // the static chunk: static + reserved (or + dynamic) area
   const chunkWords = L.chunkWords;
   const newChunk = (seq: number): number => {
-    const c = bootAlloc(shm, chunkWords);
+    const c = bootmemAlloc(shm, chunkWords);
     w.fill(0, c, c + chunkWords);
     st.initListHead(c);
     w[c + C.BASE_ADDR] = base;
-    w[c + C.MAP] = bootAlloc(shm, 2);
+    w[c + C.MAP] = bootmemAlloc(shm, 2);
     w[c + C.MAP_ALLOC] = 2;
     w[c + C.IMMUTABLE] = 1;
     w[c + C.SEQ] = seq;

@@ -7,6 +7,8 @@ export const VIOLATION_KINDS = [
   'invariant', // area map / slot list / chunk invariants (BUG_ON territory)
   'list-corruption', // a list walk left its list (crossed into another head)
   'use-after-free', // freed chunk, map or page touched
+  'out-of-bounds', // a heap or bootmem object accessed outside its bounds, or through a pointer that starts no object (KASAN)
+  'lifecycle', // an object torn down while still in use: a chunk destroyed while listed, mapped or with work queued
   'page-fault', // unpopulated or unmapped percpu page touched
   'page-double-free', // a page freed twice (Bad page state)
   'temp-buffer-race', // the shared populate buffer used by two owners
@@ -80,7 +82,7 @@ export class StopRun extends Error {
 }
 
 export const FATAL_KINDS: ReadonlySet<ViolationKind> = new Set<ViolationKind>([
-  'invariant', 'list-corruption', 'use-after-free', 'page-fault', 'page-double-free', 'temp-buffer-race',
+  'invariant', 'list-corruption', 'use-after-free', 'out-of-bounds', 'lifecycle', 'page-fault', 'page-double-free', 'temp-buffer-race',
   'shadow', 'spinlock-recursion', 'deadlock', 'hang', 'leak', 'kernel-bug', 'crash',
 ]);
 

@@ -20,6 +20,7 @@ import { KmBackend } from '../percpu/backend-km.ts';
 import { setupFirstChunk } from '../percpu/first-chunk.ts';
 import { opsFor } from '../percpu/variants.ts';
 import { heapInit } from '../mm/heap.ts';
+import { deadRecord } from '../mm/kasan.ts';
 import { pagesInit } from '../mm/pages.ts';
 import { vmInit } from '../mm/vm.ts';
 import { failConfigure, type FailSpec } from '../mm/fail.ts';
@@ -213,6 +214,7 @@ export class Kernel implements CpuHost {
     this.wq = new Workqueue(this.shm);
     this.pcpu = new Percpu(this.st, { scheduleReclaim: (cpu) => void this.wq.scheduleWork(cpu, WORK_RECLAIM) });
     this.raceChecker = new RaceChecker(this.shm);
+    this.raceChecker.deadRecord = (cpu, c, field, write, name) => deadRecord(cpu, this.shm, c, field, write, name);
     this.mechanisms = new MechanismRecorder(this.shm, this.st.pageShift);
     this.attach();
     this.setChecks(opts.checks !== false);
