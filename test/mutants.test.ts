@@ -47,3 +47,11 @@ test.serial('the invariant checker computes slots itself: an off-by-one in the a
   t.is(r.code, 1, r.out);
   t.regex(r.out, /percpu: invariant violated: slot\n \[slot\] chunk \d+ is on pcpu_slot\[0\] but free_size 4/);
 });
+
+test.serial('every failure justified: a request of a whole unit refused as illegal (an off-by-one in pcpu_alloc\'s size test) fails run reclaim-race', (t) => {
+  const dir = buildMutant(mutant('illegal-size-whole-unit'));
+  t.teardown(() => removeMutant(dir));
+  const r = runMutant(dir, ['run', 'reclaim-race', '--ops', '400', '--quiet']);
+  t.is(r.code, 1, r.out);
+  t.regex(r.out, /percpu: pcpu_alloc\(\) warned of an illegal request that is legal \(size 32768, align \d+\)/);
+});

@@ -21,9 +21,17 @@ export class CapacityExceeded extends Error {
   }
 }
 
+/** Should this call fail by injection? Tells the host when it does (what justifies the failure). */
+function injected(cpu: Cpu, site: FailSite): boolean {
+  if (!failShould(cpu.host.shm, site)) return false;
+  cpu.host.mmFailed(cpu, FailSite[site]);
+  return true;
+}
+
 function heapResult(cpu: Cpu, p: number, bytes: number, tag: Tag, fn: string): number {
   if (p === HEAP_EXHAUSTED) {
     if (cpu.host.strictCapacity) throw new CapacityExceeded(`heap (${bytes} bytes for ${TAG_NAMES[tag]})`);
+    cpu.host.mmFailed(cpu, 'capacity');
     return 0;
   }
   if (p < 0) {
@@ -38,7 +46,7 @@ export function kzalloc(cpu: Cpu, bytes: number, tag: Tag): number {
   const frames = framesOf(cpu);
   cpu.enter(F.kzalloc);
   cpu.mightSleep();
-  const p = failShould(cpu.host.shm, FailSite.kmalloc) ? 0 : heapResult(cpu, heapAlloc(cpu.host.shm, bytes, tag, frames, whoOf(cpu, false)), bytes, tag, 'kmalloc');
+  const p = injected(cpu, FailSite.kmalloc) ? 0 : heapResult(cpu, heapAlloc(cpu.host.shm, bytes, tag, frames, whoOf(cpu, false)), bytes, tag, 'kmalloc');
   cpu.leave();
   return p;
 }
@@ -64,7 +72,7 @@ export function vmalloc(cpu: Cpu, bytes: number, tag: Tag): number {
   cpu.enter(F.vmalloc);
   cpu.mightSleep();
   let p = 0;
-  if (!failShould(cpu.host.shm, FailSite.vmalloc)) {
+  if (!injected(cpu, FailSite.vmalloc)) {
     cpu.spinLock(Lock.vmap_area_lock);
     try {
       p = heapResult(cpu, heapAlloc(cpu.host.shm, bytes, tag, frames, whoOf(cpu, true)), bytes, tag, 'vmalloc');
@@ -96,10 +104,11 @@ export function allocPages(cpu: Cpu, order: number): number {
   cpu.enter(F.alloc_pages);
   cpu.mightSleep();
   let pfn = -1;
-  if (!failShould(cpu.host.shm, FailSite.alloc_pages)) {
+  if (!injected(cpu, FailSite.alloc_pages)) {
     pfn = pageAlloc(cpu.host.shm, order, pageOut);
     if (pfn === PAGES_EXHAUSTED) {
       if (cpu.host.strictCapacity) throw new CapacityExceeded(`page frames (order ${order})`);
+      cpu.host.mmFailed(cpu, 'capacity');
       pfn = -1;
     } else if (pageOut.poisonBroken >= 0) {
       cpu.report('use-after-free', `pagealloc: memory corruption at pfn ${pageOut.poisonBroken}`,
@@ -126,11 +135,12 @@ export function getVmArea(cpu: Cpu): number {
   cpu.enter(F.pcpu_get_vm_areas);
   cpu.mightSleep();
   let base = 0;
-  if (!failShould(cpu.host.shm, FailSite.get_vm_areas)) {
+  if (!injected(cpu, FailSite.get_vm_areas)) {
     cpu.spinLock(Lock.vmap_area_lock);
     base = vmGetArea(cpu.host.shm);
     cpu.spinUnlock(Lock.vmap_area_lock);
     if (base === 0 && cpu.host.strictCapacity) throw new CapacityExceeded('vmalloc address space');
+    if (base === 0) cpu.host.mmFailed(cpu, 'capacity');
   }
   cpu.leave();
   return base;
@@ -149,13 +159,17 @@ export function freeVmArea(cpu: Cpu, base: number, span: number, pageShift: numb
 
 /** map_kernel_range_noflush() for one page: 0, -ENOMEM (a failure injected here), or -EBUSY (a live PTE is in the way). */
 export function mapPage(cpu: Cpu, addr: number, pfn: number, pageShift: number): number {
-  if (failShould(cpu.host.shm, FailSite.map_pages)) return -12;
+  if (injected(cpu, FailSite.map_pages)) return -12;
   const old = vmToPfn(cpu.host.shm, addr, pageShift);
   if (old >= 0) {
     // vmap_pte_range: WARN_ON(!pte_none(*pte)) and -EBUSY, never a silent overwrite
     cpu.report('kernel-bug', 'WARNING: at mm/vmalloc.c:vmap_pte_range()',
       `WARN_ON(!pte_none(*pte)): ${addr.toString(16).padStart(8, '0')} is still mapped to pfn ${old}; mapping fails with -EBUSY`, false, { addr, pfn: old });
+    // the failure this leads to is explained by the report just made
+    cpu.host.mmFailed(cpu, 'vmap_pte_range (a live PTE, reported)');
     return -16;
   }
-  return vmMapPage(cpu.host.shm, addr, pfn, pageShift) ? 0 : -12;
+  if (vmMapPage(cpu.host.shm, addr, pfn, pageShift)) return 0;
+  cpu.host.mmFailed(cpu, 'capacity');
+  return -12;
 }

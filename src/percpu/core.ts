@@ -35,14 +35,14 @@ import { MUTEX, PCPU_LOCK, type PcpuState } from './chunk.ts';
 import { PCPU_DFL_MAP_ALLOC, allocArea, chunkRelocate, freeArea, needToExtend, sizeToSlot } from './area-map.ts';
 import type { ChunkBackend, ChunkRecords, VmPages } from './backend.ts';
 import type { Workqueue } from '../workqueue/workqueue.ts';
-import type { MechanismHooks, SpecHooks, WorkHooks } from './hooks.ts';
+import type { FailureHooks, MechanismHooks, SpecHooks, WorkHooks } from './hooks.ts';
 import { memAlloc, memFree } from './mem.ts';
 import { PCPU_MIN_UNIT_SIZE } from '../shm/config.ts';
 import { PHYS_CHUNK, PHYS_LINEAR, PHYS_VMALLOC } from '../check/records.ts';
 
 export const WARN_LIMIT = 10;
 
-export type { SpecHooks, WorkHooks, MechanismHooks } from './hooks.ts';
+export type { SpecHooks, WorkHooks, MechanismHooks, FailureHooks } from './hooks.ts';
 
 /**
  * The allocator's operations as a table of function pointers, the kernel's
@@ -99,6 +99,8 @@ export class Percpu implements ChunkRecords {
   spec: SpecHooks | null = null;
   /** The known issues' mechanism recorder (checks on), or null. */
   known: MechanismHooks | null = null;
+  /** The failure checker, told when the allocator gives up for lack of room (checks on), or null. */
+  failures: FailureHooks | null = null;
 
   constructor(st: PcpuState, readonly work: WorkHooks) {
     this.st = st;
@@ -433,6 +435,7 @@ export function pcpuAlloc(p: Percpu, cpu: Cpu, size: number, align: number, rese
     }
   }
   if (off < 0) {
+    p.failures?.noRoom(cpu, chunk, size, align);
     p.ops.unlockIndex(p, cpu, flags);
     return p.fail(cpu, size, align, err);
   }

@@ -28,6 +28,7 @@ import { Cpu, CpuState, type CpuHost, type LockdepHooks, type SchedHooks, type S
 import { RaceChecker } from '../race/race.ts';
 import { SpecChecker } from '../check/spec.ts';
 import { MechanismRecorder, attributeMechanism } from '../check/known.ts';
+import { FailureJudge } from '../check/failures.ts';
 import { Lockdep } from '../lockdep/lockdep.ts';
 import { FIRST_COMPLETION, NR_LOCKS } from '../sync/locks.ts';
 import { WORK_RECLAIM, Workqueue } from '../workqueue/workqueue.ts';
@@ -196,6 +197,9 @@ export class Kernel implements CpuHost {
   readonly raceChecker: RaceChecker;
   readonly mechanisms: MechanismRecorder;
   private specChecker: SpecChecker | null = null;
+  private judge: FailureJudge | null = null;
+  /** The failure checker (checks on), or null: the CPU program tells it of every pcpu_alloc call. */
+  failures: FailureJudge | null = null;
   timing: boolean;
   strictCapacity: boolean;
   readonly nrCpus: number;
@@ -233,6 +237,11 @@ export class Kernel implements CpuHost {
     this.specChecker.reset();
     this.pcpu.spec = on ? this.specChecker : null;
     this.pcpu.known = on ? this.mechanisms : null;
+    const spec = this.specChecker;
+    this.judge ??= new FailureJudge(this.st, (c, size, align) => spec.firstFit(c, size, align));
+    this.judge.reset();
+    this.failures = on ? this.judge : null;
+    this.pcpu.failures = this.failures;
     this.attributing = on;
   }
 
@@ -276,6 +285,11 @@ export class Kernel implements CpuHost {
   printk(cpu: Cpu, line: string): void {
     if (line.startsWith('PERCPU: allocation failed')) Atomics.add(this.shm.w, this.shm.L.ck + CK.FAIL_WARNS, 1);
     this.log.push(`[${cpu.name}] ${line}`);
+    this.failures?.printed(cpu, line);
+  }
+
+  mmFailed(cpu: Cpu, why: string): void {
+    this.failures?.mmFailed(cpu, why);
   }
 
   /** Run the reclaim work now on the kworker if it is pending (single-thread use). */

@@ -157,7 +157,12 @@ export class CpuProgramRunner {
   private allocInto(slots: Int32Array, s: number, size: number, flags: number): void {
     const cpu = this.cpu;
     const wasOff = cpu.irqsDisabled();
-    const ptr = this.k.pcpu.pcpuAlloc(cpu, size, flags & 0xffff, (flags & RESERVED) !== 0);
+    const align = flags & 0xffff, reserved = (flags & RESERVED) !== 0;
+    // every failure justified (src/check/failures.ts): told of the call before it, judges it after
+    const judge = this.checks ? this.k.failures : null;
+    judge?.begin(cpu, size, align, reserved);
+    const ptr = this.k.pcpu.pcpuAlloc(cpu, size, align, reserved);
+    judge?.end(cpu, ptr, this.k.pcpu.lastError);
     if (cpu.irqsDisabled() !== wasOff) this.irqStateBroken(cpu, 'pcpu_alloc', wasOff);
     if (ptr === 0) {
       this.counters.failed++;
