@@ -55,3 +55,13 @@ test.serial('every failure justified: a request of a whole unit refused as illeg
   t.is(r.code, 1, r.out);
   t.regex(r.out, /percpu: pcpu_alloc\(\) warned of an illegal request that is legal \(size 32768, align \d+\)/);
 });
+
+test.serial('progress judged on the kernel\'s own work: a reclaim that returns on a failed trylock fails fuzz reclaim-race, and its repro replays', (t) => {
+  const dir = buildMutant(mutant('reclaim-trylock-noop'));
+  t.teardown(() => removeMutant(dir));
+  const r = runMutant(dir, ['fuzz', 'reclaim-race', '--runs', '30', '--seed', '1', '--quiet']);
+  t.is(r.code, 1, r.out);
+  t.regex(r.out, /^percpu: pcpu_reclaim_work ran and did not do its job/m);
+  const again = runMutant(dir, ['replay', r.repros[0]!, '--quiet']);
+  t.regex(again.out, /reproduced: spec at step \d+, as recorded/);
+});

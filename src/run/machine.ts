@@ -29,6 +29,7 @@ import { RaceChecker } from '../race/race.ts';
 import { SpecChecker } from '../check/spec.ts';
 import { MechanismRecorder, attributeMechanism } from '../check/known.ts';
 import { FailureJudge } from '../check/failures.ts';
+import { WorkProgress } from '../check/progress.ts';
 import { Lockdep } from '../lockdep/lockdep.ts';
 import { FIRST_COMPLETION, NR_LOCKS } from '../sync/locks.ts';
 import { WORK_RECLAIM, Workqueue } from '../workqueue/workqueue.ts';
@@ -198,6 +199,7 @@ export class Kernel implements CpuHost {
   readonly mechanisms: MechanismRecorder;
   private specChecker: SpecChecker | null = null;
   private judge: FailureJudge | null = null;
+  private progress: WorkProgress | null = null;
   /** The failure checker (checks on), or null: the CPU program tells it of every pcpu_alloc call. */
   failures: FailureJudge | null = null;
   timing: boolean;
@@ -242,6 +244,9 @@ export class Kernel implements CpuHost {
     this.judge.reset();
     this.failures = on ? this.judge : null;
     this.pcpu.failures = this.failures;
+    this.progress ??= new WorkProgress(this.shm, this.wq);
+    this.wq.progress = on ? this.progress : null;
+    this.specChecker.progress = on ? this.progress : null;
     this.attributing = on;
   }
 

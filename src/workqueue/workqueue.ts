@@ -23,12 +23,25 @@ export const WORK_RECLAIM = 0;
 
 export type ProcessOneWork = (wq: Workqueue, kworker: Cpu, work: number, fn: (cpu: Cpu) => void) => boolean;
 
+/**
+ * A checker of progress (src/check/progress.ts): told when each run of a work
+ * item starts and ends, on the worker, inside the run. Whatever
+ * process_one_work a machine booted calls these through started() and
+ * finished().
+ */
+export interface WorkRunHooks {
+  runStarted(kworker: Cpu, work: number): void;
+  runEnded(kworker: Cpu, work: number): void;
+}
+
 export class Workqueue {
   private readonly w: Int32Array;
   private readonly works: number;
   private readonly wq: number;
   /** process_one_work as this machine booted it (PcpuOps, src/percpu/core.ts). */
   processOneWork: ProcessOneWork = processOneWork;
+  /** The progress checker (checks on), or null. */
+  progress: WorkRunHooks | null = null;
 
   constructor(shm: Shm) {
     this.w = shm.w;
@@ -56,6 +69,18 @@ export class Workqueue {
   unserved(work: number): number {
     return this.w[this.at(work, WK.SCHED_SEQ)]! - this.w[this.at(work, WK.START_SEQ)]!;
   }
+  /** schedule_work calls not followed by a run a checker saw do the work's job (checks on: see WK.JUDGED_SEQ). */
+  unjudged(work: number): number {
+    return this.w[this.at(work, WK.SCHED_SEQ)]! - this.w[this.at(work, WK.JUDGED_SEQ)]!;
+  }
+  /** The run in progress did the work's job: the requests it serves are served for real. */
+  judged(work: number): void {
+    Atomics.store(this.w, this.at(work, WK.JUDGED_SEQ), Atomics.load(this.w, this.at(work, WK.START_SEQ)));
+  }
+  /** The object that embeds the work item (0: a global item). */
+  owner(work: number): number {
+    return Atomics.load(this.w, this.at(work, WK.OWNER));
+  }
   /** Set one of the work item's bits (process_one_work's own updates). */
   setWord(work: number, field: WK, v: number): void {
     Atomics.store(this.w, this.at(work, field), v);
@@ -67,6 +92,7 @@ export class Workqueue {
   started(kworker: Cpu, work: number): void {
     Atomics.store(this.w, this.at(work, WK.START_SEQ), Atomics.load(this.w, this.at(work, WK.SCHED_SEQ)));
     kworker.host.race?.workStarted(kworker, work);
+    this.progress?.runStarted(kworker, work);
   }
   /** The item's word is held: its bits and the clock of its requests change together. */
   begin(work: number): void {
@@ -77,6 +103,7 @@ export class Workqueue {
   }
   /** A run ended: count it and wake whoever flushes. */
   finished(kworker: Cpu, work: number): void {
+    this.progress?.runEnded(kworker, work);
     kworker.host.race?.workEnded(kworker, work);
     Atomics.add(this.w, this.at(work, WK.RUNS), 1);
     Atomics.store(this.w, this.at(work, WK.RUNNING), 0);

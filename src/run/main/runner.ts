@@ -511,7 +511,7 @@ export class Runner {
       const failures = new InvariantChecker(k).checkAll();
       checksRun++;
       if (failures.length) violations.push(invariantViolation(failures, -1, 0, ' at quiescence'));
-      const leaks = leakCheck(k, notes);
+      const leaks = leakCheck(k, notes, o.checks !== false);
       if (leaks.length) violations.push(leakViolation(leaks, -1, 0, 'every CPU freed everything, the reclaim work was flushed'));
       if (o.checks !== false) {
         const warn = warnLimitProblem(k.shm, (o.strategy ?? Mode.os) !== Mode.os);
