@@ -208,8 +208,10 @@ export function attributeMechanism(shm: Shm, cpu: Cpu, v: Violation): string | u
       return undefined;
     case 'uninitialized':
       return typeof d.ptr === 'number' && typeof d.size === 'number' && kmHandedOutUncleared(shm, cpu.id, d.ptr, d.size) ? 'km-unzeroed' : undefined;
+    case 'lifecycle':
     case 'kernel-bug': {
-      if (typeof d.addr !== 'number' || !v.title.includes('vmap_pte_range')) return undefined;
+      // a page mapped over (vmap_pte_range), or still mapped when its chunk's vm area is released
+      if (typeof d.addr !== 'number' || !(v.title.includes('vmap_pte_range') || v.kind === 'lifecycle')) return undefined;
       const pageSize = (shm.b.length - L.pageData) / L.nrPages;
       for (let i = 0; i < w[L.ck + CK.UNWIND_LEN]!; i++) {
         const at = L.unwind + i * UNWIND_WORDS;

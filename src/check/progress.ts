@@ -20,7 +20,7 @@ import { RUN } from '../run/records.ts';
 import { C, PC } from '../percpu/records.ts';
 
 /** What each work item is, for reports. */
-const WORK_NAMES = ['pcpu_reclaim_work', 'pcpu_balance_work', 'work#2', 'work#3'];
+const WORK_NAMES = ['pcpu_reclaim_work', 'work item 1', 'work item 2', 'work item 3'];
 
 export class WorkProgress implements WorkRunHooks {
   /** Per work item: the run in progress was judged to do its job. */

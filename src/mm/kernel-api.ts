@@ -60,6 +60,7 @@ function freeResult(cpu: Cpu, st: number, p: number, fn: string): void {
 /** kfree(): safe in any context (slab locks are irq-safe). */
 export function kfree(cpu: Cpu, p: number): void {
   if (p === 0) return;
+  cpu.host.tearingDown(cpu, 'object', p, 0);
   const frames = framesOf(cpu);
   cpu.enter(F.kfree);
   freeResult(cpu, heapFree(cpu.host.shm, p, frames, whoOf(cpu, false)), p, 'kfree');
@@ -87,6 +88,7 @@ export function vmalloc(cpu: Cpu, bytes: number, tag: Tag): number {
 /** vfree(): BUG in interrupt context; takes the irq-unsafe vmap_area_lock. */
 export function vfree(cpu: Cpu, p: number): void {
   if (p === 0) return;
+  cpu.host.tearingDown(cpu, 'object', p, 0);
   const frames = framesOf(cpu);
   cpu.enter(F.vfree);
   if (cpu.inIrq()) cpu.report('kernel-bug', 'kernel BUG at mm/vmalloc.c:vfree!', 'BUG_ON(in_interrupt())');
@@ -149,6 +151,7 @@ export function getVmArea(cpu: Cpu): number {
 /** pcpu_free_vm_areas(): release the address space, dropping any stale mapping. */
 export function freeVmArea(cpu: Cpu, base: number, span: number, pageShift: number): void {
   cpu.enter(F.pcpu_free_vm_areas);
+  cpu.host.tearingDown(cpu, 'vm-area', base, span);
   cpu.spinLock(Lock.vmap_area_lock);
   for (let a = base; a < base + span; a += 1 << pageShift) vmUnmapPage(cpu.host.shm, a, pageShift);
   const ok = vmFreeArea(cpu.host.shm, base);

@@ -35,7 +35,7 @@ import { MUTEX, PCPU_LOCK, type PcpuState } from './chunk.ts';
 import { PCPU_DFL_MAP_ALLOC, allocArea, chunkRelocate, freeArea, needToExtend, sizeToSlot } from './area-map.ts';
 import type { ChunkBackend, ChunkRecords, VmPages } from './backend.ts';
 import type { Workqueue } from '../workqueue/workqueue.ts';
-import type { FailureHooks, MechanismHooks, SpecHooks, WorkHooks } from './hooks.ts';
+import type { FailureHooks, LifecycleHooks, MechanismHooks, SpecHooks, WorkHooks } from './hooks.ts';
 import { memAlloc, memFree } from './mem.ts';
 import { PCPU_MIN_UNIT_SIZE } from '../shm/config.ts';
 import { PHYS_CHUNK, PHYS_LINEAR, PHYS_VMALLOC } from '../check/records.ts';
@@ -101,6 +101,8 @@ export class Percpu implements ChunkRecords {
   known: MechanismHooks | null = null;
   /** The failure checker, told when the allocator gives up for lack of room (checks on), or null. */
   failures: FailureHooks | null = null;
+  /** The lifecycle checker, told before a chunk is freed (checks on), or null. */
+  lifecycle: LifecycleHooks | null = null;
 
   constructor(st: PcpuState, readonly work: WorkHooks) {
     this.st = st;
@@ -195,6 +197,7 @@ export class Percpu implements ChunkRecords {
   /** pcpu_free_chunk: the record and its map. */
   freeChunk(cpu: Cpu, chunk: number): void {
     const st = this.st;
+    this.lifecycle?.chunkDestroying(cpu, chunk);
     memFree(cpu, st, st.map(chunk), st.mapAlloc(chunk) * 4);
     st.ck?.chunkDestroyed(chunk);
     kfree(cpu, chunk);

@@ -59,3 +59,9 @@ export interface FailureHooks {
    */
   noRoom(cpu: Cpu, chunk: number, size: number, align: number): void;
 }
+
+/** The lifecycle checker (src/check/lifecycle.ts): a chunk is about to be destroyed, and must be out of use. */
+export interface LifecycleHooks {
+  /** pcpu_free_chunk is about to free `chunk`'s map and record: it must be off every list, its work items idle. */
+  chunkDestroying(cpu: Cpu, chunk: number): void;
+}

@@ -30,6 +30,7 @@ import { SpecChecker } from '../check/spec.ts';
 import { MechanismRecorder, attributeMechanism } from '../check/known.ts';
 import { FailureJudge } from '../check/failures.ts';
 import { WorkProgress } from '../check/progress.ts';
+import { LifecycleChecker } from '../check/lifecycle.ts';
 import { Lockdep } from '../lockdep/lockdep.ts';
 import { FIRST_COMPLETION, NR_LOCKS } from '../sync/locks.ts';
 import { WORK_RECLAIM, Workqueue } from '../workqueue/workqueue.ts';
@@ -200,6 +201,7 @@ export class Kernel implements CpuHost {
   private specChecker: SpecChecker | null = null;
   private judge: FailureJudge | null = null;
   private progress: WorkProgress | null = null;
+  private readonly lifecycle: LifecycleChecker;
   /** The failure checker (checks on), or null: the CPU program tells it of every pcpu_alloc call. */
   failures: FailureJudge | null = null;
   timing: boolean;
@@ -222,6 +224,7 @@ export class Kernel implements CpuHost {
     this.raceChecker = new RaceChecker(this.shm);
     this.raceChecker.deadRecord = (cpu, c, field, write, name) => deadRecord(cpu, this.shm, c, field, write, name);
     this.mechanisms = new MechanismRecorder(this.shm, this.st.pageShift);
+    this.lifecycle = new LifecycleChecker(this);
     this.attach();
     this.setChecks(opts.checks !== false);
   }
@@ -244,6 +247,7 @@ export class Kernel implements CpuHost {
     this.judge.reset();
     this.failures = on ? this.judge : null;
     this.pcpu.failures = this.failures;
+    this.pcpu.lifecycle = on ? this.lifecycle : null;
     this.progress ??= new WorkProgress(this.shm, this.wq);
     this.wq.progress = on ? this.progress : null;
     this.specChecker.progress = on ? this.progress : null;
@@ -295,6 +299,12 @@ export class Kernel implements CpuHost {
 
   mmFailed(cpu: Cpu, why: string): void {
     this.failures?.mmFailed(cpu, why);
+  }
+
+  tearingDown(cpu: Cpu, kind: 'object' | 'vm-area', at: number, span: number): void {
+    if (!this.attributing) return; // checks off
+    if (kind === 'object') this.lifecycle.objectFreed(cpu, at);
+    else this.lifecycle.vmAreaFreed(cpu, at, span);
   }
 
   /** Run the reclaim work now on the kworker if it is pending (single-thread use). */

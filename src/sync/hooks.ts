@@ -123,4 +123,10 @@ export interface CpuHost {
    * (src/check/failures.ts).
    */
   mmFailed(cpu: Cpu, why: string): void;
+  /**
+   * The memory layer is about to free the heap object at `at` ('object') or
+   * release the vm area of `span` bytes at `at` ('vm-area'): what is torn
+   * down must be out of use (src/check/lifecycle.ts; checks on only).
+   */
+  tearingDown(cpu: Cpu, kind: 'object' | 'vm-area', at: number, span: number): void;
 }
