@@ -65,3 +65,11 @@ test.serial('progress judged on the kernel\'s own work: a reclaim that returns o
   const again = runMutant(dir, ['replay', r.repros[0]!, '--quiet']);
   t.regex(again.out, /reproduced: spec at step \d+, as recorded/);
 });
+
+test.serial('known issues by the exact path: fuzz phys-lookup --backend km with pcpu_addr_in_first_chunk broken for unit 0 fails, not filed as ptr-to-phys-offset', (t) => {
+  const dir = buildMutant(mutant('phys-unit0-page-path'));
+  t.teardown(() => removeMutant(dir));
+  const r = runMutant(dir, ['fuzz', 'phys-lookup', '--backend', 'km', '--runs', '40', '--seed', '1', '--quiet']);
+  t.is(r.code, 1, r.out);
+  t.regex(r.out, /^BUG: per_cpu_ptr_to_phys\(\) returned a wrong physical address$/m);
+});
