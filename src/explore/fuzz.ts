@@ -26,7 +26,7 @@ import { decodeSchedule } from '../sched/schedule.ts';
 import { COV_BITS_PER_KIND, COV_KINDS, COV_WORDS } from '../shm/coverage.ts';
 import type { SizeMix } from '../../scenarios/lib/sizes.ts';
 import type { Suppression } from '../check/known.ts';
-import { signatureOf } from './signature.ts';
+import { findingWith, signatureOf } from './signature.ts';
 
 export { signatureOf } from './signature.ts';
 
@@ -445,7 +445,7 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
           shrinkError = (e as Error).message;
         }
       }
-      const violation = final.violations.find((v) => counts(v) && signatureOf(v) === signature) ?? target;
+      const violation = findingWith(final, signature, o.strictKnown) ?? target;
       const minimal = sizeOf(minimalPrograms, schedule);
       if (prev && !smaller(minimal, prev.minimal)) continue;
       const scheduleStr = final.schedule ?? '';
