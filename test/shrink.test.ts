@@ -4,7 +4,7 @@
 // to before it runs, and the minimal repro of a finding of each op kind that
 // names a CPU replays, exactly, three times out of three.
 
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -71,7 +71,7 @@ test('a candidate replay would refuse is not run, nor kept', (t) => {
 });
 
 /** Fuzz until a finding, then replay its minimal repro three times. */
-async function shrunkAndReplayed(t: Parameters<Parameters<typeof test.serial>[1]>[0], scenario: string, o: { inject?: string; strictKnown?: boolean }): Promise<void> {
+async function shrunkAndReplayed(t: ExecutionContext, scenario: string, o: { inject?: string; strictKnown?: boolean }): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'percpu-shrink-'));
   const res = await fuzz(shared(), {
     scenarios: [scenarioByName(scenario)!], budgetMs: 60_000, shrinkBudgetMs: 30_000, strategy: Mode.pct, depth: 3, cpus: 3, ops: 0, seed: 1,
