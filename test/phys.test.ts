@@ -4,20 +4,14 @@
 // other wrong answer as a finding.
 
 import test from 'ava';
-import { machine, sharedRunner } from './helpers.ts';
+import { machine, prog, sharedRunner } from './helpers.ts';
 import { CpuProgramRunner } from '../src/run/thread/cpu-program.ts';
-import { Op, OP_WORDS, RESERVED } from '../scenarios/lib/program.ts';
+import { Op, RESERVED } from '../scenarios/lib/program.ts';
 import { fixBit, fixFor } from '../src/percpu/variants.ts';
 import { perCpuPtr, translate } from '../src/percpu/access.ts';
 import { scenarioByName } from '../scenarios/index.ts';
 
 const shared = sharedRunner();
-
-function prog(...ops: number[][]): Int32Array {
-  const p = new Int32Array(ops.length * OP_WORDS);
-  ops.forEach((o, i) => p.set(o, i * OP_WORDS));
-  return p;
-}
 
 test('per_cpu_ptr_to_phys: exact for cpu0 in the embedded first chunk, bogus for other CPUs there, offset dropped in later chunks', (t) => {
   const { k } = machine({ cpus: 2 });

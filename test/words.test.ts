@@ -4,20 +4,14 @@
 // is in test/kasan.test.ts: a use-after-free of the map, naming who freed it.)
 
 import test from 'ava';
-import { machine } from './helpers.ts';
+import { machine, prog } from './helpers.ts';
 import { CpuProgramRunner } from '../src/run/thread/cpu-program.ts';
-import { Op, OP_WORDS } from '../scenarios/lib/program.ts';
+import { Op } from '../scenarios/lib/program.ts';
 import type { VmBackend } from '../src/percpu/backend-vm.ts';
 import { Oops } from '../src/report/violation.ts';
 import { PG } from '../src/mm/records.ts';
 import { Lock } from '../src/sync/locks.ts';
 import { vmToPfn } from '../src/mm/vm.ts';
-
-function prog(...ops: number[][]): Int32Array {
-  const p = new Int32Array(ops.length * OP_WORDS);
-  ops.forEach((o, i) => p.set(o, i * OP_WORDS));
-  return p;
-}
 
 test('two units mapping one page: the stamp check names the aliasing copies, not "a previous user"', (t) => {
   const { k } = machine({ cpus: 2 });
