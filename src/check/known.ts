@@ -304,6 +304,11 @@ export interface ClassifyOptions {
 export function classify(violations: Violation[], o: ClassifyOptions = {}): boolean {
   let counting = false;
   for (const v of violations) {
+    // a classification cut short (its fix-verification replay interrupted) decides nothing
+    if (v.unclassified !== undefined) {
+      delete v.known;
+      continue;
+    }
     if (v.mechanism !== undefined && v.notKnown === undefined) {
       v.known = v.mechanism;
       v.knownProof ??= 'mechanism';

@@ -243,6 +243,12 @@ export interface FuzzResult {
   known: Record<string, number>;
   /** The campaign stopped on bad input met mid-way (a scenario file that threw or looped for one seed): its message. */
   inputError?: string;
+  /**
+   * Violations a known issue's mechanism claimed whose fix-verification replay
+   * was cut by a signal or a budget: neither known nor findings (the report
+   * says so; the campaign ends partial, or proves nothing of that run).
+   */
+  unclassified?: { run: number; scenario: string; seed: number; title: string; mechanism: string; why: string }[];
 }
 
 /** The seed of run i: spread over the 32-bit space (splitmix32). */
@@ -300,6 +306,7 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
   const byStrategy: Record<string, number> = {};
   const byScenario: Record<string, ScenarioTally> = {};
   const known: Record<string, number> = {};
+  const unclassified: FuzzResult['unclassified'] = [];
   const offset = o.offset ?? 0;
   const stride = o.stride ?? 1;
   const limit = o.limit ?? { maxIndex: Infinity };
@@ -378,6 +385,7 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
       }
       if (controlled && r.steps) steps += r.steps;
       for (const id of new Set(r.violations.filter((v) => v.known && !v.suppressed).map((v) => v.known!))) known[id] = (known[id] ?? 0) + 1;
+      for (const v of r.violations) if (v.unclassified !== undefined) unclassified.push({ run: index + 1, scenario: s.name, seed, title: v.title, mechanism: v.mechanism ?? '', why: v.unclassified });
       if (r.status === 'interrupted') break;
       if (r.status === 'incomplete') incomplete++;
       // PCT's bound holds for a run only if its change points could fall anywhere in it:
@@ -485,6 +493,6 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
     ...worstResidual(byScenario, o.cpus + 1, o.depth, findings.length > 0),
     cleanPctRuns, byStrategy, byScenario,
     ...(o.feedback || o.measureCoverage ? { coverage: { bits, byKind, corpus: corpus.length, curve } } : {}),
-    known,
+    known, ...(unclassified.length ? { unclassified } : {}),
   };
 }

@@ -63,6 +63,12 @@ export interface Violation {
   knownProof?: 'fix-verified' | 'mechanism';
   /** Why a finding whose mechanism fired still counts (e.g. its fix did not make it go away). */
   notKnown?: string;
+  /**
+   * Why a finding whose mechanism fired could not be classified: the replay
+   * with its fix was cut by a signal or a budget. Neither known nor a
+   * finding: the run is partial (interrupted) or proves nothing (incomplete).
+   */
+  unclassified?: string;
   /** Acknowledged by a suppression. */
   suppressed?: boolean;
 }
@@ -88,5 +94,5 @@ export const FATAL_KINDS: ReadonlySet<ViolationKind> = new Set<ViolationKind>([
 
 /** Does a finding count against the run (not known, not suppressed)? */
 export function counts(v: Violation): boolean {
-  return !v.suppressed && v.known === undefined;
+  return !v.suppressed && v.known === undefined && v.unclassified === undefined;
 }
