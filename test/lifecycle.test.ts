@@ -11,6 +11,7 @@ import { Lock } from '../src/sync/locks.ts';
 import { F } from '../src/sync/sites.ts';
 import { Oops } from '../src/report/violation.ts';
 import { WK } from '../src/workqueue/records.ts';
+import { FailSite } from '../src/mm/fail.ts';
 
 /** Run `fn` as the kworker inside pcpu_reclaim with pcpu_alloc_mutex held (where 2.6.35 destroys chunks). */
 function asReclaim(k: Kernel, fn: (cpu: Cpu) => void): void {
@@ -89,5 +90,13 @@ test('the faithful reclaim destroys chunks out of use: nothing reported', (t) =>
   const ps = [1, 2, 3].map(() => k.pcpu.pcpuAlloc(cpu, 30000, 8, false));
   for (const p of ps) k.pcpu.freePercpu(cpu, p);
   t.is(k.runReclaimIfPending().length, 2);
+  t.deepEqual(k.violations.map((v) => v.title), []);
+});
+
+test('a chunk record freed before it was ever linked (its map allocation failed) is out of use: nothing reported', (t) => {
+  // kzalloc of the record succeeds, the map's fails: pcpu_alloc_chunk frees a record whose list node is still zeroed
+  const { k } = machine({ cpus: 2 }, { fail: { site: FailSite.kmalloc, nth: 2 } });
+  t.is(k.pcpu.pcpuAlloc(k.cpu(0), 30000, 8, false), 0);
+  t.regex(k.pcpu.lastError, /failed to allocate new chunk/);
   t.deepEqual(k.violations.map((v) => v.title), []);
 });

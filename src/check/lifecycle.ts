@@ -79,10 +79,14 @@ export class LifecycleChecker implements LifecycleHooks {
       false, { addr: at, pages: mapped, chunk: owner ? w[owner + C.SEQ] : -1 });
   }
 
-  /** Is the chunk's list node linked? -1: no; the slot whose head a walk from it reaches, or -2 for none found. */
+  /**
+   * Is the chunk's list node linked? -1: no (INIT_LIST_HEAD'ed, or still
+   * zeroed: a record freed before its creation got that far); else the slot
+   * whose head a walk from it reaches, or -2 for none found.
+   */
   private listedOn(c: number): number {
     const { w, L } = this.k.shm;
-    if (w[c] === c && w[c + 1] === c) return -1;
+    if ((w[c] === c && w[c + 1] === c) || (w[c] === 0 && w[c + 1] === 0)) return -1;
     const nrSlots = w[L.pc + PC.NR_SLOTS]!;
     for (let p = w[c]!, n = 0; p !== c && n < 1 << 16; p = w[p]!, n++) {
       const d = p - L.slots;
