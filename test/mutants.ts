@@ -110,6 +110,31 @@ export const MUTANTS: readonly Mutant[] = [
     name: 'units-share-pages', file: 'src/percpu/backend-vm.ts', what: 'every unit\'s page i uses the same slot of the temp pages array, so all units map one page',
     from: '    return this.st.unitMap(cpuNr) * this.st.unitPages + page;', to: '    return page;',
   },
+  // fresh bugs of the same classes, written after the checkers (the acceptance of issue 29)
+  {
+    name: 'reserved-full-off-by-one', file: 'src/percpu/core.ts', what: 'a reserved request exactly the size of the reserved chunk\'s contig_hint is refused',
+    from: '    if (size > st.contigHint(chunk)) {', to: '    if (size >= st.contigHint(chunk)) {',
+  },
+  {
+    name: 'reclaim-one-per-run', file: 'src/percpu/core.ts', what: 'pcpu_reclaim unlinks one chunk per run and leaves the others',
+    from: '    todo.unshift(pos);', to: '    todo.unshift(pos);\n    break;',
+  },
+  {
+    name: 'map-half-size', file: 'src/percpu/core.ts', what: 'pcpu_extend_area_map allocates the new map half as long as it says',
+    from: '  const newSize = newAlloc * 4;', to: '  const newSize = newAlloc * 2;',
+  },
+  {
+    name: 'temp-bitmap-bytes', file: 'src/percpu/backend-vm.ts', what: 'the temp bitmap is allocated in words counted as bytes',
+    from: 'memAlloc(cpu, st, st.L.bitmapWords * 4, Tag.TEMP_BITMAP)', to: 'memAlloc(cpu, st, st.L.bitmapWords, Tag.TEMP_BITMAP)',
+  },
+  {
+    name: 'reclaim-skips-depopulate', file: 'src/percpu/core.ts', what: 'pcpu_reclaim destroys chunks without depopulating them',
+    from: '    p.backend.depopulate(cpu, chunk, 0, st.unitSize);\n', to: '',
+  },
+  {
+    name: 'phys-pa-drops-offset', file: 'src/percpu/core.ts', what: 'per_cpu_ptr_to_phys\'s __pa() branch drops the offset within the page too',
+    from: '        return addr - L.linBase; // __pa()', to: '        return (addr - L.linBase) & ~(st.pageSize - 1); // __pa()',
+  },
 ];
 
 /** A built copy of the project with the mutant's change in it; returns its directory. */
