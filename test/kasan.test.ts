@@ -7,11 +7,11 @@
 
 import test from 'ava';
 import { machine } from './helpers.ts';
-import type { Kernel } from '../src/run/machine.ts';
+import { bootMachine, type Kernel } from '../src/run/machine.ts';
 import { Oops, type Violation } from '../src/report/violation.ts';
 import { Tag } from '../src/mm/heap.ts';
 import { kfree, kzalloc } from '../src/mm/kernel-api.ts';
-import { HO } from '../src/mm/records.ts';
+import { HEAP_ALLOC, HO, MM } from '../src/mm/records.ts';
 import { C, PC } from '../src/percpu/records.ts';
 import { F } from '../src/sync/sites.ts';
 
@@ -161,4 +161,25 @@ test('bounds cost nothing they should not: the faithful allocator, 20k random op
     }
   }
   t.deepEqual(k.violations.filter((v) => !v.mechanism).map((v) => v.title), []);
+});
+
+test('bounds learned in one run are never used in the next: a new boot forgets them (the heap and its count of frees start over)', (t) => {
+  const { k } = machine({ cpus: 2 });
+  const cpu = k.cpu(0);
+  allocUntil(k, 6); // the first chunk's map extended to a 16-entry heap map
+  const c = k.st.firstChunk, m = k.shm.w[c + C.MAP]!;
+  k.st.ck!.cpu = cpu;
+  t.is(k.st.entry(c, m, 10), k.shm.w[m + 10]!, 'in bounds: cached');
+  // a new run boots the machine again: at the same place, the same count of frees, a smaller object
+  bootMachine(k.spec, k.shm);
+  k.attach();
+  const w = k.shm.w, obj = m - HO.SIZE;
+  w[obj + HO.STATE] = HEAP_ALLOC;
+  w[obj + HO.CLASS] = 0;
+  w[obj + HO.BYTES] = 16;
+  w[obj + HO.TAG_OR_NEXT] = Tag.MAP;
+  w[k.shm.L.mm + MM.HEAP_TOP] = m + 4;
+  k.st.ck!.cpu = cpu;
+  t.throws(() => k.st.entry(c, m, 10), { instanceOf: Oops });
+  t.regex(k.violations.at(-1)?.title ?? '', /^BUG: KASAN: slab-out-of-bounds/);
 });

@@ -159,6 +159,13 @@ export class ObjectBounds {
     this.freesAt = freesAt;
   }
 
+  /** Forget what was learned (a new boot: the heap and its count of frees start over). */
+  forget(): void {
+    this.base = -1;
+    this.words = 0;
+    this.frees = -1;
+  }
+
   /** An access of `n` words at index `i` of the object at `base` by `cpu` (null: not checking). */
   check(cpu: Cpu | null, base: number, i: number, n: number, write: boolean): void {
     if (cpu === null) return;

@@ -81,6 +81,11 @@ export class PcpuState {
     this.firstChunk = w[h + PC.FIRST_CHUNK]!;
     this.reservedChunk = w[h + PC.RESERVED_CHUNK]!;
     this.reservedLimit = w[h + PC.RESERVED_LIMIT]!;
+    // a new boot: the heap starts over and its count of frees with it, so bounds cached in the
+    // last run could match an object of another size at the same place
+    this.mapB.forget();
+    this.pagesB.forget();
+    this.bitmapB.forget();
   }
 
   // ---- boot-time tables (read-only after boot) ----------------------------
