@@ -29,7 +29,7 @@
 
 import type { Shm } from '../shm/layout.ts';
 import { C, PC } from '../percpu/records.ts';
-import { CK, KX, MAX_UNWIND, PHYS_CHUNK, PHYS_VMALLOC, UNWIND_WORDS } from './records.ts';
+import { CK, KX, MAX_UNWIND, PHYS_CHUNK, PHYS_LINEAR, PHYS_VMALLOC, UNWIND_WORDS } from './records.ts';
 import { VIOLATION_KIND_SET, type Violation, type ViolationKind } from '../report/violation.ts';
 import { UsageError } from '../report/errors.ts';
 import type { Cpu } from '../sync/cpu.ts';
@@ -77,7 +77,7 @@ export const KNOWN_ISSUES: readonly KnownIssue[] = [
     id: 'ptr-to-phys-offset', kernel: '2.6.35', kind: 'spec',
     what: 'per_cpu_ptr_to_phys returns page_to_phys() of the page behind the address, without offset_in_page(), for every address it looks up ' +
       'through a page (areas in chunks other than the first, and the first chunk when it is vmalloc-mapped): wrong unless the area starts a page',
-    mechanism: 'the lookup took a page-based path, found the right page, and returned its address without the offset',
+    mechanism: 'the lookup took the page-based path 2.6.35 takes for that address (by the checker\'s own classification: a vmalloc-mapped first chunk\'s unit 0, or any other chunk; never __pa() of an embedded first chunk), found the right page, and returned its address without the offset',
     report: 'BUG: per_cpu_ptr_to_phys() returned a wrong physical address (the offset within the page is missing)',
     later: 'later kernels add offset_in_page(addr) ("percpu: fix per_cpu_ptr_to_phys() handling of non-page-aligned addresses"; fix variant phys-offset-in-page)',
   },
@@ -85,7 +85,7 @@ export const KNOWN_ISSUES: readonly KnownIssue[] = [
     id: 'ptr-to-phys-first-chunk', kernel: '2.6.35', kind: 'spec',
     what: 'pcpu_addr_in_first_chunk compares the address with unit 0\'s range only, so a first-chunk address of any other CPU takes the ' +
       'pcpu_addr_to_page path: vmalloc_to_page() of an embedded (linear) address, and a bogus physical address',
-    mechanism: 'the address lies in a first-chunk unit other than unit 0 (recomputed from the unit offsets) and the lookup took the pcpu_addr_to_page path',
+    mechanism: 'the address lies in a first-chunk unit other than unit 0 (recomputed from the unit offsets) and the lookup took the pcpu_addr_to_page path, the one 2.6.35 takes for it',
     report: 'BUG: per_cpu_ptr_to_phys() returned a wrong physical address (a first-chunk address not recognized)',
     later: 'later kernels check every unit ("percpu: fix first chunk match in per_cpu_ptr_to_phys()"; fix variant phys-first-chunk-units)',
   },
@@ -166,24 +166,31 @@ export class MechanismRecorder implements MechanismHooks {
     w[this.L.ck + CK.UNWIND_LEN] = n + 1;
   }
 
+  /**
+   * per_cpu_ptr_to_phys took `path` for `addr`. Recorded with the path 2.6.35
+   * itself takes for that address, by this checker's own classification of
+   * it (pcpu_addr_in_first_chunk tests unit 0's range of the first chunk; an
+   * address there goes to __pa() when it is in the linear map and to
+   * vmalloc_to_page() when the first chunk is vmalloc-mapped; any other
+   * address to pcpu_addr_to_page()), and whether the address lies in a
+   * first-chunk unit other than unit 0 (what the first-chunk issue needs).
+   */
   physPath(cpu: Cpu, addr: number, path: number, pfn: number): void {
     const w = this.w, L = this.L;
     const x = this.kx(cpu);
     w[x + KX.PHYS_ADDR] = addr;
     w[x + KX.PHYS_PATH] = path;
     w[x + KX.PHYS_PFN] = pfn;
-    // a first-chunk address of a unit other than unit 0, taken down the page path?
+    const base = w[w[L.pc + PC.FIRST_CHUNK]! + C.BASE_ADDR]!;
+    const unitSize = w[L.pc + PC.UNIT_SIZE]!;
+    const inUnit0 = addr >= base && addr < base + unitSize;
     let miss = 0;
-    if (path === PHYS_CHUNK) {
-      const base = w[w[L.pc + PC.FIRST_CHUNK]! + C.BASE_ADDR]!;
-      const unitSize = w[L.pc + PC.UNIT_SIZE]!;
-      const inUnit0 = addr >= base && addr < base + unitSize;
-      for (let c = 0; c < L.nrEntities - 1 && !inUnit0; c++) {
-        const start = base + w[L.unitOff + c]!;
-        if (addr >= start && addr < start + unitSize) miss = 1;
-      }
+    for (let c = 0; c < L.nrEntities - 1 && !inUnit0; c++) {
+      const start = base + w[L.unitOff + c]!;
+      if (addr >= start && addr < start + unitSize) miss = 1;
     }
     w[x + KX.PHYS_FIRST_MISS] = miss;
+    w[x + KX.PHYS_EXPECTED] = inUnit0 ? (addr < L.vmBase ? PHYS_LINEAR : PHYS_VMALLOC) : PHYS_CHUNK;
   }
 }
 
@@ -207,8 +214,10 @@ export function attributeMechanism(shm: Shm, cpu: Cpu, v: Violation): string | u
       return undefined;
     case 'uninitialized':
       return typeof d.ptr === 'number' && typeof d.size === 'number' && kmHandedOutUncleared(shm, cpu.id, d.ptr, d.size) ? 'km-unzeroed' : undefined;
+    case 'lifecycle':
     case 'kernel-bug': {
-      if (typeof d.addr !== 'number' || !v.title.includes('vmap_pte_range')) return undefined;
+      // a page mapped over (vmap_pte_range), or still mapped when its chunk's vm area is released
+      if (typeof d.addr !== 'number' || !(v.title.includes('vmap_pte_range') || v.kind === 'lifecycle')) return undefined;
       const pageSize = (shm.b.length - L.pageData) / L.nrPages;
       for (let i = 0; i < w[L.ck + CK.UNWIND_LEN]!; i++) {
         const at = L.unwind + i * UNWIND_WORDS;
@@ -219,12 +228,14 @@ export function attributeMechanism(shm: Shm, cpu: Cpu, v: Violation): string | u
     case 'spec': {
       if (d.check !== 'per_cpu_ptr_to_phys' || d.addr !== w[x + KX.PHYS_ADDR]) return undefined;
       const path = w[x + KX.PHYS_PATH], pfn = w[x + KX.PHYS_PFN]!;
+      // only down the very path 2.6.35 takes for this address: a lookup that went another way is a new bug
+      if (path !== w[x + KX.PHYS_EXPECTED]) return undefined;
       const pageSize = (shm.b.length - L.pageData) / L.nrPages;
       const truth = d.truth as number, got = d.got as number;
-      // the page path found the right page and only the offset in it was dropped (whichever path led there)
+      // a page-based path (never __pa(), which keeps the offset) found the right page, and only the offset in it was dropped
       if ((path === PHYS_CHUNK || path === PHYS_VMALLOC) && pfn >= 0 && pfn === Math.floor(truth / pageSize) && got === pfn * pageSize) return 'ptr-to-phys-offset';
-      // a first-chunk address taken down pcpu_addr_to_page, which found no page or the wrong one
-      if (w[x + KX.PHYS_FIRST_MISS] === 1) return 'ptr-to-phys-first-chunk';
+      // a first-chunk address of another unit than unit 0, taken down pcpu_addr_to_page, which found no page or the wrong one
+      if (w[x + KX.PHYS_FIRST_MISS] === 1 && path === PHYS_CHUNK) return 'ptr-to-phys-first-chunk';
       return undefined;
     }
     default:
@@ -314,6 +325,11 @@ export interface ClassifyOptions {
 export function classify(violations: Violation[], o: ClassifyOptions = {}): boolean {
   let counting = false;
   for (const v of violations) {
+    // a classification cut short (its fix-verification replay interrupted) decides nothing
+    if (v.unclassified !== undefined) {
+      delete v.known;
+      continue;
+    }
     if (v.mechanism !== undefined && v.notKnown === undefined) {
       v.known = v.mechanism;
       v.knownProof ??= 'mechanism';

@@ -19,8 +19,12 @@ export enum KX {
   WALK_CHUNK, WALK_SLOT,
   /** km-unzeroed: the percpu pointer and size km's no-op populate last handed out uncleared. */
   KM_PTR, KM_SIZE,
-  /** per_cpu_ptr_to_phys: the address looked up, the path taken (PHYS_*), the pfn found, and whether a first-chunk address missed the first-chunk test. */
-  PHYS_ADDR, PHYS_PATH, PHYS_PFN, PHYS_FIRST_MISS,
+  /**
+   * per_cpu_ptr_to_phys: the address looked up, the path taken (PHYS_*), the pfn found, whether
+   * the address lies in a first-chunk unit other than unit 0, and the path 2.6.35 takes for it
+   * by the checker's own classification of the address.
+   */
+  PHYS_ADDR, PHYS_PATH, PHYS_PFN, PHYS_FIRST_MISS, PHYS_EXPECTED,
   SIZE,
 }
 

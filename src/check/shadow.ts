@@ -41,8 +41,24 @@ export class ShadowStamps {
     }
   }
 
-  /** Report a fresh area found not zeroed: once per run and cause (later areas handed out the same way tell the same story). */
+  /**
+   * Report a fresh area found not zeroed: once per run and cause (later areas
+   * handed out the same way tell the same story). Unless the bytes are this
+   * very allocation's, stamped a moment ago into another CPU's copy that
+   * lives at the same physical address: then two units map one page, and
+   * that is the report.
+   */
   private unzeroed(cpu: Cpu, ptr: number, size: number, copy: number): void {
+    const at = translate(this.st, perCpuPtr(this.st, ptr, copy));
+    for (let c = 0; c < copy; c++) {
+      if (at < 0 || translate(this.st, perCpuPtr(this.st, ptr, c)) !== at) continue;
+      const phys = at - this.st.L.pageData;
+      cpu.report('shadow', `percpu: cpu${c}'s and cpu${copy}'s copies of area ${ptr.toString(16)} are the same memory`,
+        `per_cpu_ptr(${ptr.toString(16)}, ${c}) and per_cpu_ptr(${ptr.toString(16)}, ${copy}) both reach physical 0x${phys.toString(16)} (pfn ${Math.floor(phys / this.st.pageSize)}): ` +
+        `two units map the same page, so one CPU's writes are another's; the bytes found in cpu${copy}'s copy are the stamp just written into cpu${c}'s`,
+        undefined, { ptr, size, cpus: [c, copy], phys });
+      return;
+    }
     const km = kmHandedOutUncleared(this.st.shm, cpu.id, ptr, size);
     if (km ? this.unzeroedKm : this.unzeroedOther) return;
     if (km) this.unzeroedKm = true;

@@ -25,7 +25,7 @@ import { decodeSchedule } from '../sched/schedule.ts';
 import { COV_BITS_PER_KIND, COV_KINDS, COV_WORDS } from '../shm/coverage.ts';
 import type { SizeMix } from '../../scenarios/lib/sizes.ts';
 import type { Suppression } from '../check/known.ts';
-import { signatureOf } from './signature.ts';
+import { findingWith, signatureOf } from './signature.ts';
 
 export { signatureOf } from './signature.ts';
 
@@ -252,6 +252,12 @@ export interface FuzzResult {
   known: Record<string, number>;
   /** The campaign stopped on bad input met mid-way (a scenario file that threw or looped for one seed): its message. */
   inputError?: string;
+  /**
+   * Violations a known issue's mechanism claimed whose fix-verification replay
+   * was cut by a signal or a budget: neither known nor findings (the report
+   * says so; the campaign ends partial, or proves nothing of that run).
+   */
+  unclassified?: { run: number; scenario: string; seed: number; title: string; mechanism: string; why: string }[];
 }
 
 /** The seed of run i: spread over the 32-bit space (splitmix32). */
@@ -327,6 +333,7 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
   const byStrategy: Record<string, number> = {};
   const byScenario: Record<string, ScenarioTally> = {};
   const known: Record<string, number> = {};
+  const unclassified: FuzzResult['unclassified'] = [];
   const offset = o.offset ?? 0;
   const stride = o.stride ?? 1;
   const limit = o.limit ?? { maxIndex: Infinity };
@@ -407,6 +414,7 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
       }
       if (controlled && r.steps) steps += r.steps;
       for (const id of new Set(r.violations.filter((v) => v.known && !v.suppressed).map((v) => v.known!))) known[id] = (known[id] ?? 0) + 1;
+      for (const v of r.violations) if (v.unclassified !== undefined) unclassified.push({ run: index + 1, scenario: s.name, seed, title: v.title, mechanism: v.mechanism ?? '', why: v.unclassified });
       if (r.status === 'interrupted') break;
       if (r.status === 'incomplete') incomplete++;
       // PCT's bound holds for a run only if its change points could fall anywhere in it:
@@ -475,7 +483,7 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
             release();
           }
         }
-        const violation = final.violations.find((v) => counts(v) && signatureOf(v) === signature) ?? target;
+        const violation = findingWith(final, signature, o.strictKnown) ?? target;
         const minimal = sizeOf(minimalPrograms, schedule);
         const scheduleStr = final.schedule ?? '';
         const repro = makeRepro({
@@ -517,6 +525,6 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
     ...worstResidual(byScenario, o.cpus + 1, o.depth, findings.length > 0),
     cleanPctRuns, byStrategy, byScenario,
     ...(o.feedback || o.measureCoverage ? { coverage: { bits, byKind, corpus: corpus.length, curve } } : {}),
-    known,
+    known, ...(unclassified.length ? { unclassified } : {}),
   };
 }

@@ -35,6 +35,7 @@ import { C } from '../percpu/records.ts';
 import { HEAP_ALLOC, HO, MM } from '../mm/records.ts';
 import { CK, GRAVE_WORDS, MAX_GRAVE } from '../check/records.ts';
 import { IRQ_QUEUE, MAX_LOCKS, MAX_OPS, X, X_OPS } from '../sync/records.ts';
+import { framesText, packFrames as frames } from '../sync/frames.ts';
 import { CHUNK_SHADOW_WORDS } from './records.ts';
 import { Cov, covSet } from '../shm/coverage.ts';
 import { lockName } from '../sync/locks.ts';
@@ -59,26 +60,6 @@ function masksText(mask: number, all: boolean): string {
   const names: string[] = [];
   for (let l = 0; l < 32; l++) if (mask & (1 << l)) names.push(lockName(l));
   return names.length ? names.join(all ? ' and ' : ' or ') : 'nothing';
-}
-
-/** The three innermost functions of a CPU's operation stack, a byte each. */
-function frames(w: Int32Array, x: number): number {
-  // straight-line: this runs on every access the cache does not answer
-  let d = w[x + X.OP_DEPTH]!;
-  if (d > MAX_OPS) d = MAX_OPS;
-  const top = x + X_OPS + d - 1;
-  if (d >= 3) return (w[top]! & 0xff) | ((w[top - 1]! & 0xff) << 8) | ((w[top - 2]! & 0xff) << 16);
-  if (d === 2) return (w[top]! & 0xff) | ((w[top - 1]! & 0xff) << 8);
-  return d === 1 ? w[top]! & 0xff : 0;
-}
-
-function framesText(f: number): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < 3; i++) {
-    const s = (f >>> (8 * i)) & 0xff;
-    if (s) out.push(siteName(s));
-  }
-  return out;
 }
 
 /**
@@ -411,6 +392,13 @@ export class RaceChecker implements SyncHooks {
     w[at + 1] = w[c + C.SEQ]!;
   }
 
+  /**
+   * How an access to a chunk record whose heap object is not live is reported (the machine sets
+   * KASAN's, src/mm/kasan.ts: a use-after-free only if the heap recorded the free, naming who
+   * freed it; a wild access otherwise). This layer cannot read the heap's records itself.
+   */
+  deadRecord: ((cpu: Cpu, c: number, field: string, write: boolean, name: string) => never) | null = null;
+
   private deadChunk(cpu: Cpu, c: number, f: Fld, write: boolean): never {
     const w = this.w, L = this.shm.L;
     let seq = -1;
@@ -420,10 +408,10 @@ export class RaceChecker implements SyncHooks {
       if (w[at] === c) seq = w[at + 1]!;
     }
     const name = seq >= 0 ? `chunk #${seq} (w[${c}])` : `the pcpu_chunk at w[${c}]`;
+    if (this.deadRecord) this.deadRecord(cpu, c, this.rules[f]!.name, write, name);
     cpu.report('use-after-free', `BUG: KASAN: use-after-free in ${siteName(cpu.site())}`,
-      `${write ? 'Write' : 'Read'} of ${this.rules[f]!.name} of ${name} by ${cpu.name}: the chunk was destroyed (freed by pcpu_destroy_chunk) and is still in use`,
+      `${write ? 'Write' : 'Read'} of ${this.rules[f]!.name} of ${name} by ${cpu.name}: the chunk's heap object is not live`,
       true, { chunk: seq, field: this.rules[f]!.name });
     throw new Error('unreachable');
   }
 }
-

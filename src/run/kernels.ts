@@ -19,6 +19,7 @@ import type { Violation } from '../report/violation.ts';
 import type { CheckTarget } from '../check/target.ts';
 import type { InvariantFailure } from '../check/invariants.ts';
 import type { KnownIssue } from '../check/known.ts';
+import type { WorkProgress } from '../check/progress.ts';
 // Linux 2.6.35
 import { Percpu as Percpu2635 } from '../percpu/2.6.35/core.ts';
 import { setupFirstChunk as setup2635 } from '../percpu/2.6.35/first-chunk.ts';
@@ -54,6 +55,10 @@ export interface KernelChecks {
   set(on: boolean): void;
   /** The known issue whose mechanism fired for this report, if one did. */
   attribute(cpu: Cpu, v: Violation): string | undefined;
+  /** Where the specification can tell whether an allocation had room (its own first fit), the failure checker asks it. */
+  firstFit?: (chunk: number, size: number, align: number) => number;
+  /** The progress checker the specification tells when a run of a work item did its job (checks on), or null. */
+  progress(p: WorkProgress | null): void;
 }
 
 export interface KernelGeneration {
@@ -73,12 +78,15 @@ export interface KernelGeneration {
   /** The thread's kernel-dependent checkers. */
   checks(pcpu: Allocator, k: { st: PcpuState; shm: Shm }): KernelChecks;
   invariants(k: CheckTarget): Invariants;
-  leakCheck(k: CheckTarget, notes?: string[]): string[];
+  /** `judged`: the checks were on (a request counts as served only by a run that did its job). */
+  leakCheck(k: CheckTarget, notes?: string[], judged?: boolean): string[];
   warnLimitProblem(shm: Shm, exact: boolean): string;
   /** --inject: the historical bugs; fix-verification: the later fixes. */
   bugs: readonly HistoricalBug<unknown>[];
   fixes: readonly LaterFix<unknown>[];
   knownIssues: readonly KnownIssue[];
+  /** The work functions (WorkFn) whose every run a specification judges (src/check/progress.ts). */
+  judgedWork: readonly number[];
 }
 
 const V2635: KernelGeneration = {
@@ -112,6 +120,8 @@ const V2635: KernelGeneration = {
         p.known = v ? known : null;
       },
       attribute: (cpu, v) => (on ? attributeMechanism(k.shm, cpu, v) : undefined),
+      firstFit: (c, size, align) => spec.firstFit(c, size, align),
+      progress: (pr) => void (spec.progress = pr),
     };
   },
   invariants: (k) => new InvariantChecker(k),
@@ -120,6 +130,7 @@ const V2635: KernelGeneration = {
   bugs: variants2635.BUGS,
   fixes: variants2635.FIXES,
   knownIssues: KNOWN_ISSUES,
+  judgedWork: [WorkFn.pcpu_reclaim],
 };
 
 const V41: KernelGeneration = {
@@ -152,6 +163,9 @@ const V41: KernelGeneration = {
         p.known = v ? known : null;
       },
       attribute: (cpu, v) => (on ? attributeMechanism41(k.shm, cpu, v) : undefined),
+      // no failure judge yet: 4.1 fails for reasons 2.6.35's first fit does not know (atomic
+      // allocations serve populated pages only); its failures are judged by the spec's allocFailed
+      progress() {},
     };
   },
   invariants: (k) => new InvariantChecker41(k),
@@ -160,6 +174,8 @@ const V41: KernelGeneration = {
   bugs: variants41.BUGS,
   fixes: variants41.FIXES,
   knownIssues: KNOWN_ISSUES_41,
+  // the balance and map extension work are judged by their outcome at quiescence (src/check/4.1/leak.ts)
+  judgedWork: [],
 };
 
 export const GENERATIONS: Readonly<Record<KernelVersion, KernelGeneration>> = { '2.6.35': V2635, '4.1': V41 };

@@ -22,8 +22,12 @@ import { vmInit } from '../mm/vm.ts';
 import { failConfigure, type FailSpec } from '../mm/fail.ts';
 import { Cpu, CpuState, type CpuHost, type LockdepHooks, type SchedHooks, type SyncHooks } from '../sync/cpu.ts';
 import { RaceChecker } from '../race/race.ts';
+import { FailureJudge } from '../check/failures.ts';
+import { WorkProgress } from '../check/progress.ts';
+import { LifecycleChecker } from '../check/lifecycle.ts';
+import { deadRecord } from '../mm/kasan.ts';
 import { Lockdep } from '../lockdep/lockdep.ts';
-import { FIRST_COMPLETION, LAST_COMPLETION } from '../sync/locks.ts';
+import { FIRST_COMPLETION, LAST_COMPLETION, lockName } from '../sync/locks.ts';
 import { Workqueue } from '../workqueue/workqueue.ts';
 import { MAX_WORKS } from '../workqueue/records.ts';
 import { generation, type KernelChecks, type KernelGeneration } from './kernels.ts';
@@ -202,6 +206,11 @@ export class Kernel implements CpuHost {
   readonly raceChecker: RaceChecker;
   /** The specification and known-issue checks of this kernel. */
   private readonly kernelChecks: KernelChecks;
+  private judge: FailureJudge | null = null;
+  private progress: WorkProgress | null = null;
+  private readonly lifecycle: LifecycleChecker;
+  /** The failure checker (checks on, on a kernel whose specification can judge failures), or null: the CPU program tells it of every pcpu_alloc call. */
+  failures: FailureJudge | null = null;
   timing: boolean;
   strictCapacity: boolean;
   readonly nrCpus: number;
@@ -223,6 +232,8 @@ export class Kernel implements CpuHost {
     this.wq.fns = this.pcpu;
     this.raceChecker = new RaceChecker(this.shm);
     this.kernelChecks = this.gen.checks(this.pcpu, this);
+    this.raceChecker.deadRecord = (cpu, c, field, write, name) => deadRecord(cpu, this.shm, c, field, write, name);
+    this.lifecycle = new LifecycleChecker(this);
     this.attach();
     this.setChecks(opts.checks !== false);
   }
@@ -237,6 +248,16 @@ export class Kernel implements CpuHost {
     this.race = on ? this.raceChecker : null;
     this.st.ck = on ? this.raceChecker : null;
     this.kernelChecks.set(on);
+    // every failure justified, where the kernel's specification can say whether there was room
+    const fit = this.kernelChecks.firstFit;
+    if (fit && !this.judge) this.judge = new FailureJudge(this.st, fit);
+    this.judge?.reset();
+    this.failures = on ? this.judge : null;
+    this.pcpu.failures = this.failures;
+    this.pcpu.lifecycle = on ? this.lifecycle : null;
+    this.progress ??= new WorkProgress(this.shm, this.wq, new Set(this.gen.judgedWork), (work) => lockName(this.wq.workClass(work)).replace(/^\(|\)$/g, ''));
+    this.wq.progress = on ? this.progress : null;
+    this.kernelChecks.progress(on ? this.progress : null);
     this.attributing = on;
   }
 
@@ -282,6 +303,17 @@ export class Kernel implements CpuHost {
   printk(cpu: Cpu, line: string): void {
     if (line.startsWith('PERCPU: allocation failed')) Atomics.add(this.shm.w, this.shm.L.ck + CK.FAIL_WARNS, 1);
     this.log.push(`[${cpu.name}] ${line}`);
+    this.failures?.printed(cpu, line);
+  }
+
+  mmFailed(cpu: Cpu, why: string): void {
+    this.failures?.mmFailed(cpu, why);
+  }
+
+  tearingDown(cpu: Cpu, kind: 'object' | 'vm-area', at: number, span: number): void {
+    if (!this.attributing) return; // checks off
+    if (kind === 'object') this.lifecycle.objectFreed(cpu, at);
+    else this.lifecycle.vmAreaFreed(cpu, at, span);
   }
 
   /** Run the queued work now on the kworker (single-thread use); returns the chunks it destroyed. */

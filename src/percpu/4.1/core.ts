@@ -95,7 +95,6 @@ export function chunkStructSize(st: PcpuState): number {
 
 export class Percpu extends Allocator {
   readonly kernel = '4.1' as const;
-  protected readonly destroyer = 'pcpu_balance_workfn';
   /** The backend's page lookup (pcpu_addr_to_page). */
   backend!: AddrToPfn;
   ops!: PcpuOps;
@@ -155,6 +154,7 @@ export class Percpu extends Allocator {
   /** pcpu_free_chunk: the map, then the record with pcpu_mem_free. */
   override freeChunk(cpu: Cpu, chunk: number): void {
     const st = this.st;
+    this.lifecycle?.chunkDestroying(cpu, chunk);
     memFree(cpu, st, st.map(chunk), st.mapAlloc(chunk) * 4);
     st.ck?.chunkDestroyed(chunk);
     memFree(cpu, st, chunk, chunkStructSize(st));

@@ -18,7 +18,8 @@ import { Lock } from '../../sync/locks.ts';
 import { Tag, heapAlloc } from '../../mm/heap.ts';
 import { buildAllocInfo, dumpAllocInfo, pinnedAllocInfo, verifyAllocInfo, type AllocInfo } from '../alloc-info.ts';
 import { setBit, type PcpuState } from '../chunk.ts';
-import { bootAlloc, placeFirstChunk } from '../first-chunk.ts';
+import { placeFirstChunk } from '../first-chunk.ts';
+import { bootmemAlloc } from '../../mm/heap.ts';
 import { chunkRelocate } from '../slots.ts';
 import { WorkFn } from '../allocator.ts';
 import type { Workqueue } from '../../workqueue/workqueue.ts';
@@ -63,12 +64,12 @@ export function setupFirstChunk(st: PcpuState, cfg: Config, ai: AllocInfo, wq: W
   const chunkWords = L.chunkWords;
   // a chunk record in boot memory: its map (smap/dmap), its work, immutable and fully populated
   const newChunk = (seq: number): number => {
-    const c = bootAlloc(shm, chunkWords);
+    const c = bootmemAlloc(shm, chunkWords);
     w.fill(0, c, c + chunkWords);
     st.initListHead(c);
     wq.initWork(st.extendWork(c), WorkFn.pcpu_map_extend_workfn, Lock.map_extend_work);
     w[c + C.BASE_ADDR] = base;
-    w[c + C.MAP] = bootAlloc(shm, PERCPU_DYNAMIC_EARLY_SLOTS);
+    w[c + C.MAP] = bootmemAlloc(shm, PERCPU_DYNAMIC_EARLY_SLOTS);
     w.fill(0, w[c + C.MAP]!, w[c + C.MAP]! + PERCPU_DYNAMIC_EARLY_SLOTS);
     w[c + C.MAP_ALLOC] = PERCPU_DYNAMIC_EARLY_SLOTS;
     w[c + C.IMMUTABLE] = 1;

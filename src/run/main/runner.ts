@@ -36,6 +36,7 @@ import { Lockdep } from '../../lockdep/lockdep.ts';
 import { COV_WORDS, Cov, covBits, covSet } from '../../shm/coverage.ts';
 import { lockdepChains, lockdepDot, lockdepProc } from '../../lockdep/export.ts';
 import type { Violation } from '../../report/violation.ts';
+import { UsageError } from '../../report/errors.ts';
 import { classify, type Suppression } from '../../check/known.ts';
 import { invariantViolation, leakViolation } from '../../check/verdict.ts';
 import { stateHash } from '../../check/state-hash.ts';
@@ -166,6 +167,20 @@ export function scenarioConfig(s: Scenario, cpus: number, seed: number, backend?
     return { ...cfg, backend: 'km', firstChunk: 'embed', nodes: undefined } as Partial<Config>;
   }
   return backend ? { ...cfg, backend } : cfg;
+}
+
+/**
+ * The machine a scenario's config() gives must be the one the command asked
+ * for: as many CPUs as threads will play them, the backend asked, a first
+ * chunk that backend can have. Anything else would run threads the machine
+ * does not know (phantom leaks and lockups): bad input, before any run.
+ */
+export function machineAsAsked(o: { scenario: Scenario; cpus: number; seed: number; backend?: Backend; programs?: Int32Array[] }, cfg: Config): void {
+  const who = `scenario ${o.scenario.name}: config(${o.cpus}, ${o.seed})`;
+  if (cfg.cpus !== o.cpus) throw new UsageError(`${who} gives a machine of ${cfg.cpus} CPU${cfg.cpus === 1 ? '' : 's'}, the command asked for ${o.cpus} (a scenario's config must use the cpus it is given)`);
+  if (o.backend !== undefined && cfg.backend !== o.backend) throw new UsageError(`${who} gives the ${cfg.backend} backend, the command asked for ${o.backend}`);
+  if (cfg.backend === 'km' && cfg.firstChunk !== 'embed') throw new UsageError(`${who} gives a ${cfg.firstChunk} first chunk with the km backend, which serves only an embedded one`);
+  if (o.programs !== undefined && o.programs.length !== o.cpus) throw new UsageError(`${o.programs.length} programs for a machine of ${o.cpus} CPUs`);
 }
 
 interface Machine {
@@ -362,9 +377,18 @@ export class Runner {
         deadline: undefined, durationMs: undefined,
       });
       const res = again.result;
-      if (res.status === 'incomplete' || res.status === 'interrupted') why = `the replay with its fix (${names}) did not finish`;
+      if (res.status === 'incomplete' || res.status === 'interrupted') {
+        // cut by a signal or a budget: no verdict either way, and the run says so
+        const cut = `the replay with its fix (${names}) was ${res.status === 'interrupted' ? 'interrupted' : 'cut by its budget'} before it could prove or disprove it`;
+        for (const v of pending) {
+          v.unclassified = cut;
+          delete v.known;
+          delete v.knownProof;
+        }
+        if (r.status !== 'violation') r.status = res.status;
+        return;
+      }
       for (const v of pending) {
-        if (why) continue;
         if (res.violations.some((x) => x.kind === v.kind && x.title === v.title)) v.notKnown = `replayed with ${fixName.get(v.mechanism!)} switched on, it is still there`;
         else v.knownProof = 'fix-verified';
       }
@@ -375,7 +399,9 @@ export class Runner {
 
   private async runOnce(o: RunOptions): Promise<{ result: RunResult; programs: Int32Array[] | undefined }> {
     const t0 = Date.now();
-    const m = this.machineFor(planMachine(scenarioConfig(o.scenario, o.cpus, o.seed, o.backend, o.kernel)));
+    const planned = planMachine(scenarioConfig(o.scenario, o.cpus, o.seed, o.backend, o.kernel));
+    machineAsAsked(o, planned.cfg);
+    const m = this.machineFor(planned);
     const spec = m.spec;
     const shm = m.shm;
     const bootLog = bootMachine(spec, shm, { bug: bugId(spec.cfg.kernel, o.inject), fixes: o.fixes ?? 0, fail: o.scenario.fail?.(o.seed), booting: !!o.scenario.boot, brokenLock: o.brokenLock });
@@ -514,7 +540,7 @@ export class Runner {
       const failures = k.gen.invariants(k).checkAll();
       checksRun++;
       if (failures.length) violations.push(invariantViolation(failures, -1, 0, ' at quiescence'));
-      const leaks = k.gen.leakCheck(k, notes);
+      const leaks = k.gen.leakCheck(k, notes, o.checks !== false);
       if (leaks.length) violations.push(leakViolation(leaks, -1, 0, 'every CPU freed everything, the reclaim work was flushed'));
       if (o.checks !== false) {
         const warn = k.gen.warnLimitProblem(k.shm, (o.strategy ?? Mode.os) !== Mode.os);

@@ -71,7 +71,9 @@ export function runSingle(opts: SingleOptions): SingleResult {
         const size = rng() < 0.02 ? 8192 + Math.floor(rng() * 24576) : SIZES[Math.floor(rng() * SIZES.length)]!;
         const align = Math.min(size, 1 << Math.floor(rng() * 5));
         const reserved = rng() < 0.05;
+        k.failures?.begin(cpu, size, align, reserved);
         const ptr = k.pcpu.pcpuAlloc(cpu, size, align, reserved);
+        k.failures?.end(cpu, ptr, k.pcpu.lastError);
         if (ptr === 0) {
           res.ops.failed++;
           continue;
