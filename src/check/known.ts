@@ -127,20 +127,7 @@ export class MechanismRecorder implements MechanismHooks {
     const m = w[chunk + C.MAP]!, used = w[chunk + C.MAP_USED]!;
     let largest = 0;
     for (let i = 0; i < used; i++) if (w[m + i]! > largest) largest = w[m + i]!;
-    if (largest >= 4 || w[chunk + C.CONTIG_HINT]! >= 4) return;
-    // and the chunk really is on slot 0's list now
-    const head0 = this.L.slots;
-    let on = false;
-    for (let pos = w[head0]!, n = 0; pos !== head0 && n < 1 << 16; pos = w[pos]!, n++) {
-      if (pos === chunk) {
-        on = true;
-        break;
-      }
-    }
-    if (!on || slot === 0) return;
-    const x = this.kx(cpu);
-    w[x + KX.WALK_CHUNK] = chunk + 1;
-    w[x + KX.WALK_SLOT] = slot;
+    recordWalkEscape(this.shm, cpu, chunk, slot, largest);
   }
 
   walkDone(cpu: Cpu): void {
@@ -155,16 +142,20 @@ export class MechanismRecorder implements MechanismHooks {
   }
 
   mapPagesLeftMapped(_cpu: Cpu, chunk: number, unitCpu: number, start: number, end: number, err: number): void {
-    if (err !== -12 || end <= start) return; // only an allocation failure (what injection makes) with pages left behind
+    if (end <= start) return;
     const w = this.w;
+    const unit = w[chunk + C.BASE_ADDR]! + w[this.L.unitOff + unitCpu]!;
+    // an allocation failure (what injection makes); or -EBUSY at a page an earlier recorded failure left
+    // mapped (the cascade of this issue); not a live PTE met for another reason
+    if (err !== -12 && !(err === -16 && unwindLeft(this.shm, unit + (end << this.pageShift)))) return;
     const n = w[this.L.ck + CK.UNWIND_LEN]!;
     if (n >= MAX_UNWIND) return;
-    const base = w[chunk + C.BASE_ADDR]! + w[this.L.unitOff + unitCpu]! + (start << this.pageShift);
     const at = this.L.unwind + n * UNWIND_WORDS;
-    w[at] = base;
+    w[at] = unit + (start << this.pageShift);
     w[at + 1] = end - start;
     w[this.L.ck + CK.UNWIND_LEN] = n + 1;
   }
+
 
   /**
    * per_cpu_ptr_to_phys took `path` for `addr`. Recorded with the path 2.6.35
@@ -194,6 +185,35 @@ export class MechanismRecorder implements MechanismHooks {
   }
 }
 
+/**
+ * walk-escape, in both kernels: a failed scan during the walk of `slot` left
+ * the chunk with no free block of 4 bytes (`largest`, recomputed from the map
+ * by the kernel's own reading of it) and a hint under 4, and it really is on
+ * pcpu_slot[0]'s list now (walked raw): recorded for this CPU's walk.
+ */
+export function recordWalkEscape(shm: Shm, cpu: Cpu, chunk: number, slot: number, largest: number): void {
+  const w = shm.w;
+  if (largest >= 4 || w[chunk + C.CONTIG_HINT]! >= 4 || slot === 0) return;
+  const head0 = shm.L.slots;
+  let on = false;
+  for (let pos = w[head0]!, n = 0; pos !== head0 && n < 1 << 16 && !on; pos = w[pos]!, n++) on = pos === chunk;
+  if (!on) return;
+  const x = shm.L.known + cpu.id * KX.SIZE;
+  w[x + KX.WALK_CHUNK] = chunk + 1;
+  w[x + KX.WALK_SLOT] = slot;
+}
+
+/** Is `addr` in a page a recorded pcpu_map_pages failure left mapped? */
+function unwindLeft(shm: Shm, addr: number): boolean {
+  const { w, L } = shm;
+  const pageSize = (shm.b.length - L.pageData) / L.nrPages;
+  for (let i = 0; i < w[L.ck + CK.UNWIND_LEN]!; i++) {
+    const at = L.unwind + i * UNWIND_WORDS;
+    if (addr >= w[at]! && addr < w[at]! + w[at + 1]! * pageSize) return true;
+  }
+  return false;
+}
+
 /** Did percpu-km's no-op populate just hand out this very area on entity `entity`? */
 export function kmHandedOutUncleared(shm: Shm, entity: number, ptr: number, size: number): boolean {
   const x = shm.L.known + entity * KX.SIZE;
@@ -218,12 +238,7 @@ export function attributeMechanism(shm: Shm, cpu: Cpu, v: Violation): string | u
     case 'kernel-bug': {
       // a page mapped over (vmap_pte_range), or still mapped when its chunk's vm area is released
       if (typeof d.addr !== 'number' || !(v.title.includes('vmap_pte_range') || v.kind === 'lifecycle')) return undefined;
-      const pageSize = (shm.b.length - L.pageData) / L.nrPages;
-      for (let i = 0; i < w[L.ck + CK.UNWIND_LEN]!; i++) {
-        const at = L.unwind + i * UNWIND_WORDS;
-        if (d.addr >= w[at]! && d.addr < w[at]! + w[at + 1]! * pageSize) return 'map-pages-unwind';
-      }
-      return undefined;
+      return unwindLeft(shm, d.addr) ? 'map-pages-unwind' : undefined;
     }
     case 'spec': {
       if (d.check !== 'per_cpu_ptr_to_phys' || d.addr !== w[x + KX.PHYS_ADDR]) return undefined;

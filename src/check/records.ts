@@ -10,6 +10,14 @@ export enum CK {
   UNWIND_LEN,
   /** Destroyed chunks recorded in the graveyard so far. */
   GRAVE_LEN,
+  /**
+   * 4.1 (src/check/4.1/known.ts): pcpu_alloc's unlocked stores of
+   * pcpu_nr_empty_pop_pages that lost an update, and the races with one
+   * reported; synchronous extensions that found their record freed or
+   * reused; heads merged before area 0; percpu-km chunks marked populated
+   * past a unit.
+   */
+  EMPTY_POP_LOST, EMPTY_POP_RACES, EXTEND_STALE, HEAD0, KM_OVER,
   SIZE,
 }
 
@@ -25,6 +33,14 @@ export enum KX {
    * by the checker's own classification of the address.
    */
   PHYS_ADDR, PHYS_PATH, PHYS_PFN, PHYS_FIRST_MISS, PHYS_EXPECTED,
+  /**
+   * 4.1: empty-pop-unlocked: pcpu_alloc is storing pcpu_nr_empty_pop_pages with no lock (until its next
+   * call's walk), and how many such stores this entity made; extend-vs-destroy: the chunk a
+   * pcpu_extend_area_map in progress extends (+ 1), its creation number then, and whether it runs without
+   * pcpu_alloc_mutex; extend-work-freed: the map_extend_work queued in the chunk the balance work is
+   * destroying; head-before-map: the map whose map[-1] pcpu_alloc_area is about to read.
+   */
+  EMPTY_POP_STORING, EMPTY_POP_STORES, EXT_CHUNK, EXT_SEQ, EXT_NOMUTEX, DESTROY_WORK, HEAD0_MAP,
   SIZE,
 }
 

@@ -47,21 +47,31 @@ export function detectHint(d: DetectOptions): string {
 }
 
 
-/** "known issues met: walk-escape (3 runs) - see `percpu-stress list`" or ''. */
-export function knownSummary(counts: Record<string, number>): string {
+/** "known issues of the 2.6.35 baseline met: walk-escape (3 runs); ..." or ''. */
+export function knownSummary(counts: Record<string, number>, kernel: KernelVersion = DEFAULT_KERNEL): string {
   const ids = Object.keys(counts);
   if (!ids.length) return '';
   const parts = ids.map((id) => `${id} (${counts[id]} run${counts[id] === 1 ? '' : 's'})`);
-  return `known issues of the 2.6.35 baseline met: ${parts.join(', ')}; they do not fail the run (--strict-known to make them; \`npx percpu-stress list\` explains each)\n`;
+  const list = `npx percpu-stress list${kernel === DEFAULT_KERNEL ? '' : ` --kernel ${kernel}`}`;
+  return `known issues of the ${kernel} baseline met: ${parts.join(', ')}; they do not fail the run (--strict-known to make them; \`${list}\` explains each)\n`;
 }
 
-export function knownCounts(results: readonly RunResult[]): Record<string, number> {
-  const out: Record<string, number> = {};
+/** The known issues the runs met, per kernel, in the order the kernels ran. */
+export function knownCounts(results: readonly RunResult[]): Map<KernelVersion, Record<string, number>> {
+  const out = new Map<KernelVersion, Record<string, number>>();
   for (const r of results) {
     const ids = new Set(r.violations.filter((v) => v.known && !v.suppressed).map((v) => v.known!));
-    for (const id of ids) out[id] = (out[id] ?? 0) + 1;
+    if (!ids.size) continue;
+    const counts = out.get(r.kernel) ?? {};
+    out.set(r.kernel, counts);
+    for (const id of ids) counts[id] = (counts[id] ?? 0) + 1;
   }
   return out;
+}
+
+/** knownSummary for each kernel the runs met known issues of. */
+export function knownSummaries(results: readonly RunResult[]): string {
+  return [...knownCounts(results)].map(([kernel, counts]) => knownSummary(counts, kernel)).join('');
 }
 
 export function knownIssuesText(kernel: KernelVersion = DEFAULT_KERNEL): string {

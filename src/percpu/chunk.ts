@@ -18,6 +18,7 @@
 
 import type { Layout, Shm } from '../shm/layout.ts';
 import { C, C41, PC, PC41 } from './records.ts';
+import { WK } from '../workqueue/records.ts';
 import { MM, PG } from '../mm/records.ts';
 import { Fld, type RaceChecker } from '../race/race.ts';
 import type { Cpu } from '../sync/cpu.ts';
@@ -526,6 +527,55 @@ export class PcpuState {
   /** The chunk whose map_extend_work is at `work` (container_of). */
   workChunk(work: number): number {
     return work - this.cx - C41.MAP_EXTEND_WORK;
+  }
+  /**
+   * list_empty(&pcpu_slot[pcpu_nr_slots - 1]) as pcpu_alloc asks it before
+   * creating a chunk, under pcpu_alloc_mutex alone (a declared lockless
+   * peek: src/race/fields.ts).
+   */
+  freeSlotEmptyPeek(): boolean {
+    if (this.ck !== null) this.ck.access(0, Fld.FREE_SLOT_PEEK, false);
+    const head = this.slotHead(this.nrSlots - 1);
+    return this.w[head] === head;
+  }
+  /** pcpu_map_extend_chunks (fix map-extend-by-balance): its head. */
+  mapExtendHead(): number {
+    return this.px + PC41.MAP_EXTEND_CHUNKS;
+  }
+  /** Chunk c's map_extend_list node (fix map-extend-by-balance), after 4.1's map_extend_work. */
+  mapExtendNode(c: number): number {
+    return c + this.cx + C41.MAP_EXTEND_WORK + WK.SIZE;
+  }
+  /** The chunk whose map_extend_list is at `node` (container_of). */
+  mapExtendChunk(node: number): number {
+    return node - this.cx - C41.MAP_EXTEND_WORK - WK.SIZE;
+  }
+  /** list_empty on pcpu_map_extend_chunks or a chunk's node (pcpu_lock). */
+  extListEmpty(node: number): boolean {
+    if (this.ck !== null) this.ck.access(0, Fld.MAP_EXTEND_LIST, false);
+    return this.w[node] === node;
+  }
+  /** The first node on the list at `head`, or 0 (list_first_entry_or_null). */
+  extListFirst(head: number): number {
+    if (this.ck !== null) this.ck.access(0, Fld.MAP_EXTEND_LIST, false);
+    const first = this.w[head]!;
+    return first === head ? 0 : first;
+  }
+  extListAddTail(node: number, head: number): void {
+    if (this.ck !== null) this.ck.access(0, Fld.MAP_EXTEND_LIST, true);
+    const prev = this.w[head + 1]!;
+    this.w[node] = head;
+    this.w[node + 1] = prev;
+    this.w[prev] = node;
+    this.w[head + 1] = node;
+  }
+  extListDelInit(node: number): void {
+    if (this.ck !== null) this.ck.access(0, Fld.MAP_EXTEND_LIST, true);
+    const n = this.w[node]!, p = this.w[node + 1]!;
+    this.w[n + 1] = p;
+    this.w[p] = n;
+    this.w[node] = node;
+    this.w[node + 1] = node;
   }
   /** pcpu_nr_empty_pop_pages ("protected by pcpu_lock"). */
   nrEmptyPopPages(): number {

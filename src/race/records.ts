@@ -12,7 +12,7 @@ import { IRQ_QUEUE, MAX_LOCKS } from '../sync/records.ts';
 
 /** Shadow words per chunk: 4 per tracked chunk field. */
 export const CHUNK_SHADOW_WORDS = 32;
-/** Shadow words of the global fields (4 per raced global: 2.6.35 has four, 4.1 two more). */
+/** Shadow words of the global fields (4 per raced global: 2.6.35 has four, 4.1 four more). */
 export function raceGlobalWords(kernel: string): number {
   return kernel === '2.6.35' ? 16 : 32;
 }

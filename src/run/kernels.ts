@@ -39,7 +39,7 @@ import { KmPageLookup } from '../percpu/4.1/backend-km.ts';
 import { InvariantChecker41 } from '../check/4.1/invariants.ts';
 import { leakCheck41 } from '../check/4.1/leak.ts';
 import { Spec41Checker } from '../check/4.1/spec.ts';
-import { KNOWN_ISSUES_41, Mechanism41Recorder, attributeMechanism41 } from '../check/4.1/known.ts';
+import { KNOWN_ISSUES_41, Mechanism41Recorder, attributeMechanism41, attributeQuiescent41 } from '../check/4.1/known.ts';
 
 /** The invariant checker's two passes (one chunk under pcpu_lock; everything at quiescence). */
 export interface Invariants {
@@ -87,6 +87,8 @@ export interface KernelGeneration {
   knownIssues: readonly KnownIssue[];
   /** The work functions (WorkFn) whose every run a specification judges (src/check/progress.ts). */
   judgedWork: readonly number[];
+  /** The known issue whose mechanism explains a report of the checks at quiescence (no CPU made it), if one does. */
+  attributeQuiescent(shm: Shm, v: Violation): string | undefined;
 }
 
 const V2635: KernelGeneration = {
@@ -131,6 +133,7 @@ const V2635: KernelGeneration = {
   fixes: variants2635.FIXES,
   knownIssues: KNOWN_ISSUES,
   judgedWork: [WorkFn.pcpu_reclaim],
+  attributeQuiescent: () => undefined,
 };
 
 const V41: KernelGeneration = {
@@ -153,7 +156,7 @@ const V41: KernelGeneration = {
   checks(pcpu, k) {
     const p = pcpu as Percpu41;
     const spec = new Spec41Checker(k);
-    const known = new Mechanism41Recorder(k.shm);
+    const known = new Mechanism41Recorder(k.shm, k.st.pageShift);
     let on = false;
     return {
       set(v) {
@@ -176,6 +179,7 @@ const V41: KernelGeneration = {
   knownIssues: KNOWN_ISSUES_41,
   // the balance and map extension work are judged by their outcome at quiescence (src/check/4.1/leak.ts)
   judgedWork: [],
+  attributeQuiescent: attributeQuiescent41,
 };
 
 export const GENERATIONS: Readonly<Record<KernelVersion, KernelGeneration>> = { '2.6.35': V2635, '4.1': V41 };

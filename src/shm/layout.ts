@@ -11,7 +11,7 @@
 import { ConfigError, type Config } from './config.ts';
 import type { AllocInfo } from './geometry.ts';
 import { RUN, EV_CAP, EV_WORDS, SCRATCH_WORDS } from '../run/records.ts';
-import { PC, C, PC41, C41, EARLY_MAP_ENTRIES_41 } from '../percpu/records.ts';
+import { PC, C, PC41, C41_WORDS, EARLY_MAP_ENTRIES_41 } from '../percpu/records.ts';
 import { MM, HO, HEAP_CLASSES, PG } from '../mm/records.ts';
 import { SY, X_SIZE, MAX_LOCKS, LK } from '../sync/records.ts';
 import { LD, MAX_CLASSES, MAX_CHAINS, CHAIN_WORDS } from '../lockdep/records.ts';
@@ -184,7 +184,7 @@ export function computeLayout(cfg: Config, ai: AllocInfo, recCap = 1 << 16): Lay
   // Heap: chunk records and area maps. The largest map is one entry per
   // 4-byte area of a unit; vmalloc'ed maps come from the same arena.
   const chunkX = v41 ? C.POPULATED + bitmapWords + CHUNK_SHADOW_WORDS : 0;
-  const chunkWords = C.POPULATED + bitmapWords + CHUNK_SHADOW_WORDS + (v41 ? C41.MAP_EXTEND_WORK + WK.SIZE : 0);
+  const chunkWords = C.POPULATED + bitmapWords + CHUNK_SHADOW_WORDS + (v41 ? C41_WORDS : 0);
   const maxMapBytes = ai.unitSize + 64;
   const heapBytes = cfg.heapBytes || Math.max(1 << 20, cfg.maxChunks * ((chunkWords + HO.SIZE) * 4 + 4096) + 8 * maxMapBytes + nrUnits * unitPages * 4 * 2);
   const heapWords = align(heapBytes / 4, 16);

@@ -18,6 +18,7 @@ import { PCPU_LOCK, type PcpuState } from '../chunk.ts';
 import { chunkRelocate, chunkSlot } from '../slots.ts';
 import type { Workqueue } from '../../workqueue/workqueue.ts';
 import { EARLY_MAP_ENTRIES_41 } from '../records.ts';
+import type { Mechanism41Hooks } from './hooks.ts';
 
 export const PCPU_DFL_MAP_ALLOC = 16; // start a map with 16 entries
 export const PCPU_ATOMIC_MAP_MARGIN_LOW = 32;
@@ -30,6 +31,8 @@ const INT_SIZE = 4; // sizeof(int)
 export interface AreaMapHost {
   readonly st: PcpuState;
   readonly wq: Workqueue;
+  /** The known issues' mechanism recorder (checks on), or null. */
+  readonly known: Mechanism41Hooks | null;
   /** *occ_pages_p of pcpu_alloc_area and pcpu_free_area. */
   occPages: number;
 }
@@ -56,6 +59,11 @@ export function needToExtend(p: Percpu, cpu: Cpu, chunk: number, isAtomic: boole
   } else {
     margin = PCPU_ATOMIC_MAP_MARGIN_HIGH;
   }
+  return mapLengthFor(st, chunk, margin);
+}
+
+/** pcpu_need_to_extend's answer for a margin: 0 when `margin` entries are spare, else the doubled length that leaves them. */
+export function mapLengthFor(st: PcpuState, chunk: number, margin: number): number {
   const used = st.mapUsed(chunk);
   if (st.mapAlloc(chunk) >= used + margin) return 0;
   let newAlloc = PCPU_DFL_MAP_ALLOC;
@@ -118,6 +126,11 @@ export function countOccupiedPages(st: PcpuState, chunk: number, m: number, i: n
  * chunk, and refreshes contig_hint (exactly when the scan reached the end).
  */
 export function allocArea(p: Percpu, cpu: Cpu, chunk: number, size: number, align: number, popOnly: boolean): number {
+  return allocAreaWith(p, cpu, chunk, size, align, popOnly, false);
+}
+
+/** pcpu_alloc_area; `firstHeadSplit`: a head before area 0 is split off (fix alloc-area-first-head), where 4.1 merges it into map[-1]. */
+export function allocAreaWith(p: Percpu, cpu: Cpu, chunk: number, size: number, align: number, popOnly: boolean, firstHeadSplit: boolean): number {
   const st = p.st;
   cpu.enter(F.pcpu_alloc_area);
   st.assertLocks(cpu, PCPU_LOCK);
@@ -141,7 +154,9 @@ export function allocArea(p: Percpu, cpu: Cpu, chunk: number, size: number, alig
       continue;
     }
     // a small head, or one after a free area, is merged into the area before it
-    if (head && (head < INT_SIZE || !(st.entry(chunk, m, i - 1) & 1))) {
+    // (at i = 0 there is none: 4.1 reads map[-1])
+    if (head && i === 0) p.known?.headBeforeMap(cpu, chunk);
+    if (head && !(firstHeadSplit && i === 0) && (head < INT_SIZE || !(st.entry(chunk, m, i - 1) & 1))) {
       off += head;
       st.setEntry(chunk, m, i, off);
       if (st.entry(chunk, m, i - 1) & 1) st.setFreeSize(chunk, st.freeSize(chunk) - head);

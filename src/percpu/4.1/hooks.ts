@@ -23,4 +23,18 @@ export interface Mechanism41Hooks {
   walkScanFailed(cpu: Cpu, chunk: number, slot: number): void;
   /** pcpu_alloc's walk is over. */
   walkDone(cpu: Cpu): void;
+  /** pcpu_alloc is about to store pcpu_nr_empty_pop_pages, which it read as `before`, with no lock held. */
+  emptyPopUnlocked(cpu: Cpu, before: number): void;
+  /** pcpu_extend_area_map starts on `chunk` (no lock held), takes pcpu_lock to switch maps, is done. */
+  extendBegin(cpu: Cpu, chunk: number): void;
+  extendLocked(cpu: Cpu, chunk: number): void;
+  extendDone(cpu: Cpu): void;
+  /** pcpu_balance_workfn is about to destroy `chunk`. */
+  destroying(cpu: Cpu, chunk: number): void;
+  /** pcpu_alloc_area merges a head into the area before map[0] (there is none: it reads map[-1]). */
+  headBeforeMap(cpu: Cpu, chunk: number): void;
+  /** percpu-km's pcpu_create_chunk marks `nrPages` pages populated, the group's (more than a unit's when the group has several units). */
+  kmPopulated(cpu: Cpu, chunk: number, nrPages: number): void;
+  /** pcpu_map_pages failed (`err`) mapping unit `unitCpu` and left its pages [start, end) mapped. */
+  mapPagesLeftMapped(cpu: Cpu, chunk: number, unitCpu: number, start: number, end: number, err: number): void;
 }

@@ -7,17 +7,25 @@ import type { Backend } from '../../shm/config.ts';
 import type { HistoricalBug, LaterFix } from '../variant.ts';
 import { processOneWork } from '../../workqueue/workqueue.ts';
 import {
-  type PcpuOps, allocChunk, balanceWorkfn, extendAreaMap, freePercpu, mapExtendWorkfn, pcpuAlloc, perCpuPtrToPhys,
+  type PcpuOps, allocChunk, allocMutex, balanceWorkfn, emptyPopUpdate, extendAreaMap, freePercpu, initMapExtend, mapExtendService,
+  mapExtendUnlink, mapExtendWorkfn, pcpuAlloc, perCpuPtrToPhys, walkSlot,
 } from './core.ts';
 import { allocArea, chunkDepopulated, chunkPopulated, freeArea, needToExtend } from './area-map.ts';
 import * as vm from './backend-vm.ts';
 import * as km from './backend-km.ts';
+import { nrEmptyLocked } from './later/nr-empty-locked.ts';
+import { allocMutexHeld } from './later/alloc-mutex-held.ts';
+import { mapExtendByBalance } from './later/map-extend-by-balance.ts';
+import { walkSafe } from './later/walk-safe.ts';
+import { allocAreaFirstHead } from './later/alloc-area-first-head.ts';
+import { mapPagesUnwind } from './later/map-pages-unwind.ts';
+import { kmPopulatedUnit } from './later/km-populated-unit.ts';
 
 export type { HistoricalBug, LaterFix } from '../variant.ts';
 
 const COMMON = {
-  alloc: pcpuAlloc, free: freePercpu, needToExtend, extendAreaMap, mapExtendWorkfn, balanceWorkfn, allocArea, freeArea,
-  chunkPopulated, chunkDepopulated, allocChunk, perCpuPtrToPhys, processOneWork,
+  alloc: pcpuAlloc, walkSlot, allocMutex, emptyPopUpdate, free: freePercpu, needToExtend, extendAreaMap, mapExtendWorkfn, initMapExtend,
+  mapExtendUnlink, mapExtendService, balanceWorkfn, allocArea, freeArea, chunkPopulated, chunkDepopulated, allocChunk, perCpuPtrToPhys, processOneWork,
 };
 
 /** Linux 4.1 with percpu-vm.c. */
@@ -35,8 +43,15 @@ export const BASELINE_KM: Readonly<PcpuOps> = {
 /** Historical bugs injectable into 4.1 (--inject): none yet. */
 export const BUGS: readonly HistoricalBug<PcpuOps>[] = [];
 
-/** Later kernels' fixes of 4.1's known issues, booted by fix-verification replays (a bit each). */
-export const FIXES: readonly LaterFix<PcpuOps>[] = [];
+/**
+ * Later kernels' fixes of 4.1's known issues, booted by fix-verification
+ * replays (a bit each): the three commits that fixed what the harness found
+ * in 4.1 (4.7 and 4.11), and this tool's fixes of what no later kernel
+ * changed (commit '').
+ */
+export const FIXES: readonly LaterFix<PcpuOps>[] = [
+  nrEmptyLocked, allocMutexHeld, mapExtendByBalance, walkSafe, allocAreaFirstHead, mapPagesUnwind, kmPopulatedUnit,
+];
 
 export function fixFor(knownIssue: string): LaterFix<PcpuOps> | undefined {
   return FIXES.find((f) => f.fixes === knownIssue);
