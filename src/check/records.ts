@@ -18,6 +18,8 @@ export enum CK {
    * past a unit.
    */
   EMPTY_POP_LOST, EMPTY_POP_RACES, EXTEND_STALE, HEAD0, KM_OVER,
+  /** 4.1: populated pages a failed population's free left empty and uncounted. */
+  POPFAIL_LOST,
   SIZE,
 }
 

@@ -8,7 +8,7 @@
 // The list is what the harness found in the faithful port before anyone here
 // read how later kernels changed these files (the judging campaigns of issue
 // 27), matched afterwards with the commits that fixed them. Three have an
-// upstream fix; four were never fixed in the area-map allocator (4.14
+// upstream fix; five were never fixed in the area-map allocator (4.14
 // replaced it), and their fix is this tool's.
 
 import type { Shm } from '../../shm/layout.ts';
@@ -83,6 +83,16 @@ export const KNOWN_ISSUES_41: readonly KnownIssue[] = [
     later: 'percpu-vm.c unchanged through 4.13; fix map-pages-unwind-all, this tool\'s',
   },
   {
+    id: 'populate-fail-uncounted', kernel: '4.1', kind: 'invariant',
+    what: 'when a population fails, pcpu_alloc frees the area it found and ignores the occupied pages pcpu_free_area reports: pages of the ' +
+      'area that were populated (for a neighbour since freed, or by an earlier round of this population) and that only this area used become ' +
+      'empty without being counted, and pcpu_nr_empty_pop_pages stays short of them for good',
+    mechanism: 'a failed population freed an area that left populated pages wholly free (recounted from the map and the populated bitmap), and ' +
+      'the report is the count that came up short',
+    report: 'percpu: invariant violated at quiescence: empty-pop-pages (the count below the empty populated pages)',
+    later: 'unchanged through 4.13; fix populate-fail-counted, this tool\'s (found by the harness in 4.1, not by reading later kernels)',
+  },
+  {
     id: 'km-populated-group', kernel: '4.1', kind: 'invariant',
     what: 'percpu-km\'s pcpu_create_chunk marks the group\'s pages populated, every unit\'s, in a bitmap and count of one unit\'s pages: with more ' +
       'than one unit, nr_populated and pcpu_nr_empty_pop_pages count nr_units times too many pages, and the bitmap is set past its unit (past ' +
@@ -105,7 +115,7 @@ export class Mechanism41Recorder implements Mechanism41Hooks {
   private readonly L: Shm['L'];
   private readonly shared: MechanismRecorder;
 
-  constructor(readonly shm: Shm, pageShift: number) {
+  constructor(readonly shm: Shm, private readonly pageShift: number) {
     this.w = shm.w;
     this.L = shm.L;
     this.shared = new MechanismRecorder(shm, pageShift);
@@ -119,7 +129,7 @@ export class Mechanism41Recorder implements Mechanism41Hooks {
   reset(): void {
     this.shared.reset();
     const ck = this.L.ck;
-    for (const f of [CK.EMPTY_POP_LOST, CK.EMPTY_POP_RACES, CK.EXTEND_STALE, CK.HEAD0, CK.KM_OVER]) this.w[ck + f] = 0;
+    for (const f of [CK.EMPTY_POP_LOST, CK.EMPTY_POP_RACES, CK.EXTEND_STALE, CK.HEAD0, CK.KM_OVER, CK.POPFAIL_LOST]) this.w[ck + f] = 0;
   }
 
   walkScanFailed(cpu: Cpu, chunk: number, slot: number): void {
@@ -179,6 +189,27 @@ export class Mechanism41Recorder implements Mechanism41Hooks {
     if (nrPages > this.w[this.L.pc + PC.UNIT_PAGES]!) Atomics.add(this.w, this.L.ck + CK.KM_OVER, 1);
   }
 
+  /** Count the populated pages the freed area left wholly free (read raw: the merged free area around `off`, the bitmap). */
+  populateFailFreed(_cpu: Cpu, chunk: number, off: number, size: number): void {
+    const w = this.w;
+    const m = w[chunk + C.MAP]!, used = w[chunk + C.MAP_USED]!;
+    let lo = 0, hi = w[m + used]! & ~1;
+    for (let i = 0; i < used; i++) {
+      const a = w[m + i]! & ~1, b = w[m + i + 1]! & ~1;
+      if (a <= off && off < b) {
+        lo = a;
+        hi = b;
+        break;
+      }
+    }
+    const pageSize = 1 << this.pageShift;
+    let nr = 0;
+    for (let pg = Math.max(Math.ceil(lo / pageSize), Math.floor(off / pageSize)); pg < Math.min(Math.floor(hi / pageSize), Math.ceil((off + size) / pageSize)); pg++) {
+      if ((w[chunk + C.POPULATED + (pg >>> 5)]! >>> (pg & 31)) & 1) nr++;
+    }
+    if (nr > 0) Atomics.add(w, this.L.ck + CK.POPFAIL_LOST, nr);
+  }
+
   mapPagesLeftMapped(cpu: Cpu, chunk: number, unitCpu: number, start: number, end: number, err: number): void {
     this.shared.mapPagesLeftMapped(cpu, chunk, unitCpu, start, end, err);
   }
@@ -194,6 +225,7 @@ function invariantIssue(shm: Shm, name: unknown): string | undefined {
     case 'empty-pop-pages':
       // percpu-km's overcount comes first: every km chunk adds nr_units - 1 units' pages too many
       if (ck(shm, CK.KM_OVER) > 0) return 'km-populated-group';
+      if (ck(shm, CK.POPFAIL_LOST) > 0) return 'populate-fail-uncounted';
       return ck(shm, CK.EMPTY_POP_LOST) + ck(shm, CK.EMPTY_POP_RACES) > 0 ? 'empty-pop-unlocked' : undefined;
     case 'nr-populated':
       return ck(shm, CK.KM_OVER) > 0 ? 'km-populated-group' : undefined;

@@ -75,6 +75,8 @@ export interface PcpuOps {
   allocMutex(p: Percpu, cpu: Cpu, at: AllocMutexAt, isAtomic: boolean, lock: boolean): void;
   /** pcpu_alloc's update of pcpu_nr_empty_pop_pages for the pages the new area occupies. */
   emptyPopUpdate(p: Percpu, cpu: Cpu, chunk: number, occPages: number): void;
+  /** pcpu_alloc's pcpu_free_area of the area at `off` after a population failed. CONTEXT: pcpu_lock. */
+  populateFailFree(p: Percpu, cpu: Cpu, chunk: number, off: number, size: number): void;
   /** free_percpu */
   free(p: Percpu, cpu: Cpu, ptr: number): void;
   /** pcpu_need_to_extend */
@@ -436,7 +438,7 @@ export function pcpuAlloc(p: Percpu, cpu: Cpu, size: number, align: number, rese
       flags = cpu.spinLockIrqSave(Lock.pcpu_lock);
       if (ret) {
         p.ops.allocMutex(p, cpu, AllocMutexAt.POPULATE_FAIL, isAtomic, false);
-        p.areaFree(cpu, chunk, off);
+        p.ops.populateFailFree(p, cpu, chunk, off, size);
         p.statsFree();
         cpu.spinUnlockIrqRestore(Lock.pcpu_lock, flags);
         return p.fail(cpu, size, align, isAtomic, 'failed to populate');
@@ -507,6 +509,17 @@ export function emptyPopUpdate(p: Percpu, cpu: Cpu, chunk: number, occPages: num
   const before = st.nrEmptyPopPages();
   p.known?.emptyPopUnlocked(cpu, before);
   st.setNrEmptyPopPages(before - occPages);
+}
+
+/**
+ * 4.1 frees the area and drops the occupied pages pcpu_free_area counted:
+ * populated pages the area alone occupied (populated before it, or by an
+ * earlier round of its own population) become empty uncounted in
+ * pcpu_nr_empty_pop_pages.
+ */
+export function populateFailFree(p: Percpu, cpu: Cpu, chunk: number, off: number, size: number): void {
+  p.areaFree(cpu, chunk, off);
+  p.known?.populateFailFreed(cpu, chunk, off, size);
 }
 
 /** INIT_WORK(&chunk->map_extend_work, pcpu_map_extend_workfn). */

@@ -8,7 +8,7 @@ import type { HistoricalBug, LaterFix } from '../variant.ts';
 import { processOneWork } from '../../workqueue/workqueue.ts';
 import {
   type PcpuOps, allocChunk, allocMutex, balanceWorkfn, emptyPopUpdate, extendAreaMap, freePercpu, initMapExtend, mapExtendService,
-  mapExtendUnlink, mapExtendWorkfn, pcpuAlloc, perCpuPtrToPhys, walkSlot,
+  mapExtendUnlink, mapExtendWorkfn, pcpuAlloc, perCpuPtrToPhys, populateFailFree, walkSlot,
 } from './core.ts';
 import { allocArea, chunkDepopulated, chunkPopulated, freeArea, needToExtend } from './area-map.ts';
 import * as vm from './backend-vm.ts';
@@ -20,11 +20,12 @@ import { walkSafe } from './later/walk-safe.ts';
 import { allocAreaFirstHead } from './later/alloc-area-first-head.ts';
 import { mapPagesUnwind } from './later/map-pages-unwind.ts';
 import { kmPopulatedUnit } from './later/km-populated-unit.ts';
+import { populateFailCounted } from './later/populate-fail-counted.ts';
 
 export type { HistoricalBug, LaterFix } from '../variant.ts';
 
 const COMMON = {
-  alloc: pcpuAlloc, walkSlot, allocMutex, emptyPopUpdate, free: freePercpu, needToExtend, extendAreaMap, mapExtendWorkfn, initMapExtend,
+  alloc: pcpuAlloc, walkSlot, allocMutex, emptyPopUpdate, populateFailFree, free: freePercpu, needToExtend, extendAreaMap, mapExtendWorkfn, initMapExtend,
   mapExtendUnlink, mapExtendService, balanceWorkfn, allocArea, freeArea, chunkPopulated, chunkDepopulated, allocChunk, perCpuPtrToPhys, processOneWork,
 };
 
@@ -50,7 +51,7 @@ export const BUGS: readonly HistoricalBug<PcpuOps>[] = [];
  * changed (commit '').
  */
 export const FIXES: readonly LaterFix<PcpuOps>[] = [
-  nrEmptyLocked, allocMutexHeld, mapExtendByBalance, walkSafe, allocAreaFirstHead, mapPagesUnwind, kmPopulatedUnit,
+  nrEmptyLocked, allocMutexHeld, mapExtendByBalance, walkSafe, allocAreaFirstHead, mapPagesUnwind, kmPopulatedUnit, populateFailCounted,
 ];
 
 export function fixFor(knownIssue: string): LaterFix<PcpuOps> | undefined {
