@@ -236,7 +236,8 @@ function areaError(size: number, flags: number, extra = 0): string | null {
   if (!(size >= 1 && size <= MAX_ALLOC_SIZE)) return `size ${size} is outside 1..${MAX_ALLOC_SIZE}`;
   const align = flags & 0xffff;
   if ((flags & ~(RESERVED | 0xffff | extra)) !== 0) return `align word ${flags} has bits other than the align${extra ? ', RESERVED, the mask and the context' : ' and RESERVED'}`;
-  if (align < 1 || (align & (align - 1)) !== 0) return `align ${align} is not a power of two`;
+  // any align a caller could pass, powers of two or not: what the allocator does with an odd one is for the checkers to judge
+  if (align < 1) return `align ${align} is below 1`;
   const gfp = (flags >> GFP_SHIFT) & 7, ctx = (flags >> CTX_SHIFT) & 7;
   if (gfp >= GFP_WORD_NAMES.length) return `mask ${gfp} is not one of ${GFP_WORD_NAMES.map((n, i) => `${i} (${n})`).join(', ')}`;
   if (ctx >= CTX_NAMES.length) return `context ${ctx} is not 0..${CTX_NAMES.length - 1}`;

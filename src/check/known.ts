@@ -46,11 +46,13 @@ export interface KnownIssue {
   /** How later kernels changed it. */
   later: string;
   kind: ViolationKind;
+  /** The scenario that shows it best (bench's detection of the known issues). */
+  scenario: string;
 }
 
 export const KNOWN_ISSUES: readonly KnownIssue[] = [
   {
-    id: 'walk-escape', kernel: '2.6.35', kind: 'list-corruption',
+    id: 'walk-escape', kernel: '2.6.35', scenario: 'tiny-sizes', kind: 'list-corruption',
     what: 'with 1-3-byte heads and holes, a failed pcpu_alloc_area can leave contig_hint under 4 and move the chunk to slot 0 in the middle of ' +
       'pcpu_alloc\'s list_for_each_entry walk; the walk then follows slot 0\'s list and takes its head for a chunk',
     mechanism: 'a failed scan in the walk moved the walked chunk to slot 0, and its largest free block (recomputed from the map) is under 4 bytes',
@@ -58,7 +60,7 @@ export const KNOWN_ISSUES: readonly KnownIssue[] = [
     later: 'no upstream fix in the area-map allocator (replaced by the bitmap allocator in 4.14); the fix variant walk-safe takes the next chunk before the scan',
   },
   {
-    id: 'km-unzeroed', kernel: '2.6.35', kind: 'uninitialized',
+    id: 'km-unzeroed', kernel: '2.6.35', scenario: 'km', kind: 'uninitialized',
     what: 'percpu-km\'s pcpu_populate_chunk is a no-op and only percpu-vm clears a new area, so with the km backend pcpu_alloc returns memory ' +
       'a previous user of the chunk left behind',
     mechanism: 'percpu-km\'s no-op populate handed out the very area that was found not zeroed',
@@ -66,7 +68,7 @@ export const KNOWN_ISSUES: readonly KnownIssue[] = [
     later: 'later kernels clear the area in pcpu_alloc itself, for every backend (fix variant alloc-clears-area)',
   },
   {
-    id: 'map-pages-unwind', kernel: '2.6.35', kind: 'kernel-bug',
+    id: 'map-pages-unwind', kernel: '2.6.35', scenario: 'oom', kind: 'kernel-bug',
     what: 'when mapping fails part-way through a CPU, pcpu_map_pages unmaps only the CPUs before it; the failing CPU\'s pages mapped so far stay ' +
       'mapped while the error path frees them, and the next populate of that range maps over live PTEs',
     mechanism: 'an allocation failure in pcpu_map_pages left the failing CPU\'s pages mapped, and the page mapped over is one of them',
@@ -74,7 +76,7 @@ export const KNOWN_ISSUES: readonly KnownIssue[] = [
     later: 'fix variant map-pages-unwind-all unmaps the failing CPU\'s pages too (not verified here against a later kernel)',
   },
   {
-    id: 'ptr-to-phys-offset', kernel: '2.6.35', kind: 'spec',
+    id: 'ptr-to-phys-offset', kernel: '2.6.35', scenario: 'phys-lookup', kind: 'spec',
     what: 'per_cpu_ptr_to_phys returns page_to_phys() of the page behind the address, without offset_in_page(), for every address it looks up ' +
       'through a page (areas in chunks other than the first, and the first chunk when it is vmalloc-mapped): wrong unless the area starts a page',
     mechanism: 'the lookup took the page-based path 2.6.35 takes for that address (by the checker\'s own classification: a vmalloc-mapped first chunk\'s unit 0, or any other chunk; never __pa() of an embedded first chunk), found the right page, and returned its address without the offset',
@@ -82,7 +84,7 @@ export const KNOWN_ISSUES: readonly KnownIssue[] = [
     later: 'later kernels add offset_in_page(addr) ("percpu: fix per_cpu_ptr_to_phys() handling of non-page-aligned addresses"; fix variant phys-offset-in-page)',
   },
   {
-    id: 'ptr-to-phys-first-chunk', kernel: '2.6.35', kind: 'spec',
+    id: 'ptr-to-phys-first-chunk', kernel: '2.6.35', scenario: 'phys-lookup', kind: 'spec',
     what: 'pcpu_addr_in_first_chunk compares the address with unit 0\'s range only, so a first-chunk address of any other CPU takes the ' +
       'pcpu_addr_to_page path: vmalloc_to_page() of an embedded (linear) address, and a bogus physical address',
     mechanism: 'the address lies in a first-chunk unit other than unit 0 (recomputed from the unit offsets) and the lookup took the pcpu_addr_to_page path, the one 2.6.35 takes for it',
@@ -91,9 +93,6 @@ export const KNOWN_ISSUES: readonly KnownIssue[] = [
   },
 ];
 
-export function knownIssue(id: string): KnownIssue | undefined {
-  return KNOWN_ISSUES.find((k) => k.id === id);
-}
 
 // ---- recording the mechanisms (shared memory: a report may come from another thread) ----
 
@@ -295,8 +294,12 @@ export function globMatch(glob: string, s: string): boolean {
   return true;
 }
 
-/** Parse a suppressions file; a bad line is a UsageError naming it. */
-export function parseSuppressions(text: string, name: string): Suppression[] {
+/**
+ * Parse a suppressions file; a bad line is a UsageError naming it. `known`:
+ * the known issue ids a known:<id> line may name (every kernel's; 2.6.35's
+ * by default).
+ */
+export function parseSuppressions(text: string, name: string, known: readonly string[] = KNOWN_ISSUES.map((k) => k.id)): Suppression[] {
   const out: Suppression[] = [];
   text.split('\n').forEach((raw, i) => {
     const line = raw.replace(/#.*/, '').trim();
@@ -306,7 +309,7 @@ export function parseSuppressions(text: string, name: string): Suppression[] {
     if (!m) throw new UsageError(`${where}: expected <kind>:<function-glob> or known:<id>, got ${JSON.stringify(line.slice(0, 60))}`);
     const [, kind, pattern] = m as unknown as [string, string, string];
     if (kind === 'known') {
-      if (!knownIssue(pattern)) throw new UsageError(`${where}: no known issue '${pattern.slice(0, 40)}' (known: ${KNOWN_ISSUES.map((k) => k.id).join(', ')})`);
+      if (!known.includes(pattern)) throw new UsageError(`${where}: no known issue '${pattern.slice(0, 40)}' (known: ${[...new Set(known)].join(', ')})`);
       out.push({ kind, pattern, line: i + 1 });
     } else {
       if (!VIOLATION_KIND_SET.has(kind)) throw new UsageError(`${where}: unknown finding kind '${kind}'`);

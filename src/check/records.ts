@@ -43,6 +43,8 @@ export enum KX {
    * destroying; head-before-map: the map whose map[-1] pcpu_alloc_area is about to read.
    */
   EMPTY_POP_STORING, EMPTY_POP_STORES, EXT_CHUNK, EXT_SEQ, EXT_NOMUTEX, DESTROY_WORK, HEAD0_MAP,
+  /** align-not-pow2: the alignment the latest pcpu_alloc of this entity took, when not a power of two (0 otherwise). */
+  ODD_ALIGN,
   SIZE,
 }
 

@@ -2,7 +2,9 @@
 // from the outside. Every live allocation carries a stamp written into
 // every CPU's copy through per_cpu_ptr (its first word and, when there is
 // room, its last word); a fresh area must read as zero before it is
-// stamped; the stamps must be intact when the area is touched and freed;
+// stamped; its address must be aligned as the caller asked (a multiple of
+// the align it passed, whatever that was); the stamps must be intact when the
+// area is touched and freed;
 // per_cpu_ptr_to_phys must name where a copy's bytes really are. Accesses go
 // through the page tables, so a hole is a page fault and a freed page a
 // use-after-free, as on real hardware with the kernel's debugging on.
@@ -17,6 +19,7 @@ export class ShadowStamps {
   /** Unzeroed areas reported this run: those percpu-km handed out uncleared, and any other. */
   private unzeroedKm = false;
   private unzeroedOther = false;
+  private misaligned = false;
 
   constructor(private readonly st: PcpuState, private readonly pcpu: Allocator) {}
 
@@ -24,6 +27,21 @@ export class ShadowStamps {
   reset(): void {
     this.unzeroedKm = false;
     this.unzeroedOther = false;
+    this.misaligned = false;
+  }
+
+  /**
+   * The caller asked for `align`: the area it got must start at a multiple of
+   * it in every copy (units are page-aligned, so the percpu pointer decides).
+   * Reported once per run.
+   */
+  aligned(cpu: Cpu, ptr: number, size: number, align: number): void {
+    if (align <= 1 || ptr % align === 0 || this.misaligned) return;
+    this.misaligned = true;
+    cpu.report('spec', `percpu: pcpu_alloc returned an area misaligned for its request (align ${align})`,
+      `pcpu_alloc(size ${size}, align ${align}) returned ${ptr.toString(16)}, ${ptr % align} bytes past a multiple of ${align}: ` +
+      'the caller was promised an area aligned as it asked (or a refusal)\n',
+      false, { check: 'alignment', ptr, size, align, function: 'pcpu_alloc' });
   }
 
   /**

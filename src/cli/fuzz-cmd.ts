@@ -103,7 +103,7 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   }
   const partial = stop ? 'interrupted' : res.inputError !== undefined ? `stopped on bad input: ${res.inputError}` : null;
   let out = renderCampaign(res, { quiet, portfolio: strategy === Mode.portfolio, entities: cpus + 1, depth });
-  out += knownSummary(res.known, kernel);
+  out += knownSummary(res.known, kernel, detect.strictKnown);
   for (const u of res.unclassified ?? []) out += `unclassified: ${u.title} (run ${u.run}, ${u.scenario}, seed ${u.seed}): the ${u.mechanism} mechanism fired and ${u.why}; not a finding\n`;
   if (stop) out += `(interrupted after ${plural(res.runs, 'run')}; the report is partial)\n`;
   else if (res.inputError !== undefined) out += `(stopped on bad input after ${plural(res.runs, 'run')}; the report is partial)\n`;

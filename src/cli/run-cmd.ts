@@ -251,7 +251,7 @@ export async function runCommand(c: RunCommand): Promise<number> {
   const plural = (n: number, w: string): string => `${n.toLocaleString('en-US')} ${w}${n === 1 ? '' : 's'}`;
   let tail = `\n${plural(results.length, 'scenario run')}, ${bad.length} with violations${incomplete.length ? `, ${incomplete.length} could not finish` : ''}, ${plural(ops, 'operation')} in ${((Date.now() - t0) / 1000).toFixed(1)} s`;
   tail += interrupted ? ' (interrupted: the report is partial)' : inputError !== null ? ` (stopped on bad input after ${plural(results.length, 'run')}: the report is partial${c.outputs.any() ? ', and no report file was written' : ''})` : budgetCut !== null ? ` (the budget ended after ${plural(results.length, 'run')}: the report is partial)` : '';
-  process.stdout.write(`${tail}\n${knownSummaries(results)}`);
+  process.stdout.write(`${tail}\n${knownSummaries(results, c.detect.strictKnown)}`);
   // one kernel's runs are its suite; both kernels' (start) keep the tool's name, their cases filed by kernel
   const suite = c.kernels.length === 1 ? suiteName(c.kernels[0]!) : 'percpu-stress';
   const traced = bad[0] ?? results[0];
@@ -262,7 +262,7 @@ export async function runCommand(c: RunCommand): Promise<number> {
     [c.traceOut, () => (traced?.timeline ? JSON.stringify(chromeTrace(traced.timeline, traced.violations, { tool: 'percpu-stress', version: VERSION, scenario: traced.scenario, seed: traced.seed, cpus: traced.cpus, strategy: traced.strategy })) + '\n' : null)],
     [c.html, () => renderHtml({
       command: 'run', commandLine: commandLineOf(process.argv.slice(2)), verdict,
-      summary: [tail.trim(), ...knownSummaries(results).split('\n').filter((l) => l)],
+      summary: [tail.trim(), ...knownSummaries(results, c.detect.strictKnown).split('\n').filter((l) => l)],
       runs: results, ...(focus ? { focus, replay: rerunCommand(c, focus, scenarioOf.get(focus)!, perScenarioMs).split('\n')[0]! } : {}),
     })],
     [c.json, () => JSON.stringify({ tool: 'percpu-stress', version: VERSION, command: 'run', interrupted, partial, ...(inputError !== null ? { inputError } : {}), results }, reportJson, 2) + '\n'],

@@ -291,8 +291,8 @@ export function worstResidual(byScenario: Record<string, ScenarioTally>, entitie
 }
 
 /** Which violation a finding is about: the injected bug's expected kind if it showed, else the first that counts. */
-export function targetViolation(r: RunResult, inject: string | null): Violation {
-  return targetViolations(r, inject)[0] ?? r.violations[0]!;
+export function targetViolation(r: RunResult, inject: string | null, strictKnown = false): Violation {
+  return targetViolations(r, inject, strictKnown)[0] ?? r.violations[0]!;
 }
 
 /**
@@ -302,9 +302,10 @@ export function targetViolation(r: RunResult, inject: string | null): Violation 
  * filing depends on the run alone (not on the runs before it), so shards
  * merge to the unsharded campaign.
  */
-export function targetViolations(r: RunResult, inject: string | null): Violation[] {
+export function targetViolations(r: RunResult, inject: string | null, strictKnown = false): Violation[] {
   const expect: readonly ViolationKind[] = (inject ? bugByName(r.kernel, inject)?.expect : undefined) ?? [];
-  const counting = r.violations.filter(counts);
+  // with --strict-known a known issue counts too, unless suppressed
+  const counting = r.violations.filter((v) => counts(v) || (strictKnown && v.known !== undefined && !v.suppressed));
   const ordered = [...counting.filter((v) => expect.includes(v.kind)), ...counting.filter((v) => !expect.includes(v.kind))];
   const seen = new Set<string>();
   return ordered.filter((v) => {
@@ -442,7 +443,7 @@ export async function fuzz(runner: Runner, o: FuzzOptions): Promise<FuzzResult> 
       }
       const detectMs = Date.now() - t0;
       // --keep-going files a run under every signature it had (targetViolations)
-      const targets = o.keepGoing ? targetViolations(r, o.inject) : [targetViolation(r, o.inject)];
+      const targets = o.keepGoing ? targetViolations(r, o.inject, o.strictKnown) : [targetViolation(r, o.inject, o.strictKnown)];
       for (const target of targets) {
         const signature = signatureOf(target);
         const original = sizeOf(programs, r.schedule ? decodeSchedule(r.schedule) : []);

@@ -51,7 +51,7 @@ export interface Invariants {
 
 /** The checkers of one thread's view of a machine that depend on its kernel. */
 export interface KernelChecks {
-  /** Switch the specification and known-issue checks on or off for the next run. */
+  /** Switch the specification checks on or off for the next run (the known issues' mechanisms are always recorded). */
   set(on: boolean): void;
   /** The known issue whose mechanism fired for this report, if one did. */
   attribute(cpu: Cpu, v: Violation): string | undefined;
@@ -113,15 +113,14 @@ const V2635: KernelGeneration = {
     const p = pcpu as Percpu2635;
     const spec = new SpecChecker(k);
     const known = new MechanismRecorder(k.shm, k.st.pageShift);
-    let on = false;
+    // the known issues' mechanisms are recorded with checks on or off: a verdict is the same either way
+    p.known = known;
     return {
       set(v) {
-        on = v;
         spec.reset();
         p.spec = v ? spec : null;
-        p.known = v ? known : null;
       },
-      attribute: (cpu, v) => (on ? attributeMechanism(k.shm, cpu, v) : undefined),
+      attribute: (cpu, v) => attributeMechanism(k.shm, cpu, v),
       firstFit: (c, size, align) => spec.firstFit(c, size, align),
       progress: (pr) => void (spec.progress = pr),
     };
@@ -157,15 +156,13 @@ const V41: KernelGeneration = {
     const p = pcpu as Percpu41;
     const spec = new Spec41Checker(k);
     const known = new Mechanism41Recorder(k.shm, k.st.pageShift);
-    let on = false;
+    p.known = known;
     return {
       set(v) {
-        on = v;
         spec.reset();
         p.spec = v ? spec : null;
-        p.known = v ? known : null;
       },
-      attribute: (cpu, v) => (on ? attributeMechanism41(k.shm, cpu, v) : undefined),
+      attribute: (cpu, v) => attributeMechanism41(k.shm, cpu, v),
       // no failure judge yet: 4.1 fails for reasons 2.6.35's first fit does not know (atomic
       // allocations serve populated pages only); its failures are judged by the spec's allocFailed
       progress() {},

@@ -200,8 +200,8 @@ export class Kernel implements CpuHost {
   lockdep: LockdepHooks | null;
   sched: SchedHooks | null;
   race: SyncHooks | null = null;
-  /** Attribute reports to the known issues' mechanisms (checks on). */
-  private attributing = false;
+  /** The checks are on for this run (the lifecycle checker is told of teardowns). */
+  private checksOn = false;
   /** This thread's lock-discipline and race checker (src/race). */
   readonly raceChecker: RaceChecker;
   /** The specification and known-issue checks of this kernel. */
@@ -258,7 +258,7 @@ export class Kernel implements CpuHost {
     this.progress ??= new WorkProgress(this.shm, this.wq, new Set(this.gen.judgedWork), (work) => lockName(this.wq.workClass(work)).replace(/^\(|\)$/g, ''));
     this.wq.progress = on ? this.progress : null;
     this.kernelChecks.progress(on ? this.progress : null);
-    this.attributing = on;
+    this.checksOn = on;
   }
 
   /** Re-read boot-time state (after bootMachine ran for a new run): the constants and the variant booted. */
@@ -285,7 +285,6 @@ export class Kernel implements CpuHost {
   }
 
   attribute(cpu: Cpu, v: Violation): void {
-    if (!this.attributing) return;
     const id = this.kernelChecks.attribute(cpu, v);
     if (id) v.mechanism = id;
   }
@@ -311,7 +310,7 @@ export class Kernel implements CpuHost {
   }
 
   tearingDown(cpu: Cpu, kind: 'object' | 'vm-area', at: number, span: number): void {
-    if (!this.attributing) return; // checks off
+    if (!this.checksOn) return;
     if (kind === 'object') this.lifecycle.objectFreed(cpu, at);
     else this.lifecycle.vmAreaFreed(cpu, at, span);
   }

@@ -16,6 +16,7 @@ import { C, C41, PC, PC41 } from '../../percpu/records.ts';
 import { CK, KX } from '../records.ts';
 import { WK } from '../../workqueue/records.ts';
 import { HEAP_ALLOC, HO } from '../../mm/records.ts';
+import { LK } from '../../sync/records.ts';
 import { Tag } from '../../mm/heap.ts';
 import { Lock } from '../../sync/locks.ts';
 import type { KnownIssue } from '../known.ts';
@@ -26,7 +27,7 @@ import type { Mechanism41Hooks } from '../../percpu/4.1/hooks.ts';
 
 export const KNOWN_ISSUES_41: readonly KnownIssue[] = [
   {
-    id: 'empty-pop-unlocked', kernel: '4.1', kind: 'lock-discipline',
+    id: 'empty-pop-unlocked', kernel: '4.1', scenario: 'alloc-free-storm', kind: 'lock-discipline',
     what: 'pcpu_alloc subtracts the pages a new area occupies from pcpu_nr_empty_pop_pages after it dropped every lock, while free_percpu and ' +
       'pcpu_chunk_[de]populated update it under pcpu_lock ("protected by pcpu_lock", its own comment): an update is lost now and then, and the ' +
       'count drifts from the empty populated pages it counts',
@@ -37,7 +38,7 @@ export const KNOWN_ISSUES_41: readonly KnownIssue[] = [
     later: 'fixed in 4.11 by 320661b08dd6 "percpu: acquire pcpu_lock when updating pcpu_nr_empty_pop_pages" (fix nr-empty-locked; in 4.1.y by 4.1.52)',
   },
   {
-    id: 'extend-vs-destroy', kernel: '4.1', kind: 'use-after-free',
+    id: 'extend-vs-destroy', kernel: '4.1', scenario: 'balance-race', kind: 'use-after-free',
     what: 'a GFP_KERNEL pcpu_alloc extends a chunk\'s area map with pcpu_lock dropped and pcpu_alloc_mutex not held, so pcpu_balance_workfn can ' +
       'destroy that chunk meanwhile: pcpu_extend_area_map then takes pcpu_lock on a freed record, installs its new map in it (leaked, or written ' +
       'into the next chunk given the same memory) and frees the old map a second time',
@@ -48,7 +49,7 @@ export const KNOWN_ISSUES_41: readonly KnownIssue[] = [
       'fix alloc-mutex-held; in 4.1.y by 4.1.36)',
   },
   {
-    id: 'extend-work-freed', kernel: '4.1', kind: 'debug-objects',
+    id: 'extend-work-freed', kernel: '4.1', scenario: 'atomic-exhaust', kind: 'debug-objects',
     what: 'pcpu_balance_workfn destroys fully free chunks without cancelling the map_extend_work each embeds: a chunk freed while an atomic ' +
       'allocation\'s extension request is queued leaves a freed work item on the worklist, which the worker would run (and whose list links ' +
       'the next allocation of that memory overwrites)',
@@ -58,7 +59,17 @@ export const KNOWN_ISSUES_41: readonly KnownIssue[] = [
       'fix map-extend-by-balance; in 4.1.y by 4.1.36)',
   },
   {
-    id: 'walk-escape', kernel: '4.1', kind: 'list-corruption',
+    id: 'align-not-pow2', kernel: '4.1', scenario: 'odd-requests', kind: 'spec',
+    what: 'pcpu_alloc refuses an alignment over PAGE_SIZE but takes any other, and hands it to ALIGN(), whose mask arithmetic is meant for ' +
+      'powers of two: an alignment of 6, 12 or 24 gives an offset that is no multiple of it, and the caller an area misaligned for what it asked',
+    mechanism: 'pcpu_alloc took an alignment that is not a power of two, and the report is that allocation\'s: its area misaligned for the ' +
+      'request, or the specification\'s aligned first fit finding another offset',
+    report: 'percpu: pcpu_alloc returned an area misaligned for its request (align N)',
+    later: 'fixed in 4.10 by 3ca45a46f8af "percpu: ensure requested alignment is power of two" (fix align-power-of-two): such a request is ' +
+      'refused with a WARN. The harness met it only once odd alignments were part of its program language (closing the gap the commit showed)',
+  },
+  {
+    id: 'walk-escape', kernel: '4.1', scenario: 'tiny-sizes', kind: 'list-corruption',
     what: 'as in 2.6.35: a failed pcpu_alloc_area can leave contig_hint under 4 and move the walked chunk to slot 0 in the middle of pcpu_alloc\'s ' +
       'list_for_each_entry walk; the walk then follows slot 0\'s list and takes its head for a chunk',
     mechanism: 'a failed scan in the walk moved the walked chunk to slot 0, and its largest free area (recomputed from the offset map) is under 4 bytes',
@@ -66,7 +77,7 @@ export const KNOWN_ISSUES_41: readonly KnownIssue[] = [
     later: 'unchanged through 4.13; 4.14\'s bitmap allocator walks with list_for_each_entry_safe (fix walk-safe, this tool\'s)',
   },
   {
-    id: 'head-before-map', kernel: '4.1', kind: 'out-of-bounds',
+    id: 'head-before-map', kernel: '4.1', scenario: 'oom-atomic', kind: 'out-of-bounds',
     what: 'pcpu_alloc_area merges a head into "the area before" when it is small or that area is free, also at area 0, where there is none: it ' +
       'reads map[-1], the word before the map\'s allocation. An atomic allocation meets it when a chunk\'s first free area starts at 0 and its ' +
       'populated pages start later (pcpu_fit_in_area moves the candidate there)',
@@ -75,7 +86,7 @@ export const KNOWN_ISSUES_41: readonly KnownIssue[] = [
     later: 'unchanged through 4.13 (the area map allocator\'s last version); fix alloc-area-first-head, this tool\'s',
   },
   {
-    id: 'map-pages-unwind', kernel: '4.1', kind: 'kernel-bug',
+    id: 'map-pages-unwind', kernel: '4.1', scenario: 'oom', kind: 'kernel-bug',
     what: 'as in 2.6.35: when mapping fails part-way through a CPU, pcpu_map_pages unmaps only the CPUs before it; the failing CPU\'s pages mapped ' +
       'so far stay mapped while pcpu_populate_chunk frees them, and the next population of that range maps over live PTEs',
     mechanism: 'an allocation failure in pcpu_map_pages left the failing CPU\'s pages mapped, and the page mapped over is one of them',
@@ -83,7 +94,7 @@ export const KNOWN_ISSUES_41: readonly KnownIssue[] = [
     later: 'percpu-vm.c unchanged through 4.13; fix map-pages-unwind-all, this tool\'s',
   },
   {
-    id: 'populate-fail-uncounted', kernel: '4.1', kind: 'invariant',
+    id: 'populate-fail-uncounted', kernel: '4.1', scenario: 'oom', kind: 'invariant',
     what: 'when a population fails, pcpu_alloc frees the area it found and ignores the occupied pages pcpu_free_area reports: pages of the ' +
       'area that were populated (for a neighbour since freed, or by an earlier round of this population) and that only this area used become ' +
       'empty without being counted, and pcpu_nr_empty_pop_pages stays short of them for good',
@@ -93,7 +104,7 @@ export const KNOWN_ISSUES_41: readonly KnownIssue[] = [
     later: 'unchanged through 4.13; fix populate-fail-counted, this tool\'s (found by the harness in 4.1, not by reading later kernels)',
   },
   {
-    id: 'km-populated-group', kernel: '4.1', kind: 'invariant',
+    id: 'km-populated-group', kernel: '4.1', scenario: 'atomic-km', kind: 'invariant',
     what: 'percpu-km\'s pcpu_create_chunk marks the group\'s pages populated, every unit\'s, in a bitmap and count of one unit\'s pages: with more ' +
       'than one unit, nr_populated and pcpu_nr_empty_pop_pages count nr_units times too many pages, and the bitmap is set past its unit (past ' +
       'its longs once the group outgrows them)',
@@ -144,6 +155,10 @@ export class Mechanism41Recorder implements Mechanism41Hooks {
     recordWalkEscape(this.shm, cpu, chunk, slot, largest);
   }
 
+  alignAccepted(cpu: Cpu, align: number): void {
+    this.w[this.kx(cpu) + KX.ODD_ALIGN] = (align & (align - 1)) !== 0 ? align : 0;
+  }
+
   walkDone(cpu: Cpu): void {
     const x = this.kx(cpu);
     this.w[x + KX.WALK_CHUNK] = 0;
@@ -154,8 +169,12 @@ export class Mechanism41Recorder implements Mechanism41Hooks {
     const x = this.kx(cpu);
     this.w[x + KX.EMPTY_POP_STORING] = 1;
     Atomics.add(this.w, x + KX.EMPTY_POP_STORES, 1);
-    // someone updated the count since pcpu_alloc read it: the store about to be made loses that update
-    if (Atomics.load(this.w, this.L.pcx + PC41.NR_EMPTY_POP_PAGES) !== before) Atomics.add(this.w, this.L.ck + CK.EMPTY_POP_LOST, 1);
+    // someone updated the count since pcpu_alloc read it (the store about to be made loses that update), or
+    // someone holds pcpu_lock, maybe between its own read and store (which then loses this one)
+    const owner = Atomics.load(this.w, this.L.locks + Lock.pcpu_lock * LK.SIZE + LK.OWNER);
+    if (Atomics.load(this.w, this.L.pcx + PC41.NR_EMPTY_POP_PAGES) !== before || (owner !== 0 && owner !== cpu.id + 1)) {
+      Atomics.add(this.w, this.L.ck + CK.EMPTY_POP_LOST, 1);
+    }
   }
 
   extendBegin(cpu: Cpu, chunk: number): void {
@@ -261,6 +280,12 @@ export function attributeMechanism41(shm: Shm, cpu: Cpu, v: Violation): string |
     }
     case 'invariant':
       return invariantIssue(shm, d.invariant);
+    case 'spec':
+      // the area misaligned for its request, or the specification's own aligned first fit disagreeing, while
+      // pcpu_alloc serves an alignment that is not a power of two
+      if (w[x + KX.ODD_ALIGN] === 0) return undefined;
+      if (d.check === 'alignment') return d.align === w[x + KX.ODD_ALIGN] ? 'align-not-pow2' : undefined;
+      return d.check === 'first-fit' ? 'align-not-pow2' : undefined;
     case 'out-of-bounds':
       if (d.offset === -4 && d.write === false && d.at === w[x + KX.HEAD0_MAP] && d.at !== 0) return 'head-before-map';
       if (d.field === 'pcpu_chunk.populated' && ck(shm, CK.KM_OVER) > 0) return 'km-populated-group';

@@ -73,6 +73,8 @@ export interface PcpuOps {
   walkSlot(p: Percpu, cpu: Cpu, slot: number, size: number, align: number, isAtomic: boolean): number;
   /** Where pcpu_alloc takes and drops pcpu_alloc_mutex: each place, with `lock` true to take it, false to drop it. */
   allocMutex(p: Percpu, cpu: Cpu, at: AllocMutexAt, isAtomic: boolean, lock: boolean): void;
+  /** pcpu_alloc's test of its arguments (after forcing a 2-byte alignment and an even size): true refuses them. */
+  argsIllegal(p: Percpu, size: number, align: number): boolean;
   /** pcpu_alloc's update of pcpu_nr_empty_pop_pages for the pages the new area occupies. */
   emptyPopUpdate(p: Percpu, cpu: Cpu, chunk: number, occPages: number): void;
   /** pcpu_alloc's pcpu_free_area of the area at `off` after a population failed. CONTEXT: pcpu_lock. */
@@ -344,12 +346,12 @@ export function pcpuAlloc(p: Percpu, cpu: Cpu, size: number, align: number, rese
   // the lowest bit of an offset is the in-use flag: force a 2-byte alignment and an even size
   if (align < 2) align = 2;
   size = size + 1 - ((size + 1) % 2); // ALIGN(size, 2), without overflowing 32 bits
-  // PCPU_MIN_UNIT_SIZE is PFN_ALIGN(32 << 10) in 4.1: a whole page when pages are bigger
-  if (!size || size > Math.max(PCPU_MIN_UNIT_SIZE, st.pageSize) || align > st.pageSize) {
+  if (p.ops.argsIllegal(p, size, align)) {
     p.lastError = `illegal size (${size}) or align (${align}) for percpu allocation`;
     cpu.host.printk(cpu, `WARNING: at mm/percpu.c:pcpu_alloc()\n${p.lastError}`);
     return 0;
   }
+  p.known?.alignAccepted(cpu, align);
   cpu.enter(F.pcpu_alloc);
   p.ops.allocMutex(p, cpu, AllocMutexAt.CALL, isAtomic, true);
   let flags = cpu.spinLockIrqSave(Lock.pcpu_lock);
@@ -458,6 +460,15 @@ export function pcpuAlloc(p: Percpu, cpu: Cpu, size: number, align: number, rese
   cpu.leave();
   p.lastError = '';
   return st.baseAddr(chunk) + off;
+}
+
+/**
+ * 4.1 refuses a size of 0 or over PCPU_MIN_UNIT_SIZE (PFN_ALIGN(32 << 10): a
+ * whole page when pages are bigger) and an alignment over PAGE_SIZE; any
+ * other alignment goes to ALIGN(), which is meant for powers of two.
+ */
+export function argsIllegal(p: Percpu, size: number, align: number): boolean {
+  return !size || size > Math.max(PCPU_MIN_UNIT_SIZE, p.st.pageSize) || align > p.st.pageSize;
 }
 
 /**

@@ -21,6 +21,8 @@ export interface Spec41Hooks {
 export interface Mechanism41Hooks {
   /** pcpu_alloc's slot walk: pcpu_alloc_area failed on `chunk` while the walk was on `slot` (pcpu_lock held). */
   walkScanFailed(cpu: Cpu, chunk: number, slot: number): void;
+  /** pcpu_alloc took `align` (as forced to at least 2) past its argument test. */
+  alignAccepted(cpu: Cpu, align: number): void;
   /** pcpu_alloc's walk is over. */
   walkDone(cpu: Cpu): void;
   /** pcpu_alloc is about to store pcpu_nr_empty_pop_pages, which it read as `before`, with no lock held. */

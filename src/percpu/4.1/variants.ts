@@ -7,7 +7,7 @@ import type { Backend } from '../../shm/config.ts';
 import type { HistoricalBug, LaterFix } from '../variant.ts';
 import { processOneWork } from '../../workqueue/workqueue.ts';
 import {
-  type PcpuOps, allocChunk, allocMutex, balanceWorkfn, emptyPopUpdate, extendAreaMap, freePercpu, initMapExtend, mapExtendService,
+  type PcpuOps, allocChunk, argsIllegal, allocMutex, balanceWorkfn, emptyPopUpdate, extendAreaMap, freePercpu, initMapExtend, mapExtendService,
   mapExtendUnlink, mapExtendWorkfn, pcpuAlloc, perCpuPtrToPhys, populateFailFree, walkSlot,
 } from './core.ts';
 import { allocArea, chunkDepopulated, chunkPopulated, freeArea, needToExtend } from './area-map.ts';
@@ -21,11 +21,12 @@ import { allocAreaFirstHead } from './later/alloc-area-first-head.ts';
 import { mapPagesUnwind } from './later/map-pages-unwind.ts';
 import { kmPopulatedUnit } from './later/km-populated-unit.ts';
 import { populateFailCounted } from './later/populate-fail-counted.ts';
+import { alignPowerOfTwo } from './later/align-power-of-two.ts';
 
 export type { HistoricalBug, LaterFix } from '../variant.ts';
 
 const COMMON = {
-  alloc: pcpuAlloc, walkSlot, allocMutex, emptyPopUpdate, populateFailFree, free: freePercpu, needToExtend, extendAreaMap, mapExtendWorkfn, initMapExtend,
+  alloc: pcpuAlloc, argsIllegal, walkSlot, allocMutex, emptyPopUpdate, populateFailFree, free: freePercpu, needToExtend, extendAreaMap, mapExtendWorkfn, initMapExtend,
   mapExtendUnlink, mapExtendService, balanceWorkfn, allocArea, freeArea, chunkPopulated, chunkDepopulated, allocChunk, perCpuPtrToPhys, processOneWork,
 };
 
@@ -51,7 +52,7 @@ export const BUGS: readonly HistoricalBug<PcpuOps>[] = [];
  * changed (commit '').
  */
 export const FIXES: readonly LaterFix<PcpuOps>[] = [
-  nrEmptyLocked, allocMutexHeld, mapExtendByBalance, walkSafe, allocAreaFirstHead, mapPagesUnwind, kmPopulatedUnit, populateFailCounted,
+  nrEmptyLocked, allocMutexHeld, mapExtendByBalance, walkSafe, allocAreaFirstHead, mapPagesUnwind, kmPopulatedUnit, populateFailCounted, alignPowerOfTwo,
 ];
 
 export function fixFor(knownIssue: string): LaterFix<PcpuOps> | undefined {

@@ -545,7 +545,7 @@ export class Runner {
       const leaks = k.gen.leakCheck(k, notes, o.checks !== false);
       if (leaks.length) quiet.push(leakViolation(leaks, -1, 0, `every CPU freed everything, the ${k.spec.cfg.kernel === '2.6.35' ? 'reclaim' : 'queued'} work was flushed`));
       for (const v of quiet) {
-        const id = o.checks !== false ? k.gen.attributeQuiescent(k.shm, v) : undefined;
+        const id = k.gen.attributeQuiescent(k.shm, v);
         if (id) v.mechanism = id;
         violations.push(v);
       }

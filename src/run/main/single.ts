@@ -83,6 +83,7 @@ export function runSingle(opts: SingleOptions): SingleResult {
         const off = ptr - st.baseAddr(chunk);
         const bad = model.add(chunk, off, size, align, checker.span(chunk));
         if (bad) modelFail(bad, step);
+        shadow.aligned(cpu, ptr, size, align);
         shadow.stamp(cpu, ptr, size, stamp);
         live.push({ ptr, size, stamp: stamp++ });
         check(step, chunk);

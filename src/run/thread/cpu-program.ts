@@ -211,7 +211,10 @@ export class CpuProgramRunner {
     }
     this.counters.alloc++;
     const stamp = ((cpu.id + 1) << 24) ^ ++this.seq;
-    if (this.checks) this.shadow.stamp(cpu, ptr, size, stamp);
+    if (this.checks) {
+      this.shadow.aligned(cpu, ptr, size, align);
+      this.shadow.stamp(cpu, ptr, size, stamp);
+    }
     slots[s] = ptr;
     slots[s + 1] = size;
     slots[s + 2] = stamp;
