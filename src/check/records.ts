@@ -18,7 +18,7 @@ export enum CK {
    * past a unit.
    */
   EMPTY_POP_LOST, EMPTY_POP_RACES, EXTEND_STALE, HEAD0, KM_OVER,
-  /** 4.1: populated pages a failed population's free left empty and uncounted. */
+  /** 4.1: failed populations that freed an area over populated pages (their accounting skipped). */
   POPFAIL_LOST,
   SIZE,
 }

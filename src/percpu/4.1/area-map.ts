@@ -35,6 +35,8 @@ export interface AreaMapHost {
   readonly known: Mechanism41Hooks | null;
   /** *occ_pages_p of pcpu_alloc_area and pcpu_free_area. */
   occPages: number;
+  /** ... and the first of those pages (the harness's: which pages, for a fix that needs them). */
+  occFirst: number;
 }
 type Percpu = AreaMapHost;
 
@@ -99,9 +101,10 @@ export function fitInArea(st: PcpuState, chunk: number, off: number, thisSize: n
 
 /**
  * pcpu_count_occupied_pages: the pages area i covers, a page it straddles
- * counted only when the rest of that page is free.
+ * counted only when the rest of that page is free (the first of them in
+ * host.occFirst, when given).
  */
-export function countOccupiedPages(st: PcpuState, chunk: number, m: number, i: number): number {
+export function countOccupiedPages(st: PcpuState, chunk: number, m: number, i: number, host?: { occFirst: number }): number {
   const pageSize = st.pageSize;
   let off = st.entry(chunk, m, i) & ~1;
   let end = st.entry(chunk, m, i + 1) & ~1;
@@ -116,7 +119,9 @@ export function countOccupiedPages(st: PcpuState, chunk: number, m: number, i: n
     const up = (end + pageSize - 1) & ~(pageSize - 1);
     if (!(next & 1) && nend >= up) end = up;
   }
-  return Math.max((end >>> st.pageShift) - ((off + pageSize - 1) >>> st.pageShift), 0);
+  const first = (off + pageSize - 1) >>> st.pageShift;
+  if (host) host.occFirst = first;
+  return Math.max((end >>> st.pageShift) - first, 0);
 }
 
 /**
@@ -195,7 +200,7 @@ export function allocAreaWith(p: Percpu, cpu: Cpu, chunk: number, size: number, 
     else st.setContigHint(chunk, Math.max(st.contigHint(chunk), maxContig));
     st.setFreeSize(chunk, st.freeSize(chunk) - size);
     st.setEntry(chunk, m, i, off | 1);
-    p.occPages = countOccupiedPages(st, chunk, m, i);
+    p.occPages = countOccupiedPages(st, chunk, m, i, p);
     chunkRelocate(st, chunk, oslot);
     cpu.leave();
     return off;
@@ -233,7 +238,7 @@ export function freeArea(p: Percpu, cpu: Cpu, chunk: number, freeme: number): vo
   off &= ~1;
   st.setEntry(chunk, m, i, off);
   st.setFreeSize(chunk, st.freeSize(chunk) + (st.entry(chunk, m, i + 1) & ~1) - off);
-  p.occPages = countOccupiedPages(st, chunk, m, i);
+  p.occPages = countOccupiedPages(st, chunk, m, i, p);
   let toFree = 0;
   // merge with the next area? with the previous one?
   if (!(st.entry(chunk, m, i + 1) & 1)) toFree++;

@@ -77,8 +77,12 @@ export interface PcpuOps {
   argsIllegal(p: Percpu, size: number, align: number): boolean;
   /** pcpu_alloc's update of pcpu_nr_empty_pop_pages for the pages the new area occupies. */
   emptyPopUpdate(p: Percpu, cpu: Cpu, chunk: number, occPages: number): void;
-  /** pcpu_alloc's pcpu_free_area of the area at `off` after a population failed. CONTEXT: pcpu_lock. */
-  populateFailFree(p: Percpu, cpu: Cpu, chunk: number, off: number, size: number): void;
+  /**
+   * pcpu_alloc's pcpu_free_area of the area at `off` after a population
+   * failed; pcpu_alloc_area had counted `occPages` pages from `occFirst` as the
+   * area's. CONTEXT: pcpu_lock.
+   */
+  populateFailFree(p: Percpu, cpu: Cpu, chunk: number, off: number, size: number, occFirst: number, occPages: number): void;
   /** free_percpu */
   free(p: Percpu, cpu: Cpu, ptr: number): void;
   /** pcpu_need_to_extend */
@@ -139,6 +143,8 @@ export class Percpu extends Allocator {
    * this CPU in between).
    */
   occPages = 0;
+  /** ... and the first of those pages (the harness's, for a fix that must know which pages). */
+  occFirst = 0;
   /** walkSlot's chunk: the one the area is in, or whose map must grow (read right after the call, under the same pcpu_lock hold). */
   walkChunk = 0;
   /** walkSlot's WALK_EXTEND: the map length that chunk needs. */
@@ -358,6 +364,7 @@ export function pcpuAlloc(p: Percpu, cpu: Cpu, size: number, align: number, rese
   let chunk = 0;
   let off = -1;
   let occPages = 0;
+  let occFirst = 0;
   let err = '';
 
   found: {
@@ -375,6 +382,7 @@ export function pcpuAlloc(p: Percpu, cpu: Cpu, size: number, align: number, rese
       }
       off = p.areaAlloc(cpu, chunk, size, align, isAtomic);
       occPages = p.occPages;
+      occFirst = p.occFirst;
       if (off < 0) err = 'alloc from reserved chunk failed';
       break found;
     }
@@ -394,6 +402,7 @@ export function pcpuAlloc(p: Percpu, cpu: Cpu, size: number, align: number, rese
         }
         off = r;
         occPages = p.occPages;
+        occFirst = p.occFirst;
         break found;
       }
       cpu.spinUnlockIrqRestore(Lock.pcpu_lock, flags);
@@ -440,7 +449,7 @@ export function pcpuAlloc(p: Percpu, cpu: Cpu, size: number, align: number, rese
       flags = cpu.spinLockIrqSave(Lock.pcpu_lock);
       if (ret) {
         p.ops.allocMutex(p, cpu, AllocMutexAt.POPULATE_FAIL, isAtomic, false);
-        p.ops.populateFailFree(p, cpu, chunk, off, size);
+        p.ops.populateFailFree(p, cpu, chunk, off, size, occFirst, occPages);
         p.statsFree();
         cpu.spinUnlockIrqRestore(Lock.pcpu_lock, flags);
         return p.fail(cpu, size, align, isAtomic, 'failed to populate');
@@ -523,12 +532,13 @@ export function emptyPopUpdate(p: Percpu, cpu: Cpu, chunk: number, occPages: num
 }
 
 /**
- * 4.1 frees the area and drops the occupied pages pcpu_free_area counted:
- * populated pages the area alone occupied (populated before it, or by an
- * earlier round of its own population) become empty uncounted in
- * pcpu_nr_empty_pop_pages.
+ * 4.1 frees the area and does no accounting at all: it neither takes off
+ * the populated pages pcpu_alloc_area counted as the area's (the success
+ * path's subtraction never comes) nor adds those pcpu_free_area finds left
+ * empty, so pcpu_nr_empty_pop_pages goes wrong either way for the pages the
+ * area touched that are populated.
  */
-export function populateFailFree(p: Percpu, cpu: Cpu, chunk: number, off: number, size: number): void {
+export function populateFailFree(p: Percpu, cpu: Cpu, chunk: number, off: number, size: number, _occFirst: number, _occPages: number): void {
   p.areaFree(cpu, chunk, off);
   p.known?.populateFailFreed(cpu, chunk, off, size);
 }

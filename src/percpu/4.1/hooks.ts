@@ -37,7 +37,7 @@ export interface Mechanism41Hooks {
   headBeforeMap(cpu: Cpu, chunk: number): void;
   /** percpu-km's pcpu_create_chunk marks `nrPages` pages populated, the group's (more than a unit's when the group has several units). */
   kmPopulated(cpu: Cpu, chunk: number, nrPages: number): void;
-  /** pcpu_alloc freed the area at `off` (`size` bytes) of `chunk` after its population failed, dropping the occupied-page count. */
+  /** pcpu_alloc freed the area at `off` (`size` bytes) of `chunk` after its population failed, with no accounting of its pages. */
   populateFailFreed(cpu: Cpu, chunk: number, off: number, size: number): void;
   /** pcpu_map_pages failed (`err`) mapping unit `unitCpu` and left its pages [start, end) mapped. */
   mapPagesLeftMapped(cpu: Cpu, chunk: number, unitCpu: number, start: number, end: number, err: number): void;
