@@ -194,7 +194,7 @@ const benchOptions = {
 export const BENCH: Command<typeof benchOptions> = {
   name: 'bench', args: '', maxPositional: 0,
   summary: 'throughput, runs per second, start-up, memory and time to detect each bug',
-  description: 'Measure the harness: ops per CPU-second with and without checks at 1..8 CPUs, controlled-run and fuzz rates, start-up and peak RSS at 8 and 64 CPUs, lockdep\'s cost, the coverage curve, and the time and runs to detect each historical bug. Ratios and per-CPU-second figures compare across machines.',
+  description: 'Measure the harness: ops per CPU-second with and without checks at 1..8 CPUs, controlled-run and fuzz rates, start-up and peak RSS at 8 and 64 CPUs, lockdep\'s cost, the coverage curve, and the time and runs to detect each historical bug and each known issue of the kernel. Ratios and per-CPU-second figures compare across machines.',
   options: benchOptions,
   examples: [{ cmd: 'npx percpu-stress bench --quick --json bench-quick.json', what: 'a smoke test of every measurement (not a measurement)' }],
 };
