@@ -18,6 +18,8 @@ import type { Percpu } from '../src/percpu/4.1/core.ts';
 import type { Violation } from '../src/report/violation.ts';
 import type { Backend } from '../src/shm/config.ts';
 import { ShadowStamps } from '../src/check/shadow.ts';
+import { scenarioByName } from '../scenarios/index.ts';
+import { deriveSeed } from '../src/explore/fuzz.ts';
 
 const DIR = new URL('./fixtures/repros-4.1/', import.meta.url).pathname;
 const shared = sharedRunner();
@@ -122,4 +124,22 @@ test('the caller\'s alignment is checked from the outside: an area at no multipl
   shadow.aligned(cpu, 4102, 8, 12);
   t.deepEqual(k.violations.map((v) => v.title), ['percpu: pcpu_alloc returned an area misaligned for its request (align 6)']);
   t.like(k.violations[0]!.details, { check: 'alignment', align: 6 });
+});
+
+test.serial('4.1 with every fix booted shows nothing under every strategy: the fixes are complete and boot together', async (t) => {
+  const all = (1 << generation('4.1').fixes.length) - 1;
+  const seen: string[] = [];
+  let runs = 0;
+  for (const name of ['oom', 'oom-atomic', 'balance-race', 'atomic-exhaust', 'atomic-km', 'tiny-sizes', 'odd-requests', 'atomic-contexts']) {
+    for (let i = 0; i < 8; i++) {
+      const res = await shared().run({
+        scenario: scenarioByName(name)!, cpus: 3, seed: deriveSeed(5, i), kernel: '4.1', strategy: [Mode.random, Mode.pct, Mode.pos, Mode.urw][i % 4]!,
+        depth: 3, ops: 30, fixes: all, verifyKnown: false,
+      });
+      runs++;
+      for (const v of res.violations) seen.push(`${name} seed ${i}: ${v.kind}: ${v.title}`);
+    }
+  }
+  t.is(runs, 64);
+  t.deepEqual(seen, []);
 });

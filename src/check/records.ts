@@ -18,7 +18,7 @@ export enum CK {
    * past a unit.
    */
   EMPTY_POP_LOST, EMPTY_POP_RACES, EXTEND_STALE, HEAD0, KM_OVER,
-  /** 4.1: failed populations that freed an area over populated pages (their accounting skipped). */
+  /** 4.1: failed populations that freed their area (the path with no accounting). */
   POPFAIL_LOST,
   SIZE,
 }

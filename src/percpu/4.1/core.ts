@@ -75,6 +75,8 @@ export interface PcpuOps {
   allocMutex(p: Percpu, cpu: Cpu, at: AllocMutexAt, isAtomic: boolean, lock: boolean): void;
   /** pcpu_alloc's test of its arguments (after forcing a 2-byte alignment and an even size): true refuses them. */
   argsIllegal(p: Percpu, size: number, align: number): boolean;
+  /** pcpu_alloc, the area found (pcpu_lock held): nothing in 4.1, whose accounting of the area's pages waits for emptyPopUpdate. */
+  allocAccount(p: Percpu, cpu: Cpu, chunk: number, occFirst: number, occPages: number): void;
   /** pcpu_alloc's update of pcpu_nr_empty_pop_pages for the pages the new area occupies. */
   emptyPopUpdate(p: Percpu, cpu: Cpu, chunk: number, occPages: number): void;
   /**
@@ -431,6 +433,7 @@ export function pcpuAlloc(p: Percpu, cpu: Cpu, size: number, align: number, rese
   }
 
   // area_found
+  p.ops.allocAccount(p, cpu, chunk, occFirst, occPages);
   p.statsAlloc(size);
   p.indexCheck?.(cpu, chunk);
   cpu.spinUnlockIrqRestore(Lock.pcpu_lock, flags);
@@ -522,6 +525,9 @@ export function allocMutex(_p: Percpu, cpu: Cpu, at: AllocMutexAt, _isAtomic: bo
   else cpu.mutexUnlock(Lock.pcpu_alloc_mutex);
 }
 
+/** 4.1 accounts for the area's pages after populating them (emptyPopUpdate), not here. */
+export function allocAccount(): void {}
+
 /** 4.1 updates pcpu_nr_empty_pop_pages with no lock held, after pcpu_lock was dropped. */
 export function emptyPopUpdate(p: Percpu, cpu: Cpu, chunk: number, occPages: number): void {
   const st = p.st;
@@ -532,11 +538,12 @@ export function emptyPopUpdate(p: Percpu, cpu: Cpu, chunk: number, occPages: num
 }
 
 /**
- * 4.1 frees the area and does no accounting at all: it neither takes off
- * the populated pages pcpu_alloc_area counted as the area's (the success
- * path's subtraction never comes) nor adds those pcpu_free_area finds left
- * empty, so pcpu_nr_empty_pop_pages goes wrong either way for the pages the
- * area touched that are populated.
+ * 4.1 frees the area and does no accounting at all: the success path's
+ * subtraction of the pages pcpu_alloc_area counted as the area's never
+ * comes, nor the free's addition of those it leaves empty, so
+ * pcpu_nr_empty_pop_pages goes wrong either way for the area's populated
+ * pages, and for a page it shared with a later allocation once that page is
+ * populated (counted as empty, and nobody owes it a subtraction any more).
  */
 export function populateFailFree(p: Percpu, cpu: Cpu, chunk: number, off: number, size: number, _occFirst: number, _occPages: number): void {
   p.areaFree(cpu, chunk, off);

@@ -7,7 +7,7 @@ import type { Backend } from '../../shm/config.ts';
 import type { HistoricalBug, LaterFix } from '../variant.ts';
 import { processOneWork } from '../../workqueue/workqueue.ts';
 import {
-  type PcpuOps, allocChunk, argsIllegal, allocMutex, balanceWorkfn, emptyPopUpdate, extendAreaMap, freePercpu, initMapExtend, mapExtendService,
+  type PcpuOps, allocAccount, allocChunk, argsIllegal, allocMutex, balanceWorkfn, emptyPopUpdate, extendAreaMap, freePercpu, initMapExtend, mapExtendService,
   mapExtendUnlink, mapExtendWorkfn, pcpuAlloc, perCpuPtrToPhys, populateFailFree, walkSlot,
 } from './core.ts';
 import { allocArea, chunkDepopulated, chunkPopulated, freeArea, needToExtend } from './area-map.ts';
@@ -26,7 +26,7 @@ import { alignPowerOfTwo } from './later/align-power-of-two.ts';
 export type { HistoricalBug, LaterFix } from '../variant.ts';
 
 const COMMON = {
-  alloc: pcpuAlloc, argsIllegal, walkSlot, allocMutex, emptyPopUpdate, populateFailFree, free: freePercpu, needToExtend, extendAreaMap, mapExtendWorkfn, initMapExtend,
+  alloc: pcpuAlloc, argsIllegal, allocAccount, walkSlot, allocMutex, emptyPopUpdate, populateFailFree, free: freePercpu, needToExtend, extendAreaMap, mapExtendWorkfn, initMapExtend,
   mapExtendUnlink, mapExtendService, balanceWorkfn, allocArea, freeArea, chunkPopulated, chunkDepopulated, allocChunk, perCpuPtrToPhys, processOneWork,
 };
 
@@ -62,13 +62,14 @@ export function fixFor(knownIssue: string): LaterFix<PcpuOps> | undefined {
 /** The functions a 4.1 machine with `backend` boots with bug number `bug` (0: none) and the set of fixes `fixes`. */
 export function opsFor(backend: Backend, bug: number, fixes: number): PcpuOps {
   let ops: PcpuOps = { ...(backend === 'km' ? BASELINE_KM : BASELINE_VM), ...(BUGS[bug - 1]?.ops ?? {}) };
-  FIXES.forEach((f, i) => {
-    if (fixes & (1 << i)) ops = { ...ops, ...f.ops };
-  });
+  const booted = FIXES.filter((f, i) => (fixes & (1 << i)) !== 0 && (f.backend === undefined || f.backend === backend));
+  // a fix another booted fix supersedes is not booted: that one's functions fix its issue too
+  for (const f of booted) if (!booted.some((g) => g.supersedes?.includes(f.name))) ops = { ...ops, ...f.ops };
   return ops;
 }
 
-// every fix boots with every other one
+// every fix boots with every other one (or is superseded by it)
 FIXES.forEach((f, i) => FIXES.forEach((g, j) => {
-  if (i < j && Object.keys(f.ops).some((k) => k in g.ops)) throw new Error(`fixes ${f.name} and ${g.name} replace the same function`);
+  const overlap = Object.keys(f.ops).some((k) => k in g.ops);
+  if (i < j && overlap && !f.supersedes?.includes(g.name) && !g.supersedes?.includes(f.name)) throw new Error(`fixes ${f.name} and ${g.name} replace the same function`);
 }));

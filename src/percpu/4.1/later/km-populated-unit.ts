@@ -24,4 +24,5 @@ export const kmPopulatedUnit: LaterFix<PcpuOps> = {
   summary: 'percpu-km\'s pcpu_create_chunk marks pages [0, pcpu_unit_pages) populated',
   ops: { createChunk },
   fixes: 'km-populated-group',
+  backend: 'km',
 };
