@@ -39,10 +39,11 @@ export enum KX {
    * 4.1: empty-pop-unlocked: pcpu_alloc is storing pcpu_nr_empty_pop_pages with no lock (until its next
    * call's walk), and how many such stores this entity made; extend-vs-destroy: the chunk a
    * pcpu_extend_area_map in progress extends (+ 1), its creation number then, and whether it runs without
-   * pcpu_alloc_mutex; extend-work-freed: the map_extend_work queued in the chunk the balance work is
+   * pcpu_alloc_mutex (the chunk, + 1, and its creation number as the caller saw it under pcpu_lock before
+   * dropping it: EXT_DECIDED); extend-work-freed: the map_extend_work queued in the chunk the balance work is
    * destroying; head-before-map: the map whose map[-1] pcpu_alloc_area is about to read.
    */
-  EMPTY_POP_STORING, EMPTY_POP_STORES, EXT_CHUNK, EXT_SEQ, EXT_NOMUTEX, DESTROY_WORK, HEAD0_MAP,
+  EMPTY_POP_STORING, EMPTY_POP_STORES, EXT_CHUNK, EXT_DECIDED, EXT_SEQ, EXT_NOMUTEX, DESTROY_WORK, HEAD0_MAP,
   /** align-not-pow2: the alignment the latest pcpu_alloc of this entity took, when not a power of two (0 otherwise). */
   ODD_ALIGN,
   SIZE,

@@ -178,11 +178,18 @@ export class Mechanism41Recorder implements Mechanism41Hooks {
     }
   }
 
-  extendBegin(cpu: Cpu, chunk: number): void {
+  extendDecided(cpu: Cpu, chunk: number): void {
     const x = this.kx(cpu);
-    this.w[x + KX.EXT_CHUNK] = chunk + 1;
+    this.w[x + KX.EXT_DECIDED] = chunk + 1;
     this.w[x + KX.EXT_SEQ] = this.w[chunk + C.SEQ]!;
     this.w[x + KX.EXT_NOMUTEX] = cpu.holds(Lock.pcpu_alloc_mutex) ? 0 : 1;
+  }
+
+  extendBegin(cpu: Cpu, chunk: number): void {
+    const x = this.kx(cpu);
+    // decided under pcpu_lock just before (the chunk as the caller saw it), or else as it is now
+    if (this.w[x + KX.EXT_DECIDED] !== chunk + 1) this.extendDecided(cpu, chunk);
+    this.w[x + KX.EXT_CHUNK] = chunk + 1;
   }
 
   extendLocked(cpu: Cpu, chunk: number): void {
@@ -192,6 +199,7 @@ export class Mechanism41Recorder implements Mechanism41Hooks {
 
   extendDone(cpu: Cpu): void {
     this.w[this.kx(cpu) + KX.EXT_CHUNK] = 0;
+    this.w[this.kx(cpu) + KX.EXT_DECIDED] = 0;
   }
 
   destroying(cpu: Cpu, chunk: number): void {

@@ -338,6 +338,7 @@ export function mapExtendWorkfn(p: Percpu, cpu: Cpu, work: number): void {
   cpu.spinLockIrq(Lock.pcpu_lock);
   p.checkChunk(cpu, chunk, 'pcpu_map_extend_workfn');
   const newAlloc = p.ops.needToExtend(p, cpu, chunk, false);
+  if (newAlloc) p.known?.extendDecided(cpu, chunk);
   cpu.spinUnlockIrq(Lock.pcpu_lock);
   if (newAlloc) p.ops.extendAreaMap(p, cpu, chunk, newAlloc);
   cpu.leave();
@@ -504,6 +505,7 @@ export function walkList(p: Percpu, cpu: Cpu, slot: number, size: number, align:
     if (newAlloc) {
       if (isAtomic) continue;
       p.walkNewAlloc = newAlloc;
+      p.known?.extendDecided(cpu, pos);
       return WALK_EXTEND;
     }
     const off = p.areaAlloc(cpu, pos, size, align, isAtomic);

@@ -27,6 +27,8 @@ export interface Mechanism41Hooks {
   walkDone(cpu: Cpu): void;
   /** pcpu_alloc is about to store pcpu_nr_empty_pop_pages, which it read as `before`, with no lock held. */
   emptyPopUnlocked(cpu: Cpu, before: number): void;
+  /** A caller holding pcpu_lock decided to extend `chunk`'s map, and is about to drop the lock to do it. */
+  extendDecided(cpu: Cpu, chunk: number): void;
   /** pcpu_extend_area_map starts on `chunk` (no lock held), takes pcpu_lock to switch maps, is done. */
   extendBegin(cpu: Cpu, chunk: number): void;
   extendLocked(cpu: Cpu, chunk: number): void;

@@ -59,6 +59,7 @@ function mapExtendService(p: Percpu, cpu: Cpu): void {
       p.checkChunk(cpu, chunk, 'pcpu_balance_workfn');
       st.extListDelInit(node);
       newAlloc = p.ops.needToExtend(p, cpu, chunk, false);
+      if (newAlloc) p.known?.extendDecided(cpu, chunk);
     }
     cpu.spinUnlockIrq(Lock.pcpu_lock);
     if (newAlloc) p.ops.extendAreaMap(p, cpu, chunk, newAlloc);
