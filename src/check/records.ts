@@ -11,15 +11,17 @@ export enum CK {
   /** Destroyed chunks recorded in the graveyard so far. */
   GRAVE_LEN,
   /**
-   * 4.1 (src/check/4.1/known.ts): pcpu_alloc's unlocked stores of
-   * pcpu_nr_empty_pop_pages that lost an update, and the races with one
-   * reported; synchronous extensions that found their record freed or
+   * 4.1 (src/check/4.1/known.ts): stores of pcpu_nr_empty_pop_pages that
+   * replaced another store made since the value was read (an update lost);
+   * synchronous extensions that found their record freed or
    * reused; heads merged before area 0; percpu-km chunks marked populated
    * past a unit.
    */
-  EMPTY_POP_LOST, EMPTY_POP_RACES, EXTEND_STALE, HEAD0, KM_OVER,
+  EMPTY_POP_LOST, EXTEND_STALE, HEAD0, KM_OVER,
   /** 4.1: failed populations that freed their area (the path with no accounting). */
   POPFAIL_LOST,
+  /** 4.1: the maps stale extensions found in their records (a ring of STALE_MAPS_CAP), which they free and the balance work may free too. */
+  STALE_MAPS_LEN, STALE_MAPS, STALE_MAPS_END = STALE_MAPS + 8,
   SIZE,
 }
 
@@ -44,8 +46,6 @@ export enum KX {
    * destroying; head-before-map: the map whose map[-1] pcpu_alloc_area is about to read.
    */
   EMPTY_POP_STORING, EMPTY_POP_STORES, EXT_CHUNK, EXT_DECIDED, EXT_SEQ, EXT_NOMUTEX, DESTROY_WORK, HEAD0_MAP,
-  /** align-not-pow2: the alignment the latest pcpu_alloc of this entity took, when not a power of two (0 otherwise). */
-  ODD_ALIGN,
   SIZE,
 }
 

@@ -20,6 +20,7 @@ export class ShadowStamps {
   private unzeroedKm = false;
   private unzeroedOther = false;
   private misaligned = false;
+  private misalignedOdd = false;
 
   constructor(private readonly st: PcpuState, private readonly pcpu: Allocator) {}
 
@@ -28,16 +29,22 @@ export class ShadowStamps {
     this.unzeroedKm = false;
     this.unzeroedOther = false;
     this.misaligned = false;
+    this.misalignedOdd = false;
   }
 
   /**
    * The caller asked for `align`: the area it got must start at a multiple of
-   * it in every copy (units are page-aligned, so the percpu pointer decides).
-   * Reported once per run.
+   * it (the percpu pointer; units are page-aligned, so for a power of two up
+   * to a page every copy is aligned alike). Reported once per run for a power
+   * of two, once for any other alignment.
    */
   aligned(cpu: Cpu, ptr: number, size: number, align: number): void {
-    if (align <= 1 || ptr % align === 0 || this.misaligned) return;
-    this.misaligned = true;
+    if (align <= 1 || ptr % align === 0) return;
+    // once a run for powers of two, once for any other: a known misalignment hides no other
+    const pow2 = (align & (align - 1)) === 0;
+    if (pow2 ? this.misaligned : this.misalignedOdd) return;
+    if (pow2) this.misaligned = true;
+    else this.misalignedOdd = true;
     cpu.report('spec', `percpu: pcpu_alloc returned an area misaligned for its request (align ${align})`,
       `pcpu_alloc(size ${size}, align ${align}) returned ${ptr.toString(16)}, ${ptr % align} bytes past a multiple of ${align}: ` +
       'the caller was promised an area aligned as it asked (or a refusal)\n',

@@ -55,7 +55,7 @@ export function kzalloc(cpu: Cpu, bytes: number, tag: Tag, gfp = GFP_KERNEL): nu
 
 function freeResult(cpu: Cpu, st: number, p: number, fn: string): void {
   if (st === FREE_OK) return;
-  if (st === FREE_DOUBLE) cpu.report('use-after-free', `BUG: ${fn}: double free of object w[${p}]`, 'the object was already freed');
+  if (st === FREE_DOUBLE) cpu.report('use-after-free', `BUG: ${fn}: double free of object w[${p}]`, 'the object was already freed', true, { at: p, double: true });
   else cpu.report('kernel-bug', `BUG: ${fn}: invalid pointer w[${p}]`, 'not a heap object');
 }
 

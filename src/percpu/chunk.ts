@@ -582,9 +582,10 @@ export class PcpuState {
     if (this.ck !== null) this.ck.access(0, Fld.NR_EMPTY_POP_PAGES, false);
     return this.w[this.px + PC41.NR_EMPTY_POP_PAGES]!;
   }
-  setNrEmptyPopPages(v: number): void {
+  /** The store; returns the word it replaced (for the checkers: someone else's store since this CPU read it is an update lost). */
+  setNrEmptyPopPages(v: number): number {
     if (this.ck !== null) this.ck.access(0, Fld.NR_EMPTY_POP_PAGES, true);
-    this.w[this.px + PC41.NR_EMPTY_POP_PAGES] = v;
+    return Atomics.exchange(this.w, this.px + PC41.NR_EMPTY_POP_PAGES, v);
   }
   /** pcpu_atomic_alloc_failed (declared: no lock, see src/race/fields.ts). */
   atomicAllocFailed(): boolean {

@@ -165,7 +165,10 @@ export function computeLayout(cfg: Config, ai: AllocInfo, recCap = 1 << 16): Lay
   const works = take(MAX_WORKS * WK.SIZE);
   const wq = take(WQ.SIZE);
   // 4.1: every chunk (the first and the reserved one too) embeds a map extension work item
-  const nrWorkIds = MAX_WORKS + (v41 ? cfg.maxChunks + 2 : 0);
+  // 4.1: every chunk record holds a work item: the vm areas bound the live chunks (maxChunks, and the first and reserved
+  // chunk), and a record exists before its vm area is asked for, so a creation that will fail for want of one holds one
+  // more (creation is serialized by pcpu_alloc_mutex; a row an entity may hold besides, to be safe)
+  const nrWorkIds = MAX_WORKS + (v41 ? cfg.maxChunks + 2 + nrEntities : 0);
   const workTable = take(nrWorkIds * WT.SIZE);
   const vcWidth = raceContexts(nrEntities);
   const vc = take(raceClockRows(nrEntities, nrWorkIds) * vcWidth);

@@ -88,7 +88,8 @@ export class Spec41Checker implements Spec41Hooks {
   private fit(c: number, off: number, len: number, size: number, align: number, popOnly: boolean): number {
     const ps = this.st.pageSize, shift = this.st.pageShift;
     for (let cand = off; ;) {
-      const head = Math.ceil(cand / align) * align - off;
+      // ALIGN(), as 4.1 writes it (a mask: meant for powers of two, and what 4.1 does with any other)
+      const head = ((cand + align - 1) & ~(align - 1)) - off;
       if (len < head + size) return -1;
       if (!popOnly) return head;
       // the first page the request touches that is not populated, if any

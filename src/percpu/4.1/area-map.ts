@@ -267,7 +267,8 @@ export function chunkPopulated(p: Percpu, cpu: Cpu, chunk: number, start: number
   st.assertLocks(cpu, PCPU_LOCK);
   st.setPopulatedBits(cpu, chunk, start, nr, true);
   st.setNrPopulated(chunk, st.nrPopulated(chunk) + nr);
-  st.setNrEmptyPopPages(st.nrEmptyPopPages() + nr);
+  const before = st.nrEmptyPopPages();
+  p.known?.countStored(cpu, before, st.setNrEmptyPopPages(before + nr));
   cpu.leave();
 }
 
@@ -279,6 +280,7 @@ export function chunkDepopulated(p: Percpu, cpu: Cpu, chunk: number, start: numb
   st.assertLocks(cpu, PCPU_LOCK);
   st.setPopulatedBits(cpu, chunk, start, nr, false);
   st.setNrPopulated(chunk, st.nrPopulated(chunk) - nr);
-  st.setNrEmptyPopPages(st.nrEmptyPopPages() - nr);
+  const before = st.nrEmptyPopPages();
+  p.known?.countStored(cpu, before, st.setNrEmptyPopPages(before - nr));
   cpu.leave();
 }

@@ -75,6 +75,8 @@ export interface PcpuOps {
   allocMutex(p: Percpu, cpu: Cpu, at: AllocMutexAt, isAtomic: boolean, lock: boolean): void;
   /** pcpu_alloc's test of its arguments (after forcing a 2-byte alignment and an even size): true refuses them. */
   argsIllegal(p: Percpu, size: number, align: number): boolean;
+  /** free_percpu's update of pcpu_nr_empty_pop_pages for the `occPages` pages from `occFirst` the freed area leaves empty. CONTEXT: pcpu_lock. */
+  freeAccount(p: Percpu, cpu: Cpu, chunk: number, occFirst: number, occPages: number): void;
   /** pcpu_alloc, the area found (pcpu_lock held): nothing in 4.1, whose accounting of the area's pages waits for emptyPopUpdate. */
   allocAccount(p: Percpu, cpu: Cpu, chunk: number, occFirst: number, occPages: number): void;
   /** pcpu_alloc's update of pcpu_nr_empty_pop_pages for the pages the new area occupies. */
@@ -360,7 +362,6 @@ export function pcpuAlloc(p: Percpu, cpu: Cpu, size: number, align: number, rese
     cpu.host.printk(cpu, `WARNING: at mm/percpu.c:pcpu_alloc()\n${p.lastError}`);
     return 0;
   }
-  p.known?.alignAccepted(cpu, align);
   cpu.enter(F.pcpu_alloc);
   p.ops.allocMutex(p, cpu, AllocMutexAt.CALL, isAtomic, true);
   let flags = cpu.spinLockIrqSave(Lock.pcpu_lock);
@@ -527,6 +528,13 @@ export function allocMutex(_p: Percpu, cpu: Cpu, at: AllocMutexAt, _isAtomic: bo
   else cpu.mutexUnlock(Lock.pcpu_alloc_mutex);
 }
 
+/** 4.1 counts every page the freed area leaves empty (they were all populated, the area being in use). */
+export function freeAccount(p: Percpu, cpu: Cpu, _chunk: number, _occFirst: number, occPages: number): void {
+  const st = p.st;
+  const before = st.nrEmptyPopPages();
+  p.known?.countStored(cpu, before, st.setNrEmptyPopPages(before + occPages));
+}
+
 /** 4.1 accounts for the area's pages after populating them (emptyPopUpdate), not here. */
 export function allocAccount(): void {}
 
@@ -535,8 +543,8 @@ export function emptyPopUpdate(p: Percpu, cpu: Cpu, chunk: number, occPages: num
   const st = p.st;
   if (chunk === st.reservedChunk) return;
   const before = st.nrEmptyPopPages();
-  p.known?.emptyPopUnlocked(cpu, before);
-  st.setNrEmptyPopPages(before - occPages);
+  p.known?.emptyPopUnlocked(cpu);
+  p.known?.countStored(cpu, before, st.setNrEmptyPopPages(before - occPages));
 }
 
 /**
@@ -547,9 +555,9 @@ export function emptyPopUpdate(p: Percpu, cpu: Cpu, chunk: number, occPages: num
  * pages, and for a page it shared with a later allocation once that page is
  * populated (counted as empty, and nobody owes it a subtraction any more).
  */
-export function populateFailFree(p: Percpu, cpu: Cpu, chunk: number, off: number, size: number, _occFirst: number, _occPages: number): void {
+export function populateFailFree(p: Percpu, cpu: Cpu, chunk: number, off: number, size: number, occFirst: number, occPages: number): void {
   p.areaFree(cpu, chunk, off);
-  p.known?.populateFailFreed(cpu, chunk, off, size);
+  p.known?.populateFailFreed(cpu, chunk, off, size, occFirst, occPages, p.occFirst, p.occPages);
 }
 
 /** INIT_WORK(&chunk->map_extend_work, pcpu_map_extend_workfn). */
@@ -573,7 +581,7 @@ export function freePercpu(p: Percpu, cpu: Cpu, ptr: number): void {
   p.areaFree(cpu, chunk, ptr - st.baseAddr(chunk));
   const occPages = p.occPages;
   p.statsFree();
-  if (chunk !== st.reservedChunk) st.setNrEmptyPopPages(st.nrEmptyPopPages() + occPages);
+  if (chunk !== st.reservedChunk) p.ops.freeAccount(p, cpu, chunk, p.occFirst, occPages);
   // more than one fully free chunk: wake up the grim reaper
   if (st.freeSize(chunk) === st.unitSize) {
     const head = st.slotHead(st.nrSlots - 1);

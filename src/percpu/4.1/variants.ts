@@ -7,7 +7,7 @@ import type { Backend } from '../../shm/config.ts';
 import type { HistoricalBug, LaterFix } from '../variant.ts';
 import { processOneWork } from '../../workqueue/workqueue.ts';
 import {
-  type PcpuOps, allocAccount, allocChunk, argsIllegal, allocMutex, balanceWorkfn, emptyPopUpdate, extendAreaMap, freePercpu, initMapExtend, mapExtendService,
+  type PcpuOps, allocAccount, allocChunk, argsIllegal, freeAccount, allocMutex, balanceWorkfn, emptyPopUpdate, extendAreaMap, freePercpu, initMapExtend, mapExtendService,
   mapExtendUnlink, mapExtendWorkfn, pcpuAlloc, perCpuPtrToPhys, populateFailFree, walkSlot,
 } from './core.ts';
 import { allocArea, chunkDepopulated, chunkPopulated, freeArea, needToExtend } from './area-map.ts';
@@ -26,7 +26,7 @@ import { alignPowerOfTwo } from './later/align-power-of-two.ts';
 export type { HistoricalBug, LaterFix } from '../variant.ts';
 
 const COMMON = {
-  alloc: pcpuAlloc, argsIllegal, allocAccount, walkSlot, allocMutex, emptyPopUpdate, populateFailFree, free: freePercpu, needToExtend, extendAreaMap, mapExtendWorkfn, initMapExtend,
+  alloc: pcpuAlloc, argsIllegal, allocAccount, freeAccount, walkSlot, allocMutex, emptyPopUpdate, populateFailFree, free: freePercpu, needToExtend, extendAreaMap, mapExtendWorkfn, initMapExtend,
   mapExtendUnlink, mapExtendService, balanceWorkfn, allocArea, freeArea, chunkPopulated, chunkDepopulated, allocChunk, perCpuPtrToPhys, processOneWork,
 };
 

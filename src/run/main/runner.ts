@@ -389,7 +389,8 @@ export class Runner {
         return;
       }
       for (const v of pending) {
-        if (res.violations.some((x) => x.kind === v.kind && x.title === v.title)) v.notKnown = `replayed with ${fixName.get(v.mechanism!)} switched on, it is still there`;
+        // a leak's title carries its counts, which the fix may change: any leak still there is the leak
+        if (res.violations.some((x) => x.kind === v.kind && (x.title === v.title || v.kind === 'leak'))) v.notKnown = `replayed with ${fixName.get(v.mechanism!)} switched on, it is still there`;
         else v.knownProof = 'fix-verified';
       }
     }

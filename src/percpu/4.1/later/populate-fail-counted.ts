@@ -9,7 +9,9 @@
 // allocation makes non-empty are taken off as pcpu_alloc_area finds it
 // (those populated then), a population counts only the pages no area uses,
 // and any free (the failure path's too) adds the populated pages it leaves
-// empty. Every update is then under pcpu_lock, so this fix supersedes
+// empty (4.1's free_percpu adds every page it leaves empty, populated or
+// not: an area in use can reach a page it never populated, a tail under 4
+// bytes kept in it). Every update is then under pcpu_lock, so this fix supersedes
 // nr-empty-locked (pcpu_alloc's late, unlocked update is gone).
 
 import type { Cpu } from '../../../sync/cpu.ts';
@@ -60,6 +62,16 @@ function chunkPopulated(p: Percpu, cpu: Cpu, chunk: number, start: number, end: 
   cpu.leave();
 }
 
+/**
+ * free_percpu: the populated pages among those the freed area leaves empty
+ * (an area in use can reach into a page it never populated: a tail under 4
+ * bytes kept in the area). CONTEXT: pcpu_lock.
+ */
+function freeAccount(p: Percpu, _cpu: Cpu, chunk: number, occFirst: number, occPages: number): void {
+  const st = p.st;
+  st.setNrEmptyPopPages(st.nrEmptyPopPages() + populated(p, chunk, occFirst, occPages));
+}
+
 /** The failed area's free: the populated pages it leaves empty, as free_percpu counts them. CONTEXT: pcpu_lock. */
 function populateFailFree(p: Percpu, cpu: Cpu, chunk: number, off: number): void {
   const st = p.st;
@@ -72,7 +84,7 @@ export const populateFailCounted: LaterFix<PcpuOps> = {
   commit: '',
   subject: 'pcpu_nr_empty_pop_pages kept exact under pcpu_lock (as 4.14\'s bitmap allocator keeps its counts)',
   summary: 'pages leave the count when an area is found and join it when populated unused or freed, all under pcpu_lock, so a failed population leaves it right',
-  ops: { allocAccount, emptyPopUpdate, chunkPopulated, populateFailFree },
+  ops: { allocAccount, emptyPopUpdate, chunkPopulated, freeAccount, populateFailFree },
   fixes: 'populate-fail-uncounted',
   supersedes: ['nr-empty-locked'],
 };
