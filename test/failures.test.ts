@@ -12,6 +12,8 @@ import type { Kernel } from '../src/run/machine.ts';
 import { FailSite } from '../src/mm/fail.ts';
 import { Lock } from '../src/sync/locks.ts';
 import { F } from '../src/sync/sites.ts';
+import { GFP_ATOMIC, GFP_KERNEL } from '../src/mm/gfp.ts';
+import type { Percpu as Percpu41 } from '../src/percpu/4.1/core.ts';
 
 /** pcpu_alloc as the CPU program calls it: the failure checker told before and after. */
 function judged(k: Kernel, size: number, align: number, reserved = false): number {
@@ -117,4 +119,39 @@ test('a warning printed for a call that then succeeds, or for another size, is a
   const f = failuresOf(k);
   t.regex(f[0] ?? '', /"PERCPU: allocation failed, size=65 align=8, failed to populate" printed during pcpu_alloc\(size 64, align 8\)/);
   t.regex(f[1] ?? '', /printed "PERCPU: allocation failed, … failed to populate" and then returned an area/);
+});
+
+// Linux 4.1: its own rules (it adjusts size and alignment and prints them adjusted), and an atomic request's
+// NULL justified only when no chunk has populated room for it (or its map would have to grow)
+function judged41(k: Kernel, size: number, align: number, gfp: number): number {
+  const cpu = k.cpu(0);
+  k.failures?.begin(cpu, size, align, false);
+  const p = k.pcpu.pcpuAlloc(cpu, size, align, false, gfp);
+  k.failures?.end(cpu, p, k.pcpu.lastError);
+  return p;
+}
+
+test('4.1: illegal requests refused with their WARNING, atomic requests that find no populated room, are justified', (t) => {
+  const { k } = machine({ kernel: '4.1', cpus: 2 });
+  t.is(judged41(k, 0, 4, GFP_KERNEL), 0);
+  t.is(judged41(k, 16, 8192, GFP_KERNEL), 0);
+  t.not(judged41(k, 7, 1, GFP_KERNEL), 0, 'an odd size and alignment are adjusted, legal');
+  // atomic requests until the first chunk's populated room runs out
+  let served = 0;
+  while (judged41(k, 4096, 8, GFP_ATOMIC) !== 0) served++;
+  t.true(served > 0);
+  t.deepEqual(failuresOf(k), []);
+});
+
+test('4.1: an atomic request given up although a chunk has populated room is a finding naming the chunk', (t) => {
+  const { k } = machine({ kernel: '4.1', cpus: 2 });
+  // the bug: the walk never looks at a chunk for an atomic request
+  const p41 = k.pcpu as Percpu41;
+  const walk = p41.ops.walkSlot;
+  p41.ops = { ...p41.ops, walkSlot: (p, cpu, slot, size, align, isAtomic) => (isAtomic ? -1 : walk(p, cpu, slot, size, align, isAtomic)) };
+  t.is(judged41(k, 64, 8, GFP_ATOMIC), 0);
+  const f = k.violations.filter((v) => (v.details as { check?: string } | undefined)?.check === 'failure-justified');
+  t.is(f.length, 1, k.violations.map((v) => v.title).join('\n'));
+  t.regex(f[0]!.title, /^percpu: pcpu_alloc\(\) gave up an atomic request although chunk w\[\d+\] has populated room \(size 64, align 8\)$/);
+  t.regex(f[0]!.text, /walked the chunks and gave up, but chunk w\[\d+\] \(on pcpu_slot\[\d+\]\) has room at offset \d+ on populated pages/);
 });

@@ -58,6 +58,10 @@ export interface FailureHooks {
    * 4.1 also the populated pages of a chunk for an atomic request.
    */
   noRoom(cpu: Cpu, chunk: number, size: number, align: number): void;
+  /** 4.1, pcpu_lock held: an atomic request walked every chunk and found no populated room in any. */
+  noRoomAtomic(cpu: Cpu, size: number, align: number): void;
+  /** 4.1, pcpu_lock held: an atomic request gives up on `chunk` because its map would have to grow first. */
+  mapShort(cpu: Cpu, chunk: number): void;
 }
 
 /** The lifecycle checker (src/check/lifecycle.ts): a chunk is about to be destroyed, and must be out of use. */

@@ -20,6 +20,7 @@ import type { CheckTarget } from '../check/target.ts';
 import type { InvariantFailure } from '../check/invariants.ts';
 import type { KnownIssue } from '../check/known.ts';
 import type { WorkProgress } from '../check/progress.ts';
+import { rules41, type FailureRules } from '../check/failures.ts';
 // Linux 2.6.35
 import { Percpu as Percpu2635 } from '../percpu/2.6.35/core.ts';
 import { setupFirstChunk as setup2635 } from '../percpu/2.6.35/first-chunk.ts';
@@ -57,6 +58,8 @@ export interface KernelChecks {
   attribute(cpu: Cpu, v: Violation): string | undefined;
   /** Where the specification can tell whether an allocation had room (its own first fit), the failure checker asks it. */
   firstFit?: (chunk: number, size: number, align: number) => number;
+  /** The kernel's rules for the failure checker (2.6.35's by default). */
+  failureRules?: FailureRules;
   /** The progress checker the specification tells when a run of a work item did its job (checks on), or null. */
   progress(p: WorkProgress | null): void;
 }
@@ -163,8 +166,8 @@ const V41: KernelGeneration = {
         p.spec = v ? spec : null;
       },
       attribute: (cpu, v) => attributeMechanism41(k.shm, cpu, v),
-      // no failure judge yet: 4.1 fails for reasons 2.6.35's first fit does not know (atomic
-      // allocations serve populated pages only); its failures are judged by the spec's allocFailed
+      firstFit: (c, size, align) => spec.firstFit(c, size, align),
+      failureRules: rules41((c, size, align) => spec.firstFit(c, size, align, true)),
       progress() {},
     };
   },

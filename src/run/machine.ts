@@ -250,7 +250,7 @@ export class Kernel implements CpuHost {
     this.kernelChecks.set(on);
     // every failure justified, where the kernel's specification can say whether there was room
     const fit = this.kernelChecks.firstFit;
-    if (fit && !this.judge) this.judge = new FailureJudge(this.st, fit);
+    if (fit && !this.judge) this.judge = new FailureJudge(this.st, fit, this.kernelChecks.failureRules);
     this.judge?.reset();
     this.failures = on ? this.judge : null;
     this.pcpu.failures = this.failures;

@@ -105,6 +105,23 @@ export class Spec41Checker implements Spec41Hooks {
     }
   }
 
+  /**
+   * Room, by 4.1's rules and this model's own fit: the first offset where
+   * `size` at `align` fits in a free area of chunk c (on populated pages only
+   * with `popOnly`), from area 0 whatever first_free says, or -1. For the
+   * failure checker (src/check/failures.ts): read raw, pcpu_lock held.
+   */
+  firstFit(c: number, size: number, align: number, popOnly = false): number {
+    const w = this.w, m = w[c + C.MAP]!, used = w[c + C.MAP_USED]!;
+    for (let i = 0; i < used; i++) {
+      const off = w[m + i]!;
+      if (off & 1) continue;
+      const head = this.fit(c, off, (w[m + i + 1]! & ~1) - off, size, align, popOnly);
+      if (head >= 0) return off + head;
+    }
+    return -1;
+  }
+
   /** Pages [off, end) covers that no other area in use touches, in the model map d (area i). */
   private occupied(d: Int32Array, used: number, i: number): number {
     const ps = this.st.pageSize;

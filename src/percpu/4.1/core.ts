@@ -380,6 +380,7 @@ export function pcpuAlloc(p: Percpu, cpu: Cpu, size: number, align: number, rese
         break found;
       }
       for (let newAlloc = p.ops.needToExtend(p, cpu, chunk, isAtomic); newAlloc; newAlloc = p.ops.needToExtend(p, cpu, chunk, isAtomic)) {
+        if (isAtomic) p.failures?.mapShort(cpu, chunk);
         cpu.spinUnlockIrqRestore(Lock.pcpu_lock, flags);
         if (isAtomic || p.ops.extendAreaMap(p, cpu, chunk, newAlloc) < 0) return p.fail(cpu, size, align, isAtomic, 'failed to extend area map of reserved chunk');
         flags = cpu.spinLockIrqSave(Lock.pcpu_lock);
@@ -409,6 +410,7 @@ export function pcpuAlloc(p: Percpu, cpu: Cpu, size: number, align: number, rese
         occFirst = p.occFirst;
         break found;
       }
+      if (isAtomic) p.failures?.noRoomAtomic(cpu, size, align);
       cpu.spinUnlockIrqRestore(Lock.pcpu_lock, flags);
 
       // No space left: create a new chunk. Tasks serialize on the mutex and
@@ -430,6 +432,8 @@ export function pcpuAlloc(p: Percpu, cpu: Cpu, size: number, align: number, rese
     }
   }
   if (off < 0) {
+    // (only the reserved chunk's paths come here)
+    p.failures?.noRoom(cpu, chunk, size, align);
     cpu.spinUnlockIrqRestore(Lock.pcpu_lock, flags);
     return p.fail(cpu, size, align, isAtomic, err);
   }
