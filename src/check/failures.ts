@@ -58,6 +58,10 @@ export interface FailureRules {
   printed(size: number, align: number): [number, number];
   /** 4.1: the first fit of an atomic request, on populated pages only, in a chunk (-1: none). */
   atomicFit?: FirstFit;
+  /** The rules of the kernel with later fixes booted (fix-verification), by the fixes' names; none: unchanged. */
+  withFixes?(names: readonly string[]): FailureRules;
+  /** How the rules read in a report. */
+  text?: string;
 }
 
 /** Linux 2.6.35's rules. */
@@ -73,16 +77,20 @@ export const RULES_2635: FailureRules = {
  * pages are bigger) and an alignment over PAGE_SIZE, and prints what it
  * adjusted.
  */
-export function rules41(atomicFit: FirstFit): FailureRules {
+export function rules41(atomicFit: FirstFit, powerOfTwo = false): FailureRules {
   const adjust = (size: number, align: number): [number, number] => [size + (size & 1), Math.max(align, 2)];
   return {
-    kernel: '4.1',
+    kernel: powerOfTwo ? '4.1 (with 4.10\'s align rule)' : '4.1',
     illegal: (size, align, pageSize) => {
       const [s, a] = adjust(size, align);
-      return s === 0 || s > Math.max(PCPU_MIN_UNIT_SIZE_RULE, pageSize) || a > pageSize;
+      return s === 0 || s > Math.max(PCPU_MIN_UNIT_SIZE_RULE, pageSize) || a > pageSize || (powerOfTwo && (a & (a - 1)) !== 0);
     },
     printed: adjust,
     atomicFit,
+    // 3ca45a46f8af (4.10) makes an alignment that is not a power of two illegal too, with its WARN (the fix's own
+    // name is how fix-verification boots it: src/percpu/4.1/later/align-power-of-two.ts)
+    withFixes: (names) => rules41(atomicFit, powerOfTwo || names.includes('align-power-of-two')),
+    text: powerOfTwo ? 'align a power of two' : undefined,
   };
 }
 
@@ -90,7 +98,16 @@ export class FailureJudge implements FailureHooks {
   /** Per entity and context (task, hardirq). */
   private readonly calls: Call[] = [];
 
-  constructor(private readonly st: PcpuState, private readonly firstFit: FirstFit, private readonly rules: FailureRules = RULES_2635) {}
+  private rules: FailureRules;
+
+  constructor(private readonly st: PcpuState, private readonly firstFit: FirstFit, private readonly base: FailureRules = RULES_2635) {
+    this.rules = base;
+  }
+
+  /** The later fixes booted for the next run (by name): their rules, where a fix changes what is legal. */
+  booted(fixes: readonly string[]): void {
+    this.rules = fixes.length && this.base.withFixes ? this.base.withFixes(fixes) : this.base;
+  }
 
   private call(cpu: Cpu): Call {
     const i = cpu.id * 2 + (cpu.inIrq() ? 1 : 0);
@@ -220,7 +237,7 @@ export class FailureJudge implements FailureHooks {
   }
 
   private rulesText(): string {
-    return `(size 1..${PCPU_MIN_UNIT_SIZE_RULE}, align at most PAGE_SIZE ${this.st.pageSize})`;
+    return `(size 1..${PCPU_MIN_UNIT_SIZE_RULE}, align at most PAGE_SIZE ${this.st.pageSize}${this.rules.text ? `, ${this.rules.text}` : ''})`;
   }
 
   private fail(cpu: Cpu, title: string, what: string): void {

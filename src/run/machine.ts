@@ -207,6 +207,8 @@ export class Kernel implements CpuHost {
   /** The specification and known-issue checks of this kernel. */
   private readonly kernelChecks: KernelChecks;
   private judge: FailureJudge | null = null;
+  /** The later fixes booted for this run, by name. */
+  private fixNames: readonly string[] = [];
   private progress: WorkProgress | null = null;
   private readonly lifecycle: LifecycleChecker;
   /** The failure checker (checks on, on a kernel whose specification can judge failures), or null: the CPU program tells it of every pcpu_alloc call. */
@@ -251,6 +253,7 @@ export class Kernel implements CpuHost {
     // every failure justified, where the kernel's specification can say whether there was room
     const fit = this.kernelChecks.firstFit;
     if (fit && !this.judge) this.judge = new FailureJudge(this.st, fit, this.kernelChecks.failureRules);
+    this.judge?.booted(this.fixNames);
     this.judge?.reset();
     this.failures = on ? this.judge : null;
     this.pcpu.failures = this.failures;
@@ -266,6 +269,10 @@ export class Kernel implements CpuHost {
     this.st.attach();
     const w = this.shm.w, pc = this.shm.L.pc;
     this.gen.attach(this.pcpu, this.spec.cfg, this.wq, w[pc + PC.BUG]!, w[pc + PC.FIX]!);
+    // a later fix may change what is legal (4.10's alignment rule): the failure checker judges by the kernel booted
+    const fix = w[pc + PC.FIX]!;
+    this.fixNames = fix === 0 ? [] : this.gen.fixes.filter((_, i) => (fix & (1 << i)) !== 0).map((f) => f.name);
+    this.judge?.booted(this.fixNames);
     this.violations.length = 0;
     this.log.length = 0;
   }
