@@ -6,12 +6,15 @@ import { builder, STD_SIZES, type Scenario } from './lib/scenario.ts';
 // spinlocks, with irqs off, in softirq context and in interrupt handlers;
 // GFP_NOFS callers count as atomic too. Frees come from every context, and
 // some CPUs allocate with GFP_KERNEL, so chunks are created and populated
-// while the atomic allocations take only populated pages.
+// while the atomic allocations take only populated pages. One seed in three
+// boots a page first chunk (its units vmalloc-mapped page by page), where
+// the first chunk's populated pages are all there is for an atomic request
+// until the balance work populates more.
 export const atomicContexts: Scenario = {
   name: 'atomic-contexts',
   description: 'atomic allocations (GFP_ATOMIC, GFP_NOWAIT, GFP_NOFS) in interrupt handlers, softirq context, under spinlocks and with irqs off, racing GFP_KERNEL allocations and frees',
   kernels: ['4.1'],
-  config: (cpus) => ({ cpus }),
+  config: (cpus, seed) => (seed % 3 === 1 ? { cpus, firstChunk: 'page' } : { cpus }),
   fuzzOps: 24,
   program(ctx) {
     const b = builder(this.name, ctx);

@@ -20,6 +20,7 @@ import { atomicExhaust } from './atomic-exhaust.ts';
 import { balanceRace } from './balance-race.ts';
 import { atomicKm } from './atomic-km.ts';
 import { oomAtomic } from './oom-atomic.ts';
+import { oddRequests } from './odd-requests.ts';
 import { runsOn } from './lib/scenario.ts';
 import type { KernelVersion } from '../src/shm/config.ts';
 
@@ -27,7 +28,7 @@ import type { KernelVersion } from '../src/shm/config.ts';
 export const SCENARIOS: readonly Scenario[] = [
   allocFreeStorm, irqFree, reclaimRace, mapExtendRace, reserved, oom, boot, km, extendWalk, reclaimExtend, reclaimPopulate, reclaimRequeue, tinySizes, physLookup,
   // Linux 4.1's protocol: atomic allocations, the balance work, map extension work
-  atomicContexts, atomicExhaust, balanceRace, atomicKm, oomAtomic,
+  atomicContexts, atomicExhaust, balanceRace, atomicKm, oomAtomic, oddRequests,
 ];
 
 /** The scenarios that run on `kernel` (`run all`, `fuzz all`). */

@@ -4,6 +4,8 @@
 import test from 'ava';
 import { bench, renderBench } from '../src/explore/bench.ts';
 import { BUGS } from '../src/percpu/2.6.35/variants.ts';
+import { KNOWN_ISSUES } from '../src/check/known.ts';
+import { KNOWN_ISSUES_41 } from '../src/check/4.1/known.ts';
 
 test('bench measures throughput, controlled scheduling, lockdep cost and detection of every bug', async (t) => {
   // counts, never time windows: every measurement runs a fixed number of ops or runs, however slow the host
@@ -29,7 +31,9 @@ test('bench measures throughput, controlled scheduling, lockdep cost and detecti
   t.true(r.lockdepNsPerPair.with > 0 && r.lockdepNsPerPair.without > 0 && r.lockdepNsPerPair.withRaceClocks > 0);
   t.deepEqual(r.startup.map((s) => s.cpus), [2]);
   t.true(r.startup[0]!.wallMs > 0 && r.startup[0]!.cpuMs > 0 && r.peakRssMiB > 0);
-  t.is(r.detection.length, BUGS.length * 5);
+  // every bug and every known issue, under the five strategies
+  t.is(r.detection.length, (BUGS.length + KNOWN_ISSUES.length) * 5);
+  t.deepEqual([...new Set(r.detection.filter((d) => d.known).map((d) => d.bug))], KNOWN_ISSUES.map((k) => k.id));
   // each attempt stopped at its run cap or at a finding, not at a clock
   for (const d of r.detection) for (const x of d.samples) t.true(x.found || x.runs === 3, `${d.bug}/${d.strategy}: ${x.runs} runs`);
   t.true(r.machine.cores >= 1);
@@ -43,4 +47,18 @@ test('bench measures throughput, controlled scheduling, lockdep cost and detecti
   t.regex(text, /memory: every scenario once at 4 CPUs \(5 ops each\): peak RSS \d+ MiB/);
   t.regex(text, /Detection: runs and seconds to the first detection/);
   for (const b of BUGS) t.true(text.includes(b.name));
+  t.regex(text, /known issue +pct +pos +urw +random +os +\(--strict-known, the others suppressed\)\nwalk-escape /);
+});
+
+test('bench --kernel 4.1 measures a 4.1 machine: its scenarios, and the detection of each of its known issues (it has no injectable bugs)', async (t) => {
+  const r = await bench({
+    kernel: '4.1', throughputOps: 500, cpuCounts: [1], seeds: 1, detectCapMs: 60_000, detectMaxRuns: 40, controlledRuns: 2, startupCpus: [2], memory: { cpus: 2, ops: 5 },
+  });
+  t.is(r.kernel, '4.1');
+  t.is(r.memory.runs, 20);
+  t.deepEqual(r.detection.map((d) => d.bug), KNOWN_ISSUES_41.flatMap((k) => Array(5).fill(k.id)));
+  t.true(r.detection.every((d) => d.known === true));
+  for (const d of r.detection) for (const x of d.samples) t.true(x.found || x.runs === 40, `${d.bug}/${d.strategy}: ${x.runs} runs`);
+  // the issue that shows in every run is found in the first, under every strategy
+  t.true(r.detection.filter((d) => d.bug === 'empty-pop-unlocked').every((d) => d.medianRuns === 1));
 });

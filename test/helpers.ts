@@ -5,6 +5,7 @@ import { Kernel, bootMachine, newShm, planMachine, type BootOptions } from '../s
 import { Runner } from '../src/run/main/runner.ts';
 import type { Config } from '../src/shm/config.ts';
 import type { Percpu } from '../src/percpu/2.6.35/core.ts';
+import { OP_WORDS } from '../scenarios/lib/program.ts';
 
 export function machine(partial: Partial<Config> = {}, boot: BootOptions = {}): { k: Kernel; log: string[] } {
   const spec = planMachine(partial);
@@ -57,4 +58,11 @@ export function sharedRunner(): () => Runner {
     await runner?.close();
   });
   return () => runner!;
+}
+
+/** A CPU program from its ops, each [code, a, b, c]. */
+export function prog(...ops: number[][]): Int32Array {
+  const p = new Int32Array(ops.length * OP_WORDS);
+  ops.forEach((o, i) => p.set(o, i * OP_WORDS));
+  return p;
 }

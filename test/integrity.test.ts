@@ -238,8 +238,11 @@ test('a known issue is attributed only where its mechanism fired, for this very 
   const warn = (addr: number) => fake('kernel-bug', 'WARNING: at mm/vmalloc.c:vmap_pte_range()', { addr });
   t.is(attributeMechanism(k.shm, cpu, warn(left + k.st.pageSize)), 'map-pages-unwind');
   t.is(attributeMechanism(k.shm, cpu, warn(left + 2 * k.st.pageSize)), undefined);
-  rec.mapPagesLeftMapped(cpu, c, 0, 5, 7, -16); // -EBUSY: a live PTE, not an allocation failure
+  rec.mapPagesLeftMapped(cpu, c, 0, 5, 7, -16); // -EBUSY at page 7 of unit 0: a live PTE no recorded failure left
   t.is(attributeMechanism(k.shm, cpu, warn(base + 5 * k.st.pageSize)), undefined);
+  // -EBUSY at a page a recorded failure left (unit 1's page 3): the cascade, whose own leftovers are the issue's too
+  rec.mapPagesLeftMapped(cpu, c, 1, 0, 3, -16);
+  t.is(attributeMechanism(k.shm, cpu, warn(base + k.st.unitOffset(1) + k.st.pageSize)), 'map-pages-unwind');
   // per_cpu_ptr_to_phys: the page path that found the right page and dropped the offset, not any wrong answer
   const page = 40;
   rec.physPath(cpu, 0x40001234, PHYS_CHUNK, page);

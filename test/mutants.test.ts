@@ -47,3 +47,29 @@ test.serial('the invariant checker computes slots itself: an off-by-one in the a
   t.is(r.code, 1, r.out);
   t.regex(r.out, /percpu: invariant violated: slot\n \[slot\] chunk \d+ is on pcpu_slot\[0\] but free_size 4/);
 });
+
+test.serial('every failure justified: a request of a whole unit refused as illegal (an off-by-one in pcpu_alloc\'s size test) fails run reclaim-race', (t) => {
+  const dir = buildMutant(mutant('illegal-size-whole-unit'));
+  t.teardown(() => removeMutant(dir));
+  const r = runMutant(dir, ['run', 'reclaim-race', '--ops', '400', '--quiet']);
+  t.is(r.code, 1, r.out);
+  t.regex(r.out, /percpu: pcpu_alloc\(\) warned of an illegal request that is legal \(size 32768, align \d+\)/);
+});
+
+test.serial('progress judged on the kernel\'s own work: a reclaim that returns on a failed trylock fails fuzz reclaim-race, and its repro replays', (t) => {
+  const dir = buildMutant(mutant('reclaim-trylock-noop'));
+  t.teardown(() => removeMutant(dir));
+  const r = runMutant(dir, ['fuzz', 'reclaim-race', '--runs', '30', '--seed', '1', '--quiet']);
+  t.is(r.code, 1, r.out);
+  t.regex(r.out, /^percpu: pcpu_reclaim_work ran and did not do its job/m);
+  const again = runMutant(dir, ['replay', r.repros[0]!, '--quiet']);
+  t.regex(again.out, /reproduced: spec at step \d+, as recorded/);
+});
+
+test.serial('known issues by the exact path: fuzz phys-lookup --backend km with pcpu_addr_in_first_chunk broken for unit 0 fails, not filed as ptr-to-phys-offset', (t) => {
+  const dir = buildMutant(mutant('phys-unit0-page-path'));
+  t.teardown(() => removeMutant(dir));
+  const r = runMutant(dir, ['fuzz', 'phys-lookup', '--backend', 'km', '--runs', '40', '--seed', '1', '--quiet']);
+  t.is(r.code, 1, r.out);
+  t.regex(r.out, /^BUG: per_cpu_ptr_to_phys\(\) returned a wrong physical address$/m);
+});

@@ -73,6 +73,68 @@ export const MUTANTS: readonly Mutant[] = [
     name: 'reclaim-request-dropped', file: 'src/percpu/2.6.35/core.ts', what: 'free_percpu never schedules the reclaim work',
     from: '        p.work.scheduleReclaim(cpu);\n        break;\n      }\n    }\n  }\n  p.spec?.freeEnd(cpu, chunk);', to: '        break;\n      }\n    }\n  }\n  p.spec?.freeEnd(cpu, chunk);',
   },
+  // the classes of issue 29: failures, reclaim progress, heap bounds, lifecycle, known-issue paths
+  {
+    name: 'illegal-size-whole-unit', file: 'src/percpu/2.6.35/core.ts', what: 'pcpu_alloc refuses a request of exactly a whole unit as illegal',
+    from: 'if (!size || size > PCPU_MIN_UNIT_SIZE || align > st.pageSize) {', to: 'if (!size || size >= PCPU_MIN_UNIT_SIZE || align > st.pageSize) {',
+  },
+  {
+    name: 'reclaim-trylock-noop', file: 'src/percpu/2.6.35/core.ts', what: 'pcpu_reclaim returns at once, having done nothing, when it cannot trylock the mutex',
+    from: '  cpu.enter(F.pcpu_reclaim);\n  cpu.mutexLock(Lock.pcpu_alloc_mutex);', to: '  cpu.enter(F.pcpu_reclaim);\n  if (!cpu.mutexTrylock(Lock.pcpu_alloc_mutex)) return (cpu.leave(), []);',
+  },
+  {
+    name: 'extend-copies-4x', file: 'src/percpu/2.6.35/core.ts', what: 'pcpu_extend_area_map copies 4 x map_alloc words into a map of 2 x map_alloc',
+    from: '    st.copyEntriesOut(chunk, m, neu, oldAlloc);', to: '    st.copyEntriesOut(chunk, m, neu, newAlloc * 2);',
+  },
+  {
+    name: 'temp-pages-short', file: 'src/percpu/2.6.35/backend-vm.ts', what: 'the temp pages array is allocated 16 bytes long',
+    from: 'memAlloc(cpu, st, pagesWords * 4, Tag.TEMP_PAGES)', to: 'memAlloc(cpu, st, 16, Tag.TEMP_PAGES)',
+  },
+  {
+    name: 'reclaim-destroys-listed', file: 'src/percpu/2.6.35/core.ts', what: 'pcpu_reclaim destroys the chunks without unlinking them from their slot list',
+    from: '    st.listDelInit(pos, cpu.id);\n', to: '',
+  },
+  {
+    name: 'phys-unit0-page-path', file: 'src/percpu/2.6.35/core.ts', what: 'pcpu_addr_in_first_chunk tests unit 1\'s range instead of unit 0\'s',
+    from: '  return addr >= firstStart && addr < firstStart + st.unitSize;\n}', to: '  return addr >= firstStart + st.unitSize && addr < firstStart + 2 * st.unitSize;\n}',
+  },
+  {
+    name: 'extend-frees-live-map', file: 'src/percpu/2.6.35/core.ts', what: 'pcpu_extend_area_map frees the new map (now the chunk\'s) instead of the old one',
+    from: '    if (oldAlloc >= PCPU_DFL_MAP_ALLOC) old = m;', to: '    if (oldAlloc >= PCPU_DFL_MAP_ALLOC) old = neu;',
+  },
+  {
+    name: 'page-index-null', file: 'src/percpu/2.6.35/backend-vm.ts', what: 'pcpu_map_pages sets page->index of the mapped pages to NULL',
+    from: 'st.setPageChunk(st.tempPage(pages, b.pageIdx(c, i)) - 1, chunk);', to: 'st.setPageChunk(st.tempPage(pages, b.pageIdx(c, i)) - 1, 0);',
+  },
+  {
+    name: 'units-share-pages', file: 'src/percpu/2.6.35/backend-vm.ts', what: 'every unit\'s page i uses the same slot of the temp pages array, so all units map one page',
+    from: '    return this.st.unitMap(cpuNr) * this.st.unitPages + page;', to: '    return page;',
+  },
+  // fresh bugs of the same classes, written after the checkers (the acceptance of issue 29)
+  {
+    name: 'reserved-full-off-by-one', file: 'src/percpu/2.6.35/core.ts', what: 'a reserved request exactly the size of the reserved chunk\'s contig_hint is refused',
+    from: '    if (size > st.contigHint(chunk)) {', to: '    if (size >= st.contigHint(chunk)) {',
+  },
+  {
+    name: 'reclaim-one-per-run', file: 'src/percpu/2.6.35/core.ts', what: 'pcpu_reclaim unlinks one chunk per run and leaves the others',
+    from: '    todo.unshift(pos);', to: '    todo.unshift(pos);\n    break;',
+  },
+  {
+    name: 'map-half-size', file: 'src/percpu/2.6.35/core.ts', what: 'pcpu_extend_area_map allocates the new map half as long as it says',
+    from: '  const newSize = newAlloc * 4;', to: '  const newSize = newAlloc * 2;',
+  },
+  {
+    name: 'temp-bitmap-bytes', file: 'src/percpu/2.6.35/backend-vm.ts', what: 'the temp bitmap is allocated in words counted as bytes',
+    from: 'memAlloc(cpu, st, st.L.bitmapWords * 4, Tag.TEMP_BITMAP)', to: 'memAlloc(cpu, st, st.L.bitmapWords, Tag.TEMP_BITMAP)',
+  },
+  {
+    name: 'reclaim-skips-depopulate', file: 'src/percpu/2.6.35/core.ts', what: 'pcpu_reclaim destroys chunks without depopulating them',
+    from: '    p.backend.depopulate(cpu, chunk, 0, st.unitSize);\n', to: '',
+  },
+  {
+    name: 'phys-pa-drops-offset', file: 'src/percpu/2.6.35/core.ts', what: 'per_cpu_ptr_to_phys\'s __pa() branch drops the offset within the page too',
+    from: '        return addr - L.linBase; // __pa()', to: '        return (addr - L.linBase) & ~(st.pageSize - 1); // __pa()',
+  },
 ];
 
 /** A built copy of the project with the mutant's change in it; returns its directory. */

@@ -32,6 +32,26 @@ for (const n of [101, 102, 103, 104]) {
   });
 }
 
+// Linux 4.1: answers computed by an independent C build of 4.1's pcpu_alloc_area and pcpu_free_area
+// (one instance on the first chunk's map, one on the reserved chunk's), with 4.1's refusals of illegal
+// sizes and alignments and of what the reserved chunk cannot hold; each trace stops before the first
+// request the first chunk cannot hold (4.1 would create a chunk there)
+for (const n of [1, 2, 3]) {
+  test(`trace --kernel 4.1 ${n} matches the reference output line for line`, (t) => {
+    const input = readFileSync(new URL(`fixtures/trace-41-${n}.jsonl`, import.meta.url), 'utf8');
+    const expected = readFileSync(new URL(`fixtures/trace-41-${n}.expected`, import.meta.url), 'utf8').trimEnd().split('\n');
+    const r = runTrace(input, { kernel: '4.1' });
+    t.is(r.inputError, undefined);
+    t.is(r.violation, undefined);
+    t.is(r.lines.length, expected.length);
+    const bad = expected.findIndex((e, i) => r.lines[i] !== e);
+    t.is(bad, -1, bad < 0 ? '' : `line ${bad + 1}: got ${r.lines[bad]}\nexpected ${expected[bad]}`);
+    // 4.1's refusals and the reserved chunk's are among the answers
+    t.true(expected.some((l) => l.includes('illegal size')));
+    t.true(expected.some((l) => l.includes('alloc from reserved chunk failed')) || expected.some((l) => l.includes('"chunk":0')));
+  });
+}
+
 test('the trace CLI runs from any directory and reads stdin', (t) => {
   const r = cli(['trace'], '{"op":"alloc","size":4,"align":4}\n{"op":"free","ref":0}\n');
   t.is(r.code, 0, r.err);

@@ -63,6 +63,13 @@ export const FREE_PREEMPT_OFF = 2;
 export const MAX_SLOTS = 64;
 export const MAX_BURST = 1024;
 
+/**
+ * The ops that name a CPU, and which of their words does: a CPU dropped from a
+ * set of programs (shrinking) renumbers every one of them, and a program is
+ * checked against the machine's CPU count through the same table.
+ */
+export const OP_CPU_WORD: Readonly<Partial<Record<Op, number>>> = { [Op.irqfree]: 2, [Op.phys]: 2, [Op.irqalloc]: 1 };
+
 export const OP_NAMES: Record<number, string> = {
   [Op.alloc]: 'alloc', [Op.free]: 'free', [Op.irqfree]: 'irqfree', [Op.touch]: 'touch', [Op.delay]: 'delay', [Op.stuck]: 'stuck', [Op.lock]: 'lock',
   [Op.unlock]: 'unlock', [Op.burst]: 'burst', [Op.unburst]: 'unburst', [Op.wait]: 'wait', [Op.complete]: 'complete', [Op.phys]: 'phys',
@@ -217,9 +224,6 @@ export function programToJson(p: Int32Array): number[][] {
   return out;
 }
 
-/** Which word of an op names a CPU (a target), by op code: the shrinker renumbers these when it drops a CPU. */
-export const CPU_WORD: Readonly<Partial<Record<Op, number>>> = { [Op.irqfree]: 2, [Op.phys]: 2, [Op.irqalloc]: 1 };
-
 /** Iterations one delay op may ask for (a scheduling point each). */
 export const MAX_DELAY = 1_000_000;
 /** The largest area an alloc op may ask for (pcpu_alloc refuses more than a unit anyway). */
@@ -232,7 +236,8 @@ function areaError(size: number, flags: number, extra = 0): string | null {
   if (!(size >= 1 && size <= MAX_ALLOC_SIZE)) return `size ${size} is outside 1..${MAX_ALLOC_SIZE}`;
   const align = flags & 0xffff;
   if ((flags & ~(RESERVED | 0xffff | extra)) !== 0) return `align word ${flags} has bits other than the align${extra ? ', RESERVED, the mask and the context' : ' and RESERVED'}`;
-  if (align < 1 || (align & (align - 1)) !== 0) return `align ${align} is not a power of two`;
+  // any align a caller could pass, powers of two or not: what the allocator does with an odd one is for the checkers to judge
+  if (align < 1) return `align ${align} is below 1`;
   const gfp = (flags >> GFP_SHIFT) & 7, ctx = (flags >> CTX_SHIFT) & 7;
   if (gfp >= GFP_WORD_NAMES.length) return `mask ${gfp} is not one of ${GFP_WORD_NAMES.map((n, i) => `${i} (${n})`).join(', ')}`;
   if (ctx >= CTX_NAMES.length) return `context ${ctx} is not 0..${CTX_NAMES.length - 1}`;
@@ -248,17 +253,19 @@ function opError(p: Int32Array, i: number, cpus: number): string | null {
   const code = p[o]!, a = p[o + 1]!, b = p[o + 2]!, c = p[o + 3]!;
   if (!(code in OP_NAMES)) return `unknown code ${code}`;
   if (SLOT_OPS.has(code) && !(a >= 0 && a < MAX_SLOTS)) return `names slot ${a}, outside 0..${MAX_SLOTS - 1}`;
+  const cw = OP_CPU_WORD[code as Op];
+  if (cw !== undefined && !(p[o + cw]! >= 0 && p[o + cw]! < cpus)) return `aims at cpu${p[o + cw]}, the machine has ${cpus} CPUs (0..${cpus - 1})`;
   const unused = (...words: number[]): string | null => (words.some((x) => x !== 0) ? `${OP_NAMES[code]} takes fewer words: the unused ones must be 0` : null);
   switch (code) {
     case Op.alloc:
       return areaError(b, c, GFP_BITS | CTX_BITS);
     case Op.irqalloc:
-      return a >= 0 && a < cpus ? areaError(b, c & ~RESERVED, GFP_BITS) ?? (c & RESERVED ? 'an interrupt handler\'s allocation cannot be reserved' : null) : `aims at cpu${a}, the machine has ${cpus} CPUs (0..${cpus - 1})`;
+      return areaError(b, c & ~RESERVED, GFP_BITS) ?? (c & RESERVED ? 'an interrupt handler\'s allocation cannot be reserved' : null);
     case Op.free:
       return b === FREE_PROCESS || b === FREE_IRQSAVE || b === FREE_PREEMPT_OFF ? unused(c) : `free context ${b} is not ${FREE_PROCESS}, ${FREE_IRQSAVE} or ${FREE_PREEMPT_OFF}`;
     case Op.irqfree:
     case Op.phys:
-      return b >= 0 && b < cpus ? unused(c) : `aims at cpu${b}, the machine has ${cpus} CPUs (0..${cpus - 1})`;
+      return unused(c);
     case Op.touch:
     case Op.stuck:
       return code === Op.stuck ? unused(a, b, c) : unused(b, c);

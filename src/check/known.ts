@@ -29,7 +29,7 @@
 
 import type { Shm } from '../shm/layout.ts';
 import { C, PC } from '../percpu/records.ts';
-import { CK, KX, MAX_UNWIND, PHYS_CHUNK, PHYS_VMALLOC, UNWIND_WORDS } from './records.ts';
+import { CK, KX, MAX_UNWIND, PHYS_CHUNK, PHYS_LINEAR, PHYS_VMALLOC, UNWIND_WORDS } from './records.ts';
 import { VIOLATION_KIND_SET, type Violation, type ViolationKind } from '../report/violation.ts';
 import { UsageError } from '../report/errors.ts';
 import type { Cpu } from '../sync/cpu.ts';
@@ -46,11 +46,13 @@ export interface KnownIssue {
   /** How later kernels changed it. */
   later: string;
   kind: ViolationKind;
+  /** The scenario that shows it best (bench's detection of the known issues). */
+  scenario: string;
 }
 
 export const KNOWN_ISSUES: readonly KnownIssue[] = [
   {
-    id: 'walk-escape', kernel: '2.6.35', kind: 'list-corruption',
+    id: 'walk-escape', kernel: '2.6.35', scenario: 'tiny-sizes', kind: 'list-corruption',
     what: 'with 1-3-byte heads and holes, a failed pcpu_alloc_area can leave contig_hint under 4 and move the chunk to slot 0 in the middle of ' +
       'pcpu_alloc\'s list_for_each_entry walk; the walk then follows slot 0\'s list and takes its head for a chunk',
     mechanism: 'a failed scan in the walk moved the walked chunk to slot 0, and its largest free block (recomputed from the map) is under 4 bytes',
@@ -58,7 +60,7 @@ export const KNOWN_ISSUES: readonly KnownIssue[] = [
     later: 'no upstream fix in the area-map allocator (replaced by the bitmap allocator in 4.14); the fix variant walk-safe takes the next chunk before the scan',
   },
   {
-    id: 'km-unzeroed', kernel: '2.6.35', kind: 'uninitialized',
+    id: 'km-unzeroed', kernel: '2.6.35', scenario: 'km', kind: 'uninitialized',
     what: 'percpu-km\'s pcpu_populate_chunk is a no-op and only percpu-vm clears a new area, so with the km backend pcpu_alloc returns memory ' +
       'a previous user of the chunk left behind',
     mechanism: 'percpu-km\'s no-op populate handed out the very area that was found not zeroed',
@@ -66,7 +68,7 @@ export const KNOWN_ISSUES: readonly KnownIssue[] = [
     later: 'later kernels clear the area in pcpu_alloc itself, for every backend (fix variant alloc-clears-area)',
   },
   {
-    id: 'map-pages-unwind', kernel: '2.6.35', kind: 'kernel-bug',
+    id: 'map-pages-unwind', kernel: '2.6.35', scenario: 'oom', kind: 'kernel-bug',
     what: 'when mapping fails part-way through a CPU, pcpu_map_pages unmaps only the CPUs before it; the failing CPU\'s pages mapped so far stay ' +
       'mapped while the error path frees them, and the next populate of that range maps over live PTEs',
     mechanism: 'an allocation failure in pcpu_map_pages left the failing CPU\'s pages mapped, and the page mapped over is one of them',
@@ -74,26 +76,23 @@ export const KNOWN_ISSUES: readonly KnownIssue[] = [
     later: 'fix variant map-pages-unwind-all unmaps the failing CPU\'s pages too (not verified here against a later kernel)',
   },
   {
-    id: 'ptr-to-phys-offset', kernel: '2.6.35', kind: 'spec',
+    id: 'ptr-to-phys-offset', kernel: '2.6.35', scenario: 'phys-lookup', kind: 'spec',
     what: 'per_cpu_ptr_to_phys returns page_to_phys() of the page behind the address, without offset_in_page(), for every address it looks up ' +
       'through a page (areas in chunks other than the first, and the first chunk when it is vmalloc-mapped): wrong unless the area starts a page',
-    mechanism: 'the lookup took a page-based path, found the right page, and returned its address without the offset',
+    mechanism: 'the lookup took the page-based path 2.6.35 takes for that address (by the checker\'s own classification: a vmalloc-mapped first chunk\'s unit 0, or any other chunk; never __pa() of an embedded first chunk), found the right page, and returned its address without the offset',
     report: 'BUG: per_cpu_ptr_to_phys() returned a wrong physical address (the offset within the page is missing)',
     later: 'later kernels add offset_in_page(addr) ("percpu: fix per_cpu_ptr_to_phys() handling of non-page-aligned addresses"; fix variant phys-offset-in-page)',
   },
   {
-    id: 'ptr-to-phys-first-chunk', kernel: '2.6.35', kind: 'spec',
+    id: 'ptr-to-phys-first-chunk', kernel: '2.6.35', scenario: 'phys-lookup', kind: 'spec',
     what: 'pcpu_addr_in_first_chunk compares the address with unit 0\'s range only, so a first-chunk address of any other CPU takes the ' +
       'pcpu_addr_to_page path: vmalloc_to_page() of an embedded (linear) address, and a bogus physical address',
-    mechanism: 'the address lies in a first-chunk unit other than unit 0 (recomputed from the unit offsets) and the lookup took the pcpu_addr_to_page path',
+    mechanism: 'the address lies in a first-chunk unit other than unit 0 (recomputed from the unit offsets) and the lookup took the pcpu_addr_to_page path, the one 2.6.35 takes for it',
     report: 'BUG: per_cpu_ptr_to_phys() returned a wrong physical address (a first-chunk address not recognized)',
     later: 'later kernels check every unit ("percpu: fix first chunk match in per_cpu_ptr_to_phys()"; fix variant phys-first-chunk-units)',
   },
 ];
 
-export function knownIssue(id: string): KnownIssue | undefined {
-  return KNOWN_ISSUES.find((k) => k.id === id);
-}
 
 // ---- recording the mechanisms (shared memory: a report may come from another thread) ----
 
@@ -127,20 +126,7 @@ export class MechanismRecorder implements MechanismHooks {
     const m = w[chunk + C.MAP]!, used = w[chunk + C.MAP_USED]!;
     let largest = 0;
     for (let i = 0; i < used; i++) if (w[m + i]! > largest) largest = w[m + i]!;
-    if (largest >= 4 || w[chunk + C.CONTIG_HINT]! >= 4) return;
-    // and the chunk really is on slot 0's list now
-    const head0 = this.L.slots;
-    let on = false;
-    for (let pos = w[head0]!, n = 0; pos !== head0 && n < 1 << 16; pos = w[pos]!, n++) {
-      if (pos === chunk) {
-        on = true;
-        break;
-      }
-    }
-    if (!on || slot === 0) return;
-    const x = this.kx(cpu);
-    w[x + KX.WALK_CHUNK] = chunk + 1;
-    w[x + KX.WALK_SLOT] = slot;
+    recordWalkEscape(this.shm, cpu, chunk, slot, largest);
   }
 
   walkDone(cpu: Cpu): void {
@@ -155,36 +141,76 @@ export class MechanismRecorder implements MechanismHooks {
   }
 
   mapPagesLeftMapped(_cpu: Cpu, chunk: number, unitCpu: number, start: number, end: number, err: number): void {
-    if (err !== -12 || end <= start) return; // only an allocation failure (what injection makes) with pages left behind
+    if (end <= start) return;
     const w = this.w;
+    const unit = w[chunk + C.BASE_ADDR]! + w[this.L.unitOff + unitCpu]!;
+    // an allocation failure (what injection makes); or -EBUSY at a page an earlier recorded failure left
+    // mapped (the cascade of this issue); not a live PTE met for another reason
+    if (err !== -12 && !(err === -16 && unwindLeft(this.shm, unit + (end << this.pageShift)))) return;
     const n = w[this.L.ck + CK.UNWIND_LEN]!;
     if (n >= MAX_UNWIND) return;
-    const base = w[chunk + C.BASE_ADDR]! + w[this.L.unitOff + unitCpu]! + (start << this.pageShift);
     const at = this.L.unwind + n * UNWIND_WORDS;
-    w[at] = base;
+    w[at] = unit + (start << this.pageShift);
     w[at + 1] = end - start;
     w[this.L.ck + CK.UNWIND_LEN] = n + 1;
   }
 
+
+  /**
+   * per_cpu_ptr_to_phys took `path` for `addr`. Recorded with the path 2.6.35
+   * itself takes for that address, by this checker's own classification of
+   * it (pcpu_addr_in_first_chunk tests unit 0's range of the first chunk; an
+   * address there goes to __pa() when it is in the linear map and to
+   * vmalloc_to_page() when the first chunk is vmalloc-mapped; any other
+   * address to pcpu_addr_to_page()), and whether the address lies in a
+   * first-chunk unit other than unit 0 (what the first-chunk issue needs).
+   */
   physPath(cpu: Cpu, addr: number, path: number, pfn: number): void {
     const w = this.w, L = this.L;
     const x = this.kx(cpu);
     w[x + KX.PHYS_ADDR] = addr;
     w[x + KX.PHYS_PATH] = path;
     w[x + KX.PHYS_PFN] = pfn;
-    // a first-chunk address of a unit other than unit 0, taken down the page path?
+    const base = w[w[L.pc + PC.FIRST_CHUNK]! + C.BASE_ADDR]!;
+    const unitSize = w[L.pc + PC.UNIT_SIZE]!;
+    const inUnit0 = addr >= base && addr < base + unitSize;
     let miss = 0;
-    if (path === PHYS_CHUNK) {
-      const base = w[w[L.pc + PC.FIRST_CHUNK]! + C.BASE_ADDR]!;
-      const unitSize = w[L.pc + PC.UNIT_SIZE]!;
-      const inUnit0 = addr >= base && addr < base + unitSize;
-      for (let c = 0; c < L.nrEntities - 1 && !inUnit0; c++) {
-        const start = base + w[L.unitOff + c]!;
-        if (addr >= start && addr < start + unitSize) miss = 1;
-      }
+    for (let c = 0; c < L.nrEntities - 1 && !inUnit0; c++) {
+      const start = base + w[L.unitOff + c]!;
+      if (addr >= start && addr < start + unitSize) miss = 1;
     }
     w[x + KX.PHYS_FIRST_MISS] = miss;
+    w[x + KX.PHYS_EXPECTED] = inUnit0 ? (addr < L.vmBase ? PHYS_LINEAR : PHYS_VMALLOC) : PHYS_CHUNK;
   }
+}
+
+/**
+ * walk-escape, in both kernels: a failed scan during the walk of `slot` left
+ * the chunk with no free block of 4 bytes (`largest`, recomputed from the map
+ * by the kernel's own reading of it) and a hint under 4, and it really is on
+ * pcpu_slot[0]'s list now (walked raw): recorded for this CPU's walk.
+ */
+export function recordWalkEscape(shm: Shm, cpu: Cpu, chunk: number, slot: number, largest: number): void {
+  const w = shm.w;
+  if (largest >= 4 || w[chunk + C.CONTIG_HINT]! >= 4 || slot === 0) return;
+  const head0 = shm.L.slots;
+  let on = false;
+  for (let pos = w[head0]!, n = 0; pos !== head0 && n < 1 << 16 && !on; pos = w[pos]!, n++) on = pos === chunk;
+  if (!on) return;
+  const x = shm.L.known + cpu.id * KX.SIZE;
+  w[x + KX.WALK_CHUNK] = chunk + 1;
+  w[x + KX.WALK_SLOT] = slot;
+}
+
+/** Is `addr` in a page a recorded pcpu_map_pages failure left mapped? */
+function unwindLeft(shm: Shm, addr: number): boolean {
+  const { w, L } = shm;
+  const pageSize = (shm.b.length - L.pageData) / L.nrPages;
+  for (let i = 0; i < w[L.ck + CK.UNWIND_LEN]!; i++) {
+    const at = L.unwind + i * UNWIND_WORDS;
+    if (addr >= w[at]! && addr < w[at]! + w[at + 1]! * pageSize) return true;
+  }
+  return false;
 }
 
 /** Did percpu-km's no-op populate just hand out this very area on entity `entity`? */
@@ -207,24 +233,23 @@ export function attributeMechanism(shm: Shm, cpu: Cpu, v: Violation): string | u
       return undefined;
     case 'uninitialized':
       return typeof d.ptr === 'number' && typeof d.size === 'number' && kmHandedOutUncleared(shm, cpu.id, d.ptr, d.size) ? 'km-unzeroed' : undefined;
+    case 'lifecycle':
     case 'kernel-bug': {
-      if (typeof d.addr !== 'number' || !v.title.includes('vmap_pte_range')) return undefined;
-      const pageSize = (shm.b.length - L.pageData) / L.nrPages;
-      for (let i = 0; i < w[L.ck + CK.UNWIND_LEN]!; i++) {
-        const at = L.unwind + i * UNWIND_WORDS;
-        if (d.addr >= w[at]! && d.addr < w[at]! + w[at + 1]! * pageSize) return 'map-pages-unwind';
-      }
-      return undefined;
+      // a page mapped over (vmap_pte_range), or still mapped when its chunk's vm area is released
+      if (typeof d.addr !== 'number' || !(v.title.includes('vmap_pte_range') || v.kind === 'lifecycle')) return undefined;
+      return unwindLeft(shm, d.addr) ? 'map-pages-unwind' : undefined;
     }
     case 'spec': {
       if (d.check !== 'per_cpu_ptr_to_phys' || d.addr !== w[x + KX.PHYS_ADDR]) return undefined;
       const path = w[x + KX.PHYS_PATH], pfn = w[x + KX.PHYS_PFN]!;
+      // only down the very path 2.6.35 takes for this address: a lookup that went another way is a new bug
+      if (path !== w[x + KX.PHYS_EXPECTED]) return undefined;
       const pageSize = (shm.b.length - L.pageData) / L.nrPages;
       const truth = d.truth as number, got = d.got as number;
-      // the page path found the right page and only the offset in it was dropped (whichever path led there)
+      // a page-based path (never __pa(), which keeps the offset) found the right page, and only the offset in it was dropped
       if ((path === PHYS_CHUNK || path === PHYS_VMALLOC) && pfn >= 0 && pfn === Math.floor(truth / pageSize) && got === pfn * pageSize) return 'ptr-to-phys-offset';
-      // a first-chunk address taken down pcpu_addr_to_page, which found no page or the wrong one
-      if (w[x + KX.PHYS_FIRST_MISS] === 1) return 'ptr-to-phys-first-chunk';
+      // a first-chunk address of another unit than unit 0, taken down pcpu_addr_to_page, which found no page or the wrong one
+      if (w[x + KX.PHYS_FIRST_MISS] === 1 && path === PHYS_CHUNK) return 'ptr-to-phys-first-chunk';
       return undefined;
     }
     default:
@@ -269,8 +294,12 @@ export function globMatch(glob: string, s: string): boolean {
   return true;
 }
 
-/** Parse a suppressions file; a bad line is a UsageError naming it. */
-export function parseSuppressions(text: string, name: string): Suppression[] {
+/**
+ * Parse a suppressions file; a bad line is a UsageError naming it. `known`:
+ * the known issue ids a known:<id> line may name (every kernel's; 2.6.35's
+ * by default).
+ */
+export function parseSuppressions(text: string, name: string, known: readonly string[] = KNOWN_ISSUES.map((k) => k.id)): Suppression[] {
   const out: Suppression[] = [];
   text.split('\n').forEach((raw, i) => {
     const line = raw.replace(/#.*/, '').trim();
@@ -280,7 +309,7 @@ export function parseSuppressions(text: string, name: string): Suppression[] {
     if (!m) throw new UsageError(`${where}: expected <kind>:<function-glob> or known:<id>, got ${JSON.stringify(line.slice(0, 60))}`);
     const [, kind, pattern] = m as unknown as [string, string, string];
     if (kind === 'known') {
-      if (!knownIssue(pattern)) throw new UsageError(`${where}: no known issue '${pattern.slice(0, 40)}' (known: ${KNOWN_ISSUES.map((k) => k.id).join(', ')})`);
+      if (!known.includes(pattern)) throw new UsageError(`${where}: no known issue '${pattern.slice(0, 40)}' (known: ${[...new Set(known)].join(', ')})`);
       out.push({ kind, pattern, line: i + 1 });
     } else {
       if (!VIOLATION_KIND_SET.has(kind)) throw new UsageError(`${where}: unknown finding kind '${kind}'`);
@@ -314,6 +343,11 @@ export interface ClassifyOptions {
 export function classify(violations: Violation[], o: ClassifyOptions = {}): boolean {
   let counting = false;
   for (const v of violations) {
+    // a classification cut short (its fix-verification replay interrupted) decides nothing
+    if (v.unclassified !== undefined) {
+      delete v.known;
+      continue;
+    }
     if (v.mechanism !== undefined && v.notKnown === undefined) {
       v.known = v.mechanism;
       v.knownProof ??= 'mechanism';

@@ -2,7 +2,9 @@
 // from the outside. Every live allocation carries a stamp written into
 // every CPU's copy through per_cpu_ptr (its first word and, when there is
 // room, its last word); a fresh area must read as zero before it is
-// stamped; the stamps must be intact when the area is touched and freed;
+// stamped; its address must be aligned as the caller asked (a multiple of
+// the align it passed, whatever that was); the stamps must be intact when the
+// area is touched and freed;
 // per_cpu_ptr_to_phys must name where a copy's bytes really are. Accesses go
 // through the page tables, so a hole is a page fault and a freed page a
 // use-after-free, as on real hardware with the kernel's debugging on.
@@ -17,6 +19,8 @@ export class ShadowStamps {
   /** Unzeroed areas reported this run: those percpu-km handed out uncleared, and any other. */
   private unzeroedKm = false;
   private unzeroedOther = false;
+  private misaligned = false;
+  private misalignedOdd = false;
 
   constructor(private readonly st: PcpuState, private readonly pcpu: Allocator) {}
 
@@ -24,6 +28,27 @@ export class ShadowStamps {
   reset(): void {
     this.unzeroedKm = false;
     this.unzeroedOther = false;
+    this.misaligned = false;
+    this.misalignedOdd = false;
+  }
+
+  /**
+   * The caller asked for `align`: the area it got must start at a multiple of
+   * it (the percpu pointer; units are page-aligned, so for a power of two up
+   * to a page every copy is aligned alike). Reported once per run for a power
+   * of two, once for any other alignment.
+   */
+  aligned(cpu: Cpu, ptr: number, size: number, align: number): void {
+    if (align <= 1 || ptr % align === 0) return;
+    // once a run for powers of two, once for any other: a known misalignment hides no other
+    const pow2 = (align & (align - 1)) === 0;
+    if (pow2 ? this.misaligned : this.misalignedOdd) return;
+    if (pow2) this.misaligned = true;
+    else this.misalignedOdd = true;
+    cpu.report('spec', `percpu: pcpu_alloc returned an area misaligned for its request (align ${align})`,
+      `pcpu_alloc(size ${size}, align ${align}) returned ${ptr.toString(16)}, ${ptr % align} bytes past a multiple of ${align}: ` +
+      'the caller was promised an area aligned as it asked (or a refusal)\n',
+      false, { check: 'alignment', ptr, size, align, function: 'pcpu_alloc' });
   }
 
   /**
@@ -41,8 +66,24 @@ export class ShadowStamps {
     }
   }
 
-  /** Report a fresh area found not zeroed: once per run and cause (later areas handed out the same way tell the same story). */
+  /**
+   * Report a fresh area found not zeroed: once per run and cause (later areas
+   * handed out the same way tell the same story). Unless the bytes are this
+   * very allocation's, stamped a moment ago into another CPU's copy that
+   * lives at the same physical address: then two units map one page, and
+   * that is the report.
+   */
   private unzeroed(cpu: Cpu, ptr: number, size: number, copy: number): void {
+    const at = translate(this.st, perCpuPtr(this.st, ptr, copy));
+    for (let c = 0; c < copy; c++) {
+      if (at < 0 || translate(this.st, perCpuPtr(this.st, ptr, c)) !== at) continue;
+      const phys = at - this.st.L.pageData;
+      cpu.report('shadow', `percpu: cpu${c}'s and cpu${copy}'s copies of area ${ptr.toString(16)} are the same memory`,
+        `per_cpu_ptr(${ptr.toString(16)}, ${c}) and per_cpu_ptr(${ptr.toString(16)}, ${copy}) both reach physical 0x${phys.toString(16)} (pfn ${Math.floor(phys / this.st.pageSize)}): ` +
+        `two units map the same page, so one CPU's writes are another's; the bytes found in cpu${copy}'s copy are the stamp just written into cpu${c}'s`,
+        undefined, { ptr, size, cpus: [c, copy], phys });
+      return;
+    }
     const km = kmHandedOutUncleared(this.st.shm, cpu.id, ptr, size);
     if (km ? this.unzeroedKm : this.unzeroedOther) return;
     if (km) this.unzeroedKm = true;

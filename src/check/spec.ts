@@ -37,6 +37,7 @@ import type { Cpu } from '../sync/cpu.ts';
 import type { PcpuState } from '../percpu/chunk.ts';
 import type { SpecHooks } from '../percpu/hooks.ts';
 import { WARN_LIMIT } from '../percpu/2.6.35/core.ts';
+import type { WorkProgress } from './progress.ts';
 
 export type SpecCheck = 'first-fit' | 'no-needless-chunk' | 'relocation' | 'merge' | 'reclaim-request' | 'reclaim-set' | 'warn-limit';
 
@@ -81,6 +82,9 @@ export class SpecChecker implements SpecHooks {
   private oContig = 0;
   private mFree = 0;
   private mContig = 0;
+
+  /** Told when a run of the reclaim work did its job (checks on), or null. */
+  progress: WorkProgress | null = null;
 
   constructor(k: { st: PcpuState; shm: Shm }) {
     this.st = k.st;
@@ -400,6 +404,8 @@ export class SpecChecker implements SpecHooks {
   }
 
   reclaimEnd(cpu: Cpu, destroyed: readonly number[]): void {
+    // the run looked at the last slot list under both locks: whatever it destroyed is judged below
+    this.progress?.judged();
     const want = this.reclaimExpect.slice().sort((a, b) => a - b);
     const got = destroyed.slice().sort((a, b) => a - b);
     if (want.length !== got.length || want.some((v, i) => v !== got[i])) {

@@ -6,7 +6,7 @@ import { checkSchema } from '../io/schema.ts';
 import { SUPPRESSIONS, readInput } from '../io/inputs.ts';
 import { parseSizes, type SizeMix } from '../../scenarios/lib/sizes.ts';
 import { parseSuppressions, type Suppression } from '../check/known.ts';
-import { GENERATIONS } from '../run/kernels.ts';
+import { GENERATIONS, allKnownIssues } from '../run/kernels.ts';
 import { DEFAULT_KERNEL, type KernelVersion } from '../shm/config.ts';
 import type { RunResult } from '../report/result.ts';
 import { shellWord } from '../render/campaign.ts';
@@ -28,7 +28,7 @@ export function parseDetect(o: { sizes?: string; suppressions?: string; 'strict-
   if (o.suppressions !== undefined) {
     const file = o.suppressions;
     const text = readInput(file, SUPPRESSIONS, (why) => new UsageError(`--suppressions: ${why}`));
-    suppressions = parseSuppressions(text, file);
+    suppressions = parseSuppressions(text, file, allKnownIssues().map((k) => k.id));
     checkSchema('suppressions', suppressions.map(({ kind, pattern, line }) => ({ kind, pattern, line })), file, (why) => new UsageError(why));
   }
   return {
@@ -47,21 +47,32 @@ export function detectHint(d: DetectOptions): string {
 }
 
 
-/** "known issues met: walk-escape (3 runs) - see `percpu-stress list`" or ''. */
-export function knownSummary(counts: Record<string, number>): string {
+/** "known issues of the 2.6.35 baseline met: walk-escape (3 runs); ..." or ''. */
+export function knownSummary(counts: Record<string, number>, kernel: KernelVersion = DEFAULT_KERNEL, strict = false): string {
   const ids = Object.keys(counts);
   if (!ids.length) return '';
   const parts = ids.map((id) => `${id} (${counts[id]} run${counts[id] === 1 ? '' : 's'})`);
-  return `known issues of the 2.6.35 baseline met: ${parts.join(', ')}; they do not fail the run (--strict-known to make them; \`npx percpu-stress list\` explains each)\n`;
+  const list = `npx percpu-stress list${kernel === DEFAULT_KERNEL ? '' : ` --kernel ${kernel}`}`;
+  const verdict = strict ? 'with --strict-known they fail it' : 'they do not fail the run (--strict-known to make them';
+  return `known issues of the ${kernel} baseline met: ${parts.join(', ')}; ${verdict}; \`${list}\` explains each${strict ? '' : ')'}\n`;
 }
 
-export function knownCounts(results: readonly RunResult[]): Record<string, number> {
-  const out: Record<string, number> = {};
+/** The known issues the runs met, per kernel, in the order the kernels ran. */
+export function knownCounts(results: readonly RunResult[]): Map<KernelVersion, Record<string, number>> {
+  const out = new Map<KernelVersion, Record<string, number>>();
   for (const r of results) {
     const ids = new Set(r.violations.filter((v) => v.known && !v.suppressed).map((v) => v.known!));
-    for (const id of ids) out[id] = (out[id] ?? 0) + 1;
+    if (!ids.size) continue;
+    const counts = out.get(r.kernel) ?? {};
+    out.set(r.kernel, counts);
+    for (const id of ids) counts[id] = (counts[id] ?? 0) + 1;
   }
   return out;
+}
+
+/** knownSummary for each kernel the runs met known issues of. */
+export function knownSummaries(results: readonly RunResult[], strict = false): string {
+  return [...knownCounts(results)].map(([kernel, counts]) => knownSummary(counts, kernel, strict)).join('');
 }
 
 export function knownIssuesText(kernel: KernelVersion = DEFAULT_KERNEL): string {

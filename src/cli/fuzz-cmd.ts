@@ -104,7 +104,8 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   }
   const partial = stop ? 'interrupted' : res.inputError !== undefined ? `stopped on bad input: ${res.inputError}` : null;
   let out = renderCampaign(res, { quiet, portfolio: strategy === Mode.portfolio, entities: cpus + 1, depth });
-  out += knownSummary(res.known);
+  out += knownSummary(res.known, kernel, detect.strictKnown);
+  for (const u of res.unclassified ?? []) out += `unclassified: ${u.title} (run ${u.run}, ${u.scenario}, seed ${u.seed}): the ${u.mechanism} mechanism fired and ${u.why}; not a finding\n`;
   if (stop) out += `(interrupted after ${plural(res.runs, 'run')}; the report is partial)\n`;
   else if (res.inputError !== undefined) out += `(stopped on bad input after ${plural(res.runs, 'run')}; the report is partial)\n`;
   if (traceOut && !res.findings.length) out += '--trace-out: nothing failed, so no timeline was written\n';
@@ -152,6 +153,8 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
   if (!written) return 2;
   if (res.findings.length) return 1;
   if (stop) return signal || 130;
+  // a possible finding no replay could classify: nothing proven about that run
+  if (res.unclassified?.length) return 5;
   if (res.runs - res.incompleteRuns === 0) {
     process.stderr.write('percpu-stress: fuzz: no run finished within the budget: nothing was checked (a longer --budget, or fewer --ops)\n');
     return 5;

@@ -58,7 +58,7 @@ export async function mergeCommand(argv: string[]): Promise<number> {
   const total = m.missing.length + positional.length;
   let out = `merged ${positional.length} of ${plural(total, 'shard')} (${c.strategy}, seed ${c.seed}, ${plural(c.cpus, 'CPU')})\n`;
   out += renderCampaign(m.result, { quiet: o.quiet === true, portfolio: c.strategy === 'portfolio', entities: c.cpus + 1, depth: c.depth });
-  out += knownSummary(m.result.known);
+  out += knownSummary(m.result.known, (c.kernel ?? DEFAULT_KERNEL) as KernelVersion);
   const why = m.missing.length ? `${m.missing.length === 1 ? 'shard' : 'shards'} ${m.missing.join(', ')} of ${total} ${m.missing.length === 1 ? 'is' : 'are'} missing` : m.partial ? 'some shards were interrupted' : null;
   if (why) out += `${why}: the merge is partial${o['allow-partial'] ? '' : m.result.findings.length ? ' (the findings make the exit code 1; without them it would be 6)' : ' (exit 6; --allow-partial to accept it)'}\n`;
   process.stdout.write(out);

@@ -23,7 +23,7 @@ import { DEFAULT_KERNEL, KERNELS, type Backend, type KernelVersion } from '../sh
 import { VERSION } from '../version.ts';
 import { Mode } from '../sched/strategy.ts';
 import { decodeSchedule, type Schedule } from '../sched/schedule.ts';
-import { detectHint, knownCounts, knownIssuesText, knownSummary, parseDetect, shellWord, type DetectOptions } from './detect-opts.ts';
+import { detectHint, knownIssuesText, knownSummaries, parseDetect, shellWord, type DetectOptions } from './detect-opts.ts';
 import { SIZE_MIXES } from '../../scenarios/lib/sizes.ts';
 import { MAX_CONTROLLED_OPS, type RUN } from './commands.ts';
 import { parse } from './options.ts';
@@ -258,7 +258,7 @@ export async function runCommand(c: RunCommand): Promise<number> {
   const plural = (n: number, w: string): string => `${n.toLocaleString('en-US')} ${w}${n === 1 ? '' : 's'}`;
   let tail = `\n${plural(results.length, 'scenario run')}, ${bad.length} with violations${incomplete.length ? `, ${incomplete.length} could not finish` : ''}, ${plural(ops, 'operation')} in ${((Date.now() - t0) / 1000).toFixed(1)} s`;
   tail += interrupted ? ' (interrupted: the report is partial)' : inputError !== null ? ` (stopped on bad input after ${plural(results.length, 'run')}: the report is partial${c.outputs.any() ? ', and no report file was written' : ''})` : budgetCut !== null ? ` (the budget ended after ${plural(results.length, 'run')}: the report is partial)` : '';
-  process.stdout.write(`${tail}\n${knownSummary(knownCounts(results))}`);
+  process.stdout.write(`${tail}\n${knownSummaries(results, c.detect.strictKnown)}`);
   // one kernel's runs are its suite; both kernels' (start) keep the tool's name, their cases filed by kernel
   const suite = c.kernels.length === 1 ? suiteName(c.kernels[0]!) : 'percpu-stress';
   const traced = bad[0] ?? results[0];
@@ -269,7 +269,7 @@ export async function runCommand(c: RunCommand): Promise<number> {
     [c.traceOut, () => (traced?.timeline ? JSON.stringify(chromeTrace(traced.timeline, traced.violations, { tool: 'percpu-stress', version: VERSION, scenario: traced.scenario, seed: traced.seed, cpus: traced.cpus, strategy: traced.strategy })) + '\n' : null)],
     [c.html, () => renderHtml({
       command: 'run', commandLine: commandLineOf(process.argv.slice(2)), verdict,
-      summary: [tail.trim(), ...(knownSummary(knownCounts(results)) ? [knownSummary(knownCounts(results)).trim()] : [])],
+      summary: [tail.trim(), ...knownSummaries(results, c.detect.strictKnown).split('\n').filter((l) => l)],
       runs: results, ...(focus ? { focus, replay: rerunCommand(c, focus, scenarioOf.get(focus)!, perScenarioMs).split('\n')[0]! } : {}),
     })],
     [c.json, () => JSON.stringify({ tool: 'percpu-stress', version: VERSION, command: 'run', interrupted, partial, ...(inputError !== null ? { inputError } : {}), results }, reportJson, 2) + '\n'],

@@ -95,6 +95,7 @@ export function mergeResults(parts: readonly FuzzResult[], o: { keepGoing: boole
     cleanPctRuns: Object.values(byScenario).reduce((n, t) => n + t.cleanPct, 0),
     byStrategy: sum((p) => p.byStrategy), byScenario, known: sum((p) => p.known),
     ...(parts.some((p) => p.inputError !== undefined) ? { inputError: parts.find((p) => p.inputError !== undefined)!.inputError! } : {}),
+    ...(parts.some((p) => p.unclassified?.length) ? { unclassified: parts.flatMap((p) => p.unclassified ?? []) } : {}),
     // feedback campaigns run in one piece (the CLI refuses --jobs and --shard with --feedback)
     ...(parts.length === 1 && parts[0]!.coverage ? { coverage: parts[0]!.coverage } : {}),
   };

@@ -26,7 +26,7 @@ import { decodeSchedule } from '../sched/schedule.ts';
 import { COV_BITS_PER_KIND, COV_KINDS, COV_WORDS } from '../shm/coverage.ts';
 import type { SizeMix } from '../../scenarios/lib/sizes.ts';
 import type { Suppression } from '../check/known.ts';
-import { signatureOf } from './signature.ts';
+import { findingWith, signatureOf } from './signature.ts';
 
 export { signatureOf } from './signature.ts';
 
@@ -253,6 +253,12 @@ export interface FuzzResult {
   known: Record<string, number>;
   /** The campaign stopped on bad input met mid-way (a scenario file that threw or looped for one seed): its message. */
   inputError?: string;
+  /**
+   * Violations a known issue's mechanism claimed whose fix-verification replay
+   * was cut by a signal or a budget: neither known nor findings (the report
+   * says so; the campaign ends partial, or proves nothing of that run).
+   */
+  unclassified?: { run: number; scenario: string; seed: number; title: string; mechanism: string; why: string }[];
 }
 
 /** The seed of run i: spread over the 32-bit space (splitmix32). */
@@ -286,8 +292,8 @@ export function worstResidual(byScenario: Record<string, ScenarioTally>, entitie
 }
 
 /** Which violation a finding is about: the injected bug's expected kind if it showed, else the first that counts. */
-export function targetViolation(r: RunResult, inject: string | null): Violation {
-  return targetViolations(r, inject)[0] ?? r.violations[0]!;
+export function targetViolation(r: RunResult, inject: string | null, strictKnown = false): Violation {
+  return targetViolations(r, inject, strictKnown)[0] ?? r.violations[0]!;
 }
 
 /**
@@ -297,9 +303,10 @@ export function targetViolation(r: RunResult, inject: string | null): Violation 
  * filing depends on the run alone (not on the runs before it), so shards
  * merge to the unsharded campaign.
  */
-export function targetViolations(r: RunResult, inject: string | null): Violation[] {
+export function targetViolations(r: RunResult, inject: string | null, strictKnown = false): Violation[] {
   const expect: readonly ViolationKind[] = (inject ? bugByName(r.kernel, inject)?.expect : undefined) ?? [];
-  const counting = r.violations.filter(counts);
+  // with --strict-known a known issue counts too, unless suppressed
+  const counting = r.violations.filter((v) => counts(v) || (strictKnown && v.known !== undefined && !v.suppressed));
   const ordered = [...counting.filter((v) => expect.includes(v.kind)), ...counting.filter((v) => !expect.includes(v.kind))];
   const seen = new Set<string>();
   return ordered.filter((v) => {
@@ -351,6 +358,7 @@ export async function fuzz(runner: Engine, o: FuzzOptions): Promise<FuzzResult> 
   const byStrategy: Record<string, number> = {};
   const byScenario: Record<string, ScenarioTally> = {};
   const known: Record<string, number> = {};
+  const unclassified: FuzzResult['unclassified'] = [];
   const offset = o.offset ?? 0;
   const stride = o.stride ?? 1;
   const limit = o.limit ?? { maxIndex: Infinity };
@@ -461,6 +469,7 @@ export async function fuzz(runner: Engine, o: FuzzOptions): Promise<FuzzResult> 
       }
       if (controlled && r.steps) steps += r.steps;
       for (const id of new Set(r.violations.filter((v) => v.known && !v.suppressed).map((v) => v.known!))) known[id] = (known[id] ?? 0) + 1;
+      for (const v of r.violations) if (v.unclassified !== undefined) unclassified.push({ run: index + 1, scenario: s.name, seed, title: v.title, mechanism: v.mechanism ?? '', why: v.unclassified });
       if (r.status === 'interrupted') break;
       if (r.status === 'incomplete') incomplete++;
       // PCT's bound holds for a run only if its change points could fall anywhere in it:
@@ -488,7 +497,7 @@ export async function fuzz(runner: Engine, o: FuzzOptions): Promise<FuzzResult> 
       }
       const detectMs = Date.now() - t0;
       // --keep-going files a run under every signature it had (targetViolations)
-      const targets = o.keepGoing ? targetViolations(r, o.inject) : [targetViolation(r, o.inject)];
+      const targets = o.keepGoing ? targetViolations(r, o.inject, o.strictKnown) : [targetViolation(r, o.inject, o.strictKnown)];
       for (const target of targets) {
         const signature = signatureOf(target);
         // --keep-going: one finding per signature, its first failing run (a loop makes its runs in
@@ -522,7 +531,7 @@ export async function fuzz(runner: Engine, o: FuzzOptions): Promise<FuzzResult> 
     ...worstResidual(byScenario, o.cpus + 1, o.depth, findings.length > 0),
     cleanPctRuns, byStrategy, byScenario,
     ...(o.feedback || o.measureCoverage ? { coverage: { bits, byKind, corpus: corpus.length, curve } } : {}),
-    known,
+    known, ...(unclassified.length ? { unclassified } : {}),
   };
 }
 
@@ -572,7 +581,7 @@ async function fileFinding(
     ...base, seed: reproSeed, cpus: minimalPrograms.length, programs: minimalPrograms, deadline: undefined,
     ...(shrunk ? { verifyKnown: target.mechanism !== undefined } : {}),
   }, final);
-  const violation = final.violations.find((v) => counts(v) && signatureOf(v) === signature) ?? target;
+  const violation = findingWith(final, signature, o.strictKnown) ?? target;
   const minimal = sizeOf(minimalPrograms, schedule);
   const scheduleStr = final.schedule ?? '';
   const repro = makeRepro({

@@ -9,7 +9,7 @@
 import type { RunOptions, RunResult } from '../run/main/runner.ts';
 import type { Engine } from '../run/main/engine.ts';
 import { findingWith } from './signature.ts';
-import { Op, OP_WORDS } from '../../scenarios/lib/program.ts';
+import { OP_CPU_WORD, OP_WORDS, checkProgram, type Op } from '../../scenarios/lib/program.ts';
 import { Mode } from '../sched/strategy.ts';
 import { decodeSchedule, switchesOf, type Schedule } from '../sched/schedule.ts';
 
@@ -33,11 +33,16 @@ export interface ShrinkOutput {
   runs: number;
 }
 
-function hit(r: RunResult, target: string): boolean {
-  return findingWith(r, target) !== undefined;
+function hit(r: RunResult, target: string, strictKnown = false): boolean {
+  return findingWith(r, target, strictKnown) !== undefined;
 }
 
-/** Drop CPU j; its interrupt frees' targets move down, frees aimed at it become local. */
+/**
+ * Drop CPU j: every op that names a CPU (OP_CPU_WORD: interrupt frees, phys
+ * lookups, anything added later) is renumbered, the CPUs above j moving down,
+ * and an op aimed at j itself turns to its own CPU (a free becomes local, a
+ * lookup reads its own copy).
+ */
 export function dropCpu(programs: Int32Array[], j: number): Int32Array[] {
   const out: Int32Array[] = [];
   programs.forEach((p, i) => {
@@ -45,13 +50,25 @@ export function dropCpu(programs: Int32Array[], j: number): Int32Array[] {
     const self = out.length;
     const q = p.slice();
     for (let o = 0; o < q.length; o += OP_WORDS) {
-      if (q[o] !== Op.irqfree) continue;
-      const t = q[o + 2]!;
-      q[o + 2] = t === j ? self : t > j ? t - 1 : t;
+      const cw = OP_CPU_WORD[q[o] as Op];
+      if (cw === undefined) continue;
+      const t = q[o + cw]!;
+      q[o + cw] = t === j ? self : t > j ? t - 1 : t;
     }
     out.push(q);
   });
   return out;
+}
+
+/** Would replay accept these programs and this schedule (the checks a repro's programs and schedule go through)? */
+export function replayable(programs: Int32Array[], schedule: Schedule = []): boolean {
+  try {
+    programs.forEach((p, i) => checkProgram(p, programs.length, `programs[${i}]`));
+    for (let i = 0; i < schedule.length; i += 2) if (schedule[i]! >> 1 > programs.length) return false;
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** A schedule without entity j's decisions; the entities above it move down by one. */
@@ -80,9 +97,11 @@ export async function shrink(i: ShrinkInput): Promise<ShrinkOutput> {
   const timeLeft = (): boolean => Date.now() < deadline;
   let seed = i.base.seed;
   const tryPrograms = async (programs: Int32Array[], s = seed): Promise<RunResult | null> => {
+    // a candidate replay would refuse is never run (nor kept)
+    if (!replayable(programs)) return null;
     runs++;
     const r = await i.runner.run({ ...i.base, verifyKnown: i.verifyKnown ?? false, seed: s, cpus: programs.length, programs });
-    return hit(r, i.target) ? r : null;
+    return hit(r, i.target, i.base.strictKnown) ? r : null;
   };
   let programs = i.programs;
   let last: RunResult | null = await tryPrograms(programs);
@@ -128,9 +147,10 @@ export async function shrink(i: ShrinkInput): Promise<ShrinkOutput> {
   // 3. the schedule: replay shorter and calmer versions of what the last failing run did
   let schedule = decodeSchedule(last.schedule ?? '');
   const tryReplay = async (s: Schedule): Promise<RunResult | null> => {
+    if (!replayable(programs, s)) return null;
     runs++;
     const r = await i.runner.run({ ...i.base, verifyKnown: i.verifyKnown ?? false, seed, cpus: programs.length, programs, strategy: Mode.replay, schedule: s });
-    return hit(r, i.target) ? r : null;
+    return hit(r, i.target, i.base.strictKnown) ? r : null;
   };
   let replayed = await tryReplay(schedule);
   if (replayed) {
@@ -171,9 +191,10 @@ export async function shrink(i: ShrinkInput): Promise<ShrinkOutput> {
     if (programs[j]!.length !== 0) continue;
     const candPrograms = dropCpu(programs, j);
     const candSchedule = dropEntity(schedule, j);
+    if (!replayable(candPrograms, candSchedule)) continue;
     runs++;
     const r = await i.runner.run({ ...i.base, verifyKnown: i.verifyKnown ?? false, seed, cpus: candPrograms.length, programs: candPrograms, strategy: Mode.replay, schedule: candSchedule });
-    if (hit(r, i.target) && r.schedule !== null) {
+    if (hit(r, i.target, i.base.strictKnown) && r.schedule !== null) {
       programs = candPrograms;
       schedule = decodeSchedule(r.schedule);
       last = r;

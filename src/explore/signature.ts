@@ -22,7 +22,7 @@ export function signatureOf(v: Violation): string {
   return `${v.kind}${what ? `:${what}` : ''} [${locks || 'no locks'}] ${fn}`;
 }
 
-/** The finding of a run with this signature that counts (not known, not suppressed), if any. */
-export function findingWith(r: RunResult, signature: string): Violation | undefined {
-  return r.violations.find((v) => counts(v) && signatureOf(v) === signature);
+/** The finding of a run with this signature that counts (not suppressed; not known, unless --strict-known makes known issues count), if any. */
+export function findingWith(r: RunResult, signature: string, strictKnown = false): Violation | undefined {
+  return r.violations.find((v) => (counts(v) || (strictKnown && !v.suppressed)) && signatureOf(v) === signature);
 }

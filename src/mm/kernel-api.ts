@@ -13,6 +13,7 @@ import { FREE_DOUBLE, FREE_OK, HEAP_EXHAUSTED, TAG_NAMES, heapAlloc, heapFree, h
 import { PAGES_EXHAUSTED, PFREE_OK, pageAlloc, pageFree } from './pages.ts';
 import { vmFreeArea, vmGetArea, vmMapPage, vmToPfn, vmUnmapPage } from './vm.ts';
 import { GFP_KERNEL, gfpMaySleep } from './gfp.ts';
+import { framesOf, whoOf } from './kasan.ts';
 
 /** The emulator itself ran out of room (not the emulated kernel). */
 export class CapacityExceeded extends Error {
@@ -21,9 +22,17 @@ export class CapacityExceeded extends Error {
   }
 }
 
+/** Should this call fail by injection? Tells the host when it does (what justifies the failure). */
+function injected(cpu: Cpu, site: FailSite): boolean {
+  if (!failShould(cpu.host.shm, site)) return false;
+  cpu.host.mmFailed(cpu, FailSite[site]);
+  return true;
+}
+
 function heapResult(cpu: Cpu, p: number, bytes: number, tag: Tag, fn: string): number {
   if (p === HEAP_EXHAUSTED) {
     if (cpu.host.strictCapacity) throw new CapacityExceeded(`heap (${bytes} bytes for ${TAG_NAMES[tag]})`);
+    cpu.host.mmFailed(cpu, 'capacity');
     return 0;
   }
   if (p < 0) {
@@ -35,17 +44,18 @@ function heapResult(cpu: Cpu, p: number, bytes: number, tag: Tag, fn: string): n
 
 /** kzalloc(size, gfp): may sleep when the mask allows it (GFP_KERNEL does). */
 export function kzalloc(cpu: Cpu, bytes: number, tag: Tag, gfp = GFP_KERNEL): number {
+  const frames = framesOf(cpu);
   cpu.enter(F.kzalloc);
   if (gfpMaySleep(gfp)) cpu.mightSleep();
   else cpu.point();
-  const p = failShould(cpu.host.shm, FailSite.kmalloc) ? 0 : heapResult(cpu, heapAlloc(cpu.host.shm, bytes, tag), bytes, tag, 'kmalloc');
+  const p = injected(cpu, FailSite.kmalloc) ? 0 : heapResult(cpu, heapAlloc(cpu.host.shm, bytes, tag, frames, whoOf(cpu, false)), bytes, tag, 'kmalloc');
   cpu.leave();
   return p;
 }
 
 function freeResult(cpu: Cpu, st: number, p: number, fn: string): void {
   if (st === FREE_OK) return;
-  if (st === FREE_DOUBLE) cpu.report('use-after-free', `BUG: ${fn}: double free of object w[${p}]`, 'the object was already freed');
+  if (st === FREE_DOUBLE) cpu.report('use-after-free', `BUG: ${fn}: double free of object w[${p}]`, 'the object was already freed', true, { at: p, double: true });
   else cpu.report('kernel-bug', `BUG: ${fn}: invalid pointer w[${p}]`, 'not a heap object');
 }
 
@@ -57,21 +67,24 @@ function checkNoObjFreed(cpu: Cpu, p: number): void {
 /** kfree(): safe in any context (slab locks are irq-safe). */
 export function kfree(cpu: Cpu, p: number): void {
   if (p === 0) return;
+  cpu.host.tearingDown(cpu, 'object', p, 0);
+  const frames = framesOf(cpu);
   cpu.enter(F.kfree);
   checkNoObjFreed(cpu, p);
-  freeResult(cpu, heapFree(cpu.host.shm, p), p, 'kfree');
+  freeResult(cpu, heapFree(cpu.host.shm, p, frames, whoOf(cpu, false)), p, 'kfree');
   cpu.leave();
 }
 
 /** vmalloc(): may sleep; takes the irq-unsafe vmap_area_lock. */
 export function vmalloc(cpu: Cpu, bytes: number, tag: Tag): number {
+  const frames = framesOf(cpu);
   cpu.enter(F.vmalloc);
   cpu.mightSleep();
   let p = 0;
-  if (!failShould(cpu.host.shm, FailSite.vmalloc)) {
+  if (!injected(cpu, FailSite.vmalloc)) {
     cpu.spinLock(Lock.vmap_area_lock);
     try {
-      p = heapResult(cpu, heapAlloc(cpu.host.shm, bytes, tag), bytes, tag, 'vmalloc');
+      p = heapResult(cpu, heapAlloc(cpu.host.shm, bytes, tag, frames, whoOf(cpu, true)), bytes, tag, 'vmalloc');
     } finally {
       cpu.spinUnlock(Lock.vmap_area_lock);
     }
@@ -83,11 +96,13 @@ export function vmalloc(cpu: Cpu, bytes: number, tag: Tag): number {
 /** vfree(): BUG in interrupt context; takes the irq-unsafe vmap_area_lock. */
 export function vfree(cpu: Cpu, p: number): void {
   if (p === 0) return;
+  cpu.host.tearingDown(cpu, 'object', p, 0);
+  const frames = framesOf(cpu);
   cpu.enter(F.vfree);
   if (cpu.inIrq()) cpu.report('kernel-bug', 'kernel BUG at mm/vmalloc.c:vfree!', 'BUG_ON(in_interrupt())');
   checkNoObjFreed(cpu, p);
   cpu.spinLock(Lock.vmap_area_lock);
-  const st = heapFree(cpu.host.shm, p);
+  const st = heapFree(cpu.host.shm, p, frames, whoOf(cpu, true));
   cpu.spinUnlock(Lock.vmap_area_lock);
   freeResult(cpu, st, p, 'vfree');
   cpu.leave();
@@ -101,10 +116,11 @@ export function allocPages(cpu: Cpu, order: number, gfp = GFP_KERNEL): number {
   if (gfpMaySleep(gfp)) cpu.mightSleep();
   else cpu.point();
   let pfn = -1;
-  if (!failShould(cpu.host.shm, FailSite.alloc_pages)) {
+  if (!injected(cpu, FailSite.alloc_pages)) {
     pfn = pageAlloc(cpu.host.shm, order, pageOut);
     if (pfn === PAGES_EXHAUSTED) {
       if (cpu.host.strictCapacity) throw new CapacityExceeded(`page frames (order ${order})`);
+      cpu.host.mmFailed(cpu, 'capacity');
       pfn = -1;
     } else if (pageOut.poisonBroken >= 0) {
       cpu.report('use-after-free', `pagealloc: memory corruption at pfn ${pageOut.poisonBroken}`,
@@ -131,11 +147,12 @@ export function getVmArea(cpu: Cpu): number {
   cpu.enter(F.pcpu_get_vm_areas);
   cpu.mightSleep();
   let base = 0;
-  if (!failShould(cpu.host.shm, FailSite.get_vm_areas)) {
+  if (!injected(cpu, FailSite.get_vm_areas)) {
     cpu.spinLock(Lock.vmap_area_lock);
     base = vmGetArea(cpu.host.shm);
     cpu.spinUnlock(Lock.vmap_area_lock);
     if (base === 0 && cpu.host.strictCapacity) throw new CapacityExceeded('vmalloc address space');
+    if (base === 0) cpu.host.mmFailed(cpu, 'capacity');
   }
   cpu.leave();
   return base;
@@ -144,6 +161,7 @@ export function getVmArea(cpu: Cpu): number {
 /** pcpu_free_vm_areas(): release the address space, dropping any stale mapping. */
 export function freeVmArea(cpu: Cpu, base: number, span: number, pageShift: number): void {
   cpu.enter(F.pcpu_free_vm_areas);
+  cpu.host.tearingDown(cpu, 'vm-area', base, span);
   cpu.spinLock(Lock.vmap_area_lock);
   for (let a = base; a < base + span; a += 1 << pageShift) vmUnmapPage(cpu.host.shm, a, pageShift);
   const ok = vmFreeArea(cpu.host.shm, base);
@@ -154,13 +172,17 @@ export function freeVmArea(cpu: Cpu, base: number, span: number, pageShift: numb
 
 /** map_kernel_range_noflush() for one page: 0, -ENOMEM (a failure injected here), or -EBUSY (a live PTE is in the way). */
 export function mapPage(cpu: Cpu, addr: number, pfn: number, pageShift: number): number {
-  if (failShould(cpu.host.shm, FailSite.map_pages)) return -12;
+  if (injected(cpu, FailSite.map_pages)) return -12;
   const old = vmToPfn(cpu.host.shm, addr, pageShift);
   if (old >= 0) {
     // vmap_pte_range: WARN_ON(!pte_none(*pte)) and -EBUSY, never a silent overwrite
     cpu.report('kernel-bug', 'WARNING: at mm/vmalloc.c:vmap_pte_range()',
       `WARN_ON(!pte_none(*pte)): ${addr.toString(16).padStart(8, '0')} is still mapped to pfn ${old}; mapping fails with -EBUSY`, false, { addr, pfn: old });
+    // the failure this leads to is explained by the report just made
+    cpu.host.mmFailed(cpu, 'vmap_pte_range (a live PTE, reported)');
     return -16;
   }
-  return vmMapPage(cpu.host.shm, addr, pfn, pageShift) ? 0 : -12;
+  if (vmMapPage(cpu.host.shm, addr, pfn, pageShift)) return 0;
+  cpu.host.mmFailed(cpu, 'capacity');
+  return -12;
 }

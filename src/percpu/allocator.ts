@@ -9,12 +9,14 @@
 
 import { PC } from './records.ts';
 import type { Cpu } from '../sync/cpu.ts';
-import { Tag, heapFreed, heapInArena, heapLive } from '../mm/heap.ts';
+import { Tag, heapLive } from '../mm/heap.ts';
+import { deadRecord } from '../mm/kasan.ts';
 import { kfree } from '../mm/kernel-api.ts';
 import { GFP_KERNEL } from '../mm/gfp.ts';
 import { PCPU_LOCK, type PcpuState } from './chunk.ts';
 import type { ChunkRecords } from './backend.ts';
 import { memFree } from './mem.ts';
+import type { FailureHooks, LifecycleHooks } from './hooks.ts';
 import type { WorkFunctions } from '../workqueue/workqueue.ts';
 
 export { KERNELS, DEFAULT_KERNEL, type KernelVersion } from '../shm/config.ts';
@@ -43,6 +45,12 @@ export abstract class Allocator implements ChunkRecords, WorkFunctions {
    * only moment its map is consistent while other CPUs run).
    */
   indexCheck: ((cpu: Cpu, chunk: number) => void) | null = null;
+  /** The pfn pcpu_chunk_addr_search last looked up (-1: an address range decided), for a report of what it found. */
+  lookupPfn = -1;
+  /** The failure checker, told when the allocator gives up for lack of room (checks on), or null. */
+  failures: FailureHooks | null = null;
+  /** The lifecycle checker, told before a chunk is freed (checks on), or null. */
+  lifecycle: LifecycleHooks | null = null;
 
   constructor(st: PcpuState) {
     this.st = st;
@@ -124,6 +132,7 @@ export abstract class Allocator implements ChunkRecords, WorkFunctions {
   /** pcpu_free_chunk: the record and its map. */
   freeChunk(cpu: Cpu, chunk: number): void {
     const st = this.st;
+    this.lifecycle?.chunkDestroying(cpu, chunk);
     memFree(cpu, st, st.map(chunk), st.mapAlloc(chunk) * 4);
     st.ck?.chunkDestroyed(chunk);
     kfree(cpu, chunk);
@@ -137,18 +146,19 @@ export abstract class Allocator implements ChunkRecords, WorkFunctions {
     const st = this.st;
     if (chunk === st.firstChunk || chunk === st.reservedChunk) return;
     if (heapLive(st.shm, chunk, Tag.CHUNK)) return;
-    if (heapFreed(st.shm, chunk)) {
-      cpu.report('use-after-free', `BUG: KASAN: use-after-free in ${what}`,
-        `Read of size 4 at w[${chunk}] by ${cpu.name}: the pcpu_chunk was freed (destroyed by ${this.destroyer}) while still in use`);
+    if (chunk === 0) {
+      cpu.report('page-fault', `BUG: unable to handle kernel NULL pointer dereference in ${what}`,
+        `the chunk is NULL: ${this.lookupPfn >= 0 ? `page->index of pfn ${this.lookupPfn}, the page behind the address, is NULL (the page was mapped without its back-pointer to its chunk, or it was cleared)` : 'no chunk was found'}`,
+        true, { page: this.lookupPfn });
     }
     const slot = st.headSlot(chunk);
-    cpu.report('list-corruption', slot >= 0 ? `BUG: list walk in ${what} reached the head of pcpu_slot[${slot}]` : `BUG: unable to handle kernel paging request in ${what}`,
-      slot >= 0 ? `a list head was taken for a chunk: the walk ${walkSlot >= 0 ? `of pcpu_slot[${walkSlot}] ` : ''}left the list it started on` : `w[${chunk}] is not a chunk${heapInArena(st.shm, chunk) ? ' (heap object of another type)' : ''}`,
+    if (slot < 0) deadRecord(cpu, st.shm, chunk, 'the record', false, `the pcpu_chunk at w[${chunk}]`);
+    cpu.report('list-corruption', `BUG: list walk in ${what} reached the head of pcpu_slot[${slot}]`,
+      `a list head was taken for a chunk: the walk ${walkSlot >= 0 ? `of pcpu_slot[${walkSlot}] ` : ''}left the list it started on`,
       true, { head: slot, walkSlot });
   }
 
-  /** The function that destroys chunks in this kernel (reports name it). */
-  protected abstract readonly destroyer: string;
+
 
   /** percpu_stats on an allocation. CONTEXT: pcpu_lock. */
   statsAlloc(size: number): void {
@@ -186,6 +196,7 @@ export abstract class Allocator implements ChunkRecords, WorkFunctions {
     st.assertLocks(cpu, PCPU_LOCK);
     const first = st.firstChunk;
     const firstStart = st.baseAddr(first);
+    this.lookupPfn = -1;
     if (addr >= firstStart && addr < firstStart + st.unitSize) {
       if (addr < firstStart + st.reservedLimit) return st.reservedChunk;
       return first;
@@ -197,6 +208,7 @@ export abstract class Allocator implements ChunkRecords, WorkFunctions {
       cpu.report('page-fault', `BUG: unable to handle kernel NULL pointer dereference in pcpu_chunk_addr_search`,
         `no page behind percpu address ${addr.toString(16).padStart(8, '0')} (unit address ${a.toString(16)}): freed twice or never allocated?`);
     }
+    this.lookupPfn = pfn;
     return st.pageChunk(pfn);
   }
 

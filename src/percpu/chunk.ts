@@ -18,9 +18,11 @@
 
 import type { Layout, Shm } from '../shm/layout.ts';
 import { C, C41, PC, PC41 } from './records.ts';
+import { WK } from '../workqueue/records.ts';
 import { MM, PG } from '../mm/records.ts';
 import { Fld, type RaceChecker } from '../race/race.ts';
 import type { Cpu } from '../sync/cpu.ts';
+import { ObjectBounds } from '../mm/kasan.ts';
 
 /**
  * memmove of n words within w. A loop, not copyWithin: on a SharedArrayBuffer
@@ -67,6 +69,9 @@ export class PcpuState {
     this.cx = shm.L.chunkX;
     this.px = shm.L.pcx;
     this.heapFrees = shm.L.mm + MM.HEAP_FREES;
+    this.mapB = new ObjectBounds(shm, this.heapFrees);
+    this.pagesB = new ObjectBounds(shm, this.heapFrees);
+    this.bitmapB = new ObjectBounds(shm, this.heapFrees);
     this.pageSize = pageSize;
     this.pageShift = 31 - Math.clz32(pageSize);
     this.nrCpus = nrCpus;
@@ -83,6 +88,11 @@ export class PcpuState {
     this.firstChunk = w[h + PC.FIRST_CHUNK]!;
     this.reservedChunk = w[h + PC.RESERVED_CHUNK]!;
     this.reservedLimit = w[h + PC.RESERVED_LIMIT]!;
+    // a new boot: the heap starts over and its count of frees with it, so bounds cached in the
+    // last run could match an object of another size at the same place
+    this.mapB.forget();
+    this.pagesB.forget();
+    this.bitmapB.forget();
   }
 
   // ---- boot-time tables (read-only after boot) ----------------------------
@@ -181,7 +191,9 @@ export class PcpuState {
   // A scan reads and writes one chunk's entries many times over in one context with the same
   // locks: the checker's answer is the same for each until its generation moves (a lock, an
   // interrupt, a completion, work, another context) or any heap object is freed (the chunk could
-  // have died): then the next access is checked in full again.
+  // have died): then the next access is checked in full again. Each access is also held to the
+  // bounds of the map object itself (KASAN, src/mm/kasan.ts): a compare against bounds cached
+  // until the map changes or the heap frees anything.
   private readonly heapFrees: number;
   private rdChunk = -1;
   private rdGen = -1;
@@ -189,15 +201,24 @@ export class PcpuState {
   private lastWriteChunk = -1;
   private lastWriteGen = -1;
   private lastWriteFrees = -1;
+  /** Bounds of the last map, temp pages array and temp bitmap indexed (checks on). */
+  private readonly mapB: ObjectBounds;
+  private readonly pagesB: ObjectBounds;
+  private readonly bitmapB: ObjectBounds;
 
   /** map[i] of chunk c, whose map is at m. */
   entry(c: number, m: number, i: number): number {
-    if (this.ck !== null && (c !== this.rdChunk || this.ck.generation !== this.rdGen || this.frees() !== this.rdFrees)) {
+    const ck = this.ck;
+    if (ck !== null) {
       const frees = this.frees();
-      this.ck.chunkAccess(c, Fld.ENTRIES, false);
-      this.rdChunk = this.ck.armed() ? c : -1;
-      this.rdGen = this.ck.generation;
-      this.rdFrees = frees;
+      if (c !== this.rdChunk || ck.generation !== this.rdGen || frees !== this.rdFrees) {
+        ck.chunkAccess(c, Fld.ENTRIES, false);
+        this.rdChunk = ck.armed() ? c : -1;
+        this.rdGen = ck.generation;
+        this.rdFrees = frees;
+      }
+      const b = this.mapB;
+      if (m !== b.base || (i >>> 0) >= b.words || frees !== b.frees) b.check(ck.cpu, m, i, 1, false);
     }
     return this.w[m + i]!;
   }
@@ -207,30 +228,51 @@ export class PcpuState {
     return this.w[this.heapFrees]!;
   }
   setEntry(c: number, m: number, i: number, v: number): void {
-    if (this.ck !== null && (c !== this.lastWriteChunk || this.ck.generation !== this.lastWriteGen || this.frees() !== this.lastWriteFrees)) {
+    const ck = this.ck;
+    if (ck !== null) {
       const frees = this.frees();
-      this.ck.chunkAccess(c, Fld.ENTRIES, true);
-      this.lastWriteChunk = this.ck.armed() ? c : -1;
-      this.lastWriteGen = this.ck.generation;
-      this.lastWriteFrees = frees;
+      if (c !== this.lastWriteChunk || ck.generation !== this.lastWriteGen || frees !== this.lastWriteFrees) {
+        ck.chunkAccess(c, Fld.ENTRIES, true);
+        this.lastWriteChunk = ck.armed() ? c : -1;
+        this.lastWriteGen = ck.generation;
+        this.lastWriteFrees = frees;
+      }
+      const b = this.mapB;
+      if (m !== b.base || (i >>> 0) >= b.words || frees !== b.frees) b.check(ck.cpu, m, i, 1, true);
     }
     this.w[m + i] = v;
   }
   /** memmove of n entries from map[from] to map[to] (one read and one write of the entries). */
   moveEntries(c: number, m: number, to: number, from: number, n: number): void {
-    if (this.ck !== null) {
-      this.ck.chunkAccess(c, Fld.ENTRIES, false);
-      this.ck.chunkAccess(c, Fld.ENTRIES, true);
+    const ck = this.ck;
+    if (ck !== null) {
+      ck.chunkAccess(c, Fld.ENTRIES, false);
+      ck.chunkAccess(c, Fld.ENTRIES, true);
+      if (n > 0) {
+        this.mapB.check(ck.cpu, m, from, n, false);
+        this.mapB.check(ck.cpu, m, to, n, true);
+      }
     }
     copyWords(this.w, m + to, m + from, n);
   }
-  /** memcpy of chunk c's first n entries into `dst`, memory the caller just allocated and nobody else sees. */
+  /**
+   * memcpy of chunk c's first n entries into `dst`, memory the caller just allocated and nobody
+   * else sees. The destination is checked first: a copy past its end is the write that corrupts.
+   */
   copyEntriesOut(c: number, m: number, dst: number, n: number): void {
-    if (this.ck !== null) this.ck.chunkAccess(c, Fld.ENTRIES, false);
+    const ck = this.ck;
+    if (ck !== null) {
+      ck.chunkAccess(c, Fld.ENTRIES, false);
+      if (n > 0) {
+        this.mapB.check(ck.cpu, dst, 0, n, true);
+        this.mapB.check(ck.cpu, m, 0, n, false);
+      }
+    }
     copyWords(this.w, dst, m, n);
   }
   /** A fresh map's first entry, before the map is installed (nobody else sees it). */
   initMap(map: number, first: number): void {
+    if (this.ck !== null) this.mapB.check(this.ck.cpu, map, 0, 1, true);
     this.w[map] = first;
   }
 
@@ -249,6 +291,7 @@ export class PcpuState {
     if (this.ck !== null) {
       this.ck.chunkAccess(c, Fld.POPULATED, false);
       this.ck.access(0, Fld.TEMP, true);
+      this.bitmapB.check(this.ck.cpu, bitmap, 0, this.L.bitmapWords, true);
     }
     const bm = c + C.POPULATED;
     for (let i = 0; i < this.L.bitmapWords; i++) this.w[bitmap + i] = this.w[bm + i]!;
@@ -258,6 +301,7 @@ export class PcpuState {
     if (this.ck !== null) {
       this.ck.access(0, Fld.TEMP, false);
       this.ck.chunkAccess(c, Fld.POPULATED, true);
+      this.bitmapB.check(this.ck.cpu, bitmap, 0, this.L.bitmapWords, false);
     }
     const bm = c + C.POPULATED;
     for (let i = 0; i < this.L.bitmapWords; i++) this.w[bm + i] = this.w[bitmap + i]!;
@@ -282,20 +326,38 @@ export class PcpuState {
   }
   /** pages[i]: the pfn + 1 of a page being populated or depopulated (0: none). */
   tempPage(pages: number, i: number): number {
-    if (this.ck !== null) this.ck.access(0, Fld.TEMP, false);
+    const ck = this.ck;
+    if (ck !== null) {
+      ck.access(0, Fld.TEMP, false);
+      const b = this.pagesB;
+      if (pages !== b.base || (i >>> 0) >= b.words || this.frees() !== b.frees) b.check(ck.cpu, pages, i, 1, false);
+    }
     return this.w[pages + i]!;
   }
   setTempPage(pages: number, i: number, v: number): void {
-    if (this.ck !== null) this.ck.access(0, Fld.TEMP, true);
+    const ck = this.ck;
+    if (ck !== null) {
+      ck.access(0, Fld.TEMP, true);
+      const b = this.pagesB;
+      if (pages !== b.base || (i >>> 0) >= b.words || this.frees() !== b.frees) b.check(ck.cpu, pages, i, 1, true);
+    }
     this.w[pages + i] = v;
   }
   /** memset(pages, 0, n words). */
   clearTempPages(pages: number, n: number): void {
-    if (this.ck !== null) this.ck.access(0, Fld.TEMP, true);
+    if (this.ck !== null) {
+      this.ck.access(0, Fld.TEMP, true);
+      if (n > 0) this.pagesB.check(this.ck.cpu, pages, 0, n, true);
+    }
     this.w.fill(0, pages, pages + n);
   }
   setTempBit(bitmap: number, i: number, v: boolean): void {
-    if (this.ck !== null) this.ck.access(0, Fld.TEMP, true);
+    const ck = this.ck;
+    if (ck !== null) {
+      ck.access(0, Fld.TEMP, true);
+      const b = this.bitmapB;
+      if (bitmap !== b.base || (i >>> 5) >= b.words || this.frees() !== b.frees) b.check(ck.cpu, bitmap, i >>> 5, 1, true);
+    }
     setBit(this.w, bitmap, i, v);
   }
   /**
@@ -466,14 +528,64 @@ export class PcpuState {
   workChunk(work: number): number {
     return work - this.cx - C41.MAP_EXTEND_WORK;
   }
+  /**
+   * list_empty(&pcpu_slot[pcpu_nr_slots - 1]) as pcpu_alloc asks it before
+   * creating a chunk, under pcpu_alloc_mutex alone (a declared lockless
+   * peek: src/race/fields.ts).
+   */
+  freeSlotEmptyPeek(): boolean {
+    if (this.ck !== null) this.ck.access(0, Fld.FREE_SLOT_PEEK, false);
+    const head = this.slotHead(this.nrSlots - 1);
+    return this.w[head] === head;
+  }
+  /** pcpu_map_extend_chunks (fix map-extend-by-balance): its head. */
+  mapExtendHead(): number {
+    return this.px + PC41.MAP_EXTEND_CHUNKS;
+  }
+  /** Chunk c's map_extend_list node (fix map-extend-by-balance), after 4.1's map_extend_work. */
+  mapExtendNode(c: number): number {
+    return c + this.cx + C41.MAP_EXTEND_WORK + WK.SIZE;
+  }
+  /** The chunk whose map_extend_list is at `node` (container_of). */
+  mapExtendChunk(node: number): number {
+    return node - this.cx - C41.MAP_EXTEND_WORK - WK.SIZE;
+  }
+  /** list_empty on pcpu_map_extend_chunks or a chunk's node (pcpu_lock). */
+  extListEmpty(node: number): boolean {
+    if (this.ck !== null) this.ck.access(0, Fld.MAP_EXTEND_LIST, false);
+    return this.w[node] === node;
+  }
+  /** The first node on the list at `head`, or 0 (list_first_entry_or_null). */
+  extListFirst(head: number): number {
+    if (this.ck !== null) this.ck.access(0, Fld.MAP_EXTEND_LIST, false);
+    const first = this.w[head]!;
+    return first === head ? 0 : first;
+  }
+  extListAddTail(node: number, head: number): void {
+    if (this.ck !== null) this.ck.access(0, Fld.MAP_EXTEND_LIST, true);
+    const prev = this.w[head + 1]!;
+    this.w[node] = head;
+    this.w[node + 1] = prev;
+    this.w[prev] = node;
+    this.w[head + 1] = node;
+  }
+  extListDelInit(node: number): void {
+    if (this.ck !== null) this.ck.access(0, Fld.MAP_EXTEND_LIST, true);
+    const n = this.w[node]!, p = this.w[node + 1]!;
+    this.w[n + 1] = p;
+    this.w[p] = n;
+    this.w[node] = node;
+    this.w[node + 1] = node;
+  }
   /** pcpu_nr_empty_pop_pages ("protected by pcpu_lock"). */
   nrEmptyPopPages(): number {
     if (this.ck !== null) this.ck.access(0, Fld.NR_EMPTY_POP_PAGES, false);
     return this.w[this.px + PC41.NR_EMPTY_POP_PAGES]!;
   }
-  setNrEmptyPopPages(v: number): void {
+  /** The store; returns the word it replaced (for the checkers: someone else's store since this CPU read it is an update lost). */
+  setNrEmptyPopPages(v: number): number {
     if (this.ck !== null) this.ck.access(0, Fld.NR_EMPTY_POP_PAGES, true);
-    this.w[this.px + PC41.NR_EMPTY_POP_PAGES] = v;
+    return Atomics.exchange(this.w, this.px + PC41.NR_EMPTY_POP_PAGES, v);
   }
   /** pcpu_atomic_alloc_failed (declared: no lock, see src/race/fields.ts). */
   atomicAllocFailed(): boolean {

@@ -13,6 +13,7 @@ import { PC } from './records.ts';
 import { MM } from '../mm/records.ts';
 import type { Config } from '../shm/config.ts';
 import { pageReserveBoot } from '../mm/pages.ts';
+import { bootmemAlloc, bootmemInit } from '../mm/heap.ts';
 import { vmGetArea, vmMapPage } from '../mm/vm.ts';
 import { NR_CPUS, dumpAllocInfo, type AllocInfo } from './alloc-info.ts';
 import { sizeToSlotRaw } from './slots.ts';
@@ -31,13 +32,6 @@ export interface FirstChunkPlace {
 /** The byte the static area of unit `cpu` holds at offset `off` (the copied __per_cpu_load). */
 export function staticByte(off: number): number {
   return (off * 7 + 0x5a) & 0xff;
-}
-
-export function bootAlloc(shm: Shm, words: number): number {
-  const at = shm.w[shm.L.mm + MM.BOOT_TOP]!;
-  if (at + words > shm.L.boot + shm.L.bootWords) throw new RangeError('bootmem region exhausted');
-  shm.w[shm.L.mm + MM.BOOT_TOP] = at + words;
-  return at;
 }
 
 /** Boot pages for `bytes`, aligned to `align`; returns their linear address. */
@@ -126,7 +120,7 @@ export function placeFirstChunk(st: PcpuState, cfg: Config, ai: AllocInfo): Firs
   w[h + PC.NR_SLOTS] = sizeToSlotRaw(ai.unitSize) + 2;
   w[h + PC.BASE_ADDR] = base;
   w[h + PC.STATIC_SIZE] = ai.staticSize;
-  w[L.mm + MM.BOOT_TOP] = L.boot;
+  bootmemInit(shm);
   st.attach();
   for (let s = 0; s < st.nrSlots; s++) st.initListHead(st.slotHead(s));
   return { base, log, lowUnitCpu, highUnitCpu };

@@ -44,3 +44,28 @@ export interface MechanismHooks {
   /** per_cpu_ptr_to_phys took `path` (src/check/records.ts, PHYS_*) for `addr` and found `pfn` (-1: none). */
   physPath(cpu: Cpu, addr: number, path: number, pfn: number): void;
 }
+
+/**
+ * What the allocator says when it gives up for lack of room (src/check/failures.ts
+ * confirms it with its own first fit, at that moment). Every other failure is
+ * justified by what the checker sees on its own: the request's arguments, or a
+ * memory call that failed (injected, or the emulator's capacity).
+ */
+export interface FailureHooks {
+  /**
+   * pcpu_lock held: pcpu_alloc gives up because `chunk` has no room for
+   * (size, align): the reserved chunk for a reserved request (2.6.35); in
+   * 4.1 also the populated pages of a chunk for an atomic request.
+   */
+  noRoom(cpu: Cpu, chunk: number, size: number, align: number): void;
+  /** 4.1, pcpu_lock held: an atomic request walked every chunk and found no populated room in any. */
+  noRoomAtomic(cpu: Cpu, size: number, align: number): void;
+  /** 4.1, pcpu_lock held: an atomic request gives up on `chunk` because its map would have to grow first. */
+  mapShort(cpu: Cpu, chunk: number): void;
+}
+
+/** The lifecycle checker (src/check/lifecycle.ts): a chunk is about to be destroyed, and must be out of use. */
+export interface LifecycleHooks {
+  /** pcpu_free_chunk is about to free `chunk`'s map and record: it must be off every list, its work items idle. */
+  chunkDestroying(cpu: Cpu, chunk: number): void;
+}

@@ -3,6 +3,8 @@
 // and struct pcpu_chunk. Declarations only: src/shm/layout.ts places them,
 // src/percpu/chunk.ts is their one accessor module.
 
+import { WK } from '../workqueue/records.ts';
+
 export enum PC {
   FIRST_CHUNK, RESERVED_CHUNK, RESERVED_LIMIT, NR_SLOTS, UNIT_SIZE, UNIT_PAGES,
   NR_UNITS, NR_GROUPS, BASE_ADDR, FIRST_UNIT_CPU, LAST_UNIT_CPU,
@@ -36,6 +38,8 @@ export enum PC41 {
   /** pcpu_async_enabled: __read_mostly, set once by percpu_enable_async (a subsys initcall: after the early-boot phase). */
   ASYNC_ENABLED,
   LOW_UNIT_CPU, HIGH_UNIT_CPU,
+  /** pcpu_map_extend_chunks, a list head (two words): the chunks waiting for the balance work to extend their maps (fix map-extend-by-balance only). */
+  MAP_EXTEND_CHUNKS, MAP_EXTEND_CHUNKS_PREV,
   /** Harness: runs of pcpu_balance_workfn, and of a map extension work. */
   BALANCE_RUNS, EXTEND_WORK_RUNS,
   SIZE,
@@ -51,6 +55,8 @@ export enum PC41 {
 export const EARLY_MAP_ENTRIES_41 = 128;
 
 export enum C41 { FIRST_FREE, NR_POPULATED, MAP_EXTEND_WORK }
+/** Words of a 4.1 chunk's extension: its fields, the embedded work item, then the fixed kernel's map_extend_list (two words). */
+export const C41_WORDS = C41.MAP_EXTEND_WORK + WK.SIZE + 2;
 
 /**
  * struct pcpu_chunk. OWNER is the harness's: the entity + 1 that holds the

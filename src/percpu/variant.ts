@@ -32,4 +32,11 @@ export interface HistoricalBug<O> extends Variant<O> {
 /** A later kernel's fix of a known issue. */
 export interface LaterFix<O> extends Variant<O> {
   fixes: string;
+  /**
+   * Fixes this one makes unnecessary: it replaces their functions with its
+   * own, which fix their issues too. Booted together, it alone is booted.
+   */
+  supersedes?: string[];
+  /** The backend whose functions it replaces (percpu-km's fix is nothing on a percpu-vm machine). */
+  backend?: 'vm' | 'km';
 }

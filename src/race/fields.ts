@@ -11,7 +11,7 @@ import { Lock } from '../sync/locks.ts';
 /** The shared fields. Chunk fields come first, in their shadow order; then the globals, in theirs. */
 export enum Fld {
   MAP, MAP_USED, FREE_SIZE, CONTIG_HINT, ENTRIES, POPULATED, FIRST_FREE, NR_POPULATED, // per chunk
-  SLOTS, TEMP, STATS, WARN_LIMIT, NR_EMPTY_POP_PAGES, ATOMIC_ALLOC_FAILED, // global
+  SLOTS, TEMP, STATS, WARN_LIMIT, NR_EMPTY_POP_PAGES, ATOMIC_ALLOC_FAILED, FREE_SLOT_PEEK, MAP_EXTEND_LIST, // global
   PAGE_CHUNK, // per page: rules only (published to frees through the returned pointer)
   NR,
 }
@@ -71,6 +71,8 @@ export const FIELDS: readonly FieldRule[] = [
   WARN_LIMIT_RULE('2.6.35', 'after pcpu_alloc_mutex is dropped'),
   absent('pcpu_nr_empty_pop_pages', '2.6.35'),
   absent('pcpu_atomic_alloc_failed', '2.6.35'),
+  absent('list_empty(&pcpu_slot[pcpu_nr_slots - 1])', '2.6.35'),
+  absent('pcpu_map_extend_chunks list', '2.6.35'),
   PAGE_CHUNK_RULE,
 ];
 
@@ -109,6 +111,16 @@ export const FIELDS_41: readonly FieldRule[] = [
       'don\'t worry about synchronization" (its own comment); a lost update delays one urgent refill, which the balance progress check bounds ' +
       '(owner: src/check/4.1/leak.ts)',
   },
+  {
+    name: 'list_empty(&pcpu_slot[pcpu_nr_slots - 1])', read: M, write: P, race: false,
+    why: 'pcpu_alloc asks whether a fully free chunk exists with pcpu_alloc_mutex held and pcpu_lock not, before it creates one: a lockless ' +
+      'peek at one list head word (READ_ONCE in list_empty since 4.4) that free_percpu and the balance work change under pcpu_lock alone. ' +
+      'A stale answer creates one chunk too many (the balance work frees it) or restarts the walk and asks again; the mutex keeps two ' +
+      'allocations from creating at once. Every other read of the slot lists holds pcpu_lock (owner: src/check/4.1/spec.ts, no-needless-chunk ' +
+      'is not claimed for 4.1 for this reason)',
+  },
+  // 4f996e234dad's list (fix map-extend-by-balance): "protected by pcpu_lock"
+  { name: 'pcpu_map_extend_chunks list', read: P, write: P, race: true },
   PAGE_CHUNK_RULE,
 ];
 

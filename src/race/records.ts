@@ -10,11 +10,11 @@
 
 import { IRQ_QUEUE, MAX_LOCKS } from '../sync/records.ts';
 
-/** Shadow words per chunk: 4 per tracked chunk field. */
-export const CHUNK_SHADOW_WORDS = 32;
-/** Shadow words of the global fields (4 per raced global: 2.6.35 has four, 4.1 two more). */
+/** Shadow words per chunk: 6 per tracked chunk field (src/race/race.ts, SW). */
+export const CHUNK_SHADOW_WORDS = 48;
+/** Shadow words of the global fields (6 per raced global: 2.6.35 has four, 4.1 four more). */
 export function raceGlobalWords(kernel: string): number {
-  return kernel === '2.6.35' ? 16 : 32;
+  return kernel === '2.6.35' ? 24 : 48;
 }
 
 /** Contexts (clock components) of a machine with `entities` entities. */

@@ -76,7 +76,8 @@ export function renderRun(r: RunResult, h: RunHeader, verbose: boolean): string 
   if (r.cpuStates) out += `  could not finish within its budget; the CPUs then:\n${r.cpuStates.replace(/^/gm, '    ').trimEnd()}\n`;
   const shown = verbose ? r.violations : r.violations.filter((v) => !v.known && !v.suppressed);
   for (const v of shown) {
-    const mark = v.known ? `[known issue ${v.known} of the ${r.kernel} baseline${v.suppressed ? ', suppressed' : ''}]\n` : v.suppressed ? '[suppressed]\n' : '';
+    const mark = v.known ? `[known issue ${v.known} of the ${r.kernel} baseline${v.suppressed ? ', suppressed' : ''}]\n` : v.suppressed ? '[suppressed]\n'
+      : v.unclassified ? `[unclassified, not a finding: its mechanism (${v.mechanism}) fired and ${v.unclassified}]\n` : '';
     out += `\n${mark}${v.text}`;
   }
   if (shown.length) out += `\nseed ${r.seed}; re-run with:\n  ${h.rerun}\n`;

@@ -7,7 +7,8 @@ export const VIOLATION_KINDS = [
   'invariant', // area map / slot list / chunk invariants (BUG_ON territory)
   'list-corruption', // a list walk left its list (crossed into another head)
   'use-after-free', // freed chunk, map or page touched
-  'out-of-bounds', // an access past the end of a heap object (KASAN's slab-out-of-bounds)
+  'out-of-bounds', // a heap or bootmem object accessed outside its bounds, or through a pointer that starts no object (KASAN)
+  'lifecycle', // an object torn down while still in use: a chunk destroyed while listed, mapped or with work queued
   'page-fault', // unpopulated or unmapped percpu page touched
   'page-double-free', // a page freed twice (Bad page state)
   'temp-buffer-race', // the shared populate buffer used by two owners
@@ -63,6 +64,12 @@ export interface Violation {
   knownProof?: 'fix-verified' | 'mechanism';
   /** Why a finding whose mechanism fired still counts (e.g. its fix did not make it go away). */
   notKnown?: string;
+  /**
+   * Why a finding whose mechanism fired could not be classified: the replay
+   * with its fix was cut by a signal or a budget. Neither known nor a
+   * finding: the run is partial (interrupted) or proves nothing (incomplete).
+   */
+  unclassified?: string;
   /** Acknowledged by a suppression. */
   suppressed?: boolean;
 }
@@ -82,11 +89,11 @@ export class StopRun extends Error {
 }
 
 export const FATAL_KINDS: ReadonlySet<ViolationKind> = new Set<ViolationKind>([
-  'invariant', 'list-corruption', 'use-after-free', 'out-of-bounds', 'page-fault', 'page-double-free', 'temp-buffer-race',
+  'invariant', 'list-corruption', 'use-after-free', 'out-of-bounds', 'lifecycle', 'page-fault', 'page-double-free', 'temp-buffer-race',
   'shadow', 'spinlock-recursion', 'deadlock', 'hang', 'leak', 'kernel-bug', 'crash',
 ]);
 
 /** Does a finding count against the run (not known, not suppressed)? */
 export function counts(v: Violation): boolean {
-  return !v.suppressed && v.known === undefined;
+  return !v.suppressed && v.known === undefined && v.unclassified === undefined;
 }

@@ -19,6 +19,8 @@ import type { Violation } from '../report/violation.ts';
 import type { CheckTarget } from '../check/target.ts';
 import type { InvariantFailure } from '../check/invariants.ts';
 import type { KnownIssue } from '../check/known.ts';
+import type { WorkProgress } from '../check/progress.ts';
+import { rules41, type FailureRules } from '../check/failures.ts';
 // Linux 2.6.35
 import { Percpu as Percpu2635 } from '../percpu/2.6.35/core.ts';
 import { setupFirstChunk as setup2635 } from '../percpu/2.6.35/first-chunk.ts';
@@ -38,7 +40,7 @@ import { KmPageLookup } from '../percpu/4.1/backend-km.ts';
 import { InvariantChecker41 } from '../check/4.1/invariants.ts';
 import { leakCheck41 } from '../check/4.1/leak.ts';
 import { Spec41Checker } from '../check/4.1/spec.ts';
-import { KNOWN_ISSUES_41, Mechanism41Recorder, attributeMechanism41 } from '../check/4.1/known.ts';
+import { KNOWN_ISSUES_41, Mechanism41Recorder, attributeMechanism41, attributeQuiescent41 } from '../check/4.1/known.ts';
 
 /** The invariant checker's two passes (one chunk under pcpu_lock; everything at quiescence). */
 export interface Invariants {
@@ -50,10 +52,16 @@ export interface Invariants {
 
 /** The checkers of one thread's view of a machine that depend on its kernel. */
 export interface KernelChecks {
-  /** Switch the specification and known-issue checks on or off for the next run. */
+  /** Switch the specification checks on or off for the next run (the known issues' mechanisms are always recorded). */
   set(on: boolean): void;
   /** The known issue whose mechanism fired for this report, if one did. */
   attribute(cpu: Cpu, v: Violation): string | undefined;
+  /** Where the specification can tell whether an allocation had room (its own first fit), the failure checker asks it. */
+  firstFit?: (chunk: number, size: number, align: number) => number;
+  /** The kernel's rules for the failure checker (2.6.35's by default). */
+  failureRules?: FailureRules;
+  /** The progress checker the specification tells when a run of a work item did its job (checks on), or null. */
+  progress(p: WorkProgress | null): void;
 }
 
 export interface KernelGeneration {
@@ -73,12 +81,17 @@ export interface KernelGeneration {
   /** The thread's kernel-dependent checkers. */
   checks(pcpu: Allocator, k: { st: PcpuState; shm: Shm }): KernelChecks;
   invariants(k: CheckTarget): Invariants;
-  leakCheck(k: CheckTarget, notes?: string[]): string[];
+  /** `judged`: the checks were on (a request counts as served only by a run that did its job). */
+  leakCheck(k: CheckTarget, notes?: string[], judged?: boolean): string[];
   warnLimitProblem(shm: Shm, exact: boolean): string;
   /** --inject: the historical bugs; fix-verification: the later fixes. */
   bugs: readonly HistoricalBug<unknown>[];
   fixes: readonly LaterFix<unknown>[];
   knownIssues: readonly KnownIssue[];
+  /** The work functions (WorkFn) whose every run a specification judges (src/check/progress.ts). */
+  judgedWork: readonly number[];
+  /** The known issue whose mechanism explains a report of the checks at quiescence (no CPU made it), if one does. */
+  attributeQuiescent(shm: Shm, v: Violation): string | undefined;
 }
 
 const V2635: KernelGeneration = {
@@ -103,15 +116,16 @@ const V2635: KernelGeneration = {
     const p = pcpu as Percpu2635;
     const spec = new SpecChecker(k);
     const known = new MechanismRecorder(k.shm, k.st.pageShift);
-    let on = false;
+    // the known issues' mechanisms are recorded with checks on or off: a verdict is the same either way
+    p.known = known;
     return {
       set(v) {
-        on = v;
         spec.reset();
         p.spec = v ? spec : null;
-        p.known = v ? known : null;
       },
-      attribute: (cpu, v) => (on ? attributeMechanism(k.shm, cpu, v) : undefined),
+      attribute: (cpu, v) => attributeMechanism(k.shm, cpu, v),
+      firstFit: (c, size, align) => spec.firstFit(c, size, align),
+      progress: (pr) => void (spec.progress = pr),
     };
   },
   invariants: (k) => new InvariantChecker(k),
@@ -120,6 +134,8 @@ const V2635: KernelGeneration = {
   bugs: variants2635.BUGS,
   fixes: variants2635.FIXES,
   knownIssues: KNOWN_ISSUES,
+  judgedWork: [WorkFn.pcpu_reclaim],
+  attributeQuiescent: () => undefined,
 };
 
 const V41: KernelGeneration = {
@@ -142,16 +158,17 @@ const V41: KernelGeneration = {
   checks(pcpu, k) {
     const p = pcpu as Percpu41;
     const spec = new Spec41Checker(k);
-    const known = new Mechanism41Recorder(k.shm);
-    let on = false;
+    const known = new Mechanism41Recorder(k.shm, k.st.pageShift);
+    p.known = known;
     return {
       set(v) {
-        on = v;
         spec.reset();
         p.spec = v ? spec : null;
-        p.known = v ? known : null;
       },
-      attribute: (cpu, v) => (on ? attributeMechanism41(k.shm, cpu, v) : undefined),
+      attribute: (cpu, v) => attributeMechanism41(k.shm, cpu, v),
+      firstFit: (c, size, align) => spec.firstFit(c, size, align),
+      failureRules: rules41((c, size, align) => spec.firstFit(c, size, align, true)),
+      progress() {},
     };
   },
   invariants: (k) => new InvariantChecker41(k),
@@ -160,6 +177,9 @@ const V41: KernelGeneration = {
   bugs: variants41.BUGS,
   fixes: variants41.FIXES,
   knownIssues: KNOWN_ISSUES_41,
+  // the balance and map extension work are judged by their outcome at quiescence (src/check/4.1/leak.ts)
+  judgedWork: [],
+  attributeQuiescent: attributeQuiescent41,
 };
 
 export const GENERATIONS: Readonly<Record<KernelVersion, KernelGeneration>> = { '2.6.35': V2635, '4.1': V41 };

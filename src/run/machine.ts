@@ -22,8 +22,12 @@ import { vmInit } from '../mm/vm.ts';
 import { failConfigure, type FailSpec } from '../mm/fail.ts';
 import { Cpu, CpuState, type CpuHost, type LockdepHooks, type SchedHooks, type SyncHooks } from '../sync/cpu.ts';
 import { RaceChecker } from '../race/race.ts';
+import { FailureJudge } from '../check/failures.ts';
+import { WorkProgress } from '../check/progress.ts';
+import { LifecycleChecker } from '../check/lifecycle.ts';
+import { deadRecord } from '../mm/kasan.ts';
 import { Lockdep } from '../lockdep/lockdep.ts';
-import { FIRST_COMPLETION, LAST_COMPLETION } from '../sync/locks.ts';
+import { FIRST_COMPLETION, LAST_COMPLETION, lockName } from '../sync/locks.ts';
 import { Workqueue } from '../workqueue/workqueue.ts';
 import { MAX_WORKS } from '../workqueue/records.ts';
 import { generation, type KernelChecks, type KernelGeneration } from './kernels.ts';
@@ -196,12 +200,19 @@ export class Kernel implements CpuHost {
   lockdep: LockdepHooks | null;
   sched: SchedHooks | null;
   race: SyncHooks | null = null;
-  /** Attribute reports to the known issues' mechanisms (checks on). */
-  private attributing = false;
+  /** The checks are on for this run (the lifecycle checker is told of teardowns). */
+  private checksOn = false;
   /** This thread's lock-discipline and race checker (src/race). */
   readonly raceChecker: RaceChecker;
   /** The specification and known-issue checks of this kernel. */
   private readonly kernelChecks: KernelChecks;
+  private judge: FailureJudge | null = null;
+  /** The later fixes booted for this run, by name. */
+  private fixNames: readonly string[] = [];
+  private progress: WorkProgress | null = null;
+  private readonly lifecycle: LifecycleChecker;
+  /** The failure checker (checks on, on a kernel whose specification can judge failures), or null: the CPU program tells it of every pcpu_alloc call. */
+  failures: FailureJudge | null = null;
   timing: boolean;
   strictCapacity: boolean;
   readonly nrCpus: number;
@@ -223,6 +234,8 @@ export class Kernel implements CpuHost {
     this.wq.fns = this.pcpu;
     this.raceChecker = new RaceChecker(this.shm);
     this.kernelChecks = this.gen.checks(this.pcpu, this);
+    this.raceChecker.deadRecord = (cpu, c, field, write, name) => deadRecord(cpu, this.shm, c, field, write, name);
+    this.lifecycle = new LifecycleChecker(this);
     this.attach();
     this.setChecks(opts.checks !== false);
   }
@@ -237,7 +250,18 @@ export class Kernel implements CpuHost {
     this.race = on ? this.raceChecker : null;
     this.st.ck = on ? this.raceChecker : null;
     this.kernelChecks.set(on);
-    this.attributing = on;
+    // every failure justified, where the kernel's specification can say whether there was room
+    const fit = this.kernelChecks.firstFit;
+    if (fit && !this.judge) this.judge = new FailureJudge(this.st, fit, this.kernelChecks.failureRules);
+    this.judge?.booted(this.fixNames);
+    this.judge?.reset();
+    this.failures = on ? this.judge : null;
+    this.pcpu.failures = this.failures;
+    this.pcpu.lifecycle = on ? this.lifecycle : null;
+    this.progress ??= new WorkProgress(this.shm, this.wq, new Set(this.gen.judgedWork), (work) => lockName(this.wq.workClass(work)).replace(/^\(|\)$/g, ''));
+    this.wq.progress = on ? this.progress : null;
+    this.kernelChecks.progress(on ? this.progress : null);
+    this.checksOn = on;
   }
 
   /** Re-read boot-time state (after bootMachine ran for a new run): the constants and the variant booted. */
@@ -245,6 +269,10 @@ export class Kernel implements CpuHost {
     this.st.attach();
     const w = this.shm.w, pc = this.shm.L.pc;
     this.gen.attach(this.pcpu, this.spec.cfg, this.wq, w[pc + PC.BUG]!, w[pc + PC.FIX]!);
+    // a later fix may change what is legal (4.10's alignment rule): the failure checker judges by the kernel booted
+    const fix = w[pc + PC.FIX]!;
+    this.fixNames = fix === 0 ? [] : this.gen.fixes.filter((_, i) => (fix & (1 << i)) !== 0).map((f) => f.name);
+    this.judge?.booted(this.fixNames);
     this.violations.length = 0;
     this.log.length = 0;
   }
@@ -264,7 +292,6 @@ export class Kernel implements CpuHost {
   }
 
   attribute(cpu: Cpu, v: Violation): void {
-    if (!this.attributing) return;
     const id = this.kernelChecks.attribute(cpu, v);
     if (id) v.mechanism = id;
   }
@@ -282,6 +309,17 @@ export class Kernel implements CpuHost {
   printk(cpu: Cpu, line: string): void {
     if (line.startsWith('PERCPU: allocation failed')) Atomics.add(this.shm.w, this.shm.L.ck + CK.FAIL_WARNS, 1);
     this.log.push(`[${cpu.name}] ${line}`);
+    this.failures?.printed(cpu, line);
+  }
+
+  mmFailed(cpu: Cpu, why: string): void {
+    this.failures?.mmFailed(cpu, why);
+  }
+
+  tearingDown(cpu: Cpu, kind: 'object' | 'vm-area', at: number, span: number): void {
+    if (!this.checksOn) return;
+    if (kind === 'object') this.lifecycle.objectFreed(cpu, at);
+    else this.lifecycle.vmAreaFreed(cpu, at, span);
   }
 
   /** Run the queued work now on the kworker (single-thread use); returns the chunks it destroyed. */

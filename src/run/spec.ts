@@ -22,6 +22,7 @@ import type { Schedule } from '../sched/schedule.ts';
 import { initSched, STEPS_PER_OP } from '../sched/setup.ts';
 import { bugId } from './kernels.ts';
 import { bootMachine, type MachineSpec } from './machine.ts';
+import { UsageError } from '../report/errors.ts';
 import { EV_POINTS, RUN } from './records.ts';
 
 export interface RunOptions {
@@ -127,6 +128,20 @@ export function scenarioConfig(s: Scenario, cpus: number, seed: number, backend?
     return { ...cfg, backend: 'km', firstChunk: 'embed', nodes: undefined } as Partial<Config>;
   }
   return backend ? { ...cfg, backend } : cfg;
+}
+
+/**
+ * The machine a scenario's config() gives must be the one the command asked
+ * for: as many CPUs as threads will play them, the backend asked, a first
+ * chunk that backend can have. Anything else would run threads the machine
+ * does not know (phantom leaks and lockups): bad input, before any run.
+ */
+export function machineAsAsked(o: { scenario: Scenario; cpus: number; seed: number; backend?: Backend; programs?: Int32Array[] }, cfg: Config): void {
+  const who = `scenario ${o.scenario.name}: config(${o.cpus}, ${o.seed})`;
+  if (cfg.cpus !== o.cpus) throw new UsageError(`${who} gives a machine of ${cfg.cpus} CPU${cfg.cpus === 1 ? '' : 's'}, the command asked for ${o.cpus} (a scenario's config must use the cpus it is given)`);
+  if (o.backend !== undefined && cfg.backend !== o.backend) throw new UsageError(`${who} gives the ${cfg.backend} backend, the command asked for ${o.backend}`);
+  if (cfg.backend === 'km' && cfg.firstChunk !== 'embed') throw new UsageError(`${who} gives a ${cfg.firstChunk} first chunk with the km backend, which serves only an embedded one`);
+  if (o.programs !== undefined && o.programs.length !== o.cpus) throw new UsageError(`${o.programs.length} programs for a machine of ${o.cpus} CPUs`);
 }
 
 /** The run a command asks for, as a value. */

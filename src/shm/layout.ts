@@ -11,7 +11,7 @@
 import { ConfigError, type Config } from './config.ts';
 import type { AllocInfo } from './geometry.ts';
 import { RUN, EV_CAP, EV_WORDS, SCRATCH_WORDS } from '../run/records.ts';
-import { PC, C, PC41, C41, EARLY_MAP_ENTRIES_41 } from '../percpu/records.ts';
+import { PC, C, PC41, C41_WORDS, EARLY_MAP_ENTRIES_41 } from '../percpu/records.ts';
 import { MM, HO, HEAP_CLASSES, PG } from '../mm/records.ts';
 import { SY, X_SIZE, MAX_LOCKS, LK } from '../sync/records.ts';
 import { LD, MAX_CLASSES, MAX_CHAINS, CHAIN_WORDS } from '../lockdep/records.ts';
@@ -165,7 +165,10 @@ export function computeLayout(cfg: Config, ai: AllocInfo, recCap = 1 << 16): Lay
   const works = take(MAX_WORKS * WK.SIZE);
   const wq = take(WQ.SIZE);
   // 4.1: every chunk (the first and the reserved one too) embeds a map extension work item
-  const nrWorkIds = MAX_WORKS + (v41 ? cfg.maxChunks + 2 : 0);
+  // 4.1: every chunk record holds a work item: the vm areas bound the live chunks (maxChunks, and the first and reserved
+  // chunk), and a record exists before its vm area is asked for, so a creation that will fail for want of one holds one
+  // more (creation is serialized by pcpu_alloc_mutex; a row an entity may hold besides, to be safe)
+  const nrWorkIds = MAX_WORKS + (v41 ? cfg.maxChunks + 2 + nrEntities : 0);
   const workTable = take(nrWorkIds * WT.SIZE);
   const vcWidth = raceContexts(nrEntities);
   const vc = take(raceClockRows(nrEntities, nrWorkIds) * vcWidth);
@@ -184,7 +187,7 @@ export function computeLayout(cfg: Config, ai: AllocInfo, recCap = 1 << 16): Lay
   // Heap: chunk records and area maps. The largest map is one entry per
   // 4-byte area of a unit; vmalloc'ed maps come from the same arena.
   const chunkX = v41 ? C.POPULATED + bitmapWords + CHUNK_SHADOW_WORDS : 0;
-  const chunkWords = C.POPULATED + bitmapWords + CHUNK_SHADOW_WORDS + (v41 ? C41.MAP_EXTEND_WORK + WK.SIZE : 0);
+  const chunkWords = C.POPULATED + bitmapWords + CHUNK_SHADOW_WORDS + (v41 ? C41_WORDS : 0);
   const maxMapBytes = ai.unitSize + 64;
   const heapBytes = cfg.heapBytes || Math.max(1 << 20, cfg.maxChunks * ((chunkWords + HO.SIZE) * 4 + 4096) + 8 * maxMapBytes + nrUnits * unitPages * 4 * 2);
   const heapWords = align(heapBytes / 4, 16);

@@ -121,4 +121,17 @@ export interface CpuHost {
   cpu(id: number): Cpu;
   /** Attribute a report to a known issue's mechanism, if one fired for it (src/check/known.ts; checks on only). */
   attribute(cpu: Cpu, v: Violation): void;
+  /**
+   * A memory call on `cpu` failed for a reason outside the kernel code under
+   * test: a failure injected at `why` (a FailSite name) or the emulator's
+   * capacity ('capacity'). What justifies an allocation's failure
+   * (src/check/failures.ts).
+   */
+  mmFailed(cpu: Cpu, why: string): void;
+  /**
+   * The memory layer is about to free the heap object at `at` ('object') or
+   * release the vm area of `span` bytes at `at` ('vm-area'): what is torn
+   * down must be out of use (src/check/lifecycle.ts; checks on only).
+   */
+  tearingDown(cpu: Cpu, kind: 'object' | 'vm-area', at: number, span: number): void;
 }

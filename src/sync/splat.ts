@@ -40,6 +40,9 @@ export function badUnlock(cpu: Cpu, lock: number, owner: number, mutex: boolean)
     cpu.report('bad-unlock', 'DEBUG_LOCKS_WARN_ON(lock->owner != current)',
       `${lockName(lock)} unlocked by ${cpu.name} but owned by ${owner < 0 ? 'nobody' : `cpu${owner}`}`, false);
   } else {
-    cpu.report('bad-unlock', `BUG: spinlock wrong CPU on CPU#${cpu.id}, ${cpu.name}`, `lock: ${lockName(lock)}, .owner_cpu: ${owner}`, false);
+    // lib/spinlock_debug.c checks in this order: "already unlocked" (nobody holds it), then "wrong owner"
+    const what = owner < 0 ? 'already unlocked' : 'wrong owner';
+    cpu.report('bad-unlock', `BUG: spinlock ${what} on CPU#${cpu.id}, ${cpu.name}`,
+      `lock: ${lockName(lock)}, .owner: ${owner < 0 ? '<none>' : `cpu${owner}`}, .owner_cpu: ${owner}`, false);
   }
 }

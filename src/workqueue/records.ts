@@ -27,6 +27,12 @@ export enum WK {
   ID,
   /** The next work item on the worklist (0: last). */
   NEXT,
+  /**
+   * The START_SEQ of the last run a checker saw do the work's job (checks on):
+   * the requests that run served for real. SCHED_SEQ - JUDGED_SEQ are requests
+   * no run has kept its promise for.
+   */
+  JUDGED_SEQ,
   SIZE,
 }
 /** The worker's words: its wake word, the flush counters, and the worklist (a FIFO of queued work items). */

@@ -44,6 +44,17 @@ export interface WorkFunctions {
   workFnName(fn: number): string;
 }
 
+/**
+ * A checker of progress (src/check/progress.ts): told when each run of a work
+ * item starts and ends, on the worker, inside the run. Whatever
+ * process_one_work a machine booted calls these through started() and
+ * finished().
+ */
+export interface WorkRunHooks {
+  runStarted(kworker: Cpu, work: number): void;
+  runEnded(kworker: Cpu, work: number): void;
+}
+
 export class Workqueue {
   private readonly w: Int32Array;
   private readonly works: number;
@@ -56,6 +67,8 @@ export class Workqueue {
   fns: WorkFunctions | null = null;
   /** What the last run of a work function returned. */
   lastResult: number[] = [];
+  /** The progress checker (checks on), or null. */
+  progress: WorkRunHooks | null = null;
 
   constructor(shm: Shm) {
     this.w = shm.w;
@@ -94,6 +107,14 @@ export class Workqueue {
   /** schedule_work calls not followed by the start of a run (a lost request if the work is idle). */
   unserved(work: number): number {
     return this.w[this.at(work, WK.SCHED_SEQ)]! - this.w[this.at(work, WK.START_SEQ)]!;
+  }
+  /** schedule_work calls not followed by a run a checker saw do the work's job (checks on: see WK.JUDGED_SEQ). */
+  unjudged(work: number): number {
+    return this.w[this.at(work, WK.SCHED_SEQ)]! - this.w[this.at(work, WK.JUDGED_SEQ)]!;
+  }
+  /** The run in progress did the work's job: the requests it serves are served for real. */
+  judged(work: number): void {
+    Atomics.store(this.w, this.at(work, WK.JUDGED_SEQ), Atomics.load(this.w, this.at(work, WK.START_SEQ)));
   }
   /** Is any work item on the worklist? */
   queued(): boolean {
@@ -138,6 +159,7 @@ export class Workqueue {
   started(kworker: Cpu, work: number): void {
     Atomics.store(this.w, this.at(work, WK.START_SEQ), Atomics.load(this.w, this.at(work, WK.SCHED_SEQ)));
     kworker.host.race?.workStarted(kworker, this.id(work));
+    this.progress?.runStarted(kworker, work);
   }
   /** The item's word is held: its bits and the clock of its requests change together. */
   begin(work: number): void {
@@ -148,6 +170,7 @@ export class Workqueue {
   }
   /** A run ended: count it and wake whoever flushes. */
   finished(kworker: Cpu, work: number): void {
+    this.progress?.runEnded(kworker, work);
     kworker.host.race?.workEnded(kworker, this.id(work));
     Atomics.add(this.w, this.at(work, WK.RUNS), 1);
     Atomics.store(this.w, this.at(work, WK.RUNNING), 0);

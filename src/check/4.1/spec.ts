@@ -88,7 +88,8 @@ export class Spec41Checker implements Spec41Hooks {
   private fit(c: number, off: number, len: number, size: number, align: number, popOnly: boolean): number {
     const ps = this.st.pageSize, shift = this.st.pageShift;
     for (let cand = off; ;) {
-      const head = Math.ceil(cand / align) * align - off;
+      // ALIGN(), as 4.1 writes it (a mask: meant for powers of two, and what 4.1 does with any other)
+      const head = ((cand + align - 1) & ~(align - 1)) - off;
       if (len < head + size) return -1;
       if (!popOnly) return head;
       // the first page the request touches that is not populated, if any
@@ -102,6 +103,23 @@ export class Spec41Checker implements Spec41Hooks {
       while (next < areaEnd && !this.populated(c, next)) next++;
       cand = next * ps;
     }
+  }
+
+  /**
+   * Room, by 4.1's rules and this model's own fit: the first offset where
+   * `size` at `align` fits in a free area of chunk c (on populated pages only
+   * with `popOnly`), from area 0 whatever first_free says, or -1. For the
+   * failure checker (src/check/failures.ts): read raw, pcpu_lock held.
+   */
+  firstFit(c: number, size: number, align: number, popOnly = false): number {
+    const w = this.w, m = w[c + C.MAP]!, used = w[c + C.MAP_USED]!;
+    for (let i = 0; i < used; i++) {
+      const off = w[m + i]!;
+      if (off & 1) continue;
+      const head = this.fit(c, off, (w[m + i + 1]! & ~1) - off, size, align, popOnly);
+      if (head >= 0) return off + head;
+    }
+    return -1;
   }
 
   /** Pages [off, end) covers that no other area in use touches, in the model map d (area i). */

@@ -42,7 +42,7 @@ import { PHYS_CHUNK, PHYS_LINEAR, PHYS_VMALLOC } from '../../check/records.ts';
 
 export { WARN_LIMIT } from '../allocator.ts';
 
-export type { SpecHooks, WorkHooks, MechanismHooks } from '../hooks.ts';
+export type { SpecHooks, WorkHooks, MechanismHooks, FailureHooks } from '../hooks.ts';
 
 /**
  * The allocator's operations as a table of function pointers, the kernel's
@@ -81,7 +81,6 @@ export interface PcpuOps {
 
 export class Percpu extends Allocator {
   readonly kernel = '2.6.35' as const;
-  protected readonly destroyer = 'reclaim';
   backend!: ChunkBackend;
   /** The functions this machine runs: 2.6.35's, or a variant's (src/percpu/2.6.35/variants.ts). */
   ops!: PcpuOps;
@@ -307,6 +306,7 @@ export function pcpuAlloc(p: Percpu, cpu: Cpu, size: number, align: number, rese
     }
   }
   if (off < 0) {
+    p.failures?.noRoom(cpu, chunk, size, align);
     p.ops.unlockIndex(p, cpu, flags);
     return p.fail(cpu, size, align, err);
   }

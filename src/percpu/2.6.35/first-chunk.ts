@@ -12,7 +12,8 @@ import type { Config } from '../../shm/config.ts';
 import { verifyAllocInfo, type AllocInfo } from '../alloc-info.ts';
 import { chunkRelocate } from './area-map.ts';
 import { setBit, type PcpuState } from '../chunk.ts';
-import { bootAlloc, placeFirstChunk } from '../first-chunk.ts';
+import { placeFirstChunk } from '../first-chunk.ts';
+import { bootmemAlloc } from '../../mm/heap.ts';
 
 export { staticByte } from '../first-chunk.ts';
 
@@ -28,11 +29,11 @@ export function setupFirstChunk(st: PcpuState, cfg: Config, ai: AllocInfo): stri
   // the static chunk: static + reserved (or + dynamic) area
   const chunkWords = L.chunkWords;
   const newChunk = (seq: number): number => {
-    const c = bootAlloc(shm, chunkWords);
+    const c = bootmemAlloc(shm, chunkWords);
     w.fill(0, c, c + chunkWords);
     st.initListHead(c);
     w[c + C.BASE_ADDR] = base;
-    w[c + C.MAP] = bootAlloc(shm, 2);
+    w[c + C.MAP] = bootmemAlloc(shm, 2);
     w[c + C.MAP_ALLOC] = 2;
     w[c + C.IMMUTABLE] = 1;
     w[c + C.SEQ] = seq;

@@ -18,6 +18,7 @@ import { PCPU_LOCK, type PcpuState } from '../chunk.ts';
 import { chunkRelocate, chunkSlot } from '../slots.ts';
 import type { Workqueue } from '../../workqueue/workqueue.ts';
 import { EARLY_MAP_ENTRIES_41 } from '../records.ts';
+import type { Mechanism41Hooks } from './hooks.ts';
 
 export const PCPU_DFL_MAP_ALLOC = 16; // start a map with 16 entries
 export const PCPU_ATOMIC_MAP_MARGIN_LOW = 32;
@@ -30,8 +31,12 @@ const INT_SIZE = 4; // sizeof(int)
 export interface AreaMapHost {
   readonly st: PcpuState;
   readonly wq: Workqueue;
+  /** The known issues' mechanism recorder (checks on), or null. */
+  readonly known: Mechanism41Hooks | null;
   /** *occ_pages_p of pcpu_alloc_area and pcpu_free_area. */
   occPages: number;
+  /** ... and the first of those pages (the harness's: which pages, for a fix that needs them). */
+  occFirst: number;
 }
 type Percpu = AreaMapHost;
 
@@ -56,6 +61,11 @@ export function needToExtend(p: Percpu, cpu: Cpu, chunk: number, isAtomic: boole
   } else {
     margin = PCPU_ATOMIC_MAP_MARGIN_HIGH;
   }
+  return mapLengthFor(st, chunk, margin);
+}
+
+/** pcpu_need_to_extend's answer for a margin: 0 when `margin` entries are spare, else the doubled length that leaves them. */
+export function mapLengthFor(st: PcpuState, chunk: number, margin: number): number {
   const used = st.mapUsed(chunk);
   if (st.mapAlloc(chunk) >= used + margin) return 0;
   let newAlloc = PCPU_DFL_MAP_ALLOC;
@@ -91,9 +101,10 @@ export function fitInArea(st: PcpuState, chunk: number, off: number, thisSize: n
 
 /**
  * pcpu_count_occupied_pages: the pages area i covers, a page it straddles
- * counted only when the rest of that page is free.
+ * counted only when the rest of that page is free (the first of them in
+ * host.occFirst, when given).
  */
-export function countOccupiedPages(st: PcpuState, chunk: number, m: number, i: number): number {
+export function countOccupiedPages(st: PcpuState, chunk: number, m: number, i: number, host?: { occFirst: number }): number {
   const pageSize = st.pageSize;
   let off = st.entry(chunk, m, i) & ~1;
   let end = st.entry(chunk, m, i + 1) & ~1;
@@ -108,7 +119,9 @@ export function countOccupiedPages(st: PcpuState, chunk: number, m: number, i: n
     const up = (end + pageSize - 1) & ~(pageSize - 1);
     if (!(next & 1) && nend >= up) end = up;
   }
-  return Math.max((end >>> st.pageShift) - ((off + pageSize - 1) >>> st.pageShift), 0);
+  const first = (off + pageSize - 1) >>> st.pageShift;
+  if (host) host.occFirst = first;
+  return Math.max((end >>> st.pageShift) - first, 0);
 }
 
 /**
@@ -118,6 +131,11 @@ export function countOccupiedPages(st: PcpuState, chunk: number, m: number, i: n
  * chunk, and refreshes contig_hint (exactly when the scan reached the end).
  */
 export function allocArea(p: Percpu, cpu: Cpu, chunk: number, size: number, align: number, popOnly: boolean): number {
+  return allocAreaWith(p, cpu, chunk, size, align, popOnly, false);
+}
+
+/** pcpu_alloc_area; `firstHeadSplit`: a head before area 0 is split off (fix alloc-area-first-head), where 4.1 merges it into map[-1]. */
+export function allocAreaWith(p: Percpu, cpu: Cpu, chunk: number, size: number, align: number, popOnly: boolean, firstHeadSplit: boolean): number {
   const st = p.st;
   cpu.enter(F.pcpu_alloc_area);
   st.assertLocks(cpu, PCPU_LOCK);
@@ -141,7 +159,9 @@ export function allocArea(p: Percpu, cpu: Cpu, chunk: number, size: number, alig
       continue;
     }
     // a small head, or one after a free area, is merged into the area before it
-    if (head && (head < INT_SIZE || !(st.entry(chunk, m, i - 1) & 1))) {
+    // (at i = 0 there is none: 4.1 reads map[-1])
+    if (head && i === 0) p.known?.headBeforeMap(cpu, chunk);
+    if (head && !(firstHeadSplit && i === 0) && (head < INT_SIZE || !(st.entry(chunk, m, i - 1) & 1))) {
       off += head;
       st.setEntry(chunk, m, i, off);
       if (st.entry(chunk, m, i - 1) & 1) st.setFreeSize(chunk, st.freeSize(chunk) - head);
@@ -180,7 +200,7 @@ export function allocArea(p: Percpu, cpu: Cpu, chunk: number, size: number, alig
     else st.setContigHint(chunk, Math.max(st.contigHint(chunk), maxContig));
     st.setFreeSize(chunk, st.freeSize(chunk) - size);
     st.setEntry(chunk, m, i, off | 1);
-    p.occPages = countOccupiedPages(st, chunk, m, i);
+    p.occPages = countOccupiedPages(st, chunk, m, i, p);
     chunkRelocate(st, chunk, oslot);
     cpu.leave();
     return off;
@@ -218,7 +238,7 @@ export function freeArea(p: Percpu, cpu: Cpu, chunk: number, freeme: number): vo
   off &= ~1;
   st.setEntry(chunk, m, i, off);
   st.setFreeSize(chunk, st.freeSize(chunk) + (st.entry(chunk, m, i + 1) & ~1) - off);
-  p.occPages = countOccupiedPages(st, chunk, m, i);
+  p.occPages = countOccupiedPages(st, chunk, m, i, p);
   let toFree = 0;
   // merge with the next area? with the previous one?
   if (!(st.entry(chunk, m, i + 1) & 1)) toFree++;
@@ -247,7 +267,8 @@ export function chunkPopulated(p: Percpu, cpu: Cpu, chunk: number, start: number
   st.assertLocks(cpu, PCPU_LOCK);
   st.setPopulatedBits(cpu, chunk, start, nr, true);
   st.setNrPopulated(chunk, st.nrPopulated(chunk) + nr);
-  st.setNrEmptyPopPages(st.nrEmptyPopPages() + nr);
+  const before = st.nrEmptyPopPages();
+  p.known?.countStored(cpu, before, st.setNrEmptyPopPages(before + nr));
   cpu.leave();
 }
 
@@ -259,6 +280,7 @@ export function chunkDepopulated(p: Percpu, cpu: Cpu, chunk: number, start: numb
   st.assertLocks(cpu, PCPU_LOCK);
   st.setPopulatedBits(cpu, chunk, start, nr, false);
   st.setNrPopulated(chunk, st.nrPopulated(chunk) - nr);
-  st.setNrEmptyPopPages(st.nrEmptyPopPages() - nr);
+  const before = st.nrEmptyPopPages();
+  p.known?.countStored(cpu, before, st.setNrEmptyPopPages(before - nr));
   cpu.leave();
 }

@@ -12,7 +12,7 @@ import type { AddrToPfn } from '../allocator.ts';
 import type { Percpu } from './core.ts';
 
 /** The pages of one chunk: the group's size, and the allocation order that holds them (order_base_2). */
-function chunkPages(p: Percpu): { nrPages: number; order: number } {
+export function chunkPages(p: Percpu): { nrPages: number; order: number } {
   const nrPages = p.st.groupSize(0) >>> p.st.pageShift;
   return { nrPages, order: 32 - Math.clz32(Math.max(nrPages - 1, 0)) };
 }
@@ -25,8 +25,13 @@ export function populateChunk(): number {
 /** pcpu_depopulate_chunk (percpu-km): nothing to do. */
 export function depopulateChunk(): void {}
 
-/** pcpu_create_chunk (percpu-km): a chunk record over one allocation of the group's pages. */
+/** pcpu_create_chunk (percpu-km): a chunk record over one allocation of the group's pages, all of them marked populated. */
 export function createChunk(p: Percpu, cpu: Cpu): number {
+  return createChunkMarking(p, cpu, chunkPages(p).nrPages);
+}
+
+/** pcpu_create_chunk, marking pages [0, `populated`) populated (4.1: the group's pages; fix km-populated-unit: a unit's). */
+export function createChunkMarking(p: Percpu, cpu: Cpu, populated: number): number {
   const st = p.st;
   const { nrPages, order } = chunkPages(p);
   cpu.enter(F.pcpu_create_chunk);
@@ -44,7 +49,8 @@ export function createChunk(p: Percpu, cpu: Cpu): number {
   for (let i = 0; i < nrPages; i++) st.setPageChunk(pfn + i, chunk);
   st.setCreated(chunk, pfn + 1, st.L.linBase + pfn * st.pageSize - st.groupOffset(0));
   cpu.spinLockIrq(Lock.pcpu_lock);
-  p.ops.chunkPopulated(p, cpu, chunk, 0, nrPages);
+  p.known?.kmPopulated(cpu, chunk, populated);
+  p.ops.chunkPopulated(p, cpu, chunk, 0, populated);
   cpu.spinUnlockIrq(Lock.pcpu_lock);
   cpu.leave();
   return chunk;

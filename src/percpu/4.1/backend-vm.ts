@@ -21,7 +21,7 @@ import type { AddrToPfn } from '../allocator.ts';
 const ENOMEM = -12;
 
 /** pcpu_page_idx: (cpu, page) in the temp pages array. */
-function pageIdx(p: Percpu, cpuNr: number, page: number): number {
+export function pageIdx(p: Percpu, cpuNr: number, page: number): number {
   return p.st.unitMap(cpuNr) * p.st.unitPages + page;
 }
 
@@ -107,7 +107,7 @@ function unmapPages(p: Percpu, cpu: Cpu, chunk: number, pages: number, start: nu
 }
 
 /** __pcpu_unmap_pages: unmap_kernel_range_noflush of `n` pages. */
-function unmapRange(p: Percpu, addr: number, n: number): void {
+export function unmapRange(p: Percpu, addr: number, n: number): void {
   for (let i = 0; i < n; i++) vmUnmapPage(p.st.shm, addr + i * p.st.pageSize, p.st.pageShift);
 }
 
@@ -118,19 +118,28 @@ function unmapRange(p: Percpu, addr: number, n: number): void {
  * it failed stays mapped.
  */
 export function mapPages(p: Percpu, cpu: Cpu, chunk: number, pages: number, start: number, end: number): number {
+  return mapPagesUnwinding(p, cpu, chunk, pages, start, end, false);
+}
+
+/** pcpu_map_pages; `failingToo`: a failure unmaps the failing unit's pages mapped so far too (fix map-pages-unwind-all), not only the units before it. */
+export function mapPagesUnwinding(p: Percpu, cpu: Cpu, chunk: number, pages: number, start: number, end: number, failingToo: boolean): number {
   const st = p.st;
   cpu.enter(F.pcpu_map_pages);
   for (let c = 0; c < st.nrCpus; c++) {
     // __pcpu_map_pages: map_kernel_range_noflush, which stops at the first page it cannot map
     let err = 0;
-    for (let i = start; i < end && !err; i++) err = mapPage(cpu, p.chunkAddr(chunk, c, i), st.tempPage(pages, pageIdx(p, c, i)) - 1, st.pageShift);
+    let i = start;
+    for (; i < end && !err; i++) err = mapPage(cpu, p.chunkAddr(chunk, c, i), st.tempPage(pages, pageIdx(p, c, i)) - 1, st.pageShift);
     if (err < 0) {
+      // pages [start, i - 1) of unit c are mapped
+      if (failingToo) unmapRange(p, p.chunkAddr(chunk, c, start), i - 1 - start);
+      else p.known?.mapPagesLeftMapped(cpu, chunk, c, start, i - 1, err);
       // (then pcpu_post_unmap_tlb_flush: nothing to flush in the emulation)
       for (let t = 0; t < c; t++) unmapRange(p, p.chunkAddr(chunk, t, start), end - start);
       cpu.leave();
       return err;
     }
-    for (let i = start; i < end; i++) st.setPageChunk(st.tempPage(pages, pageIdx(p, c, i)) - 1, chunk);
+    for (let j = start; j < end; j++) st.setPageChunk(st.tempPage(pages, pageIdx(p, c, j)) - 1, chunk);
   }
   cpu.leave();
   return 0;

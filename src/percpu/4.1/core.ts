@@ -44,6 +44,19 @@ import type { AddrToPfn } from '../allocator.ts';
 import type { Mechanism41Hooks, Spec41Hooks } from './hooks.ts';
 
 export { WARN_LIMIT } from '../allocator.ts';
+
+/** What walkSlot returns besides an offset. */
+export const WALK_NONE = -1;
+export const WALK_EXTEND = -2;
+
+/**
+ * The places pcpu_alloc takes or drops pcpu_alloc_mutex: 4.1 holds it to
+ * create a chunk (CREATE) and to populate the pages of the area it found
+ * (POPULATE, dropped early on a failed population: POPULATE_FAIL); the
+ * whole call (CALL: taken at the top, dropped on the way out of a failure)
+ * holds nothing.
+ */
+export enum AllocMutexAt { CALL, CREATE, POPULATE, POPULATE_FAIL }
 export const PCPU_EMPTY_POP_PAGES_LOW = 2;
 export const PCPU_EMPTY_POP_PAGES_HIGH = 4;
 const ENOMEM = -12;
@@ -52,6 +65,28 @@ const ENOMEM = -12;
 export interface PcpuOps {
   /** pcpu_alloc */
   alloc(p: Percpu, cpu: Cpu, size: number, align: number, reserved: boolean, gfp: number): number;
+  /**
+   * pcpu_alloc's walk of one slot list (list_for_each_entry): an area's
+   * offset from the first chunk with room, WALK_EXTEND when a chunk's map
+   * must grow first (p.walkChunk, p.walkNewAlloc), or WALK_NONE.
+   */
+  walkSlot(p: Percpu, cpu: Cpu, slot: number, size: number, align: number, isAtomic: boolean): number;
+  /** Where pcpu_alloc takes and drops pcpu_alloc_mutex: each place, with `lock` true to take it, false to drop it. */
+  allocMutex(p: Percpu, cpu: Cpu, at: AllocMutexAt, isAtomic: boolean, lock: boolean): void;
+  /** pcpu_alloc's test of its arguments (after forcing a 2-byte alignment and an even size): true refuses them. */
+  argsIllegal(p: Percpu, size: number, align: number): boolean;
+  /** free_percpu's update of pcpu_nr_empty_pop_pages for the `occPages` pages from `occFirst` the freed area leaves empty. CONTEXT: pcpu_lock. */
+  freeAccount(p: Percpu, cpu: Cpu, chunk: number, occFirst: number, occPages: number): void;
+  /** pcpu_alloc, the area found (pcpu_lock held): nothing in 4.1, whose accounting of the area's pages waits for emptyPopUpdate. */
+  allocAccount(p: Percpu, cpu: Cpu, chunk: number, occFirst: number, occPages: number): void;
+  /** pcpu_alloc's update of pcpu_nr_empty_pop_pages for the pages the new area occupies. */
+  emptyPopUpdate(p: Percpu, cpu: Cpu, chunk: number, occPages: number): void;
+  /**
+   * pcpu_alloc's pcpu_free_area of the area at `off` after a population
+   * failed; pcpu_alloc_area had counted `occPages` pages from `occFirst` as the
+   * area's. CONTEXT: pcpu_lock.
+   */
+  populateFailFree(p: Percpu, cpu: Cpu, chunk: number, off: number, size: number, occFirst: number, occPages: number): void;
   /** free_percpu */
   free(p: Percpu, cpu: Cpu, ptr: number): void;
   /** pcpu_need_to_extend */
@@ -60,6 +95,12 @@ export interface PcpuOps {
   extendAreaMap(p: Percpu, cpu: Cpu, chunk: number, newAlloc: number): number;
   /** pcpu_map_extend_workfn (the work of a chunk's map_extend_work at `work`) */
   mapExtendWorkfn(p: Percpu, cpu: Cpu, work: number): void;
+  /** pcpu_alloc_chunk's (and the first chunk's) INIT_WORK(&chunk->map_extend_work) */
+  initMapExtend(p: Percpu, chunk: number): void;
+  /** pcpu_balance_workfn, taking a fully free chunk off the slot lists to destroy it: nothing else in 4.1. CONTEXT: pcpu_lock. */
+  mapExtendUnlink(p: Percpu, cpu: Cpu, chunk: number): void;
+  /** pcpu_balance_workfn between destroying and populating: nothing in 4.1. CONTEXT: pcpu_alloc_mutex. */
+  mapExtendService(p: Percpu, cpu: Cpu): void;
   /** pcpu_balance_workfn; returns the creation numbers of the chunks it destroyed */
   balanceWorkfn(p: Percpu, cpu: Cpu): number[];
   /** pcpu_alloc_area (the occupied pages in p.occPages) */
@@ -95,7 +136,6 @@ export function chunkStructSize(st: PcpuState): number {
 
 export class Percpu extends Allocator {
   readonly kernel = '4.1' as const;
-  protected readonly destroyer = 'pcpu_balance_workfn';
   /** The backend's page lookup (pcpu_addr_to_page). */
   backend!: AddrToPfn;
   ops!: PcpuOps;
@@ -107,6 +147,12 @@ export class Percpu extends Allocator {
    * this CPU in between).
    */
   occPages = 0;
+  /** ... and the first of those pages (the harness's, for a fix that must know which pages). */
+  occFirst = 0;
+  /** walkSlot's chunk: the one the area is in, or whose map must grow (read right after the call, under the same pcpu_lock hold). */
+  walkChunk = 0;
+  /** walkSlot's WALK_EXTEND: the map length that chunk needs. */
+  walkNewAlloc = 0;
 
   constructor(st: PcpuState, readonly wq: Workqueue) {
     super(st);
@@ -155,6 +201,7 @@ export class Percpu extends Allocator {
   /** pcpu_free_chunk: the map, then the record with pcpu_mem_free. */
   override freeChunk(cpu: Cpu, chunk: number): void {
     const st = this.st;
+    this.lifecycle?.chunkDestroying(cpu, chunk);
     memFree(cpu, st, st.map(chunk), st.mapAlloc(chunk) * 4);
     st.ck?.chunkDestroyed(chunk);
     memFree(cpu, st, chunk, chunkStructSize(st));
@@ -210,6 +257,7 @@ export class Percpu extends Allocator {
       st.setAtomicAllocFailed(true);
       this.scheduleBalanceWork(cpu);
     }
+    this.ops.allocMutex(this, cpu, AllocMutexAt.CALL, isAtomic, false);
     cpu.leave();
     return 0;
   }
@@ -238,7 +286,7 @@ export function allocChunk(p: Percpu, cpu: Cpu): number {
   st.setEntry(chunk, map, 1, st.unitSize | 1);
   st.setMapUsed(chunk, 1);
   st.initListHead(chunk);
-  p.wq.initWork(st.extendWork(chunk), WorkFn.pcpu_map_extend_workfn, Lock.map_extend_work);
+  p.ops.initMapExtend(p, chunk);
   st.setFreeSize(chunk, st.unitSize);
   st.setContigHint(chunk, st.unitSize);
   return chunk;
@@ -253,14 +301,17 @@ export function extendAreaMap(p: Percpu, cpu: Cpu, chunk: number, newAlloc: numb
   const st = p.st;
   cpu.enter(F.pcpu_extend_area_map);
   st.assertLocks(cpu, 0, PCPU_LOCK);
+  p.known?.extendBegin(cpu, chunk);
   const newSize = newAlloc * 4;
   let neu = memAlloc(cpu, st, newSize, Tag.MAP);
   if (neu === 0) {
+    p.known?.extendDone(cpu);
     cpu.leave();
     return ENOMEM;
   }
   // take pcpu_lock and switch to the new map
   const flags = cpu.spinLockIrqSave(Lock.pcpu_lock);
+  p.known?.extendLocked(cpu, chunk);
   p.checkChunk(cpu, chunk, 'pcpu_extend_area_map');
   let old = 0;
   let oldSize = 0;
@@ -276,6 +327,7 @@ export function extendAreaMap(p: Percpu, cpu: Cpu, chunk: number, newAlloc: numb
   // freeing may vfree(), which takes an irq-unsafe lock: not under pcpu_lock
   if (old) memFree(cpu, st, old, oldSize);
   if (neu) memFree(cpu, st, neu, newSize);
+  p.known?.extendDone(cpu);
   cpu.leave();
   return 0;
 }
@@ -288,6 +340,7 @@ export function mapExtendWorkfn(p: Percpu, cpu: Cpu, work: number): void {
   cpu.spinLockIrq(Lock.pcpu_lock);
   p.checkChunk(cpu, chunk, 'pcpu_map_extend_workfn');
   const newAlloc = p.ops.needToExtend(p, cpu, chunk, false);
+  if (newAlloc) p.known?.extendDecided(cpu, chunk);
   cpu.spinUnlockIrq(Lock.pcpu_lock);
   if (newAlloc) p.ops.extendAreaMap(p, cpu, chunk, newAlloc);
   cpu.leave();
@@ -304,17 +357,18 @@ export function pcpuAlloc(p: Percpu, cpu: Cpu, size: number, align: number, rese
   // the lowest bit of an offset is the in-use flag: force a 2-byte alignment and an even size
   if (align < 2) align = 2;
   size = size + 1 - ((size + 1) % 2); // ALIGN(size, 2), without overflowing 32 bits
-  // PCPU_MIN_UNIT_SIZE is PFN_ALIGN(32 << 10) in 4.1: a whole page when pages are bigger
-  if (!size || size > Math.max(PCPU_MIN_UNIT_SIZE, st.pageSize) || align > st.pageSize) {
+  if (p.ops.argsIllegal(p, size, align)) {
     p.lastError = `illegal size (${size}) or align (${align}) for percpu allocation`;
     cpu.host.printk(cpu, `WARNING: at mm/percpu.c:pcpu_alloc()\n${p.lastError}`);
     return 0;
   }
   cpu.enter(F.pcpu_alloc);
+  p.ops.allocMutex(p, cpu, AllocMutexAt.CALL, isAtomic, true);
   let flags = cpu.spinLockIrqSave(Lock.pcpu_lock);
   let chunk = 0;
   let off = -1;
   let occPages = 0;
+  let occFirst = 0;
   let err = '';
 
   found: {
@@ -326,12 +380,14 @@ export function pcpuAlloc(p: Percpu, cpu: Cpu, size: number, align: number, rese
         break found;
       }
       for (let newAlloc = p.ops.needToExtend(p, cpu, chunk, isAtomic); newAlloc; newAlloc = p.ops.needToExtend(p, cpu, chunk, isAtomic)) {
+        if (isAtomic) p.failures?.mapShort(cpu, chunk);
         cpu.spinUnlockIrqRestore(Lock.pcpu_lock, flags);
         if (isAtomic || p.ops.extendAreaMap(p, cpu, chunk, newAlloc) < 0) return p.fail(cpu, size, align, isAtomic, 'failed to extend area map of reserved chunk');
         flags = cpu.spinLockIrqSave(Lock.pcpu_lock);
       }
       off = p.areaAlloc(cpu, chunk, size, align, isAtomic);
       occPages = p.occPages;
+      occFirst = p.occFirst;
       if (off < 0) err = 'alloc from reserved chunk failed';
       break found;
     }
@@ -339,40 +395,32 @@ export function pcpuAlloc(p: Percpu, cpu: Cpu, size: number, align: number, rese
     restart: for (;;) {
       // search through normal chunks
       for (let slot = sizeToSlot(st, size); slot < st.nrSlots; slot++) {
-        const head = st.slotHead(slot);
-        let guard = st.L.vmSlots * 2 + 8;
-        for (let pos = st.next(head); pos !== head; pos = st.next(pos)) {
-          if (--guard < 0) cpu.report('list-corruption', `BUG: list walk of pcpu_slot[${slot}] does not come back to its head`, 'the slot list is corrupted (a cycle that misses its head)');
-          chunk = pos;
-          p.checkChunk(cpu, chunk, 'pcpu_alloc', slot);
-          if (size > st.contigHint(chunk)) continue;
-          const newAlloc = p.ops.needToExtend(p, cpu, chunk, isAtomic);
-          if (newAlloc) {
-            if (isAtomic) continue;
-            cpu.spinUnlockIrqRestore(Lock.pcpu_lock, flags);
-            if (p.ops.extendAreaMap(p, cpu, chunk, newAlloc) < 0) return p.fail(cpu, size, align, isAtomic, 'failed to extend area map');
-            flags = cpu.spinLockIrqSave(Lock.pcpu_lock);
-            // pcpu_lock was dropped: the walk must start over
-            continue restart;
-          }
-          off = p.areaAlloc(cpu, chunk, size, align, isAtomic);
-          if (off >= 0) {
-            occPages = p.occPages;
-            break found;
-          }
-          p.known?.walkScanFailed(cpu, chunk, slot);
+        const r = p.ops.walkSlot(p, cpu, slot, size, align, isAtomic);
+        if (r === WALK_NONE) continue;
+        chunk = p.walkChunk;
+        if (r === WALK_EXTEND) {
+          cpu.spinUnlockIrqRestore(Lock.pcpu_lock, flags);
+          if (p.ops.extendAreaMap(p, cpu, chunk, p.walkNewAlloc) < 0) return p.fail(cpu, size, align, isAtomic, 'failed to extend area map');
+          flags = cpu.spinLockIrqSave(Lock.pcpu_lock);
+          // pcpu_lock was dropped: the walk must start over
+          continue restart;
         }
+        off = r;
+        occPages = p.occPages;
+        occFirst = p.occFirst;
+        break found;
       }
+      if (isAtomic) p.failures?.noRoomAtomic(cpu, size, align);
       cpu.spinUnlockIrqRestore(Lock.pcpu_lock, flags);
 
       // No space left: create a new chunk. Tasks serialize on the mutex and
       // create one only if there is still no empty chunk once they hold it.
       if (isAtomic) return p.fail(cpu, size, align, isAtomic, err);
-      cpu.mutexLock(Lock.pcpu_alloc_mutex);
-      if (st.listEmpty(st.slotHead(st.nrSlots - 1))) {
+      p.ops.allocMutex(p, cpu, AllocMutexAt.CREATE, isAtomic, true);
+      if (st.freeSlotEmptyPeek()) {
         chunk = p.ops.createChunk(p, cpu);
         if (chunk === 0) {
-          cpu.mutexUnlock(Lock.pcpu_alloc_mutex);
+          p.ops.allocMutex(p, cpu, AllocMutexAt.CREATE, isAtomic, false);
           return p.fail(cpu, size, align, isAtomic, 'failed to allocate new chunk');
         }
         flags = cpu.spinLockIrqSave(Lock.pcpu_lock);
@@ -380,15 +428,18 @@ export function pcpuAlloc(p: Percpu, cpu: Cpu, size: number, align: number, rese
       } else {
         flags = cpu.spinLockIrqSave(Lock.pcpu_lock);
       }
-      cpu.mutexUnlock(Lock.pcpu_alloc_mutex);
+      p.ops.allocMutex(p, cpu, AllocMutexAt.CREATE, isAtomic, false);
     }
   }
   if (off < 0) {
+    // (only the reserved chunk's paths come here)
+    p.failures?.noRoom(cpu, chunk, size, align);
     cpu.spinUnlockIrqRestore(Lock.pcpu_lock, flags);
     return p.fail(cpu, size, align, isAtomic, err);
   }
 
   // area_found
+  p.ops.allocAccount(p, cpu, chunk, occFirst, occPages);
   p.statsAlloc(size);
   p.indexCheck?.(cpu, chunk);
   cpu.spinUnlockIrqRestore(Lock.pcpu_lock, flags);
@@ -396,7 +447,7 @@ export function pcpuAlloc(p: Percpu, cpu: Cpu, size: number, align: number, rese
 
   // populate what is not populated yet
   if (!isAtomic) {
-    cpu.mutexLock(Lock.pcpu_alloc_mutex);
+    p.ops.allocMutex(p, cpu, AllocMutexAt.POPULATE, isAtomic, true);
     p.checkChunk(cpu, chunk, 'pcpu_alloc');
     const pageStart = off >>> st.pageShift;
     const pageEnd = (off + size + st.pageSize - 1) >>> st.pageShift;
@@ -406,8 +457,8 @@ export function pcpuAlloc(p: Percpu, cpu: Cpu, size: number, align: number, rese
       const ret = p.ops.populateChunk(p, cpu, chunk, rs, re);
       flags = cpu.spinLockIrqSave(Lock.pcpu_lock);
       if (ret) {
-        cpu.mutexUnlock(Lock.pcpu_alloc_mutex);
-        p.areaFree(cpu, chunk, off);
+        p.ops.allocMutex(p, cpu, AllocMutexAt.POPULATE_FAIL, isAtomic, false);
+        p.ops.populateFailFree(p, cpu, chunk, off, size, occFirst, occPages);
         p.statsFree();
         cpu.spinUnlockIrqRestore(Lock.pcpu_lock, flags);
         return p.fail(cpu, size, align, isAtomic, 'failed to populate');
@@ -416,10 +467,10 @@ export function pcpuAlloc(p: Percpu, cpu: Cpu, size: number, align: number, rese
       cpu.spinUnlockIrqRestore(Lock.pcpu_lock, flags);
       rs = st.nextPopulated(chunk, pageEnd, re + 1, false);
     }
-    cpu.mutexUnlock(Lock.pcpu_alloc_mutex);
+    p.ops.allocMutex(p, cpu, AllocMutexAt.POPULATE, isAtomic, false);
   }
 
-  if (chunk !== st.reservedChunk) st.setNrEmptyPopPages(st.nrEmptyPopPages() - occPages);
+  p.ops.emptyPopUpdate(p, cpu, chunk, occPages);
   if (st.nrEmptyPopPages() < PCPU_EMPTY_POP_PAGES_LOW) p.scheduleBalanceWork(cpu);
 
   // clear the area in every unit
@@ -428,6 +479,101 @@ export function pcpuAlloc(p: Percpu, cpu: Cpu, size: number, align: number, rese
   p.lastError = '';
   return st.baseAddr(chunk) + off;
 }
+
+/**
+ * 4.1 refuses a size of 0 or over PCPU_MIN_UNIT_SIZE (PFN_ALIGN(32 << 10): a
+ * whole page when pages are bigger) and an alignment over PAGE_SIZE; any
+ * other alignment goes to ALIGN(), which is meant for powers of two.
+ */
+export function argsIllegal(p: Percpu, size: number, align: number): boolean {
+  return !size || size > Math.max(PCPU_MIN_UNIT_SIZE, p.st.pageSize) || align > p.st.pageSize;
+}
+
+/**
+ * pcpu_alloc's list_for_each_entry over pcpu_slot[slot] (see PcpuOps.walkSlot).
+ * `safe`: read the next chunk before scanning the current one
+ * (list_for_each_entry_safe, fix walk-safe); 4.1 reads it after, and
+ * pcpu_alloc_area may have moved the current chunk to another list by then.
+ * CONTEXT: pcpu_lock.
+ */
+export function walkList(p: Percpu, cpu: Cpu, slot: number, size: number, align: number, isAtomic: boolean, safe: boolean): number {
+  const st = p.st;
+  const head = st.slotHead(slot);
+  let guard = st.L.vmSlots * 2 + 8;
+  for (let pos = st.next(head), n = 0; pos !== head; pos = safe ? n : st.next(pos)) {
+    if (safe) n = st.next(pos);
+    if (--guard < 0) cpu.report('list-corruption', `BUG: list walk of pcpu_slot[${slot}] does not come back to its head`, 'the slot list is corrupted (a cycle that misses its head)');
+    p.walkChunk = pos;
+    p.checkChunk(cpu, pos, 'pcpu_alloc', slot);
+    if (size > st.contigHint(pos)) continue;
+    const newAlloc = p.ops.needToExtend(p, cpu, pos, isAtomic);
+    if (newAlloc) {
+      if (isAtomic) continue;
+      p.walkNewAlloc = newAlloc;
+      p.known?.extendDecided(cpu, pos);
+      return WALK_EXTEND;
+    }
+    const off = p.areaAlloc(cpu, pos, size, align, isAtomic);
+    if (off >= 0) return off;
+    p.known?.walkScanFailed(cpu, pos, slot);
+  }
+  return WALK_NONE;
+}
+
+/** 4.1's walk: the next chunk read after the scan. */
+export function walkSlot(p: Percpu, cpu: Cpu, slot: number, size: number, align: number, isAtomic: boolean): number {
+  return walkList(p, cpu, slot, size, align, isAtomic, false);
+}
+
+/** 4.1 takes pcpu_alloc_mutex to create a chunk and to populate, never for the whole call. */
+export function allocMutex(_p: Percpu, cpu: Cpu, at: AllocMutexAt, _isAtomic: boolean, lock: boolean): void {
+  if (at === AllocMutexAt.CALL) return;
+  if (lock) cpu.mutexLock(Lock.pcpu_alloc_mutex);
+  else cpu.mutexUnlock(Lock.pcpu_alloc_mutex);
+}
+
+/** 4.1 counts every page the freed area leaves empty (they were all populated, the area being in use). */
+export function freeAccount(p: Percpu, cpu: Cpu, _chunk: number, _occFirst: number, occPages: number): void {
+  const st = p.st;
+  const before = st.nrEmptyPopPages();
+  p.known?.countStored(cpu, before, st.setNrEmptyPopPages(before + occPages));
+}
+
+/** 4.1 accounts for the area's pages after populating them (emptyPopUpdate), not here. */
+export function allocAccount(): void {}
+
+/** 4.1 updates pcpu_nr_empty_pop_pages with no lock held, after pcpu_lock was dropped. */
+export function emptyPopUpdate(p: Percpu, cpu: Cpu, chunk: number, occPages: number): void {
+  const st = p.st;
+  if (chunk === st.reservedChunk) return;
+  const before = st.nrEmptyPopPages();
+  p.known?.emptyPopUnlocked(cpu);
+  p.known?.countStored(cpu, before, st.setNrEmptyPopPages(before - occPages));
+}
+
+/**
+ * 4.1 frees the area and does no accounting at all: the success path's
+ * subtraction of the pages pcpu_alloc_area counted as the area's never
+ * comes, nor the free's addition of those it leaves empty, so
+ * pcpu_nr_empty_pop_pages goes wrong either way for the area's populated
+ * pages, and for a page it shared with a later allocation once that page is
+ * populated (counted as empty, and nobody owes it a subtraction any more).
+ */
+export function populateFailFree(p: Percpu, cpu: Cpu, chunk: number, off: number, size: number, occFirst: number, occPages: number): void {
+  p.areaFree(cpu, chunk, off);
+  p.known?.populateFailFreed(cpu, chunk, off, size, occFirst, occPages, p.occFirst, p.occPages);
+}
+
+/** INIT_WORK(&chunk->map_extend_work, pcpu_map_extend_workfn). */
+export function initMapExtend(p: Percpu, chunk: number): void {
+  p.wq.initWork(p.st.extendWork(chunk), WorkFn.pcpu_map_extend_workfn, Lock.map_extend_work);
+}
+
+/** 4.1 destroys a chunk without a thought for its map_extend_work (nothing to unlink). */
+export function mapExtendUnlink(): void {}
+
+/** 4.1's balance work extends no maps (each chunk's map_extend_work does). */
+export function mapExtendService(): void {}
 
 /** free_percpu. CONTEXT: any, including hardirq: pcpu_lock with irqsave only. */
 export function freePercpu(p: Percpu, cpu: Cpu, ptr: number): void {
@@ -439,7 +585,7 @@ export function freePercpu(p: Percpu, cpu: Cpu, ptr: number): void {
   p.areaFree(cpu, chunk, ptr - st.baseAddr(chunk));
   const occPages = p.occPages;
   p.statsFree();
-  if (chunk !== st.reservedChunk) st.setNrEmptyPopPages(st.nrEmptyPopPages() + occPages);
+  if (chunk !== st.reservedChunk) p.ops.freeAccount(p, cpu, chunk, p.occFirst, occPages);
   // more than one fully free chunk: wake up the grim reaper
   if (st.freeSize(chunk) === st.unitSize) {
     const head = st.slotHead(st.nrSlots - 1);
@@ -477,6 +623,7 @@ export function balanceWorkfn(p: Percpu, cpu: Cpu): number[] {
     p.checkChunk(cpu, pos, 'pcpu_balance_workfn');
     if (st.immutable(pos)) cpu.report('kernel-bug', 'WARNING: at mm/percpu.c:pcpu_balance_workfn()', 'WARN_ON(chunk->immutable)', false);
     if (pos === firstEntry) continue; // spare the first one
+    p.ops.mapExtendUnlink(p, cpu, pos);
     // list_move to the private to_free list: each at its head
     st.listDelInit(pos, cpu.id);
     st.bump(PC.NR_CHUNKS, -1);
@@ -495,9 +642,12 @@ export function balanceWorkfn(p: Percpu, cpu: Cpu): number[] {
       rs = st.nextPopulated(chunk, st.unitPages, re + 1, true);
     }
     destroyed.push(st.seq(chunk));
+    p.known?.destroying(cpu, chunk);
     p.ops.destroyChunk(p, cpu, chunk);
     st.harnessCount(PC.CHUNKS_DESTROYED);
   }
+
+  p.ops.mapExtendService(p, cpu);
 
   // Keep some empty populated pages for atomic allocations, filling the most
   // used chunks first; after an atomic allocation failed, populate the most.

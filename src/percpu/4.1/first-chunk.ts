@@ -18,7 +18,8 @@ import { Lock } from '../../sync/locks.ts';
 import { Tag, heapAlloc } from '../../mm/heap.ts';
 import { buildAllocInfo, dumpAllocInfo, pinnedAllocInfo, verifyAllocInfo, type AllocInfo } from '../alloc-info.ts';
 import { setBit, type PcpuState } from '../chunk.ts';
-import { bootAlloc, placeFirstChunk } from '../first-chunk.ts';
+import { placeFirstChunk } from '../first-chunk.ts';
+import { bootmemAlloc } from '../../mm/heap.ts';
 import { chunkRelocate } from '../slots.ts';
 import { WorkFn } from '../allocator.ts';
 import type { Workqueue } from '../../workqueue/workqueue.ts';
@@ -59,16 +60,20 @@ export function setupFirstChunk(st: PcpuState, cfg: Config, ai: AllocInfo, wq: W
   const { base, log, lowUnitCpu, highUnitCpu } = placeFirstChunk(st, cfg, ai);
   w[L.pcx + PC41.LOW_UNIT_CPU] = lowUnitCpu;
   w[L.pcx + PC41.HIGH_UNIT_CPU] = highUnitCpu;
+  // LIST_HEAD(pcpu_map_extend_chunks), of the kernels with 4f996e234dad (never read by 4.1)
+  st.initListHead(st.mapExtendHead());
 
   const chunkWords = L.chunkWords;
   // a chunk record in boot memory: its map (smap/dmap), its work, immutable and fully populated
   const newChunk = (seq: number): number => {
-    const c = bootAlloc(shm, chunkWords);
+    const c = bootmemAlloc(shm, chunkWords);
     w.fill(0, c, c + chunkWords);
     st.initListHead(c);
     wq.initWork(st.extendWork(c), WorkFn.pcpu_map_extend_workfn, Lock.map_extend_work);
+    // (a kernel with 4f996e234dad has INIT_LIST_HEAD(&chunk->map_extend_list) in its place: never read by 4.1)
+    st.initListHead(st.mapExtendNode(c));
     w[c + C.BASE_ADDR] = base;
-    w[c + C.MAP] = bootAlloc(shm, PERCPU_DYNAMIC_EARLY_SLOTS);
+    w[c + C.MAP] = bootmemAlloc(shm, PERCPU_DYNAMIC_EARLY_SLOTS);
     w.fill(0, w[c + C.MAP]!, w[c + C.MAP]! + PERCPU_DYNAMIC_EARLY_SLOTS);
     w[c + C.MAP_ALLOC] = PERCPU_DYNAMIC_EARLY_SLOTS;
     w[c + C.IMMUTABLE] = 1;

@@ -13,7 +13,8 @@ import { Mode } from '../../sched/strategy.ts';
 import { decodeSchedule } from '../../sched/schedule.ts';
 import { DEFAULT_KERNEL } from '../../shm/config.ts';
 import { bugId, conflicts, fixFor } from '../kernels.ts';
-import { specOf, type RunOptions, type RunSpec } from '../spec.ts';
+import { machineAsAsked, specOf, type RunOptions, type RunSpec } from '../spec.ts';
+import { planMachine } from '../machine.ts';
 
 /** The engines a controlled run can be played on. */
 export const ENGINES = ['inthread', 'threads'] as const;
@@ -55,6 +56,7 @@ export abstract class Engine {
   private async runOnce(o: RunOptions): Promise<{ result: RunResult; programs: Int32Array[] | undefined }> {
     const t0 = Date.now();
     const s = specOf(o);
+    machineAsAsked(o, planMachine(s.config).cfg);
     return { result: await this.play(s, o, t0), programs: s.programs };
   }
 
@@ -86,10 +88,20 @@ export abstract class Engine {
         deadline: undefined, durationMs: undefined,
       });
       const res = again.result;
-      if (res.status === 'incomplete' || res.status === 'interrupted') why = `the replay with its fix (${names}) did not finish`;
+      if (res.status === 'incomplete' || res.status === 'interrupted') {
+        // cut by a signal or a budget: no verdict either way, and the run says so
+        const cut = `the replay with its fix (${names}) was ${res.status === 'interrupted' ? 'interrupted' : 'cut by its budget'} before it could prove or disprove it`;
+        for (const v of pending) {
+          v.unclassified = cut;
+          delete v.known;
+          delete v.knownProof;
+        }
+        if (r.status !== 'violation') r.status = res.status;
+        return;
+      }
       for (const v of pending) {
-        if (why) continue;
-        if (res.violations.some((x) => x.kind === v.kind && x.title === v.title)) v.notKnown = `replayed with ${fixName.get(v.mechanism!)} switched on, it is still there`;
+        // a leak's title carries its counts, which the fix may change: any leak still there is the leak
+        if (res.violations.some((x) => x.kind === v.kind && (x.title === v.title || v.kind === 'leak'))) v.notKnown = `replayed with ${fixName.get(v.mechanism!)} switched on, it is still there`;
         else v.knownProof = 'fix-verified';
       }
     }

@@ -71,7 +71,9 @@ export function runSingle(opts: SingleOptions): SingleResult {
         const size = rng() < 0.02 ? 8192 + Math.floor(rng() * 24576) : SIZES[Math.floor(rng() * SIZES.length)]!;
         const align = Math.min(size, 1 << Math.floor(rng() * 5));
         const reserved = rng() < 0.05;
+        k.failures?.begin(cpu, size, align, reserved);
         const ptr = k.pcpu.pcpuAlloc(cpu, size, align, reserved);
+        k.failures?.end(cpu, ptr, k.pcpu.lastError);
         if (ptr === 0) {
           res.ops.failed++;
           continue;
@@ -81,6 +83,7 @@ export function runSingle(opts: SingleOptions): SingleResult {
         const off = ptr - st.baseAddr(chunk);
         const bad = model.add(chunk, off, size, align, checker.span(chunk));
         if (bad) modelFail(bad, step);
+        shadow.aligned(cpu, ptr, size, align);
         shadow.stamp(cpu, ptr, size, stamp);
         live.push({ ptr, size, stamp: stamp++ });
         check(step, chunk);

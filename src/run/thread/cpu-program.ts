@@ -194,7 +194,12 @@ export class CpuProgramRunner {
     else if (ctx === Ctx.SOFTIRQ) cpu.localBhDisable();
     else if (ctx === Ctx.PREEMPT_OFF) cpu.preemptDisable();
     const wasOff = cpu.irqsDisabled();
-    const ptr = this.k.pcpu.pcpuAlloc(cpu, size, flags & 0xffff, (flags & RESERVED) !== 0, gfp);
+    const align = flags & 0xffff, reserved = (flags & RESERVED) !== 0;
+    // every failure justified (src/check/failures.ts): told of the call before it, judges it after
+    const judge = this.checks ? this.k.failures : null;
+    judge?.begin(cpu, size, align, reserved);
+    const ptr = this.k.pcpu.pcpuAlloc(cpu, size, align, reserved, gfp);
+    judge?.end(cpu, ptr, this.k.pcpu.lastError);
     if (cpu.irqsDisabled() !== wasOff) this.irqStateBroken(cpu, 'pcpu_alloc', wasOff);
     if (ctx === Ctx.IRQS_OFF) cpu.localIrqRestore(saved);
     else if (ctx === Ctx.SPINLOCK) cpu.spinUnlockIrqRestore(Lock.caller_lock, saved);
@@ -206,7 +211,10 @@ export class CpuProgramRunner {
     }
     this.counters.alloc++;
     const stamp = ((cpu.id + 1) << 24) ^ ++this.seq;
-    if (this.checks) this.shadow.stamp(cpu, ptr, size, stamp);
+    if (this.checks) {
+      this.shadow.aligned(cpu, ptr, size, align);
+      this.shadow.stamp(cpu, ptr, size, stamp);
+    }
     slots[s] = ptr;
     slots[s + 1] = size;
     slots[s + 2] = stamp;
