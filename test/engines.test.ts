@@ -121,3 +121,17 @@ test('a closed in-thread engine starts no thread again: a run handed to it late 
   await t.throwsAsync(engine.run(o), { message: /closed/ });
   await t.throwsAsync(engine.run({ ...o, strategy: Mode.os }), { message: /closed/ });
 });
+
+test('free-running runs queued on the in-thread engine\'s threads when it closes are refused, and its threads engine keeps no session (bench --quick never exited)', async (t) => {
+  const engine = new InThreadEngine();
+  const o: RunOptions = { scenario: SCENARIOS[0]!, cpus: 2, seed: 1, ops: 20, strategy: Mode.os };
+  // as fuzz does: the next runs handed over before the first one's result is looked at
+  const runs = [1, 2, 3, 4].map((seed) => engine.run({ ...o, seed }));
+  const first = await runs[0]!;
+  t.not(first.status, 'incomplete');
+  await engine.close();
+  const rest = await Promise.allSettled(runs.slice(1));
+  t.true(rest.some((r) => r.status === 'rejected' && /closed/.test(String(r.reason))), 'a run still queued at the close is refused');
+  const threads = (engine as unknown as { threads: { sessions: unknown[] } | null }).threads;
+  t.deepEqual(threads?.sessions, [], 'no session of the threads engine is left running');
+});

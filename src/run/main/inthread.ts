@@ -98,7 +98,9 @@ export class InThreadEngine extends Engine {
   private onThreads<T>(f: (threads: Runner) => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new Error('the in-thread engine was closed'));
     const threads = (this.threads ??= new Runner());
-    const turn = this.threadsTurn.then(() => f(threads));
+    // a run handed over ahead (fuzz keeps some) whose turn comes after close() is refused, not played: playing it
+    // would start the threads engine's sessions again, which nothing would close (the process would never exit)
+    const turn = this.threadsTurn.then(() => (this.closed ? Promise.reject(new Error('the in-thread engine was closed')) : f(threads)));
     this.threadsTurn = turn.catch(() => {});
     return turn;
   }
@@ -179,6 +181,8 @@ export class InThreadEngine extends Engine {
     const pool = this.poolReady;
     this.poolReady = null;
     await (await pool)?.destroy();
+    // what is under way on the threads ends first (what is queued behind it is refused), then they close
+    await this.threadsTurn;
     await this.threads?.close();
   }
 }
