@@ -2,7 +2,8 @@
 // test's): every table is there and every measurement is a number.
 
 import test from 'ava';
-import { bench, renderBench } from '../src/explore/bench.ts';
+import { bench, renderBench, throughput } from '../src/explore/bench.ts';
+import type { RunOptions, RunResult } from '../src/run/main/runner.ts';
 import { BUGS } from '../src/percpu/2.6.35/variants.ts';
 import { KNOWN_ISSUES } from '../src/check/known.ts';
 import { KNOWN_ISSUES_41 } from '../src/check/4.1/known.ts';
@@ -61,4 +62,27 @@ test('bench --kernel 4.1 measures a 4.1 machine: its scenarios, and the detectio
   for (const d of r.detection) for (const x of d.samples) t.true(x.found || x.runs === 40, `${d.bug}/${d.strategy}: ${x.runs} runs`);
   // the issue that shows in every run is found in the first, under every strategy
   t.true(r.detection.filter((d) => d.bug === 'empty-pop-unlocked').every((d) => d.medianRuns === 1));
+});
+
+test('bench throughput: a run a fatal known issue stopped is not measured; after five seeds, the kernel is measured with its later fixes booted, and the row says so', async (t) => {
+  // a stand-in engine: every faithful run is stopped by a CPU's fatal report, a run with every fix booted is not
+  const asked: { seed: number; fixes: number }[] = [];
+  const stopped = { kind: 'use-after-free', cpu: 1, step: 9, title: 'BUG: KASAN: use-after-free in pcpu_extend_area_map', text: '', held: [], stack: [], fatal: true };
+  const quiet = { ...stopped, kind: 'invariant', cpu: -1, title: 'percpu: invariant violated at quiescence: empty-pop-pages' };
+  const runner = {
+    async run(o: RunOptions) {
+      asked.push({ seed: o.seed, fixes: o.fixes ?? 0 });
+      const fixed = (o.fixes ?? 0) !== 0;
+      return { status: 'known', violations: fixed ? [quiet] : [stopped], ops: { ops: 4, alloc: 2, free: 2, irqsHandled: 0 }, locks: [{ acquisitions: 8 }], activeMs: 2 } as unknown as RunResult;
+    },
+  };
+  const r = await throughput(runner, 2, 8, true, '4.1');
+  t.deepEqual(asked.map((a) => a.seed), [1, 2, 3, 4, 5, 1]);
+  t.deepEqual(asked.map((a) => a.fixes !== 0), [false, false, false, false, false, true]);
+  t.true(r.fixed);
+  // a violation at quiescence (cpu -1) came after the run did its work: that run is measured as it is
+  asked.length = 0;
+  const calm = { run: (o: RunOptions) => runner.run({ ...o, fixes: o.fixes ?? 1 }) };
+  t.false((await throughput(calm, 2, 8, true, '4.1')).fixed);
+  t.is(asked.length, 1, 'one run, measured');
 });
