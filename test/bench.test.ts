@@ -65,24 +65,25 @@ test('bench --kernel 4.1 measures a 4.1 machine: its scenarios, and the detectio
 });
 
 test('bench throughput: a run a fatal known issue stopped is not measured; after five seeds, the kernel is measured with its later fixes booted, and the row says so', async (t) => {
-  // a stand-in engine: every faithful run is stopped by a CPU's fatal report, a run with every fix booted is not
-  const asked: { seed: number; fixes: number }[] = [];
+  // a stand-in engine: every faithful run with checks on is stopped by a CPU's fatal report, a run with every fix booted is not
+  const asked: { seed: number; fixes: number; checks: boolean }[] = [];
   const stopped = { kind: 'use-after-free', cpu: 1, step: 9, title: 'BUG: KASAN: use-after-free in pcpu_extend_area_map', text: '', held: [], stack: [], fatal: true };
   const quiet = { ...stopped, kind: 'invariant', cpu: -1, title: 'percpu: invariant violated at quiescence: empty-pop-pages' };
-  const runner = {
+  const stand = (stops: (o: RunOptions) => boolean) => ({
     async run(o: RunOptions) {
-      asked.push({ seed: o.seed, fixes: o.fixes ?? 0 });
-      const fixed = (o.fixes ?? 0) !== 0;
-      return { status: 'known', violations: fixed ? [quiet] : [stopped], ops: { ops: 4, alloc: 2, free: 2, irqsHandled: 0 }, locks: [{ acquisitions: 8 }], activeMs: 2 } as unknown as RunResult;
+      asked.push({ seed: o.seed, fixes: o.fixes ?? 0, checks: o.checks !== false });
+      return { status: 'known', violations: stops(o) ? [stopped] : [quiet], ops: { ops: 4, alloc: 2, free: 2, irqsHandled: 0 }, locks: [{ acquisitions: 8 }], activeMs: 2 } as unknown as RunResult;
     },
-  };
-  const r = await throughput(runner, 2, 8, true, '4.1');
-  t.deepEqual(asked.map((a) => a.seed), [1, 2, 3, 4, 5, 1]);
-  t.deepEqual(asked.map((a) => a.fixes !== 0), [false, false, false, false, false, true]);
+  });
+  const r = await throughput(stand((o) => (o.fixes ?? 0) === 0 && o.checks !== false), 2, 8, '4.1');
+  t.deepEqual(asked.map((a) => `${a.seed}${a.checks ? '+' : '-'}${a.fixes ? 'F' : ''}`), ['1+', '2+', '3+', '4+', '5+', '1+F', '1-F']);
   t.true(r.fixed);
+  // checks off is measured on the very run checks on was: a pair whose second run stops is a stopped pair
+  asked.length = 0;
+  t.false((await throughput(stand((o) => o.seed === 1 && o.checks === false), 2, 8, '4.1')).fixed);
+  t.deepEqual(asked.map((a) => `${a.seed}${a.checks ? '+' : '-'}`), ['1+', '1-', '2+', '2-']);
   // a violation at quiescence (cpu -1) came after the run did its work: that run is measured as it is
   asked.length = 0;
-  const calm = { run: (o: RunOptions) => runner.run({ ...o, fixes: o.fixes ?? 1 }) };
-  t.false((await throughput(calm, 2, 8, true, '4.1')).fixed);
-  t.is(asked.length, 1, 'one run, measured');
+  t.false((await throughput(stand(() => false), 2, 8, '4.1')).fixed);
+  t.is(asked.length, 2, 'one pair, measured');
 });

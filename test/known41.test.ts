@@ -146,3 +146,15 @@ test.serial('4.1 with every fix booted shows nothing under every strategy: the f
   t.is(runs, 64);
   t.deepEqual(seen, []);
 });
+
+test.serial('the failure checker judges each run by the fixes it boots: 4.10\'s alignment rule holds in a run with the fix and not in the next run without it, on the same machine', async (t) => {
+  const all = (1 << generation('4.1').fixes.length) - 1;
+  const o = { scenario: scenarioByName('odd-requests')!, cpus: 3, seed: deriveSeed(5, 6), kernel: '4.1' as const, strategy: Mode.pct, depth: 3, ops: 30, verifyKnown: false };
+  const judged = (r: { violations: Violation[] }) => r.violations.filter((v) => v.details?.check === 'failure-justified').map((v) => v.title);
+  // with the fix, an odd alignment is refused with its WARN: justified
+  t.deepEqual(judged(await shared().run({ ...o, fixes: all })), []);
+  // without it, 4.1 serves the odd alignment: legal by 4.1's rules, so nothing to justify (its misalignment is the known issue)
+  const faithful = await shared().run(o);
+  t.deepEqual(judged(faithful), []);
+  t.true(faithful.violations.some((v) => v.mechanism === 'align-not-pow2'), faithful.violations.map((v) => v.title).join('\n'));
+});

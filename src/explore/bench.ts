@@ -56,7 +56,7 @@ export interface ThroughputRow {
   /** The same, per second of the process's CPU time (all threads): comparable on a busy machine. */
   opsPerCpuSecChecks: number;
   opsPerCpuSecNoChecks: number;
-  /** Five seeds' runs of the faithful kernel were all stopped by a fatal known issue: measured with its later fixes booted. */
+  /** Five seeds' runs of the faithful kernel were all stopped by a fatal known issue: both measured with its later fixes booted. */
   fixesBooted?: boolean;
 }
 
@@ -112,30 +112,45 @@ function cpuMsSince(c0: NodeJS.CpuUsage): number {
   return (d.user + d.system) / 1000;
 }
 
-export async function throughput(runner: Pick<Runner, 'run'>, cpus: number, totalOps: number, checks: boolean, kernel: KernelVersion): Promise<{ done: number; ops: number; locks: number; perCpuSec: number; fixed: boolean }> {
-  // a kernel's known issues may show (4.1's do): they are the kernel's, not the bench's. But one that stops the run
-  // (a fatal report by a CPU: a walk escape, a use-after-free) leaves a run too short to measure: the next seed is
-  // taken, and when five seeds all stop (4.1 at 8 CPUs) the kernel is measured with its later fixes booted, and says so
+/** A free-running measurement: ops, lock acquisitions and CPU time of one run. */
+interface Measured {
+  done: number;
+  ops: number;
+  locks: number;
+  perCpuSec: number;
+}
+
+/**
+ * Throughput with checks on and off, on the same run (seed and kernel). A kernel's known issues may show (4.1's
+ * do): they are the kernel's, not the bench's. But one that stops the run (a fatal report by a CPU: a walk escape,
+ * a use-after-free) leaves a run too short to measure: the next seed is taken, and when five seeds' pairs are all
+ * stopped (4.1 at 8 CPUs) the kernel is measured with its later fixes booted, and says so.
+ */
+export async function throughput(runner: Pick<Runner, 'run'>, cpus: number, totalOps: number, kernel: KernelVersion): Promise<{ on: Measured; off: Measured; fixed: boolean }> {
   const ops1 = Math.max(1, Math.round(totalOps / cpus));
   const cut = (x: RunResult): Violation | undefined => x.violations.find((v) => v.fatal && v.cpu >= 0);
-  let c0 = process.cpuUsage();
-  let r = await runner.run({ scenario: benchMix, cpus, seed: 1, ops: ops1, checks, kernel });
-  for (let seed = 2; seed <= 5 && cut(r); seed++) {
-    c0 = process.cpuUsage();
-    r = await runner.run({ scenario: benchMix, cpus, seed, ops: ops1, checks, kernel });
+  const measure = async (seed: number, checks: boolean, fixes: number): Promise<{ r: RunResult; m: Measured }> => {
+    const c0 = process.cpuUsage();
+    const r = await runner.run({ scenario: benchMix, cpus, seed, ops: ops1, checks, kernel, ...(fixes ? { fixes } : {}) });
+    const cpuMs = cpuMsSince(c0);
+    if (r.status !== 'clean' && r.status !== 'known') throw new Error(`bench run not clean: ${r.status}${r.violations[0] ? `: ${r.violations[0].title}` : ''}`);
+    const ops = r.ops.alloc + r.ops.free + r.ops.irqsHandled;
+    const locks = r.locks.reduce((s, l) => s + l.acquisitions, 0);
+    const ms = Math.max(r.activeMs, 1);
+    return { r, m: { done: r.ops.ops, ops: (ops * 1000) / ms, locks: (locks * 1000) / ms, perCpuSec: (ops * 1000) / Math.max(cpuMs, 1) } };
+  };
+  for (let seed = 1; seed <= 5; seed++) {
+    const on = await measure(seed, true, 0);
+    if (cut(on.r)) continue;
+    const off = await measure(seed, false, 0);
+    if (!cut(off.r)) return { on: on.m, off: off.m, fixed: false };
   }
-  const fixed = cut(r) !== undefined;
-  if (fixed) {
-    c0 = process.cpuUsage();
-    r = await runner.run({ scenario: benchMix, cpus, seed: 1, ops: ops1, checks, kernel, fixes: (1 << GENERATIONS[kernel].fixes.length) - 1 });
-  }
-  const cpuMs = cpuMsSince(c0);
-  if (r.status !== 'clean' && r.status !== 'known') throw new Error(`bench run not clean: ${r.status}${r.violations[0] ? `: ${r.violations[0].title}` : ''}`);
-  if (cut(r)) throw new Error(`bench run stopped with every later fix booted: ${cut(r)!.title}`);
-  const ops = r.ops.alloc + r.ops.free + r.ops.irqsHandled;
-  const locks = r.locks.reduce((s, l) => s + l.acquisitions, 0);
-  const ms = Math.max(r.activeMs, 1);
-  return { done: r.ops.ops, ops: (ops * 1000) / ms, locks: (locks * 1000) / ms, perCpuSec: (ops * 1000) / Math.max(cpuMs, 1), fixed };
+  const all = (1 << GENERATIONS[kernel].fixes.length) - 1;
+  const on = await measure(1, true, all);
+  const off = await measure(1, false, all);
+  const stop = cut(on.r) ?? cut(off.r);
+  if (stop) throw new Error(`bench run stopped with every later fix booted: ${stop.title}`);
+  return { on: on.m, off: off.m, fixed: true };
 }
 
 /** Start-up: a new runner (threads, machine, boot) and a 1-op run at `cpus` CPUs. */
@@ -205,12 +220,11 @@ export async function bench(opts: BenchOptions): Promise<BenchResult> {
     const rows: ThroughputRow[] = [];
     for (const cpus of o.cpuCounts) {
       o.onStep?.(`throughput at ${cpus} CPU${cpus > 1 ? 's' : ''}`);
-      const on = await throughput(runner, cpus, o.throughputOps, true, kernel);
-      const off = await throughput(runner, cpus, o.throughputOps, false, kernel);
+      const { on, off, fixed } = await throughput(runner, cpus, o.throughputOps, kernel);
       rows.push({
         cpus, opsChecks: on.done, opsNoChecks: off.done, opsPerSecChecks: Math.round(on.ops), opsPerSecNoChecks: Math.round(off.ops), checkCost: off.ops / on.ops, lockAcqPerSec: Math.round(on.locks),
         opsPerCpuSecChecks: Math.round(on.perCpuSec), opsPerCpuSecNoChecks: Math.round(off.perCpuSec),
-        ...(on.fixed || off.fixed ? { fixesBooted: true } : {}),
+        ...(fixed ? { fixesBooted: true } : {}),
       });
     }
     o.onStep?.('lockdep cost per lock/unlock pair');

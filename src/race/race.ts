@@ -36,7 +36,7 @@ import { HEAP_ALLOC, HO, MM } from '../mm/records.ts';
 import { CK, GRAVE_WORDS, MAX_GRAVE } from '../check/records.ts';
 import { IRQ_QUEUE, MAX_LOCKS, MAX_OPS, X, X_OPS } from '../sync/records.ts';
 import { framesText, packFrames as frames } from '../sync/frames.ts';
-import { CHUNK_SHADOW_WORDS } from './records.ts';
+import { CHUNK_SHADOW_WORDS, raceGlobalWords } from './records.ts';
 import { Cov, covSet } from '../shm/coverage.ts';
 import { lockName } from '../sync/locks.ts';
 import { siteName } from '../sync/sites.ts';
@@ -55,6 +55,16 @@ export function fieldRules(kernel: string): readonly FieldRule[] {
 /** Shadow words per field: [write clock, write ctx|frames, read clock, read ctx|frames, write check, read check] (entry()). */
 const SW = 6;
 if (CHUNK_FIELDS * SW > CHUNK_SHADOW_WORDS) throw new Error('chunk shadow too small');
+for (const k of ['2.6.35', '4.1']) {
+  const raced = fieldRules(k).reduce((n, r, f) => (f >= FIRST_GLOBAL && f < Fld.PAGE_CHUNK && r.race ? Math.max(n, f - FIRST_GLOBAL + 1) : n), 0);
+  if (raced * SW > raceGlobalWords(k)) throw new Error(`global shadow too small for ${k}`);
+}
+
+/** A shadow entry's check word: a 32-bit hash of its clock and tag (entry()), so that no mix of records passes for one. */
+export function shadowCheck(clock: number, tag: number): number {
+  const h = Math.imul(clock ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(tag ^ 0x7f4a7c15, 0xc2b2ae35);
+  return h ^ (h >>> 15);
+}
 
 function masksText(mask: number, all: boolean): string {
   const names: string[] = [];
@@ -325,14 +335,16 @@ export class RaceChecker implements SyncHooks {
    * The last write (kind 0) or read (kind 1) of a field's shadow at `sh`: its tag (0: none), its clock in entryClock.
    * In free-running runs contexts check at once, and the clock of one access and the tag of another, stored by two
    * of them at the same moment, could make an access nobody made (cpu0 and cpu2 "racing" under one lock because
-   * cpu1 raced with them both). Each entry carries a check word, its clock xor its tag: a mix of two records never
-   * passes (it passes only where it equals one of them), and one that fails is not read: a race missed, never one
-   * invented. Plain loads and stores: a lock or an atomic here cost a quarter of the checked throughput.
+   * cpu1 raced with them both). Each entry carries a check word, a hash of its clock and tag (shadowCheck), stored
+   * last: a mix of the words of two or three records (the old one and two being stored) passes only where it
+   * equals one of them or where the 32-bit hash collides (about 1 in 4 billion mixes, and mixes need two contexts
+   * storing the same entry at the same instant), and one that fails is not read: a race missed, never one invented.
+   * Plain loads and stores: a lock or an atomic here cost a quarter of the checked throughput.
    */
   private entry(sh: number, kind: number): number {
     const w = this.w;
     const clock = w[sh + 2 * kind]!, tag = w[sh + 2 * kind + 1]!;
-    if ((clock ^ tag) !== w[sh + 4 + kind]) return 0;
+    if (shadowCheck(clock, tag) !== w[sh + 4 + kind]) return 0;
     this.entryClock = clock;
     return tag;
   }
@@ -342,7 +354,7 @@ export class RaceChecker implements SyncHooks {
     const w = this.w;
     w[sh + 2 * kind] = clock;
     w[sh + 2 * kind + 1] = tag;
-    w[sh + 4 + kind] = clock ^ tag;
+    w[sh + 4 + kind] = shadowCheck(clock, tag);
   }
 
   /** Once per run and distinct violation: `key` names what is distinct about it. */

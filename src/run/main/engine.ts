@@ -96,6 +96,8 @@ export abstract class Engine {
           delete v.known;
           delete v.knownProof;
         }
+        // a finding settled before the replay (no fix to verify it with) still counts
+        if (classify(r.violations, o)) r.status = 'violation';
         if (r.status !== 'violation') r.status = res.status;
         return;
       }

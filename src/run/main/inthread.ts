@@ -180,10 +180,14 @@ export class InThreadEngine extends Engine {
     this.closed = true;
     const pool = this.poolReady;
     this.poolReady = null;
-    await (await pool)?.destroy();
-    // what is under way on the threads ends first (what is queued behind it is refused), then they close
-    await this.threadsTurn;
-    await this.threads?.close();
+    try {
+      await (await pool)?.destroy();
+    } finally {
+      // what is under way on the threads ends first (what is queued behind it is refused), then they close, even
+      // when the in-thread pool could not be made or destroyed (its error is the caller's)
+      await this.threadsTurn;
+      await this.threads?.close();
+    }
   }
 }
 
