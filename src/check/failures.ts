@@ -121,7 +121,6 @@ export class FailureJudge implements FailureHooks {
     for (const c of this.calls) if (c) c.active = false;
   }
 
-
   /** The caller is about to call pcpu_alloc. */
   begin(cpu: Cpu, size: number, align: number, reserved: boolean): void {
     const c = this.call(cpu);
@@ -157,6 +156,12 @@ export class FailureJudge implements FailureHooks {
     if (c.active) c.noRoom = name;
   }
 
+  /** 4.1: an allocation may split an area in two more entries than it uses, so an atomic one needs 3 to spare in the map. */
+  private mapCanSplit(chunk: number): boolean {
+    const w = this.st.w;
+    return w[chunk + C.MAP_ALLOC]! >= w[chunk + C.MAP_USED]! + 3;
+  }
+
   /** 4.1: an atomic request found no populated room anywhere: every chunk on the slot lists, by the checker's own fit. */
   noRoomAtomic(cpu: Cpu, size: number, align: number): void {
     const c = this.call(cpu);
@@ -167,8 +172,8 @@ export class FailureJudge implements FailureHooks {
     for (let s = 0; s < nrSlots; s++) {
       const head = L.slots + s * 2;
       for (let pos = w[head]!, n = 0; pos !== head && n < 1 << 16; pos = w[pos]!, n++) {
-        // an atomic request cannot grow a map: a chunk with fewer than 3 spare entries is out of its reach
-        if (w[pos + C.MAP_ALLOC]! < w[pos + C.MAP_USED]! + 3) continue;
+        // an atomic request cannot grow a map: a chunk without spare entries is out of its reach
+        if (!this.mapCanSplit(pos)) continue;
         const at = fit(pos, ...this.rules.printed(size, align));
         if (at >= 0) {
           this.fail(cpu, `percpu: pcpu_alloc() gave up an atomic request although chunk w[${pos}] has populated room (size ${size}, align ${align})`,
@@ -185,7 +190,7 @@ export class FailureJudge implements FailureHooks {
   mapShort(cpu: Cpu, chunk: number): void {
     const c = this.call(cpu);
     const w = this.st.w;
-    if (w[chunk + C.MAP_ALLOC]! >= w[chunk + C.MAP_USED]! + 3) {
+    if (this.mapCanSplit(chunk)) {
       this.fail(cpu, `percpu: pcpu_alloc() gave up an atomic request on a map that has room to split`, `chunk w[${chunk}]'s map has ${w[chunk + C.MAP_ALLOC]} entries for ${w[chunk + C.MAP_USED]} used: an atomic request needs 3 to spare, and has them`);
       if (c.active) c.noRoom = 'reported';
       return;

@@ -300,37 +300,37 @@ export async function bench(opts: BenchOptions): Promise<BenchResult> {
     // detection explores as fuzz does, in-thread (free-running os runs go to its threads)
     const explorer = new InThreadEngine();
     try {
-    // what one (bug or known issue, strategy) pair takes to detect, over the seeds
-    const detect = async (name: string, scenario: string, mode: Mode, extra: Partial<FuzzOptions>, found: (f: FuzzFinding) => boolean): Promise<DetectionRow> => {
-      o.onStep?.(`detecting ${name} (${MODE_NAMES[mode]})`);
-      const samples = [];
-      for (let seed = 1; seed <= o.seeds; seed++) {
-        const res = await fuzz(explorer, {
-          scenarios: [scenarioByName(scenario)!], budgetMs: o.detectCapMs, shrinkBudgetMs: 0, strategy: mode, depth: 3, cpus: 3,
-          ops: mode === Mode.os ? 2000 : 0, seed, keepGoing: false, outDir: '', inject: null, kernel, writeRepro: false, watchdogMs: 1000, maxRuns: o.detectMaxRuns,
-          ...extra,
-        });
-        const f = res.findings.find(found);
-        samples.push({ runs: f ? f.run : res.runs, seconds: (f ? f.detectMs : res.ms) / 1000, found: !!f });
-      }
-      const hits = samples.filter((x) => x.found);
-      return {
-        bug: name, strategy: MODE_NAMES[mode], samples, found: hits.length,
-        // the median over all seeds; a miss counts as its cap, so a median needs most seeds to find it
-        medianRuns: hits.length * 2 > samples.length ? median(samples.map((x) => (x.found ? x.runs : Infinity))) : null,
-        medianSeconds: hits.length * 2 > samples.length ? median(samples.map((x) => (x.found ? x.seconds : Infinity))) : null,
+      // what one (bug or known issue, strategy) pair takes to detect, over the seeds
+      const detect = async (name: string, scenario: string, mode: Mode, extra: Partial<FuzzOptions>, found: (f: FuzzFinding) => boolean): Promise<DetectionRow> => {
+        o.onStep?.(`detecting ${name} (${MODE_NAMES[mode]})`);
+        const samples = [];
+        for (let seed = 1; seed <= o.seeds; seed++) {
+          const res = await fuzz(explorer, {
+            scenarios: [scenarioByName(scenario)!], budgetMs: o.detectCapMs, shrinkBudgetMs: 0, strategy: mode, depth: 3, cpus: 3,
+            ops: mode === Mode.os ? 2000 : 0, seed, keepGoing: false, outDir: '', inject: null, kernel, writeRepro: false, watchdogMs: 1000, maxRuns: o.detectMaxRuns,
+            ...extra,
+          });
+          const f = res.findings.find(found);
+          samples.push({ runs: f ? f.run : res.runs, seconds: (f ? f.detectMs : res.ms) / 1000, found: !!f });
+        }
+        const hits = samples.filter((x) => x.found);
+        return {
+          bug: name, strategy: MODE_NAMES[mode], samples, found: hits.length,
+          // the median over all seeds; a miss counts as its cap, so a median needs most seeds to find it
+          medianRuns: hits.length * 2 > samples.length ? median(samples.map((x) => (x.found ? x.runs : Infinity))) : null,
+          medianSeconds: hits.length * 2 > samples.length ? median(samples.map((x) => (x.found ? x.seconds : Infinity))) : null,
+        };
       };
-    };
-    for (const bug of BUGS) {
-      for (const mode of DETECT_MODES) detection.push(await detect(bug.name, bug.scenario, mode, { inject: bug.name }, () => true));
-    }
-    // a known issue counts (--strict-known) and the others are suppressed: the first run that shows it ends the attempt
-    for (const k of KNOWN) {
-      const others = parseSuppressions(KNOWN.filter((x) => x.id !== k.id).map((x) => `known:${x.id}`).join('\n'), 'bench', KNOWN.map((x) => x.id));
-      for (const mode of DETECT_MODES) {
-        detection.push({ ...(await detect(k.id, k.scenario, mode, { strictKnown: true, suppressions: others }, (f) => f.violation.known === k.id)), known: true });
+      for (const bug of BUGS) {
+        for (const mode of DETECT_MODES) detection.push(await detect(bug.name, bug.scenario, mode, { inject: bug.name }, () => true));
       }
-    }
+      // a known issue counts (--strict-known) and the others are suppressed: the first run that shows it ends the attempt
+      for (const k of KNOWN) {
+        const others = parseSuppressions(KNOWN.filter((x) => x.id !== k.id).map((x) => `known:${x.id}`).join('\n'), 'bench', KNOWN.map((x) => x.id));
+        for (const mode of DETECT_MODES) {
+          detection.push({ ...(await detect(k.id, k.scenario, mode, { strictKnown: true, suppressions: others }, (f) => f.violation.known === k.id)), known: true });
+        }
+      }
     } finally {
       await explorer.close();
     }
