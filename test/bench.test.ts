@@ -24,7 +24,7 @@ test('bench measures throughput, controlled scheduling, lockdep cost and detecti
   }
   // both engines, the same runs, side by side
   t.deepEqual(r.controlled.map((c) => `${c.engine} ${c.strategy}/${c.ops}`), ['threads pct/30', 'inthread pct/30', 'threads random/30', 'inthread random/30', 'threads pct/1000', 'inthread pct/1000']);
-  t.deepEqual(r.campaign.map((c) => [c.engine, c.jobs, c.runs]), [['threads', 1, 20], ['threads', 2, 20], ['inthread', 1, 20], ['inthread', 2, 20]]);
+  t.deepEqual(r.campaign.map((c) => [c.engine, c.jobs, c.runs]), [['threads', 1, 60], ['threads', 2, 60], ['inthread', 1, 60], ['inthread', 2, 60]]);
   t.true(r.campaign.every((c) => c.rssMiB > 0));
   t.deepEqual(r.coverage.map((c) => [c.feedback, c.curve.length]), [[false, 12], [true, 12]]);
   t.regex(renderBench(r), /Coverage saturation/);

@@ -67,18 +67,19 @@ test('the real sources convert whole: both kernels\' tables, their variants and 
   t.false(manifest.converted.some((c) => c.startsWith('src/check/')));
 });
 
-/** The line of the scheduling point inside Cpu.mightSleep (src/sync/cpu.ts). */
-function mightSleepPoint(): string {
+/** The line of Cpu.mutexLock (src/sync/cpu.ts) where mutex_lock() might sleep: a scheduling point and a check. */
+function mutexLockMightSleep(): string {
   const lines = readFileSync(join(ROOT, 'src/sync/cpu.ts'), 'utf8').split('\n');
-  const at = lines.findIndex((l) => l.includes('mightSleep(): void {'));
-  const point = lines.findIndex((l, i) => i > at && l.includes('this.point();'));
-  return `src/sync/cpu.ts:${point + 1}`;
+  const at = lines.findIndex((l) => l.includes('mutexLock(lock: number): void {'));
+  const call = lines.findIndex((l, i) => i > at && l.includes('this.mightSleep();'));
+  if (at < 0 || call < 0 || call > at + 4) throw new Error('the might_sleep() of Cpu.mutexLock was not found where the test looks for it');
+  return `src/sync/cpu.ts:${call + 1}`;
 }
 
-test.serial('a build that forgot one scheduling point is caught: the in-thread finding does not replay on threads, and fuzz ends with a harness error', async (t) => {
+test.serial('a build that forgot one scheduling point is caught: neither its finding nor its clean runs replay on threads, and fuzz ends with a harness error', async (t) => {
   const dir = join(DIST_DIR, 'test-forgot-a-point');
   rmSync(dir, { recursive: true, force: true });
-  const { outputs } = await buildSuspending({ outdir: dir, forget: [mightSleepPoint()] });
+  const { outputs } = await buildSuspending({ outdir: dir, forget: [mutexLockMightSleep()] });
   for (const o of outputs) {
     mkdirSync(dirname(o.path), { recursive: true });
     writeFileSync(o.path, o.contents);
@@ -88,19 +89,27 @@ test.serial('a build that forgot one scheduling point is caught: the in-thread f
     keepGoing: false, outDir: join(dir, 'repros'), inject: 'single-mutex', maxRuns: 20,
   };
   mkdirSync(options.outDir, { recursive: true });
-  const broken = new InThreadEngine({ workerFile: join(dir, 'inthread-worker.js') });
-  try {
-    const e = await t.throwsAsync(fuzz(broken, options), { instanceOf: HarnessError });
-    t.regex(e!.message, /disagree/);
-  } finally {
-    await broken.close();
+  const cleanOptions = { ...options, inject: null, maxRuns: 6 };
+  for (const o of [options, cleanOptions]) {
+    // a finding, and a campaign that finds nothing (a sample of its clean runs is replayed on the threads too):
+    // neither verdict is the in-thread engine's alone
+    const broken = new InThreadEngine({ workerFile: join(dir, 'inthread-worker.js') });
+    try {
+      const e = await t.throwsAsync(fuzz(broken, o), { instanceOf: HarnessError });
+      t.regex(e!.message, /disagree/);
+    } finally {
+      await broken.close();
+    }
   }
-  // the same campaign on the real build: a finding, confirmed
+  // the same campaigns on the real build: a finding, confirmed; nothing, confirmed
   const good = new InThreadEngine();
   try {
     const r = await fuzz(good, options);
     t.is(r.findings.length, 1);
     t.is(r.findings[0]!.violation.kind, 'sleep-in-atomic');
+    const c = await fuzz(good, cleanOptions);
+    t.is(c.findings.length, 0);
+    t.is(c.runs, 6);
   } finally {
     await good.close();
     rmSync(dir, { recursive: true, force: true });

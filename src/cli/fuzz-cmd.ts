@@ -91,7 +91,11 @@ export async function fuzzCommand(argv: string[]): Promise<number> {
       scenarios, budgetMs: stop ? 0 : budgetMs, shrinkBudgetMs, strategy, depth, cpus, ops, deadline: t0 + budgetMs,
       seed, keepGoing, outDir: outDir.path, inject, kernel, backend: o.backend, maxRuns, ...detect, watchdogMs, feedback,
       shouldStop: () => stop,
-      onRun: (_runs, ms, failing) => progress.update(`fuzz: ${plural(++done, 'run')}, ${(ms / 1000).toFixed(1)} of ${(budgetMs / 1000).toFixed(0)} s${failing ? `, ${failing} failing` : ''}`, ms / budgetMs),
+      onRun: (_runs, ms, failing) => {
+        done++;
+        // (a thousand runs a second: the line is made only where it is drawn)
+        if (progress.active) progress.update(`fuzz: ${plural(done, 'run')}, ${(ms / 1000).toFixed(1)} of ${(budgetMs / 1000).toFixed(0)} s${failing ? `, ${failing} failing` : ''}`, ms / budgetMs);
+      },
     }, shard);
     // the timeline of the first finding's minimal run: replay its repro once more, recording
     const first = res.findings[0];
@@ -169,8 +173,8 @@ export async function replayRun(runner: Engine, repro: Repro, inject: string | n
     schedule: decodeSchedule(repro.schedule), depth: repro.depth, inject, kernel: reproKernel(repro), backend: repro.backend ?? undefined, watchdogMs, timeline, lockdepExport,
   };
   const r = await runner.run(o);
-  // what the replay reproduces is a verdict: an engine that is not the real threads has it confirmed there
-  if (r.status === 'violation') await runner.confirm(o, r);
+  // what the replay reproduces (or no longer does) is a verdict: an engine that is not the real threads has it confirmed there
+  if (r.status !== 'incomplete' && r.status !== 'interrupted') await runner.confirm(o, r);
   return r;
 }
 

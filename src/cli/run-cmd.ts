@@ -224,8 +224,8 @@ export async function runCommand(c: RunCommand): Promise<number> {
           lockdepExport: c.lockdepOut !== undefined || c.html !== undefined,
         };
         r = await runner.run(ro);
-        // a finding of the in-thread engine is confirmed on real threads before it is reported
-        if (r.status === 'violation') await runner.confirm(ro, r);
+        // a verdict of the in-thread engine -- a finding, or nothing found -- is confirmed on real threads before it is reported
+        if (r.status !== 'incomplete' && r.status !== 'interrupted') await runner.confirm(ro, r);
       } catch (e) {
         // the budget ended inside a scenario file's call: the run could not be made (no verdict)
         if (e instanceof ScenarioBudgetError) {

@@ -240,9 +240,11 @@ export async function bench(opts: BenchOptions): Promise<BenchResult> {
     const engines: [EngineName, Engine][] = [['threads', runner], ['inthread', inthread]];
     try {
       // both engines warmed up alike (threads started, code compiled) before anything is timed
-      for (const [, engine] of engines) await runInTurn(engine, 100, (i) => ({ scenario: small, cpus: 3, seed: 1000 + i, ops: 30, strategy: Mode.pct, kernel }), () => {});
+      // (the in-thread engine's generators reach their optimized code only after some hundreds of runs)
+      const measured = o.controlledRuns * 3;
+      for (const [, engine] of engines) await runInTurn(engine, Math.max(100, measured), (i) => ({ scenario: small, cpus: 3, seed: 1000 + i, ops: 30, strategy: Mode.pct, kernel }), () => {});
       // short runs (fuzz-sized: per-run costs count) and 1000-op runs (the scheduler's own speed), the same runs on each engine
-      for (const [mode, ops, runs] of [[Mode.pct, 30, o.controlledRuns], [Mode.random, 30, o.controlledRuns], [Mode.pct, 1000, Math.max(2, o.controlledRuns >> 4)]] as const) {
+      for (const [mode, ops, runs] of [[Mode.pct, 30, measured], [Mode.random, 30, measured], [Mode.pct, 1000, Math.max(2, measured >> 4)]] as const) {
         for (const [name, engine] of engines) {
           o.onStep?.(`controlled runs (${MODE_NAMES[mode]}, ${ops} ops, ${name})`);
           const cpu0 = process.cpuUsage();
@@ -267,15 +269,17 @@ export async function bench(opts: BenchOptions): Promise<BenchResult> {
         o.onStep?.(`fuzz campaign, --jobs ${jobs}, ${name}`);
         const engines = Array.from({ length: jobs }, () => newEngine(name));
         try {
-          // each job's engine started and warmed before the clock starts: the campaign, not the start-up, is measured
-          for (const e of engines) await runInTurn(e, 10, (i) => ({ scenario: small, cpus: 3, seed: 2000 + i, ops: 30, strategy: Mode.pct, kernel }), () => {});
-          const runs = Math.max(12, o.controlledRuns * 10);
+          // each job's engine started and warmed (a short campaign of its own, another seed) before the clock
+          // starts: the campaign, not the start-up and the compiler's warm-up, is measured
+          const campaignOptions = {
+            scenarios: [...SCENARIOS], budgetMs: 600_000, shrinkBudgetMs: 0, strategy: Mode.portfolio, depth: 3, cpus: 3, ops: 0,
+            keepGoing: true, outDir: '', inject: null, kernel, writeRepro: false,
+          };
+          await Promise.all(engines.map((e) => fuzz(e, { ...campaignOptions, seed: 2, maxRuns: Math.max(12, o.controlledRuns * 3) })));
+          const runs = Math.max(12, o.controlledRuns * 30);
           const cpu0 = process.cpuUsage();
           const c0 = Date.now();
-          const res = await runCampaign(engines, {
-            scenarios: [...SCENARIOS], budgetMs: 600_000, shrinkBudgetMs: 0, strategy: Mode.portfolio, depth: 3, cpus: 3, ops: 0, seed: 1,
-            keepGoing: true, outDir: '', inject: null, kernel, writeRepro: false, maxRuns: runs,
-          });
+          const res = await runCampaign(engines, { ...campaignOptions, seed: 1, maxRuns: runs });
           campaign.push({
             engine: name, jobs, runs: res.runs, runsPerSec: res.runs / ((Date.now() - c0) / 1000), runsPerCpuSec: (res.runs * 1000) / Math.max(1, cpuMsSince(cpu0)),
             rssMiB: Math.round(process.memoryUsage().rss / 1048576),

@@ -1,13 +1,15 @@
-// A fuzz campaign over several jobs (each its own runner: its own shared
+// A fuzz campaign over several jobs (each its own engine: its own shared
 // memory and threads) and over shards (CI machines). Run numbers are
 // partitioned, never shared: shard i of n takes the runs r with
-// r mod n = i - 1, and job j of J within it every J-th of those. A run's
-// scenario, seed and strategy depend only on its number, so the union of
-// the parts is the unsharded campaign, and merging them gives its findings.
+// r mod n = i - 1, and its jobs take those numbers in turn from one
+// sequence, each the next when it starts a run (a job that drew slow runs
+// takes fewer; none waits for the others). A run's scenario, seed and
+// strategy depend only on its number, so the union of the parts is the
+// unsharded campaign, and merging them gives its findings.
 
 import { rmSync } from 'node:fs';
 import type { Engine } from '../run/main/engine.ts';
-import { fuzz, worstResidual, type FuzzFinding, type FuzzOptions, type FuzzResult, type ScenarioTally } from './fuzz.ts';
+import { fuzz, RunNumbers, worstResidual, type FuzzFinding, type FuzzOptions, type FuzzResult, type ScenarioTally } from './fuzz.ts';
 
 export interface Shard {
   /** 1-based */
@@ -27,11 +29,9 @@ export function parseShard(spec: string): Shard | null {
 
 /** Run one shard of a campaign (the whole campaign by default) on `runners.length` jobs at once. */
 export async function runCampaign(runners: readonly Engine[], o: FuzzOptions, shard: Shard = { index: 1, count: 1 }): Promise<FuzzResult> {
-  const jobs = runners.length;
   const limit = { maxIndex: Infinity };
-  const parts = await Promise.all(runners.map((runner, j) => fuzz(runner, {
-    ...o, offset: shard.index - 1 + shard.count * j, stride: shard.count * jobs, limit,
-  })));
+  const runNumbers = new RunNumbers(shard.index - 1, shard.count);
+  const parts = await Promise.all(runners.map((runner) => fuzz(runner, { ...o, runNumbers, limit })));
   return mergeResults(parts, { keepGoing: o.keepGoing, entities: o.cpus + 1, depth: o.depth });
 }
 

@@ -61,11 +61,13 @@ export interface FuzzOptions {
   suppressions?: readonly Suppression[];
   strictKnown?: boolean;
   /**
-   * This loop makes runs offset, offset + stride, offset + 2*stride... of
-   * the campaign (jobs and shards partition the run numbers; default 0, 1).
+   * The run numbers this loop makes: the sequence shared by the jobs of one
+   * campaign (default: its own, 0, 1, 2...). Each job takes the next number
+   * when it starts a run, so a job whose runs are slower (a scenario whose
+   * known issues are verified by a replay each) takes fewer, and none waits
+   * for another: which job makes a run never changes what the run is.
    */
-  offset?: number;
-  stride?: number;
+  runNumbers?: RunNumbers;
   /** Shared by the jobs of one campaign: no run past this number (a lower failing run was found). */
   limit?: { maxIndex: number };
   /**
@@ -79,6 +81,27 @@ export interface FuzzOptions {
   measureCoverage?: boolean;
   /** The absolute time (Date.now()) by which every run must have ended (the campaign's budget, start-up included). */
   deadline?: number;
+}
+
+/**
+ * A campaign's run numbers, handed out in increasing order: next, next +
+ * stride... (a shard's: index - 1 + count * k).
+ */
+export class RunNumbers {
+  constructor(
+    private next: number,
+    private readonly stride: number,
+  ) {}
+
+  peek(): number {
+    return this.next;
+  }
+
+  take(): number {
+    const n = this.next;
+    this.next += this.stride;
+    return n;
+  }
 }
 
 /** One entry of the feedback corpus: a run that covered something new. */
@@ -338,7 +361,7 @@ interface StartedRun {
  * fuzz looks at: enough to cover the round trip to its thread and back,
  * and for the in-thread engine to send them in batches.
  */
-export const RUNS_AHEAD = 8;
+export const RUNS_AHEAD = 32;
 
 /** Range multiplier over the calibrated run length: PCT draws change points over the whole run. */
 const RANGE_MARGIN = 1.5;
@@ -359,8 +382,7 @@ export async function fuzz(runner: Engine, o: FuzzOptions): Promise<FuzzResult> 
   const byScenario: Record<string, ScenarioTally> = {};
   const known: Record<string, number> = {};
   const unclassified: FuzzResult['unclassified'] = [];
-  const offset = o.offset ?? 0;
-  const stride = o.stride ?? 1;
+  const numbers = o.runNumbers ?? new RunNumbers(0, 1);
   const limit = o.limit ?? { maxIndex: Infinity };
   const deadline = o.deadline ?? t0 + o.budgetMs;
   // scheduling points per op of each scenario, from calibration runs (a pure function of the
@@ -423,28 +445,37 @@ export async function fuzz(runner: Engine, o: FuzzOptions): Promise<FuzzResult> 
     return { parent, s, seed, mode, depth, controlled, ops, programs, range, base, started, result };
   };
   const recordCov = o.feedback === true || o.measureCoverage === true;
+  // the engine's clean verdicts, sampled: an engine that is not the reference (the in-thread one) has the
+  // first run of each scenario that found nothing replayed on the real threads too, alongside the
+  // campaign; a difference is a harness error (exit 3), never a clean campaign
+  const sampled = new Set<string>();
+  const confirmations: Promise<void>[] = [];
+  let confirmError: unknown = null;
   // an engine that takes runs while one is under way gets the next run before this one's result is
   // looked at (not with --feedback, whose next run depends on this one's coverage): what the
   // campaign makes of each run is the same, it only waits less
   const ahead = runner.overlaps && !o.feedback ? RUNS_AHEAD : 0;
-  // the runs started ahead, in run-number order, and the next number to start
-  const pending: Promise<StartedRun>[] = [];
-  let nextIndex = offset;
-  for (let k = 0; ; k++) {
-    const index = offset + stride * k;
-    if (Date.now() >= deadline || (o.maxRuns && index >= o.maxRuns) || index > limit.maxIndex || o.shouldStop?.()) break;
+  // the runs started ahead, in run-number order (this job's numbers increase: the sequence only goes up)
+  const pending: { index: number; run: Promise<StartedRun> }[] = [];
+  const more = (n: number): boolean => !(o.maxRuns && n >= o.maxRuns) && n <= limit.maxIndex;
+  const startNext = (): void => {
+    const index = numbers.take();
+    const run = start(index);
+    run.catch(() => {});
+    pending.push({ index, run });
+  };
+  for (;;) {
+    if (confirmError !== null) throw confirmError;
+    if (Date.now() >= deadline || o.shouldStop?.()) break;
+    // the next run: the oldest started ahead, or a new number (none left: the campaign is over for this job);
+    // one started ahead past a lower failing run (another job's) is not looked at
+    if (pending.length === 0 && more(numbers.peek())) startNext();
+    const next = pending.shift();
+    if (!next || !more(next.index)) break;
+    const index = next.index;
     try {
-      if (nextIndex === index) {
-        pending.push(start(index));
-        nextIndex += stride;
-      }
-      const cur = await pending.shift()!;
-      while (pending.length < ahead && !(o.maxRuns && nextIndex >= o.maxRuns) && nextIndex <= limit.maxIndex) {
-        const started = start(nextIndex);
-        started.catch(() => {});
-        pending.push(started);
-        nextIndex += stride;
-      }
+      const cur = await next.run;
+      while (pending.length < ahead && more(numbers.peek())) startNext();
       const { parent, s, seed, mode, depth, controlled, ops, programs, range, base, started } = cur;
       let r = await cur.result;
       runs++;
@@ -493,6 +524,13 @@ export async function fuzz(runner: Engine, o: FuzzOptions): Promise<FuzzResult> 
       if (r.status !== 'violation') {
         // a run that met only known issues did not check everything it would have: not clean
         if (r.status === 'clean') clean++;
+        if ((r.status === 'clean' || r.status === 'known') && controlled && r.schedule !== null && !sampled.has(s.name)) {
+          sampled.add(s.name);
+          confirmations.push(runner.confirm({ ...base, programs }, r).catch((e: unknown) => {
+            // (a replay a signal cut proves nothing either way)
+            if (!runner.wasInterrupted) confirmError ??= e;
+          }));
+        }
         continue;
       }
       const detectMs = Date.now() - t0;
@@ -524,6 +562,8 @@ export async function fuzz(runner: Engine, o: FuzzOptions): Promise<FuzzResult> 
       break;
     }
   }
+  await Promise.all(confirmations);
+  if (confirmError !== null) throw confirmError;
   const meanSteps = runs ? steps / runs : 0;
   const cleanPctRuns = Object.values(byScenario).reduce((n, t) => n + t.cleanPct, 0);
   return {

@@ -51,6 +51,8 @@ export class Lockdep implements LockdepHooks, R.LockGraphView {
   private readonly graphLock: number;
   private readonly queue = new Int32Array(N);
   private readonly parent = new Int32Array(N);
+  /** findPath's visited set (kept: a search runs for every new usage bit and dependency, each run learns them anew). */
+  private readonly seen = new Uint8Array(N);
 
   constructor(readonly shm: Shm) {
     this.w = shm.w;
@@ -100,7 +102,8 @@ export class Lockdep implements LockdepHooks, R.LockGraphView {
   /** Classes on a path from `from` to `to` (both included), or null. Forward along edges. */
   findPath(from: number, to: number): number[] | null {
     if (from === to) return [from];
-    const seen = new Uint8Array(N);
+    const seen = this.seen;
+    seen.fill(0);
     const q = this.queue;
     let head = 0, tail = 0;
     q[tail++] = from;

@@ -23,8 +23,8 @@ export function pagesInit(shm: Shm, from = 0): void {
     const d = L.pageDesc + pfn * PG.SIZE;
     if (w[d] === PAGE_NEVER_USED) continue;
     const at = (L.pageData >> 2) + pfn * words;
-    for (let i = at; i < at + words; i++) w[i] = 0;
-    for (let i = 0; i < PG.SIZE; i++) w[d + i] = 0;
+    w.fill(0, at, at + words);
+    w.fill(0, d, d + PG.SIZE);
   }
   w[L.mm + MM.PAGE_CURSOR] = from;
   w[L.mm + MM.PAGE_HWM] = from;

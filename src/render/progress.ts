@@ -20,6 +20,11 @@ export class Progress {
     return line.length > max ? `${line.slice(0, max - 1)}…` : line;
   }
 
+  /** Is a line drawn at all (a caller whose label costs something to make asks first)? */
+  get active(): boolean {
+    return this.tty;
+  }
+
   update(label: string, fraction: number): void {
     if (!this.tty) return;
     const line = Progress.line(label, fraction, process.stderr.columns ?? 80);

@@ -204,6 +204,19 @@ export function fixFor(kernel: KernelVersion, knownIssue: string): { fix: LaterF
   return i < 0 ? undefined : { fix: fixes[i]!, bit: 1 << i };
 }
 
+/**
+ * The fixes (bits of the kernel's set) that would verify a run's claimed
+ * findings: every finding whose known issue's mechanism fired and is not yet
+ * ruled out, whose issue has a later fix. One computation for the verdict
+ * (Engine.verifyKnown) and for the in-thread engine, which plays the
+ * verification replay on its thread before it is asked for.
+ */
+export function fixesToVerify(kernel: KernelVersion, violations: readonly Violation[]): number {
+  let bits = 0;
+  for (const v of violations) if (v.mechanism !== undefined && v.notKnown === undefined) bits |= fixFor(kernel, v.mechanism)?.bit ?? 0;
+  return bits;
+}
+
 /** Does a bug replace a function one of the fixes replaces (they cannot be booted together)? */
 export function conflicts(kernel: KernelVersion, bug: number, fixes: number): boolean {
   const g = GENERATIONS[kernel];

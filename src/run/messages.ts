@@ -34,6 +34,8 @@ export interface InThreadRun {
   spec: RunSpec;
   /** Wall time (Date.now()) the run must end by, as incomplete if need be (0: none). */
   budgetEnd: number;
+  /** Play the replay that verifies the run's claimed findings with their fixes too, right after it (Engine.verifyKnown). */
+  verify: boolean;
 }
 
 /** What the in-thread engine's thread is given: runs to play in turn. */
@@ -44,7 +46,14 @@ export interface InThreadTask {
 }
 
 /** What it answers for each run: its result, or what went wrong (an internal error, as text). */
-export type InThreadAnswer = { result: RunResult } | { error: string };
+export type InThreadAnswer = { result: RunResult; fixReplay?: FixReplay } | { error: string };
+
+/** The replay with fixes a run's thread played ahead (fixReplaySpec of the run). */
+export interface FixReplay {
+  /** The replay's whole set of fixes (the run's own and those verifying it). */
+  fixes: number;
+  result: RunResult;
+}
 
 export interface CpuTaskResult {
   cpu: number;

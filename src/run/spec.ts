@@ -172,6 +172,20 @@ export function specOf(o: RunOptions): RunSpec {
 }
 
 /**
+ * The run `s` replayed along its recorded schedule with later fixes switched
+ * on, as nothing but a witness: no timeline, points, lockdep export or
+ * coverage (Engine.verifyKnown; the in-thread engine's thread plays it ahead).
+ */
+export function fixReplaySpec(s: RunSpec, schedule: Schedule, fixes: number): RunSpec {
+  return { ...s, strategy: Mode.replay, schedule, fixes: s.fixes | fixes, timeline: false, points: false, lockdepExport: false, coverage: false };
+}
+
+/** The kernel a run boots. */
+export function specKernel(s: RunSpec): KernelVersion {
+  return s.config.kernel ?? DEFAULT_KERNEL;
+}
+
+/**
  * Boot the machine's shared memory for the run and set its scheduler up:
  * what every engine does before the entities start. Returns the boot log.
  */

@@ -201,18 +201,21 @@ export class ControlledScheduler implements SchedHooks, Choice {
   }
 
   // ---- SchedHooks ----------------------------------------------------------------------
-  point(cpu: Cpu): boolean {
+  pointAction(cpu: Cpu): number {
     const w = this.w;
     if (this.stopped()) throw new StopRun();
-    if (w[this.h + RUN.RUN_GO] === 0) return false; // early boot: only the boot CPU exists
+    if (w[this.h + RUN.RUN_GO] === 0) return cpu.id * 2; // early boot: only the boot CPU exists
     const step = ++w[this.sc + SC.STEP]!;
     if (step > w[this.sc + SC.MAX_STEPS]!) {
       cpu.report('hang', `percpu-stress: no completion after ${step - 1} scheduling points`, 'the controlled run exceeded its step budget (a livelock, or a budget too small for the programs)');
     }
     const a = this.decide(cpu.id);
     if (a < 0) this.deadlock(cpu);
-    if (a >> 1 === cpu.id) return (a & 1) === 1;
-    return this.handoff(cpu.id, a, true);
+    return a;
+  }
+
+  switchTo(cpu: Cpu, action: number): boolean {
+    return this.handoff(cpu.id, action, true);
   }
 
   waitFor(cpu: Cpu, lock: number, state: CpuState): void {

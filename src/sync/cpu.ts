@@ -21,7 +21,7 @@ import type { CpuCore, CpuHost } from './hooks.ts';
 import { heldDepth, heldField, heldLocks, heldSection, holds, popHeld, pushHeld } from './held.ts';
 import { HL } from './records.ts';
 import { HARDIRQ_OFFSET, SOFTIRQ_DISABLE_OFFSET, pendingIrqs, raiseIrq, takeOneIrq } from './irq.ts';
-import { acquired, completionDone, completionWait, lockOwner, mutexWord, mutexWordRelease, mutexWordTry, releasing, spinWord, spinWordRelease } from './lock-word.ts';
+import { acquired, completionDone, completionWait, lockOwner, mutexWordRelease, mutexWordTry, mutexWordWait, releasing, spinWordRelease, spinWordTry, spinWordWait } from './lock-word.ts';
 import { coverOverlap, OVERLAP_SITES, timelineEvent } from './instrument.ts';
 import { badUnlock, buildReport } from './splat.ts';
 
@@ -111,19 +111,46 @@ export class Cpu implements CpuCore {
   // ---- scheduling points, might_sleep() ----------------------------------------
   /** A point where the kernel could be preempted or interrupted. */
   point(): void {
+    if (!this.pointGoesOn()) this.pointTurn();
+  }
+
+  /** The action pointGoesOn decided, for the pointTurn that follows it. */
+  private pointAct = 0;
+
+  /**
+   * The first half of a scheduling point, which never waits: count it and
+   * decide; true when this CPU simply goes on (no other CPU runs, no
+   * interrupt is taken), else pointTurn() must follow at once. The hottest
+   * callers write `if (!this.pointGoesOn()) this.pointTurn();` rather than
+   * point(): the same point, but in the in-thread engine a point that goes
+   * on then costs no coroutine frame (only pointTurn can suspend).
+   */
+  pointGoesOn(): boolean {
     this.w[this.x + X.STEPS]!++;
     const s = this.host.sched;
     if (s !== null) {
-      if (s.point(this)) takeOneIrq(this);
-      return;
+      const a = s.pointAction(this);
+      this.pointAct = a;
+      return a === this.id * 2;
     }
     if (this.w[this.run + RUN.STOP] !== 0) throw new StopRun();
-    if (this.w[this.x + X.IRQS_OFF] === 0 && this.w[this.x + X.IRQ_HEAD] !== this.w[this.x + X.IRQ_TAIL]) this.takeIrqs();
+    return this.w[this.x + X.IRQS_OFF] !== 0 || this.w[this.x + X.IRQ_HEAD] === this.w[this.x + X.IRQ_TAIL];
+  }
+
+  /** The second half of a scheduling point pointGoesOn said is one to act on: let others run, take interrupts. */
+  pointTurn(): void {
+    const s = this.host.sched;
+    if (s === null) {
+      this.takeIrqs();
+      return;
+    }
+    const a = this.pointAct;
+    if (a >> 1 === this.id ? (a & 1) === 1 : s.switchTo(this, a)) takeOneIrq(this);
   }
 
   /** might_sleep(): complain when called in atomic context once the system runs. */
   mightSleep(): void {
-    this.point();
+    if (!this.pointGoesOn()) this.pointTurn();
     if ((this.inAtomic() || this.irqsDisabled()) && this.w[this.run + RUN.SYSTEM_STATE] === SYSTEM_RUNNING) {
       this.report('sleep-in-atomic', `BUG: sleeping function called from invalid context at mm/percpu.c:${siteName(this.site())}`,
         `in_atomic(): ${this.inAtomic() ? 1 : 0}, irqs_disabled(): ${this.irqsDisabled() ? 1 : 0}, cpu: ${this.id}, name: ${this.name}`);
@@ -135,8 +162,12 @@ export class Cpu implements CpuCore {
     this.w[this.x + X.PREEMPT]!++;
   }
   preemptEnable(): void {
+    this.preemptEnableNoResched();
+    if (!this.pointGoesOn()) this.pointTurn();
+  }
+  /** preempt_enable_no_resched(): the count only; preempt_enable() is this and its scheduling point. */
+  preemptEnableNoResched(): void {
     this.w[this.x + X.PREEMPT]!--;
-    this.point();
   }
   /** local_bh_disable(): softirqs off, so this context counts as in_softirq() (bottom halves' context). */
   localBhDisable(): void {
@@ -144,7 +175,7 @@ export class Cpu implements CpuCore {
   }
   localBhEnable(): void {
     this.w[this.x + X.PREEMPT] = this.w[this.x + X.PREEMPT]! - SOFTIRQ_DISABLE_OFFSET;
-    this.point();
+    if (!this.pointGoesOn()) this.pointTurn();
   }
   inSoftirq(): boolean {
     return (this.w[this.x + X.PREEMPT]! & 0xff00) !== 0;
@@ -177,12 +208,17 @@ export class Cpu implements CpuCore {
     this.mightSleep();
     this.host.lockdep?.acquire(this, lock, false);
     pushHeld(this.w, this.x, lock, this.site(), this.hardirqDepth(), false);
-    acquired(this, lock, mutexWord(this, lock));
+    if (mutexWordTry(this, lock)) {
+      acquired(this, lock, false);
+    } else {
+      mutexWordWait(this, lock);
+      acquired(this, lock, true);
+    }
   }
 
   mutexTrylock(lock: number): boolean {
     this.w[this.x + X.PENDING] = lock + 1;
-    this.point();
+    if (!this.pointGoesOn()) this.pointTurn();
     this.w[this.x + X.PENDING] = 0;
     if (!mutexWordTry(this, lock)) return false;
     this.host.lockdep?.acquire(this, lock, true);
@@ -199,49 +235,54 @@ export class Cpu implements CpuCore {
     if (owner === this.id) releasing(this, lock);
     mutexWordRelease(this, lock);
     this.host.sched?.released(this, lock);
-    this.point();
+    if (!this.pointGoesOn()) this.pointTurn();
   }
 
   // ---- spin_lock(), spin_lock_irq(), spin_lock_irqsave() and their unlocks -------------
   spinLock(lock: number): void {
     this.w[this.x + X.PENDING] = lock + 1;
-    this.point();
+    if (!this.pointGoesOn()) this.pointTurn();
     this.preemptDisable();
-    this.spinTake(lock);
+    if (!this.spinTakeTry(lock)) spinWordWait(this, lock);
   }
+  // (the unlocks spell preempt_enable() out: its point is then a plain call when the CPU goes on)
   spinUnlock(lock: number): void {
     this.spinRelease(lock);
-    this.preemptEnable();
+    this.preemptEnableNoResched();
+    if (!this.pointGoesOn()) this.pointTurn();
   }
   spinLockIrq(lock: number): void {
     this.w[this.x + X.PENDING] = lock + 1;
-    this.point();
+    if (!this.pointGoesOn()) this.pointTurn();
     this.localIrqDisable();
     this.preemptDisable();
-    this.spinTake(lock);
+    if (!this.spinTakeTry(lock)) spinWordWait(this, lock);
   }
   spinUnlockIrq(lock: number): void {
     this.spinRelease(lock);
     this.localIrqEnable();
-    this.preemptEnable();
+    this.preemptEnableNoResched();
+    if (!this.pointGoesOn()) this.pointTurn();
   }
   spinLockIrqSave(lock: number): number {
     this.w[this.x + X.PENDING] = lock + 1;
-    this.point();
+    if (!this.pointGoesOn()) this.pointTurn();
     const flags = this.localIrqSave();
     this.preemptDisable();
-    this.spinTake(lock);
+    if (!this.spinTakeTry(lock)) spinWordWait(this, lock);
     return flags;
   }
   spinUnlockIrqRestore(lock: number, flags: number): void {
     this.spinRelease(lock);
     this.localIrqRestore(flags);
-    this.preemptEnable();
+    this.preemptEnableNoResched();
+    if (!this.pointGoesOn()) this.pointTurn();
   }
-  private spinTake(lock: number): void {
+  /** Lockdep, the held-lock stack, then the word if it is free; false when spinWordWait must follow. */
+  private spinTakeTry(lock: number): boolean {
     this.host.lockdep?.acquire(this, lock, false);
     pushHeld(this.w, this.x, lock, this.site(), this.hardirqDepth(), false);
-    spinWord(this, lock);
+    return spinWordTry(this, lock);
   }
   private spinRelease(lock: number): void {
     const owner = lockOwner(this, lock);
@@ -261,7 +302,7 @@ export class Cpu implements CpuCore {
   complete(c: number): void {
     completionDone(this, c);
     this.host.sched?.released(this, c);
-    this.point();
+    if (!this.pointGoesOn()) this.pointTurn();
   }
 
   /** lock_map_acquire/release: lockdep-only maps (work items, workqueues). */

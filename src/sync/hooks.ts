@@ -56,9 +56,16 @@ export interface LockdepHooks {
 
 /** What controlled scheduling needs; implemented by src/sched. */
 export interface SchedHooks {
-  /** A scheduling point: may run other CPUs before returning. Returns true
-   * when this CPU should take one pending interrupt now. */
-  point(cpu: Cpu): boolean;
+  /**
+   * A scheduling point's decision, which never waits: `cpu.id * 2` to go on,
+   * `cpu.id * 2 + 1` to go on after taking one pending interrupt, anything
+   * else an action to hand the run over with (switchTo). Split from the
+   * hand-over so that a point that goes on, most of them, is a plain call
+   * in the in-thread engine too (only switchTo suspends).
+   */
+  pointAction(cpu: Cpu): number;
+  /** Hand the run over as `action` says and wait to get it back; returns true when this CPU should take one pending interrupt now. */
+  switchTo(cpu: Cpu, action: number): boolean;
   /** This CPU cannot proceed until `lock` is free: run others meanwhile. */
   waitFor(cpu: Cpu, lock: number, state: CpuState): void;
   /** Lock released: nothing to do for most strategies. */

@@ -52,16 +52,19 @@ export function lockOwner(cpu: Cpu, lock: number): number {
   return cpu.w[cpu.lk + lock * LK.SIZE + LK.OWNER]! - 1;
 }
 
-/** Wait until the mutex word is ours. Returns whether it was contended. */
-export function mutexWord(cpu: Cpu, lock: number): boolean {
+/**
+ * The mutex word is taken (mutexWordTry failed): wait until it is ours.
+ * The uncontended path is mutexWordTry alone, a plain call, so that in the
+ * in-thread engine only a contended lock costs a coroutine frame.
+ */
+export function mutexWordWait(cpu: Cpu, lock: number): void {
   const w = cpu.w;
   const at = cpu.lk + lock * LK.SIZE + LK.STATE;
-  if (Atomics.compareExchange(w, at, 0, 1) === 0) return false;
   const s = cpu.host.sched;
   if (s !== null) {
     if (cpu.logging()) cpu.event(EV.WAIT, lock);
     while (Atomics.compareExchange(w, at, 0, 1) !== 0) s.waitFor(cpu, lock, CpuState.blocked);
-    return true;
+    return;
   }
   const prev = w[cpu.x + X.STATE]!;
   w[cpu.x + X.STATE] = CpuState.blocked;
@@ -71,7 +74,6 @@ export function mutexWord(cpu: Cpu, lock: number): boolean {
     Atomics.wait(w, at, 2, WAIT_MS);
   }
   w[cpu.x + X.STATE] = prev;
-  return true;
 }
 
 export function mutexWordTry(cpu: Cpu, lock: number): boolean {
@@ -83,14 +85,23 @@ export function mutexWordRelease(cpu: Cpu, lock: number): void {
   if (Atomics.exchange(cpu.w, at, 0) === 2) Atomics.notify(cpu.w, at, 1);
 }
 
-/** Spin until the spinlock word is ours (a broken lock, a test hook, always is). */
-export function spinWord(cpu: Cpu, lock: number): void {
+/**
+ * Take the spinlock word if it is free (a broken lock, a test hook, always
+ * is); false when it is not, and spinWordWait must follow. Split like the
+ * mutex: the uncontended path is a plain call in the in-thread engine too.
+ */
+export function spinWordTry(cpu: Cpu, lock: number): boolean {
+  if (Atomics.compareExchange(cpu.w, cpu.lk + lock * LK.SIZE + LK.STATE, 0, 1) === 0 || cpu.w[cpu.host.shm.L.sy + SY.BROKEN_LOCK] === lock + 1) {
+    acquired(cpu, lock, false);
+    return true;
+  }
+  return false;
+}
+
+/** Spin until the spinlock word spinWordTry found taken is ours. */
+export function spinWordWait(cpu: Cpu, lock: number): void {
   const w = cpu.w;
   const at = cpu.lk + lock * LK.SIZE + LK.STATE;
-  if (Atomics.compareExchange(w, at, 0, 1) === 0 || w[cpu.host.shm.L.sy + SY.BROKEN_LOCK] === lock + 1) {
-    acquired(cpu, lock, false);
-    return;
-  }
   if (lockOwner(cpu, lock) === cpu.id) {
     cpu.report('spinlock-recursion', `BUG: spinlock recursion on CPU#${cpu.id}, ${cpu.name}`,
       `lock: ${lockName(lock)}, .owner_cpu: ${cpu.id}; the lock is held by the context this one interrupted`);

@@ -11,9 +11,8 @@ import type { RunResult } from '../../report/result.ts';
 import { classify } from '../../check/known.ts';
 import { Mode } from '../../sched/strategy.ts';
 import { decodeSchedule } from '../../sched/schedule.ts';
-import { DEFAULT_KERNEL } from '../../shm/config.ts';
-import { bugId, conflicts, fixFor } from '../kernels.ts';
-import { machineAsAsked, specOf, type RunOptions, type RunSpec } from '../spec.ts';
+import { bugId, conflicts, fixesToVerify, fixFor } from '../kernels.ts';
+import { fixReplaySpec, machineAsAsked, specKernel, specOf, type RunOptions, type RunSpec } from '../spec.ts';
 import { planMachine } from '../machine.ts';
 
 /** The engines a controlled run can be played on. */
@@ -46,48 +45,52 @@ export abstract class Engine {
   async confirm(_o: RunOptions, _r: RunResult): Promise<void> {}
 
   async run(o: RunOptions): Promise<RunResult> {
-    const { result, programs } = await this.runOnce(o);
-    if (o.verifyKnown !== false && programs && result.schedule !== null && result.violations.some((v) => v.mechanism !== undefined && v.notKnown === undefined)) {
-      await this.verifyKnown(o, result, programs);
+    const { result, spec } = await this.runOnce(o);
+    if (o.verifyKnown !== false && spec.programs && result.schedule !== null && result.violations.some((v) => v.mechanism !== undefined && v.notKnown === undefined)) {
+      await this.verifyKnown(o, result, spec);
     }
     return result;
   }
 
-  private async runOnce(o: RunOptions): Promise<{ result: RunResult; programs: Int32Array[] | undefined }> {
+  private async runOnce(o: RunOptions): Promise<{ result: RunResult; spec: RunSpec }> {
     const t0 = Date.now();
     const s = specOf(o);
     machineAsAsked(o, planMachine(s.config).cfg);
-    return { result: await this.play(s, o, t0), programs: s.programs };
+    return { result: await this.play(s, o, t0), spec: s };
+  }
+
+  /**
+   * Play the replay that verifies `original`'s claimed findings with their
+   * fixes (`s`, made by fixReplaySpec). An engine that played it ahead
+   * answers with that (the in-thread engine's thread plays it right after
+   * the run, from the same spec and fixes).
+   */
+  protected playFixReplay(s: RunSpec, o: RunOptions, _original: RunResult): Promise<RunResult> {
+    return this.play(s, o, Date.now());
   }
 
   /** Replay `r` with the fixes of every mechanism its findings name; settle which findings are known. */
-  private async verifyKnown(o: RunOptions, r: RunResult, programs: Int32Array[]): Promise<void> {
+  private async verifyKnown(o: RunOptions, r: RunResult, s: RunSpec): Promise<void> {
     const claimed = r.violations.filter((v) => v.mechanism !== undefined && v.notKnown === undefined);
-    const kernel = o.kernel ?? DEFAULT_KERNEL;
-    let fixes = 0;
+    const kernel = specKernel(s);
+    const fixes = fixesToVerify(kernel, claimed);
     const fixName = new Map<string, string>();
     for (const v of claimed) {
       const found = fixFor(kernel, v.mechanism!);
-      if (!found) {
-        v.notKnown = 'no fix of this known issue exists to verify it with';
-        continue;
-      }
-      fixes |= found.bit;
-      fixName.set(v.mechanism!, found.fix.name);
+      if (found) fixName.set(v.mechanism!, found.fix.name);
+      else v.notKnown = 'no fix of this known issue exists to verify it with';
     }
     const pending = claimed.filter((v) => v.notKnown === undefined);
     const names = [...new Set(pending.map((v) => fixName.get(v.mechanism!)!))].join(', ');
     let why = '';
     if (r.scheduleOverflow) why = `its schedule was too long to record whole, so it could not be replayed with the fix (${names})`;
-    else if (conflicts(kernel, bugId(kernel, o.inject), fixes)) why = `its fix (${names}) replaces a function the injected bug ${o.inject} replaces too, so it could not be verified`;
+    else if (conflicts(kernel, bugId(kernel, s.inject), fixes)) why = `its fix (${names}) replaces a function the injected bug ${s.inject} replaces too, so it could not be verified`;
     if (!why && pending.length) {
-      const again = await this.runOnce({
-        ...o, programs, strategy: Mode.replay, schedule: decodeSchedule(r.schedule!), fixes: (o.fixes ?? 0) | fixes,
-        timeline: false, points: false, lockdepExport: false, coverage: false, onProgress: undefined,
+      const res = await this.playFixReplay(fixReplaySpec(s, decodeSchedule(r.schedule!), fixes), {
+        ...o, timeline: false, points: false, lockdepExport: false, coverage: false, onProgress: undefined,
         // deciding the verdict of a run that happened: no budget but its own watchdog and step budget
         deadline: undefined, durationMs: undefined,
-      });
-      const res = again.result;
+      }, r);
       if (res.status === 'incomplete' || res.status === 'interrupted') {
         // cut by a signal or a budget: no verdict either way, and the run says so
         const cut = `the replay with its fix (${names}) was ${res.status === 'interrupted' ? 'interrupted' : 'cut by its budget'} before it could prove or disprove it`;

@@ -15,7 +15,7 @@ import { decodeSchedule } from '../../sched/schedule.ts';
 import { runDifference } from '../../report/compare.ts';
 import { HarnessError } from '../../report/errors.ts';
 import { Kernel, newShm, planMachine } from '../machine.ts';
-import type { InThreadAnswer, InThreadRun, InThreadTask } from '../messages.ts';
+import type { FixReplay, InThreadAnswer, InThreadRun, InThreadTask } from '../messages.ts';
 import { STOP_TERMINATE } from '../records.ts';
 import { setUpRun, type RunOptions, type RunSpec } from '../spec.ts';
 import { runVerdict } from '../verdict.ts';
@@ -34,7 +34,7 @@ export const INTHREAD_WORKER_FILE = join(DIST_DIR, 'inthread-worker.js');
 export const INTHREAD_LIMITS = { maxYoungGenerationSizeMb: 48, maxOldGenerationSizeMb: 1024 };
 
 /** Runs that travel to the thread in one message, at most (fuzz keeps RUNS_AHEAD runs ahead). */
-const BATCH = 4;
+const BATCH = 16;
 
 interface Queued {
   task: InThreadRun;
@@ -124,7 +124,7 @@ export class InThreadEngine extends Engine {
     // a controlled run is cut at its deadline like any other (then it proves nothing: incomplete)
     const budgetEnd = o.deadline ?? t0 + opsBudgetMs(s.ops, s.cpus + 1);
     return new Promise<RunResult>((resolve, reject) => {
-      this.queued.push({ task: { spec: s, budgetEnd }, t0, resolve, reject });
+      this.queued.push({ task: { spec: s, budgetEnd, verify: o.verifyKnown !== false }, t0, resolve, reject });
       // the runs handed over in one go (fuzz's runs ahead) travel together, in one message each way
       if (this.queued.length === 1) setImmediate(() => this.send());
     });
@@ -138,6 +138,17 @@ export class InThreadEngine extends Engine {
         for (const q of batch) q.reject(e);
       });
     }
+  }
+
+  /** The fix replays the thread played ahead, by the run they verify (taken once, by playFixReplay). */
+  private readonly fixReplays = new WeakMap<RunResult, FixReplay>();
+
+  protected override playFixReplay(s: RunSpec, o: RunOptions, original: RunResult): Promise<RunResult> {
+    const ahead = this.fixReplays.get(original);
+    this.fixReplays.delete(original);
+    // the thread made the same spec from the same run (fixReplaySpec): only the fixes could differ
+    if (ahead && ahead.fixes === s.fixes) return Promise.resolve(ahead.result);
+    return this.play(s, o, Date.now());
   }
 
   private async sendBatch(batch: Queued[]): Promise<void> {
@@ -156,7 +167,10 @@ export class InThreadEngine extends Engine {
       batch.forEach((q, i) => {
         const a = results[i]!;
         if ('error' in a) q.reject(new Error(a.error));
-        else q.resolve(a.result);
+        else {
+          if (a.fixReplay) this.fixReplays.set(a.result, a.fixReplay);
+          q.resolve(a.result);
+        }
       });
     } catch (e) {
       // (piscina ends the thread of an aborted task and starts another in its place)

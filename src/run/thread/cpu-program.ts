@@ -126,11 +126,11 @@ export class CpuProgramRunner {
             c.touches++;
             this.shadow.verify(cpu, slots[s]!, slots[s + 1]!, slots[s + 2]!);
           }
-          cpu.point();
+          if (!cpu.pointGoesOn()) cpu.pointTurn();
           break;
         case Op.phys:
           if (slots[s] !== 0 && this.checks) this.shadow.phys(cpu, slots[s]!, slots[s + 1]!, prog[o + 2]! % this.k.nrCpus);
-          cpu.point();
+          if (!cpu.pointGoesOn()) cpu.pointTurn();
           break;
         case Op.irqalloc: {
           // the op's words: [IRQALLOC, target, size, flags] (no slot: the handler keeps the area)

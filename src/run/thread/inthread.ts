@@ -24,10 +24,12 @@ import type { RunResult } from '../../report/result.ts';
 import { scenarioById } from '../../../scenarios/index.ts';
 import { Kernel, newShm, planMachine, type MachineSpec } from '../machine.ts';
 import { RUN, STOP_BUDGET, STOP_INTERRUPT } from '../records.ts';
-import { setUpRun, type RunSpec } from '../spec.ts';
+import { fixReplaySpec, setUpRun, specKernel, type RunSpec } from '../spec.ts';
+import { bugId, conflicts, fixesToVerify } from '../kernels.ts';
+import { decodeSchedule } from '../../sched/schedule.ts';
 import { runVerdict, type PartOutcome } from '../verdict.ts';
 import { allCpus } from '../describe.ts';
-import type { InThreadAnswer, InThreadTask } from '../messages.ts';
+import type { FixReplay, InThreadAnswer, InThreadTask } from '../messages.ts';
 import { attachedView, playEntity, type Attached, type CpuPart, type EntityEnd, type PartResult } from './entity.ts';
 import { coroutine, type Coroutine } from './coroutine.ts';
 
@@ -124,12 +126,33 @@ export function playInThread(s: RunSpec, stop: Int32Array, budgetEnd: number): R
   });
 }
 
+/**
+ * The replay Engine.verifyKnown will ask for, played now, on this thread,
+ * from the same spec and fixes it will compute (fixReplaySpec,
+ * fixesToVerify): the campaign does not wait for a round trip to the
+ * thread for every run a known issue's mechanism claims. Only a replay
+ * that finished is kept (one cut by a budget or a stop is played again
+ * when asked for, as the threads engine would); it must end by the run's
+ * own budget (the main thread's timer covers no more).
+ */
+function playFixReplayAhead(s: RunSpec, r: RunResult, stop: Int32Array, budgetEnd: number): FixReplay | undefined {
+  if (r.schedule === null || r.scheduleOverflow || !s.programs) return undefined;
+  const kernel = specKernel(s);
+  const fixes = fixesToVerify(kernel, r.violations);
+  if (fixes === 0 || conflicts(kernel, bugId(kernel, s.inject), fixes)) return undefined;
+  const replay = fixReplaySpec(s, decodeSchedule(r.schedule), fixes);
+  const result = playInThread(replay, stop, budgetEnd);
+  return result.status === 'incomplete' || result.status === 'interrupted' ? undefined : { fixes: replay.fixes, result };
+}
+
 /** A pool thread's task: runs to play in turn (one message for several spares the round trips). */
 export function runInThreadTask(task: InThreadTask): InThreadAnswer[] {
   const stop = new Int32Array(task.stop);
   return task.runs.map((r) => {
     try {
-      return { result: playInThread(r.spec, stop, r.budgetEnd) };
+      const result = playInThread(r.spec, stop, r.budgetEnd);
+      const fixReplay = r.verify ? playFixReplayAhead(r.spec, result, stop, r.budgetEnd) : undefined;
+      return fixReplay ? { result, fixReplay } : { result };
     } catch (e) {
       return { error: (e as Error).stack ?? String(e) };
     }
