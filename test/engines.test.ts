@@ -12,16 +12,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Runner } from '../src/run/main/runner.ts';
 import { InThreadEngine } from '../src/run/main/inthread.ts';
-import { SCENARIOS } from '../scenarios/index.ts';
+import { SCENARIOS, scenarioByName } from '../scenarios/index.ts';
 import { runsOn } from '../scenarios/lib/scenario.ts';
 import { KERNELS } from '../src/shm/config.ts';
 import { Mode } from '../src/sched/strategy.ts';
 import { decodeSchedule } from '../src/sched/schedule.ts';
-import { mutateSchedule } from '../src/explore/fuzz.ts';
+import { deriveSeed, fuzz, mutateSchedule, RunNumbers, RUNS_AHEAD } from '../src/explore/fuzz.ts';
 import { runDifference } from '../src/report/compare.ts';
 import { readRepro } from '../src/explore/repro.ts';
 import { replayRun } from '../src/cli/fuzz-cmd.ts';
 import type { RunOptions, RunResult } from '../src/run/main/runner.ts';
+import type { RunSpec } from '../src/run/spec.ts';
 
 const SEEDS = 20;
 /** Short runs: two CPUs (and the kworker), a handful of ops each (a scenario's directed set-up still runs whole). */
@@ -134,4 +135,75 @@ test('free-running runs queued on the in-thread engine\'s threads when it closes
   t.true(rest.some((r) => r.status === 'rejected' && /closed/.test(String(r.reason))), 'a run still queued at the close is refused');
   const threads = (engine as unknown as { threads: { sessions: unknown[] } | null }).threads;
   t.deepEqual(threads?.sessions, [], 'no session of the threads engine is left running');
+});
+
+test.serial('a run a known issue claims has its fix-verification replay played on the in-thread engine\'s thread right after it: one hand-over, the same verdict as on threads', async (t) => {
+  class CountingPlays extends InThreadEngine {
+    plays = 0;
+    override play(s: RunSpec, o: RunOptions, t0: number): Promise<RunResult> {
+      this.plays++;
+      return super.play(s, o, t0);
+    }
+  }
+  const engine = new CountingPlays();
+  try {
+    const repro = readRepro(join(FIXTURES, 'known-km.json'));
+    const a = await replayRun(engine, repro, repro.inject, 5000, false);
+    const b = await replayRun(threads, repro, repro.inject, 5000, false);
+    t.is(runDifference(a, b), null);
+    t.is(a.status, 'known');
+    t.true(a.violations.some((v) => v.known === 'km-unzeroed' && v.knownProof === 'fix-verified'));
+    // the run and, in the same task, its replay with the fix: verifyKnown asked the thread for nothing more
+    t.is(engine.plays, 1);
+  } finally {
+    await engine.close();
+  }
+});
+
+test.serial('the jobs of a campaign take run numbers from one sequence: a job held up takes fewer, none waits for the other, and every run is made once', async (t) => {
+  // a job hands its engine the run it waits for and RUNS_AHEAD more: the held job can claim that many numbers
+  // before it stops, the other job must make every other run of the campaign
+  const RUNS = 2 * (RUNS_AHEAD + 1) + 14;
+  const FREE_SHARE = RUNS - (RUNS_AHEAD + 1);
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  // calibration runs (verifyKnown false) are not a campaign's numbered runs
+  const numbered = (o: RunOptions): boolean => o.verifyKnown !== false;
+  class Held extends InThreadEngine {
+    seeds = new Set<number>();
+    override async run(o: RunOptions): Promise<RunResult> {
+      if (numbered(o)) await gate;
+      if (numbered(o)) this.seeds.add(o.seed);
+      return super.run(o);
+    }
+  }
+  class Counting extends InThreadEngine {
+    seeds = new Set<number>();
+    override async run(o: RunOptions): Promise<RunResult> {
+      const r = await super.run(o);
+      if (numbered(o)) {
+        this.seeds.add(o.seed);
+        if (this.seeds.size >= FREE_SHARE) open();
+      }
+      return r;
+    }
+  }
+  const held = new Held();
+  const free = new Counting();
+  try {
+    const o = {
+      scenarios: [scenarioByName('irq-free')!], budgetMs: 600_000, shrinkBudgetMs: 0, strategy: Mode.random, depth: 3, cpus: 2, ops: 4, seed: 1,
+      keepGoing: true, outDir: '', inject: null, writeRepro: false, maxRuns: RUNS, runNumbers: new RunNumbers(0, 1), limit: { maxIndex: Infinity },
+    };
+    // (what runCampaign does with two jobs; the held job is let go once the other made its share, or ended)
+    const freeDone = fuzz(free, o).finally(open);
+    const [a, b] = await Promise.all([fuzz(held, o), freeDone]);
+    t.is(a.runs + b.runs, RUNS);
+    t.is(free.seeds.size, FREE_SHARE, `the job that was not held made ${free.seeds.size} of the ${RUNS} runs`);
+    const all = [...held.seeds, ...free.seeds];
+    t.is(new Set(all).size, all.length, 'no run made twice');
+    t.deepEqual(all.sort(), Array.from({ length: RUNS }, (_, i) => deriveSeed(1, i)).sort());
+  } finally {
+    await Promise.all([held.close(), free.close()]);
+  }
 });
