@@ -207,3 +207,28 @@ test.serial('the jobs of a campaign take run numbers from one sequence: a job he
     await Promise.all([held.close(), free.close()]);
   }
 });
+
+test.serial('runs the caller no longer wants are dropped by the in-thread engine if not started (a campaign\'s runs ahead, after it ended): in-thread and free-running on its threads', async (t) => {
+  const engine = new InThreadEngine();
+  try {
+    const o: RunOptions = { scenario: SCENARIOS[0]!, cpus: 2, seed: 1, ops: 4, strategy: Mode.pct };
+    // controlled runs wait to be sent to the thread: dropped before they are, none is played
+    const drops = [1, 2, 3].map(() => new AbortController());
+    const runs = drops.map((d, i) => engine.run({ ...o, seed: i + 1, signal: d.signal }));
+    for (const d of drops) d.abort();
+    const settled = await Promise.allSettled(runs);
+    t.deepEqual(settled.map((r) => r.status), ['rejected', 'rejected', 'rejected']);
+    t.true(settled.every((r) => r.status === 'rejected' && /dropped/.test(String(r.reason))));
+    // free-running runs wait for their turn on the threads: the first plays, those whose turn comes after the drop do not
+    const free = [1, 2, 3, 4, 5].map(() => new AbortController());
+    const frees = free.map((d, i) => engine.run({ ...o, ops: 50, strategy: Mode.os, seed: i + 1, signal: d.signal }));
+    t.not((await frees[0]!).status, 'incomplete');
+    for (const d of free.slice(1)) d.abort();
+    const rest = await Promise.allSettled(frees.slice(1));
+    t.true(rest.filter((r) => r.status === 'rejected' && /dropped/.test(String(r.reason))).length >= 3, 'at most the run already under way when the drop came is played');
+    // the engine goes on as before
+    t.not((await engine.run({ ...o, seed: 9 })).status, 'incomplete');
+  } finally {
+    await engine.close();
+  }
+});

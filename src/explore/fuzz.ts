@@ -417,7 +417,7 @@ export async function fuzz(runner: Engine, o: FuzzOptions): Promise<FuzzResult> 
    * (a pure function of the number, or of the corpus with --feedback), its
    * PCT range, and the run itself on the engine.
    */
-  const start = async (index: number): Promise<StartedRun> => {
+  const start = async (index: number, signal?: AbortSignal): Promise<StartedRun> => {
     // feedback: a quarter of the runs mutate a corpus entry's schedule instead of taking a fresh seed
     // (which runs mutate is drawn per run number, so that the rotation still reaches every pair)
     const coin = deriveSeed(o.seed ^ 0x2545f491, index);
@@ -439,7 +439,7 @@ export async function fuzz(runner: Engine, o: FuzzOptions): Promise<FuzzResult> 
       ...(parent ? { schedule: mutateSchedule(parent.schedule, deriveSeed(o.seed ^ 0x68e31da4, index)) } : {}),
     };
     const started = Date.now();
-    const result = runner.run({ ...base, programs, coverage: recordCov });
+    const result = runner.run({ ...base, programs, coverage: recordCov, signal });
     // a run started ahead may never be looked at (the campaign ended first)
     result.catch(() => {});
     return { parent, s, seed, mode, depth, controlled, ops, programs, range, base, started, result };
@@ -455,112 +455,123 @@ export async function fuzz(runner: Engine, o: FuzzOptions): Promise<FuzzResult> 
   // looked at (not with --feedback, whose next run depends on this one's coverage): what the
   // campaign makes of each run is the same, it only waits less
   const ahead = runner.overlaps && !o.feedback ? RUNS_AHEAD : 0;
-  // the runs started ahead, in run-number order (this job's numbers increase: the sequence only goes up)
-  const pending: { index: number; run: Promise<StartedRun> }[] = [];
+  // the runs started ahead, in run-number order (this job's numbers increase: the sequence only goes up);
+  // those the campaign will not look at (it ended, or a finding ends it) are dropped if their engine has not
+  // started them: a campaign after this one on the same engine, or the finding's shrinking, does not wait for them
+  const pending: { index: number; run: Promise<StartedRun>; drop: AbortController }[] = [];
+  const dropPending = (): void => {
+    for (const p of pending) p.drop.abort();
+  };
   const more = (n: number): boolean => !(o.maxRuns && n >= o.maxRuns) && n <= limit.maxIndex;
   const startNext = (): void => {
     const index = numbers.take();
-    const run = start(index);
+    const drop = new AbortController();
+    const run = start(index, drop.signal);
     run.catch(() => {});
-    pending.push({ index, run });
+    pending.push({ index, run, drop });
   };
-  for (;;) {
-    if (confirmError !== null) throw confirmError;
-    if (Date.now() >= deadline || o.shouldStop?.()) break;
-    // the next run: the oldest started ahead, or a new number (none left: the campaign is over for this job);
-    // one started ahead past a lower failing run (another job's) is not looked at
-    if (pending.length === 0 && more(numbers.peek())) startNext();
-    const next = pending.shift();
-    if (!next || !more(next.index)) break;
-    const index = next.index;
-    try {
-      const cur = await next.run;
-      while (pending.length < ahead && more(numbers.peek())) startNext();
-      const { parent, s, seed, mode, depth, controlled, ops, programs, range, base, started } = cur;
-      let r = await cur.result;
-      runs++;
-      const label = parent ? 'mutation' : strategyLabel(mode, depth);
-      const t = tally(byScenario, s.name);
-      t.runs++;
-      t.ms = (t.ms ?? 0) + (Date.now() - started);
-      t.byStrategy[label] = (t.byStrategy[label] ?? 0) + 1;
-      byStrategy[label] = (byStrategy[label] ?? 0) + 1;
-      if (recordCov && r.coverage) {
-        let fresh = 0;
-        for (const b of r.coverage) {
-          if (seen[b]) continue;
-          seen[b] = 1;
-          fresh++;
-          byKind[Math.floor(b / COV_BITS_PER_KIND)]!++;
+  try {
+    for (;;) {
+      if (confirmError !== null) throw confirmError;
+      if (Date.now() >= deadline || o.shouldStop?.()) break;
+      // the next run: the oldest started ahead, or a new number (none left: the campaign is over for this job);
+      // one started ahead past a lower failing run (another job's) is not looked at
+      if (pending.length === 0 && more(numbers.peek())) startNext();
+      const next = pending.shift();
+      if (!next || !more(next.index)) break;
+      const index = next.index;
+      try {
+        const cur = await next.run;
+        while (pending.length < ahead && more(numbers.peek())) startNext();
+        const { parent, s, seed, mode, depth, controlled, ops, programs, range, base, started } = cur;
+        let r = await cur.result;
+        runs++;
+        const label = parent ? 'mutation' : strategyLabel(mode, depth);
+        const t = tally(byScenario, s.name);
+        t.runs++;
+        t.ms = (t.ms ?? 0) + (Date.now() - started);
+        t.byStrategy[label] = (t.byStrategy[label] ?? 0) + 1;
+        byStrategy[label] = (byStrategy[label] ?? 0) + 1;
+        if (recordCov && r.coverage) {
+          let fresh = 0;
+          for (const b of r.coverage) {
+            if (seen[b]) continue;
+            seen[b] = 1;
+            fresh++;
+            byKind[Math.floor(b / COV_BITS_PER_KIND)]!++;
+          }
+          bits += fresh;
+          // the corpus grows only on new coverage
+          if (o.feedback && fresh > 0 && controlled && r.schedule !== null) corpus.push({ scenario: s, seed, ops, programs, schedule: decodeSchedule(r.schedule) });
+          curve.push({ runs, bits, corpus: corpus.length });
         }
-        bits += fresh;
-        // the corpus grows only on new coverage
-        if (o.feedback && fresh > 0 && controlled && r.schedule !== null) corpus.push({ scenario: s, seed, ops, programs, schedule: decodeSchedule(r.schedule) });
-        curve.push({ runs, bits, corpus: corpus.length });
-      }
-      if (controlled && r.steps) steps += r.steps;
-      for (const id of new Set(r.violations.filter((v) => v.known && !v.suppressed).map((v) => v.known!))) known[id] = (known[id] ?? 0) + 1;
-      for (const v of r.violations) if (v.unclassified !== undefined) unclassified.push({ run: index + 1, scenario: s.name, seed, title: v.title, mechanism: v.mechanism ?? '', why: v.unclassified });
-      if (r.status === 'interrupted') break;
-      if (r.status === 'incomplete') incomplete++;
-      // PCT's bound holds for a run only if its change points could fall anywhere in it:
-      // a clean run that outgrew its range is made again with a range that covers it. A run
-      // that met only known issues counts when none of them stopped it (it checked everything).
-      const checkedAll = (x: RunResult): boolean => x.status === 'clean' || (x.status === 'known' && !x.violations.some((v) => v.fatal));
-      const countsForRisk = mode === Mode.pct && depth === o.depth;
-      if (countsForRisk && checkedAll(r) && r.steps > range!) {
-        const wider = Math.round(r.steps * RANGE_MARGIN);
-        const again = await runner.run({ ...base, programs, expectedSteps: wider });
-        if (again.status === 'violation') r = again;
-        else if (checkedAll(again) && again.steps <= wider) {
+        if (controlled && r.steps) steps += r.steps;
+        for (const id of new Set(r.violations.filter((v) => v.known && !v.suppressed).map((v) => v.known!))) known[id] = (known[id] ?? 0) + 1;
+        for (const v of r.violations) if (v.unclassified !== undefined) unclassified.push({ run: index + 1, scenario: s.name, seed, title: v.title, mechanism: v.mechanism ?? '', why: v.unclassified });
+        if (r.status === 'interrupted') break;
+        if (r.status === 'incomplete') incomplete++;
+        // PCT's bound holds for a run only if its change points could fall anywhere in it:
+        // a clean run that outgrew its range is made again with a range that covers it. A run
+        // that met only known issues counts when none of them stopped it (it checked everything).
+        const checkedAll = (x: RunResult): boolean => x.status === 'clean' || (x.status === 'known' && !x.violations.some((v) => v.fatal));
+        const countsForRisk = mode === Mode.pct && depth === o.depth;
+        if (countsForRisk && checkedAll(r) && r.steps > range!) {
+          const wider = Math.round(r.steps * RANGE_MARGIN);
+          const again = await runner.run({ ...base, programs, expectedSteps: wider });
+          if (again.status === 'violation') r = again;
+          else if (checkedAll(again) && again.steps <= wider) {
+            t.cleanPct++;
+            t.k = Math.max(t.k, wider);
+          } else t.outgrown++;
+        } else if (countsForRisk && checkedAll(r)) {
           t.cleanPct++;
-          t.k = Math.max(t.k, wider);
-        } else t.outgrown++;
-      } else if (countsForRisk && checkedAll(r)) {
-        t.cleanPct++;
-        t.k = Math.max(t.k, range!);
-      }
-      o.onRun?.(runs, Date.now() - t0, failing());
-      if (r.status !== 'violation') {
-        // a run that met only known issues did not check everything it would have: not clean
-        if (r.status === 'clean') clean++;
-        if ((r.status === 'clean' || r.status === 'known') && controlled && r.schedule !== null && !sampled.has(s.name)) {
-          sampled.add(s.name);
-          confirmations.push(runner.confirm({ ...base, programs }, r).catch((e: unknown) => {
-            // (a replay a signal cut proves nothing either way)
-            if (!runner.wasInterrupted) confirmError ??= e;
-          }));
+          t.k = Math.max(t.k, range!);
         }
-        continue;
-      }
-      const detectMs = Date.now() - t0;
-      // --keep-going files a run under every signature it had (targetViolations)
-      const targets = o.keepGoing ? targetViolations(r, o.inject, o.strictKnown) : [targetViolation(r, o.inject, o.strictKnown)];
-      for (const target of targets) {
-        const signature = signatureOf(target);
-        // --keep-going: one finding per signature, its first failing run (a loop makes its runs in
-        // increasing order): what does not depend on how the campaign is split into jobs and shards
-        const prev = findings.find((f) => f.signature === signature);
-        if (prev) {
-          prev.occurrences++;
+        o.onRun?.(runs, Date.now() - t0, failing());
+        if (r.status !== 'violation') {
+          // a run that met only known issues did not check everything it would have: not clean
+          if (r.status === 'clean') clean++;
+          if ((r.status === 'clean' || r.status === 'known') && controlled && r.schedule !== null && !sampled.has(s.name)) {
+            sampled.add(s.name);
+            confirmations.push(runner.confirm({ ...base, programs }, r).catch((e: unknown) => {
+              // (a replay a signal cut proves nothing either way)
+              if (!runner.wasInterrupted) confirmError ??= e;
+            }));
+          }
           continue;
         }
-        const stamp = { scenario: s.name, seed, run: index + 1, strategy: label, detectMs, firstRun: index + 1, firstDetectMs: detectMs };
-        findings.push(await fileFinding(runner, o, cur, r, target, stamp));
-      }
-      if (!o.keepGoing) {
-        limit.maxIndex = Math.min(limit.maxIndex, index);
+        const detectMs = Date.now() - t0;
+        if (!o.keepGoing) dropPending();
+        // --keep-going files a run under every signature it had (targetViolations)
+        const targets = o.keepGoing ? targetViolations(r, o.inject, o.strictKnown) : [targetViolation(r, o.inject, o.strictKnown)];
+        for (const target of targets) {
+          const signature = signatureOf(target);
+          // --keep-going: one finding per signature, its first failing run (a loop makes its runs in
+          // increasing order): what does not depend on how the campaign is split into jobs and shards
+          const prev = findings.find((f) => f.signature === signature);
+          if (prev) {
+            prev.occurrences++;
+            continue;
+          }
+          const stamp = { scenario: s.name, seed, run: index + 1, strategy: label, detectMs, firstRun: index + 1, firstDetectMs: detectMs };
+          findings.push(await fileFinding(runner, o, cur, r, target, stamp));
+        }
+        if (!o.keepGoing) {
+          limit.maxIndex = Math.min(limit.maxIndex, index);
+          break;
+        }
+      } catch (e) {
+        // the budget ended inside a scenario file's call: the campaign ends there, as at any budget end
+        if (e instanceof ScenarioBudgetError) break;
+        // a scenario file that throws or loops for one seed: the campaign stops here, its report kept
+        inputError = inputErrorOf(e);
+        if (inputError === null) throw e;
+        limit.maxIndex = -1;
         break;
       }
-    } catch (e) {
-      // the budget ended inside a scenario file's call: the campaign ends there, as at any budget end
-      if (e instanceof ScenarioBudgetError) break;
-      // a scenario file that throws or loops for one seed: the campaign stops here, its report kept
-      inputError = inputErrorOf(e);
-      if (inputError === null) throw e;
-      limit.maxIndex = -1;
-      break;
     }
+  } finally {
+    dropPending();
   }
   await Promise.all(confirmations);
   if (confirmError !== null) throw confirmError;

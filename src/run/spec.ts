@@ -76,6 +76,8 @@ export interface RunOptions {
   coverage?: boolean;
   /** Replay controlled runs whose findings a known issue claims, with its fix (default true). */
   verifyKnown?: boolean;
+  /** The caller no longer wants the run (a campaign's run started ahead, after the campaign ended): an engine that has not started it drops it (the run rejects). */
+  signal?: AbortSignal;
 }
 
 /** Ops per CPU generated for a free-running --duration run of a scenario loaded from a file (it ends when they do). */

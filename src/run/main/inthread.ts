@@ -39,6 +39,7 @@ const BATCH = 16;
 interface Queued {
   task: InThreadRun;
   t0: number;
+  signal: AbortSignal | undefined;
   resolve(r: RunResult): void;
   reject(e: unknown): void;
 }
@@ -94,13 +95,15 @@ export class InThreadEngine extends Engine {
     return this.poolReady;
   }
 
-  /** `f` on the threads engine, after whatever was handed to it before (runs overlap here, not there). */
-  private onThreads<T>(f: (threads: Runner) => Promise<T>): Promise<T> {
+  /** `f` on the threads engine, after whatever was handed to it before (runs overlap here, not there); not if `signal` drops it first. */
+  private onThreads<T>(f: (threads: Runner) => Promise<T>, signal?: AbortSignal): Promise<T> {
     if (this.closed) return Promise.reject(new Error('the in-thread engine was closed'));
     const threads = (this.threads ??= new Runner());
     // a run handed over ahead (fuzz keeps some) whose turn comes after close() is refused, not played: playing it
-    // would start the threads engine's sessions again, which nothing would close (the process would never exit)
-    const turn = this.threadsTurn.then(() => (this.closed ? Promise.reject(new Error('the in-thread engine was closed')) : f(threads)));
+    // would start the threads engine's sessions again, which nothing would close (the process would never exit);
+    // one its campaign no longer wants is dropped (the next campaign on this engine would wait for it)
+    const turn = this.threadsTurn.then(() => (this.closed ? Promise.reject(new Error('the in-thread engine was closed'))
+      : signal?.aborted ? Promise.reject(new Error('the run was dropped before it started')) : f(threads)));
     this.threadsTurn = turn.catch(() => {});
     return turn;
   }
@@ -119,19 +122,21 @@ export class InThreadEngine extends Engine {
   }
 
   async play(s: RunSpec, o: RunOptions, t0: number): Promise<RunResult> {
-    if (s.strategy === Mode.os) return this.onThreads((threads) => threads.play(s, o, t0));
+    if (s.strategy === Mode.os) return this.onThreads((threads) => threads.play(s, o, t0), o.signal);
     await this.ensurePool();
     // a controlled run is cut at its deadline like any other (then it proves nothing: incomplete)
     const budgetEnd = o.deadline ?? t0 + opsBudgetMs(s.ops, s.cpus + 1);
     return new Promise<RunResult>((resolve, reject) => {
-      this.queued.push({ task: { spec: s, budgetEnd, verify: o.verifyKnown !== false }, t0, resolve, reject });
+      this.queued.push({ task: { spec: s, budgetEnd, verify: o.verifyKnown !== false }, t0, signal: o.signal, resolve, reject });
       // the runs handed over in one go (fuzz's runs ahead) travel together, in one message each way
       if (this.queued.length === 1) setImmediate(() => this.send());
     });
   }
 
-  /** Send the runs queued so far to the thread, in batches of at most BATCH. */
+  /** Send the runs queued so far to the thread, in batches of at most BATCH (those dropped meanwhile are not sent). */
   private send(): void {
+    for (const q of this.queued) if (q.signal?.aborted) q.reject(new Error('the run was dropped before it started'));
+    this.queued = this.queued.filter((q) => !q.signal?.aborted);
     while (this.queued.length) {
       const batch = this.queued.splice(0, BATCH);
       this.sendBatch(batch).catch((e: unknown) => {
