@@ -20,6 +20,7 @@ import { decodeSchedule } from '../src/sched/schedule.ts';
 import { deriveSeed, fuzz, mutateSchedule, RunNumbers, RUNS_AHEAD } from '../src/explore/fuzz.ts';
 import { runDifference } from '../src/report/compare.ts';
 import { readRepro } from '../src/explore/repro.ts';
+import { HarnessError } from '../src/report/errors.ts';
 import { replayRun } from '../src/cli/fuzz-cmd.ts';
 import type { RunOptions, RunResult } from '../src/run/main/runner.ts';
 import type { RunSpec } from '../src/run/spec.ts';
@@ -228,6 +229,26 @@ test.serial('runs the caller no longer wants are dropped by the in-thread engine
     t.true(rest.filter((r) => r.status === 'rejected' && /dropped/.test(String(r.reason))).length >= 3, 'at most the run already under way when the drop came is played');
     // the engine goes on as before
     t.not((await engine.run({ ...o, seed: 9 })).status, 'incomplete');
+  } finally {
+    await engine.close();
+  }
+});
+
+test.serial('confirm: a disagreement is a harness error; a run whose schedule overflowed its record, or any run after an interrupt, is confirmed by nothing and stands', async (t) => {
+  const engine = new InThreadEngine();
+  try {
+    const o: RunOptions = { scenario: SCENARIOS[0]!, cpus: 2, seed: 3, ops: 6, strategy: Mode.pct };
+    const r = await engine.run(o);
+    t.is(r.status, 'clean');
+    await t.notThrowsAsync(engine.confirm(o, r));
+    // a result the threads do not give: a disagreement
+    const wrong = { ...r, stateHash: '0000000000000000' };
+    await t.throwsAsync(engine.confirm(o, wrong), { instanceOf: HarnessError, message: /disagree.*final state hash/ });
+    // a schedule cut at its record's end cannot be followed by a replay: no verdict either way
+    await t.notThrowsAsync(engine.confirm(o, { ...wrong, scheduleOverflow: true }));
+    // after an interrupt the report is partial: nothing is confirmed (no harness error instead of exit 130)
+    engine.interrupt();
+    await t.notThrowsAsync(engine.confirm(o, wrong));
   } finally {
     await engine.close();
   }

@@ -9,7 +9,7 @@
 
 import { rmSync } from 'node:fs';
 import type { Engine } from '../run/main/engine.ts';
-import { fuzz, RunNumbers, worstResidual, type FuzzFinding, type FuzzOptions, type FuzzResult, type ScenarioTally } from './fuzz.ts';
+import { fuzz, planRun, RunNumbers, worstResidual, type FuzzFinding, type FuzzOptions, type FuzzResult, type ScenarioTally } from './fuzz.ts';
 
 export interface Shard {
   /** 1-based */
@@ -31,8 +31,23 @@ export function parseShard(spec: string): Shard | null {
 export async function runCampaign(runners: readonly Engine[], o: FuzzOptions, shard: Shard = { index: 1, count: 1 }): Promise<FuzzResult> {
   const limit = { maxIndex: Infinity };
   const runNumbers = new RunNumbers(shard.index - 1, shard.count);
-  const parts = await Promise.all(runners.map((runner) => fuzz(runner, { ...o, runNumbers, limit })));
-  return mergeResults(parts, { keepGoing: o.keepGoing, entities: o.cpus + 1, depth: o.depth });
+  const sampled = new Set<string>();
+  const parts = await Promise.all(runners.map((runner) => fuzz(runner, { ...o, runNumbers, limit, sampled })));
+  return mergeResults(parts, { keepGoing: o.keepGoing, entities: o.cpus + 1, depth: o.depth, scenarioOrder: firstSeen(o, shard) });
+}
+
+/**
+ * The scenarios in the order a campaign (or shard) run as one job meets
+ * them: the order its summary lists them in, whichever job met them first.
+ */
+function firstSeen(o: FuzzOptions, shard: Shard): string[] {
+  const order: string[] = [];
+  const S = o.scenarios.length;
+  for (let k = 0; order.length < S && k < 64 * S * 8; k++) {
+    const name = o.scenarios[planRun(o, shard.index - 1 + shard.count * k).scenario]!.name;
+    if (!order.includes(name)) order.push(name);
+  }
+  return order;
 }
 
 /** Per-scenario tallies summed (k: the largest range counted anywhere). */
@@ -62,7 +77,7 @@ export function sumTallies(parts: readonly Record<string, ScenarioTally>[]): Rec
  * risk is recomputed per scenario. Repro files of the findings not kept
  * are removed.
  */
-export function mergeResults(parts: readonly FuzzResult[], o: { keepGoing: boolean; entities: number; depth: number; keepFiles?: boolean }): FuzzResult {
+export function mergeResults(parts: readonly FuzzResult[], o: { keepGoing: boolean; entities: number; depth: number; keepFiles?: boolean; scenarioOrder?: readonly string[] }): FuzzResult {
   const runs = parts.reduce((n, p) => n + p.runs, 0);
   const steps = parts.reduce((n, p) => n + p.meanSteps * p.runs, 0);
   const sum = (pick: (p: FuzzResult) => Record<string, number>): Record<string, number> => {
@@ -88,14 +103,17 @@ export function mergeResults(parts: readonly FuzzResult[], o: { keepGoing: boole
   const keepPaths = new Set(kept.map((f) => f.reproPath));
   if (!o.keepFiles) for (const f of all) if (f.reproPath && !keepPaths.has(f.reproPath)) rmSync(f.reproPath, { force: true });
   const meanSteps = runs ? steps / runs : 0;
-  const byScenario = sumTallies(parts.map((p) => p.byScenario));
+  const summed = sumTallies(parts.map((p) => p.byScenario));
+  // jobs meet the scenarios in an order that depends on their speed: listed in the order one job meets them
+  const rank = (n: string): number => (o.scenarioOrder?.includes(n) ? o.scenarioOrder.indexOf(n) : Infinity);
+  const byScenario = Object.fromEntries(Object.entries(summed).sort(([a], [b]) => rank(a) - rank(b)));
   return {
     runs, cleanRuns: parts.reduce((n, p) => n + p.cleanRuns, 0), incompleteRuns: parts.reduce((n, p) => n + p.incompleteRuns, 0), ms: Math.max(0, ...parts.map((p) => p.ms)), findings: kept, meanSteps,
     ...worstResidual(byScenario, o.entities, o.depth, kept.length > 0),
     cleanPctRuns: Object.values(byScenario).reduce((n, t) => n + t.cleanPct, 0),
     byStrategy: sum((p) => p.byStrategy), byScenario, known: sum((p) => p.known),
     ...(parts.some((p) => p.inputError !== undefined) ? { inputError: parts.find((p) => p.inputError !== undefined)!.inputError! } : {}),
-    ...(parts.some((p) => p.unclassified?.length) ? { unclassified: parts.flatMap((p) => p.unclassified ?? []) } : {}),
+    ...(parts.some((p) => p.unclassified?.length) ? { unclassified: parts.flatMap((p) => p.unclassified ?? []).sort((a, b) => a.run - b.run) } : {}),
     // feedback campaigns run in one piece (the CLI refuses --jobs and --shard with --feedback)
     ...(parts.length === 1 && parts[0]!.coverage ? { coverage: parts[0]!.coverage } : {}),
   };

@@ -14,7 +14,7 @@ import type { Scenario } from '../../scenarios/lib/scenario.ts';
 import { bugByName } from '../run/kernels.ts';
 import type { Violation, ViolationKind } from '../report/violation.ts';
 import { counts } from '../report/violation.ts';
-import { inputErrorOf } from '../report/errors.ts';
+import { HarnessError, inputErrorOf } from '../report/errors.ts';
 import { DEFAULT_KERNEL, type Backend, type KernelVersion } from '../shm/config.ts';
 import { Mode, MODE_NAMES } from '../sched/strategy.ts';
 import { STEPS_PER_OP } from '../sched/setup.ts';
@@ -70,6 +70,8 @@ export interface FuzzOptions {
   runNumbers?: RunNumbers;
   /** Shared by the jobs of one campaign: no run past this number (a lower failing run was found). */
   limit?: { maxIndex: number };
+  /** Shared by the jobs of one campaign: the scenarios whose clean verdict was sampled on the real threads (one run each). */
+  sampled?: Set<string>;
   /**
    * Novelty feedback: record each run's coverage, keep the (programs, seed,
    * schedule) of runs that covered something new in a corpus, and make some
@@ -448,9 +450,11 @@ export async function fuzz(runner: Engine, o: FuzzOptions): Promise<FuzzResult> 
   // the engine's clean verdicts, sampled: an engine that is not the reference (the in-thread one) has the
   // first run of each scenario that found nothing replayed on the real threads too, alongside the
   // campaign; a difference is a harness error (exit 3), never a clean campaign
-  const sampled = new Set<string>();
+  const sampled = o.sampled ?? new Set<string>();
   const confirmations: Promise<void>[] = [];
   let confirmError: unknown = null;
+  // (a sample the campaign ended before it started is not played: the budget holds)
+  const dropSamples = new AbortController();
   // an engine that takes runs while one is under way gets the next run before this one's result is
   // looked at (not with --feedback, whose next run depends on this one's coverage): what the
   // campaign makes of each run is the same, it only waits less
@@ -478,6 +482,7 @@ export async function fuzz(runner: Engine, o: FuzzOptions): Promise<FuzzResult> 
       // one started ahead past a lower failing run (another job's) is not looked at
       if (pending.length === 0 && more(numbers.peek())) startNext();
       const next = pending.shift();
+      if (next && !more(next.index)) next.drop.abort();
       if (!next || !more(next.index)) break;
       const index = next.index;
       try {
@@ -533,15 +538,20 @@ export async function fuzz(runner: Engine, o: FuzzOptions): Promise<FuzzResult> 
           if (r.status === 'clean') clean++;
           if ((r.status === 'clean' || r.status === 'known') && controlled && r.schedule !== null && !sampled.has(s.name)) {
             sampled.add(s.name);
-            confirmations.push(runner.confirm({ ...base, programs }, r).catch((e: unknown) => {
-              // (a replay a signal cut proves nothing either way)
-              if (!runner.wasInterrupted) confirmError ??= e;
+            // (within the campaign's deadline: a sample cut short confirms nothing either way; only a disagreement is
+            // an error -- anything else that stops a sample, a scenario file's budget, loses the sample, not the report)
+            confirmations.push(runner.confirm({ ...base, programs, signal: dropSamples.signal }, r).catch((e: unknown) => {
+              if (e instanceof HarnessError && !runner.wasInterrupted) confirmError ??= e;
             }));
           }
           continue;
         }
         const detectMs = Date.now() - t0;
-        if (!o.keepGoing) dropPending();
+        // without --keep-going this run ends the campaign: the other jobs take no number past it from now on
+        if (!o.keepGoing) {
+          limit.maxIndex = Math.min(limit.maxIndex, index);
+          dropPending();
+        }
         // --keep-going files a run under every signature it had (targetViolations)
         const targets = o.keepGoing ? targetViolations(r, o.inject, o.strictKnown) : [targetViolation(r, o.inject, o.strictKnown)];
         for (const target of targets) {
@@ -556,10 +566,7 @@ export async function fuzz(runner: Engine, o: FuzzOptions): Promise<FuzzResult> 
           const stamp = { scenario: s.name, seed, run: index + 1, strategy: label, detectMs, firstRun: index + 1, firstDetectMs: detectMs };
           findings.push(await fileFinding(runner, o, cur, r, target, stamp));
         }
-        if (!o.keepGoing) {
-          limit.maxIndex = Math.min(limit.maxIndex, index);
-          break;
-        }
+        if (!o.keepGoing) break;
       } catch (e) {
         // the budget ended inside a scenario file's call: the campaign ends there, as at any budget end
         if (e instanceof ScenarioBudgetError) break;
@@ -572,6 +579,7 @@ export async function fuzz(runner: Engine, o: FuzzOptions): Promise<FuzzResult> 
     }
   } finally {
     dropPending();
+    dropSamples.abort();
   }
   await Promise.all(confirmations);
   if (confirmError !== null) throw confirmError;

@@ -89,7 +89,9 @@ export abstract class Engine {
       const res = await this.playFixReplay(fixReplaySpec(s, decodeSchedule(r.schedule!), fixes), {
         ...o, timeline: false, points: false, lockdepExport: false, coverage: false, onProgress: undefined,
         // deciding the verdict of a run that happened: no budget but its own watchdog and step budget
-        deadline: undefined, durationMs: undefined,
+        deadline: undefined, durationMs: undefined, signal: undefined,
+        // (a witness: its own findings are not verified in turn)
+        verifyKnown: false,
       }, r);
       if (res.status === 'incomplete' || res.status === 'interrupted') {
         // cut by a signal or a budget: no verdict either way, and the run says so

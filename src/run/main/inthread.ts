@@ -108,13 +108,23 @@ export class InThreadEngine extends Engine {
     return turn;
   }
 
+  /**
+   * A finding is confirmed whatever it takes (no budget: the reference run is the verdict's proof). A
+   * run that found nothing is confirmed within the caller's budget (`o.deadline`, and `o.signal` drops a
+   * sample not yet started): a reference cut short confirms nothing either way, and the run stands as the
+   * in-thread engine made it. Nothing is confirmed after an interrupt (the report is partial), nor a run
+   * whose schedule overflowed its record (the replay could not follow it).
+   */
   override async confirm(o: RunOptions, r: RunResult): Promise<void> {
     const recorded = r.schedule;
-    if (recorded === null) return;
+    if (recorded === null || r.scheduleOverflow || this.interrupted) return;
+    const finding = r.status === 'violation';
     const ref = await this.onThreads((threads) => threads.run({
-      ...o, strategy: Mode.replay, schedule: decodeSchedule(recorded), onProgress: undefined, deadline: undefined, durationMs: undefined,
-      timeline: false, points: false, lockdepExport: false, coverage: false,
-    }));
+      ...o, strategy: Mode.replay, schedule: decodeSchedule(recorded), onProgress: undefined, deadline: finding ? undefined : o.deadline, durationMs: undefined,
+      timeline: false, points: false, lockdepExport: false, coverage: false, signal: undefined,
+    }), finding ? undefined : o.signal);
+    if (ref.status === 'interrupted' || this.interrupted) return;
+    if (!finding && ref.status === 'incomplete') return;
     const diff = runDifference(r, ref);
     if (diff !== null) {
       throw new HarnessError(`the in-thread engine and the real threads disagree on ${r.scenario} (seed ${r.seed}, ${r.cpus} CPUs, schedule ${r.schedule || '(empty)'}): ${diff}; no verdict is given (please report it; --engine threads explores without the in-thread engine)`);

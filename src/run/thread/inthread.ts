@@ -151,7 +151,13 @@ export function runInThreadTask(task: InThreadTask): InThreadAnswer[] {
   return task.runs.map((r) => {
     try {
       const result = playInThread(r.spec, stop, r.budgetEnd);
-      const fixReplay = r.verify ? playFixReplayAhead(r.spec, result, stop, r.budgetEnd) : undefined;
+      let fixReplay: FixReplay | undefined;
+      try {
+        fixReplay = r.verify ? playFixReplayAhead(r.spec, result, stop, r.budgetEnd) : undefined;
+      } catch {
+        // the run's result stands; the replay is played again when Engine.verifyKnown asks for it (and fails there, reported)
+        fixReplay = undefined;
+      }
       return fixReplay ? { result, fixReplay } : { result };
     } catch (e) {
       return { error: (e as Error).stack ?? String(e) };
