@@ -11,7 +11,9 @@ import { Lock } from '../src/sync/locks.ts';
 import { F } from '../src/sync/sites.ts';
 import { WORK_RECLAIM } from '../src/workqueue/workqueue.ts';
 import { MechanismRecorder, attributeMechanism } from '../src/check/known.ts';
-import { PHYS_CHUNK } from '../src/check/records.ts';
+import { MAX_UNWIND, PHYS_CHUNK } from '../src/check/records.ts';
+import { C } from '../src/percpu/records.ts';
+import { vmGetArea, vmMapPage } from '../src/mm/vm.ts';
 
 /** Run `fn` as CPU `id` inside the allocator (where the checkers look). */
 function inside(k: Kernel, id: number, site: F, fn: (cpu: Cpu) => void): void {
@@ -250,4 +252,25 @@ test('a known issue is attributed only where its mechanism fired, for this very 
   t.is(attributeMechanism(k.shm, cpu, phys(page * k.st.pageSize, page * k.st.pageSize + 0x234)), 'ptr-to-phys-offset');
   t.is(attributeMechanism(k.shm, cpu, phys(page * k.st.pageSize + 8, page * k.st.pageSize + 0x234)), undefined);
   t.is(attributeMechanism(k.shm, cpu, phys((page + 1) * k.st.pageSize, page * k.st.pageSize + 0x234)), undefined);
+});
+
+test('map-pages-unwind\'s records, full, forget the ranges with no page mapped any more: a later range is still recorded and its cascade attributed', (t) => {
+  const { k } = machine({ cpus: 2 });
+  const cpu = k.cpu(0);
+  const rec = v2635(k).known as MechanismRecorder;
+  const c = k.st.firstChunk;
+  const fake = (addr: number) => ({ kind: 'kernel-bug', title: 'WARNING: at mm/vmalloc.c:vmap_pte_range()', details: { addr }, cpu: 0, step: 0, text: '', held: [], stack: [], fatal: false }) as never;
+  // as many ranges as the records hold, none of whose pages is mapped (the first chunk's addresses are no vmalloc mapping)
+  for (let i = 0; i < MAX_UNWIND; i++) rec.mapPagesLeftMapped(cpu, c, 0, 0, 1, -12);
+  t.is(attributeMechanism(k.shm, cpu, fake(k.st.baseAddr(c))), 'map-pages-unwind');
+  // one more failure, in a vm area with its page still mapped: recorded, the dead ranges forgotten
+  const saved = k.shm.w[c + C.BASE_ADDR]!;
+  const area = vmGetArea(k.shm);
+  const page = area + k.st.unitOffset(0) + 2 * k.st.pageSize;
+  vmMapPage(k.shm, page, 7, k.st.pageShift);
+  k.shm.w[c + C.BASE_ADDR] = area;
+  rec.mapPagesLeftMapped(cpu, c, 0, 2, 3, -12);
+  k.shm.w[c + C.BASE_ADDR] = saved;
+  t.is(attributeMechanism(k.shm, cpu, fake(page)), 'map-pages-unwind', 'the live range was recorded though the records were full');
+  t.is(attributeMechanism(k.shm, cpu, fake(k.st.baseAddr(c))), undefined, 'the ranges with nothing mapped are gone');
 });

@@ -28,6 +28,7 @@
 //   known:<id>               a known issue below (needed with --strict-known)
 
 import type { Shm } from '../shm/layout.ts';
+import { vmToPfn } from '../mm/vm.ts';
 import { C, PC } from '../percpu/records.ts';
 import { CK, KX, MAX_UNWIND, PHYS_CHUNK, PHYS_LINEAR, PHYS_VMALLOC, UNWIND_WORDS } from './records.ts';
 import { VIOLATION_KIND_SET, type Violation, type ViolationKind } from '../report/violation.ts';
@@ -147,7 +148,11 @@ export class MechanismRecorder implements MechanismHooks {
     // an allocation failure (what injection makes); or -EBUSY at a page an earlier recorded failure left
     // mapped (the cascade of this issue); not a live PTE met for another reason
     if (err !== -12 && !(err === -16 && unwindLeft(this.shm, unit + (end << this.pageShift)))) return;
-    const n = w[this.L.ck + CK.UNWIND_LEN]!;
+    let n = w[this.L.ck + CK.UNWIND_LEN]!;
+    // full (a long free-running run with failures makes hundreds): forget the ranges none of whose pages
+    // is mapped any more -- nothing they left can be met again -- rather than this one, whose cascade
+    // would then go unexplained (npm start's 4.1 oom run filed three of them as findings)
+    if (n >= MAX_UNWIND) n = this.pruneUnwind();
     if (n >= MAX_UNWIND) return;
     const at = this.L.unwind + n * UNWIND_WORDS;
     w[at] = unit + (start << this.pageShift);
@@ -155,6 +160,26 @@ export class MechanismRecorder implements MechanismHooks {
     w[this.L.ck + CK.UNWIND_LEN] = n + 1;
   }
 
+
+  /** Drop the recorded ranges with no page mapped; the records left. */
+  private pruneUnwind(): number {
+    const w = this.w;
+    const n = w[this.L.ck + CK.UNWIND_LEN]!;
+    let kept = 0;
+    for (let i = 0; i < n; i++) {
+      const at = this.L.unwind + i * UNWIND_WORDS;
+      const first = w[at]!, pages = w[at + 1]!;
+      let mapped = false;
+      for (let p = 0; p < pages && !mapped; p++) mapped = vmToPfn(this.shm, first + (p << this.pageShift), this.pageShift) >= 0;
+      if (!mapped) continue;
+      const to = this.L.unwind + kept * UNWIND_WORDS;
+      w[to] = first;
+      w[to + 1] = pages;
+      kept++;
+    }
+    w[this.L.ck + CK.UNWIND_LEN] = kept;
+    return kept;
+  }
 
   /**
    * per_cpu_ptr_to_phys took `path` for `addr`. Recorded with the path 2.6.35

@@ -54,7 +54,7 @@ export const PHYS_VMALLOC = 2; // vmalloc_to_page(): the first chunk, vmalloc-ma
 export const PHYS_CHUNK = 3; // pcpu_addr_to_page(): any other chunk
 
 /** map-pages-unwind: ranges of pages a failed pcpu_map_pages left mapped, [first address, pages]. */
-export const MAX_UNWIND = 32;
+export const MAX_UNWIND = 256;
 export const UNWIND_WORDS = 2;
 
 /** Destroyed chunks, newest last (a ring): [record address, creation number], so a use-after-free can name the chunk. */
