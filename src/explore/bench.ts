@@ -262,7 +262,11 @@ export async function bench(opts: BenchOptions): Promise<BenchResult> {
     } finally {
       await inthread.close();
     }
-    // a fuzz campaign (portfolio, every scenario) on one job and on two, per engine, the same runs
+    // a fuzz campaign (portfolio, every scenario) on one job and on two, per engine, the same runs; the coverage curves below take the same campaign
+    const campaignOptions = {
+      scenarios: [...SCENARIOS], budgetMs: 600_000, shrinkBudgetMs: 0, strategy: Mode.portfolio, depth: 3, cpus: 3, ops: 0,
+      keepGoing: true, outDir: '', inject: null, kernel, writeRepro: false,
+    };
     const campaign: BenchResult['campaign'] = [];
     for (const name of ['threads', 'inthread'] as const) {
       for (const jobs of [1, 2]) {
@@ -271,10 +275,6 @@ export async function bench(opts: BenchOptions): Promise<BenchResult> {
         try {
           // each job's engine started and warmed (a short campaign of its own, another seed) before the clock
           // starts: the campaign, not the start-up and the compiler's warm-up, is measured
-          const campaignOptions = {
-            scenarios: [...SCENARIOS], budgetMs: 600_000, shrinkBudgetMs: 0, strategy: Mode.portfolio, depth: 3, cpus: 3, ops: 0,
-            keepGoing: true, outDir: '', inject: null, kernel, writeRepro: false,
-          };
           await Promise.all(engines.map((e) => fuzz(e, { ...campaignOptions, seed: 2, maxRuns: Math.max(12, o.controlledRuns * 3) })));
           const runs = Math.max(12, o.controlledRuns * 30);
           const cpu0 = process.cpuUsage();
@@ -293,11 +293,7 @@ export async function bench(opts: BenchOptions): Promise<BenchResult> {
     const coverage: { feedback: boolean; curve: { runs: number; bits: number; corpus: number }[] }[] = [];
     for (const feedback of [false, true]) {
       o.onStep?.(`coverage curve (${feedback ? 'feedback' : 'no feedback'})`);
-      const res = await fuzz(runner, {
-        scenarios: [...SCENARIOS], budgetMs: 600_000, shrinkBudgetMs: 0, strategy: Mode.portfolio, depth: 3, cpus: 3, ops: 0, seed: 1,
-        keepGoing: true, outDir: '', inject: null, kernel, writeRepro: false, maxRuns: Math.max(12, o.controlledRuns * 2),
-        feedback, measureCoverage: true,
-      });
+      const res = await fuzz(runner, { ...campaignOptions, seed: 1, maxRuns: Math.max(12, o.controlledRuns * 2), feedback, measureCoverage: true });
       coverage.push({ feedback, curve: res.coverage!.curve });
     }
     const detection: DetectionRow[] = [];

@@ -9,7 +9,7 @@
 
 import { rmSync } from 'node:fs';
 import type { Engine } from '../run/main/engine.ts';
-import { fuzz, planRun, RunNumbers, worstResidual, type FuzzFinding, type FuzzOptions, type FuzzResult, type ScenarioTally } from './fuzz.ts';
+import { fuzz, planRun, RunNumbers, strategiesOf, worstResidual, type FuzzFinding, type FuzzOptions, type FuzzResult, type ScenarioTally } from './fuzz.ts';
 
 export interface Shard {
   /** 1-based */
@@ -43,7 +43,8 @@ export async function runCampaign(runners: readonly Engine[], o: FuzzOptions, sh
 function firstSeen(o: FuzzOptions, shard: Shard): string[] {
   const order: string[] = [];
   const S = o.scenarios.length;
-  for (let k = 0; order.length < S && k < 64 * S * 8; k++) {
+  // every scenario comes within 2 x scenarios x strategies runs (every other run, with an injected bug's favourite)
+  for (let k = 0, end = 2 * S * strategiesOf(o).length + 1; order.length < S && k < end; k++) {
     const name = o.scenarios[planRun(o, shard.index - 1 + shard.count * k).scenario]!.name;
     if (!order.includes(name)) order.push(name);
   }

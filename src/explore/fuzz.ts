@@ -482,8 +482,11 @@ export async function fuzz(runner: Engine, o: FuzzOptions): Promise<FuzzResult> 
       // one started ahead past a lower failing run (another job's) is not looked at
       if (pending.length === 0 && more(numbers.peek())) startNext();
       const next = pending.shift();
-      if (next && !more(next.index)) next.drop.abort();
-      if (!next || !more(next.index)) break;
+      if (!next) break;
+      if (!more(next.index)) {
+        next.drop.abort();
+        break;
+      }
       const index = next.index;
       try {
         const cur = await next.run;
