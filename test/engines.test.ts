@@ -23,7 +23,8 @@ import { readRepro } from '../src/explore/repro.ts';
 import { HarnessError } from '../src/report/errors.ts';
 import { replayRun } from '../src/cli/fuzz-cmd.ts';
 import type { RunOptions, RunResult } from '../src/run/main/runner.ts';
-import type { RunSpec } from '../src/run/spec.ts';
+import { planFixReplay, type RunSpec } from '../src/run/spec.ts';
+import { fixFor } from '../src/run/kernels.ts';
 
 const SEEDS = 20;
 /** Short runs: two CPUs (and the kworker), a handful of ops each (a scenario's directed set-up still runs whole). */
@@ -141,8 +142,10 @@ test('free-running runs queued on the in-thread engine\'s threads when it closes
 test.serial('a run a known issue claims has its fix-verification replay played on the in-thread engine\'s thread right after it: one hand-over, the same verdict as on threads', async (t) => {
   class CountingPlays extends InThreadEngine {
     plays = 0;
+    first?: RunSpec;
     override play(s: RunSpec, o: RunOptions, t0: number): Promise<RunResult> {
       this.plays++;
+      this.first ??= s;
       return super.play(s, o, t0);
     }
   }
@@ -156,6 +159,19 @@ test.serial('a run a known issue claims has its fix-verification replay played o
     t.true(a.violations.some((v) => v.known === 'km-unzeroed' && v.knownProof === 'fix-verified'));
     // the run and, in the same task, its replay with the fix: verifyKnown asked the thread for nothing more
     t.is(engine.plays, 1);
+    // the thread and verifyKnown play it by one decision: the run's schedule with the claimed issues' fixes,
+    // or none when the schedule was not recorded whole, a fix cannot boot beside the injected bug, nothing is claimed
+    const spec = engine.first!;
+    const km = fixFor('2.6.35', 'km-unzeroed')!.bit;
+    const plan = planFixReplay(spec, a);
+    t.true(plan !== null && 'spec' in plan && plan.spec.strategy === Mode.replay && plan.spec.fixes === (spec.fixes | km));
+    t.deepEqual(plan !== null && 'spec' in plan ? plan.spec.schedule : null, decodeSchedule(a.schedule!));
+    t.deepEqual(planFixReplay(spec, { ...a, scheduleOverflow: true }), { cannot: 'schedule-overflow', fixes: km });
+    const walkSafe = fixFor('2.6.35', 'walk-escape')!;
+    const claimsWalk = { ...a, violations: a.violations.map((v) => ({ ...v, mechanism: 'walk-escape' })) };
+    t.deepEqual(planFixReplay({ ...spec, inject: 'extend-no-restart' }, claimsWalk), { cannot: 'fix-conflicts-with-bug', fixes: walkSafe.bit });
+    t.is(planFixReplay(spec, { ...a, schedule: null }), null);
+    t.is(planFixReplay(spec, { ...a, violations: a.violations.map((v) => ({ ...v, mechanism: undefined })) }), null);
   } finally {
     await engine.close();
   }

@@ -18,9 +18,10 @@ import { CpuState } from '../sync/cpu.ts';
 import { COV_WORDS } from '../shm/coverage.ts';
 import type { Suppression } from '../check/known.ts';
 import { Mode } from '../sched/strategy.ts';
-import type { Schedule } from '../sched/schedule.ts';
+import { decodeSchedule, type Schedule } from '../sched/schedule.ts';
 import { initSched, STEPS_PER_OP } from '../sched/setup.ts';
-import { bugId } from './kernels.ts';
+import { bugId, conflicts, fixesToVerify } from './kernels.ts';
+import type { RunResult } from '../report/result.ts';
 import { bootMachine, type MachineSpec } from './machine.ts';
 import { UsageError } from '../report/errors.ts';
 import { EV_POINTS, RUN } from './records.ts';
@@ -180,6 +181,26 @@ export function specOf(o: RunOptions): RunSpec {
  */
 export function fixReplaySpec(s: RunSpec, schedule: Schedule, fixes: number): RunSpec {
   return { ...s, strategy: Mode.replay, schedule, fixes: s.fixes | fixes, timeline: false, points: false, lockdepExport: false, coverage: false };
+}
+
+/**
+ * Whether the findings of run `r` (played from `s`) that a known issue's
+ * mechanism claims can be verified by replaying it with those issues'
+ * later fixes (`fixes`, bits of the kernel's set), and the replay if so.
+ * null: nothing to verify (no fix for any claim, or no recorded run).
+ * One decision for Engine.verifyKnown and for the in-thread engine's
+ * thread, which plays the same replay ahead.
+ */
+export type FixReplayPlan = { spec: RunSpec; fixes: number } | { cannot: 'schedule-overflow' | 'fix-conflicts-with-bug'; fixes: number } | null;
+
+export function planFixReplay(s: RunSpec, r: RunResult): FixReplayPlan {
+  if (!s.programs || r.schedule === null) return null;
+  const kernel = specKernel(s);
+  const fixes = fixesToVerify(kernel, r.violations);
+  if (fixes === 0) return null;
+  if (r.scheduleOverflow) return { cannot: 'schedule-overflow', fixes };
+  if (conflicts(kernel, bugId(kernel, s.inject), fixes)) return { cannot: 'fix-conflicts-with-bug', fixes };
+  return { spec: fixReplaySpec(s, decodeSchedule(r.schedule), fixes), fixes };
 }
 
 /** The kernel a run boots. */

@@ -9,10 +9,8 @@
 
 import type { RunResult } from '../../report/result.ts';
 import { classify } from '../../check/known.ts';
-import { Mode } from '../../sched/strategy.ts';
-import { decodeSchedule } from '../../sched/schedule.ts';
-import { bugId, conflicts, fixesToVerify, fixFor } from '../kernels.ts';
-import { fixReplaySpec, machineAsAsked, specKernel, specOf, type RunOptions, type RunSpec } from '../spec.ts';
+import { fixFor } from '../kernels.ts';
+import { machineAsAsked, planFixReplay, specKernel, specOf, type RunOptions, type RunSpec } from '../spec.ts';
 import { planMachine } from '../machine.ts';
 
 /** The engines a controlled run can be played on. */
@@ -73,7 +71,7 @@ export abstract class Engine {
   private async verifyKnown(o: RunOptions, r: RunResult, s: RunSpec): Promise<void> {
     const claimed = r.violations.filter((v) => v.mechanism !== undefined && v.notKnown === undefined);
     const kernel = specKernel(s);
-    const fixes = fixesToVerify(kernel, claimed);
+    const plan = planFixReplay(s, r);
     const fixName = new Map<string, string>();
     for (const v of claimed) {
       const found = fixFor(kernel, v.mechanism!);
@@ -83,10 +81,12 @@ export abstract class Engine {
     const pending = claimed.filter((v) => v.notKnown === undefined);
     const names = [...new Set(pending.map((v) => fixName.get(v.mechanism!)!))].join(', ');
     let why = '';
-    if (r.scheduleOverflow) why = `its schedule was too long to record whole, so it could not be replayed with the fix (${names})`;
-    else if (conflicts(kernel, bugId(kernel, s.inject), fixes)) why = `its fix (${names}) replaces a function the injected bug ${s.inject} replaces too, so it could not be verified`;
-    if (!why && pending.length) {
-      const res = await this.playFixReplay(fixReplaySpec(s, decodeSchedule(r.schedule!), fixes), {
+    if (plan !== null && 'cannot' in plan) {
+      why = plan.cannot === 'schedule-overflow'
+        ? `its schedule was too long to record whole, so it could not be replayed with the fix (${names})`
+        : `its fix (${names}) replaces a function the injected bug ${s.inject} replaces too, so it could not be verified`;
+    } else if (plan !== null) {
+      const res = await this.playFixReplay(plan.spec, {
         ...o, timeline: false, points: false, lockdepExport: false, coverage: false, onProgress: undefined,
         // deciding the verdict of a run that happened: no budget but its own watchdog and step budget
         deadline: undefined, durationMs: undefined, signal: undefined,

@@ -161,7 +161,7 @@ export class InThreadEngine extends Engine {
   protected override playFixReplay(s: RunSpec, o: RunOptions, original: RunResult): Promise<RunResult> {
     const ahead = this.fixReplays.get(original);
     this.fixReplays.delete(original);
-    // the thread made the same spec from the same run (fixReplaySpec): only the fixes could differ
+    // the thread planned it from the same run (planFixReplay): only the fixes could differ (a claim settled here first)
     if (ahead && ahead.fixes === s.fixes) return Promise.resolve(ahead.result);
     return this.play(s, o, Date.now());
   }

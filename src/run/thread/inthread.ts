@@ -24,9 +24,7 @@ import type { RunResult } from '../../report/result.ts';
 import { scenarioById } from '../../../scenarios/index.ts';
 import { Kernel, newShm, planMachine, type MachineSpec } from '../machine.ts';
 import { RUN, STOP_BUDGET, STOP_INTERRUPT } from '../records.ts';
-import { fixReplaySpec, setUpRun, specKernel, type RunSpec } from '../spec.ts';
-import { bugId, conflicts, fixesToVerify } from '../kernels.ts';
-import { decodeSchedule } from '../../sched/schedule.ts';
+import { planFixReplay, setUpRun, specKernel, type RunSpec } from '../spec.ts';
 import { runVerdict, type PartOutcome } from '../verdict.ts';
 import { allCpus } from '../describe.ts';
 import type { FixReplay, InThreadAnswer, InThreadTask } from '../messages.ts';
@@ -128,21 +126,18 @@ export function playInThread(s: RunSpec, stop: Int32Array, budgetEnd: number): R
 
 /**
  * The replay Engine.verifyKnown will ask for, played now, on this thread,
- * from the same spec and fixes it will compute (fixReplaySpec,
- * fixesToVerify): the campaign does not wait for a round trip to the
+ * by the same decision (planFixReplay, src/run/spec.ts): the campaign
+ * does not wait for a round trip to the
  * thread for every run a known issue's mechanism claims. Only a replay
  * that finished is kept (one cut by a budget or a stop is played again
  * when asked for, as the threads engine would); it must end by the run's
  * own budget (the main thread's timer covers no more).
  */
 function playFixReplayAhead(s: RunSpec, r: RunResult, stop: Int32Array, budgetEnd: number): FixReplay | undefined {
-  if (r.schedule === null || r.scheduleOverflow || !s.programs) return undefined;
-  const kernel = specKernel(s);
-  const fixes = fixesToVerify(kernel, r.violations);
-  if (fixes === 0 || conflicts(kernel, bugId(kernel, s.inject), fixes)) return undefined;
-  const replay = fixReplaySpec(s, decodeSchedule(r.schedule), fixes);
-  const result = playInThread(replay, stop, budgetEnd);
-  return result.status === 'incomplete' || result.status === 'interrupted' ? undefined : { fixes: replay.fixes, result };
+  const plan = planFixReplay(s, r);
+  if (plan === null || !('spec' in plan)) return undefined;
+  const result = playInThread(plan.spec, stop, budgetEnd);
+  return result.status === 'incomplete' || result.status === 'interrupted' ? undefined : { fixes: plan.spec.fixes, result };
 }
 
 /** A pool thread's task: runs to play in turn (one message for several spares the round trips). */
