@@ -28,7 +28,7 @@ const cutByKnown = (r: RunResult): boolean => r.violations.some((v) => v.known &
 function realWork(t: ExecutionContext, r: RunResult, seed: number): void {
   t.true(r.ops.alloc + r.ops.failed > 1000, `seed ${seed}: ${r.ops.alloc} allocations, ${r.ops.failed} failed`);
   t.true(r.ops.alloc > 0, `seed ${seed}: the allocator served nothing`);
-  if (!r.violations.some((v) => v.fatal)) t.is(r.stats.nr_cur_alloc, 0, `seed ${seed}`);
+  if (!r.violations.some((v) => v.fatal && v.cpu < 0)) t.is(r.stats.nr_cur_alloc, 0, `seed ${seed}`);
 }
 
 for (const s of scenariosOf('2.6.35')) {
@@ -86,9 +86,8 @@ test.serial('a lock that does not exclude is caught by the shadow or invariant c
 test.serial('the watchdog ends a run with a stuck CPU and reports every CPU', async (t) => {
   const stuck = Int32Array.from([Op.stuck, 0, 0, 0]);
   const work = Int32Array.from([Op.alloc, 0, 64, 8, Op.free, 0, 0, 0, Op.alloc, 1, 64, 8, Op.free, 1, 0, 0]);
-  const t0 = Date.now();
   const r = await shared().run({ scenario: scenarioByName('alloc-free-storm')!, cpus: 3, seed: 1, programs: [stuck, work, work], watchdogMs: 500 });
-  t.true(Date.now() - t0 < 10_000);
+  // the watchdog ended it, not the run's time budget (that would be 'incomplete', nothing found)
   t.is(r.status, 'violation');
   const hang = r.violations.find((v) => v.kind === 'hang');
   t.truthy(hang, JSON.stringify(r.violations.map((v) => v.kind)));
