@@ -54,7 +54,7 @@ function badInput(t: import('ava').ExecutionContext, r: Out, re: RegExp, what = 
 
 /** A repro of single-mutex on irq-free (its name is fixed: repro-bafdef738afe.json). */
 async function repro(dir: string): Promise<string> {
-  const r = await cli(['fuzz', 'irq-free', '--inject', 'single-mutex', '--runs', '3', '--out', dir, '--quiet']);
+  const r = await cli(['fuzz', 'irq-free', '--inject', 'single-mutex', '--runs', '3', '--shrink-budget', '10m', '--out', dir, '--quiet']);
   if (r.code !== 1) throw new Error(`fuzz: ${r.code} ${r.err}`);
   return join(dir, readdirSync(dir).find((f) => f.startsWith('repro-'))!);
 }
@@ -79,7 +79,7 @@ test('an output on an input, or on another output, is refused before anything ru
     [['run', 'irq-free', '--ops', '10', '--suppressions', supp, '--ktap', supp], /--ktap .*s\.supp is the suppressions file/],
     [['fuzz', scenario, '--runs', '1', '--junit', scenario, '--out', dir], /--junit .*s\.ts is the scenario file/],
     // the names fuzz and merge give the repros they write into --out
-    [['fuzz', 'irq-free', '--inject', 'single-mutex', '--runs', '1', '--json', r, '--out', dir], /--json .*repro-bafdef738afe\.json has the name of a repro file in --out/],
+    [['fuzz', 'irq-free', '--inject', 'single-mutex', '--runs', '1', '--shrink-budget', '10m', '--json', r, '--out', dir], /--json .*repro-bafdef738afe\.json has the name of a repro file in --out/],
     [['fuzz', 'irq-free', '--runs', '1', '--junit', join(dir, 'repro-0123456789ab.json'), '--out', dir], /has the name of a repro file in --out/],
     [['merge', shard, '--ktap', join(dir, 'out', 'repro-0123456789ab.json'), '--out', join(dir, 'out')], /has the name of a repro file in --out/],
     // the files --lockdep-out will receive, by name
@@ -93,7 +93,7 @@ test('an output on an input, or on another output, is refused before anything ru
 
 test('output folders are made when missing, and a file in the way of one is one line', async (t) => {
   const dir = tmp();
-  const r = await cli(['fuzz', 'irq-free', '--inject', 'single-mutex', '--runs', '1', '--out', join(dir, 'a/b/repros'), '--json', join(dir, 'c/d/f.json'), '--quiet']);
+  const r = await cli(['fuzz', 'irq-free', '--inject', 'single-mutex', '--runs', '1', '--shrink-budget', '10m', '--out', join(dir, 'a/b/repros'), '--json', join(dir, 'c/d/f.json'), '--quiet']);
   t.is(r.code, 1, r.err);
   t.true(existsSync(join(dir, 'a/b/repros/repro-bafdef738afe.json')));
   t.true(existsSync(join(dir, 'c/d/f.json')));
@@ -108,7 +108,7 @@ test('a repro whose name is taken in --out loses nothing: exit 2, one line, the 
   const dir = tmp();
   mkdirSync(join(dir, 'repro-bafdef738afe.json'));
   const json = join(dir, 'f.json');
-  const r = await cli(['fuzz', 'irq-free', '--inject', 'single-mutex', '--runs', '3', '--out', dir, '--json', json, '--junit', join(dir, 'f.xml'), '--quiet']);
+  const r = await cli(['fuzz', 'irq-free', '--inject', 'single-mutex', '--runs', '3', '--shrink-budget', '10m', '--out', dir, '--json', json, '--junit', join(dir, 'f.xml'), '--quiet']);
   badInput(t, r, /--out: cannot write repro-bafdef738afe\.json: EISDIR in .* \(the --json result holds it\)/);
   t.regex(r.out, /BUG: sleeping function called from invalid context/);
   t.regex(r.out, /repro: not written \(cannot write repro-bafdef738afe\.json: EISDIR\); the --json result holds it/);
@@ -157,14 +157,14 @@ test('a suppressions pattern that would backtrack is matched in bounded time, an
   // cutting a function's name in 28 pieces (C(41, 14) for pcpu_free_area) before it gives up
   const never = join(dir, 'never.supp');
   writeFileSync(never, `sleep-in-atomic:${'*'.repeat(28)}Q\n`);
-  const r = await cli(['fuzz', 'irq-free', '--inject', 'single-mutex', '--runs', '3', '--out', dir, '--quiet', '--suppressions', never]);
+  const r = await cli(['fuzz', 'irq-free', '--inject', 'single-mutex', '--runs', '3', '--shrink-budget', '10m', '--out', dir, '--quiet', '--suppressions', never]);
   t.false(r.hung);
   t.is(r.code, 1, r.err);
   t.regex(r.out, /signature: sleep-in-atomic \[no locks\] free_percpu/);
   // and a pattern of as many stars that matches the function suppresses that finding
   const match = join(dir, 'match.supp');
   writeFileSync(match, `sleep-in-atomic:${'*'.repeat(28)}free${'*'.repeat(28)}percpu\n`);
-  const m = await cli(['fuzz', 'irq-free', '--inject', 'single-mutex', '--runs', '3', '--out', dir, '--quiet', '--suppressions', match]);
+  const m = await cli(['fuzz', 'irq-free', '--inject', 'single-mutex', '--runs', '3', '--shrink-budget', '10m', '--out', dir, '--quiet', '--suppressions', match]);
   t.false(m.hung);
   t.notRegex(m.out, /signature: sleep-in-atomic/);
 });
@@ -225,7 +225,7 @@ test('file-system and stdout failures are one line and exit 2: /dev/full, a dele
   execFileSync('mkfifo', [fifo]);
   badInput(t, await cli(['run', 'irq-free', '--cpus', '2', '--ops', '20', '--quiet', '--json', fifo]), /^percpu-stress: --json: cannot write .*out\.fifo: ENXIO$/m, 'a FIFO nobody reads');
   // repro paths below the working directory print as ./repro-..., as the README shows them
-  const here = await cli(['fuzz', 'irq-free', '--inject', 'single-mutex', '--runs', '1', '--quiet'], { cwd: dir });
+  const here = await cli(['fuzz', 'irq-free', '--inject', 'single-mutex', '--runs', '1', '--shrink-budget', '10m', '--quiet'], { cwd: dir });
   t.regex(here.out, /^repro: \.\/repro-bafdef738afe\.json$/m);
   const gone = join(dir, 'gone');
   mkdirSync(gone);
@@ -255,10 +255,10 @@ if (FULL === null) {
   });
   test('a full file system (ENOSPC) under --out and --json: one line, exit 2, nothing half written, the finding kept', async (t) => {
     const dir = tmp();
-    const out = await cli(['fuzz', 'irq-free', '--inject', 'single-mutex', '--runs', '2', '--quiet', '--out', FULL, '--json', join(dir, 'f.json')]);
+    const out = await cli(['fuzz', 'irq-free', '--inject', 'single-mutex', '--runs', '2', '--shrink-budget', '10m', '--quiet', '--out', FULL, '--json', join(dir, 'f.json')]);
     badInput(t, out, /--out: cannot write repro-bafdef738afe\.json: ENOSPC in .* \(the --json result holds it\)/);
     t.truthy((JSON.parse(readFileSync(join(dir, 'f.json'), 'utf8')) as { findings: { repro: unknown }[] }).findings[0]!.repro);
-    const json = await cli(['fuzz', 'irq-free', '--inject', 'single-mutex', '--runs', '2', '--quiet', '--out', dir, '--json', join(FULL, 'x.json'), '--junit', join(dir, 'x.xml')]);
+    const json = await cli(['fuzz', 'irq-free', '--inject', 'single-mutex', '--runs', '2', '--shrink-budget', '10m', '--quiet', '--out', dir, '--json', join(FULL, 'x.json'), '--junit', join(dir, 'x.xml')]);
     badInput(t, json, /^percpu-stress: --json: cannot write .*x\.json: ENOSPC$/m);
     t.true(existsSync(join(dir, 'x.xml')), 'the other outputs are written');
     t.deepEqual(readdirSync(FULL), ['fill'], 'no half-written file or temporary left');

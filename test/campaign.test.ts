@@ -44,7 +44,7 @@ function ktapTests(file: string): string[] {
   return readFileSync(file, 'utf8').split('\n').filter((l) => /^ *(ok|not ok|# Subtest:) /.test(l)).map((l) => l.replace(/^( *(?:ok|not ok)) \d+ /, '$1 '));
 }
 
-const CAMPAIGN = ['fuzz', 'all', '--inject', 'reclaim-lock-inversion', '--keep-going', '--runs', '48', '--seed', '1', '--quiet'];
+const CAMPAIGN = ['fuzz', 'all', '--inject', 'reclaim-lock-inversion', '--keep-going', '--runs', '48', '--shrink-budget', '10m', '--budget', '10m', '--seed', '1', '--quiet'];
 
 test('merge of the n shards of a campaign, n = 1..4, is the campaign run in one piece: its JSON, JUnit and KTAP; --jobs 2 too', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'percpu-campaign-'));
@@ -97,7 +97,7 @@ test('merge of the n shards of a campaign, n = 1..4, is the campaign run in one 
 
 test('without --keep-going, jobs stop at the lowest failing run, as one job does', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'percpu-campaign-'));
-  const args = ['fuzz', 'all', '--inject', 'workqueue-lost-wakeup', '--runs', '60', '--seed', '2', '--quiet', '--out', dir];
+  const args = ['fuzz', 'all', '--inject', 'workqueue-lost-wakeup', '--runs', '60', '--shrink-budget', '10m', '--budget', '10m', '--seed', '2', '--quiet', '--out', dir];
   const one = cli([...args, '--json', join(dir, 'one.json')]);
   const two = cli([...args, '--json', join(dir, 'two.json'), '--jobs', '2']);
   t.is(one.code, 1, one.err);

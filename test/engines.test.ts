@@ -99,7 +99,7 @@ test('--engine: fuzz on either engine files the same finding with the same repro
   const dirs = { inthread: mkdtempSync(join(tmpdir(), 'eng-in-')), threads: mkdtempSync(join(tmpdir(), 'eng-th-')) };
   const docs: Record<string, { findings: { schedule: string; run: number; minimal: unknown; repro: unknown }[]; runs: number }> = {};
   for (const engine of ['inthread', 'threads'] as const) {
-    const r = cli(['fuzz', 'irq-free', '--inject', 'single-mutex', '--runs', '5', '--quiet', '--engine', engine, '--json', 'f.json'], dirs[engine]);
+    const r = cli(['fuzz', 'irq-free', '--inject', 'single-mutex', '--runs', '5', '--shrink-budget', '10m', '--quiet', '--engine', engine, '--json', 'f.json'], dirs[engine]);
     t.is(r.code, 1, r.err);
     docs[engine] = JSON.parse(readFileSync(join(dirs[engine], 'f.json'), 'utf8'));
   }

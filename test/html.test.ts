@@ -23,7 +23,7 @@ function cli(args: string[]): { code: number | null; out: string; err: string } 
 /** A failing run's report: fuzz finds the lock inversion, replay writes the HTML. */
 function report(): string {
   const dir = mkdtempSync(join(tmpdir(), 'percpu-html-'));
-  const fz = cli(['fuzz', 'all', '--inject', 'reclaim-lock-inversion', '--runs', '40', '--seed', '1', '--out', dir, '--html', join(dir, 'fuzz.html'), '--quiet']);
+  const fz = cli(['fuzz', 'all', '--inject', 'reclaim-lock-inversion', '--runs', '40', '--shrink-budget', '10m', '--budget', '10m', '--seed', '1', '--out', dir, '--html', join(dir, 'fuzz.html'), '--quiet']);
   if (fz.code !== 1) throw new Error(`fuzz: ${fz.code} ${fz.err}`);
   const repro = join(dir, readdirSync(dir).find((f) => f.startsWith('repro-'))!);
   const html = join(dir, 'report.html');

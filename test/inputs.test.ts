@@ -45,7 +45,7 @@ function badInput(t: import('ava').ExecutionContext, r: Out, re: RegExp): void {
 /** A fuzz shard with a finding, to break in different ways. */
 async function shardWithFinding(dir: string): Promise<Record<string, unknown>> {
   const f = join(dir, 's.json');
-  const r = await cli(['fuzz', 'irq-free', '--inject', 'single-mutex', '--runs', '5', '--shard', '1/2', '--json', f, '--out', dir, '--quiet']);
+  const r = await cli(['fuzz', 'irq-free', '--inject', 'single-mutex', '--runs', '5', '--shrink-budget', '10m', '--shard', '1/2', '--json', f, '--out', dir, '--quiet']);
   if (r.code !== 1) throw new Error(`fuzz: ${r.code} ${r.err}`);
   return JSON.parse(readFileSync(f, 'utf8')) as Record<string, unknown>;
 }
@@ -196,7 +196,7 @@ test.serial('outputs: a dangling symlink is written through, a link into a missi
 test.serial('every output is attempted and each failure is one line: fuzz and replay go on past /dev/full (10, 11)', async (t) => {
   const dir = tmp();
   const f = join(dir, 'f.json');
-  const r = await cli(['fuzz', 'irq-free', '--inject', 'single-mutex', '--runs', '5', '--html', '/dev/full', '--json', f, '--ktap', join(dir, 'f.tap'), '--out', dir, '--quiet']);
+  const r = await cli(['fuzz', 'irq-free', '--inject', 'single-mutex', '--runs', '5', '--shrink-budget', '10m', '--html', '/dev/full', '--json', f, '--ktap', join(dir, 'f.tap'), '--out', dir, '--quiet']);
   t.is(r.code, 2, r.err);
   t.is(r.err, 'percpu-stress: --html: cannot write /dev/full: ENOSPC\n');
   t.regex(r.out, /BUG: sleeping function called from invalid context/, 'the finding is on stdout');
@@ -218,7 +218,7 @@ test.serial('every output is attempted and each failure is one line: fuzz and re
 
 test.serial('replay refuses a repro too long to schedule, and one whose scenario now gives another machine (12, 16)', async (t) => {
   const dir = tmp();
-  t.is((await cli(['fuzz', 'irq-free', '--inject', 'single-mutex', '--runs', '5', '--out', dir, '--quiet'])).code, 1);
+  t.is((await cli(['fuzz', 'irq-free', '--inject', 'single-mutex', '--runs', '5', '--shrink-budget', '10m', '--out', dir, '--quiet'])).code, 1);
   const file = join(dir, readdirSync(dir).find((x) => x.startsWith('repro-'))!);
   const repro = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
   const long = join(dir, 'long.json');
@@ -257,7 +257,7 @@ test.serial('the re-run hint of a scenario file names the file, and pastes (15)'
 test.serial('phys programs replay, and a fuzz with --trace-out keeps its finding (1)', async (t) => {
   const dir = tmp();
   const trace = join(dir, 't.json');
-  const r = await cli(['fuzz', 'phys-lookup', '--strict-known', '--runs', '20', '--out', dir, '--trace-out', trace, '--quiet']);
+  const r = await cli(['fuzz', 'phys-lookup', '--strict-known', '--runs', '20', '--budget', '10m', '--out', dir, '--trace-out', trace, '--quiet']);
   t.is(r.code, 1, r.err);
   t.regex(r.out, /repro: /);
   t.true(existsSync(trace));

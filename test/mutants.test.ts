@@ -26,7 +26,7 @@ for (const [name, looksLike, symptom] of LOOKALIKES) {
   test.serial(`a bug with the symptom of ${looksLike} (${name}) fails fuzz all, not counted as the known issue`, (t) => {
     const dir = buildMutant(mutant(name));
     t.teardown(() => removeMutant(dir));
-    const r = runMutant(dir, ['fuzz', 'all', '--runs', '400', '--seed', '1', '--quiet', '--json', join(dir, 'f.json')]);
+    const r = runMutant(dir, ['fuzz', 'all', '--runs', '400', '--budget', '10m', '--seed', '1', '--quiet', '--json', join(dir, 'f.json')]);
     t.is(r.code, 1, `${r.out}\n${r.err}`);
     const doc = JSON.parse(readFileSync(join(dir, 'f.json'), 'utf8')) as FuzzDoc;
     t.is(doc.findings.length, 1);
@@ -59,7 +59,7 @@ test.serial('every failure justified: a request of a whole unit refused as illeg
 test.serial('progress judged on the kernel\'s own work: a reclaim that returns on a failed trylock fails fuzz reclaim-race, and its repro replays', (t) => {
   const dir = buildMutant(mutant('reclaim-trylock-noop'));
   t.teardown(() => removeMutant(dir));
-  const r = runMutant(dir, ['fuzz', 'reclaim-race', '--runs', '30', '--seed', '1', '--quiet']);
+  const r = runMutant(dir, ['fuzz', 'reclaim-race', '--runs', '30', '--budget', '10m', '--seed', '1', '--quiet']);
   t.is(r.code, 1, r.out);
   t.regex(r.out, /^percpu: pcpu_reclaim_work ran and did not do its job/m);
   const again = runMutant(dir, ['replay', r.repros[0]!, '--quiet']);
@@ -69,7 +69,7 @@ test.serial('progress judged on the kernel\'s own work: a reclaim that returns o
 test.serial('known issues by the exact path: fuzz phys-lookup --backend km with pcpu_addr_in_first_chunk broken for unit 0 fails, not filed as ptr-to-phys-offset', (t) => {
   const dir = buildMutant(mutant('phys-unit0-page-path'));
   t.teardown(() => removeMutant(dir));
-  const r = runMutant(dir, ['fuzz', 'phys-lookup', '--backend', 'km', '--runs', '40', '--seed', '1', '--quiet']);
+  const r = runMutant(dir, ['fuzz', 'phys-lookup', '--backend', 'km', '--runs', '40', '--budget', '10m', '--seed', '1', '--quiet']);
   t.is(r.code, 1, r.out);
   t.regex(r.out, /^BUG: per_cpu_ptr_to_phys\(\) returned a wrong physical address$/m);
 });

@@ -62,14 +62,14 @@ test('fuzz all --runs N reports runs per scenario and strategy, each pair as oft
   const dir = mkdtempSync(join(tmpdir(), 'percpu-pairs-'));
   // 4.1 first: its scenarios are 2.6.35's and its own, and its baseline's known issues do not fail the campaign
   const S41 = scenariosOf('4.1');
-  const r41 = cli(['fuzz', 'all', '--kernel', '4.1', '--runs', String(S41.length * 6), '--seed', '1', '--json', join(dir, 'f41.json'), '--out', dir]);
+  const r41 = cli(['fuzz', 'all', '--kernel', '4.1', '--runs', String(S41.length * 6), '--budget', '10m', '--seed', '1', '--json', join(dir, 'f41.json'), '--out', dir]);
   t.is(r41.code, 0, r41.out + r41.err);
   const doc41 = JSON.parse(readFileSync(join(dir, 'f41.json'), 'utf8')) as { byScenario: Record<string, { runs: number }> };
   t.deepEqual(Object.keys(doc41.byScenario).sort(), S41.map((s) => s.name).sort());
   for (const [name, tally] of Object.entries(doc41.byScenario)) t.is(tally.runs, 6, name);
   t.regex(r41.out, /known issues of the 4\.1 baseline met: .*empty-pop-unlocked/);
   const S = scenariosOf('2.6.35').length;
-  const r = cli(['fuzz', 'all', '--runs', String(S * 6 * 4), '--seed', '1', '--json', join(dir, 'f.json'), '--out', dir]);
+  const r = cli(['fuzz', 'all', '--runs', String(S * 6 * 4), '--budget', '10m', '--seed', '1', '--json', join(dir, 'f.json'), '--out', dir]);
   t.is(r.code, 0, r.out + r.err);
   const doc = JSON.parse(readFileSync(join(dir, 'f.json'), 'utf8')) as { byScenario: Record<string, { runs: number; byStrategy: Record<string, number> }>; residualRisk: number | null };
   t.deepEqual(Object.keys(doc.byScenario).sort(), scenariosOf('2.6.35').map((s) => s.name).sort());
@@ -88,7 +88,7 @@ test('fuzz all --runs N reports runs per scenario and strategy, each pair as oft
 
 test('a finding\'s run, seed, scenario and strategy are those of the run that produced its repro, under --jobs too; no residual risk after a failing campaign', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'percpu-prov-'));
-  const args = ['fuzz', 'all', '--inject', 'reclaim-lock-inversion', '--keep-going', '--runs', '24', '--seed', '3', '--jobs', '2', '--out', dir, '--json', join(dir, 'f.json'), '--quiet'];
+  const args = ['fuzz', 'all', '--inject', 'reclaim-lock-inversion', '--keep-going', '--runs', '24', '--shrink-budget', '10m', '--budget', '10m', '--seed', '3', '--jobs', '2', '--out', dir, '--json', join(dir, 'f.json'), '--quiet'];
   const r = cli(args);
   t.is(r.code, 1, r.err);
   const doc = JSON.parse(readFileSync(join(dir, 'f.json'), 'utf8')) as {

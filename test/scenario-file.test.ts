@@ -23,7 +23,7 @@ test('the worked example runs free-running and controlled, and its repros replay
   // the bursts really are frees from interrupt handlers
   t.regex(run.out, /operations: \d+ alloc, \d+ free, [1-9]\d* irq-free/);
   const dir = mkdtempSync(join(tmpdir(), 'percpu-sf-'));
-  const fz = cli(['fuzz', EXAMPLE, '--inject', 'alloc-plain-spinlock', '--runs', '60', '--out', dir, '--quiet']);
+  const fz = cli(['fuzz', EXAMPLE, '--inject', 'alloc-plain-spinlock', '--runs', '60', '--shrink-budget', '10m', '--budget', '10m', '--out', dir, '--quiet']);
   t.is(fz.code, 1, fz.err);
   const repro = join(dir, readdirSync(dir).find((f) => f.startsWith('repro-'))!);
   const rp = cli(['replay', repro, '--quiet']);

@@ -64,7 +64,7 @@ test.serial('shrinking makes a failure smaller and it still fails', async (t) =>
   const base = { scenario, cpus: 3, seed: 9, strategy: Mode.pct, depth: 3, inject: 'reclaim-lock-inversion', expectedSteps: 1000 };
   const first = await shared().run({ ...base, programs });
   t.true(first.violations.some((v) => v.kind === 'lockdep-circular'));
-  const sh = await shrink({ runner: shared(), base, programs, target: signatureOf(first.violations.find((v) => v.kind === 'lockdep-circular')!), budgetMs: 15_000 });
+  const sh = await shrink({ runner: shared(), base, programs, target: signatureOf(first.violations.find((v) => v.kind === 'lockdep-circular')!), budgetMs: 600_000 });
   const before = programs.reduce((n, p) => n + p.length, 0);
   const after = sh.programs.reduce((n, p) => n + p.length, 0);
   t.true(after < before, `${before / 4} ops -> ${after / 4}`);

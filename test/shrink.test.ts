@@ -75,7 +75,7 @@ test('a candidate replay would refuse is not run, nor kept', (t) => {
 async function shrunkAndReplayed(t: ExecutionContext, scenario: string, o: { inject?: string; strictKnown?: boolean }): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'percpu-shrink-'));
   const res = await fuzz(shared(), {
-    scenarios: [scenarioByName(scenario)!], budgetMs: 60_000, shrinkBudgetMs: 30_000, strategy: Mode.pct, depth: 3, cpus: 3, ops: 0, seed: 1,
+    scenarios: [scenarioByName(scenario)!], budgetMs: 60_000, shrinkBudgetMs: 600_000, strategy: Mode.pct, depth: 3, cpus: 3, ops: 0, seed: 1,
     keepGoing: false, outDir: dir, inject: o.inject ?? null, strictKnown: o.strictKnown, maxRuns: 20,
   });
   t.is(res.findings.length, 1);

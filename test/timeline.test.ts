@@ -94,7 +94,7 @@ test('the trace checker is not vacuous: B/E events, string flow ids, flow ends o
 test('fuzz --trace-out writes valid Trace Event JSON of the minimal failing run; replay writes the same file', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'percpu-tl-'));
   const file = join(dir, 'trace.json');
-  const r = cli(['fuzz', 'all', '--inject', 'reclaim-lock-inversion', '--runs', '40', '--seed', '1', '--out', dir, '--trace-out', file]);
+  const r = cli(['fuzz', 'all', '--inject', 'reclaim-lock-inversion', '--runs', '40', '--shrink-budget', '10m', '--budget', '10m', '--seed', '1', '--out', dir, '--trace-out', file]);
   t.is(r.code, 1, r.out + r.err);
   const doc = JSON.parse(readFileSync(file, 'utf8')) as { traceEvents: Ev[]; otherData: { cpus: number } };
   const entities = doc.otherData.cpus + 1;
@@ -125,7 +125,7 @@ test('fuzz --trace-out writes valid Trace Event JSON of the minimal failing run;
 test('the DevTools trace engine (npm) binds every context-switch flow and shows each violation inside the function that reported it, at its step', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'percpu-tl-'));
   // single-mutex: free_percpu sleeps in an interrupt handler on cpu0 at step 11, then cpu0 switches away
-  t.is(cli(['fuzz', 'irq-free', '--inject', 'single-mutex', '--runs', '3', '--out', dir, '--quiet']).code, 1);
+  t.is(cli(['fuzz', 'irq-free', '--inject', 'single-mutex', '--runs', '3', '--shrink-budget', '10m', '--out', dir, '--quiet']).code, 1);
   const repro = join(dir, readdirSync(dir).find((f) => f.startsWith('repro-'))!);
   const file = join(dir, 't.json');
   t.is(cli(['replay', repro, '--trace-out', file, '--quiet']).code, 1);
@@ -151,7 +151,7 @@ test('the DevTools trace engine (npm) binds every context-switch flow and shows 
 
 test('replay --explain prints the interleaving up to the violation, --all every step', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'percpu-tl-'));
-  const r = cli(['fuzz', 'all', '--inject', 'reclaim-lock-inversion', '--runs', '40', '--seed', '1', '--out', dir]);
+  const r = cli(['fuzz', 'all', '--inject', 'reclaim-lock-inversion', '--runs', '40', '--shrink-budget', '10m', '--budget', '10m', '--seed', '1', '--out', dir]);
   t.is(r.code, 1, r.out + r.err);
   const repro = join(dir, readdirSync(dir).find((f) => f.startsWith('repro-'))!);
   const ex = cli(['replay', repro, '--explain']);
@@ -192,7 +192,7 @@ test('fuzz --keep-going groups findings by signature: one repro per signature, o
   const dir = mkdtempSync(join(tmpdir(), 'percpu-kg-'));
   const json = join(dir, 'f.json');
   const junit = join(dir, 'f.xml');
-  const r = cli(['fuzz', 'all', '--inject', 'reclaim-lock-inversion', '--keep-going', '--runs', '30', '--seed', '1', '--out', dir, '--json', json, '--junit', junit, '--quiet']);
+  const r = cli(['fuzz', 'all', '--inject', 'reclaim-lock-inversion', '--keep-going', '--runs', '30', '--shrink-budget', '10m', '--budget', '10m', '--seed', '1', '--out', dir, '--json', json, '--junit', junit, '--quiet']);
   t.is(r.code, 1, r.err);
   const doc = JSON.parse(readFileSync(json, 'utf8')) as { findings: { signature: string; occurrences: number; reproPath: string; strategy: string }[]; byStrategy: Record<string, number> };
   const sigs = doc.findings.map((f) => f.signature);
