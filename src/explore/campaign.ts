@@ -9,7 +9,7 @@
 
 import { rmSync } from 'node:fs';
 import type { Engine } from '../run/main/engine.ts';
-import { fuzz, planRun, RunNumbers, strategiesOf, worstResidual, type FuzzFinding, type FuzzOptions, type FuzzResult, type ScenarioTally } from './fuzz.ts';
+import { fuzz, planRun, RunNumbers, sortedCounts, strategiesOf, worstResidual, type FuzzFinding, type FuzzOptions, type FuzzResult, type ScenarioTally } from './fuzz.ts';
 
 export interface Shard {
   /** 1-based */
@@ -65,6 +65,7 @@ export function sumTallies(parts: readonly Record<string, ScenarioTally>[]): Rec
       for (const [k, v] of Object.entries(t.byStrategy)) o.byStrategy[k] = (o.byStrategy[k] ?? 0) + v;
     }
   }
+  for (const t of Object.values(out)) t.byStrategy = sortedCounts(t.byStrategy);
   return out;
 }
 
@@ -84,7 +85,7 @@ export function mergeResults(parts: readonly FuzzResult[], o: { keepGoing: boole
   const sum = (pick: (p: FuzzResult) => Record<string, number>): Record<string, number> => {
     const out: Record<string, number> = {};
     for (const p of parts) for (const [k, v] of Object.entries(pick(p))) out[k] = (out[k] ?? 0) + v;
-    return out;
+    return sortedCounts(out);
   };
   const all = parts.flatMap((p) => p.findings);
   let kept: FuzzFinding[];

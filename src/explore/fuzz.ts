@@ -365,6 +365,19 @@ interface StartedRun {
  */
 export const RUNS_AHEAD = 32;
 
+/** The order strategies are listed in (portfolio order, then the others). */
+export const STRATEGY_ORDER: readonly string[] = ['pct/d3', 'pct/d2', 'pct/d1', 'pos', 'urw', 'random', 'os', 'mutation'];
+
+/**
+ * Counts by name in one order, whatever order they were met in: jobs meet
+ * strategies and known issues in an order that depends on their speed, and
+ * a campaign's JSON must not (strategies by STRATEGY_ORDER, the rest by name).
+ */
+export function sortedCounts(by: Readonly<Record<string, number>>): Record<string, number> {
+  const rank = (k: string): number => (STRATEGY_ORDER.includes(k) ? STRATEGY_ORDER.indexOf(k) : STRATEGY_ORDER.length);
+  return Object.fromEntries(Object.entries(by).sort(([a], [b]) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0)));
+}
+
 /** Range multiplier over the calibrated run length: PCT draws change points over the whole run. */
 const RANGE_MARGIN = 1.5;
 
@@ -588,12 +601,13 @@ export async function fuzz(runner: Engine, o: FuzzOptions): Promise<FuzzResult> 
   if (confirmError !== null) throw confirmError;
   const meanSteps = runs ? steps / runs : 0;
   const cleanPctRuns = Object.values(byScenario).reduce((n, t) => n + t.cleanPct, 0);
+  for (const t of Object.values(byScenario)) t.byStrategy = sortedCounts(t.byStrategy);
   return {
     runs, cleanRuns: clean, incompleteRuns: incomplete, ms: Date.now() - t0, findings, meanSteps, ...(inputError !== null ? { inputError } : {}),
     ...worstResidual(byScenario, o.cpus + 1, o.depth, findings.length > 0),
-    cleanPctRuns, byStrategy, byScenario,
+    cleanPctRuns, byStrategy: sortedCounts(byStrategy), byScenario,
     ...(o.feedback || o.measureCoverage ? { coverage: { bits, byKind, corpus: corpus.length, curve } } : {}),
-    known, ...(unclassified.length ? { unclassified } : {}),
+    known: sortedCounts(known), ...(unclassified.length ? { unclassified } : {}),
   };
 }
 

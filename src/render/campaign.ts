@@ -2,7 +2,7 @@
 // where its repro comes from and how to replay it, the runs per scenario
 // and strategy, the known issues met, and what the clean PCT runs prove.
 
-import type { FuzzResult } from '../explore/fuzz.ts';
+import { sortedCounts, type FuzzResult } from '../explore/fuzz.ts';
 import { reproFileName } from '../explore/repro.ts';
 import { isAbsolute, relative } from 'node:path';
 import { COV_KINDS } from '../shm/coverage.ts';
@@ -56,12 +56,9 @@ export function residualText(res: FuzzResult, entities: number, depth: number): 
     `More runs (--budget, --runs), shorter runs (--ops: smaller k) or a smaller --depth make it tighter.\n`;
 }
 
-const ORDER = ['pct/d3', 'pct/d2', 'pct/d1', 'pos', 'urw', 'random', 'os', 'mutation'];
-
-/** "pct/d3 20, pos 20, ...": counts by strategy, in the portfolio's order. */
+/** "pct/d3 12, pos 4, ..." in STRATEGY_ORDER. */
 export function strategyCounts(by: Record<string, number>): string {
-  const rank = (k: string): number => (ORDER.indexOf(k) < 0 ? ORDER.length : ORDER.indexOf(k));
-  return Object.entries(by).sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b)).map(([k, v]) => `${k} ${v}`).join(', ');
+  return Object.entries(sortedCounts(by)).map(([k, v]) => `${k} ${v}`).join(', ');
 }
 
 /** Runs per scenario and strategy, a line per scenario. */
