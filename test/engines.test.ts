@@ -11,7 +11,10 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Runner } from '../src/run/main/runner.ts';
-import { InThreadEngine } from '../src/run/main/inthread.ts';
+import { InThreadEngine, INTHREAD_WORKER_FILE } from '../src/run/main/inthread.ts';
+import { ensureWorkerBuilt } from '../src/run/main/pool.ts';
+import type { InThreadAnswer, InThreadTask } from '../src/run/messages.ts';
+import { getEventListeners } from 'node:events';
 import { SCENARIOS, scenarioByName } from '../scenarios/index.ts';
 import { runsOn } from '../scenarios/lib/scenario.ts';
 import { KERNELS } from '../src/shm/config.ts';
@@ -23,7 +26,7 @@ import { readRepro } from '../src/explore/repro.ts';
 import { HarnessError } from '../src/report/errors.ts';
 import { replayRun } from '../src/cli/fuzz-cmd.ts';
 import type { RunOptions, RunResult } from '../src/run/main/runner.ts';
-import { planFixReplay, type RunSpec } from '../src/run/spec.ts';
+import { planFixReplay, specOf, type RunSpec } from '../src/run/spec.ts';
 import { fixFor } from '../src/run/kernels.ts';
 
 const SEEDS = 20;
@@ -225,6 +228,17 @@ test.serial('the jobs of a campaign take run numbers from one sequence: a job he
   }
 });
 
+test('a run dropped after it was sent to the in-thread engine\'s thread is skipped there if it has not started', async (t) => {
+  await ensureWorkerBuilt();
+  const runTask = (await import(INTHREAD_WORKER_FILE)).default as (task: InThreadTask) => InThreadAnswer[];
+  const spec = specOf({ scenario: SCENARIOS[0]!, cpus: 2, seed: 1, ops: 4, strategy: Mode.pct });
+  const drop = new Int32Array(new SharedArrayBuffer(12));
+  drop[1] = 1;
+  const runs = [1, 2, 3].map((seed) => ({ spec: { ...spec, seed }, budgetEnd: 0, verify: true }));
+  const answers = runTask({ runs, stop: new SharedArrayBuffer(4), drop: drop.buffer as SharedArrayBuffer });
+  t.deepEqual(answers.map((a) => ('dropped' in a ? 'dropped' : 'result' in a ? a.result.seed : a.error)), [1, 'dropped', 3]);
+});
+
 test.serial('runs the caller no longer wants are dropped by the in-thread engine if not started (a campaign\'s runs ahead, after it ended): in-thread and free-running on its threads', async (t) => {
   const engine = new InThreadEngine();
   try {
@@ -243,8 +257,10 @@ test.serial('runs the caller no longer wants are dropped by the in-thread engine
     for (const d of free.slice(1)) d.abort();
     const rest = await Promise.allSettled(frees.slice(1));
     t.true(rest.filter((r) => r.status === 'rejected' && /dropped/.test(String(r.reason))).length >= 3, 'at most the run already under way when the drop came is played');
-    // the engine goes on as before
-    t.not((await engine.run({ ...o, seed: 9 })).status, 'incomplete');
+    // the engine goes on as before, and a run that was not dropped leaves no listener on its signal
+    const kept = new AbortController();
+    t.not((await engine.run({ ...o, seed: 9, signal: kept.signal })).status, 'incomplete');
+    t.is(getEventListeners(kept.signal, 'abort').length, 0);
   } finally {
     await engine.close();
   }

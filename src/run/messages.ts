@@ -43,10 +43,12 @@ export interface InThreadTask {
   runs: InThreadRun[];
   /** The engine's stop word (Int32Array[1]): non-zero asks the runs to stop (interrupted). */
   stop: SharedArrayBuffer;
+  /** A word per run (Int32Array[runs.length]): non-zero, its caller no longer wants it (not started: not played; played: no fix replay). */
+  drop: SharedArrayBuffer;
 }
 
-/** What it answers for each run: its result, or what went wrong (an internal error, as text). */
-export type InThreadAnswer = { result: RunResult; fixReplay?: FixReplay } | { error: string };
+/** What it answers for each run: its result, that it was dropped before it started, or what went wrong (an internal error, as text). */
+export type InThreadAnswer = { result: RunResult; fixReplay?: FixReplay } | { dropped: true } | { error: string };
 
 /** The replay with fixes a run's thread played ahead (fixReplaySpec of the run). */
 export interface FixReplay {

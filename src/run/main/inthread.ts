@@ -168,7 +168,18 @@ export class InThreadEngine extends Engine {
 
   private async sendBatch(batch: Queued[]): Promise<void> {
     const pool = await this.ensurePool();
-    const task: InThreadTask = { runs: batch.map((q) => q.task), stop: this.stop.buffer as SharedArrayBuffer };
+    // a run its caller drops after it was sent is skipped by the thread if not yet started
+    const drop = new Int32Array(new SharedArrayBuffer(4 * batch.length));
+    const onDrop = batch.map((q, i) => {
+      if (!q.signal) return undefined;
+      const f = (): void => {
+        Atomics.store(drop, i, 1);
+      };
+      if (q.signal.aborted) f();
+      else q.signal.addEventListener('abort', f, { once: true });
+      return f;
+    });
+    const task: InThreadTask = { runs: batch.map((q) => q.task), stop: this.stop.buffer as SharedArrayBuffer, drop: drop.buffer as SharedArrayBuffer };
     // the thread looks at its clock only between resumes: a part that never reaches a scheduling
     // point cannot see it, so past the budget and a grace the thread is ended from here
     const abort = new AbortController();
@@ -182,6 +193,7 @@ export class InThreadEngine extends Engine {
       batch.forEach((q, i) => {
         const a = results[i]!;
         if ('error' in a) q.reject(new Error(a.error));
+        else if ('dropped' in a) q.reject(new Error('the run was dropped before it started'));
         else {
           if (a.fixReplay) this.fixReplays.set(a.result, a.fixReplay);
           q.resolve(a.result);
@@ -193,6 +205,7 @@ export class InThreadEngine extends Engine {
       for (const q of batch) q.resolve(this.terminated(q.task.spec, q.t0));
     } finally {
       clearTimeout(timer);
+      batch.forEach((q, i) => onDrop[i] && q.signal!.removeEventListener('abort', onDrop[i]));
     }
   }
 

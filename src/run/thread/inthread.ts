@@ -143,12 +143,15 @@ function playFixReplayAhead(s: RunSpec, r: RunResult, stop: Int32Array, budgetEn
 /** A pool thread's task: runs to play in turn (one message for several spares the round trips). */
 export function runInThreadTask(task: InThreadTask): InThreadAnswer[] {
   const stop = new Int32Array(task.stop);
-  return task.runs.map((r) => {
+  const drop = new Int32Array(task.drop);
+  return task.runs.map((r, i) => {
+    if (Atomics.load(drop, i) !== 0) return { dropped: true };
     try {
       const result = playInThread(r.spec, stop, r.budgetEnd);
       let fixReplay: FixReplay | undefined;
       try {
-        fixReplay = r.verify ? playFixReplayAhead(r.spec, result, stop, r.budgetEnd) : undefined;
+        // (a run dropped while it played: its caller will not ask for the replay)
+        fixReplay = r.verify && Atomics.load(drop, i) === 0 ? playFixReplayAhead(r.spec, result, stop, r.budgetEnd) : undefined;
       } catch {
         // the run's result stands; the replay is played again when Engine.verifyKnown asks for it (and fails there, reported)
         fixReplay = undefined;
