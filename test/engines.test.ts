@@ -11,7 +11,7 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Runner } from '../src/run/main/runner.ts';
-import { InThreadEngine, INTHREAD_WORKER_FILE } from '../src/run/main/inthread.ts';
+import { dropWords, InThreadEngine, INTHREAD_WORKER_FILE } from '../src/run/main/inthread.ts';
 import { ensureWorkerBuilt } from '../src/run/main/pool.ts';
 import type { InThreadAnswer, InThreadTask } from '../src/run/messages.ts';
 import { getEventListeners } from 'node:events';
@@ -22,7 +22,7 @@ import { Mode } from '../src/sched/strategy.ts';
 import { decodeSchedule } from '../src/sched/schedule.ts';
 import { deriveSeed, fuzz, mutateSchedule, RunNumbers, RUNS_AHEAD } from '../src/explore/fuzz.ts';
 import { runDifference } from '../src/report/compare.ts';
-import { readRepro } from '../src/explore/repro.ts';
+import { readRepro, reproKernel, reproPrograms, reproScenario } from '../src/explore/repro.ts';
 import { HarnessError } from '../src/report/errors.ts';
 import { replayRun } from '../src/cli/fuzz-cmd.ts';
 import type { RunOptions, RunResult } from '../src/run/main/runner.ts';
@@ -225,6 +225,45 @@ test.serial('the jobs of a campaign take run numbers from one sequence: a job he
     t.deepEqual(all.sort(), Array.from({ length: RUNS }, (_, i) => deriveSeed(1, i)).sort());
   } finally {
     await Promise.all([held.close(), free.close()]);
+  }
+});
+
+test('the drop words of a batch: set when a run\'s signal aborts (at once if it has), one listener per signal, none left after release', (t) => {
+  const a = new AbortController(), b = new AbortController(), c = new AbortController();
+  b.abort();
+  const d = dropWords([a.signal, undefined, a.signal, b.signal, c.signal]);
+  t.deepEqual([...d.words], [0, 0, 0, 1, 0]);
+  t.is(getEventListeners(a.signal, 'abort').length, 1, 'two runs, one signal: one listener');
+  a.abort();
+  t.deepEqual([...d.words], [1, 0, 1, 1, 0]);
+  d.release();
+  t.is(getEventListeners(c.signal, 'abort').length, 0);
+  c.abort();
+  t.is(d.words[4], 0, 'released: the batch was answered');
+});
+
+test.serial('a run dropped while it played is not verified: no fix replay is played for a caller that will not look', async (t) => {
+  const drop = new AbortController();
+  class DropWhilePlaying extends Runner {
+    plays = 0;
+    override async play(s: RunSpec, o: RunOptions, t0: number): Promise<RunResult> {
+      this.plays++;
+      const r = await super.play(s, o, t0);
+      drop.abort();
+      return r;
+    }
+  }
+  const engine = new DropWhilePlaying();
+  try {
+    const repro = readRepro(join(FIXTURES, 'known-km.json'));
+    const o: RunOptions = {
+      scenario: reproScenario(repro), cpus: repro.cpus, seed: repro.seed, programs: reproPrograms(repro), strategy: Mode.replay,
+      schedule: decodeSchedule(repro.schedule), depth: repro.depth, inject: repro.inject, kernel: reproKernel(repro), signal: drop.signal,
+    };
+    await t.throwsAsync(engine.run(o), { message: /dropped/ });
+    t.is(engine.plays, 1, 'the claimed km finding was not replayed with its fix');
+  } finally {
+    await engine.close();
   }
 });
 

@@ -22,12 +22,15 @@ const cutByKnown = (r: RunResult): boolean => r.violations.some((v) => v.known &
  * The run did what its seeded programs ask, judged by what the programs alone decide: the allocations they
  * attempt. How many succeed depends on the interleaving of free-running CPUs: under failure injection, and
  * in a known issue's cascade (4.1's pcpu_map_pages leaves pages mapped after a failure; every later populate
- * of them fails), a run served 822 of 3,108 attempts on CI. Everything allocated is freed unless a report at
- * quiescence (a known issue's leak or count) says otherwise.
+ * of them fails), a run served 822 of 3,108 attempts on CI. Without injected failures, what fails is what
+ * the programs ask beyond the machine (the reserved chunk full, an atomic request with no populated page):
+ * at least 65% were served in 204 runs of every scenario, so an allocator that serves under 10% is broken.
+ * Everything allocated is freed unless a report at quiescence (a known issue's leak or count) says otherwise.
  */
-function realWork(t: ExecutionContext, r: RunResult, seed: number): void {
-  t.true(r.ops.alloc + r.ops.failed > 1000, `seed ${seed}: ${r.ops.alloc} allocations, ${r.ops.failed} failed`);
-  t.true(r.ops.alloc > 0, `seed ${seed}: the allocator served nothing`);
+function realWork(t: ExecutionContext, r: RunResult, seed: number, injected: boolean): void {
+  const attempts = r.ops.alloc + r.ops.failed;
+  t.true(attempts > 1000, `seed ${seed}: ${r.ops.alloc} allocations, ${r.ops.failed} failed`);
+  t.true(injected ? r.ops.alloc > 0 : r.ops.alloc * 10 >= attempts, `seed ${seed}: ${r.ops.alloc} of ${attempts} allocations served`);
   if (!r.violations.some((v) => v.fatal && v.cpu < 0)) t.is(r.stats.nr_cur_alloc, 0, `seed ${seed}`);
 }
 
@@ -40,7 +43,7 @@ for (const s of scenariosOf('2.6.35')) {
       t.is(r.status, r.violations.length ? 'known' : 'clean');
       // a known issue that oopses (the walk escape) ends the run where the kernel would
       if (cutByKnown(r)) continue;
-      realWork(t, r, seed);
+      realWork(t, r, seed, s.fail !== undefined);
       t.true(r.checks > r.ops.alloc, 'the touched chunk is checked under pcpu_lock on every alloc and free');
     }
   });
@@ -56,7 +59,7 @@ for (const s of scenariosOf('4.1')) {
       t.deepEqual(r.violations.filter((v) => !v.known).map((v) => v.text), [], `seed ${seed}`);
       t.is(r.status, r.violations.length ? 'known' : 'clean');
       if (cutByKnown(r)) continue;
-      realWork(t, r, seed);
+      realWork(t, r, seed, s.fail !== undefined);
     }
   });
 }

@@ -44,6 +44,9 @@ export abstract class Engine {
 
   async run(o: RunOptions): Promise<RunResult> {
     const { result, spec } = await this.runOnce(o);
+    // dropped while it played: its caller will not look at it, so nothing more is played for it (a fix
+    // replay would hold up whatever the caller does next on this engine: a finding's shrinking, the next campaign)
+    if (o.signal?.aborted) throw new Error('the run was dropped: its caller no longer wants it');
     if (o.verifyKnown !== false && spec.programs && result.schedule !== null && result.violations.some((v) => v.mechanism !== undefined && v.notKnown === undefined)) {
       await this.verifyKnown(o, result, spec);
     }

@@ -169,17 +169,8 @@ export class InThreadEngine extends Engine {
   private async sendBatch(batch: Queued[]): Promise<void> {
     const pool = await this.ensurePool();
     // a run its caller drops after it was sent is skipped by the thread if not yet started
-    const drop = new Int32Array(new SharedArrayBuffer(4 * batch.length));
-    const onDrop = batch.map((q, i) => {
-      if (!q.signal) return undefined;
-      const f = (): void => {
-        Atomics.store(drop, i, 1);
-      };
-      if (q.signal.aborted) f();
-      else q.signal.addEventListener('abort', f, { once: true });
-      return f;
-    });
-    const task: InThreadTask = { runs: batch.map((q) => q.task), stop: this.stop.buffer as SharedArrayBuffer, drop: drop.buffer as SharedArrayBuffer };
+    const drop = dropWords(batch.map((q) => q.signal));
+    const task: InThreadTask = { runs: batch.map((q) => q.task), stop: this.stop.buffer as SharedArrayBuffer, drop: drop.words.buffer as SharedArrayBuffer };
     // the thread looks at its clock only between resumes: a part that never reaches a scheduling
     // point cannot see it, so past the budget and a grace the thread is ended from here
     const abort = new AbortController();
@@ -205,7 +196,7 @@ export class InThreadEngine extends Engine {
       for (const q of batch) q.resolve(this.terminated(q.task.spec, q.t0));
     } finally {
       clearTimeout(timer);
-      batch.forEach((q, i) => onDrop[i] && q.signal!.removeEventListener('abort', onDrop[i]));
+      drop.release();
     }
   }
 
@@ -231,6 +222,37 @@ export class InThreadEngine extends Engine {
       await this.threads?.close();
     }
   }
+}
+
+/**
+ * A shared word per run of a batch, set when the run's signal aborts (at
+ * once if it already has): the thread skips a run whose word is set. One
+ * listener per distinct signal (many runs may share one); `release` takes
+ * them off when the batch is answered.
+ */
+export function dropWords(signals: readonly (AbortSignal | undefined)[]): { words: Int32Array; release(): void } {
+  const words = new Int32Array(new SharedArrayBuffer(4 * Math.max(1, signals.length)));
+  const listeners = new Map<AbortSignal, () => void>();
+  signals.forEach((signal, i) => {
+    if (!signal) return;
+    if (signal.aborted) {
+      Atomics.store(words, i, 1);
+      return;
+    }
+    if (listeners.has(signal)) return;
+    const f = (): void => {
+      signals.forEach((x, j) => x === signal && Atomics.store(words, j, 1));
+    };
+    listeners.set(signal, f);
+    signal.addEventListener('abort', f, { once: true });
+  });
+  return {
+    words,
+    release: () => {
+      for (const [signal, f] of listeners) signal.removeEventListener('abort', f);
+      listeners.clear();
+    },
+  };
 }
 
 /** An engine by its name (--engine). */
