@@ -374,7 +374,10 @@ export const STRATEGY_ORDER: readonly string[] = ['pct/d3', 'pct/d2', 'pct/d1', 
  * a campaign's JSON must not (strategies by STRATEGY_ORDER, the rest by name).
  */
 export function sortedCounts(by: Readonly<Record<string, number>>): Record<string, number> {
-  const rank = (k: string): number => (STRATEGY_ORDER.includes(k) ? STRATEGY_ORDER.indexOf(k) : STRATEGY_ORDER.length);
+  const rank = (k: string): number => {
+    const i = STRATEGY_ORDER.indexOf(k);
+    return i < 0 ? STRATEGY_ORDER.length : i;
+  };
   return Object.fromEntries(Object.entries(by).sort(([a], [b]) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0)));
 }
 

@@ -50,7 +50,7 @@ export interface InThreadTask {
 /** What it answers for each run: its result, that it was dropped before it started, or what went wrong (an internal error, as text). */
 export type InThreadAnswer = { result: RunResult; fixReplay?: FixReplay } | { dropped: true } | { error: string };
 
-/** The replay with fixes a run's thread played ahead (fixReplaySpec of the run). */
+/** The replay with fixes a run's thread played ahead (planFixReplay of the run). */
 export interface FixReplay {
   /** The replay's whole set of fixes (the run's own and those verifying it). */
   fixes: number;

@@ -179,19 +179,19 @@ export function specOf(o: RunOptions): RunSpec {
  * on, as nothing but a witness: no timeline, points, lockdep export or
  * coverage (Engine.verifyKnown; the in-thread engine's thread plays it ahead).
  */
-export function fixReplaySpec(s: RunSpec, schedule: Schedule, fixes: number): RunSpec {
+function fixReplaySpec(s: RunSpec, schedule: Schedule, fixes: number): RunSpec {
   return { ...s, strategy: Mode.replay, schedule, fixes: s.fixes | fixes, timeline: false, points: false, lockdepExport: false, coverage: false };
 }
 
 /**
  * Whether the findings of run `r` (played from `s`) that a known issue's
  * mechanism claims can be verified by replaying it with those issues'
- * later fixes (`fixes`, bits of the kernel's set), and the replay if so.
+ * later fixes, and the replay if so (or why not, with the fixes' bits).
  * null: nothing to verify (no fix for any claim, or no recorded run).
  * One decision for Engine.verifyKnown and for the in-thread engine's
  * thread, which plays the same replay ahead.
  */
-export type FixReplayPlan = { spec: RunSpec; fixes: number } | { cannot: 'schedule-overflow' | 'fix-conflicts-with-bug'; fixes: number } | null;
+export type FixReplayPlan = { spec: RunSpec } | { cannot: 'schedule-overflow' | 'fix-conflicts-with-bug'; fixes: number } | null;
 
 export function planFixReplay(s: RunSpec, r: RunResult): FixReplayPlan {
   if (!s.programs || r.schedule === null) return null;
@@ -200,7 +200,7 @@ export function planFixReplay(s: RunSpec, r: RunResult): FixReplayPlan {
   if (fixes === 0) return null;
   if (r.scheduleOverflow) return { cannot: 'schedule-overflow', fixes };
   if (conflicts(kernel, bugId(kernel, s.inject), fixes)) return { cannot: 'fix-conflicts-with-bug', fixes };
-  return { spec: fixReplaySpec(s, decodeSchedule(r.schedule), fixes), fixes };
+  return { spec: fixReplaySpec(s, decodeSchedule(r.schedule), fixes) };
 }
 
 /** The kernel a run boots. */

@@ -62,7 +62,7 @@ export abstract class Engine {
 
   /**
    * Play the replay that verifies `original`'s claimed findings with their
-   * fixes (`s`, made by fixReplaySpec). An engine that played it ahead
+   * fixes (`s`, planned by planFixReplay). An engine that played it ahead
    * answers with that (the in-thread engine's thread plays it right after
    * the run, from the same spec and fixes).
    */

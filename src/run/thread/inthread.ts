@@ -127,8 +127,8 @@ export function playInThread(s: RunSpec, stop: Int32Array, budgetEnd: number): R
 /**
  * The replay Engine.verifyKnown will ask for, played now, on this thread,
  * by the same decision (planFixReplay, src/run/spec.ts): the campaign
- * does not wait for a round trip to the
- * thread for every run a known issue's mechanism claims. Only a replay
+ * does not wait for a round trip to the thread for every run a known
+ * issue's mechanism claims. Only a replay
  * that finished is kept (one cut by a budget or a stop is played again
  * when asked for, as the threads engine would); it must end by the run's
  * own budget (the main thread's timer covers no more).
